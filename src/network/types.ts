@@ -1,0 +1,105 @@
+/**
+ * The `Network` contract: what every other dmsnet module (messaging, swarm, VPN, daemon) may use
+ * of the libp2p host. The implementation lives in `./network.ts` (`createNetwork`).
+ *
+ * The host can be *replaced* at run time (joining or leaving a private swarm restarts libp2p with
+ * another protector, DHT protocol and bootstrap list, keeping the same identity). Modules that
+ * keep per-host state therefore listen for `host:changed`, and protocol handlers registered
+ * through `Network.handle` survive the switch.
+ */
+import type { AbortOptions, Connection, Libp2p, PeerId, Stream, StreamHandler, StreamHandlerOptions, TypedEventTarget } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+
+/** Reachability as AutoNAT and the address manager see it. */
+export type Reachability = 'unknown' | 'public' | 'private'
+
+/** NAT device type (go-libp2p's classification); only `unknown` unless AutoNAT learns more. */
+export type NatDeviceType = 'unknown' | 'endpoint-independent' | 'endpoint-dependent'
+
+export type Connectedness = 'connected' | 'not-connected'
+
+export interface NetworkEvents {
+  /** Our own announceable addresses changed (listen, observed, relay reservation, UPnP). */
+  'local-addresses:updated': CustomEvent<{ addresses: string[] }>
+  'reachability:changed': CustomEvent<{ reachability: Reachability }>
+  /** Identify finished with a peer: we now know its protocols and addresses. */
+  'peer:identified': CustomEvent<{ peerId: string, protocols: string[], listenAddrs: string[], agentVersion?: string }>
+  'nat:type-changed': CustomEvent<{ transport: 'tcp' | 'udp', natType: NatDeviceType }>
+  'peer:connectedness': CustomEvent<{ peerId: string, connectedness: Connectedness }>
+  /** The libp2p host was (re)created: per-host state must be re-attached to `host`. */
+  'host:changed': CustomEvent<{ host: Libp2p, profile: HostProfile }>
+}
+
+export type NetworkEventName = keyof NetworkEvents
+
+/** What distinguishes one libp2p host generation from the next (public vs a private swarm). */
+export interface HostProfile {
+  /** `public` or `swarm:<name>`. */
+  name: string
+  /** 32-byte pre-shared key; absent on the public network. */
+  psk?: Uint8Array
+  /** DHT protocol prefix, e.g. `/dmsnet` -> `/dmsnet/kad/1.0.0`. */
+  dhtProtocolPrefix: string
+  /** Bootstrap multiaddrs (with /p2p/ ids). */
+  bootstrap: string[]
+  /** Peers allowed to connect (by peer id); absent = anyone. Enforced by the connection gater. */
+  allowPeers?: Set<string>
+}
+
+export interface PeerConnectionInfo {
+  peerId: string
+  direction: 'inbound' | 'outbound'
+  remoteAddr: string
+  /** e.g. `tcp`, `websockets`, `circuit-relay` */
+  transport: string
+  /** true when the connection is relayed (limited). */
+  limited: boolean
+  /** Last measured round-trip latency in ms, if known. */
+  latencyMs?: number
+  openedAt: number
+}
+
+export interface NetworkStatus {
+  peerId: string
+  profile: string
+  started: boolean
+  listenAddrs: string[]
+  announceAddrs: string[]
+  reachability: Reachability
+  natType: { tcp: NatDeviceType, udp: NatDeviceType }
+  connections: PeerConnectionInfo[]
+}
+
+export interface Network extends TypedEventTarget<NetworkEvents> {
+  readonly peerId: PeerId
+  /** The current libp2p host. Throws NotStartedError before `start`. Changes on `host:changed`. */
+  readonly host: Libp2p
+  readonly started: boolean
+  readonly profile: HostProfile
+
+  start (options?: AbortOptions): Promise<void>
+  stop (options?: AbortOptions): Promise<void>
+  /** Adds listen addresses on the running host. */
+  listen (addrs: string[], options?: AbortOptions): Promise<string[]>
+  /** Dial by peer id string, PeerId or multiaddr (string or object). */
+  dial (target: string | PeerId | Multiaddr, options?: AbortOptions): Promise<Connection>
+  hangUp (peer: string | PeerId, options?: AbortOptions): Promise<void>
+  /** Round-trip time in ms, using the libp2p ping protocol. */
+  ping (target: string | PeerId | Multiaddr, options?: AbortOptions): Promise<number>
+  status (options?: AbortOptions): Promise<NetworkStatus>
+  /** Connected peers' ids. */
+  peers (): string[]
+  isConnected (peer: string | PeerId): boolean
+
+  /** Register a protocol handler that survives host changes. */
+  handle (protocol: string, handler: StreamHandler, options?: StreamHandlerOptions): Promise<void>
+  unhandle (protocol: string): Promise<void>
+  /** Open a stream, finding and connecting the peer (peerstore, then DHT) if needed. */
+  dialProtocol (peer: string | PeerId | Multiaddr, protocol: string, options?: AbortOptions): Promise<Stream>
+
+  /** Replace the host with one built for `profile` (same identity). Emits `host:changed`. */
+  switchProfile (profile: HostProfile, options?: AbortOptions): Promise<void>
+
+  /** Typed convenience around addEventListener; returns a function that unregisters. */
+  eventRegister<K extends NetworkEventName> (name: K, listener: (detail: NetworkEvents[K]['detail']) => void): () => void
+}
