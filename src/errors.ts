@@ -6,7 +6,7 @@
  */
 
 export class DmsnetError extends Error {
-  static name = 'DmsnetError'
+  static override name = 'DmsnetError'
   constructor (message: string, options?: ErrorOptions) {
     super(message, options)
     this.name = (this.constructor as { name: string }).name

@@ -7,7 +7,7 @@
  * keep per-host state therefore listen for `host:changed`, and protocol handlers registered
  * through `Network.handle` survive the switch.
  */
-import type { AbortOptions, Connection, Libp2p, PeerId, Stream, StreamHandler, StreamHandlerOptions, TypedEventTarget } from '@libp2p/interface'
+import type { AbortOptions, Connection, ConnectionProtector, Libp2p, PeerId, Stream, StreamHandler, StreamHandlerOptions, TypedEventTarget } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 /** Reachability as AutoNAT and the address manager see it. */
@@ -36,8 +36,11 @@ export type NetworkEventName = keyof NetworkEvents
 export interface HostProfile {
   /** `public` or `swarm:<name>`. */
   name: string
-  /** 32-byte pre-shared key; absent on the public network. */
-  psk?: Uint8Array
+  /**
+   * Connection protector factory (a pre-shared-key protector for a private swarm, built by
+   * `src/swarm`); absent on the public network. Passed to libp2p as `connectionProtector`.
+   */
+  connectionProtector?: (components: any) => ConnectionProtector // eslint-disable-line @typescript-eslint/no-explicit-any
   /** DHT protocol prefix, e.g. `/dmsnet` -> `/dmsnet/kad/1.0.0`. */
   dhtProtocolPrefix: string
   /** Bootstrap multiaddrs (with /p2p/ ids). */
