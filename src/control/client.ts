@@ -1,0 +1,133 @@
+/**
+ * The control client the CLI (and tests, and scripts) use to drive a running daemon.
+ *
+ *   const client = createControlClient({ socket, tokenFile })
+ *   const status = await client.call('node.status')
+ *   for await (const msg of client.stream('messaging.subscribe', { topic })) { ... }
+ *
+ * Errors raised by the daemon are re-thrown as their own classes (see remote-errors.ts); a daemon
+ * that is not running shows up as DaemonNotRunningError.
+ */
+import { request, type IncomingMessage } from 'node:http'
+import type { AbortOptions } from '@libp2p/interface'
+import { UnauthorizedError } from '../errors.js'
+import { ControlProtocolError, DaemonNotRunningError } from './errors.js'
+import { CALL_PATH, TOKEN_HEADER, type StreamLine, type WireError } from './protocol.js'
+import { fromWireError } from './remote-errors.js'
+import { defaultTokenFile } from './server.js'
+import { readToken } from './token.js'
+
+export interface ControlClientOptions {
+  socket: string
+  /** Default `<socket dir>/control.token`. */
+  tokenFile?: string
+  /** Use this token instead of reading the file (tests). */
+  token?: string
+}
+
+export interface ControlClient {
+  /** Calls a unary method and returns its result. */
+  call<T = unknown> (method: string, params?: unknown, options?: AbortOptions): Promise<T>
+  /** Calls a streaming method; yields each value. Breaking out of the loop cancels the call. */
+  stream<T = unknown> (method: string, params?: unknown, options?: AbortOptions): AsyncGenerator<T, void, undefined>
+}
+
+const NOT_RUNNING_CODES = new Set(['ENOENT', 'ECONNREFUSED', 'ENOTSOCK'])
+
+export function createControlClient (options: ControlClientOptions): ControlClient {
+  const { socket } = options
+  const tokenFile = options.tokenFile ?? defaultTokenFile(socket)
+
+  function notRunning (): DaemonNotRunningError {
+    return new DaemonNotRunningError(`dmsnet daemon is not running (no control socket at ${socket}); start it with "dmsnet up"`)
+  }
+
+  async function token (): Promise<string> {
+    if (options.token != null) return options.token
+    try {
+      return await readToken(tokenFile)
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === 'ENOENT') throw notRunning()
+      if (code === 'EACCES') throw new UnauthorizedError(`cannot read the control token ${tokenFile}: run as the daemon's user`)
+      throw err
+    }
+  }
+
+  async function post (method: string, params: unknown, signal?: AbortSignal): Promise<IncomingMessage> {
+    const body = JSON.stringify({ method, params: params ?? {} })
+    const tok = await token()
+    return await new Promise<IncomingMessage>((resolve, reject) => {
+      const req = request({
+        socketPath: socket,
+        path: CALL_PATH,
+        method: 'POST',
+        signal,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), [TOKEN_HEADER]: tok }
+      }, resolve)
+      req.once('error', (err: NodeJS.ErrnoException) => {
+        if (NOT_RUNNING_CODES.has(err.code ?? '')) reject(notRunning())
+        else reject(err)
+      })
+      req.end(body)
+    })
+  }
+
+  async function readAll (res: IncomingMessage): Promise<string> {
+    const chunks: Buffer[] = []
+    for await (const c of res) chunks.push(c as Buffer)
+    return Buffer.concat(chunks).toString('utf8')
+  }
+
+  function parse (text: string): Record<string, unknown> {
+    try {
+      const v: unknown = JSON.parse(text)
+      if (typeof v === 'object' && v != null) return v as Record<string, unknown>
+    } catch {
+      // fall through to the protocol error below
+    }
+    throw new ControlProtocolError(`daemon sent a malformed reply: ${text.slice(0, 200)}`)
+  }
+
+  return {
+    async call<T> (method: string, params?: unknown, opts?: AbortOptions): Promise<T> {
+      const res = await post(method, params, opts?.signal)
+      if (res.headers['content-type']?.startsWith('application/x-ndjson') === true) {
+        res.destroy()
+        throw new ControlProtocolError(`${method} is a streaming method: use stream()`)
+      }
+      const reply = parse(await readAll(res))
+      if (reply.error != null) throw fromWireError(reply.error as WireError)
+      return reply.result as T
+    },
+    async * stream<T> (method: string, params?: unknown, opts?: AbortOptions): AsyncGenerator<T, void, undefined> {
+      const res = await post(method, params, opts?.signal)
+      if (res.headers['content-type']?.startsWith('application/x-ndjson') !== true) {
+        const reply = parse(await readAll(res))
+        if (reply.error != null) throw fromWireError(reply.error as WireError)
+        throw new ControlProtocolError(`${method} is not a streaming method: use call()`)
+      }
+      let buf = ''
+      let ended = false
+      try {
+        for await (const chunk of res) {
+          buf += (chunk as Buffer).toString('utf8')
+          let nl: number
+          while ((nl = buf.indexOf('\n')) >= 0) {
+            const line = buf.slice(0, nl)
+            buf = buf.slice(nl + 1)
+            if (line.trim() === '') continue
+            const msg = parse(line) as StreamLine
+            if ('error' in msg) throw fromWireError(msg.error)
+            if ('end' in msg) { ended = true; return }
+            yield msg.data as T
+          }
+        }
+        if (!ended) throw new DaemonNotRunningError(`daemon closed the ${method} stream (it stopped?)`)
+      } finally {
+        // leaving the loop early closes the connection; the daemon aborts the call's signal
+        if (!ended) res.destroy()
+      }
+    }
+  }
+}

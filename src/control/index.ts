@@ -1,0 +1,12 @@
+/**
+ * Local control API: how the CLI drives a running daemon. See docs/control.md.
+ */
+export { createMethodRegistry } from './registry.js'
+export type { MethodRegistry, MethodContext, MethodInfo, UnaryMethod, StreamMethod, RegisteredMethod } from './registry.js'
+export { createControlServer, defaultTokenFile } from './server.js'
+export type { ControlServer, ControlServerOptions, ControlLogger } from './server.js'
+export { createControlClient } from './client.js'
+export type { ControlClient, ControlClientOptions } from './client.js'
+export { registerErrorClass, fromWireError } from './remote-errors.js'
+export { DaemonNotRunningError, MethodNotFoundError, ControlProtocolError, RemoteError } from './errors.js'
+export * from './protocol.js'

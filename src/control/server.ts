@@ -1,0 +1,182 @@
+/**
+ * The control server: HTTP over a unix socket in the data dir (socket 0600, dir 0700), token
+ * checked on every request, calls dispatched through the method registry.
+ */
+import { createServer, type IncomingMessage, type ServerResponse, type Server } from 'node:http'
+import { connect } from 'node:net'
+import { chmod, mkdir, rm, stat } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import { once } from 'node:events'
+import type { AbortOptions } from '@libp2p/interface'
+import { AlreadyStartedError, UnauthorizedError } from '../errors.js'
+import { ControlProtocolError } from './errors.js'
+import { CALL_PATH, MAX_REQUEST_BYTES, NDJSON, TOKEN_HEADER, statusFor, toWireError, type CallRequest, type StreamLine } from './protocol.js'
+import type { MethodRegistry } from './registry.js'
+import { tokenMatches, writeToken } from './token.js'
+
+/** The few pino methods the server uses, so it can run with or without a real logger. */
+export interface ControlLogger {
+  debug: (obj: object, msg?: string) => void
+  info: (obj: object, msg?: string) => void
+  warn: (obj: object, msg?: string) => void
+}
+
+export interface ControlServerOptions {
+  /** Unix socket path. Linux limits it to ~107 bytes. */
+  socket: string
+  /** Token file path; default `<socket dir>/control.token`. */
+  tokenFile?: string
+  registry: MethodRegistry
+  logger?: ControlLogger
+}
+
+export interface ControlServer {
+  readonly socket: string
+  readonly tokenFile: string
+  start (options?: AbortOptions): Promise<void>
+  /** Aborts running calls, closes connections, removes the socket and token file. */
+  stop (options?: AbortOptions): Promise<void>
+}
+
+export function defaultTokenFile (socket: string): string {
+  return `${dirname(socket)}/control.token`
+}
+
+const noopLogger: ControlLogger = { debug () {}, info () {}, warn () {} }
+
+/** true when something accepts connections on the socket (another daemon is running). */
+async function socketAlive (path: string): Promise<boolean> {
+  return await new Promise(resolve => {
+    const s = connect(path)
+    s.once('connect', () => { s.destroy(); resolve(true) })
+    s.once('error', () => { resolve(false) })
+  })
+}
+
+export function createControlServer (options: ControlServerOptions): ControlServer {
+  const { socket, registry } = options
+  const tokenFile = options.tokenFile ?? defaultTokenFile(socket)
+  const log = options.logger ?? noopLogger
+  let server: Server | undefined
+  let token = ''
+  const running = new Set<AbortController>()
+
+  async function readBody (req: IncomingMessage): Promise<CallRequest> {
+    const chunks: Buffer[] = []
+    let size = 0
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length
+      if (size > MAX_REQUEST_BYTES) throw new ControlProtocolError(`request larger than ${MAX_REQUEST_BYTES} bytes`)
+      chunks.push(chunk as Buffer)
+    }
+    let body: unknown
+    try {
+      body = JSON.parse(Buffer.concat(chunks).toString('utf8'))
+    } catch {
+      throw new ControlProtocolError('request body is not JSON')
+    }
+    if (typeof body !== 'object' || body == null || typeof (body as CallRequest).method !== 'string') {
+      throw new ControlProtocolError('request must be {"method": string, "params"?: any}')
+    }
+    return body as CallRequest
+  }
+
+  function sendJson (res: ServerResponse, status: number, value: unknown): void {
+    const text = JSON.stringify(value)
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
+    res.end(text)
+  }
+
+  async function writeLine (res: ServerResponse, line: StreamLine): Promise<void> {
+    if (!res.write(JSON.stringify(line) + '\n')) await once(res, 'drain')
+  }
+
+  async function onRequest (req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const controller = new AbortController()
+    running.add(controller)
+    // 'close' before the response finished = the client went away: stop the work.
+    res.once('close', () => { if (!res.writableFinished) controller.abort(new Error('control client disconnected')) })
+    let streaming = false
+    let method = '?'
+    try {
+      if (req.method !== 'POST' || req.url !== CALL_PATH) throw new ControlProtocolError(`use POST ${CALL_PATH}`)
+      const given = req.headers[TOKEN_HEADER]
+      if (!tokenMatches(token, typeof given === 'string' ? given : undefined)) {
+        throw new UnauthorizedError('control token missing or wrong')
+      }
+      const call = await readBody(req)
+      method = call.method
+      const entry = registry.get(call.method)
+      const params = registry.parseParams(entry, call.params)
+      log.debug({ method }, 'control call')
+      const ctx = { signal: controller.signal }
+      if (entry.kind === 'unary') {
+        const result = await entry.handler(params, ctx)
+        sendJson(res, 200, { result: result ?? null })
+        return
+      }
+      streaming = true
+      res.writeHead(200, { 'content-type': NDJSON })
+      res.flushHeaders()
+      for await (const data of entry.handler(params, ctx)) {
+        if (controller.signal.aborted) break
+        await writeLine(res, { data })
+      }
+      if (!controller.signal.aborted) await writeLine(res, { end: true })
+      res.end()
+    } catch (err) {
+      const wire = toWireError(err)
+      log.debug({ method, err: wire }, 'control call failed')
+      if (res.destroyed) return
+      if (streaming) {
+        res.end(JSON.stringify({ error: wire }) + '\n')
+      } else if (!res.headersSent) {
+        sendJson(res, statusFor(wire), { error: wire })
+      } else {
+        res.destroy()
+      }
+    } finally {
+      running.delete(controller)
+    }
+  }
+
+  return {
+    socket,
+    tokenFile,
+    async start () {
+      if (server != null) throw new AlreadyStartedError('control server already started')
+      const dir = dirname(socket)
+      await mkdir(dir, { recursive: true, mode: 0o700 })
+      await chmod(dir, 0o700).catch(() => {}) // only the owner may reach the socket
+      const existing = await stat(socket).catch(() => undefined)
+      if (existing != null) {
+        if (await socketAlive(socket)) throw new AlreadyStartedError(`another dmsnet daemon is already running (control socket ${socket})`)
+        await rm(socket, { force: true }) // left behind by a daemon that crashed
+      }
+      token = await writeToken(tokenFile)
+      const srv = createServer((req, res) => { void onRequest(req, res) })
+      srv.on('clientError', (_err, sock) => { sock.destroy() })
+      const oldMask = process.umask(0o177) // the socket is created 0600, no window with wider rights
+      try {
+        srv.listen(socket)
+        await once(srv, 'listening')
+      } finally {
+        process.umask(oldMask)
+      }
+      await chmod(socket, 0o600)
+      server = srv
+      log.info({ socket }, 'control API listening')
+    },
+    async stop () {
+      const srv = server
+      if (srv == null) return
+      server = undefined
+      for (const c of running) c.abort(new Error('daemon stopping'))
+      const closed = new Promise<void>(resolve => srv.close(() => { resolve() }))
+      srv.closeAllConnections()
+      await closed
+      await rm(socket, { force: true })
+      await rm(tokenFile, { force: true })
+    }
+  }
+}

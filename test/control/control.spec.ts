@@ -1,0 +1,112 @@
+/**
+ * Control API over a real unix socket: calls, streams, typed errors, token check, permissions.
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { request } from 'node:http'
+import { z } from 'zod'
+import { createControlClient, createControlServer, createMethodRegistry, CALL_PATH, TOKEN_HEADER } from '../../src/control/index.js'
+import { InvalidArgumentError, PeerNotFoundError, UnauthorizedError, AlreadyStartedError } from '../../src/errors.js'
+import { DaemonNotRunningError, MethodNotFoundError } from '../../src/control/errors.js'
+
+async function setup (t: import('node:test').TestContext): Promise<{ dir: string, socket: string, registry: ReturnType<typeof createMethodRegistry>, server: ReturnType<typeof createControlServer> }> {
+  const base = await mkdtemp(join(tmpdir(), 'dmsnet-ctl-'))
+  const dir = join(base, 'data')
+  const socket = join(dir, 'control.sock')
+  const registry = createMethodRegistry()
+  const server = createControlServer({ socket, registry })
+  t.after(async () => {
+    await server.stop()
+    await rm(base, { recursive: true, force: true })
+  })
+  return { dir, socket, registry, server }
+}
+
+test('unary and streaming calls, typed errors, params validation', async (t) => {
+  const { socket, registry, server } = await setup(t)
+  registry.register('test.add', {
+    params: z.object({ a: z.number(), b: z.number() }),
+    handler: ({ a, b }) => ({ sum: a + b })
+  })
+  registry.register('test.fail', { handler: () => { throw new PeerNotFoundError('no such peer 12D3') } })
+  registry.registerStream('test.count', {
+    params: z.object({ n: z.number().int().max(100) }),
+    handler: async function * ({ n }) { for (let i = 0; i < n; i++) yield { i } }
+  })
+  await server.start()
+  const client = createControlClient({ socket })
+
+  assert.deepEqual(await client.call('test.add', { a: 2, b: 3 }), { sum: 5 })
+  await assert.rejects(client.call('test.fail'), (err: Error) => err instanceof PeerNotFoundError && err.message === 'no such peer 12D3')
+  await assert.rejects(client.call('test.add', { a: 'x', b: 1 }), (err: Error) => err.name === 'InvalidArgumentError' && err instanceof InvalidArgumentError && /a/.test(err.message))
+  await assert.rejects(client.call('nope.nothing'), MethodNotFoundError)
+
+  const seen: unknown[] = []
+  for await (const v of client.stream('test.count', { n: 5 })) seen.push(v)
+  assert.deepEqual(seen, [0, 1, 2, 3, 4].map(i => ({ i })))
+  await assert.rejects(client.call('test.count', { n: 1 }), /streaming method/)
+
+  const names = (await client.call<Array<{ name: string }>>('control.methods').catch(() => [])).map(m => m.name)
+  assert.deepEqual(names, []) // the server adds no methods of its own; the daemon registers control.methods
+  assert.deepEqual(registry.list().map(m => m.name), ['test.add', 'test.count', 'test.fail'])
+})
+
+test('a stream that fails midway delivers the typed error; leaving early aborts the handler', async (t) => {
+  const { socket, registry, server } = await setup(t)
+  registry.registerStream('test.boom', {
+    handler: async function * () { yield 1; throw new InvalidArgumentError('bad after one') }
+  })
+  let aborted!: () => void
+  const abortedP = new Promise<void>(resolve => { aborted = resolve })
+  registry.registerStream('test.forever', {
+    handler: async function * (_p, { signal }) {
+      signal.addEventListener('abort', () => { aborted() })
+      for (let i = 0; !signal.aborted; i++) {
+        yield i
+        await new Promise(resolve => setTimeout(resolve, 10))
+      }
+    }
+  })
+  await server.start()
+  const client = createControlClient({ socket })
+  const got: unknown[] = []
+  await assert.rejects(async () => { for await (const v of client.stream('test.boom')) got.push(v) }, InvalidArgumentError)
+  assert.deepEqual(got, [1])
+  for await (const v of client.stream<number>('test.forever')) if (v >= 3) break
+  await abortedP // the server saw the client go away
+})
+
+test('socket 0600 in a 0700 dir; wrong or missing token refused; second daemon refused; stale socket replaced', async (t) => {
+  const { dir, socket, registry, server } = await setup(t)
+  registry.register('test.ping', { handler: () => 'pong' })
+  await server.start()
+  assert.equal((await stat(socket)).mode & 0o777, 0o600)
+  assert.equal((await stat(dir)).mode & 0o777, 0o700)
+  assert.equal((await stat(server.tokenFile)).mode & 0o777, 0o600)
+
+  await assert.rejects(createControlClient({ socket, token: 'f'.repeat(64) }).call('test.ping'), UnauthorizedError)
+  // raw request without the header
+  const status = await new Promise<number>((resolve, reject) => {
+    const req = request({ socketPath: socket, path: CALL_PATH, method: 'POST' }, res => { res.resume(); resolve(res.statusCode ?? 0) })
+    req.on('error', reject)
+    req.end(JSON.stringify({ method: 'test.ping' }))
+  })
+  assert.equal(status, 401)
+  assert.equal(await createControlClient({ socket }).call('test.ping'), 'pong')
+  assert.equal(TOKEN_HEADER, 'x-dmsnet-token')
+
+  const second = createControlServer({ socket, registry })
+  await assert.rejects(second.start(), AlreadyStartedError)
+
+  await server.stop()
+  await assert.rejects(createControlClient({ socket }).call('test.ping'), DaemonNotRunningError)
+  // a stale socket file (daemon crashed) does not block the next start
+  await writeFile(socket, '')
+  const third = createControlServer({ socket, registry })
+  await third.start()
+  t.after(async () => { await third.stop() })
+  assert.equal(await createControlClient({ socket }).call('test.ping'), 'pong')
+})
