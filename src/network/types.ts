@@ -9,6 +9,26 @@
  */
 import type { AbortOptions, Connection, ConnectionProtector, Libp2p, PeerId, Stream, StreamHandler, StreamHandlerOptions, TypedEventTarget } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
+import type { GossipSub } from '@libp2p/gossipsub'
+import type { Identify } from '@libp2p/identify'
+import type { KadDHT } from '@libp2p/kad-dht'
+import type { Ping } from '@libp2p/ping'
+
+/** Services every dmsnet host has (`host.services.pubsub` etc.); the optional ones follow the config. */
+export interface DmsnetServices extends Record<string, unknown> {
+  pubsub: GossipSub
+  dht: KadDHT
+  identify: Identify
+  ping: Ping
+  identifyPush?: unknown
+  autonat?: unknown
+  dcutr?: unknown
+  upnp?: unknown
+  relay?: unknown
+}
+
+/** A libp2p host with dmsnet's services. Assignable to a plain `Libp2p`. */
+export type DmsnetHost = Libp2p<DmsnetServices>
 
 /** Reachability as AutoNAT and the address manager see it. */
 export type Reachability = 'unknown' | 'public' | 'private'
@@ -27,7 +47,7 @@ export interface NetworkEvents {
   'nat:type-changed': CustomEvent<{ transport: 'tcp' | 'udp', natType: NatDeviceType }>
   'peer:connectedness': CustomEvent<{ peerId: string, connectedness: Connectedness }>
   /** The libp2p host was (re)created: per-host state must be re-attached to `host`. */
-  'host:changed': CustomEvent<{ host: Libp2p, profile: HostProfile }>
+  'host:changed': CustomEvent<{ host: DmsnetHost, profile: HostProfile }>
 }
 
 export type NetworkEventName = keyof NetworkEvents
@@ -76,7 +96,7 @@ export interface NetworkStatus {
 export interface Network extends TypedEventTarget<NetworkEvents> {
   readonly peerId: PeerId
   /** The current libp2p host. Throws NotStartedError before `start`. Changes on `host:changed`. */
-  readonly host: Libp2p
+  readonly host: DmsnetHost
   readonly started: boolean
   readonly profile: HostProfile
 

@@ -1,0 +1,227 @@
+/**
+ * The one zod schema for a dmsnet node's configuration, with every default.
+ *
+ * Every leaf carries an `expected` text so a `ConfigError` can say, per key, what it wanted.
+ * Objects are strict: an unknown key (a typo) is an error, not silently ignored. Paths that
+ * depend on `dataDir` default to the empty string and are resolved after parsing.
+ */
+import { homedir } from 'node:os'
+import { isAbsolute, join, resolve } from 'node:path'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import { z } from 'zod'
+
+function posInt (expected = 'a positive integer'): z.ZodNumber {
+  return z.number({ error: expected }).int({ error: expected }).positive({ error: expected })
+}
+
+function nonNegInt (expected = 'a non-negative integer'): z.ZodNumber {
+  return z.number({ error: expected }).int({ error: expected }).nonnegative({ error: expected })
+}
+
+function bool (): z.ZodBoolean {
+  return z.boolean({ error: 'a boolean (true/false)' })
+}
+
+function str (expected = 'a string'): z.ZodString {
+  return z.string({ error: expected })
+}
+
+function isMultiaddr (s: string): boolean {
+  try {
+    multiaddr(s)
+    return s.startsWith('/')
+  } catch {
+    return false
+  }
+}
+
+function isPeerId (s: string): boolean {
+  try {
+    peerIdFromString(s)
+    return true
+  } catch {
+    return false
+  }
+}
+
+const multiaddrString = str('a multiaddr string such as /ip4/0.0.0.0/tcp/9000').refine(isMultiaddr, { error: 'a multiaddr string such as /ip4/0.0.0.0/tcp/9000' })
+const multiaddrList = z.array(multiaddrString, { error: 'a list of multiaddrs' })
+const bootstrapAddr = str('a multiaddr ending in /p2p/<peer id>').refine(s => isMultiaddr(s) && /\/p2p\/[^/]+$/.test(s), { error: 'a multiaddr ending in /p2p/<peer id>' })
+const peerIdList = z.array(str('a peer id').refine(isPeerId, { error: 'a peer id (e.g. 12D3KooW...)' }), { error: 'a list of peer ids' })
+
+/** Parses `a.b.c.d/n`; returns undefined when malformed. */
+export function parseIPv4Cidr (s: string): { network: number, prefix: number } | undefined {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(s)
+  if (m == null) return undefined
+  const octets = m.slice(1, 5).map(Number)
+  const prefix = Number(m[5])
+  if (octets.some(o => o > 255) || prefix > 32) return undefined
+  const addr = ((octets[0]! << 24) | (octets[1]! << 16) | (octets[2]! << 8) | octets[3]!) >>> 0
+  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0
+  if ((addr & mask) >>> 0 !== addr) return undefined // host bits set
+  return { network: addr, prefix }
+}
+
+/** True when `s` is a CIDR inside 100.64.0.0/10 (CGNAT space, as Tailscale and Hyprspace use). */
+export function isCgnatSubnet (s: string): boolean {
+  const c = parseIPv4Cidr(s)
+  if (c == null || c.prefix < 10 || c.prefix > 30) return false
+  const cgnat = 0x64400000 // 100.64.0.0
+  return ((c.network & 0xffc00000) >>> 0) === cgnat
+}
+
+/** True when `s` is an IPv6 unique-local prefix (fd00::/8) of length 48 to 64. */
+export function isUlaPrefix (s: string): boolean {
+  const m = /^([0-9a-fA-F:]+)\/(\d{1,3})$/.exec(s)
+  if (m == null) return false
+  const len = Number(m[2])
+  if (len < 48 || len > 64) return false
+  const addr = m[1]!.toLowerCase()
+  if (!/^fd[0-9a-f]{0,2}:/.test(addr)) return false
+  const halves = addr.split('::')
+  if (halves.length > 2) return false
+  const groups = halves.flatMap(h => h === '' ? [] : h.split(':'))
+  if (groups.some(g => !/^[0-9a-f]{1,4}$/.test(g))) return false
+  return halves.length === 2 ? groups.length < 8 : groups.length === 8
+}
+
+const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'one of fatal, error, warn, info, debug, trace, silent' })
+
+const DhtSchema = z.strictObject({
+  /** `/dmsnet` -> the DHT speaks `/dmsnet/kad/1.0.0`; a private swarm uses its own prefix. */
+  protocolPrefix: str('a protocol prefix starting with /').regex(/^\/[^\s]*[^/\s]$/, { error: 'a protocol prefix starting with / (e.g. /dmsnet)' }).default('/dmsnet'),
+  /** auto: client until libp2p finds a public address, then server. */
+  mode: z.enum(['auto', 'client', 'server'], { error: 'one of auto, client, server' }).default('auto'),
+  /** Which peer addresses the DHT stores and hands out: public only, private only or all. */
+  addressFilter: z.enum(['public', 'private', 'all'], { error: 'one of public, private, all' }).default('all'),
+  kBucketSize: posInt().default(20),
+  /** Milliseconds between self-queries that keep the routing table fresh. */
+  querySelfIntervalMs: posInt().default(300_000)
+}).prefault({})
+
+const MdnsSchema = z.strictObject({
+  /** Defaults to true on the `lan` profile, false on `server`. */
+  enabled: bool().optional(),
+  intervalMs: posInt().default(10_000),
+  serviceTag: str().min(1, { error: 'a non-empty string' }).default('_dmsnet-discovery._udp.local')
+}).prefault({})
+
+const RelaySchema = z.strictObject({
+  /** Dial and listen through circuit relays (needed behind NAT). */
+  client: bool().default(true),
+  /** Serve as a relay for others (only sensible on a public host). */
+  server: bool().default(false),
+  maxReservations: posInt().default(128),
+  /** Per relayed connection, like the Go relay defaults. */
+  durationLimitMs: posInt().default(120_000),
+  dataLimitBytes: posInt().default(131_072)
+}).prefault({})
+
+const ConnectionManagerSchema = z.strictObject({
+  /** Go's high water mark is 400 connections; js-libp2p's default is 300. */
+  maxConnections: posInt().default(400),
+  maxIncomingPendingConnections: posInt().default(32),
+  maxParallelDials: posInt().default(100),
+  dialTimeoutMs: posInt().default(10_000),
+  /** Inbound connection attempts per host per second before it is refused. */
+  inboundConnectionThreshold: posInt().default(10)
+}).prefault({})
+
+const YamuxSchema = z.strictObject({
+  /**
+   * A larger initial window lets one stream fill a fast link without waiting for window updates
+   * (baselines: 256 KiB -> 16 MiB doubled a tunnel's throughput).
+   */
+  initialStreamWindowSize: posInt().min(262_144, { error: 'an integer >= 262144 (256 KiB)' }).max(2 ** 32 - 1, { error: 'an integer < 2^32' }).default(16 * 1024 * 1024),
+  maxStreamWindowSize: posInt().min(262_144, { error: 'an integer >= 262144 (256 KiB)' }).max(2 ** 32 - 1, { error: 'an integer < 2^32' }).default(16 * 1024 * 1024),
+  keepAliveIntervalMs: posInt().default(30_000)
+}).prefault({})
+
+export const NetworkSchema = z.strictObject({
+  listen: multiaddrList.default(['/ip4/0.0.0.0/tcp/9000', '/ip4/0.0.0.0/tcp/9001/ws']),
+  /** Addresses to announce instead of the listen addresses (public IP, DNS name). */
+  announce: multiaddrList.default([]),
+  bootstrap: z.array(bootstrapAddr, { error: 'a list of multiaddrs ending in /p2p/<peer id>' }).default([]),
+  /** Path of the identity key; default `<dataDir>/identity.key`. */
+  identityFile: str().default(''),
+  dht: DhtSchema,
+  mdns: MdnsSchema,
+  autonat: z.strictObject({ enabled: bool().default(true) }).prefault({}),
+  relay: RelaySchema,
+  dcutr: z.strictObject({ enabled: bool().default(true) }).prefault({}),
+  upnp: z.strictObject({ enabled: bool().default(false) }).prefault({}),
+  connectionManager: ConnectionManagerSchema,
+  yamux: YamuxSchema,
+  /** Peers never allowed to connect (either direction). */
+  denyPeers: peerIdList.default([]),
+  /** If non-empty, only these peers may connect (either direction). Empty = anyone. */
+  allowPeers: peerIdList.default([])
+}).prefault({})
+
+export const RawConfigSchema = z.strictObject({
+  dataDir: str('a directory path').min(1, { error: 'a non-empty directory path' }).default('~/.dmsnet'),
+  profile: z.enum(['server', 'lan'], { error: 'one of server, lan' }).default('server'),
+  network: NetworkSchema,
+  logging: z.strictObject({ level: logLevel.default('info') }).prefault({}),
+  metrics: z.strictObject({
+    enabled: bool().default(false),
+    host: str('a host name or IP address').min(1).default('127.0.0.1'),
+    port: nonNegInt('a port number (0-65535)').max(65535, { error: 'a port number (0-65535)' }).default(9464)
+  }).prefault({}),
+  control: z.strictObject({
+    /** Unix socket of the local control API; default `<dataDir>/control.sock`. */
+    socket: str().default('')
+  }).prefault({}),
+  messaging: z.strictObject({
+    maxMessageSize: posInt().default(1_048_576),
+    ackTimeoutMs: posInt().default(10_000),
+    maxInFlight: posInt().default(256),
+    replayWindowMs: posInt().default(120_000),
+    defaultExpiryMs: posInt().default(60_000)
+  }).prefault({}),
+  swarm: z.strictObject({
+    /** default `<dataDir>/swarm.json` */
+    stateFile: str().default('')
+  }).prefault({}),
+  vpn: z.strictObject({
+    cidr: str('an IPv4 CIDR inside 100.64.0.0/10').refine(isCgnatSubnet, { error: 'an IPv4 CIDR inside 100.64.0.0/10 (prefix /10 to /30), e.g. 100.64.0.0/10' }).default('100.64.0.0/10'),
+    ipv6Prefix: str('an IPv6 ULA prefix').refine(isUlaPrefix, { error: 'an IPv6 unique-local prefix fdXX:... of length /48 to /64, e.g. fd64:646d:736e::/64' }).default('fd64:646d:736e::/64'),
+    domain: str('a DNS domain').regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/, { error: 'a lower-case DNS domain such as dmsnet' }).default('dmsnet'),
+    mtu: posInt('an integer MTU between 1280 and 65535').min(1280, { error: 'an integer MTU between 1280 and 65535' }).max(65535, { error: 'an integer MTU between 1280 and 65535' }).default(1420),
+    interfaceName: str('an interface name').regex(/^[a-zA-Z0-9_.-]{1,15}$/, { error: 'an interface name of 1-15 characters [a-zA-Z0-9_.-]' }).default('dmsnet0'),
+    dnsPort: nonNegInt('a port number (0-65535)').max(65535, { error: 'a port number (0-65535)' }).default(53)
+  }).prefault({})
+})
+
+export type RawConfig = z.output<typeof RawConfigSchema>
+
+function expandHome (p: string): string {
+  if (p === '~') return homedir()
+  if (p.startsWith('~/')) return join(homedir(), p.slice(2))
+  return isAbsolute(p) ? p : resolve(p)
+}
+
+/** Resolves `~`, relative paths and the `<dataDir>`-derived defaults; mdns follows the profile. */
+function finish (raw: RawConfig): RawConfig & { network: { mdns: { enabled: boolean } } } {
+  const dataDir = expandHome(raw.dataDir)
+  const orDefault = (p: string, name: string): string => p === '' ? join(dataDir, name) : expandHome(p)
+  return {
+    ...raw,
+    dataDir,
+    network: {
+      ...raw.network,
+      identityFile: orDefault(raw.network.identityFile, 'identity.key'),
+      mdns: { ...raw.network.mdns, enabled: raw.network.mdns.enabled ?? raw.profile === 'lan' }
+    },
+    control: { ...raw.control, socket: orDefault(raw.control.socket, 'control.sock') },
+    swarm: { ...raw.swarm, stateFile: orDefault(raw.swarm.stateFile, 'swarm.json') }
+  }
+}
+
+/** The whole node configuration: parse with `ConfigSchema.parse` or, better, `loadConfig`. */
+export const ConfigSchema = RawConfigSchema.transform(finish)
+
+export type Config = z.output<typeof ConfigSchema>
+export type NetworkConfig = Config['network']
+export type ConfigInput = z.input<typeof RawConfigSchema>

@@ -1,0 +1,5 @@
+// dmsnet public API: one `export *` line per module (each module's index.ts documents its surface).
+export * from './errors.js'
+export * from './logging.js'
+export * from './config/index.js'
+export * from './network/index.js'

@@ -1,0 +1,172 @@
+/**
+ * Builds one libp2p host generation from the node config and a `HostProfile`.
+ *
+ * The config says what the node is (listen addresses, limits, which NAT helpers run); the profile
+ * says which network it is on (public vs a private swarm: protector, DHT prefix, bootstrap list,
+ * allow-list). `createNetwork` calls this again with another profile to switch networks.
+ */
+import { autoNAT } from '@libp2p/autonat'
+import { bootstrap } from '@libp2p/bootstrap'
+import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { dcutr } from '@libp2p/dcutr'
+import { gossipsub } from '@libp2p/gossipsub'
+import { identify, identifyPush } from '@libp2p/identify'
+import { kadDHT, passthroughMapper, removePrivateAddressesMapper, removePublicAddressesMapper } from '@libp2p/kad-dht'
+import { mdns } from '@libp2p/mdns'
+import { noise } from '@libp2p/noise'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { uPnPNAT } from '@libp2p/upnp-nat'
+import { webSockets } from '@libp2p/websockets'
+import { yamux } from '@libp2p/yamux'
+import { createLibp2p, type Libp2pOptions } from 'libp2p'
+import type { NetworkConfig } from '../config/schema.js'
+import type { DmsnetHost, DmsnetServices, HostProfile } from './types.js'
+import type { ConnectionGater, PeerId, PrivateKey } from '@libp2p/interface'
+
+export const AGENT_VERSION = 'dmsnet/0.1.0'
+
+export interface CreateHostOptions {
+  privateKey: PrivateKey
+  config: NetworkConfig
+  profile: HostProfile
+  /** `lan`: the DHT serves queries without waiting for a public address. */
+  nodeProfile?: 'server' | 'lan'
+  /** Extra libp2p options merged last (metrics, a custom datastore...). */
+  extra?: Partial<Libp2pOptions<DmsnetServices>>
+}
+
+/** The profile for the public network, from the config. */
+export function publicProfile (config: NetworkConfig): HostProfile {
+  return {
+    name: 'public',
+    dhtProtocolPrefix: config.dht.protocolPrefix,
+    bootstrap: [...config.bootstrap]
+  }
+}
+
+/**
+ * Deny list always wins; then the config allow-list (if non-empty) and the profile's allow-list
+ * (if set) must both admit the peer. The profile's Set is read live, so a swarm module may
+ * update it in place.
+ */
+export function isPeerAllowed (peer: string, config: Pick<NetworkConfig, 'denyPeers' | 'allowPeers'>, profile: Pick<HostProfile, 'allowPeers'>, extraDeny?: ReadonlySet<string>): boolean {
+  if (config.denyPeers.includes(peer) || extraDeny?.has(peer) === true) return false
+  if (config.allowPeers.length > 0 && !config.allowPeers.includes(peer)) return false
+  if (profile.allowPeers != null && !profile.allowPeers.has(peer)) return false
+  return true
+}
+
+/** A connection gater enforcing `isPeerAllowed` on dials and on both directions after the handshake. */
+export function createGater (config: Pick<NetworkConfig, 'denyPeers' | 'allowPeers'>, profile: Pick<HostProfile, 'allowPeers'>, extraDeny?: ReadonlySet<string>, onDeny?: (peer: string, where: string) => void): ConnectionGater {
+  const deny = (peerId: PeerId, where: string): boolean => {
+    const p = peerId.toString()
+    if (isPeerAllowed(p, config, profile, extraDeny)) return false
+    onDeny?.(p, where)
+    return true
+  }
+  return {
+    denyDialPeer: (peerId) => deny(peerId, 'dial'),
+    denyInboundEncryptedConnection: (peerId) => deny(peerId, 'inbound'),
+    denyOutboundEncryptedConnection: (peerId) => deny(peerId, 'outbound'),
+    denyInboundUpgradedConnection: (peerId) => deny(peerId, 'inbound'),
+    denyOutboundUpgradedConnection: (peerId) => deny(peerId, 'outbound')
+  }
+}
+
+/** Builds (does not start) a libp2p host. */
+export async function createHost (options: CreateHostOptions & { gater?: ConnectionGater }): Promise<DmsnetHost> {
+  const { config, profile, privateKey } = options
+  const lan = options.nodeProfile === 'lan'
+  const dhtClientOnly = config.dht.mode === 'client'
+  const mapper = config.dht.addressFilter === 'public'
+    ? removePrivateAddressesMapper
+    : config.dht.addressFilter === 'private' ? removePublicAddressesMapper : passthroughMapper
+
+  const peerDiscovery: NonNullable<Libp2pOptions['peerDiscovery']> = []
+  if (profile.bootstrap.length > 0) {
+    peerDiscovery.push(bootstrap({ list: profile.bootstrap, timeout: 0 }))
+  }
+  if (config.mdns.enabled) {
+    peerDiscovery.push(mdns({ interval: config.mdns.intervalMs, serviceTag: config.mdns.serviceTag }))
+  }
+
+  const transports: NonNullable<Libp2pOptions['transports']> = [tcp(), webSockets()]
+  if (config.relay.client) transports.push(circuitRelayTransport())
+
+  const services: Record<string, unknown> = {
+    identify: identify(),
+    identifyPush: identifyPush(),
+    ping: ping(),
+    dht: kadDHT({
+      protocol: `${profile.dhtProtocolPrefix}/kad/1.0.0`,
+      // keep records of one profile apart from another's in a shared datastore
+      datastorePrefix: `/dht${profile.dhtProtocolPrefix}`,
+      clientMode: dhtClientOnly,
+      peerInfoMapper: mapper,
+      kBucketSize: config.dht.kBucketSize,
+      querySelfInterval: config.dht.querySelfIntervalMs,
+      // a private swarm or a LAN may consist of a handful of peers
+      allowQueryWithZeroPeers: lan || profile.name !== 'public'
+    }),
+    pubsub: gossipsub({
+      globalSignaturePolicy: 'StrictSign',
+      emitSelf: false,
+      allowPublishToZeroTopicPeers: true,
+      floodPublish: true,
+      // topics are ours, not IPFS's: do not drop messages signed by unknown keys etc.
+      fallbackToFloodsub: false
+    })
+  }
+  if (config.autonat.enabled) services.autonat = autoNAT()
+  if (config.dcutr.enabled) services.dcutr = dcutr()
+  if (config.upnp.enabled) services.upnp = uPnPNAT()
+  if (config.relay.server) {
+    services.relay = circuitRelayServer({
+      reservations: {
+        maxReservations: config.relay.maxReservations,
+        defaultDurationLimit: config.relay.durationLimitMs,
+        defaultDataLimit: BigInt(config.relay.dataLimitBytes)
+      }
+    })
+  }
+
+  const listen = [...config.listen]
+  if (config.relay.client) listen.push('/p2p-circuit')
+
+  const init: Libp2pOptions<DmsnetServices> = {
+    privateKey,
+    nodeInfo: { name: 'dmsnet', version: '0.1.0', userAgent: AGENT_VERSION },
+    addresses: {
+      listen,
+      announce: config.announce.length > 0 ? [...config.announce] : undefined
+    },
+    transports,
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux({
+      enableKeepAlive: true,
+      keepAliveInterval: config.yamux.keepAliveIntervalMs,
+      streamOptions: {
+        initialStreamWindowSize: config.yamux.initialStreamWindowSize,
+        maxStreamWindowSize: Math.max(config.yamux.maxStreamWindowSize, config.yamux.initialStreamWindowSize),
+        // a paused reader may hold a whole window: do not reset it for that
+        maxReadBufferLength: Math.max(config.yamux.maxStreamWindowSize, config.yamux.initialStreamWindowSize) + 1024 * 1024
+      }
+    })],
+    peerDiscovery,
+    connectionManager: {
+      maxConnections: config.connectionManager.maxConnections,
+      maxIncomingPendingConnections: config.connectionManager.maxIncomingPendingConnections,
+      maxParallelDials: config.connectionManager.maxParallelDials,
+      dialTimeout: config.connectionManager.dialTimeoutMs,
+      inboundConnectionThreshold: config.connectionManager.inboundConnectionThreshold
+    },
+    connectionGater: options.gater ?? createGater(config, profile),
+    services: services as unknown as Libp2pOptions<DmsnetServices>['services'],
+    start: false,
+    ...options.extra
+  }
+  if (profile.connectionProtector != null) init.connectionProtector = profile.connectionProtector
+
+  return await createLibp2p<DmsnetServices>(init)
+}

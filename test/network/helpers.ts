@@ -1,0 +1,76 @@
+/**
+ * Test helpers: throw-away nodes on loopback with their own temp data dir.
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { loadConfig, type Config } from '../../src/config/index.js'
+import { createNetwork, type CreateNetworkOptions } from '../../src/network/network.js'
+import type { Network } from '../../src/network/types.js'
+
+export function tempDir (prefix = 'dmsnet-net-'): { dir: string, cleanup(): void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  return { dir, cleanup: () => { rmSync(dir, { recursive: true, force: true }) } }
+}
+
+/** Config for a loopback test node: TCP on 127.0.0.1 (random port), DHT server, no NAT helpers. */
+export function testConfig (dataDir: string, flags: Record<string, unknown> = {}): Config {
+  return loadConfig({
+    base: {
+      dataDir,
+      logging: { level: process.env.DMSNET_LOG_LEVEL ?? 'warn' },
+      network: {
+        listen: ['/ip4/127.0.0.1/tcp/0'],
+        dht: { mode: 'server', addressFilter: 'all' },
+        autonat: { enabled: false },
+        dcutr: { enabled: false },
+        relay: { client: false },
+        mdns: { enabled: false }
+      }
+    },
+    flags
+  })
+}
+
+export interface TestNode { net: Network, dir: string, config: Config, stop(): Promise<void> }
+
+export async function startNode (flags: Record<string, unknown> = {}, extra: Partial<CreateNetworkOptions> = {}, dir?: string): Promise<TestNode> {
+  const tmp = dir == null ? tempDir() : undefined
+  const dataDir = dir ?? tmp!.dir
+  const config = testConfig(dataDir, flags)
+  const net = await createNetwork({ config, ...extra })
+  await net.start()
+  return {
+    net,
+    dir: dataDir,
+    config,
+    stop: async () => {
+      await net.stop()
+      tmp?.cleanup()
+    }
+  }
+}
+
+/** Resolves with the first event `name` on `net` whose detail passes `pred`, or rejects after `ms`. */
+export function nextEvent<T> (net: Network, name: Parameters<Network['eventRegister']>[0], pred: (d: T) => boolean = () => true, ms = 10_000): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { off(); reject(new Error(`no ${name} event within ${ms} ms`)) }, ms)
+    const off = net.eventRegister(name, (d) => {
+      if (pred(d as T)) {
+        clearTimeout(timer)
+        off()
+        resolve(d as T)
+      }
+    })
+  })
+}
+
+/** Polls `fn` until it returns true (bounded). */
+export async function waitFor (fn: () => boolean | Promise<boolean>, ms = 10_000, what = 'condition'): Promise<void> {
+  const end = Date.now() + ms
+  while (Date.now() < end) {
+    if (await fn()) return
+    await new Promise(r => setTimeout(r, 50))
+  }
+  throw new Error(`timed out waiting for ${what}`)
+}
