@@ -1,0 +1,55 @@
+/**
+ * Named errors of the messaging module (matched by `name`, never by message text).
+ */
+import { DmsnetError } from '../errors.js'
+
+/** A handler for this message type is already registered. */
+export class DuplicateHandlerError extends DmsnetError {
+  static override name = 'DuplicateHandlerError'
+}
+
+/** The remote peer (or we, for a send to self) has no handler for the message type. */
+export class NoHandlerError extends DmsnetError {
+  static override name = 'NoHandlerError'
+}
+
+/** The remote peer received the message but refused it (verification failed, handler threw...). */
+export class MessageRejectedError extends DmsnetError {
+  static override name = 'MessageRejectedError'
+  /** Reason code sent by the remote (`handler-error`, `bad-signature`, `expired`, ...). */
+  readonly reason: string
+  constructor (message: string, reason: string, options?: ErrorOptions) {
+    super(message, options)
+    this.reason = reason
+  }
+}
+
+/** The stream a message was in flight on broke before its acknowledgement arrived. Safe to retry. */
+export class StreamClosedError extends DmsnetError {
+  static override name = 'StreamClosedError'
+}
+
+/** A message, frame or payload is larger than `messaging.maxMessageSize`. */
+export class MessageTooLargeError extends DmsnetError {
+  static override name = 'MessageTooLargeError'
+}
+
+/** Bytes that do not decode to a well-formed envelope, frame or record. */
+export class InvalidMessageError extends DmsnetError {
+  static override name = 'InvalidMessageError'
+}
+
+/** An envelope or record whose signature does not verify against its claimed signer. */
+export class InvalidSignatureError extends DmsnetError {
+  static override name = 'InvalidSignatureError'
+}
+
+/** An envelope or record past its expiry. */
+export class ExpiredError extends DmsnetError {
+  static override name = 'ExpiredError'
+}
+
+/** No advertisement / value found for a key. */
+export class NotFoundError extends DmsnetError {
+  static override name = 'NotFoundError'
+}

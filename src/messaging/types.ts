@@ -1,0 +1,114 @@
+/**
+ * Public types of the messaging module: configuration, handlers, options, events, stats.
+ */
+import type { AbortOptions } from '@libp2p/interface'
+
+export interface MessagingConfig {
+  /** Largest payload (and envelope) accepted or sent, bytes. Default 1 MiB. */
+  maxMessageSize: number
+  /** Unacknowledged messages allowed per peer per direction. Default 256. */
+  maxInFlight: number
+  /** Lifetime given to an envelope when the caller does not set one, ms. Default 60 s. */
+  defaultExpiryMs: number
+  /** Envelopes expiring further than this in the future are refused (the replay window), ms. Default 2 min. */
+  replayWindowMs: number
+  /** Default time a `sendMessage` / `request` waits for its acknowledgement, ms. Default 10 s. */
+  ackTimeoutMs: number
+  /** Protocol id of the direct-message stream. */
+  protocol: string
+  /** A given (peer, drop reason) is logged at most once per interval, ms. Default 60 s. */
+  dropLogIntervalMs: number
+  /** Re-advertising period for DHT advertisements, ms. Default 1 h. */
+  advertiseIntervalMs: number
+  /** Lifetime of a DHT advertisement record, ms. Default 2 x advertiseIntervalMs. */
+  advertTtlMs: number
+  /** Gossip topic carrying bid requests. */
+  jobsTopic: string
+  /** Replay cache bound (nonces per sender). */
+  replayCacheEntriesPerSender: number
+}
+
+export const DEFAULT_MESSAGING_CONFIG: Readonly<MessagingConfig> = Object.freeze({
+  maxMessageSize: 1024 * 1024,
+  maxInFlight: 256,
+  defaultExpiryMs: 60_000,
+  replayWindowMs: 120_000,
+  ackTimeoutMs: 10_000,
+  protocol: '/dmsnet/msg/1.0.0',
+  dropLogIntervalMs: 60_000,
+  advertiseIntervalMs: 3_600_000,
+  advertTtlMs: 7_200_000,
+  jobsTopic: '/dmsnet/jobs/1.0.0',
+  replayCacheEntriesPerSender: 16384
+})
+
+/** A verified message handed to a handler. */
+export interface ReceivedMessage {
+  type: string
+  payload: Uint8Array
+  /** Peer id of the (verified) sender. */
+  from: string
+  replyTo?: string
+  topic?: string
+  nonce: Uint8Array
+  /** ms since the epoch */
+  expiry: number
+}
+
+/**
+ * Handles one message type. Returning (or resolving) means "accepted": the sender's
+ * `sendMessage` resolves then. A returned `Uint8Array` is the response of a `request`.
+ * Throwing refuses the message (`MessageRejectedError` with reason `handler-error` at the sender).
+ */
+export type MessageHandler = (message: ReceivedMessage) => void | Uint8Array | Promise<void | Uint8Array>
+
+export interface SendOptions extends AbortOptions {
+  /** How long to wait for the acknowledgement / response (default `config.ackTimeoutMs`). */
+  timeoutMs?: number
+  /** Envelope lifetime (default `config.defaultExpiryMs`). */
+  ttlMs?: number
+  replyTo?: string
+}
+
+/** Why an incoming message was dropped or refused (label of `dmsnet_messages_dropped_total`). */
+export type DropReason =
+  | 'undecodable'
+  | 'oversized'
+  | 'bad-signature'
+  | 'wrong-sender'
+  | 'expired'
+  | 'replayed'
+  | 'topic-mismatch'
+  | 'flood'
+  | 'no-handler'
+  | 'handler-error'
+  | 'validator'
+
+export interface MessagingEvents {
+  /** A fire-and-forget `send` failed. */
+  'message:send-failed': CustomEvent<{ peer: string, type: string, error: Error }>
+  /** An incoming message (direct or gossip) was dropped. */
+  'message:dropped': CustomEvent<{ peer: string, reason: DropReason }>
+}
+
+export interface MessagingStats {
+  sent: number
+  acked: number
+  sendFailed: number
+  received: number
+  published: number
+  delivered: number
+  dropped: Partial<Record<DropReason, number>>
+  inFlight: number
+  outboundStreams: number
+  inboundStreams: number
+  replayCacheSize: number
+}
+
+/** pino-compatible subset. */
+export interface MessagingLogger {
+  debug: (obj: object, msg?: string) => void
+  info: (obj: object, msg?: string) => void
+  warn: (obj: object, msg?: string) => void
+  error: (obj: object, msg?: string) => void
+}
