@@ -39,7 +39,7 @@ export function createControlClient (options: ControlClientOptions): ControlClie
   const tokenFile = options.tokenFile ?? defaultTokenFile(socket)
 
   function notRunning (): DaemonNotRunningError {
-    return new DaemonNotRunningError(`dmsnet daemon is not running (no control socket at ${socket}); start it with "dmsnet up"`)
+    return new DaemonNotRunningError(`the dmsnet daemon is not running (no control socket at ${socket}); start it with "dmsnet up"`)
   }
 
   async function token (): Promise<string> {

@@ -1,0 +1,96 @@
+/**
+ * `dmsnet` command line. Commands live in `commands/<name>/index.ts` and are discovered at start
+ * (each exports `register(program, ctx)`), so feature helpers add a folder without editing this
+ * file. Exit codes: see errors.ts.
+ */
+import { existsSync, readdirSync, realpathSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { Command, CommanderError } from 'commander'
+import { version } from '../daemon/version.js'
+import { createCliContext, type CliContext } from './context.js'
+import { describeError, exitCodeFor, EXIT_USAGE } from './errors.js'
+
+/** Core commands first (the order `--help` lists them); feature commands follow alphabetically. */
+const CORE = ['init', 'up', 'status', 'id', 'peers', 'ping', 'connect', 'events', 'stop', 'call']
+
+interface CommandModule { register: (program: Command, ctx: CliContext) => void }
+
+async function loadCommands (): Promise<CommandModule[]> {
+  const dir = join(dirname(fileURLToPath(import.meta.url)), 'commands')
+  const names = readdirSync(dir, { withFileTypes: true }).filter(d => d.isDirectory()).map(d => d.name)
+  names.sort((a, b) => {
+    const ia = CORE.indexOf(a)
+    const ib = CORE.indexOf(b)
+    if (ia >= 0 || ib >= 0) return (ia < 0 ? 1e3 : ia) - (ib < 0 ? 1e3 : ib)
+    return a.localeCompare(b)
+  })
+  const mods: CommandModule[] = []
+  for (const name of names) {
+    const file = ['index.js', 'index.ts'].map(f => join(dir, name, f)).find(f => existsSync(f))
+    if (file == null) continue
+    const mod = await import(pathToFileURL(file).href) as Partial<CommandModule>
+    if (typeof mod.register === 'function') mods.push(mod as CommandModule)
+  }
+  return mods
+}
+
+export async function buildProgram (): Promise<Command> {
+  const program = new Command('dmsnet')
+    .description('dmsnet: networking layer for a decentralized compute network (libp2p host, messaging, private swarms, VPN)')
+    .version(version(), '-V, --version')
+    .option('-d, --data-dir <dir>', 'data dir with config.yaml, identity key and control socket (default ~/.dmsnet, env DMSNET_DATA_DIR)')
+    .option('-c, --config <file>', 'config file, .yaml or .json (default <data dir>/config.yaml if present, env DMSNET_CONFIG)')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+  program.configureOutput({ writeErr: s => process.stderr.write(s) })
+  const ctx = createCliContext()
+  for (const mod of await loadCommands()) mod.register(program, ctx)
+  // subcommands inherit exitOverride only when set before they are added; set it everywhere
+  const walk = (c: Command): void => { c.exitOverride(); c.commands.forEach(walk) }
+  walk(program)
+  return program
+}
+
+/** Runs the CLI; resolves with the exit code (the caller exits). */
+export async function main (argv: string[] = process.argv): Promise<number> {
+  let program: Command
+  try {
+    program = await buildProgram()
+  } catch (err) {
+    process.stderr.write(describeError(err) + '\n')
+    return 1
+  }
+  if (argv.length <= 2) {
+    program.outputHelp()
+    return 0
+  }
+  try {
+    await program.parseAsync(argv)
+    return 0
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // help and version "errors" are normal exits; commander already printed the message
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0
+      return EXIT_USAGE
+    }
+    process.stderr.write(describeError(err) + '\n')
+    return exitCodeFor(err)
+  }
+}
+
+function isEntry (): boolean {
+  if (process.argv[1] == null) return false
+  try {
+    return realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url))
+  } catch {
+    return false
+  }
+}
+
+if (isEntry()) {
+  main().then(code => { process.exitCode = code }, err => {
+    process.stderr.write(describeError(err) + '\n')
+    process.exitCode = 1
+  })
+}

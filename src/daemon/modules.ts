@@ -1,0 +1,16 @@
+/**
+ * The feature modules the daemon runs, in start order (stopped in reverse). Each helper adds its
+ * module here with one import and one entry; see docs/control.md ("Adding control methods").
+ *
+ *   import { messagingModule } from '../messaging/module.js'
+ *   export const defaultModules: ModuleFactory[] = [messagingModule, swarmModule, vpnModule]
+ *
+ * Order matters: a module may use those before it through `components.getModule(name)`.
+ */
+import type { ModuleFactory } from './module.js'
+
+export const defaultModules: ModuleFactory[] = [
+  // messaging (src/messaging) - hook point
+  // swarm (src/swarm)         - hook point
+  // vpn (src/vpn)             - hook point
+]

@@ -1,0 +1,208 @@
+/**
+ * `createNode(config)`: wires one dmsnet node together, in this order -
+ *   data dir -> identity -> metrics registry -> Network (libp2p) -> feature modules (modules.ts)
+ *   -> control methods -> control server (unix socket) -> optional /metrics endpoint.
+ * `stop()` undoes it in reverse order and is the one shutdown path (signals, `node.shutdown`,
+ * a failed start).
+ */
+import { mkdir, chmod } from 'node:fs/promises'
+import type { AbortOptions } from '@libp2p/interface'
+import { prometheusMetrics } from '@libp2p/prometheus-metrics'
+import { Gauge, type Registry } from 'prom-client'
+import type { Config } from '../config/schema.js'
+import { createControlServer, type ControlServer } from '../control/server.js'
+import { createMethodRegistry, type MethodRegistry } from '../control/registry.js'
+import { AlreadyStartedError, NotStartedError } from '../errors.js'
+import { createLogger, setLogLevel, type Logger } from '../logging.js'
+import { createMetricsRegistry, startMetricsServer, type MetricsServer } from '../metrics.js'
+import { createNetwork } from '../network/index.js'
+import { loadOrCreateIdentity } from '../network/identity.js'
+import type { Network } from '../network/types.js'
+import { registerNodeControl } from './control-methods.js'
+import type { ModuleFactory, NodeComponents, NodeModule } from './module.js'
+import { defaultModules } from './modules.js'
+import { version } from './version.js'
+
+export interface CreateNodeOptions {
+  /** Feature modules to run; default `defaultModules` (src/daemon/modules.ts). */
+  modules?: ModuleFactory[]
+  /** Serve the control API on `config.control.socket`. Default true. */
+  control?: boolean
+  /** Name added to every log line and metric (`node` label); useful with several nodes per process. */
+  name?: string
+  /**
+   * Set the process-wide log level from `config.logging.level`. Default true; the demo (many nodes
+   * in one process) turns it off and sets the level itself.
+   */
+  setProcessLogLevel?: boolean
+}
+
+export interface DmsnetNode {
+  readonly config: Config
+  /** Available after `start()`. */
+  readonly peerId: string
+  readonly network: Network
+  readonly registry: MethodRegistry
+  readonly metrics: Registry
+  /** e.g. http://127.0.0.1:9464/metrics, when `config.metrics.enabled`. */
+  readonly metricsUrl: string | undefined
+  readonly logger: Logger
+  readonly started: boolean
+  /** Resolves once the node has fully stopped (whoever asked for it). */
+  readonly stopped: Promise<void>
+  module<T extends NodeModule = NodeModule>(name: string): T | undefined
+  start (options?: AbortOptions): Promise<void>
+  stop (options?: AbortOptions): Promise<void>
+}
+
+export function createNode (config: Config, options: CreateNodeOptions = {}): DmsnetNode {
+  const factories = options.modules ?? defaultModules
+  const logName = (c: string): string => options.name != null ? `${options.name}:${c}` : c
+  const logger = createLogger(logName('daemon'), options.setProcessLogLevel === false ? config.logging.level : undefined)
+  const registry = createMethodRegistry()
+  const metrics = createMetricsRegistry(options.name != null ? { labels: { node: options.name } } : {})
+  const modules: NodeModule[] = []
+  const undo: Array<{ what: string, fn: () => Promise<void> }> = []
+  let network: Network | undefined
+  let control: ControlServer | undefined
+  let metricsServer: MetricsServer | undefined
+  let peerId = ''
+  let state: 'new' | 'starting' | 'started' | 'stopping' | 'stopped' = 'new'
+  let stopping: Promise<void> | undefined
+  let resolveStopped!: () => void
+  const stopped = new Promise<void>(resolve => { resolveStopped = resolve })
+
+  async function doStart (signal?: AbortSignal): Promise<void> {
+    if (options.setProcessLogLevel !== false) setLogLevel(config.logging.level)
+    const startedAt = Date.now()
+    await mkdir(config.dataDir, { recursive: true, mode: 0o700 })
+    await chmod(config.dataDir, 0o700).catch(() => {})
+
+    const identity = await loadOrCreateIdentity(config.network.identityFile, { warn: msg => { logger.warn(msg) } })
+    peerId = identity.peerId
+    logger.info({ peerId, created: identity.created, dataDir: config.dataDir }, identity.created ? 'created a new identity' : 'loaded identity')
+
+    const net = await createNetwork({
+      privateKey: identity.privateKey,
+      config,
+      logger: createLogger(logName('network'), options.setProcessLogLevel === false ? config.logging.level : undefined),
+      // libp2p's metrics in our registry; process metrics are already collected by createMetricsRegistry
+      libp2p: { metrics: prometheusMetrics({ registry: metrics, collectDefaultMetrics: false, preserveExistingMetrics: true }) }
+    })
+    network = net
+    await net.start({ signal })
+    undo.push({ what: 'network', fn: async () => { await net.stop() } })
+    logger.info({ listen: net.host.getMultiaddrs().map(String) }, 'network started')
+
+    new Gauge({
+      name: 'dmsnet_peers_connected',
+      help: 'peers with at least one open connection',
+      registers: [metrics],
+      collect () { this.set(net.started ? net.peers().length : 0) }
+    })
+
+    const components: NodeComponents = {
+      config,
+      network: net,
+      metrics,
+      logger: c => createLogger(logName(c)),
+      getModule: <T extends NodeModule>(name: string) => modules.find(m => m.name === name) as T | undefined
+    }
+    for (const factory of factories) {
+      signal?.throwIfAborted()
+      const mod = await factory(components)
+      if (mod == null) continue
+      if (modules.some(m => m.name === mod.name)) throw new AlreadyStartedError(`two modules named "${mod.name}"`)
+      await mod.start?.({ signal })
+      modules.push(mod)
+      undo.push({ what: `module ${mod.name}`, fn: async () => { await mod.stop?.() } })
+      logger.info({ module: mod.name }, 'module started')
+    }
+
+    registerNodeControl(registry, {
+      network: net,
+      dataDir: config.dataDir,
+      version: version(),
+      startedAt,
+      modules: () => [...modules],
+      metricsUrl: () => metricsServer?.url,
+      shutdown: () => { void node.stop() }
+    })
+    for (const mod of modules) mod.registerControl?.(registry)
+
+    if (options.control !== false) {
+      const srv = createControlServer({ socket: config.control.socket, registry, logger: createLogger(logName('control')) })
+      await srv.start()
+      control = srv
+      undo.push({ what: 'control', fn: async () => { await srv.stop() } })
+    }
+
+    if (config.metrics.enabled) {
+      const ms = await startMetricsServer({ registry: metrics, host: config.metrics.host, port: config.metrics.port })
+      metricsServer = ms
+      undo.push({ what: 'metrics', fn: async () => { await ms.stop() } })
+      logger.info({ url: ms.url }, 'metrics endpoint listening')
+    }
+  }
+
+  async function doStop (): Promise<void> {
+    while (undo.length > 0) {
+      const step = undo.pop()!
+      try {
+        await step.fn()
+      } catch (err) {
+        // keep going: one stuck part must not leave the others (and the socket) behind
+        logger.warn({ err, step: step.what }, 'error while stopping')
+      }
+    }
+    metrics.clear()
+  }
+
+  const node: DmsnetNode = {
+    config,
+    get peerId () { return peerId },
+    get network () {
+      if (network == null) throw new NotStartedError('node not started')
+      return network
+    },
+    registry,
+    metrics,
+    get metricsUrl () { return metricsServer?.url },
+    logger,
+    get started () { return state === 'started' },
+    stopped,
+    module: <T extends NodeModule>(name: string) => modules.find(m => m.name === name) as T | undefined,
+    async start (opts?: AbortOptions) {
+      if (state !== 'new') throw new AlreadyStartedError(`node is ${state}; create a new one to start again`)
+      state = 'starting'
+      try {
+        await doStart(opts?.signal)
+        state = 'started'
+        logger.info({ peerId, socket: control?.socket }, 'node ready')
+      } catch (err) {
+        logger.debug({ err }, 'start failed; undoing')
+        state = 'stopping'
+        await doStop()
+        state = 'stopped'
+        resolveStopped()
+        throw err
+      }
+    },
+    async stop () {
+      if (state === 'new') { state = 'stopped'; resolveStopped(); return }
+      if (stopping != null) return await stopping
+      stopping = (async () => {
+        while (state === 'starting') await new Promise(resolve => setTimeout(resolve, 20))
+        if (state !== 'started') { await stopped; return }
+        state = 'stopping'
+        logger.info('stopping')
+        await doStop()
+        state = 'stopped'
+        logger.info('stopped')
+        resolveStopped()
+      })()
+      return await stopping
+    }
+  }
+  return node
+}

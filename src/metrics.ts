@@ -1,0 +1,92 @@
+/**
+ * Prometheus metrics shared by every module: one prom-client Registry per node (never the global
+ * one, so several nodes in one process - tests, the demo - do not collide), and the /metrics HTTP
+ * endpoint, which only ever binds a loopback address.
+ *
+ * Modules add their own metrics to `registry` (names prefixed `dmsnet_<area>_`). libp2p's own
+ * metrics go into the same registry through `@libp2p/prometheus-metrics`
+ * (`prometheusMetrics({ registry, collectDefaultMetrics: false, preserveExistingMetrics: true })`:
+ * the process metrics are already collected here, and a host switch re-creates libp2p's metrics).
+ */
+import { createServer, type Server } from 'node:http'
+import { once } from 'node:events'
+import { isIP } from 'node:net'
+import { Registry, collectDefaultMetrics } from 'prom-client'
+import type { AbortOptions } from '@libp2p/interface'
+import { ConfigError } from './errors.js'
+
+export { Registry }
+
+export interface MetricsRegistryOptions {
+  /** Collect Node process metrics (CPU, memory, event loop lag, GC). Default true. */
+  defaultMetrics?: boolean
+  /** Labels added to every metric, e.g. `{ node: 'n1' }` when several nodes share a scrape. */
+  labels?: Record<string, string>
+}
+
+export function createMetricsRegistry (options: MetricsRegistryOptions = {}): Registry {
+  const registry = new Registry()
+  if (options.labels != null) registry.setDefaultLabels(options.labels)
+  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry })
+  return registry
+}
+
+export interface MetricsServerOptions {
+  registry: Registry
+  /** Must be a loopback address (127.0.0.0/8, ::1 or localhost). Default 127.0.0.1. */
+  host?: string
+  /** 0 = any free port. */
+  port: number
+}
+
+export interface MetricsServer {
+  /** e.g. http://127.0.0.1:9464/metrics */
+  readonly url: string
+  readonly port: number
+  stop (options?: AbortOptions): Promise<void>
+}
+
+export function isLoopbackHost (host: string): boolean {
+  if (host === 'localhost') return true
+  if (isIP(host) === 4) return host.startsWith('127.')
+  if (isIP(host) === 6) return host === '::1'
+  return false
+}
+
+/** Serves `GET /metrics` in the Prometheus text format; anything else is a 404. */
+export async function startMetricsServer (options: MetricsServerOptions): Promise<MetricsServer> {
+  const host = options.host ?? '127.0.0.1'
+  if (!isLoopbackHost(host)) {
+    // metrics reveal peer counts and traffic: never expose them beyond this machine
+    throw new ConfigError(`metrics.host: "${host}" is not a loopback address`, [{ key: 'metrics.host', value: host, expected: 'a loopback address (127.0.0.1, ::1 or localhost)' }])
+  }
+  const { registry } = options
+  const server: Server = createServer((req, res) => {
+    if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found; try /metrics\n')
+      return
+    }
+    registry.metrics().then(text => {
+      res.writeHead(200, { 'content-type': registry.contentType }).end(text)
+    }, (err: Error) => {
+      res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics collection failed: ${err.message}\n`)
+    })
+  })
+  server.listen(options.port, host)
+  await Promise.race([
+    once(server, 'listening'),
+    once(server, 'error').then(([err]) => { throw err as Error })
+  ])
+  const addr = server.address()
+  const port = typeof addr === 'object' && addr != null ? addr.port : options.port
+  const urlHost = isIP(host) === 6 ? `[${host}]` : host
+  return {
+    url: `http://${urlHost}:${port}/metrics`,
+    port,
+    async stop () {
+      const closed = new Promise<void>(resolve => server.close(() => { resolve() }))
+      server.closeAllConnections()
+      await closed
+    }
+  }
+}
