@@ -1,0 +1,189 @@
+/**
+ * Configuration: defaults, file (JSON/YAML) < env < flags, and clear errors naming key, value and
+ * what was expected.
+ */
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { homedir, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { ConfigError } from '../../src/errors.js'
+import { configKeys, defaultConfig, demoConfig, envName, isCgnatSubnet, isUlaPrefix, loadConfig, renderConfigError } from '../../src/config/index.js'
+
+function withDir (fn: (dir: string) => void): void {
+  const dir = mkdtempSync(join(tmpdir(), 'dmsnet-cfg-'))
+  try {
+    fn(dir)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+function configError (fn: () => unknown): ConfigError {
+  try {
+    fn()
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`)
+    return err
+  }
+  assert.fail('expected a ConfigError')
+}
+
+describe('config defaults', () => {
+  it('has the documented defaults', () => {
+    const c = defaultConfig()
+    assert.equal(c.dataDir, join(homedir(), '.dmsnet'))
+    assert.equal(c.profile, 'server')
+    assert.deepEqual(c.network.listen, ['/ip4/0.0.0.0/tcp/9000', '/ip4/0.0.0.0/tcp/9001/ws'])
+    assert.equal(c.network.identityFile, join(homedir(), '.dmsnet', 'identity.key'))
+    assert.equal(c.network.dht.protocolPrefix, '/dmsnet')
+    assert.equal(c.network.mdns.enabled, false)
+    assert.equal(c.network.relay.client, true)
+    assert.equal(c.network.relay.server, false)
+    assert.equal(c.network.upnp.enabled, false)
+    assert.ok(c.network.connectionManager.maxConnections >= 400)
+    assert.equal(c.network.yamux.initialStreamWindowSize, 16 * 1024 * 1024)
+    assert.equal(c.control.socket, join(homedir(), '.dmsnet', 'control.sock'))
+    assert.equal(c.swarm.stateFile, join(homedir(), '.dmsnet', 'swarm.json'))
+    assert.deepEqual(c.messaging, { maxMessageSize: 1048576, ackTimeoutMs: 10000, maxInFlight: 256, replayWindowMs: 120000, defaultExpiryMs: 60000 })
+    assert.equal(c.vpn.cidr, '100.64.0.0/10')
+    assert.equal(c.vpn.ipv6Prefix, 'fd64:646d:736e::/64')
+    assert.deepEqual(c.metrics, { enabled: false, host: '127.0.0.1', port: 9464 })
+    assert.equal(c.logging.level, 'info')
+  })
+
+  it('mdns follows the profile unless set', () => {
+    assert.equal(loadConfig({ profile: 'lan' }).network.mdns.enabled, true)
+    assert.equal(loadConfig({ flags: { profile: 'lan', 'network.mdns.enabled': 'false' } }).network.mdns.enabled, false)
+  })
+
+  it('paths derive from dataDir', () => {
+    const c = loadConfig({ flags: { dataDir: '/srv/dms' } })
+    assert.equal(c.network.identityFile, '/srv/dms/identity.key')
+    assert.equal(c.control.socket, '/srv/dms/control.sock')
+  })
+
+  it('demo config listens on loopback with mdns', () => {
+    const c = demoConfig('/tmp/demo-x')
+    assert.deepEqual(c.network.listen, ['/ip4/127.0.0.1/tcp/0'])
+    assert.equal(c.network.mdns.enabled, true)
+    assert.equal(c.dataDir, '/tmp/demo-x')
+  })
+})
+
+describe('config sources and precedence', () => {
+  it('file < env < flags, JSON and YAML', () => withDir(dir => {
+    const json = join(dir, 'c.json')
+    writeFileSync(json, JSON.stringify({ network: { connectionManager: { maxConnections: 50, dialTimeoutMs: 5000 }, listen: ['/ip4/127.0.0.1/tcp/1'] }, logging: { level: 'debug' } }))
+    const yaml = join(dir, 'c.yaml')
+    writeFileSync(yaml, 'network:\n  connectionManager:\n    maxConnections: 60\nvpn:\n  domain: corp\n')
+    const env = { DMSNET_NETWORK_CONNECTION_MANAGER_MAX_CONNECTIONS: '70', DMSNET_NETWORK_LISTEN: '/ip4/127.0.0.1/tcp/2, /ip4/127.0.0.1/tcp/3/ws', DMSNET_NETWORK_UPNP_ENABLED: 'true', HOME_UNRELATED: 'x' }
+    const flags = { 'network.connectionManager.maxConnections': '80' }
+
+    assert.equal(loadConfig({ file: json }).network.connectionManager.maxConnections, 50)
+    assert.equal(loadConfig({ file: yaml }).network.connectionManager.maxConnections, 60)
+    assert.equal(loadConfig({ file: yaml }).vpn.domain, 'corp')
+    const fe = loadConfig({ file: json, env })
+    assert.equal(fe.network.connectionManager.maxConnections, 70)
+    assert.equal(fe.network.connectionManager.dialTimeoutMs, 5000, 'untouched file keys survive')
+    assert.deepEqual(fe.network.listen, ['/ip4/127.0.0.1/tcp/2', '/ip4/127.0.0.1/tcp/3/ws'])
+    assert.equal(fe.network.upnp.enabled, true)
+    assert.equal(fe.logging.level, 'debug')
+    const all = loadConfig({ file: json, env, flags })
+    assert.equal(all.network.connectionManager.maxConnections, 80)
+  }))
+
+  it('accepts the compact env spelling and DMSNET_LOG_LEVEL', () => {
+    const c = loadConfig({ env: { DMSNET_NETWORK_CONNECTIONMANAGER_MAXCONNECTIONS: '90', DMSNET_LOG_LEVEL: 'warn', DMSNET_DATA_DIR: '/var/lib/dmsnet' } })
+    assert.equal(c.network.connectionManager.maxConnections, 90)
+    assert.equal(c.logging.level, 'warn')
+    assert.equal(c.dataDir, '/var/lib/dmsnet')
+  })
+
+  it('every key has an env name', () => {
+    const keys = configKeys()
+    assert.ok(keys.some(k => k.key === 'network.connectionManager.maxConnections' && k.env === 'DMSNET_NETWORK_CONNECTION_MANAGER_MAX_CONNECTIONS'))
+    assert.equal(envName('network.listen'), 'DMSNET_NETWORK_LISTEN')
+  })
+})
+
+describe('config errors', () => {
+  it('a bad env value names the key, the value and what was expected', () => {
+    const err = configError(() => loadConfig({ env: { DMSNET_NETWORK_CONNECTION_MANAGER_MAX_CONNECTIONS: 'abc' } }))
+    assert.match(err.message, /network\.connectionManager\.maxConnections: got "abc", expected a positive integer/)
+    assert.deepEqual(err.issues, [{ key: 'network.connectionManager.maxConnections', value: 'abc', expected: 'a positive integer' }])
+  })
+
+  it('a bad file reports every offending key, including unknown ones', () => withDir(dir => {
+    const file = join(dir, 'bad.yaml')
+    writeFileSync(file, [
+      'network:',
+      '  listen: ["not-a-multiaddr"]',
+      '  connectionManager:',
+      '    maxConections: 10',
+      '  dht:',
+      '    mode: sometimes',
+      'vpn:',
+      '  cidr: 10.0.0.0/8',
+      '  ipv6Prefix: 2001:db8::/64',
+      'metrics:',
+      '  port: 70000',
+      'profile: laptop',
+      ''
+    ].join('\n'))
+    const err = configError(() => loadConfig({ file }))
+    const keys = err.issues.map(i => i.key).sort()
+    assert.deepEqual(keys, ['metrics.port', 'network.connectionManager.maxConections', 'network.dht.mode', 'network.listen.0', 'profile', 'vpn.cidr', 'vpn.ipv6Prefix'])
+    assert.match(err.message, /network\.listen\.0: got "not-a-multiaddr", expected a multiaddr/)
+    assert.match(err.message, /network\.connectionManager\.maxConections: got 10, expected no such setting/)
+    assert.match(err.message, /network\.dht\.mode: got "sometimes", expected one of auto, client, server/)
+    assert.match(err.message, /vpn\.cidr: got "10\.0\.0\.0\/8", expected an IPv4 CIDR inside 100\.64\.0\.0\/10/)
+    assert.match(err.message, /metrics\.port: got 70000, expected a port number/)
+    const text = renderConfigError(err)
+    assert.match(text, /invalid configuration \(7 problems\)/)
+  }))
+
+  it('bad flags and unknown flag/env keys are errors', () => {
+    const err = configError(() => loadConfig({
+      flags: { 'network.mdns.enabled': 'perhaps', 'network.listn': ['/ip4/127.0.0.1/tcp/0'], 'network.denyPeers': ['bogus'] },
+      env: { DMSNET_NETWORK_LISTN: '/ip4/127.0.0.1/tcp/0', DMSNET_SOMETHING_ELSE: 'ignored: not one of our sections' }
+    }))
+    const byKey = new Map(err.issues.map(i => [i.key, i]))
+    assert.equal(byKey.get('network.mdns.enabled')?.value, 'perhaps')
+    assert.match(byKey.get('network.mdns.enabled')?.expected ?? '', /boolean/)
+    assert.ok(byKey.has('network.listn'))
+    assert.ok(byKey.has('DMSNET_NETWORK_LISTN'))
+    assert.match(byKey.get('network.denyPeers.0')?.expected ?? '', /peer id/)
+    assert.equal(err.issues.length, 4)
+  })
+
+  it('unreadable or malformed files give a ConfigError', () => withDir(dir => {
+    configError(() => loadConfig({ file: join(dir, 'missing.json') }))
+    const broken = join(dir, 'broken.json')
+    writeFileSync(broken, '{ "network": ')
+    assert.match(configError(() => loadConfig({ file: broken })).message, /cannot parse/)
+    const txt = join(dir, 'c.toml')
+    writeFileSync(txt, 'a = 1')
+    configError(() => loadConfig({ file: txt }))
+    const arr = join(dir, 'arr.json')
+    writeFileSync(arr, '[1,2]')
+    configError(() => loadConfig({ file: arr }))
+  }))
+})
+
+describe('address validators', () => {
+  it('vpn cidr must be inside 100.64.0.0/10', () => {
+    assert.ok(isCgnatSubnet('100.64.0.0/10'))
+    assert.ok(isCgnatSubnet('100.100.0.0/16'))
+    assert.ok(!isCgnatSubnet('100.128.0.0/16'))
+    assert.ok(!isCgnatSubnet('100.64.0.1/24'), 'host bits set')
+    assert.ok(!isCgnatSubnet('100.0.0.0/8'))
+  })
+  it('ipv6 prefix must be a ULA /48-/64', () => {
+    assert.ok(isUlaPrefix('fd64:646d:736e::/64'))
+    assert.ok(isUlaPrefix('fd00:1:2::/48'))
+    assert.ok(!isUlaPrefix('fe80::/64'))
+    assert.ok(!isUlaPrefix('fd00::/32'))
+    assert.ok(!isUlaPrefix('fd00:zz::/64'))
+  })
+})
