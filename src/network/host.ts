@@ -21,6 +21,7 @@ import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p, type Libp2pOptions } from 'libp2p'
 import type { NetworkConfig } from '../config/schema.js'
+import { ADVERT_NAMESPACE, advertSelector, advertValidator } from '../messaging/advert-record.js'
 import type { DmsnetHost, DmsnetServices, HostProfile } from './types.js'
 import type { ConnectionGater, PeerId, PrivateKey } from '@libp2p/interface'
 
@@ -107,7 +108,11 @@ export async function createHost (options: CreateHostOptions & { gater?: Connect
       kBucketSize: config.dht.kBucketSize,
       querySelfInterval: config.dht.querySelfIntervalMs,
       // a private swarm or a LAN may consist of a handful of peers
-      allowQueryWithZeroPeers: lan || profile.name !== 'public'
+      allowQueryWithZeroPeers: lan || profile.name !== 'public',
+      // signed per-signer advertisement records (src/messaging/advert-record.ts): every DHT
+      // node must validate them, so the namespace is part of every host
+      validators: { [ADVERT_NAMESPACE]: advertValidator },
+      selectors: { [ADVERT_NAMESPACE]: advertSelector }
     }),
     pubsub: gossipsub({
       globalSignaturePolicy: 'StrictSign',
