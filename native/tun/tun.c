@@ -1,0 +1,621 @@
+/*
+ * dmsnet_tun: the native half of the TUN/TAP binding.
+ *
+ * Why native: reading a TUN fd through Node's fs (the libuv thread pool) costs one thread hop per
+ * packet and was the slowest path measured (baselines.md). Here the fd is registered with the
+ * event loop itself (uv_poll); on each readability wakeup we drain up to N packets into one
+ * buffer of length-prefixed records, so JavaScript handles one buffer per batch. Writes take the
+ * same record format; when the kernel queue is full (EAGAIN) the rest of the batch is kept in a
+ * bounded queue flushed on writability, and what does not fit is counted as dropped.
+ *
+ * Record format (shared with the VPN tunnel): 4-byte big-endian length, then the payload (the
+ * 10-byte virtio_net_hdr + IP packet when IFF_VNET_HDR is on; the bare packet otherwise).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <node_api.h>
+#include <uv.h>
+
+#ifndef TUN_F_USO4
+#define TUN_F_USO4 0x20
+#endif
+#ifndef TUN_F_USO6
+#define TUN_F_USO6 0x40
+#endif
+
+#define VNET_HDR_LEN 10
+#define MAX_FRAME (65535 + VNET_HDR_LEN)
+#define DEFAULT_MAX_PACKETS 256
+#define DEFAULT_MAX_BYTES (1024 * 1024)
+#define WRITE_QUEUE_CAP (4 * 1024 * 1024)
+
+typedef struct {
+  int fd;
+  int vnet_hdr;
+  char name[IFNAMSIZ];
+  napi_env env;
+  uv_poll_t poll;
+  int poll_inited;
+  int poll_events;
+  int closed;          /* close() called: fd closed, poll stopped */
+  int handle_closed;   /* uv_close callback ran (or poll never inited) */
+  int finalized;       /* JS object collected */
+  int reading;
+  napi_ref cb_ref;
+  napi_async_context actx;
+  size_t max_packets;
+  size_t max_bytes;
+  uint8_t *scratch;
+  size_t scratch_cap;
+  uint8_t *wq;         /* pending records (same format), flushed on writability */
+  size_t wq_len, wq_off, wq_cap;
+  uint64_t rx_packets, rx_bytes, rx_batches, rx_errors;
+  uint64_t tx_packets, tx_bytes, tx_errors, tx_drops, tx_queued;
+} tun_t;
+
+#define CHECK(call)                                                            \
+  do {                                                                         \
+    if ((call) != napi_ok) {                                                   \
+      napi_throw_error(env, "ERR_TUN_NAPI", "N-API call failed: " #call);      \
+      return NULL;                                                             \
+    }                                                                          \
+  } while (0)
+
+static napi_value throw_errno(napi_env env, const char *what, int err) {
+  char msg[256];
+  snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
+  napi_value code, message, error, errnum;
+  napi_create_string_utf8(env, "ERR_TUN_SYSCALL", NAPI_AUTO_LENGTH, &code);
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message);
+  napi_create_error(env, code, message, &error);
+  napi_create_int32(env, err, &errnum);
+  napi_set_named_property(env, error, "errno", errnum);
+  napi_throw(env, error);
+  return NULL;
+}
+
+static void maybe_free(tun_t *t) {
+  if (t->handle_closed && t->finalized) {
+    free(t->scratch);
+    free(t->wq);
+    free(t);
+  }
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+  tun_t *t = (tun_t *)h->data;
+  t->handle_closed = 1;
+  maybe_free(t);
+}
+
+static void on_poll(uv_poll_t *h, int status, int events);
+
+static void update_poll(tun_t *t) {
+  if (t->closed) return;
+  int want = 0;
+  if (t->reading) want |= UV_READABLE;
+  if (t->wq_len > t->wq_off) want |= UV_WRITABLE;
+  if (want == t->poll_events) return;
+  if (want == 0) uv_poll_stop(&t->poll);
+  else uv_poll_start(&t->poll, want, on_poll);
+  t->poll_events = want;
+}
+
+static void do_close(tun_t *t) {
+  if (t->closed) return;
+  t->closed = 1;
+  t->reading = 0;
+  if (t->poll_inited) {
+    uv_poll_stop(&t->poll); /* removes the fd from epoll before we close it */
+    uv_close((uv_handle_t *)&t->poll, on_handle_closed);
+  } else {
+    t->handle_closed = 1;
+  }
+  if (t->fd >= 0) close(t->fd);
+  t->fd = -1;
+  t->wq_len = t->wq_off = 0;
+  if (t->cb_ref != NULL) {
+    napi_delete_reference(t->env, t->cb_ref);
+    t->cb_ref = NULL;
+  }
+  if (t->actx != NULL) {
+    napi_async_destroy(t->env, t->actx);
+    t->actx = NULL;
+  }
+}
+
+static void finalize(napi_env env, void *data, void *hint) {
+  (void)env; (void)hint;
+  tun_t *t = (tun_t *)data;
+  /* A GC'd device whose owner forgot close(): release the fd anyway. */
+  if (!t->closed) {
+    t->closed = 1;
+    if (t->poll_inited) {
+      uv_poll_stop(&t->poll);
+      uv_close((uv_handle_t *)&t->poll, on_handle_closed);
+    } else {
+      t->handle_closed = 1;
+    }
+    if (t->fd >= 0) close(t->fd);
+    t->fd = -1;
+    /* references and async context die with the env; do not touch them from a finalizer */
+  }
+  t->finalized = 1;
+  maybe_free(t);
+}
+
+/* Append records to the write queue; returns the number of packets dropped for lack of room. */
+static uint64_t enqueue(tun_t *t, const uint8_t *p, size_t len) {
+  uint64_t dropped = 0;
+  if (t->wq_off > 0 && t->wq_off == t->wq_len) t->wq_off = t->wq_len = 0;
+  if (t->wq_off > 0 && t->wq_len + len > t->wq_cap) {
+    memmove(t->wq, t->wq + t->wq_off, t->wq_len - t->wq_off);
+    t->wq_len -= t->wq_off;
+    t->wq_off = 0;
+  }
+  size_t i = 0;
+  while (i + 4 <= len) {
+    uint32_t n = ((uint32_t)p[i] << 24) | ((uint32_t)p[i + 1] << 16) | ((uint32_t)p[i + 2] << 8) | p[i + 3];
+    size_t rec = 4 + (size_t)n;
+    if (t->wq_len + rec > WRITE_QUEUE_CAP) {
+      dropped++;
+    } else {
+      if (t->wq_len + rec > t->wq_cap) {
+        size_t cap = t->wq_cap ? t->wq_cap : 65536;
+        while (cap < t->wq_len + rec) cap *= 2;
+        if (cap > WRITE_QUEUE_CAP) cap = WRITE_QUEUE_CAP;
+        uint8_t *nw = realloc(t->wq, cap);
+        if (nw == NULL) { dropped++; i += rec; continue; }
+        t->wq = nw;
+        t->wq_cap = cap;
+      }
+      memcpy(t->wq + t->wq_len, p + i, rec);
+      t->wq_len += rec;
+      t->tx_queued++;
+    }
+    i += rec;
+  }
+  t->tx_drops += dropped;
+  return dropped;
+}
+
+/*
+ * Write records starting at p; returns the offset where the kernel said EAGAIN (len if all went).
+ * Packets the kernel rejects for another reason (malformed, device down) count as tx_errors.
+ */
+static size_t write_records(tun_t *t, const uint8_t *p, size_t len) {
+  size_t i = 0;
+  while (i + 4 <= len) {
+    uint32_t n = ((uint32_t)p[i] << 24) | ((uint32_t)p[i + 1] << 16) | ((uint32_t)p[i + 2] << 8) | p[i + 3];
+    ssize_t w = write(t->fd, p + i + 4, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) return i;
+      t->tx_errors++;
+    } else {
+      t->tx_packets++;
+      t->tx_bytes += (uint64_t)n;
+    }
+    i += 4 + (size_t)n;
+  }
+  return len;
+}
+
+static void flush_queue(tun_t *t) {
+  size_t done = write_records(t, t->wq + t->wq_off, t->wq_len - t->wq_off);
+  t->wq_off += done;
+  if (t->wq_off == t->wq_len) t->wq_off = t->wq_len = 0;
+}
+
+static void deliver(tun_t *t, napi_value err, napi_value buf) {
+  napi_env env = t->env;
+  napi_value cb, recv, argv[2], result;
+  if (t->cb_ref == NULL) return;
+  if (napi_get_reference_value(env, t->cb_ref, &cb) != napi_ok || cb == NULL) return;
+  napi_get_global(env, &recv);
+  napi_value undef;
+  napi_get_undefined(env, &undef);
+  argv[0] = err != NULL ? err : undef;
+  argv[1] = buf != NULL ? buf : undef;
+  /* make_callback runs microtasks afterwards and reports exceptions like any other callback */
+  napi_status st = napi_make_callback(env, t->actx, recv, cb, 2, argv, &result);
+  if (st == napi_pending_exception) {
+    napi_value exc;
+    napi_get_and_clear_last_exception(env, &exc);
+    napi_fatal_exception(env, exc);
+  }
+}
+
+static void read_batch(tun_t *t) {
+  napi_env env = t->env;
+  size_t off = 0, count = 0;
+  int err = 0;
+  while (count < t->max_packets && off < t->max_bytes) {
+    ssize_t n = read(t->fd, t->scratch + off + 4, t->scratch_cap - off - 4);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) err = errno;
+      break;
+    }
+    if (n == 0) break;
+    uint32_t u = (uint32_t)n;
+    t->scratch[off] = (uint8_t)(u >> 24);
+    t->scratch[off + 1] = (uint8_t)(u >> 16);
+    t->scratch[off + 2] = (uint8_t)(u >> 8);
+    t->scratch[off + 3] = (uint8_t)u;
+    off += 4 + (size_t)n;
+    count++;
+    t->rx_bytes += u;
+  }
+  t->rx_packets += count;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  if (count > 0) {
+    t->rx_batches++;
+    napi_value buf;
+    void *data;
+    if (napi_create_buffer_copy(env, off, t->scratch, &data, &buf) == napi_ok) deliver(t, NULL, buf);
+  }
+  if (err != 0 && !t->closed) {
+    /* A persistent error (device deleted under us: EBADFD/EIO) would spin the loop: stop reading. */
+    t->rx_errors++;
+    t->reading = 0;
+    update_poll(t);
+    char msg[160];
+    snprintf(msg, sizeof msg, "read from %s: %s", t->name, strerror(err));
+    napi_value code, message, error, errnum;
+    napi_create_string_utf8(env, "ERR_TUN_READ", NAPI_AUTO_LENGTH, &code);
+    napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message);
+    napi_create_error(env, code, message, &error);
+    napi_create_int32(env, err, &errnum);
+    napi_set_named_property(env, error, "errno", errnum);
+    deliver(t, error, NULL);
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static void on_poll(uv_poll_t *h, int status, int events) {
+  tun_t *t = (tun_t *)h->data;
+  if (t->closed) return;
+  if (status < 0) {
+    t->rx_errors++;
+    return;
+  }
+  if (events & UV_WRITABLE) {
+    flush_queue(t);
+    update_poll(t);
+  }
+  if ((events & UV_READABLE) && t->reading && !t->closed) read_batch(t);
+}
+
+static tun_t *unwrap(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv) {
+  napi_value self;
+  void *data = NULL;
+  if (napi_get_cb_info(env, info, argc, argv, &self, NULL) != napi_ok) return NULL;
+  if (napi_unwrap(env, self, &data) != napi_ok || data == NULL) {
+    napi_throw_error(env, "ERR_TUN_STATE", "not a Tun handle");
+    return NULL;
+  }
+  return (tun_t *)data;
+}
+
+static int get_bool(napi_env env, napi_value obj, const char *key, int def) {
+  napi_value v;
+  bool has = false, b = false;
+  if (napi_has_named_property(env, obj, key, &has) != napi_ok || !has) return def;
+  if (napi_get_named_property(env, obj, key, &v) != napi_ok) return def;
+  if (napi_get_value_bool(env, v, &b) != napi_ok) return def;
+  return b ? 1 : 0;
+}
+
+/* TUNSETOFFLOAD with USO when the kernel knows it, TSO/CSUM only otherwise. Returns flags set or -errno. */
+static int set_offload(int fd, int want_uso) {
+  unsigned base = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
+  if (want_uso && ioctl(fd, TUNSETOFFLOAD, base | TUN_F_USO4 | TUN_F_USO6) == 0) return (int)(base | TUN_F_USO4 | TUN_F_USO6);
+  if (ioctl(fd, TUNSETOFFLOAD, base) == 0) return (int)base;
+  return -errno;
+}
+
+/* new Tun({ name, tap, multiQueue, vnetHdr, offload, uso, persist }) */
+static napi_value tun_new(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], self;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, &self, NULL));
+  if (argc < 1) {
+    napi_throw_type_error(env, "ERR_TUN_ARG", "options object required");
+    return NULL;
+  }
+  napi_value opts = argv[0];
+  char name[IFNAMSIZ] = {0};
+  napi_value v;
+  bool has = false;
+  size_t nlen = 0;
+  if (napi_has_named_property(env, opts, "name", &has) == napi_ok && has) {
+    CHECK(napi_get_named_property(env, opts, "name", &v));
+    napi_valuetype vt;
+    napi_typeof(env, v, &vt);
+    if (vt == napi_string) {
+      char tmp[64];
+      CHECK(napi_get_value_string_utf8(env, v, tmp, sizeof tmp, &nlen));
+      if (nlen >= IFNAMSIZ) {
+        napi_throw_range_error(env, "ERR_TUN_ARG", "interface name too long");
+        return NULL;
+      }
+      memcpy(name, tmp, nlen);
+    }
+  }
+  int tap = get_bool(env, opts, "tap", 0);
+  int mq = get_bool(env, opts, "multiQueue", 0);
+  int offload = get_bool(env, opts, "offload", 0);
+  int vnet = offload || get_bool(env, opts, "vnetHdr", 0);
+  int uso = get_bool(env, opts, "uso", 1);
+  int persist = get_bool(env, opts, "persist", 0);
+
+  int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return throw_errno(env, "open /dev/net/tun", errno);
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  ifr.ifr_flags = (short)((tap ? IFF_TAP : IFF_TUN) | IFF_NO_PI | (mq ? IFF_MULTI_QUEUE : 0) | (vnet ? IFF_VNET_HDR : 0));
+  memcpy(ifr.ifr_name, name, IFNAMSIZ);
+  if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+    int e = errno;
+    close(fd);
+    return throw_errno(env, "TUNSETIFF", e);
+  }
+  int offload_flags = 0;
+  if (vnet) {
+    int sz = VNET_HDR_LEN;
+    if (ioctl(fd, TUNSETVNETHDRSZ, &sz) < 0) {
+      int e = errno;
+      close(fd);
+      return throw_errno(env, "TUNSETVNETHDRSZ", e);
+    }
+  }
+  if (offload) {
+    /* Set explicitly after every open: a persistent device does not remember it. */
+    int r = set_offload(fd, uso);
+    if (r < 0) {
+      close(fd);
+      return throw_errno(env, "TUNSETOFFLOAD", -r);
+    }
+    offload_flags = r;
+  } else if (!tap) {
+    ioctl(fd, TUNSETOFFLOAD, 0);
+  }
+  if (persist && ioctl(fd, TUNSETPERSIST, 1) < 0) {
+    int e = errno;
+    close(fd);
+    return throw_errno(env, "TUNSETPERSIST", e);
+  }
+
+  tun_t *t = calloc(1, sizeof *t);
+  if (t == NULL) {
+    close(fd);
+    return throw_errno(env, "calloc", ENOMEM);
+  }
+  t->fd = fd;
+  t->vnet_hdr = vnet;
+  t->env = env;
+  memcpy(t->name, ifr.ifr_name, IFNAMSIZ);
+  t->name[IFNAMSIZ - 1] = 0;
+  t->max_packets = DEFAULT_MAX_PACKETS;
+  t->max_bytes = DEFAULT_MAX_BYTES;
+  uv_loop_t *loop = NULL;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || uv_poll_init(loop, &t->poll, fd) != 0) {
+    close(fd);
+    free(t);
+    napi_throw_error(env, "ERR_TUN_POLL", "uv_poll_init failed");
+    return NULL;
+  }
+  t->poll.data = t;
+  t->poll_inited = 1;
+  if (napi_wrap(env, self, t, finalize, NULL, NULL) != napi_ok) {
+    t->finalized = 1;
+    do_close(t);
+    napi_throw_error(env, "ERR_TUN_NAPI", "napi_wrap failed");
+    return NULL;
+  }
+  napi_value jname, jfd, jvnet, jflags;
+  CHECK(napi_create_string_utf8(env, t->name, NAPI_AUTO_LENGTH, &jname));
+  CHECK(napi_create_int32(env, fd, &jfd));
+  CHECK(napi_get_boolean(env, vnet, &jvnet));
+  CHECK(napi_create_int32(env, offload_flags, &jflags));
+  CHECK(napi_set_named_property(env, self, "name", jname));
+  CHECK(napi_set_named_property(env, self, "fd", jfd));
+  CHECK(napi_set_named_property(env, self, "vnetHdr", jvnet));
+  CHECK(napi_set_named_property(env, self, "offloadFlags", jflags));
+  return self;
+}
+
+/* start(cb(err, batch), maxPackets?, maxBytes?) */
+static napi_value tun_start(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  tun_t *t = unwrap(env, info, &argc, argv);
+  if (t == NULL) return NULL;
+  if (t->closed) {
+    napi_throw_error(env, "ERR_TUN_CLOSED", "device is closed");
+    return NULL;
+  }
+  napi_valuetype vt;
+  if (argc < 1 || napi_typeof(env, argv[0], &vt) != napi_ok || vt != napi_function) {
+    napi_throw_type_error(env, "ERR_TUN_ARG", "callback required");
+    return NULL;
+  }
+  int64_t mp = DEFAULT_MAX_PACKETS, mb = DEFAULT_MAX_BYTES;
+  if (argc >= 2) napi_get_value_int64(env, argv[1], &mp);
+  if (argc >= 3) napi_get_value_int64(env, argv[2], &mb);
+  if (mp < 1) mp = 1;
+  if (mp > 65536) mp = 65536;
+  if (mb < 1) mb = 1;
+  if (mb > 64 * 1024 * 1024) mb = 64 * 1024 * 1024;
+  t->max_packets = (size_t)mp;
+  t->max_bytes = (size_t)mb;
+  size_t cap = t->max_bytes + 4 + MAX_FRAME;
+  if (cap != t->scratch_cap) {
+    uint8_t *s = realloc(t->scratch, cap);
+    if (s == NULL) return throw_errno(env, "realloc", ENOMEM);
+    t->scratch = s;
+    t->scratch_cap = cap;
+  }
+  if (t->cb_ref != NULL) napi_delete_reference(env, t->cb_ref);
+  CHECK(napi_create_reference(env, argv[0], 1, &t->cb_ref));
+  if (t->actx == NULL) {
+    napi_value rname;
+    CHECK(napi_create_string_utf8(env, "dmsnet:tun", NAPI_AUTO_LENGTH, &rname));
+    CHECK(napi_async_init(env, NULL, rname, &t->actx));
+  }
+  t->reading = 1;
+  update_poll(t);
+  return NULL;
+}
+
+static napi_value tun_stop(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  tun_t *t = unwrap(env, info, &argc, NULL);
+  if (t == NULL) return NULL;
+  t->reading = 0;
+  update_poll(t);
+  return NULL;
+}
+
+/* writeBatch(buf) -> packets accepted (written now or queued). Throws on a malformed batch. */
+static napi_value tun_write_batch(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  tun_t *t = unwrap(env, info, &argc, argv);
+  if (t == NULL) return NULL;
+  if (t->closed) {
+    napi_throw_error(env, "ERR_TUN_CLOSED", "device is closed");
+    return NULL;
+  }
+  void *data;
+  size_t len;
+  bool is_buf = false;
+  napi_is_typedarray(env, argv[0], &is_buf);
+  if (argc < 1 || !is_buf) {
+    napi_throw_type_error(env, "ERR_TUN_ARG", "batch must be a Uint8Array");
+    return NULL;
+  }
+  napi_typedarray_type tt;
+  napi_value ab;
+  size_t boff;
+  CHECK(napi_get_typedarray_info(env, argv[0], &tt, &len, &data, &ab, &boff));
+  if (tt != napi_uint8_array) {
+    napi_throw_type_error(env, "ERR_TUN_ARG", "batch must be a Uint8Array");
+    return NULL;
+  }
+  const uint8_t *p = (const uint8_t *)data;
+  /* validate the whole batch first so a bad one writes nothing */
+  size_t i = 0, count = 0;
+  while (i < len) {
+    if (len - i < 4) break;
+    uint32_t n = ((uint32_t)p[i] << 24) | ((uint32_t)p[i + 1] << 16) | ((uint32_t)p[i + 2] << 8) | p[i + 3];
+    if (n == 0 || n > MAX_FRAME || (size_t)n > len - i - 4) break;
+    i += 4 + (size_t)n;
+    count++;
+  }
+  if (i != len) {
+    napi_throw_range_error(env, "ERR_TUN_BAD_BATCH", "malformed batch: a record's length runs past the buffer or is out of range");
+    return NULL;
+  }
+  uint64_t before_drops = t->tx_drops;
+  if (t->wq_len > t->wq_off) {
+    /* keep order: never let new packets overtake queued ones */
+    enqueue(t, p, len);
+  } else {
+    size_t done = write_records(t, p, len);
+    if (done < len) enqueue(t, p + done, len - done);
+  }
+  update_poll(t);
+  napi_value r;
+  CHECK(napi_create_double(env, (double)(count - (t->tx_drops - before_drops)), &r));
+  return r;
+}
+
+static napi_value tun_stats(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  tun_t *t = unwrap(env, info, &argc, NULL);
+  if (t == NULL) return NULL;
+  napi_value o, v;
+  CHECK(napi_create_object(env, &o));
+#define PUT(key, val) CHECK(napi_create_double(env, (double)(val), &v)); CHECK(napi_set_named_property(env, o, key, v))
+  PUT("rxPackets", t->rx_packets);
+  PUT("rxBytes", t->rx_bytes);
+  PUT("rxBatches", t->rx_batches);
+  PUT("rxErrors", t->rx_errors);
+  PUT("txPackets", t->tx_packets);
+  PUT("txBytes", t->tx_bytes);
+  PUT("txErrors", t->tx_errors);
+  PUT("txDrops", t->tx_drops);
+  PUT("txQueued", t->tx_queued);
+  PUT("txPendingBytes", t->wq_len - t->wq_off);
+#undef PUT
+  return o;
+}
+
+static napi_value tun_set_persist(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  tun_t *t = unwrap(env, info, &argc, argv);
+  if (t == NULL) return NULL;
+  if (t->closed) {
+    napi_throw_error(env, "ERR_TUN_CLOSED", "device is closed");
+    return NULL;
+  }
+  bool b = false;
+  if (argc >= 1) napi_get_value_bool(env, argv[0], &b);
+  if (ioctl(t->fd, TUNSETPERSIST, b ? 1 : 0) < 0) return throw_errno(env, "TUNSETPERSIST", errno);
+  return NULL;
+}
+
+static napi_value tun_ref(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  tun_t *t = unwrap(env, info, &argc, argv);
+  if (t == NULL) return NULL;
+  bool b = true;
+  if (argc >= 1) napi_get_value_bool(env, argv[0], &b);
+  if (!t->closed) {
+    if (b) uv_ref((uv_handle_t *)&t->poll);
+    else uv_unref((uv_handle_t *)&t->poll);
+  }
+  return NULL;
+}
+
+static napi_value tun_close(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  tun_t *t = unwrap(env, info, &argc, NULL);
+  if (t == NULL) return NULL;
+  do_close(t);
+  return NULL;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor methods[] = {
+    { "start", NULL, tun_start, NULL, NULL, NULL, napi_default_method, NULL },
+    { "stop", NULL, tun_stop, NULL, NULL, NULL, napi_default_method, NULL },
+    { "writeBatch", NULL, tun_write_batch, NULL, NULL, NULL, napi_default_method, NULL },
+    { "stats", NULL, tun_stats, NULL, NULL, NULL, napi_default_method, NULL },
+    { "setPersist", NULL, tun_set_persist, NULL, NULL, NULL, napi_default_method, NULL },
+    { "ref", NULL, tun_ref, NULL, NULL, NULL, napi_default_method, NULL },
+    { "close", NULL, tun_close, NULL, NULL, NULL, napi_default_method, NULL },
+  };
+  napi_value cls, hdr;
+  CHECK(napi_define_class(env, "Tun", NAPI_AUTO_LENGTH, tun_new, NULL, sizeof methods / sizeof methods[0], methods, &cls));
+  CHECK(napi_set_named_property(env, exports, "Tun", cls));
+  CHECK(napi_create_int32(env, VNET_HDR_LEN, &hdr));
+  CHECK(napi_set_named_property(env, exports, "VNET_HDR_LEN", hdr));
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -1,0 +1,308 @@
+/**
+ * TUN/TAP devices on the native addon (native/tun/tun.c): the fd is polled by the event loop and
+ * each wakeup delivers one buffer holding up to `batchPackets` packets as records (see
+ * records.ts). The device is a small wireguard-go-like interface: name, mtu, offload, batches in
+ * (callback or async iterator, with backpressure), batches out, stats, close, events.
+ *
+ * createTun opens the device, applies link settings (MTU, txqueuelen 5000, gso_max_size 60000 so
+ * GSO super-packets stay under a 64 KiB frame), optionally moves it into a namespace and addresses
+ * it; if any step fails the device is closed (and un-persisted) before the error is thrown.
+ */
+import { createRequire } from 'node:module'
+import type { AbortOptions } from '@libp2p/interface'
+import { InvalidArgumentError } from '../errors.js'
+import { DeviceClosedError, InvalidBatchError, NativeBindingError, TunOpenError } from './errors.js'
+import { addAddress, moveLinkToNetns, setLink } from './link.js'
+import { EMPTY_VNET_HEADER, RECORD_HEADER, VNET_HDR_LEN } from './records.js'
+import { checkCidr, checkInterfaceName, checkMtu, checkOptionalNamespace } from './validate.js'
+
+interface NativeTun {
+  readonly name: string
+  readonly fd: number
+  readonly vnetHdr: boolean
+  readonly offloadFlags: number
+  start: (cb: (err: (Error & { errno?: number }) | undefined, batch: Buffer | undefined) => void, maxPackets: number, maxBytes: number) => void
+  stop: () => void
+  writeBatch: (batch: Uint8Array) => number
+  stats: () => TunStats
+  setPersist: (on: boolean) => void
+  ref: (on: boolean) => void
+  close: () => void
+}
+
+interface NativeModule {
+  Tun: new (options: { name?: string, tap?: boolean, multiQueue?: boolean, offload?: boolean, vnetHdr?: boolean, uso?: boolean, persist?: boolean }) => NativeTun
+  VNET_HDR_LEN: number
+}
+
+let native: NativeModule | undefined
+
+/** Loads build/Release/dmsnet_tun.node (from src/ under tsx, or from dist/ after a build). */
+export function loadNative (): NativeModule {
+  if (native != null) return native
+  const require = createRequire(import.meta.url)
+  const errors: string[] = []
+  for (const p of ['../../build/Release/dmsnet_tun.node', '../../../build/Release/dmsnet_tun.node']) {
+    try {
+      native = require(p) as NativeModule
+      return native
+    } catch (err) {
+      errors.push(`${p}: ${(err as Error).message.split('\n')[0]}`)
+    }
+  }
+  throw new NativeBindingError(`the TUN addon is not built: run "npm run build:native" (needs make, a C compiler and Node headers). Tried ${errors.join('; ')}`)
+}
+
+export interface TunStats {
+  rxPackets: number
+  rxBytes: number
+  /** wakeups that delivered at least one packet */
+  rxBatches: number
+  rxErrors: number
+  txPackets: number
+  txBytes: number
+  /** packets the kernel refused (malformed, device down) */
+  txErrors: number
+  /** packets dropped because the kernel queue was full and our pending queue (4 MiB) too */
+  txDrops: number
+  /** packets that met EAGAIN and waited for writability */
+  txQueued: number
+  txPendingBytes: number
+}
+
+export interface TunOptions extends AbortOptions {
+  /** interface name; the kernel picks tunN/tapN when absent */
+  name?: string
+  mode?: 'tun' | 'tap'
+  /** default 1420 */
+  mtu?: number
+  /** keep the device after close (TUNSETPERSIST) */
+  persist?: boolean
+  /** IFF_MULTI_QUEUE: open the same name again to add a queue */
+  multiQueue?: boolean
+  /** IFF_VNET_HDR + TSO/CSUM(+USO) offloads: records carry a virtio_net_hdr and may be ~60 KB GSO packets */
+  offload?: boolean
+  /** move the device into this namespace after opening (the fd keeps working) */
+  netns?: string
+  /** addresses to put on the device (CIDR) */
+  addresses?: string[]
+  /** default 5000 */
+  txqueuelen?: number
+  /** default 60000 (only applied when offload is on) */
+  gsoMaxSize?: number
+  /** bring the link up (default true) */
+  up?: boolean
+  /** most packets per delivered batch (default 256) */
+  batchPackets?: number
+  /** most bytes per delivered batch (default 1 MiB) */
+  batchBytes?: number
+}
+
+export interface TunEvents {
+  /** reading failed (e.g. the device was deleted under us); reading has stopped */
+  'tun:error': CustomEvent<Error>
+  'tun:close': CustomEvent<void>
+}
+
+type Listener<E> = ((evt: E) => void) | { handleEvent: (evt: E) => void }
+
+export interface TunDevice {
+  readonly name: string
+  readonly mtu: number
+  readonly mode: 'tun' | 'tap'
+  /** records carry a 10-byte virtio_net_hdr (IFF_VNET_HDR with offloads) */
+  readonly offload: boolean
+  readonly netns?: string
+  readonly fd: number
+  readonly closed: boolean
+  readonly stats: TunStats
+  /** Calls `cb` with every batch read; returns a function that unsubscribes. Starts reading. */
+  onBatch: (cb: (batch: Uint8Array) => void) => () => void
+  /** Batches as an async iterator; reading pauses while the consumer lags (backpressure). */
+  batches: (options?: AbortOptions) => AsyncGenerator<Uint8Array>
+  /** Writes a batch of records; returns packets accepted (written or queued). */
+  writeBatch: (batch: Uint8Array) => number
+  /** Writes one IP packet (a zero vnet header is prepended in offload mode). */
+  write: (packet: Uint8Array) => boolean
+  /** Keep (true, default) or not the process alive while reading. */
+  ref: (on: boolean) => void
+  close: () => Promise<void>
+  addEventListener<K extends keyof TunEvents>(type: K, listener: Listener<TunEvents[K]> | null, options?: boolean | { once?: boolean, signal?: AbortSignal }): void
+  removeEventListener<K extends keyof TunEvents>(type: K, listener: Listener<TunEvents[K]> | null, options?: boolean): void
+}
+
+const ITERATOR_HIGH_WATER = 64
+
+class Tun extends EventTarget implements TunDevice {
+  readonly name: string
+  readonly mtu: number
+  readonly mode: 'tun' | 'tap'
+  readonly offload: boolean
+  readonly netns?: string
+  private readonly handle: NativeTun
+  private readonly persist: boolean
+  private readonly batchPackets: number
+  private readonly batchBytes: number
+  private readonly listeners = new Set<(batch: Uint8Array) => void>()
+  private reading = false
+  private paused = 0
+  private _closed = false
+
+  constructor (handle: NativeTun, opts: { mtu: number, mode: 'tun' | 'tap', netns?: string, persist: boolean, batchPackets: number, batchBytes: number }) {
+    super()
+    this.handle = handle
+    this.name = handle.name
+    this.mtu = opts.mtu
+    this.mode = opts.mode
+    this.offload = handle.vnetHdr
+    this.netns = opts.netns
+    this.persist = opts.persist
+    this.batchPackets = opts.batchPackets
+    this.batchBytes = opts.batchBytes
+  }
+
+  get fd (): number { return this._closed ? -1 : this.handle.fd }
+  get closed (): boolean { return this._closed }
+  get stats (): TunStats { return this.handle.stats() }
+
+  onBatch (cb: (batch: Uint8Array) => void): () => void {
+    if (this._closed) throw new DeviceClosedError(`${this.name} is closed`)
+    this.listeners.add(cb)
+    this.updateReading()
+    return () => {
+      this.listeners.delete(cb)
+      this.updateReading()
+    }
+  }
+
+  async * batches (options?: AbortOptions): AsyncGenerator<Uint8Array> {
+    const queue: Uint8Array[] = []
+    let wake: (() => void) | undefined
+    let pausedHere = false
+    const off = this.onBatch(batch => {
+      queue.push(batch)
+      if (queue.length >= ITERATOR_HIGH_WATER && !pausedHere) { pausedHere = true; this.paused++; this.updateReading() }
+      wake?.()
+    })
+    const onEnd = (): void => wake?.()
+    this.addEventListener('tun:close', onEnd)
+    this.addEventListener('tun:error', onEnd)
+    options?.signal?.addEventListener('abort', onEnd)
+    try {
+      while (true) {
+        const b = queue.shift()
+        if (b != null) {
+          if (pausedHere && queue.length < ITERATOR_HIGH_WATER / 2) { pausedHere = false; this.paused--; this.updateReading() }
+          yield b
+          continue
+        }
+        if (this._closed || options?.signal?.aborted === true) return
+        await new Promise<void>(resolve => { wake = resolve })
+        wake = undefined
+      }
+    } finally {
+      if (pausedHere) { this.paused--; pausedHere = false }
+      off()
+      this.removeEventListener('tun:close', onEnd)
+      this.removeEventListener('tun:error', onEnd)
+      options?.signal?.removeEventListener('abort', onEnd)
+    }
+  }
+
+  writeBatch (batch: Uint8Array): number {
+    if (this._closed) throw new DeviceClosedError(`${this.name} is closed`)
+    if (!(batch instanceof Uint8Array)) throw new InvalidBatchError('a batch is a Uint8Array of records')
+    if (batch.byteLength === 0) return 0
+    try {
+      return this.handle.writeBatch(batch)
+    } catch (err) {
+      if ((err as { code?: string }).code === 'ERR_TUN_BAD_BATCH') throw new InvalidBatchError((err as Error).message, { cause: err })
+      throw err
+    }
+  }
+
+  write (packet: Uint8Array): boolean {
+    const hdr = this.offload ? VNET_HDR_LEN : 0
+    const rec = new Uint8Array(RECORD_HEADER + hdr + packet.byteLength)
+    new DataView(rec.buffer).setUint32(0, hdr + packet.byteLength)
+    if (hdr > 0) rec.set(EMPTY_VNET_HEADER, RECORD_HEADER)
+    rec.set(packet, RECORD_HEADER + hdr)
+    return this.writeBatch(rec) === 1
+  }
+
+  ref (on: boolean): void { this.handle.ref(on) }
+
+  async close (): Promise<void> {
+    if (this._closed) return
+    this._closed = true
+    this.listeners.clear()
+    if (this.persist) {
+      // the caller asked for a persistent device: it stays; only our fd goes
+    }
+    this.handle.close()
+    this.dispatchEvent(new CustomEvent('tun:close'))
+  }
+
+  private updateReading (): void {
+    if (this._closed) return
+    const want = this.listeners.size > 0 && this.paused === 0
+    if (want === this.reading) return
+    this.reading = want
+    if (want) this.handle.start((err, batch) => { this.onNative(err, batch) }, this.batchPackets, this.batchBytes)
+    else this.handle.stop()
+  }
+
+  private onNative (err: Error | undefined, batch: Buffer | undefined): void {
+    if (err != null) {
+      this.reading = false
+      this.dispatchEvent(new CustomEvent('tun:error', { detail: err }))
+      return
+    }
+    if (batch == null) return
+    for (const l of this.listeners) l(batch)
+  }
+}
+
+/** Opens (or attaches to) a TUN/TAP device and configures its link. */
+export async function createTun (options: TunOptions = {}): Promise<TunDevice> {
+  options.signal?.throwIfAborted()
+  const name = options.name == null ? undefined : checkInterfaceName(options.name)
+  const mode = options.mode ?? 'tun'
+  if (mode !== 'tun' && mode !== 'tap') throw new InvalidArgumentError(`mode must be "tun" or "tap", not ${JSON.stringify(mode)}`)
+  const mtu = checkMtu(options.mtu ?? 1420)
+  const netns = checkOptionalNamespace(options.netns)
+  for (const c of options.addresses ?? []) checkCidr(c)
+  const batchPackets = options.batchPackets ?? 256
+  const batchBytes = options.batchBytes ?? 1024 * 1024
+  if (!Number.isInteger(batchPackets) || batchPackets < 1 || batchPackets > 65536) throw new InvalidArgumentError('batchPackets must be 1-65536')
+  if (!Number.isInteger(batchBytes) || batchBytes < 1 || batchBytes > 64 * 1024 * 1024) throw new InvalidArgumentError('batchBytes must be 1 B-64 MiB')
+  const offload = options.offload === true
+
+  const { Tun: NativeTunClass } = loadNative()
+  let handle: NativeTun
+  try {
+    handle = new NativeTunClass({ name, tap: mode === 'tap', multiQueue: options.multiQueue === true, offload, persist: options.persist === true })
+  } catch (err) {
+    const e = err as Error & { errno?: number }
+    throw new TunOpenError(`cannot open ${mode} device${name != null ? ` ${name}` : ''}: ${e.message}`, e.errno, { cause: err })
+  }
+  const abort = { signal: options.signal }
+  try {
+    if (netns != null) await moveLinkToNetns(handle.name, netns, abort)
+    await setLink(handle.name, {
+      mtu,
+      txqueuelen: options.txqueuelen ?? 5000,
+      gsoMaxSize: offload ? (options.gsoMaxSize ?? 60000) : undefined
+    }, { netns, ...abort })
+    for (const c of options.addresses ?? []) await addAddress(handle.name, c, { netns, ...abort })
+    if (options.up !== false) await setLink(handle.name, { up: true }, { netns, ...abort })
+  } catch (err) {
+    // leave nothing behind: a persistent device would otherwise outlive this failed call
+    if (options.persist === true) { try { handle.setPersist(false) } catch { /* closing below still releases the fd */ } }
+    handle.close()
+    throw err
+  }
+  const tun = new Tun(handle, { mtu, mode, netns, persist: options.persist === true, batchPackets, batchBytes })
+  options.signal?.addEventListener('abort', () => { void tun.close() }, { once: true })
+  return tun
+}
