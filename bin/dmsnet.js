@@ -5,6 +5,7 @@
 // ./bin/dmsnet.js with the system's Node 20), re-run this file with the pinned binary.
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
+import { constants } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -30,7 +31,7 @@ if (major < 22) {
   })
   // pass on signals sent to this pid only (a Ctrl-C reaches both; the daemon ignores the echo)
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => { child.kill(sig) })
-  child.on('exit', (code, signal) => { process.exit(code ?? (signal != null ? 128 + 1 : 1)) })
+  child.on('exit', (code, signal) => { process.exit(code ?? 128 + (constants.signals[signal] ?? 0)) })
 } else {
   const entry = join(root, 'dist', 'src', 'cli', 'main.js')
   if (!existsSync(entry)) {

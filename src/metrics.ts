@@ -53,13 +53,18 @@ export function isLoopbackHost (host: string): boolean {
   return false
 }
 
+/** Throws the ConfigError `metrics.host` gets when it is not a loopback address. */
+export function assertLoopbackHost (host: string): void {
+  if (!isLoopbackHost(host)) {
+    // metrics reveal peer counts and traffic: never expose them beyond this machine
+    throw new ConfigError(`invalid configuration:\nmetrics.host: got "${host}", expected a loopback address (127.0.0.1, ::1 or localhost)`, [{ key: 'metrics.host', value: host, expected: 'a loopback address (127.0.0.1, ::1 or localhost)' }])
+  }
+}
+
 /** Serves `GET /metrics` in the Prometheus text format; anything else is a 404. */
 export async function startMetricsServer (options: MetricsServerOptions): Promise<MetricsServer> {
   const host = options.host ?? '127.0.0.1'
-  if (!isLoopbackHost(host)) {
-    // metrics reveal peer counts and traffic: never expose them beyond this machine
-    throw new ConfigError(`metrics.host: "${host}" is not a loopback address`, [{ key: 'metrics.host', value: host, expected: 'a loopback address (127.0.0.1, ::1 or localhost)' }])
-  }
+  assertLoopbackHost(host)
   const { registry } = options
   const server: Server = createServer((req, res) => {
     if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {

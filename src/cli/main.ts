@@ -40,7 +40,7 @@ export async function buildProgram (): Promise<Command> {
     .description('dmsnet: networking layer for a decentralized compute network (libp2p host, messaging, private swarms, VPN)')
     .version(version(), '-V, --version')
     .option('-d, --data-dir <dir>', 'data dir with config.yaml, identity key and control socket (default ~/.dmsnet, env DMSNET_DATA_DIR)')
-    .option('-c, --config <file>', 'config file, .yaml or .json (default <data dir>/config.yaml if present, env DMSNET_CONFIG)')
+    .option('--config <file>', 'config file, .yaml or .json (default <data dir>/config.yaml if present, env DMSNET_CONFIG)')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
   program.configureOutput({ writeErr: s => process.stderr.write(s) })

@@ -14,7 +14,7 @@ import { createControlServer, type ControlServer } from '../control/server.js'
 import { createMethodRegistry, type MethodRegistry } from '../control/registry.js'
 import { AlreadyStartedError, NotStartedError } from '../errors.js'
 import { createLogger, setLogLevel, type Logger } from '../logging.js'
-import { createMetricsRegistry, startMetricsServer, type MetricsServer } from '../metrics.js'
+import { assertLoopbackHost, createMetricsRegistry, startMetricsServer, type MetricsServer } from '../metrics.js'
 import { createNetwork } from '../network/index.js'
 import { loadOrCreateIdentity } from '../network/identity.js'
 import type { Network } from '../network/types.js'
@@ -75,6 +75,7 @@ export function createNode (config: Config, options: CreateNodeOptions = {}): Dm
   async function doStart (signal?: AbortSignal): Promise<void> {
     if (options.setProcessLogLevel !== false) setLogLevel(config.logging.level)
     const startedAt = Date.now()
+    if (config.metrics.enabled) assertLoopbackHost(config.metrics.host) // before anything is created
     await mkdir(config.dataDir, { recursive: true, mode: 0o700 })
     await chmod(config.dataDir, 0o700).catch(() => {})
 
