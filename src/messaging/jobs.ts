@@ -205,7 +205,6 @@ export class JobsManager {
     const queue = new BidQueue()
     let resolveAll!: (b: Bid[]) => void
     const bids = new Promise<Bid[]>(resolve => { resolveAll = resolve })
-    let timer: ReturnType<typeof setTimeout> | undefined
     const onAbort = (): void => { finish() }
     const finish = (): void => {
       if (queue.done) return
@@ -216,7 +215,7 @@ export class JobsManager {
       resolveAll([...queue.items])
     }
     this.open.set(id, { request: full, bidders: new Set(), queue, maxBids, finish })
-    timer = setTimeout(finish, deadlineMs)
+    const timer = setTimeout(finish, deadlineMs)
     if (options.signal?.aborted === true) finish()
     else options.signal?.addEventListener('abort', onAbort, { once: true })
 

@@ -87,7 +87,7 @@ describe('messaging: framing', () => {
       const d = new FrameDecoder(1024)
       const out = [...d.push(all.subarray(0, cut)), ...d.push(all.subarray(cut))]
       assert.equal(out.length, 2)
-      const [f1, f2] = out as Array<{ kind: number, id: number, rest: Uint8Array }>
+      const [f1, f2] = out as [{ kind: number, id: number, rest: Uint8Array }, { kind: number, id: number, rest: Uint8Array }]
       assert.deepEqual([f1.kind, f1.id, [...f1.rest]], [FrameKind.Message, 7, [1, 9, 9]])
       assert.deepEqual([f2.kind, f2.id, f2.rest.length], [FrameKind.Ack, 8, 0])
     }
@@ -130,7 +130,7 @@ describe('messaging: advertisement records', () => {
     await assert.rejects(advertValidator(advertDhtKey('other', a.id), good), { name: 'InvalidMessageError' })
     // tampered data
     const bad = Uint8Array.from(good)
-    bad[bad.length - 70] ^= 1
+    bad[bad.length - 70] = (bad[bad.length - 70] as number) ^ 1
     await assert.rejects(advertValidator(advertDhtKey('svc', a.id), bad))
     // expired
     const old = await signAdvert(a.key, a.id, { ...fields, expiresAt: Date.now() - 1 })
