@@ -1,0 +1,67 @@
+/**
+ * The VPN control protocol (`/dmsnet/vpn/ctl/1.0.0`): the authority pushes membership snapshots,
+ * members pull the latest after a restart, and a stopping node says goodbye. One short stream per
+ * exchange (control is rare), one length-prefixed JSON request and one JSON reply, size-bounded.
+ */
+import { lpStream } from '@libp2p/utils'
+import type { AbortOptions, Stream } from '@libp2p/interface'
+import { InvalidFrameError } from './errors.js'
+import { parseMembership, type VpnMembership } from './membership.js'
+
+export const CONTROL_PROTOCOL = '/dmsnet/vpn/ctl/1.0.0'
+export const MAX_CONTROL_MESSAGE = 1024 * 1024
+
+export type ControlRequest =
+  | { type: 'membership', membership: VpnMembership }
+  | { type: 'fetch', networkId: string }
+  | { type: 'bye', networkId: string }
+
+export type ControlReply =
+  | { ok: true, membership?: VpnMembership }
+  | { ok: false, error: string }
+
+export function parseRequest (v: unknown): ControlRequest {
+  if (v == null || typeof v !== 'object') throw new InvalidFrameError('control: not an object')
+  const o = v as Record<string, unknown>
+  if (o.type === 'membership') return { type: 'membership', membership: parseMembership(o.membership) }
+  if ((o.type === 'fetch' || o.type === 'bye') && typeof o.networkId === 'string') return { type: o.type, networkId: o.networkId }
+  throw new InvalidFrameError('control: unknown request')
+}
+
+export function parseReply (v: unknown): ControlReply {
+  if (v == null || typeof v !== 'object') throw new InvalidFrameError('control: bad reply')
+  const o = v as Record<string, unknown>
+  if (o.ok === true) return o.membership != null ? { ok: true, membership: parseMembership(o.membership) } : { ok: true }
+  return { ok: false, error: typeof o.error === 'string' ? o.error.slice(0, 512) : 'unknown error' }
+}
+
+async function readJSON (lp: ReturnType<typeof lpStream>, options?: AbortOptions): Promise<unknown> {
+  const buf = await lp.read(options)
+  try {
+    return JSON.parse(new TextDecoder().decode(buf.subarray()))
+  } catch (err) {
+    throw new InvalidFrameError('control: not JSON', { cause: err })
+  }
+}
+
+/** Client side: sends one request on a fresh stream and reads the reply. */
+export async function exchange (stream: Stream, req: ControlRequest, options?: AbortOptions): Promise<ControlReply> {
+  const lp = lpStream(stream, { maxDataLength: MAX_CONTROL_MESSAGE })
+  await lp.write(new TextEncoder().encode(JSON.stringify(req)), options)
+  const reply = parseReply(await readJSON(lp, options))
+  await stream.close(options).catch(() => {})
+  return reply
+}
+
+/** Server side: reads one request, answers with what `handle` returns (errors become `ok: false`). */
+export async function serve (stream: Stream, handle: (req: ControlRequest) => Promise<ControlReply>, options?: AbortOptions): Promise<void> {
+  const lp = lpStream(stream, { maxDataLength: MAX_CONTROL_MESSAGE })
+  let reply: ControlReply
+  try {
+    reply = await handle(parseRequest(await readJSON(lp, options)))
+  } catch (err) {
+    reply = { ok: false, error: `${(err as Error).name}: ${(err as Error).message}` }
+  }
+  await lp.write(new TextEncoder().encode(JSON.stringify(reply)), options)
+  await stream.close(options).catch(() => {})
+}

@@ -1,0 +1,24 @@
+/**
+ * Errors raised by the VPN module. Matched by `name`, never by message text.
+ */
+import { DmsnetError } from '../errors.js'
+
+/** The address plan has no free address left in the configured range. */
+export class AddressExhaustedError extends DmsnetError {
+  static override name = 'AddressExhaustedError'
+}
+
+/** Only the VPN's authority (the node that started it) may change membership. */
+export class NotAuthorityError extends DmsnetError {
+  static override name = 'NotAuthorityError'
+}
+
+/** A framed tunnel record or control message broke the wire format (length, header, JSON). */
+export class InvalidFrameError extends DmsnetError {
+  static override name = 'InvalidFrameError'
+}
+
+/** The VPN is not running (call `start` first) or was stopped. */
+export class VpnNotRunningError extends DmsnetError {
+  static override name = 'VpnNotRunningError'
+}

@@ -1,0 +1,141 @@
+/**
+ * One member's tunnel: the long-lived stream to that peer, its single ordered writer with a
+ * bounded queue (drop-tail, counted), and the reassembler of what the peer sends.
+ *
+ * Writes go straight to `stream.send` while the stream accepts them; once `send` returns false we
+ * queue (up to `maxQueueBytes`) until the stream drains, and past the bound we drop new packets
+ * (the inner TCP slows down; unbounded buffering would only add latency). Without a stream the
+ * same bounded queue holds packets until one is attached.
+ */
+import type { Stream } from '@libp2p/interface'
+import { InvalidFrameError } from './errors.js'
+import { MAX_PAYLOAD, RecordReassembler } from './framing.js'
+import type { LinkStats } from './types.js'
+
+export interface LinkOptions {
+  peerId: string
+  maxQueueBytes: number
+  /** Smallest valid payload (an IPv4 header, plus the vnet header when on). */
+  minPayload: number
+  /** Called with a run of whole records received from the peer. */
+  onRecords: (link: PeerLink, run: Uint8Array) => void
+  /** Called when the stream ends or fails (the owner may redial). */
+  onStreamClosed: (link: PeerLink, stream: Stream) => void
+}
+
+export function emptyStats (): LinkStats {
+  return { txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0, dropQueueFull: 0, dropSpoofed: 0, dropNotForUs: 0, dropMalformed: 0, streamsOpened: 0 }
+}
+
+export class PeerLink {
+  readonly peerId: string
+  readonly stats: LinkStats = emptyStats()
+  stream: Stream | undefined
+  /** Whether the current stream runs over a limited (relayed) connection. */
+  relayed = false
+  private readonly queue: Uint8Array[] = []
+  private queuedPackets: number[] = []
+  queuedBytes = 0
+  private blocked = false
+  private readonly options: LinkOptions
+  private reassembler: RecordReassembler
+  private closed = false
+
+  constructor (options: LinkOptions) {
+    this.peerId = options.peerId
+    this.options = options
+    this.reassembler = new RecordReassembler({ min: options.minPayload, max: MAX_PAYLOAD })
+  }
+
+  /** Queues (or sends) a run of whole records holding `packets` packets. */
+  send (run: Uint8Array, packets: number): void {
+    if (this.closed) return
+    const stream = this.stream
+    if (stream != null && !this.blocked && this.queue.length === 0) {
+      this.stats.txPackets += packets
+      this.stats.txBytes += run.byteLength
+      if (!stream.send(run)) this.waitDrain(stream)
+      return
+    }
+    if (this.queuedBytes + run.byteLength > this.options.maxQueueBytes) {
+      this.stats.dropQueueFull += packets
+      return
+    }
+    this.queue.push(run)
+    this.queuedPackets.push(packets)
+    this.queuedBytes += run.byteLength
+  }
+
+  /** Makes `stream` the tunnel to this peer (replacing any older one) and starts reading it. */
+  attach (stream: Stream, relayed: boolean): void {
+    if (this.closed) {
+      stream.abort(new Error('link closed'))
+      return
+    }
+    const old = this.stream
+    this.stream = stream
+    this.relayed = relayed
+    this.blocked = false
+    this.stats.streamsOpened++
+    this.reassembler = new RecordReassembler({ min: this.options.minPayload, max: MAX_PAYLOAD })
+    if (old != null && old !== stream) old.abort(new Error('replaced by a newer tunnel stream'))
+
+    const reassembler = this.reassembler
+    stream.addEventListener('message', (evt) => {
+      if (this.stream !== stream) return
+      let runs: Uint8Array[]
+      try {
+        runs = reassembler.push(evt.data)
+      } catch (err) {
+        if (err instanceof InvalidFrameError) {
+          this.stats.dropMalformed++
+          stream.abort(err)
+          return
+        }
+        throw err
+      }
+      for (const run of runs) this.options.onRecords(this, run)
+    })
+    stream.addEventListener('close', () => {
+      if (this.stream === stream) {
+        this.stream = undefined
+        this.options.onStreamClosed(this, stream)
+      }
+    })
+    this.flush()
+  }
+
+  /** Drops the stream (peer removed or VPN stopped). */
+  close (): void {
+    this.closed = true
+    this.queue.length = 0
+    this.queuedPackets = []
+    this.queuedBytes = 0
+    const s = this.stream
+    this.stream = undefined
+    if (s != null) {
+      s.close().catch(() => { s.abort(new Error('vpn link closed')) })
+    }
+  }
+
+  private waitDrain (stream: Stream): void {
+    this.blocked = true
+    stream.addEventListener('drain', () => {
+      if (this.stream !== stream) return
+      this.blocked = false
+      this.flush()
+    }, { once: true })
+  }
+
+  private flush (): void {
+    const stream = this.stream
+    while (stream != null && !this.blocked && this.queue.length > 0) {
+      const run = this.queue.shift()!
+      const packets = this.queuedPackets.shift()!
+      this.queuedBytes -= run.byteLength
+      this.stats.txPackets += packets
+      this.stats.txBytes += run.byteLength
+      if (!stream.send(run)) this.waitDrain(stream)
+    }
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * The membership snapshot: the authority's word on who is in the VPN and with which addresses.
+ * It is what the control protocol carries, what members persist to survive restarts, and what the
+ * routing table is built from. Validation here keeps a malformed or hostile snapshot out.
+ */
+import { isIPv4, isIPv6 } from 'node:net'
+import { InvalidFrameError } from './errors.js'
+import { parseCidr } from './ip.js'
+
+export interface VpnMember {
+  peerId: string
+  /** DNS label (`<name>.<domain>`). */
+  name: string
+  ipv4: string
+  ipv6: string
+  /** Extra prefixes routed to this member (subnets behind it). */
+  routes: string[]
+  /** Multiaddrs the authority knew for the member: a hint for the others to dial it. */
+  addrs: string[]
+}
+
+export interface VpnMembership {
+  /** Random id of this VPN instance, chosen by the authority on first start. */
+  networkId: string
+  authority: string
+  /** Raised by the authority on every change; members ignore anything not newer. */
+  version: number
+  cidr: string
+  ipv6Prefix: string
+  domain: string
+  mtu: number
+  members: VpnMember[]
+}
+
+const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/
+
+export function isValidLabel (name: string): boolean {
+  return LABEL.test(name)
+}
+
+function str (v: unknown, what: string): string {
+  if (typeof v !== 'string' || v.length === 0 || v.length > 512) throw new InvalidFrameError(`membership: bad ${what}`)
+  return v
+}
+
+function strList (v: unknown, what: string, max: number): string[] {
+  if (!Array.isArray(v) || v.length > max) throw new InvalidFrameError(`membership: bad ${what}`)
+  return v.map(x => str(x, what))
+}
+
+/** Parses and validates an untrusted membership object. Throws InvalidFrameError. */
+export function parseMembership (v: unknown): VpnMembership {
+  if (v == null || typeof v !== 'object') throw new InvalidFrameError('membership: not an object')
+  const o = v as Record<string, unknown>
+  const version = o.version
+  const mtu = o.mtu
+  if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 0) throw new InvalidFrameError('membership: bad version')
+  if (typeof mtu !== 'number' || !Number.isInteger(mtu) || mtu < 1280 || mtu > 65535) throw new InvalidFrameError('membership: bad mtu')
+  if (!Array.isArray(o.members) || o.members.length > 65536) throw new InvalidFrameError('membership: bad members')
+  const cidr = str(o.cidr, 'cidr')
+  const ipv6Prefix = str(o.ipv6Prefix, 'ipv6Prefix')
+  try {
+    parseCidr(cidr)
+    parseCidr(ipv6Prefix)
+  } catch {
+    throw new InvalidFrameError('membership: bad prefix')
+  }
+  const seen = new Set<string>()
+  const members = o.members.map((m: unknown): VpnMember => {
+    if (m == null || typeof m !== 'object') throw new InvalidFrameError('membership: bad member')
+    const r = m as Record<string, unknown>
+    const member: VpnMember = {
+      peerId: str(r.peerId, 'peerId'),
+      name: str(r.name, 'name'),
+      ipv4: str(r.ipv4, 'ipv4'),
+      ipv6: str(r.ipv6, 'ipv6'),
+      routes: strList(r.routes ?? [], 'routes', 64),
+      addrs: strList(r.addrs ?? [], 'addrs', 32)
+    }
+    if (!isIPv4(member.ipv4) || !isIPv6(member.ipv6)) throw new InvalidFrameError('membership: bad member address')
+    if (!isValidLabel(member.name)) throw new InvalidFrameError(`membership: bad member name ${member.name}`)
+    for (const route of member.routes) {
+      try { parseCidr(route) } catch { throw new InvalidFrameError(`membership: bad route ${route}`) }
+    }
+    for (const key of [member.peerId, member.ipv4, member.name]) {
+      if (seen.has(key)) throw new InvalidFrameError(`membership: duplicate ${key}`)
+      seen.add(key)
+    }
+    return member
+  })
+  return {
+    networkId: str(o.networkId, 'networkId'),
+    authority: str(o.authority, 'authority'),
+    version,
+    cidr,
+    ipv6Prefix,
+    domain: str(o.domain, 'domain'),
+    mtu,
+    members
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * The VPN's TUN factory on top of src/netdev: opens the device (offloads, MTU, txqueuelen,
+ * gso_max_size are netdev's job), puts the member's addresses on it (IPv6 without duplicate
+ * address detection, so the DNS responder can bind at once) and routes extra prefixes into it.
+ */
+import { writeFile } from 'node:fs/promises'
+import { addAddress, addRoute, deleteRoute } from '../netdev/link.js'
+import { ip } from '../netdev/exec.js'
+import { createTun } from '../netdev/tun.js'
+import type { TunFactory, TunOpenOptions, VpnTun } from './types.js'
+import type { AbortOptions } from '@libp2p/interface'
+
+export function netdevTunFactory (): TunFactory {
+  return async (options: TunOpenOptions, abort?: AbortOptions): Promise<VpnTun> => {
+    const dev = await createTun({ name: options.name, mtu: options.mtu, offload: options.offload, signal: abort?.signal })
+    try {
+      await writeFile(`/proc/sys/net/ipv6/conf/${dev.name}/accept_dad`, '0').catch(() => {})
+      for (const a of options.addresses) {
+        if (a.includes(':')) await ip(['-6', 'addr', 'replace', a, 'dev', dev.name, 'nodad'], undefined, abort)
+        else await addAddress(dev.name, a, abort)
+      }
+      for (const r of options.routes) await addRoute({ dst: r, dev: dev.name }, abort)
+    } catch (err) {
+      await dev.close().catch(() => {})
+      throw err
+    }
+    let routes = [...options.routes]
+    let unsubscribe: (() => void) | undefined
+    let onError: ((evt: CustomEvent<Error>) => void) | undefined
+    return {
+      name: dev.name,
+      vnetHdr: dev.offload,
+      start (onBatch, errorCb) {
+        onError = (evt) => { errorCb(evt.detail) }
+        dev.addEventListener('tun:error', onError)
+        unsubscribe = dev.onBatch(onBatch)
+      },
+      write (batch) {
+        dev.writeBatch(batch)
+      },
+      async setRoutes (next: string[]) {
+        for (const r of routes) if (!next.includes(r)) await deleteRoute({ dst: r, dev: dev.name }).catch(() => {})
+        for (const r of next) if (!routes.includes(r)) await addRoute({ dst: r, dev: dev.name })
+        routes = [...next]
+      },
+      async close () {
+        unsubscribe?.()
+        if (onError != null) dev.removeEventListener('tun:error', onError)
+        await dev.close()
+      }
+    }
+  }
+}
