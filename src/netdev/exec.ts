@@ -21,7 +21,11 @@ export async function run (command: string, args: string[], options: RunOptions 
       const code = (err as { code?: unknown }).code
       reject(new CommandFailedError(command, args, typeof code === 'number' ? code : null, stderr !== '' ? stderr : err.message, { cause: err }))
     })
-    if (options.input != null) child.stdin?.end(options.input)
+    if (options.input != null) {
+      // a command that exits before reading (e.g. its namespace is gone) closes the pipe: its exit status reports that
+      child.stdin?.on('error', () => {})
+      child.stdin?.end(options.input)
+    }
   })
 }
 

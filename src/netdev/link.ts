@@ -81,7 +81,7 @@ function ns (options?: NetdevOptions): string | undefined {
 }
 
 function isMissing (err: unknown): boolean {
-  return err instanceof CommandFailedError && /does not exist|Cannot find device|No such device|Cannot assign requested address|No such process/i.test(err.stderr)
+  return err instanceof CommandFailedError && /does not exist|Cannot find device|No such device|Cannot assign requested address|Address not found|No such process/i.test(err.stderr)
 }
 
 export async function listLinks (options?: NetdevOptions): Promise<LinkInfo[]> {
