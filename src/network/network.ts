@@ -14,7 +14,7 @@ import { createGater, createHost, publicProfile } from './host.js'
 import { loadOrCreateIdentity } from './identity.js'
 import { classifyReachability, NatTypeTracker } from './reachability.js'
 import type { Config } from '../config/schema.js'
-import type { DmsnetHost, DmsnetServices, HostProfile, Network, NetworkEventName, NetworkEvents, NetworkStatus, PeerConnectionInfo, Reachability } from './types.js'
+import type { DialProtocolOptions, DmsnetHost, DmsnetServices, HostProfile, Network, NetworkEventName, NetworkEvents, NetworkStatus, PeerConnectionInfo, Reachability } from './types.js'
 import type { AbortOptions, Connection, IdentifyResult, PeerId, PeerUpdate, PrivateKey, Stream, StreamHandler, StreamHandlerOptions } from '@libp2p/interface'
 import type { Libp2pOptions } from 'libp2p'
 
@@ -200,8 +200,9 @@ class DmsnetNetwork extends TypedEventEmitter<NetworkEvents> implements Network 
 
   /** Wires libp2p events of `host` to ours; returns the function that unwires them. */
   private attach (host: DmsnetHost): () => void {
-    const onSelf = (evt: CustomEvent<PeerUpdate>): void => {
-      const addrs = evt.detail.peer.addresses.map(a => a.multiaddr)
+    const onSelf = (_evt: CustomEvent<PeerUpdate>): void => {
+      // what we announce (with /p2p/<self>), the same list `status().announceAddrs` shows
+      const addrs = host.getMultiaddrs()
       this.safeDispatch('local-addresses:updated', { addresses: addrs.map(a => a.toString()) })
       this.updateReachability(addrs)
     }
@@ -268,8 +269,16 @@ class DmsnetNetwork extends TypedEventEmitter<NetworkEvents> implements Network 
       if (t.kind === 'addr') return await host.dial(t.addr, options)
       const existing = host.getConnections(t.peerId).find(c => c.status === 'open')
       if (existing != null) return existing
-      await this.ensureAddresses(t.peerId, options)
-      return await host.dial(t.peerId, options)
+      const fromStore = await this.ensureAddresses(t.peerId, options)
+      try {
+        return await host.dial(t.peerId, options)
+      } catch (err) {
+        // the peer store's addresses may be stale: ask the DHT once before giving up
+        if (!fromStore || options?.signal?.aborted === true) throw err
+        this.log.debug({ peer: t.peerId.toString(), err }, 'dial with stored addresses failed; trying a DHT lookup')
+        await this.lookup(t.peerId, options)
+        return await host.dial(t.peerId, options)
+      }
     } catch (err) {
       const aborted = wrapAbort(err, options)
       if (aborted != null) throw aborted
@@ -279,16 +288,25 @@ class DmsnetNetwork extends TypedEventEmitter<NetworkEvents> implements Network 
     }
   }
 
-  /** Makes sure the peer store has addresses for `peerId`, asking the DHT if not. */
-  private async ensureAddresses (peerId: PeerId, options?: AbortOptions): Promise<void> {
-    const host = this.host
+  /**
+   * Makes sure the peer store has addresses for `peerId`, asking the DHT if not. Returns true when
+   * the peer store already had some (they may be stale).
+   */
+  private async ensureAddresses (peerId: PeerId, options?: AbortOptions): Promise<boolean> {
     if (peerId.equals(this.peerId)) throw new InvalidArgumentError('cannot dial self')
     try {
-      const peer = await host.peerStore.get(peerId)
-      if (peer.addresses.length > 0) return
+      const peer = await this.host.peerStore.get(peerId)
+      if (peer.addresses.length > 0) return true
     } catch {
       // not in the peer store
     }
+    await this.lookup(peerId, options)
+    return false
+  }
+
+  /** DHT `findPeer`, bounded by the dial timeout; the answer goes to the peer store. */
+  private async lookup (peerId: PeerId, options?: AbortOptions): Promise<void> {
+    const host = this.host
     const signal = AbortSignal.any([
       AbortSignal.timeout(this.config.network.connectionManager.dialTimeoutMs),
       ...(options?.signal != null ? [options.signal] : [])
@@ -382,7 +400,7 @@ class DmsnetNetwork extends TypedEventEmitter<NetworkEvents> implements Network 
     if (this.current != null) await this.current.unhandle(protocol)
   }
 
-  async dialProtocol (peer: string | PeerId | Multiaddr, protocol: string, options?: AbortOptions): Promise<Stream> {
+  async dialProtocol (peer: string | PeerId | Multiaddr, protocol: string, options?: DialProtocolOptions): Promise<Stream> {
     const conn = await this.dial(peer, options)
     try {
       return await conn.newStream(protocol, options)

@@ -69,6 +69,12 @@ export interface HostProfile {
   allowPeers?: Set<string>
 }
 
+/** Options of `dialProtocol`: streams over relayed (limited) connections must be asked for. */
+export interface DialProtocolOptions extends AbortOptions {
+  /** Allow the stream on a limited (relayed) connection. Default false, as in libp2p. */
+  runOnLimitedConnection?: boolean
+}
+
 export interface PeerConnectionInfo {
   peerId: string
   direction: 'inbound' | 'outbound'
@@ -118,7 +124,7 @@ export interface Network extends TypedEventTarget<NetworkEvents> {
   handle (protocol: string, handler: StreamHandler, options?: StreamHandlerOptions): Promise<void>
   unhandle (protocol: string): Promise<void>
   /** Open a stream, finding and connecting the peer (peerstore, then DHT) if needed. */
-  dialProtocol (peer: string | PeerId | Multiaddr, protocol: string, options?: AbortOptions): Promise<Stream>
+  dialProtocol (peer: string | PeerId | Multiaddr, protocol: string, options?: DialProtocolOptions): Promise<Stream>
 
   /** Replace the host with one built for `profile` (same identity). Emits `host:changed`. */
   switchProfile (profile: HostProfile, options?: AbortOptions): Promise<void>
