@@ -8,9 +8,10 @@
  * Order matters: a module may use those before it through `components.getModule(name)`.
  */
 import type { ModuleFactory } from './module.js'
+import { messagingModule } from '../messaging/module.js'
 
 export const defaultModules: ModuleFactory[] = [
-  // messaging (src/messaging) - hook point
+  messagingModule,
   // swarm (src/swarm)         - hook point
   // vpn (src/vpn)             - hook point
 ]

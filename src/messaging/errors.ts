@@ -18,7 +18,7 @@ export class MessageRejectedError extends DmsnetError {
   static override name = 'MessageRejectedError'
   /** Reason code sent by the remote (`handler-error`, `bad-signature`, `expired`, ...). */
   readonly reason: string
-  constructor (message: string, reason: string, options?: ErrorOptions) {
+  constructor (message: string, reason: string = 'rejected', options?: ErrorOptions) {
     super(message, options)
     this.reason = reason
   }

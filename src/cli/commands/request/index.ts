@@ -1,0 +1,30 @@
+/**
+ * `dmsnet request <peer> <type> [payload]`: request/response; prints the remote handler's answer.
+ */
+import type { Command } from 'commander'
+import type { ActionArgs, CliContext } from '../../context.js'
+import { CliError, EXIT_USAGE } from '../../errors.js'
+import { parseTimeout } from '../send/errors.js'
+
+interface Opts { json?: boolean, base64?: boolean, timeout?: string }
+
+async function request ({ client, args, opts, out }: ActionArgs<Opts>): Promise<void> {
+  const [peer, type, payload = ''] = args as [string, string, string?]
+  const timeoutMs = parseTimeout(opts.timeout, m => new CliError(m, EXIT_USAGE))
+  const r = await client.call<{ response: string, bytes: number, ms: number }>('messaging.request', {
+    peer, type, payload, encoding: opts.base64 === true ? 'base64' : 'utf8', ...(timeoutMs != null ? { timeoutMs } : {})
+  })
+  out(r, opts.json === true, v => v.response)
+}
+
+export function register (program: Command, ctx: CliContext): void {
+  program.command('request')
+    .description('send a request to a peer and print its response (try type dmsnet.echo)')
+    .argument('<peer>', 'peer id')
+    .argument('<type>', 'message type')
+    .argument('[payload]', 'payload text (or base64 with --base64)')
+    .option('--base64', 'payload and response are base64')
+    .option('--timeout <ms>', 'response timeout')
+    .option('--json', 'print JSON (includes round-trip ms)')
+    .action(ctx.action(request))
+}

@@ -1,0 +1,31 @@
+/**
+ * `dmsnet send <peer> <type> [payload]`: a signed direct message, waits for the acknowledgement.
+ */
+import type { Command } from 'commander'
+import type { ActionArgs, CliContext } from '../../context.js'
+import { CliError, EXIT_USAGE } from '../../errors.js'
+import { ms, shortId } from '../../format.js'
+import { parseTimeout } from './errors.js'
+
+interface Opts { json?: boolean, base64?: boolean, timeout?: string }
+
+async function send ({ client, args, opts, out }: ActionArgs<Opts>): Promise<void> {
+  const [peer, type, payload = ''] = args as [string, string, string?]
+  const timeoutMs = parseTimeout(opts.timeout, m => new CliError(m, EXIT_USAGE))
+  const r = await client.call<{ peer: string, type: string, ms: number }>('messaging.send', {
+    peer, type, payload, encoding: opts.base64 === true ? 'base64' : 'utf8', ...(timeoutMs != null ? { timeoutMs } : {})
+  })
+  out(r, opts.json === true, v => `acknowledged by ${shortId(v.peer)} (${v.type}) in ${ms(v.ms)}`)
+}
+
+export function register (program: Command, ctx: CliContext): void {
+  program.command('send')
+    .description('send a signed direct message to a peer and wait for its acknowledgement')
+    .argument('<peer>', 'peer id')
+    .argument('<type>', 'message type (the remote must handle it; every daemon handles dmsnet.echo)')
+    .argument('[payload]', 'payload text (or base64 with --base64)')
+    .option('--base64', 'payload is base64')
+    .option('--timeout <ms>', 'acknowledgement timeout')
+    .option('--json', 'print JSON')
+    .action(ctx.action(send))
+}
