@@ -415,11 +415,21 @@ class DmsnetNetwork extends TypedEventEmitter<NetworkEvents> implements Network 
     options?.signal?.throwIfAborted()
     await this.serial(async () => {
       const wasStarted = this.current != null
+      const previous = this.currentProfile
       await this.tearDown(options)
-      if (wasStarted) {
-        await this.bringUp(profile, options)
-      } else {
+      if (!wasStarted) {
         this.currentProfile = profile
+        return
+      }
+      try {
+        await this.bringUp(profile, options)
+      } catch (err) {
+        // do not leave the node offline: go back to the network it was on, then report
+        this.log.error({ err, profile: profile.name }, 'cannot start host for new profile; restoring the previous one')
+        await this.bringUp(previous).catch((err2: unknown) => {
+          this.log.error({ err: err2, profile: previous.name }, 'cannot restore the previous profile either')
+        })
+        throw err
       }
     })
   }

@@ -212,4 +212,33 @@ describe('switchProfile', () => {
       t.cleanup()
     }
   })
+
+  it('a profile whose host cannot start leaves the node on its previous profile', async () => {
+    const t = tempDir()
+    const net = await createNetwork({ config: testConfig(t.dir) })
+    try {
+      await net.start()
+      await net.handle(ECHO, echo)
+      const id = net.peerId.toString()
+      const broken: HostProfile = {
+        name: 'swarm:broken',
+        dhtProtocolPrefix: '/dmsnet-broken',
+        bootstrap: [],
+        connectionProtector: () => { throw new Error('protector exploded') }
+      }
+      await assert.rejects(net.switchProfile(broken), /protector exploded/)
+      assert.equal(net.started, true)
+      assert.equal(net.profile.name, 'public')
+      assert.equal(net.peerId.toString(), id)
+      const other = await startNode()
+      try {
+        assert.equal(await roundTrip(await other.net.dialProtocol(net.host.getMultiaddrs()[0]!, ECHO), 'back'), 'back')
+      } finally {
+        await other.stop()
+      }
+    } finally {
+      await net.stop()
+      t.cleanup()
+    }
+  })
 })
