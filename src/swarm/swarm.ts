@@ -221,6 +221,11 @@ class DmsnetSwarmManager extends TypedEventEmitter<SwarmEvents> implements Swarm
       .map(a => withP2p(a, this.self))
   }
 
+  /** Our current swarm addresses plus the other peers' entries of `list` (a restarted creator redials its members). */
+  private mergeOwnAddrs (list: string[]): string[] {
+    return [...new Set([...this.ownSwarmAddrs(), ...list.filter(a => !a.endsWith(`/p2p/${this.self}`))])]
+  }
+
   /** Creator: its own swarm addresses plus the known addresses of connected members. */
   private async currentBootstrap (): Promise<string[]> {
     const s = this.state
@@ -304,7 +309,7 @@ class DmsnetSwarmManager extends TypedEventEmitter<SwarmEvents> implements Swarm
     this.refreshAllowed()
     if (s.role === 'creator') await this.ensureKeyService()
     await this.network.switchProfile(this.swarmProfile(s), options)
-    if (s.role === 'creator') s.bootstrap = this.ownSwarmAddrs()
+    if (s.role === 'creator') s.bootstrap = this.mergeOwnAddrs(s.bootstrap)
     this.persist()
     this.log.info({ swarm: s.name, epoch: s.epoch, role: s.role }, 'entered swarm')
     this.emit('swarm:joined', { name: s.name, epoch: s.epoch, role: s.role })
@@ -467,7 +472,7 @@ class DmsnetSwarmManager extends TypedEventEmitter<SwarmEvents> implements Swarm
         })
       }))
       await this.network.switchProfile(this.swarmProfile(s), options)
-      s.bootstrap = this.ownSwarmAddrs()
+      s.bootstrap = this.mergeOwnAddrs(s.bootstrap)
       this.persist()
       this.log.info({ swarm: s.name, epoch, delivered: delivered.length, failed: failed.length }, 'rotated swarm key')
       this.emit('swarm:epoch', { name: s.name, epoch })
@@ -568,6 +573,9 @@ class DmsnetSwarmManager extends TypedEventEmitter<SwarmEvents> implements Swarm
       try {
         const stream = await this.network.dialProtocol(addr, SWARM_KEY_PROTOCOL, { signal })
         reply = await request(stream, { t: 'get', swarm: name ?? '', invite, epoch }, { signal })
+        // the key service shares the creator's peer id: a lingering connection to it would be
+        // mistaken for a connection to the creator's swarm host
+        await this.network.hangUp(creator).catch(() => {})
       } catch (err) {
         options?.signal?.throwIfAborted()
         last = err
