@@ -40,7 +40,7 @@ export function transportOf (ma: Multiaddr): string {
   if (names.includes('p2p-circuit')) return 'circuit-relay'
   if (names.includes('webtransport')) return 'webtransport'
   if (names.includes('webrtc') || names.includes('webrtc-direct')) return 'webrtc'
-  if (names.includes('ws') || names.includes('wss') || names.includes('tls') && names.includes('ws')) return 'websockets'
+  if (names.includes('ws') || names.includes('wss')) return 'websockets'
   if (names.includes('quic-v1') || names.includes('quic')) return 'quic'
   if (names.includes('memory')) return 'memory'
   if (names.includes('tcp')) return 'tcp'
