@@ -112,6 +112,8 @@ export interface TunDevice {
   readonly mode: 'tun' | 'tap'
   /** records carry a 10-byte virtio_net_hdr (IFF_VNET_HDR with offloads) */
   readonly offload: boolean
+  /** TUN_F_* flags the kernel accepted (CSUM 0x1, TSO4 0x2, TSO6 0x4, USO4 0x20, USO6 0x40) */
+  readonly offloadFlags: number
   readonly netns?: string
   readonly fd: number
   readonly closed: boolean
@@ -138,6 +140,7 @@ class Tun extends EventTarget implements TunDevice {
   readonly mtu: number
   readonly mode: 'tun' | 'tap'
   readonly offload: boolean
+  readonly offloadFlags: number
   readonly netns?: string
   private readonly handle: NativeTun
   private readonly persist: boolean
@@ -155,6 +158,7 @@ class Tun extends EventTarget implements TunDevice {
     this.mtu = opts.mtu
     this.mode = opts.mode
     this.offload = handle.vnetHdr
+    this.offloadFlags = handle.offloadFlags
     this.netns = opts.netns
     this.persist = opts.persist
     this.batchPackets = opts.batchPackets

@@ -79,6 +79,7 @@ test('tun: offload mode round trip (vnet header on ping; TCP between two offload
   const tb = await createTun({ name: net.ifname('to'), netns: b, offload: true, mtu: 1500, addresses: ['10.78.0.2/24'] })
   t.after(async () => { await tb.close() })
   assert.equal(ta.offload, true)
+  assert.equal(ta.offloadFlags & 0x7, 0x7, 'CSUM, TSO4 and TSO6 accepted')
   assert.equal((await getLink(ta.name, { netns: a }))?.gsoMaxSize, 60000)
 
   // 1. ping: each record starts with a 10-byte header; non-GSO; write() prepends a zero header
