@@ -17,6 +17,7 @@ import { base32 } from 'multiformats/bases/base32'
 import * as Digest from 'multiformats/hashes/digest'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { InvalidMessageError, InvalidSignatureError, ExpiredError } from './errors.js'
+import { verifyWith } from './fast-ed25519.js'
 
 export const ADVERT_NAMESPACE = 'dmsnet-adv'
 const DOMAIN = new TextEncoder().encode('dmsnet:adv:v1\0')
@@ -99,7 +100,7 @@ export async function verifyAdvert (dhtKey: Uint8Array, value: Uint8Array, now: 
   if (!keySigner.equals(rec.signerId)) throw new InvalidSignatureError('advert signed by a peer other than the one in its key')
   const pub = rec.signerId.publicKey
   if (pub == null) throw new InvalidSignatureError('advert signer key is not embedded in its peer id')
-  const ok = await pub.verify(signedBytes(rec.key, rec.signerMh, rec.seq, rec.expiresAt, rec.deleted, rec.data), rec.signature)
+  const ok = await verifyWith(pub, signedBytes(rec.key, rec.signerMh, rec.seq, rec.expiresAt, rec.deleted, rec.data), rec.signature)
   if (!ok) throw new InvalidSignatureError('advert signature does not verify')
   if (rec.expiresAt < now) throw new ExpiredError('advert expired')
   return { key: rec.key, signer: rec.signer, seq: rec.seq, expiresAt: rec.expiresAt, deleted: rec.deleted, data: rec.data, signature: rec.signature }

@@ -13,6 +13,7 @@ import { peerIdFromMultihash, peerIdFromString } from '@libp2p/peer-id'
 import * as Digest from 'multiformats/hashes/digest'
 import type { PeerId, PrivateKey, PublicKey } from '@libp2p/interface'
 import { InvalidMessageError, MessageTooLargeError } from './errors.js'
+import { createSigner, verifyWith, type SignFn } from './fast-ed25519.js'
 
 export const ENVELOPE_VERSION = 1
 const DOMAIN = new TextEncoder().encode('dmsnet:msg:v1\0')
@@ -53,11 +54,14 @@ function signedPart (version: number, type: string, payload: Uint8Array, sender:
   return out
 }
 
-/** Builds and signs an envelope with the sender's libp2p private key. */
-export async function signEnvelope (privateKey: PrivateKey, sender: PeerId, fields: UnsignedEnvelope): Promise<{ envelope: Envelope, bytes: Uint8Array }> {
+/**
+ * Builds and signs an envelope with the sender's libp2p private key (or a `SignFn` made from it
+ * with `createSigner`, which is several times faster for Ed25519).
+ */
+export async function signEnvelope (privateKey: PrivateKey | SignFn, sender: PeerId, fields: UnsignedEnvelope): Promise<{ envelope: Envelope, bytes: Uint8Array }> {
   const senderMh = sender.toMultihash().bytes
   const data = signedPart(ENVELOPE_VERSION, fields.type, fields.payload, senderMh, fields.nonce, fields.expiry, fields.replyTo, fields.topic)
-  const signature = await privateKey.sign(data)
+  const signature = typeof privateKey === 'function' ? await privateKey(data) : await createSigner(privateKey)(data)
   const envelope: Envelope = { version: ENVELOPE_VERSION, ...fields, sender: sender.toString(), signature }
   const bytes = encode([ENVELOPE_VERSION, fields.type, fields.payload, senderMh, fields.nonce, fields.expiry, fields.replyTo ?? null, fields.topic ?? null, signature])
   return { envelope, bytes }
@@ -130,9 +134,5 @@ export type PublicKeyLookup = (peer: PeerId) => Promise<PublicKey | undefined>
 export async function verifyEnvelopeSignature (decoded: DecodedEnvelope, lookup?: PublicKeyLookup): Promise<boolean> {
   const key = decoded.senderId.publicKey ?? await lookup?.(decoded.senderId)
   if (key == null) return false
-  try {
-    return await key.verify(decoded.signed, decoded.envelope.signature)
-  } catch {
-    return false
-  }
+  return verifyWith(key, decoded.signed, decoded.envelope.signature)
 }

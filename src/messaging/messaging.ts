@@ -16,6 +16,7 @@ import type { Network } from '../network/types.js'
 import { OutboundChannel, abortable } from './channel.js'
 import { decodeEnvelope, signEnvelope, verifyEnvelopeSignature, NONCE_LENGTH, type DecodedEnvelope, type Envelope, type PublicKeyLookup } from './envelope.js'
 import { MessageRejectedError, MessageTooLargeError, NoHandlerError, StreamClosedError } from './errors.js'
+import { createSigner, type SignFn } from './fast-ed25519.js'
 import { FrameDecoder, FrameKind, MessageFlags, ShortFrameError, encodeFrame, encodeNack } from './framing.js'
 import { MessagingMetrics } from './metrics.js'
 import { HandlerRegistry } from './registry.js'
@@ -47,6 +48,7 @@ export class MessagingCore extends TypedEventEmitter<MessagingEvents> {
   readonly config: MessagingConfig
   readonly network: Network
   readonly privateKey: PrivateKey
+  private readonly signer: SignFn
   readonly metrics: MessagingMetrics
   readonly replay: ReplayCache
   readonly handlers = new HandlerRegistry()
@@ -65,6 +67,7 @@ export class MessagingCore extends TypedEventEmitter<MessagingEvents> {
     super()
     this.network = init.network
     this.privateKey = init.privateKey
+    this.signer = createSigner(init.privateKey)
     this.config = { ...DEFAULT_MESSAGING_CONFIG, ...init.config }
     validateConfig(this.config)
     this.logger = init.logger
@@ -143,7 +146,7 @@ export class MessagingCore extends TypedEventEmitter<MessagingEvents> {
     }
     const ttl = options.ttlMs ?? this.config.defaultExpiryMs
     if (!(ttl > 0) || ttl > this.config.replayWindowMs) throw new InvalidArgumentError(`ttlMs must be in (0, ${this.config.replayWindowMs}]`)
-    return signEnvelope(this.privateKey, this.peerId, {
+    return signEnvelope(this.signer, this.peerId, {
       type,
       payload,
       nonce: randomBytes(NONCE_LENGTH),

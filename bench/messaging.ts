@@ -1,0 +1,267 @@
+/**
+ * Benchmark: dmsnet messaging next to a bare libp2p stream, two processes over loopback, same run.
+ *
+ * - req_rtt: `request()` round trip (64-byte payload, signed envelope, verify, handler, response)
+ *   on an open messaging stream, one at a time.
+ * - bare_rtt: 64 bytes echoed on a bare libp2p stream of the same hosts (the floor).
+ * - acked_msgs_per_s: `sendMessage()` with up to `maxInFlight` outstanding, each resolved by
+ *   its acknowledgement (verified + handler accepted); and the same one at a time.
+ * - gossip_all20: 20 in-process nodes (sparse mesh), time from `publish()` until all 19 others
+ *   delivered the verified message.
+ *
+ * Usage: npm run bench -- messaging [--runs 5] [--pings 1000] [--msgs 5000] [--gossip 30]
+ * Progress on stderr; the last stdout line is one JSON object.
+ */
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { PrivateKey, Stream } from '@libp2p/interface'
+import { loadConfig } from '../src/config/index.js'
+import { createMessaging, type Messaging } from '../src/messaging/index.js'
+import { createNetwork } from '../src/network/network.js'
+import type { Network } from '../src/network/types.js'
+
+const ECHO = '/dmsnet-bench/msg-echo/1.0.0'
+const SIZE = 64
+
+function arg (name: string, dflt: number): number {
+  const i = process.argv.indexOf(`--${name}`)
+  const v = i >= 0 ? Number(process.argv[i + 1]) : NaN
+  return Number.isFinite(v) && v > 0 ? v : dflt
+}
+
+const log = (msg: string): void => { process.stderr.write(`[messaging] ${msg}\n`) }
+const round = (x: number, d = 1): number => Math.round(x * 10 ** d) / 10 ** d
+
+function median (xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = Math.floor(s.length / 2)
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2
+}
+
+function percentile (xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.floor(p * s.length))]!
+}
+
+function mms (xs: number[]): { min: number, median: number, max: number } {
+  return { min: round(Math.min(...xs)), median: round(median(xs)), max: round(Math.max(...xs)) }
+}
+
+interface BenchNode { net: Network, messaging: Messaging, dir: string, key: PrivateKey }
+
+async function startBenchNode (): Promise<BenchNode> {
+  const dir = mkdtempSync(join(tmpdir(), 'dmsnet-bench-msg-'))
+  const config = loadConfig({
+    base: {
+      dataDir: dir,
+      logging: { level: 'warn' },
+      network: {
+        listen: ['/ip4/127.0.0.1/tcp/0'],
+        dht: { mode: 'client' },
+        autonat: { enabled: false },
+        dcutr: { enabled: false },
+        relay: { client: false },
+        mdns: { enabled: false }
+      }
+    }
+  })
+  const key = await generateKeyPair('Ed25519')
+  const net = await createNetwork({ config, privateKey: key })
+  await net.start()
+  const messaging = createMessaging({ network: net, privateKey: key, config: { maxInFlight: 256 } })
+  await messaging.start()
+  return { net, messaging, dir, key }
+}
+
+async function stopBenchNode (n: BenchNode): Promise<void> {
+  await n.messaging.stop()
+  await n.net.stop()
+  rmSync(n.dir, { recursive: true, force: true })
+}
+
+// ---------------------------------------------------------------- server side
+
+async function server (): Promise<void> {
+  const n = await startBenchNode()
+  n.messaging.registerHandler('bench.req', (m) => m.payload)
+  n.messaging.registerHandler('bench.msg', () => {})
+  await n.net.handle(ECHO, async (stream: Stream) => {
+    for await (const chunk of stream) {
+      if (!stream.send(chunk)) await stream.onDrain()
+    }
+    await stream.close().catch(() => {})
+  }, { maxInboundStreams: 16 })
+  process.stdout.write(JSON.stringify({ addr: n.net.host.getMultiaddrs()[0]!.toString(), peerId: n.net.peerId.toString() }) + '\n')
+  process.stdin.resume()
+  await new Promise<void>(resolve => process.stdin.on('close', resolve).on('end', resolve))
+  await stopBenchNode(n)
+  process.exit(0)
+}
+
+// ---------------------------------------------------------------- client side
+
+async function bareRtt (net: Network, addr: string, n: number): Promise<number[]> {
+  const stream = await net.dialProtocol(addr, ECHO)
+  const msg = new Uint8Array(SIZE).fill(1)
+  const out: number[] = []
+  let pending: (() => void) | undefined
+  let received = 0
+  stream.addEventListener('message', (evt) => {
+    received += evt.data.byteLength
+    if (received >= SIZE) { received -= SIZE; pending?.() }
+  })
+  for (let i = 0; i < n; i++) {
+    const t0 = process.hrtime.bigint()
+    await new Promise<void>(resolve => { pending = resolve; stream.send(msg) })
+    out.push(Number(process.hrtime.bigint() - t0) / 1e3)
+  }
+  await stream.close().catch(() => {})
+  return out
+}
+
+async function reqRtt (m: Messaging, peer: string, n: number): Promise<number[]> {
+  const payload = new Uint8Array(SIZE).fill(2)
+  const out: number[] = []
+  for (let i = 0; i < n; i++) {
+    const t0 = process.hrtime.bigint()
+    await m.request(peer, 'bench.req', payload)
+    out.push(Number(process.hrtime.bigint() - t0) / 1e3)
+  }
+  return out
+}
+
+async function ackedRate (m: Messaging, peer: string, n: number, window: number): Promise<number> {
+  const payload = new Uint8Array(SIZE).fill(3)
+  let next = 0
+  const t0 = process.hrtime.bigint()
+  await Promise.all(Array.from({ length: window }, async () => {
+    while (next < n) {
+      next++
+      await m.sendMessage(peer, 'bench.msg', payload)
+    }
+  }))
+  return n / (Number(process.hrtime.bigint() - t0) / 1e9)
+}
+
+async function gossip20 (count: number, deadlineAt: number): Promise<number[]> {
+  const N = 20
+  const topic = '/dmsnet-bench/gossip'
+  log(`gossip: starting ${N} in-process nodes`)
+  const nodes: BenchNode[] = []
+  try {
+    for (let i = 0; i < N; i++) nodes.push(await startBenchNode())
+    // sparse mesh: each node dials 3 others (ring + chords), ~60 connections
+    for (let i = 0; i < N; i++) {
+      for (const d of [1, 2, 7]) await nodes[i]!.net.dial(nodes[(i + d) % N]!.net.host.getMultiaddrs()[0]!)
+    }
+    const arrivals = new Map<number, number[]>()
+    for (const n of nodes) {
+      n.messaging.subscribe(topic, (m) => {
+        const seq = new DataView(m.payload.buffer, m.payload.byteOffset).getUint32(0)
+        arrivals.get(seq)?.push(performance.now())
+      })
+    }
+    // wait until every node sees its neighbours' subscriptions and the mesh has formed
+    const ready = Date.now() + 20_000
+    while (Date.now() < ready && !nodes.every(n => n.net.host.services.pubsub.getSubscribers(topic).length >= 3)) {
+      await new Promise(resolve => setTimeout(resolve, 100))
+    }
+    await new Promise(resolve => setTimeout(resolve, 1500)) // a heartbeat or so to graft meshes
+    const out: number[] = []
+    for (let s = 0; s < count && Date.now() < deadlineAt; s++) {
+      const pub = nodes[s % N]!
+      const payload = new Uint8Array(SIZE)
+      new DataView(payload.buffer).setUint32(0, s)
+      arrivals.set(s, [])
+      const t0 = performance.now()
+      await pub.messaging.publish(topic, 'bench', payload)
+      const end = Date.now() + 5000
+      while (arrivals.get(s)!.length < N - 1 && Date.now() < end) await new Promise(resolve => setTimeout(resolve, 1))
+      const got = arrivals.get(s)!
+      if (got.length < N - 1) {
+        log(`gossip message ${s}: only ${got.length}/${N - 1} delivered within 5 s`)
+        continue
+      }
+      out.push(Math.max(...got) - t0)
+    }
+    return out
+  } finally {
+    for (const n of nodes) await stopBenchNode(n).catch(() => {})
+  }
+}
+
+async function client (): Promise<void> {
+  const runs = arg('runs', 5)
+  const pings = arg('pings', 1000)
+  const msgs = arg('msgs', 5000)
+  const gossipCount = arg('gossip', 30)
+  const started = Date.now()
+  const deadlineAt = started + 160_000
+  const self = fileURLToPath(import.meta.url)
+  const child = spawn(process.execPath, [...process.execArgv, self, '--server'], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const killer = setTimeout(() => { log('time limit reached, stopping'); child.kill('SIGKILL'); process.exit(1) }, 175_000)
+  killer.unref()
+  const res = { req: [] as number[], bare: [] as number[], reqAll: [] as number[], bareAll: [] as number[], acked: [] as number[], seq: [] as number[] }
+  try {
+    const first = await new Promise<string>((resolve, reject) => {
+      createInterface({ input: child.stdout! }).once('line', resolve)
+      child.once('exit', (code) => { reject(new Error(`server exited with ${code}`)) })
+    })
+    const info = JSON.parse(first) as { addr: string, peerId: string }
+    const me = await startBenchNode()
+    await me.net.dial(info.addr)
+    log(`server ${info.peerId}; ${runs} runs of ${pings} round trips and ${msgs} acked messages`)
+    // warm-up
+    await reqRtt(me.messaging, info.peerId, 200)
+    await bareRtt(me.net, info.addr, 200)
+    await ackedRate(me.messaging, info.peerId, 1000, 64)
+    for (let r = 0; r < runs && Date.now() < deadlineAt - 60_000; r++) {
+      const q = await reqRtt(me.messaging, info.peerId, pings)
+      const b = await bareRtt(me.net, info.addr, pings)
+      res.req.push(median(q)); res.reqAll.push(...q)
+      res.bare.push(median(b)); res.bareAll.push(...b)
+      res.acked.push(await ackedRate(me.messaging, info.peerId, msgs, 256))
+      res.seq.push(await ackedRate(me.messaging, info.peerId, Math.min(msgs, 2000), 1))
+      log(`run ${r + 1}/${runs}: rtt us request ${round(res.req[r]!)} bare ${round(res.bare[r]!)}; acked msgs/s windowed ${round(res.acked[r]!, 0)} sequential ${round(res.seq[r]!, 0)}`)
+    }
+    const st = me.messaging.stats()
+    await stopBenchNode(me)
+    child.stdin!.end()
+
+    const g = await gossip20(gossipCount, deadlineAt)
+    log(`gossip: ${g.length} messages reached all 19 others; p50 ${round(median(g), 2)} ms`)
+
+    const result = {
+      bench: 'messaging',
+      runs: res.req.length,
+      payload_bytes: SIZE,
+      pings_per_run: pings,
+      req_rtt_p50_us: round(median(res.req)),
+      req_rtt_p99_us: round(percentile(res.reqAll, 0.99)),
+      bare_rtt_p50_us: round(median(res.bare)),
+      bare_rtt_p99_us: round(percentile(res.bareAll, 0.99)),
+      req_vs_bare_rtt: round(median(res.req) / median(res.bare), 2),
+      acked_msgs_per_s: round(median(res.acked), 0),
+      acked_sequential_msgs_per_s: round(median(res.seq), 0),
+      gossip_all20_p50_ms: g.length > 0 ? round(median(g), 2) : null,
+      gossip_all20_p99_ms: g.length > 0 ? round(percentile(g, 0.99), 2) : null,
+      gossip_messages: g.length,
+      client_dropped: st.dropped,
+      stats: { req_rtt_us: mms(res.req), bare_rtt_us: mms(res.bare), acked_msgs_per_s: mms(res.acked), acked_sequential_msgs_per_s: mms(res.seq), gossip_all20_ms: g.length > 0 ? mms(g) : null },
+      elapsed_s: round((Date.now() - started) / 1000)
+    }
+    process.stdout.write(JSON.stringify(result) + '\n')
+  } finally {
+    if (child.exitCode == null) child.stdin!.end()
+    await new Promise(resolve => { if (child.exitCode != null) resolve(null); else child.once('exit', resolve) })
+    clearTimeout(killer)
+  }
+}
+
+if (process.argv.includes('--server')) await server()
+else await client()
