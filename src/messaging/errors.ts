@@ -48,8 +48,3 @@ export class InvalidSignatureError extends DmsnetError {
 export class ExpiredError extends DmsnetError {
   static override name = 'ExpiredError'
 }
-
-/** No advertisement / value found for a key. */
-export class NotFoundError extends DmsnetError {
-  static override name = 'NotFoundError'
-}
