@@ -47,9 +47,6 @@ function percentile (xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.floor(p * s.length))]!
 }
 
-function stats (xs: number[]): { min: number, median: number, max: number } {
-  return { min: Math.min(...xs), median: median(xs), max: Math.max(...xs) }
-}
 
 const round = (x: number, d = 1): number => Math.round(x * 10 ** d) / 10 ** d
 
@@ -82,9 +79,18 @@ function makeCert (dir: string): { key: Buffer, cert: Buffer } {
 // ---------------------------------------------------------------- server side
 
 /** Raw socket protocol: first byte 'S' (sink: 8-byte BE length, then data, 1-byte ack) or 'E' (echo). */
+/** 8-byte big-endian CPU microseconds this process used since `since`: the sink's ack. */
+function cpuAck (since: NodeJS.CpuUsage): Buffer {
+  const c = process.cpuUsage(since)
+  const b = Buffer.alloc(8)
+  b.writeBigUInt64BE(BigInt(c.user + c.system))
+  return b
+}
+
 function serveSocket (sock: Socket): void {
   sock.setNoDelay(true)
   let mode: 'S' | 'E' | undefined
+  let cpu0 = process.cpuUsage()
   let want = -1
   let got = 0
   let head = Buffer.alloc(0)
@@ -99,14 +105,16 @@ function serveSocket (sock: Socket): void {
       if (head.length < 8) return
       want = Number(head.readBigUInt64BE(0))
       buf = head.subarray(8)
+      cpu0 = process.cpuUsage()
     }
     got += buf.length
-    if (got >= want) { sock.write(Buffer.from([1])); want = -1; got = 0; head = Buffer.alloc(0); mode = undefined }
+    if (got >= want) { sock.write(cpuAck(cpu0)); want = -1; got = 0; head = Buffer.alloc(0); mode = undefined }
   })
   sock.on('error', () => {})
 }
 
 async function sinkHandler (stream: Stream): Promise<void> {
+  let cpu0 = process.cpuUsage()
   let want = -1
   let got = 0
   let head = new Uint8Array(0)
@@ -119,10 +127,11 @@ async function sinkHandler (stream: Stream): Promise<void> {
       if (head.length < 8) continue
       want = Number(new DataView(head.buffer, head.byteOffset, 8).getBigUint64(0))
       buf = head.subarray(8)
+      cpu0 = process.cpuUsage()
     }
     got += buf.length
     if (got >= want) {
-      stream.send(new Uint8Array([1]))
+      stream.send(cpuAck(cpu0))
       want = -1; got = 0; head = new Uint8Array(0)
     }
   }
@@ -171,10 +180,23 @@ function header (n: number): Uint8Array {
   return h
 }
 
-async function libp2pThroughput (net: Network, addr: string, bytes: number): Promise<number> {
+/** Result of one throughput run: MB/s and the receiver's CPU microseconds. */
+interface Moved { mbps: number, serverCpuUs: number }
+
+function ackReader (onAck: (cpuUs: number) => void): (chunk: Uint8Array) => void {
+  let acc = Buffer.alloc(0)
+  return (chunk) => {
+    acc = Buffer.concat([acc, chunk])
+    if (acc.length >= 8) onAck(Number(acc.readBigUInt64BE(0)))
+  }
+}
+
+async function libp2pThroughput (net: Network, addr: string, bytes: number): Promise<Moved> {
   const stream = await net.dialProtocol(addr, SINK)
+  let serverCpuUs = 0
   const ack = new Promise<void>((resolve, reject) => {
-    stream.addEventListener('message', () => { resolve() }, { once: true })
+    const read = ackReader(us => { serverCpuUs = us; resolve() })
+    stream.addEventListener('message', (evt) => { read(evt.data.subarray()) })
     stream.addEventListener('close', (evt) => { reject((evt as unknown as { error?: Error }).error ?? new Error('stream closed before ack')) }, { once: true })
   })
   const chunk = new Uint8Array(CHUNK).fill(7)
@@ -186,7 +208,7 @@ async function libp2pThroughput (net: Network, addr: string, bytes: number): Pro
   await ack
   const secs = Number(process.hrtime.bigint() - start) / 1e9
   await stream.close().catch(() => {})
-  return bytes / secs / 1e6
+  return { mbps: bytes / secs / 1e6, serverCpuUs }
 }
 
 async function libp2pRtt (net: Network, addr: string, n: number): Promise<number[]> {
@@ -220,9 +242,13 @@ async function socketOpen (kind: 'tcp' | 'tls', port: number, mode: 'S' | 'E'): 
   return sock
 }
 
-async function socketThroughput (kind: 'tcp' | 'tls', port: number, bytes: number): Promise<number> {
+async function socketThroughput (kind: 'tcp' | 'tls', port: number, bytes: number): Promise<Moved> {
   const sock = await socketOpen(kind, port, 'S')
-  const ack = new Promise<void>(resolve => sock.once('data', () => { resolve() }))
+  let serverCpuUs = 0
+  const ack = new Promise<void>(resolve => {
+    const read = ackReader(us => { serverCpuUs = us; resolve() })
+    sock.on('data', (b: Buffer) => { read(b) })
+  })
   const chunk = Buffer.alloc(CHUNK, 7)
   const start = process.hrtime.bigint()
   sock.write(header(bytes))
@@ -232,7 +258,7 @@ async function socketThroughput (kind: 'tcp' | 'tls', port: number, bytes: numbe
   await ack
   const secs = Number(process.hrtime.bigint() - start) / 1e9
   sock.destroy()
-  return bytes / secs / 1e6
+  return { mbps: bytes / secs / 1e6, serverCpuUs }
 }
 
 async function socketRtt (kind: 'tcp' | 'tls', port: number, n: number): Promise<number[]> {
@@ -281,13 +307,24 @@ async function client (): Promise<void> {
     await socketThroughput('tls', info.tls, 16 * CHUNK * 16)
 
     const mbps = { libp2p: [] as number[], tcp: [] as number[], tls: [] as number[] }
+    // client-side CPU seconds per GB moved: less sensitive than MB/s to a busy shared VM
+    const cpu = { libp2p: [] as number[], tcp: [] as number[], tls: [] as number[] }
+    const srvCpu = { libp2p: [] as number[], tcp: [] as number[], tls: [] as number[] }
+    const timed = async (kind: 'libp2p' | 'tcp' | 'tls', fn: () => Promise<Moved>): Promise<void> => {
+      const c0 = process.cpuUsage()
+      const r = await fn()
+      const c = process.cpuUsage(c0)
+      mbps[kind].push(r.mbps)
+      cpu[kind].push((c.user + c.system) / 1e6 / (bytes / 1e9))
+      srvCpu[kind].push(r.serverCpuUs / 1e6 / (bytes / 1e9))
+    }
     const rttMedian = { libp2p: [] as number[], tcp: [] as number[], tls: [] as number[] }
     const rttAll = { libp2p: [] as number[], tcp: [] as number[], tls: [] as number[] }
     for (let r = 0; r < runs; r++) {
       // interleave the three paths so drift of a shared VM hits all alike
-      mbps.libp2p.push(await libp2pThroughput(net, info.libp2p, bytes))
-      mbps.tcp.push(await socketThroughput('tcp', info.tcp, bytes))
-      mbps.tls.push(await socketThroughput('tls', info.tls, bytes))
+      await timed('libp2p', async () => await libp2pThroughput(net, info.libp2p, bytes))
+      await timed('tcp', async () => await socketThroughput('tcp', info.tcp, bytes))
+      await timed('tls', async () => await socketThroughput('tls', info.tls, bytes))
       const l = await libp2pRtt(net, info.libp2p, pings)
       const t = await socketRtt('tcp', info.tcp, pings)
       const s = await socketRtt('tls', info.tls, pings)
@@ -320,7 +357,13 @@ async function client (): Promise<void> {
       libp2p_vs_tls: round(median(mbps.libp2p) / median(mbps.tls), 3),
       tls_vs_tcp: round(median(mbps.tls) / median(mbps.tcp), 3),
       libp2p_rtt_vs_tcp: round(median(rttMedian.libp2p) / median(rttMedian.tcp), 2),
-      mbps_stats: { libp2p: stats(mbps.libp2p).median > 0 ? mapStats(mbps.libp2p) : null, tcp: mapStats(mbps.tcp), tls: mapStats(mbps.tls) },
+      libp2p_client_cpu_s_per_gb: round(median(cpu.libp2p), 2),
+      tcp_client_cpu_s_per_gb: round(median(cpu.tcp), 2),
+      tls_client_cpu_s_per_gb: round(median(cpu.tls), 2),
+      libp2p_server_cpu_s_per_gb: round(median(srvCpu.libp2p), 2),
+      tcp_server_cpu_s_per_gb: round(median(srvCpu.tcp), 2),
+      tls_server_cpu_s_per_gb: round(median(srvCpu.tls), 2),
+      mbps_stats: { libp2p: mapStats(mbps.libp2p), tcp: mapStats(mbps.tcp), tls: mapStats(mbps.tls) },
       rtt_us_stats: { libp2p: mapStats(rttMedian.libp2p), tcp: mapStats(rttMedian.tcp), tls: mapStats(rttMedian.tls) }
     }
     process.stdout.write(JSON.stringify(result) + '\n')
@@ -332,8 +375,7 @@ async function client (): Promise<void> {
 }
 
 function mapStats (xs: number[]): { min: number, median: number, max: number } {
-  const s = stats(xs)
-  return { min: round(s.min), median: round(s.median), max: round(s.max) }
+  return { min: round(Math.min(...xs)), median: round(median(xs)), max: round(Math.max(...xs)) }
 }
 
 if (process.argv.includes('--server')) await server()
