@@ -88,7 +88,7 @@ export interface TunOptions extends AbortOptions {
   addresses?: string[]
   /** default 5000 */
   txqueuelen?: number
-  /** default 60000 (only applied when offload is on) */
+  /** default 60000: GSO super-packets stay under a 64 KiB frame */
   gsoMaxSize?: number
   /** bring the link up (default true) */
   up?: boolean
@@ -296,7 +296,7 @@ export async function createTun (options: TunOptions = {}): Promise<TunDevice> {
     await setLink(handle.name, {
       mtu,
       txqueuelen: options.txqueuelen ?? 5000,
-      gsoMaxSize: offload ? (options.gsoMaxSize ?? 60000) : undefined
+      gsoMaxSize: options.gsoMaxSize ?? 60000
     }, { netns, ...abort })
     for (const c of options.addresses ?? []) await addAddress(handle.name, c, { netns, ...abort })
     if (options.up !== false) await setLink(handle.name, { up: true }, { netns, ...abort })

@@ -206,3 +206,24 @@ test('tun: multi-queue devices open several queues; TAP mode; an abort signal cl
   assert.equal(closed, true)
   await assert.rejects(createTun({ signal: AbortSignal.abort() }), { name: 'AbortError' })
 })
+
+test('tun: batches() iterates what the kernel sends and ends on abort', async t => {
+  if (!requireRoot(t)) return
+  const net = netnsFixture(t)
+  const ns = await net.namespace('it')
+  const tun = await createTun({ name: net.ifname('ti'), netns: ns, addresses: ['10.77.4.1/24'] })
+  t.after(async () => { await tun.close() })
+  const ac = new AbortController()
+  const ping = net.status(ns, 'ping', ['-c', '3', '-i', '0.2', '-W', '1', '10.77.4.2'])
+  let echoes = 0
+  for await (const batch of tun.batches({ signal: ac.signal })) {
+    for (const rec of iterateRecords(batch)) {
+      const ip = parseIpv4(rec)
+      if (ip.version === 4 && ip.protocol === 1 && ip.dst === '10.77.4.2') echoes++
+    }
+    if (echoes >= 2) ac.abort()
+  }
+  assert.ok(echoes >= 2)
+  await ping
+  assert.equal(tun.closed, false, 'ending an iteration does not close the device')
+})
