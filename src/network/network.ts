@@ -8,7 +8,7 @@
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { isMultiaddr, multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { TypedEventEmitter } from 'main-event'
-import { AbortedError, DialError, InvalidArgumentError, NotStartedError, PeerNotFoundError, TimeoutError } from '../errors.js'
+import { AbortedError, DialError, DmsnetError, InvalidArgumentError, NotStartedError, PeerNotFoundError, TimeoutError } from '../errors.js'
 import { createLogger, type Logger } from '../logging.js'
 import { createGater, createHost, publicProfile } from './host.js'
 import { loadOrCreateIdentity } from './identity.js'
@@ -45,6 +45,29 @@ export function transportOf (ma: Multiaddr): string {
   if (names.includes('memory')) return 'memory'
   if (names.includes('tcp')) return 'tcp'
   return names.at(-1) ?? 'unknown'
+}
+
+interface TransportManagerLike {
+  listen(addrs: Multiaddr[]): Promise<void>
+  getAddrs(): Multiaddr[]
+}
+
+/**
+ * libp2p has no public call to listen on more addresses or to list the bound (not announced)
+ * ones; both live on the transport manager component. Reached defensively so a libp2p upgrade that
+ * moves it degrades `listen`/`status` instead of crashing them.
+ */
+function transportManagerOf (host: DmsnetHost): TransportManagerLike | undefined {
+  const tm = (host as unknown as { components?: { transportManager?: Partial<TransportManagerLike> } }).components?.transportManager
+  return typeof tm?.listen === 'function' && typeof tm.getAddrs === 'function' ? tm as TransportManagerLike : undefined
+}
+
+function listenAddrsOf (host: DmsnetHost): Multiaddr[] {
+  try {
+    return transportManagerOf(host)?.getAddrs() ?? host.getMultiaddrs()
+  } catch {
+    return host.getMultiaddrs()
+  }
 }
 
 function toPeerId (peer: string | PeerId): PeerId {
@@ -256,9 +279,13 @@ class DmsnetNetwork extends TypedEventEmitter<NetworkEvents> implements Network 
       }
     })
     options?.signal?.throwIfAborted()
-    // the transport manager has no public "listen on more" call; go through its component
-    const tm = (host as unknown as { components: { transportManager: { listen(addrs: Multiaddr[]): Promise<void> } } }).components.transportManager
-    await tm.listen(mas)
+    const tm = transportManagerOf(host)
+    if (tm == null) throw new DmsnetError('this libp2p version does not expose its transport manager: cannot add listen addresses at run time')
+    try {
+      await tm.listen(mas)
+    } catch (err) {
+      throw new DialError(`cannot listen on ${addrs.join(', ')}: ${(err as Error).message}`, { cause: err })
+    }
     return host.getMultiaddrs().map(a => a.toString())
   }
 
@@ -356,9 +383,7 @@ class DmsnetNetwork extends TypedEventEmitter<NetworkEvents> implements Network 
         latencyMs: this.latency.get(c.remotePeer.toString()) ?? c.rtt,
         openedAt: c.timeline.open
       }))
-    const listenAddrs = host == null
-      ? []
-      : (host as unknown as { components: { transportManager: { getAddrs(): Multiaddr[] } } }).components.transportManager.getAddrs().map(a => a.toString())
+    const listenAddrs = host == null ? [] : listenAddrsOf(host).map(a => a.toString())
     return {
       peerId: this.peerId.toString(),
       profile: this.currentProfile.name,
