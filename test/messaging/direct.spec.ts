@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { publicProfile } from '../../src/network/host.js'
+import { waitFor } from '../network/helpers.js'
 import { startMesh, stopAll, enc, dec, type MsgNode } from './helpers.js'
 
 describe('messaging: direct', () => {
@@ -129,5 +130,16 @@ describe('messaging: direct', () => {
     // and the other direction reaches the node on its new host
     a.messaging.registerHandler('t.back', () => enc('back'))
     assert.equal(dec(await b.messaging.request(a.id, 't.back', enc(''))), 'back')
+  })
+
+  it('re-attaches gossip subscriptions on host:changed', async () => {
+    const [a, b] = nodes as [MsgNode, MsgNode]
+    const got: string[] = []
+    a.messaging.subscribe('/t/swap', (m) => { got.push(dec(m.payload)) })
+    await a.node.net.switchProfile({ ...publicProfile(a.node.config.network), name: 'public-3' })
+    await a.node.net.dial(b.addr)
+    await waitFor(() => b.node.net.host.services.pubsub.getSubscribers('/t/swap').some(p => p.toString() === a.id), 10_000, 'subscription seen on the new host')
+    await b.messaging.publish('/t/swap', 'note', enc('after-swap'))
+    await waitFor(() => got.includes('after-swap'), 10_000, 'delivery after swap')
   })
 })
