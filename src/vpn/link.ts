@@ -50,13 +50,8 @@ export class PeerLink {
   /** Queues (or sends) a run of whole records holding `packets` packets. */
   send (run: Uint8Array, packets: number): void {
     if (this.closed) return
-    const stream = this.stream
-    if (stream != null && !this.blocked && this.queue.length === 0) {
-      this.stats.txPackets += packets
-      this.stats.txBytes += run.byteLength
-      if (!stream.send(run)) this.waitDrain(stream)
-      return
-    }
+    const stream = this.usableStream()
+    if (stream != null && !this.blocked && this.queue.length === 0 && this.write(stream, run, packets)) return
     if (this.queuedBytes + run.byteLength > this.options.maxQueueBytes) {
       this.stats.dropQueueFull += packets
       return
@@ -127,15 +122,47 @@ export class PeerLink {
     }, { once: true })
   }
 
-  private flush (): void {
+  /** The attached stream if it can still be written; a dead one is detached (and redialled). */
+  private usableStream (): Stream | undefined {
     const stream = this.stream
-    while (stream != null && !this.blocked && this.queue.length > 0) {
-      const run = this.queue.shift()!
-      const packets = this.queuedPackets.shift()!
+    if (stream == null) return undefined
+    if (stream.writeStatus === 'writable') return stream
+    this.detach(stream, new Error(`tunnel stream is ${stream.writeStatus}`))
+    return undefined
+  }
+
+  private detach (stream: Stream, err: Error): void {
+    if (this.stream !== stream) return
+    this.stream = undefined
+    this.blocked = false
+    stream.abort(err)
+    this.options.onStreamClosed(this, stream)
+  }
+
+  /** Sends one run; false when the stream failed (the run was not sent). */
+  private write (stream: Stream, run: Uint8Array, packets: number): boolean {
+    let ok: boolean
+    try {
+      ok = stream.send(run)
+    } catch (err) {
+      this.detach(stream, err as Error)
+      return false
+    }
+    this.stats.txPackets += packets
+    this.stats.txBytes += run.byteLength
+    if (!ok) this.waitDrain(stream)
+    return true
+  }
+
+  private flush (): void {
+    for (;;) {
+      const stream = this.usableStream()
+      if (stream == null || this.blocked || this.queue.length === 0) return
+      const run = this.queue[0]!
+      if (!this.write(stream, run, this.queuedPackets[0]!)) return
+      this.queue.shift()
+      this.queuedPackets.shift()
       this.queuedBytes -= run.byteLength
-      this.stats.txPackets += packets
-      this.stats.txBytes += run.byteLength
-      if (!stream.send(run)) this.waitDrain(stream)
     }
   }
 }

@@ -286,8 +286,13 @@ class DmsnetVpn extends EventTarget implements Vpn {
 
   injectRecords (peerId: string, records: Uint8Array): boolean {
     const link = this.links.get(peerId)
-    if (link?.stream == null) return false
-    return link.stream.send(records) || true
+    if (link?.stream?.writeStatus !== 'writable') return false
+    try {
+      link.stream.send(records)
+      return true
+    } catch {
+      return false
+    }
   }
 
   async waitForLink (peerId: string, options?: AbortOptions): Promise<void> {
@@ -575,7 +580,9 @@ class DmsnetVpn extends EventTarget implements Vpn {
               return
             }
             link.attach(stream, conn.limits != null)
-            return
+            // The peer may refuse the stream (it has not applied the membership yet): then the
+            // link is already without a stream here and we go round again.
+            if (link.stream === stream) return
           } catch (err) {
             this.log?.debug({ peer: link.peerId, err }, 'vpn tunnel dial failed')
           }

@@ -1,0 +1,161 @@
+/**
+ * Test/bench harness for the VPN: N namespaces joined through a bridge in a hub namespace (libp2p
+ * runs over those veth links), one vpn-node process per namespace, and JSON-line calls into each.
+ * Everything is removed by the netns fixture's cleanup, also on failure.
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import { createBridge } from '../../src/netdev/bridge.js'
+import { netnsFixture, type NetnsFixture } from '../helpers/netns.js'
+import type { TestContext } from 'node:test'
+
+export interface VpnNodeProc {
+  readonly label: string
+  readonly ns: string
+  readonly underlayIp: string
+  readonly dataDir: string
+  peerId: string
+  addrs: string[]
+  call: <T = unknown>(cmd: string, args?: Record<string, unknown>, timeoutMs?: number) => Promise<T>
+  /** SIGKILL, wait for exit. */
+  kill9: () => Promise<void>
+  /** Starts the process again with the same data dir (same identity, persisted VPN state). */
+  restart: () => Promise<void>
+  /** Graceful stop (stdin closed, then SIGKILL after a grace period). */
+  stop: () => Promise<void>
+  stderrTail: () => string
+}
+
+export interface VpnWorld {
+  net: NetnsFixture
+  nodes: VpnNodeProc[]
+  cleanup: () => Promise<void>
+}
+
+function runnerCommand (): string[] {
+  const here = fileURLToPath(import.meta.url)
+  if (here.endsWith('.js')) return ['--max-semi-space-size=64', join(here, '..', 'vpn-node.js')]
+  return ['--import', 'tsx', '--max-semi-space-size=64', join(here, '..', 'vpn-node.ts')]
+}
+
+export async function createVpnWorld (t: TestContext | undefined, labels: string[], options: { extraArgs?: string[] } = {}): Promise<VpnWorld> {
+  const net = netnsFixture(t, 'dv')
+  const nodes: VpnNodeProc[] = []
+  const dirs: string[] = []
+  const cleanup = async (): Promise<void> => {
+    await Promise.all(nodes.map(async n => { await n.stop() }))
+    await net.cleanup()
+    for (const d of dirs) rmSync(d, { recursive: true, force: true })
+  }
+  try {
+    const hub = await net.namespace('hub')
+    const br = net.ifname('br')
+    await createBridge({ name: br, netns: hub })
+    const subnet = 10 + (process.pid % 200)
+    for (const [i, label] of labels.entries()) {
+      const ns = await net.namespace(label)
+      const ipAddr = `10.${subnet}.0.${i + 1}`
+      const { b } = await net.link(ns, `${ipAddr}/24`, hub, undefined)
+      await net.exec(hub, 'ip', ['link', 'set', b, 'master', br])
+      await net.exec(ns, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1'])
+      const dataDir = mkdtempSync(join(tmpdir(), `dmsnet-vpn-${label}-`))
+      dirs.push(dataDir)
+      nodes.push(spawnNode(label, ns, ipAddr, dataDir, options.extraArgs ?? []))
+    }
+    await Promise.all(nodes.map(async n => { await n.restart() }))
+    return { net, nodes, cleanup }
+  } catch (err) {
+    await cleanup()
+    throw err
+  }
+}
+
+function spawnNode (label: string, ns: string, underlayIp: string, dataDir: string, extraArgs: string[]): VpnNodeProc {
+  let child: ChildProcessWithoutNullStreams | undefined
+  let exited: Promise<void> = Promise.resolve()
+  let nextId = 1
+  const pending = new Map<number, { resolve: (v: unknown) => void, reject: (e: Error) => void }>()
+  let stderr = ''
+
+  const node: VpnNodeProc = {
+    label,
+    ns,
+    underlayIp,
+    dataDir,
+    peerId: '',
+    addrs: [],
+    async call<T> (cmd: string, args: Record<string, unknown> = {}, timeoutMs = 30_000): Promise<T> {
+      if (child == null) throw new Error(`${label} is not running`)
+      const id = nextId++
+      const c = child
+      return await new Promise<T>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          pending.delete(id)
+          reject(new Error(`${label}: ${cmd} timed out after ${timeoutMs} ms; stderr: ${stderr.slice(-2000)}`))
+        }, timeoutMs)
+        pending.set(id, {
+          resolve: (v) => { clearTimeout(timer); resolve(v as T) },
+          reject: (e) => { clearTimeout(timer); reject(e) }
+        })
+        c.stdin.write(`${JSON.stringify({ id, cmd, ...args })}\n`)
+      })
+    },
+    async kill9 () {
+      child?.kill('SIGKILL')
+      await exited
+    },
+    async restart () {
+      const args = [...runnerCommand(), '--data', dataDir, '--listen', `/ip4/${underlayIp}/tcp/4001`, '--name', label, ...extraArgs]
+      const c = spawn('ip', ['netns', 'exec', ns, process.execPath, ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
+      child = c
+      exited = new Promise(resolve => { c.once('exit', () => { resolve() }) })
+      c.stderr.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-20_000) })
+      const ready = new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => { reject(new Error(`${label} did not start: ${stderr.slice(-2000)}`)) }, 60_000)
+        c.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${label} exited with ${code}: ${stderr.slice(-2000)}`)) })
+        createInterface({ input: c.stdout }).on('line', (line) => {
+          let msg: { ready?: boolean, peerId?: string, addrs?: string[], id?: number, ok?: boolean, result?: unknown, error?: { name: string, message: string } }
+          try { msg = JSON.parse(line) } catch { return }
+          if (msg.ready === true) {
+            node.peerId = msg.peerId!
+            node.addrs = msg.addrs!
+            clearTimeout(timer)
+            resolve()
+            return
+          }
+          const p = pending.get(msg.id ?? -1)
+          if (p == null) return
+          pending.delete(msg.id!)
+          if (msg.ok === true) p.resolve(msg.result)
+          else p.reject(Object.assign(new Error(`${label}: ${msg.error?.message}`), { name: msg.error?.name ?? 'Error' }))
+        })
+      })
+      c.once('exit', (code, sig) => {
+        if (code !== 0 && sig !== 'SIGKILL') process.stderr.write(`\n[vpn-node ${label}] exited (${code ?? sig}):\n${stderr.slice(-3000)}\n`)
+        for (const p of pending.values()) p.reject(new Error(`${label} exited`))
+        pending.clear()
+        if (child === c) child = undefined
+      })
+      await ready
+    },
+    async stop () {
+      const c = child
+      if (c == null) return
+      c.stdin.end()
+      const timer = setTimeout(() => { c.kill('SIGKILL') }, 5000)
+      await exited
+      clearTimeout(timer)
+    },
+    stderrTail: () => stderr.slice(-4000)
+  }
+  return node
+}
+
+/** The spec for `start`/`add`: peer id, name and underlay addresses. */
+export function specOf (n: VpnNodeProc): { peerId: string, name: string, addrs: string[] } {
+  return { peerId: n.peerId, name: n.label, addrs: n.addrs }
+}

@@ -1,0 +1,150 @@
+/**
+ * One dmsnet node with a VPN, driven over stdin/stdout JSON lines: the e2e tests and the VPN
+ * benchmark start one of these per network namespace (`ip netns exec NS node vpn-node.js ...`).
+ * Runs compiled (dist/test/e2e/vpn-node.js) or from source under tsx.
+ *
+ *   argv: --data DIR --listen MULTIADDR [--name LABEL] [--no-offload] [--mtu N]
+ *   in:   {"id":1,"cmd":"start","peers":[{"peerId":"...","addrs":["..."]}]}
+ *   out:  {"id":1,"ok":true,"result":{...}}   (or "ok":false,"error":{name,message})
+ * The first line written is {"ready":true,"peerId":"...","addrs":[...]}.
+ */
+import { createInterface } from 'node:readline'
+import { parseArgs } from 'node:util'
+import { loadConfig } from '../../src/config/load.js'
+import { createNetwork } from '../../src/network/network.js'
+import { createVpn } from '../../src/vpn/vpn.js'
+import { netdevTunFactory } from '../../src/vpn/tun-device.js'
+import { encodeRecords, VNET_HDR_LEN } from '../../src/vpn/framing.js'
+import { buildIPv4, icmpEcho } from '../../src/vpn/packet.js'
+import { parseIPv4 } from '../../src/vpn/ip.js'
+import { createLogger } from '../../src/logging.js'
+import type { VpnPeerSpec } from '../../src/vpn/types.js'
+
+const { values } = parseArgs({
+  options: {
+    data: { type: 'string' },
+    listen: { type: 'string' },
+    name: { type: 'string' },
+    'no-offload': { type: 'boolean', default: false },
+    mtu: { type: 'string' },
+    stream: { type: 'boolean', default: false }
+  }
+})
+if (values.data == null || values.listen == null) {
+  process.stderr.write('usage: vpn-node --data DIR --listen MULTIADDR [--name LABEL]\n')
+  process.exit(2)
+}
+
+const config = loadConfig({
+  base: {
+    dataDir: values.data,
+    logging: { level: process.env.DMSNET_LOG_LEVEL ?? 'warn' },
+    network: {
+      listen: [values.listen],
+      dht: { mode: 'server', addressFilter: 'all' },
+      autonat: { enabled: false },
+      dcutr: { enabled: false },
+      relay: { client: false },
+      mdns: { enabled: false }
+    },
+    vpn: { ...(values.mtu != null ? { mtu: Number(values.mtu) } : {}), interfaceName: 'dvpn0' }
+  }
+})
+
+const network = await createNetwork({ config })
+await network.start()
+const offload = values['no-offload'] !== true
+const vpn = await createVpn({
+  network,
+  config: { ...config.vpn, dataDir: config.dataDir },
+  tun: netdevTunFactory(),
+  logger: createLogger('vpn', config.logging.level),
+  name: values.name,
+  offload
+})
+
+/** Bare libp2p stream sink/source for the benchmark's `stream_gbps` baseline. */
+const BULK = '/dmsnet-bench/bulk/1'
+await network.handle(BULK, (stream) => {
+  let n = 0
+  stream.addEventListener('message', (evt) => { n += evt.data.byteLength })
+  stream.addEventListener('remoteCloseWrite', () => {
+    stream.send(new TextEncoder().encode(String(n)))
+    void stream.close()
+  })
+})
+
+function out (obj: unknown): void {
+  process.stdout.write(`${JSON.stringify(obj)}\n`)
+}
+
+type Cmd = { id: number, cmd: string } & Record<string, unknown>
+
+async function run (c: Cmd): Promise<unknown> {
+  switch (c.cmd) {
+    case 'start': return await vpn.start(c.peers as VpnPeerSpec[] | undefined)
+    case 'add': return await vpn.addPeer(c.peer as VpnPeerSpec)
+    case 'remove': await vpn.removePeer(c.peerId as string); return vpn.status()
+    case 'status': return vpn.status()
+    case 'stop': await vpn.stop({ forget: c.forget === true }); return vpn.status()
+    case 'dial': await network.dial(c.addr as string); return true
+    case 'waitLink': await vpn.waitForLink(c.peerId as string, { signal: AbortSignal.timeout((c.timeoutMs as number | undefined) ?? 15_000) }); return true
+    case 'spoof': {
+      // A forged packet straight onto the tunnel stream: inner source `src`, not ours.
+      const pkt = buildIPv4(parseIPv4(c.src as string), parseIPv4(c.dst as string), 1, icmpEcho(0x5a5a, 1))
+      const payload = offload ? new Uint8Array(VNET_HDR_LEN + pkt.byteLength) : pkt
+      if (offload) payload.set(pkt, VNET_HDR_LEN)
+      const n = (c.count as number | undefined) ?? 1
+      return vpn.injectRecords(c.peerId as string, encodeRecords(Array.from({ length: n }, () => payload)))
+    }
+    case 'bulk': {
+      // Sends `bytes` over a bare libp2p stream and returns Gbit/s (the stream baseline).
+      const stream = await network.dialProtocol(c.peerId as string, BULK)
+      const chunk = new Uint8Array(64 * 1024)
+      const total = c.bytes as number
+      const t0 = performance.now()
+      let sent = 0
+      const got = new Promise<number>((resolve) => {
+        stream.addEventListener('message', (evt) => { resolve(Number(new TextDecoder().decode(evt.data.subarray()))) })
+      })
+      while (sent < total) {
+        if (!stream.send(chunk)) await stream.onDrain()
+        sent += chunk.byteLength
+      }
+      await stream.close()
+      const received = await got
+      const secs = (performance.now() - t0) / 1000
+      return { bytes: received, seconds: secs, gbps: received * 8 / secs / 1e9 }
+    }
+    default: throw new Error(`unknown command ${c.cmd}`)
+  }
+}
+
+let stopping = false
+async function shutdown (): Promise<void> {
+  if (stopping) return
+  stopping = true
+  try { await vpn.stop() } catch { /* exiting anyway */ }
+  try { await network.stop() } catch { /* exiting anyway */ }
+  process.exit(0)
+}
+process.on('SIGTERM', () => { void shutdown() })
+process.on('SIGINT', () => { void shutdown() })
+
+const rl = createInterface({ input: process.stdin })
+rl.on('line', (line) => {
+  let c: Cmd
+  try {
+    c = JSON.parse(line) as Cmd
+  } catch {
+    out({ ok: false, error: { name: 'SyntaxError', message: 'bad JSON' } })
+    return
+  }
+  run(c).then(
+    (result) => { out({ id: c.id, ok: true, result }) },
+    (err: Error) => { out({ id: c.id, ok: false, error: { name: err.name, message: err.message } }) }
+  )
+})
+rl.on('close', () => { void shutdown() })
+
+out({ ready: true, peerId: network.peerId.toString(), addrs: network.host.getMultiaddrs().map(a => a.toString()) })
