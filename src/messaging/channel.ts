@@ -9,7 +9,7 @@
 import type { AbortOptions, Stream } from '@libp2p/interface'
 import { AbortedError, DmsnetError, TimeoutError } from '../errors.js'
 import { MessageRejectedError, NoHandlerError, StreamClosedError } from './errors.js'
-import { FrameDecoder, FrameKind, decodeNack, encodeFrame } from './framing.js'
+import { FrameDecoder, FrameKind, FrameWriter, decodeNack, encodeFrame } from './framing.js'
 
 interface Pending {
   resolve: (v: Uint8Array | undefined) => void
@@ -20,12 +20,14 @@ export class OutboundChannel {
   private readonly pending = new Map<number, Pending>()
   private readonly waiters: Array<{ resolve: () => void, reject: (e: Error) => void }> = []
   private readonly decoder: FrameDecoder
+  private readonly writer: FrameWriter
   private nextId = 1
   private inFlight = 0
   closed = false
 
   constructor (readonly peer: string, readonly stream: Stream, private readonly maxInFlight: number, maxFrame: number, private readonly onClose: (ch: OutboundChannel) => void) {
     this.decoder = new FrameDecoder(maxFrame)
+    this.writer = new FrameWriter(stream)
     stream.addEventListener('message', (evt) => {
       try {
         for (const f of this.decoder.push(evt.data)) {
@@ -68,11 +70,8 @@ export class OutboundChannel {
       })
       if (this.stream.writableNeedsDrain) await this.stream.onDrain({ signal: options.signal })
       if (this.closed) throw new StreamClosedError(`stream to ${this.peer} closed`)
-      try {
-        this.stream.send(encodeFrame(FrameKind.Message, id, Uint8Array.of(flags), envelopeBytes))
-      } catch (err) {
-        throw new StreamClosedError(`write to ${this.peer} failed`, { cause: err })
-      }
+      if (this.stream.writeStatus !== 'writable') throw new StreamClosedError(`stream to ${this.peer} is not writable`)
+      this.writer.write(encodeFrame(FrameKind.Message, id, Uint8Array.of(flags), envelopeBytes))
       return await abortable(answer, options.signal)
     } finally {
       this.pending.delete(id)

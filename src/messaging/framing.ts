@@ -97,3 +97,50 @@ export class FrameDecoder {
     return this.buf.byteLength
   }
 }
+
+/**
+ * Coalesces frames written within one event-loop turn into one stream write: the first frame
+ * goes out at once (no added latency for a lone request), later ones wait for the next turn and
+ * leave together — one yamux frame and one noise record instead of one per small message.
+ */
+export class FrameWriter {
+  private queue: Uint8Array[] = []
+  private queued = 0
+  private window = false
+
+  constructor (private readonly stream: { send: (data: Uint8Array | Uint8ArrayList) => boolean, abort: (err: Error) => void }, private readonly maxBatch = 256 * 1024) {}
+
+  write (frame: Uint8Array): void {
+    if (!this.window) {
+      this.window = true
+      setImmediate(() => { this.flush() })
+      this.send(frame)
+      return
+    }
+    this.queue.push(frame)
+    this.queued += frame.byteLength
+    if (this.queued >= this.maxBatch) this.drainQueue()
+  }
+
+  private flush (): void {
+    this.drainQueue()
+    this.window = false
+  }
+
+  private drainQueue (): void {
+    if (this.queue.length === 0) return
+    const q = this.queue
+    this.queue = []
+    this.queued = 0
+    this.send(q.length === 1 ? q[0] as Uint8Array : new Uint8ArrayList(...q))
+  }
+
+  private send (data: Uint8Array | Uint8ArrayList): void {
+    try {
+      this.stream.send(data)
+    } catch (err) {
+      // the stream is closing or broken: its close event fails whatever is in flight
+      try { this.stream.abort(err as Error) } catch { /* already gone */ }
+    }
+  }
+}

@@ -17,7 +17,7 @@ import { OutboundChannel, abortable } from './channel.js'
 import { decodeEnvelope, signEnvelope, verifyEnvelopeSignature, NONCE_LENGTH, type DecodedEnvelope, type Envelope, type PublicKeyLookup } from './envelope.js'
 import { MessageRejectedError, MessageTooLargeError, NoHandlerError, StreamClosedError } from './errors.js'
 import { createSigner, type SignFn } from './fast-ed25519.js'
-import { FrameDecoder, FrameKind, MessageFlags, ShortFrameError, encodeFrame, encodeNack } from './framing.js'
+import { FrameDecoder, FrameKind, FrameWriter, MessageFlags, ShortFrameError, encodeFrame, encodeNack } from './framing.js'
 import { MessagingMetrics } from './metrics.js'
 import { HandlerRegistry } from './registry.js'
 import { ReplayCache } from './replay-cache.js'
@@ -326,10 +326,10 @@ export class MessagingCore extends TypedEventEmitter<MessagingEvents> {
     let inFlight = 0
     this.inbound.add(stream)
     stream.addEventListener('close', () => { this.inbound.delete(stream) })
+    const writer = new FrameWriter(stream)
     const reply = (frame: Uint8Array): void => {
       if (stream.writeStatus !== 'writable') return
-      try { stream.send(frame) } catch { // the stream broke: the sender sees it close
-      }
+      writer.write(frame)
     }
     stream.addEventListener('message', (evt) => {
       let frames
