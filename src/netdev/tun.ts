@@ -115,6 +115,8 @@ export interface TunDevice {
   /** TUN_F_* flags the kernel accepted (CSUM 0x1, TSO4 0x2, TSO6 0x4, USO4 0x20, USO6 0x40) */
   readonly offloadFlags: number
   readonly netns?: string
+  /** the device outlives close() (TUNSETPERSIST) */
+  readonly persist: boolean
   readonly fd: number
   readonly closed: boolean
   readonly stats: TunStats
@@ -143,7 +145,7 @@ class Tun extends EventTarget implements TunDevice {
   readonly offloadFlags: number
   readonly netns?: string
   private readonly handle: NativeTun
-  private readonly persist: boolean
+  readonly persist: boolean
   private readonly batchPackets: number
   private readonly batchBytes: number
   private readonly listeners = new Set<(batch: Uint8Array) => void>()
@@ -240,9 +242,7 @@ class Tun extends EventTarget implements TunDevice {
     if (this._closed) return
     this._closed = true
     this.listeners.clear()
-    if (this.persist) {
-      // the caller asked for a persistent device: it stays; only our fd goes
-    }
+    // a persistent device stays after this; only our fd goes
     this.handle.close()
     this.dispatchEvent(new CustomEvent('tun:close'))
   }
