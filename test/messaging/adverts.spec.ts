@@ -8,7 +8,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { advertDhtKey, signAdvert } from '../../src/messaging/advert-record.js'
 import { waitFor } from '../network/helpers.js'
-import { startMesh, stopAll, enc, dec, type MsgNode } from './helpers.js'
+import { startMesh, startMsgNode, stopAll, enc, dec, type MsgNode } from './helpers.js'
 
 /** Runs a DHT put and counts the remote peers that stored the record vs refused it. */
 async function put (it: AsyncIterable<{ name: string, messageType?: unknown }>): Promise<{ accepted: number, refused: number }> {
@@ -72,5 +72,24 @@ describe('messaging: advertisements on 5 nodes', () => {
     // readers still see alice's genuine record (mallory's node even holds the forgery locally)
     assert.equal(dec((await m.messaging.queryPeer('svc/cpu', a.id))!.data), 'genuine')
     assert.equal(dec((await q.messaging.queryPeer('svc/cpu', a.id))!.data), 'genuine')
+  })
+})
+
+describe('messaging: peer lookup through the DHT', () => {
+  const nodes: MsgNode[] = []
+  after(async () => { await stopAll(nodes) })
+
+  it('sends to a peer we were never connected to, found through the DHT', async () => {
+    for (let i = 0; i < 3; i++) nodes.push(await startMsgNode())
+    const [a, hub, c] = nodes as [MsgNode, MsgNode, MsgNode]
+    // a line: a - hub - c; a knows nothing of c but its id
+    await a.node.net.dial(hub.addr)
+    await c.node.net.dial(hub.addr)
+    // the hub's DHT must have both in its routing table (SingleKadDHT exposes it; KadDHT's type does not)
+    await waitFor(() => (hub.node.net.host.services.dht as unknown as { routingTable: { size: number } }).routingTable.size >= 2, 15_000, 'hub routing table')
+    c.messaging.registerHandler('t.far', (m) => enc(`far:${m.from}`))
+    assert.equal(a.node.net.isConnected(c.id), false)
+    assert.equal(dec(await a.messaging.request(c.id, 't.far', enc(''), { timeoutMs: 20_000 })), `far:${a.id}`)
+    assert.equal(a.node.net.isConnected(c.id), true)
   })
 })
