@@ -18,6 +18,7 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { createSocket } from 'node:dgram'
+import { readFileSync } from 'node:fs'
 import { connect, createServer, type Socket } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { createNetns, deleteNetns } from '../src/netdev/netns.js'
@@ -144,9 +145,25 @@ async function waitLine (child: ChildProcess, word: string, timeoutMs = 15_000):
 }
 
 async function iperf (ns: string, server: string, seconds: number, parallel: number): Promise<number> {
+  return (await iperfBytes(ns, server, seconds, parallel)).gbps
+}
+
+async function iperfBytes (ns: string, server: string, seconds: number, parallel: number): Promise<{ gbps: number, bytes: number }> {
   const out = await execP('ip', ['netns', 'exec', ns, 'iperf3', '-c', server, '-t', String(seconds), '-P', String(parallel), '-J'], (seconds + 30) * 1000)
-  const r = JSON.parse(out) as { end: { sum_received: { bits_per_second: number } } }
-  return r.end.sum_received.bits_per_second / 1e9
+  const r = JSON.parse(out) as { end: { sum_received: { bits_per_second: number, bytes: number } } }
+  return { gbps: r.end.sum_received.bits_per_second / 1e9, bytes: r.end.sum_received.bytes }
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc (clock ticks of 1/100 s). */
+function cpuSeconds (pid: number | undefined): number {
+  if (pid == null) return 0
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / 100
+  } catch {
+    return 0
+  }
 }
 
 async function pingMs (ns: string, addr: string): Promise<number> {
@@ -225,17 +242,22 @@ async function main (): Promise<void> {
       const fa = spawnIn(nsA, [...common, '--name', 'dmstun0', '--tun-addr', '10.91.0.1/24', '--local', '10.90.0.1', '--peer', '10.90.0.2'])
       await Promise.all([waitLine(fa, 'ready'), waitLine(fb, 'ready')])
       const xs: number[] = []
+      const cpu: number[] = []
       try {
         for (let i = 0; i < runs; i++) {
           try {
-            xs.push(await iperf(nsA, '10.91.0.2', seconds, cfg.parallel))
-            log(`${cfg.name} run ${i + 1}: ${xs.at(-1)!.toFixed(2)} Gbit/s`)
+            const before = cpuSeconds(fa.pid) + cpuSeconds(fb.pid)
+            const r = await iperfBytes(nsA, '10.91.0.2', seconds, cfg.parallel)
+            const used = cpuSeconds(fa.pid) + cpuSeconds(fb.pid) - before
+            xs.push(r.gbps)
+            cpu.push(used / (r.bytes / 1e9))
+            log(`${cfg.name} run ${i + 1}: ${r.gbps.toFixed(2)} Gbit/s, forwarders ${cpu.at(-1)!.toFixed(2)} CPU-s/GB`)
           } catch (err) {
             log(`${cfg.name} run ${i + 1} failed: ${(err as Error).message.split('\n')[0]}`)
           }
         }
         const ping = await pingMs(nsA, '10.91.0.2').catch(() => NaN)
-        perConfig[cfg.name] = { ...(xs.length > 0 ? stats(xs) : { median: 0 }), ping_ms: ping, mtu: cfg.mtu, offload: cfg.offload, transport: cfg.transport, flows: cfg.parallel }
+        perConfig[cfg.name] = { ...(xs.length > 0 ? stats(xs) : { median: 0 }), ping_ms: ping, fwd_cpu_s_per_gb: round(median(cpu)), mtu: cfg.mtu, offload: cfg.offload, transport: cfg.transport, flows: cfg.parallel }
       } finally {
         fa.kill('SIGTERM')
         fb.kill('SIGTERM')
