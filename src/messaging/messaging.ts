@@ -324,6 +324,7 @@ export class MessagingCore extends TypedEventEmitter<MessagingEvents> {
     const remoteStr = remote.toString()
     const decoder = new FrameDecoder(this.maxFrame)
     let inFlight = 0
+    let order: Promise<void> = Promise.resolve()
     this.inbound.add(stream)
     stream.addEventListener('close', () => { this.inbound.delete(stream) })
     const writer = new FrameWriter(stream)
@@ -358,9 +359,16 @@ export class MessagingCore extends TypedEventEmitter<MessagingEvents> {
         }
         inFlight++
         const wantResponse = ((f.rest[0] as number) & MessageFlags.WantResponse) !== 0
-        // Handlers are *started* in arrival order (processMessage runs synchronously up to its
-        // first await in order), which keeps per-sender ordering.
-        this.processMessage(f.rest.subarray(1), remote).then((response) => {
+        // Verification runs concurrently, but handlers are *started* strictly in arrival order:
+        // each message's dispatch waits for the previous one's to have begun (not finished).
+        const verified = this.verify(f.rest.subarray(1), remote)
+        verified.catch(() => {}) // handled below, maybe after an earlier message's dispatch began
+        const started = order.then(async () => {
+          const { envelope } = await verified
+          return { running: this.dispatch(envelope) }
+        })
+        order = started.then(() => {}, () => {})
+        started.then(async ({ running }) => await running).then((response) => {
           if (wantResponse && response != null) {
             if (response.byteLength > this.config.maxMessageSize) {
               reply(encodeNack(f.id, 'response-too-large', `${response.byteLength} bytes`))

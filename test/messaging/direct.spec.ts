@@ -56,6 +56,12 @@ describe('messaging: direct', () => {
     await assert.rejects(a.messaging.sendMessage(b.id, 't.reg', enc('3')), (err: Error & { reason?: string }) => err.name === 'MessageRejectedError' && err.reason === 'handler-error')
   })
 
+  it('refuses to send a payload over maxMessageSize', async () => {
+    const [a, b] = nodes as [MsgNode, MsgNode]
+    const big = new Uint8Array(a.messaging.config.maxMessageSize + 1)
+    await assert.rejects(a.messaging.sendMessage(b.id, 't.hello', big), { name: 'MessageTooLargeError' })
+  })
+
   it('a send to self is dispatched locally', async () => {
     const [a] = nodes as [MsgNode]
     a.messaging.registerHandler('t.self', (m) => enc(`self:${m.from}`))

@@ -12,6 +12,8 @@ import { decodeEnvelope, encodeEnvelope, signEnvelope, verifyEnvelopeSignature }
 import { ReplayCache } from '../../src/messaging/replay-cache.js'
 import { FrameDecoder, FrameKind, ShortFrameError, encodeFrame } from '../../src/messaging/framing.js'
 import { HandlerRegistry } from '../../src/messaging/registry.js'
+import { Registry } from 'prom-client'
+import { MessagingMetrics } from '../../src/messaging/metrics.js'
 import { advertDhtKey, advertSelector, advertValidator, signAdvert } from '../../src/messaging/advert-record.js'
 
 async function identity (): Promise<{ key: Awaited<ReturnType<typeof generateKeyPair>>, id: ReturnType<typeof peerIdFromPrivateKey> }> {
@@ -137,5 +139,24 @@ describe('messaging: advertisement records', () => {
     await assert.rejects(advertValidator(advertDhtKey('svc', a.id), old), { name: 'ExpiredError' })
     const newer = await signAdvert(a.key, a.id, { ...fields, seq: 6 })
     assert.equal(advertSelector(advertDhtKey('svc', a.id), [good, Uint8Array.of(1), newer]), 2)
+  })
+})
+
+describe('messaging: drop logging', () => {
+  it('counts every drop but logs a (peer, reason) at most once per interval', async () => {
+    const logged: object[] = []
+    const noop = (): void => {}
+    const logger = { debug: noop, info: noop, error: noop, warn: (o: object) => { logged.push(o) } }
+    const registry = new Registry()
+    const m = new MessagingMetrics(registry, logger, 60_000)
+    for (let i = 0; i < 50; i++) m.onDrop('peerA', 'bad-signature')
+    m.onDrop('peerA', 'expired')
+    m.onDrop('peerB', 'bad-signature')
+    assert.equal(m.stats.dropped['bad-signature'], 51)
+    assert.equal(logged.length, 3)
+    const metric = await registry.getSingleMetric('dmsnet_messages_dropped_total')!.get()
+    assert.equal(metric.values.find(v => v.labels.reason === 'bad-signature')?.value, 51)
+    // a second instance on the same registry reuses the counter instead of throwing
+    assert.doesNotThrow(() => new MessagingMetrics(registry, logger, 60_000))
   })
 })
