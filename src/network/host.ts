@@ -18,8 +18,8 @@ import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { uPnPNAT } from '@libp2p/upnp-nat'
 import { webSockets } from '@libp2p/websockets'
-import { yamux } from '@libp2p/yamux'
 import { createLibp2p, type Libp2pOptions } from 'libp2p'
+import { windowedYamux } from './yamux-window.js'
 import type { NetworkConfig } from '../config/schema.js'
 import { ADVERT_NAMESPACE, advertSelector, advertValidator } from '../messaging/advert-record.js'
 import type { DmsnetHost, DmsnetServices, HostProfile } from './types.js'
@@ -107,8 +107,10 @@ export async function createHost (options: CreateHostOptions & { gater?: Connect
       peerInfoMapper: mapper,
       kBucketSize: config.dht.kBucketSize,
       querySelfInterval: config.dht.querySelfIntervalMs,
-      // a private swarm or a LAN may consist of a handful of peers
-      allowQueryWithZeroPeers: lan || profile.name !== 'public',
+      // NOTE (daemon helper): `allowQueryWithZeroPeers: true` makes kad-dht 16 spin the event loop
+      // at start while the routing table is empty (a `lan` or swarm-profile node never finished
+      // `start()`, 100% CPU). Kept off until that is understood; queries wait for the first self-query.
+      allowQueryWithZeroPeers: false,
       // signed per-signer advertisement records (src/messaging/advert-record.ts): every DHT
       // node must validate them, so the namespace is part of every host
       validators: { [ADVERT_NAMESPACE]: advertValidator },
@@ -148,15 +150,12 @@ export async function createHost (options: CreateHostOptions & { gater?: Connect
     },
     transports,
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux({
-      enableKeepAlive: true,
+    streamMuxers: [windowedYamux({
+      receiveWindow: config.yamux.initialStreamWindowSize,
+      maxStreamWindowSize: config.yamux.maxStreamWindowSize,
       keepAliveInterval: config.yamux.keepAliveIntervalMs,
-      streamOptions: {
-        initialStreamWindowSize: config.yamux.initialStreamWindowSize,
-        maxStreamWindowSize: Math.max(config.yamux.maxStreamWindowSize, config.yamux.initialStreamWindowSize),
-        // a paused reader may hold a whole window: do not reset it for that
-        maxReadBufferLength: Math.max(config.yamux.maxStreamWindowSize, config.yamux.initialStreamWindowSize) + 1024 * 1024
-      }
+      // a paused reader may hold a whole window: do not reset it for that
+      maxReadBufferLength: Math.max(config.yamux.maxStreamWindowSize, config.yamux.initialStreamWindowSize) + 1024 * 1024
     })],
     peerDiscovery,
     connectionManager: {
