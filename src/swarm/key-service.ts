@@ -36,7 +36,8 @@ async function tryStart (init: KeyServiceInit, listen: string[]): Promise<Libp2p
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    connectionManager: { maxConnections: 64, maxIncomingPendingConnections: 16 },
+    // many members may come back at once after a rotation, often from one address (NAT, tests)
+    connectionManager: { maxConnections: 128, maxIncomingPendingConnections: 32, inboundConnectionThreshold: 50 },
     start: false
   })
   await node.handle(SWARM_KEY_PROTOCOL, init.handler, { maxInboundStreams: 16 })

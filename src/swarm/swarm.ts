@@ -567,7 +567,9 @@ class DmsnetSwarmManager extends TypedEventEmitter<SwarmEvents> implements Swarm
   /** Asks the creator (at `addrs`) for the current key; typed errors for a refusal. */
   private async fetchKey (addrs: string[], creator: string, name: string | undefined, invite: string | undefined, epoch: number | undefined, options?: AbortOptions): Promise<KeyPayload> {
     let last: unknown
-    for (const addr of addrs) {
+    // a short retry: the key service may be busy (many members at once) or restarting
+    for (const addr of [...addrs, ...addrs, ...addrs]) {
+      if (last != null) await sleep(300)
       const signal = options?.signal != null ? AbortSignal.any([options.signal, AbortSignal.timeout(this.requestTimeoutMs)]) : AbortSignal.timeout(this.requestTimeoutMs)
       let reply: SwarmMessage
       try {

@@ -33,7 +33,9 @@ export function swarmTestConfig (dataDir: string, port: number): Config {
         autonat: { enabled: false },
         dcutr: { enabled: false },
         relay: { client: false },
-        mdns: { enabled: false }
+        mdns: { enabled: false },
+        // every node dials from 127.0.0.1: the per-host inbound rate limit would throttle the swarm
+        connectionManager: { inboundConnectionThreshold: 1000 }
       }
     }
   })

@@ -1,0 +1,246 @@
+/**
+ * Benchmark: private swarms.
+ *
+ * 1. Stream throughput between two processes over loopback, with dmsnet's PSK protector (inside a
+ *    swarm) and without it (public network), same run, alternating: the client writes BYTES in
+ *    64 KiB chunks honouring backpressure; the server answers one byte once it has them all.
+ * 2. Key rotation on 10 nodes (1 creator + 9 members, one process): time from `rotate()` until
+ *    every member is on the new epoch and connected to the creator again.
+ *
+ * Usage: npm run bench -- swarm [--runs 3] [--mb 128] [--rotations 3] [--nodes 10]
+ * The same file runs the throughput server when given `--server` (spawned by the client).
+ * Progress on stderr; the last stdout line is one JSON object.
+ */
+import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import { loadConfig, type Config } from '../src/config/index.js'
+import { createLogger } from '../src/logging.js'
+import { createNetwork } from '../src/network/network.js'
+import { pskProtector } from '../src/swarm/protector.js'
+import { createSwarmManager, type SwarmManager } from '../src/swarm/swarm.js'
+import type { HostProfile, Network } from '../src/network/types.js'
+import type { Stream } from '@libp2p/interface'
+
+const SINK = '/dmsnet-bench/swarm-sink/1.0.0'
+const CHUNK = 64 * 1024
+
+function arg (name: string, dflt: number): number {
+  const i = process.argv.indexOf(`--${name}`)
+  const v = i >= 0 ? Number(process.argv[i + 1]) : NaN
+  return Number.isFinite(v) && v > 0 ? v : dflt
+}
+
+function strArg (name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`)
+  return i >= 0 ? process.argv[i + 1] : undefined
+}
+
+const log = (msg: string): void => { process.stderr.write(`[swarm] ${msg}\n`) }
+
+function median (xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = Math.floor(s.length / 2)
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2
+}
+
+const round = (x: number, d = 1): number => Math.round(x * 10 ** d) / 10 ** d
+
+function stats (xs: number[]): { min: number, median: number, max: number } {
+  return { min: round(Math.min(...xs)), median: round(median(xs)), max: round(Math.max(...xs)) }
+}
+
+function benchConfig (dataDir: string, port = 0): Config {
+  return loadConfig({
+    base: {
+      dataDir,
+      logging: { level: 'warn' },
+      network: {
+        listen: [`/ip4/127.0.0.1/tcp/${port}`],
+        dht: { mode: 'server', addressFilter: 'all' },
+        autonat: { enabled: false },
+        dcutr: { enabled: false },
+        relay: { client: false },
+        mdns: { enabled: false },
+        // every node dials from 127.0.0.1: the per-host inbound rate limit would throttle the swarm
+        connectionManager: { inboundConnectionThreshold: 1000 }
+      }
+    }
+  })
+}
+
+function profiles (pskHex: string): { plain: HostProfile, psk: HostProfile } {
+  return {
+    plain: { name: 'public', dhtProtocolPrefix: '/dmsnet', bootstrap: [] },
+    psk: { name: 'swarm:bench', connectionProtector: pskProtector({ psk: new Uint8Array(Buffer.from(pskHex, 'hex')) }), dhtProtocolPrefix: '/dmsnet/swarm/bench', bootstrap: [] }
+  }
+}
+
+/** Reads until the client half-closes, then answers one byte. */
+async function sink (stream: Stream): Promise<void> {
+  for await (const chunk of stream) { void chunk }
+  stream.send(new Uint8Array([1]))
+  await stream.close()
+}
+
+/** Server process: one plain and one PSK network, prints their addresses, runs until stdin closes. */
+async function server (): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), `dmsnet-bench-swarm-srv-${process.pid}-`))
+  const p = profiles(strArg('psk')!)
+  const nets: Network[] = []
+  try {
+    for (const [name, profile] of Object.entries(p)) {
+      const net = await createNetwork({ config: benchConfig(join(dir, name)), profile })
+      await net.handle(SINK, (s) => { void sink(s) })
+      await net.start()
+      nets.push(net)
+    }
+    process.stdout.write(JSON.stringify({ plain: nets[0]!.host.getMultiaddrs()[0]!.toString(), psk: nets[1]!.host.getMultiaddrs()[0]!.toString() }) + '\n')
+    await new Promise(resolve => { process.stdin.on('end', resolve); process.stdin.resume() })
+  } finally {
+    await Promise.allSettled(nets.map(async n => { await n.stop() }))
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+async function transfer (net: Network, addr: string, bytes: number): Promise<number> {
+  const buf = new Uint8Array(randomBytes(CHUNK))
+  const stream = await net.dialProtocol(addr, SINK, { signal: AbortSignal.timeout(10_000) })
+  const t0 = performance.now()
+  for (let sent = 0; sent < bytes; sent += CHUNK) {
+    if (!stream.send(buf)) await stream.onDrain({ signal: AbortSignal.timeout(30_000) })
+  }
+  await stream.close({ signal: AbortSignal.timeout(60_000) })
+  let got = 0
+  for await (const chunk of stream) got += chunk.byteLength
+  if (got !== 1) throw new Error('sink did not acknowledge the transfer')
+  const secs = (performance.now() - t0) / 1000
+  return bytes / 1e6 / secs
+}
+
+async function throughput (runs: number, mb: number): Promise<{ psk: number[], plain: number[] }> {
+  const pskHex = randomBytes(32).toString('hex')
+  const bytes = Math.ceil(mb * 1024 * 1024 / CHUNK) * CHUNK
+  const self = fileURLToPath(import.meta.url)
+  const child = spawn(process.execPath, [...process.execArgv, self, '--server', '--psk', pskHex], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const dir = mkdtempSync(join(tmpdir(), `dmsnet-bench-swarm-cli-${process.pid}-`))
+  const nets: Network[] = []
+  const out = { psk: [] as number[], plain: [] as number[] }
+  try {
+    const addrs = JSON.parse(await new Promise<string>((resolve, reject) => {
+      createInterface({ input: child.stdout! }).once('line', resolve)
+      child.once('exit', (code) => { reject(new Error(`server exited with ${code}`)) })
+    })) as { plain: string, psk: string }
+    const p = profiles(pskHex)
+    for (const [name, profile] of Object.entries(p)) {
+      const net = await createNetwork({ config: benchConfig(join(dir, name)), profile })
+      await net.start()
+      nets.push(net)
+    }
+    const [plainNet, pskNet] = nets as [Network, Network]
+    await transfer(plainNet, addrs.plain, 8 * 1024 * 1024) // warm-up
+    await transfer(pskNet, addrs.psk, 8 * 1024 * 1024)
+    for (let r = 0; r < runs; r++) {
+      const a = await transfer(plainNet, addrs.plain, bytes)
+      const b = await transfer(pskNet, addrs.psk, bytes)
+      out.plain.push(a)
+      out.psk.push(b)
+      log(`run ${r + 1}/${runs}: plain ${a.toFixed(0)} MB/s, psk ${b.toFixed(0)} MB/s (${mb} MiB each)`)
+    }
+  } finally {
+    await Promise.allSettled(nets.map(async n => { await n.stop() }))
+    child.stdin!.end()
+    await new Promise(resolve => { if (child.exitCode != null) resolve(null); else { const t = setTimeout(() => { child.kill('SIGKILL') }, 5000); child.once('exit', () => { clearTimeout(t); resolve(null) }) } })
+    rmSync(dir, { recursive: true, force: true })
+  }
+  return out
+}
+
+async function freePort (): Promise<number> {
+  const { createServer } = await import('node:net')
+  return await new Promise((resolve, reject) => {
+    const srv = createServer()
+    srv.once('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port
+      srv.close(() => { resolve(port) })
+    })
+  })
+}
+
+async function waitFor (fn: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms
+  while (Date.now() < end) {
+    if (fn()) return true
+    await new Promise(resolve => setTimeout(resolve, 10))
+  }
+  return false
+}
+
+async function rotation (nodes: number, rotations: number): Promise<{ allMs: number[], rotateCallMs: number[], timeouts: number }> {
+  const dir = mkdtempSync(join(tmpdir(), `dmsnet-bench-swarm-rot-${process.pid}-`))
+  const logger = createLogger('swarm', 'warn')
+  const all: Array<{ net: Network, swarm: SwarmManager }> = []
+  const res = { allMs: [] as number[], rotateCallMs: [] as number[], timeouts: 0 }
+  try {
+    for (let i = 0; i < nodes; i++) {
+      const config = benchConfig(join(dir, String(i)), await freePort())
+      const net = await createNetwork({ config })
+      await net.start()
+      const swarm = await createSwarmManager({ network: net, config, logger, keyServiceListen: ['/ip4/127.0.0.1/tcp/0'], rejoinTimeoutMs: 5000, watchdogIntervalMs: 2000 })
+      await swarm.start()
+      all.push({ net, swarm })
+    }
+    const [creator, ...members] = all as [typeof all[0], ...typeof all]
+    const st = await creator.swarm.create('bench', members.map(m => m.net.peerId.toString()))
+    const creatorId = creator.net.peerId.toString()
+    await Promise.all(members.map(async m => await m.swarm.join(st.keyService[0]!)))
+    const inAll = await waitFor(() => members.every(m => m.net.isConnected(creatorId)), 20_000)
+    log(`${nodes} nodes in swarm${inAll ? '' : ' (not all connected to the creator)'}`)
+    for (let r = 0; r < rotations; r++) {
+      const t0 = performance.now()
+      const rr = await creator.swarm.rotate()
+      res.rotateCallMs.push(performance.now() - t0)
+      const ok = await waitFor(() => members.every(m => m.swarm.status().epoch === rr.epoch && m.net.isConnected(creatorId)), 60_000)
+      const ms = performance.now() - t0
+      if (!ok) res.timeouts++
+      res.allMs.push(ms)
+      log(`rotation ${r + 1}/${rotations}: epoch ${rr.epoch}, delivered ${rr.delivered.length}/${members.length}, all members back in ${ms.toFixed(0)} ms${ok ? '' : ' (TIMED OUT)'}`)
+      await new Promise(resolve => setTimeout(resolve, 500))
+    }
+  } finally {
+    await Promise.allSettled(all.map(async n => { await n.swarm.stop(); await n.net.stop() }))
+    rmSync(dir, { recursive: true, force: true })
+  }
+  return res
+}
+
+async function main (): Promise<void> {
+  if (process.argv.includes('--server')) { await server(); return }
+  const runs = arg('runs', 3)
+  const mb = arg('mb', 128)
+  const tp = await throughput(runs, mb)
+  const rot = await rotation(arg('nodes', 10), arg('rotations', 3))
+  const result = {
+    bench: 'swarm',
+    psk_mbps: round(median(tp.psk) * 8),
+    plain_mbps: round(median(tp.plain) * 8),
+    psk_MBps: stats(tp.psk),
+    plain_MBps: stats(tp.plain),
+    psk_vs_plain: round(median(tp.psk) / median(tp.plain), 2),
+    rotate_all10_ms: round(median(rot.allMs)),
+    rotate_all_ms: stats(rot.allMs),
+    rotate_call_ms: stats(rot.rotateCallMs),
+    rotate_timeouts: rot.timeouts,
+    nodes: arg('nodes', 10),
+    runs,
+    mb_per_run: mb
+  }
+  process.stdout.write(JSON.stringify(result) + '\n')
+}
+
+main().then(() => { process.exit(0) }, (err) => { log(`failed: ${(err as Error).stack ?? String(err)}`); process.stdout.write(JSON.stringify({ bench: 'swarm', error: String(err) }) + '\n'); process.exit(0) })
