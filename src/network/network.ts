@@ -8,7 +8,7 @@
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { isMultiaddr, multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { TypedEventEmitter } from 'main-event'
-import { AbortedError, DialError, DmsnetError, InvalidArgumentError, NotStartedError, PeerNotFoundError, TimeoutError } from '../errors.js'
+import { AbortedError, DialError, DmsnetError, SystemError, InvalidArgumentError, NotStartedError, PeerNotFoundError, TimeoutError } from '../errors.js'
 import { createLogger, type Logger } from '../logging.js'
 import { createGater, createHost, publicProfile } from './host.js'
 import { loadOrCreateIdentity } from './identity.js'
@@ -284,7 +284,7 @@ class DmsnetNetwork extends TypedEventEmitter<NetworkEvents> implements Network 
     try {
       await tm.listen(mas)
     } catch (err) {
-      throw new DialError(`cannot listen on ${addrs.join(', ')}: ${(err as Error).message}`, { cause: err })
+      throw new SystemError(`cannot listen on ${addrs.join(', ')}: ${(err as Error).message}`, { cause: err })
     }
     return host.getMultiaddrs().map(a => a.toString())
   }

@@ -77,6 +77,10 @@ describe('addresses', () => {
       await b.net.dial(ws)
       assert.equal((await b.net.status()).connections[0]?.transport, 'websockets')
       await assert.rejects(a.net.listen(['garbage']), (e: Error) => e.name === 'InvalidArgumentError')
+      // a port someone else holds: a typed error, the host keeps running
+      const taken = b.net.host.getMultiaddrs()[0]!.decapsulateCode(421).toString()
+      await assert.rejects(a.net.listen([taken]), (e: Error) => e.name === 'SystemError')
+      assert.equal(a.net.started, true)
     } finally {
       await Promise.all([a.stop(), b.stop()])
     }
