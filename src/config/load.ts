@@ -172,6 +172,8 @@ function fromEnv (env: Record<string, string | undefined>, issues: ConfigIssue[]
       }
       continue
     }
+    // an empty variable means "not set", except for a list, where it means "empty list"
+    if (value.trim() === '' && leaves().get(key) !== 'array') continue
     setPath(out, key, coerce(key, value))
   }
   return out

@@ -100,6 +100,13 @@ describe('config sources and precedence', () => {
     assert.equal(c.dataDir, '/var/lib/dmsnet')
   })
 
+  it('an empty variable is unset, except that it empties a list', () => {
+    const c = loadConfig({ env: { DMSNET_LOG_LEVEL: '', DMSNET_METRICS_PORT: ' ', DMSNET_NETWORK_LISTEN: '' } })
+    assert.equal(c.logging.level, 'info')
+    assert.equal(c.metrics.port, 9464)
+    assert.deepEqual(c.network.listen, [])
+  })
+
   it('every key has an env name', () => {
     const keys = configKeys()
     assert.ok(keys.some(k => k.key === 'network.connectionManager.maxConnections' && k.env === 'DMSNET_NETWORK_CONNECTION_MANAGER_MAX_CONNECTIONS'))
