@@ -58,7 +58,9 @@ export interface DmsnetNode {
 export function createNode (config: Config, options: CreateNodeOptions = {}): DmsnetNode {
   const factories = options.modules ?? defaultModules
   const logName = (c: string): string => options.name != null ? `${options.name}:${c}` : c
-  const logger = createLogger(logName('daemon'), options.setProcessLogLevel === false ? config.logging.level : undefined)
+  // with several nodes in one process (demo, tests) each keeps its own level instead of the process's
+  const makeLogger = (c: string): Logger => createLogger(logName(c), options.setProcessLogLevel === false ? config.logging.level : undefined)
+  const logger = makeLogger('daemon')
   const registry = createMethodRegistry()
   const metrics = createMetricsRegistry(options.name != null ? { labels: { node: options.name } } : {})
   const modules: NodeModule[] = []
@@ -86,7 +88,7 @@ export function createNode (config: Config, options: CreateNodeOptions = {}): Dm
     const net = await createNetwork({
       privateKey: identity.privateKey,
       config,
-      logger: createLogger(logName('network'), options.setProcessLogLevel === false ? config.logging.level : undefined),
+      logger: makeLogger('network'),
       // libp2p's metrics in our registry; process metrics are already collected by createMetricsRegistry
       libp2p: { metrics: prometheusMetrics({ registry: metrics, collectDefaultMetrics: false, preserveExistingMetrics: true }) }
     })
@@ -106,7 +108,7 @@ export function createNode (config: Config, options: CreateNodeOptions = {}): Dm
       config,
       network: net,
       metrics,
-      logger: c => createLogger(logName(c)),
+      logger: makeLogger,
       getModule: <T extends NodeModule>(name: string) => modules.find(m => m.name === name) as T | undefined
     }
     for (const factory of factories) {
@@ -132,7 +134,7 @@ export function createNode (config: Config, options: CreateNodeOptions = {}): Dm
     for (const mod of modules) mod.registerControl?.(registry)
 
     if (options.control !== false) {
-      const srv = createControlServer({ socket: config.control.socket, registry, logger: createLogger(logName('control')) })
+      const srv = createControlServer({ socket: config.control.socket, registry, logger: makeLogger('control') })
       await srv.start()
       control = srv
       undo.push({ what: 'control', fn: async () => { await srv.stop() } })

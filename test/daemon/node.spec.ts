@@ -49,8 +49,9 @@ test('modules start in order, register control methods, stop in reverse; metrics
   // a wrong token is refused by the real daemon
   await assert.rejects(createControlClient({ socket: cfg.control.socket, token: 'x' }).call('node.status'), UnauthorizedError)
 
-  assert.ok(node.metricsUrl?.startsWith('http://127.0.0.1:'))
-  const res = await fetch(node.metricsUrl)
+  const metricsUrl = node.metricsUrl ?? assert.fail('no metrics url')
+  assert.ok(metricsUrl.startsWith('http://127.0.0.1:'))
+  const res = await fetch(metricsUrl)
   assert.equal(res.status, 200)
   assert.match(res.headers.get('content-type') ?? '', /text\/plain/)
   const text = await res.text()
@@ -58,7 +59,7 @@ test('modules start in order, register control methods, stop in reverse; metrics
   assert.match(text, /^dmsnet_peers_connected 0$/m)
   assert.match(text, /^process_cpu_user_seconds_total /m)
   assert.match(text, /^libp2p_/m, 'libp2p metrics in the same registry')
-  assert.equal((await fetch(node.metricsUrl.replace('/metrics', '/other'))).status, 404)
+  assert.equal((await fetch(metricsUrl.replace('/metrics', '/other'))).status, 404)
 
   await node.stop()
   assert.deepEqual(log, [
@@ -67,7 +68,7 @@ test('modules start in order, register control methods, stop in reverse; metrics
     'stop second', 'stop first'
   ])
   assert.equal(existsSync(cfg.control.socket), false)
-  await assert.rejects(fetch(node.metricsUrl), 'metrics endpoint closed')
+  await assert.rejects(fetch(metricsUrl), 'metrics endpoint closed')
 })
 
 test('a module failing to start undoes everything already started', async (t) => {

@@ -1,0 +1,164 @@
+/**
+ * `npm start`: a local dmsnet demo network. Starts N nodes (default 3) in this process on
+ * loopback with temporary data dirs, prints discovery and connection events as they happen and a
+ * status table every few seconds, runs the demo steps (steps/index.ts), and keeps going until
+ * Ctrl-C, which stops every node and removes the temporary dirs.
+ *
+ *   node dist/src/demo/main.js [--nodes 3] [--duration <s>] [--status-interval <s>] [--no-mdns]
+ *   env: DMSNET_DEMO_DURATION (seconds; tests use it), DMSNET_LOG_LEVEL (default warn)
+ */
+import { parseArgs } from 'node:util'
+import { onShutdown } from '../daemon/shutdown.js'
+import { startCluster, type Cluster, type DemoNode } from './cluster.js'
+import { createPrinter, type Printer } from './printer.js'
+import { steps } from './steps/index.js'
+import { table } from '../cli/format.js'
+
+function usage (msg: string): never {
+  process.stderr.write(`demo: ${msg}\nusage: node dist/src/demo/main.js [--nodes 3-8] [--duration <seconds>] [--status-interval <seconds>] [--no-mdns]\n`)
+  process.exit(2)
+}
+
+function intArg (name: string, raw: string | undefined, dflt: number, min: number, max: number): number {
+  if (raw == null) return dflt
+  const v = Number(raw)
+  if (!Number.isInteger(v) || v < min || v > max) usage(`--${name}: got "${raw}", expected an integer ${min}-${max}`)
+  return v
+}
+
+/** Prints one line per interesting event of a node. */
+function watch (n: DemoNode, print: Printer): void {
+  const net = n.node.network
+  net.eventRegister('peer:connectedness', d => {
+    print.line(n.name, d.connectedness === 'connected' ? `connected    -> ${print.peer(d.peerId)}` : `disconnected -> ${print.peer(d.peerId)}`)
+  })
+  const identified = new Set<string>()
+  net.eventRegister('peer:connectedness', d => { if (d.connectedness !== 'connected') identified.delete(d.peerId) })
+  net.eventRegister('peer:identified', d => {
+    // identify runs once per connection; one line per peer is enough
+    if (identified.has(d.peerId)) return
+    identified.add(d.peerId)
+    print.line(n.name, `identified      ${print.peer(d.peerId)} (${d.agentVersion ?? '?'}, ${d.protocols.length} protocols)`)
+  })
+  net.eventRegister('reachability:changed', d => { print.line(n.name, `reachability    ${d.reachability}`) })
+  const onDiscovery = (evt: CustomEvent<{ id: { toString: () => string } }>): void => {
+    print.line(n.name, `discovered      ${print.peer(evt.detail.id.toString())}`)
+  }
+  let host = net.host
+  host.addEventListener('peer:discovery', onDiscovery)
+  net.eventRegister('host:changed', d => {
+    host.removeEventListener('peer:discovery', onDiscovery)
+    host = d.host
+    host.addEventListener('peer:discovery', onDiscovery)
+  })
+}
+
+async function statusTable (cluster: Cluster, print: Printer, signal: AbortSignal): Promise<string> {
+  const rows: string[][] = []
+  for (const n of cluster.nodes) {
+    if (!n.node.started) continue
+    const net = n.node.network
+    const peers = net.peers()
+    const rtts: string[] = []
+    for (const p of peers) {
+      if (signal.aborted) break
+      try {
+        const ms = await net.ping(p, { signal: AbortSignal.any([signal, AbortSignal.timeout(2000)]) })
+        rtts.push(`${print.peer(p)} ${ms < 1 ? '<1' : ms < 10 ? ms.toFixed(1) : Math.round(ms)}ms`)
+      } catch {
+        rtts.push(`${print.peer(p)} -`)
+      }
+    }
+    const status = await net.status()
+    const listen = status.listenAddrs.find(a => a.includes('/tcp/')) ?? '-'
+    rows.push([n.name, print.peer(n.node.peerId) === n.name ? shortPeer(n.node.peerId) : n.node.peerId, listen, String(peers.length), String(status.connections.length), rtts.join(', ') || '-'])
+  }
+  return table(['NODE', 'PEER ID', 'LISTEN', 'PEERS', 'CONNS', 'PING RTT'], rows)
+}
+
+function shortPeer (id: string): string {
+  return `${id.slice(0, 12)}…${id.slice(-4)}`
+}
+
+async function main (): Promise<void> {
+  let parsed
+  try {
+    parsed = parseArgs({
+      options: {
+        nodes: { type: 'string' },
+        duration: { type: 'string' },
+        'status-interval': { type: 'string' },
+        'no-mdns': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' }
+      }
+    })
+  } catch (err) {
+    usage((err as Error).message)
+  }
+  if (parsed.values.help === true) usage('a local dmsnet network on loopback')
+  const size = intArg('nodes', parsed.values.nodes, 3, 3, 8)
+  const durationS = intArg('duration', parsed.values.duration ?? process.env.DMSNET_DEMO_DURATION, 0, 0, 86_400)
+  const intervalS = intArg('status-interval', parsed.values['status-interval'], 10, 1, 3600)
+  const mdns = parsed.values['no-mdns'] !== true && process.env.DMSNET_DEMO_MDNS !== '0'
+
+  const print = createPrinter()
+  const controller = new AbortController()
+  const held: { cluster?: Cluster } = {}
+  const shutdown = onShutdown(async () => {
+    controller.abort()
+    print.line('demo', 'stopping every node…')
+    await held.cluster?.stop()
+    if (held.cluster != null) print.line('demo', `stopped; removed ${held.cluster.baseDir}`)
+  }, {
+    onSignal: sig => { process.stdout.write('\n'); print.line('demo', `${sig}: shutting down (again to force)`) }
+  })
+
+  print.raw(`dmsnet demo: ${size} nodes on 127.0.0.1, LAN profile, mDNS ${mdns ? 'on' : 'off'}, n1 is the bootstrap peer`)
+  const cluster = await startCluster({ size, mdns, metrics: true, logLevel: process.env.DMSNET_LOG_LEVEL ?? 'warn' }, {
+    starting: n => {
+      print.name(n.peerId, n.name)
+      print.line('demo', `starting ${n.name} (data dir ${n.dataDir})`)
+    },
+    started: n => {
+      watch(n, print)
+      const addr = n.node.network.host.getMultiaddrs().map(String).find(a => a.includes('/tcp/'))
+      print.line(n.name, `up: ${n.node.peerId} at ${addr ?? '-'}`)
+    }
+  }).catch(err => {
+    print.line('demo', `start failed: ${(err as Error).name}: ${(err as Error).message}`)
+    throw err
+  })
+  held.cluster = cluster
+  print.line('demo', `data dirs under ${cluster.baseDir} (removed on exit)`)
+  if (cluster.nodes[0]?.node.metricsUrl != null) print.line('n1', `metrics: ${cluster.nodes[0].node.metricsUrl}`)
+
+  try {
+    for (const [i, step] of steps.entries()) {
+      print.line('demo', `step ${i + 1}/${steps.length}: ${step.title}`)
+      await step.run({ nodes: cluster.nodes, print, signal: controller.signal })
+    }
+  } catch (err) {
+    if (!controller.signal.aborted) print.line('demo', `step failed: ${(err as Error).name}: ${(err as Error).message}`)
+  }
+
+  if (!controller.signal.aborted) {
+    print.line('demo', `running; a status table every ${intervalS}s. Try: npx dmsnet status --data-dir ${cluster.nodes[0]!.dataDir}`)
+    print.line('demo', durationS > 0 ? `stopping by itself after ${durationS}s (or Ctrl-C)` : 'Ctrl-C to stop')
+  }
+  if (durationS > 0) setTimeout(() => { shutdown.trigger() }, durationS * 1000).unref()
+
+  const tick = async (): Promise<void> => {
+    if (controller.signal.aborted) return
+    const text = await statusTable(cluster, print, controller.signal).catch(() => undefined)
+    if (text != null && !controller.signal.aborted) print.raw('\n' + text + '\n')
+  }
+  await tick()
+  const timer = setInterval(() => { void tick() }, intervalS * 1000)
+  await shutdown.done
+  clearInterval(timer)
+}
+
+main().then(() => { process.exit(0) }, err => {
+  process.stderr.write(`demo: ${(err as Error).stack ?? String(err)}\n`)
+  process.exit(1)
+})

@@ -1,0 +1,64 @@
+/**
+ * The demo (`npm start`) as a subprocess: 3 nodes come up and connect (mDNS off here, so only
+ * loopback traffic: bootstrap plus peer routing join the pairs), a status table shows them, and
+ * Ctrl-C (SIGINT) stops everything and removes the temporary data dirs.
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { entryArgs } from '../cli/helpers.js'
+
+function runDemo (args: string[]): { child: ReturnType<typeof spawn>, out: () => string, exited: Promise<number | null>, waitFor: (re: RegExp, ms: number) => Promise<RegExpMatchArray> } {
+  const child = spawn(process.execPath, [...entryArgs('src/demo/main.ts'), '--no-mdns', ...args], {
+    // the duration is a safety net: the test stops the demo itself long before
+    env: { ...process.env, DMSNET_DEMO_DURATION: '120', DMSNET_LOG_LEVEL: 'warn', NO_COLOR: '1' },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let out = ''
+  let err = ''
+  child.stdout!.on('data', (d: Buffer) => { out += d.toString() })
+  child.stderr!.on('data', (d: Buffer) => { err += d.toString() })
+  const exited = new Promise<number | null>(resolve => child.on('close', c => { resolve(c) }))
+  const waitFor = async (re: RegExp, ms: number): Promise<RegExpMatchArray> => {
+    const until = Date.now() + ms
+    for (;;) {
+      const m = out.match(re)
+      if (m != null) return m
+      if (Date.now() > until || child.exitCode != null) throw new Error(`no ${re} in demo output:\n${out}\nstderr:\n${err}`)
+      await new Promise(resolve => setTimeout(resolve, 100))
+    }
+  }
+  return { child, out: () => out, exited, waitFor }
+}
+
+test('demo: 3 nodes connect, status table, clean exit on SIGINT', async (t) => {
+  const demo = runDemo(['--status-interval', '2'])
+  t.after(() => { if (demo.child.exitCode == null) demo.child.kill('SIGKILL') })
+  const [, base] = await demo.waitFor(/data dirs under (\S+) \(removed on exit\)/, 60_000)
+  assert.ok(existsSync(base!))
+  await demo.waitFor(/all 3 nodes connected \(full mesh, 3 pairs\)/, 60_000)
+  const [table] = await demo.waitFor(/NODE +PEER ID +LISTEN +PEERS +CONNS +PING RTT\n(n\d .*\n){3}/, 30_000)
+  for (const name of ['n1', 'n2', 'n3']) {
+    const row = table!.split('\n').find(l => l.startsWith(name + ' '))
+    assert.ok(row != null, `row for ${name}`)
+    assert.match(row, /\/ip4\/127\.0\.0\.1\/tcp\/\d+ +2 +\d+ /, `${name} sees 2 peers: ${row}`)
+  }
+  assert.match(demo.out(), /n1 +connected +-> n2/)
+  demo.child.kill('SIGINT')
+  assert.equal(await demo.exited, 0)
+  assert.match(demo.out(), /SIGINT: shutting down/)
+  assert.match(demo.out(), new RegExp(`stopped; removed ${base!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`))
+  assert.equal(existsSync(base!), false, 'temporary data dirs removed')
+})
+
+test('demo: --duration ends it by itself; bad option exits 2', async () => {
+  const demo = runDemo(['--duration', '1', '--status-interval', '60'])
+  assert.equal(await demo.exited, 0)
+  assert.match(demo.out(), /stopping by itself after 1s/)
+  const [, base] = demo.out().match(/stopped; removed (\S+)/) ?? []
+  assert.ok(base != null && !existsSync(base))
+
+  const bad = runDemo(['--nodes', '99'])
+  assert.equal(await bad.exited, 2)
+})
