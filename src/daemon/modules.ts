@@ -3,7 +3,6 @@
  * module here with one import and one entry; see docs/control.md ("Adding control methods").
  *
  *   import { messagingModule } from '../messaging/module.js'
-import { swarmModule } from '../swarm/module.js'
  *   export const defaultModules: ModuleFactory[] = [messagingModule, swarmModule, vpnModule]
  *
  * Order matters: a module may use those before it through `components.getModule(name)`.
