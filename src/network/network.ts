@@ -197,6 +197,11 @@ class DmsnetNetwork extends TypedEventEmitter<NetworkEvents> implements Network 
     }
     this.current = host
     this.currentProfile = profile
+    // handlers registered while the host was starting (no current host then) are added now
+    const registered = new Set(host.getProtocols())
+    for (const [protocol, { handler, options: hOpts }] of this.handlers) {
+      if (!registered.has(protocol)) await host.handle(protocol, handler, hOpts).catch((err: unknown) => { this.log.error({ err, protocol }, 'cannot register handler') })
+    }
     this.log.info({ peerId: this.peerId.toString(), profile: profile.name, addrs: host.getMultiaddrs().map(a => a.toString()) }, 'libp2p host started')
     this.safeDispatch('host:changed', { host, profile })
     this.updateReachability(host.getMultiaddrs())

@@ -213,6 +213,25 @@ describe('switchProfile', () => {
     }
   })
 
+  it('a handler registered while the host is being replaced ends up on the new host', async () => {
+    const t = tempDir()
+    const net = await createNetwork({ config: testConfig(t.dir) })
+    const other = await startNode()
+    try {
+      await net.start()
+      const switching = net.switchProfile({ name: 'swarm:green', dhtProtocolPrefix: '/dmsnet-green', bootstrap: [] })
+      await new Promise(resolve => setImmediate(resolve))
+      await net.handle('/dmsnet-test/late/1', echo)
+      await switching
+      assert.equal(net.profile.name, 'swarm:green')
+      assert.ok(net.host.getProtocols().includes('/dmsnet-test/late/1'))
+      assert.equal(await roundTrip(await other.net.dialProtocol(net.host.getMultiaddrs()[0]!, '/dmsnet-test/late/1'), 'late'), 'late')
+    } finally {
+      await Promise.all([net.stop(), other.stop()])
+      t.cleanup()
+    }
+  })
+
   it('a profile whose host cannot start leaves the node on its previous profile', async () => {
     const t = tempDir()
     const net = await createNetwork({ config: testConfig(t.dir) })
