@@ -53,6 +53,11 @@ async function socketAlive (path: string): Promise<boolean> {
   })
 }
 
+/** Throws AlreadyStartedError when a daemon already answers on `socket` (checked before a node starts anything). */
+export async function assertNoDaemon (socket: string): Promise<void> {
+  if (await socketAlive(socket)) throw new AlreadyStartedError(`another dmsnet daemon is already running (control socket ${socket})`)
+}
+
 export function createControlServer (options: ControlServerOptions): ControlServer {
   const { socket, registry } = options
   const tokenFile = options.tokenFile ?? defaultTokenFile(socket)

@@ -12,7 +12,7 @@ import { loadConfig } from '../../src/config/load.js'
 import { createNode } from '../../src/daemon/node.js'
 import type { ModuleFactory } from '../../src/daemon/module.js'
 import { createControlClient } from '../../src/control/client.js'
-import { UnauthorizedError, SystemError } from '../../src/errors.js'
+import { AlreadyStartedError, UnauthorizedError, SystemError } from '../../src/errors.js'
 
 async function config (t: import('node:test').TestContext, flags: Record<string, unknown> = {}): Promise<ReturnType<typeof loadConfig>> {
   const dir = await mkdtemp(join(tmpdir(), 'dmsnet-node-'))
@@ -45,6 +45,11 @@ test('modules start in order, register control methods, stop in reverse; metrics
   const status = await client.call<{ modules: Record<string, unknown>, peerId: string }>('node.status')
   assert.deepEqual(status.modules, { first: { name: 'first', healthy: true }, second: { name: 'second', healthy: true } })
   assert.equal(status.peerId, node.peerId)
+
+  // a second daemon on the same data dir refuses before starting anything, and leaves the first alone
+  const second = createNode(cfg, { modules: [] })
+  await assert.rejects(second.start(), AlreadyStartedError)
+  assert.deepEqual(await client.call('second.echo', { say: 'still' }), { from: 'second', say: 'still' })
 
   // a wrong token is refused by the real daemon
   await assert.rejects(createControlClient({ socket: cfg.control.socket, token: 'x' }).call('node.status'), UnauthorizedError)
