@@ -180,9 +180,11 @@ class DmsnetNetwork extends TypedEventEmitter<NetworkEvents> implements Network 
     this.reachability = 'unknown'
     this.nat = new NatTypeTracker()
     this.detach = this.attach(host)
+    const ours = new Set<string>()
     try {
       for (const [protocol, { handler, options: hOpts }] of this.handlers) {
         await host.handle(protocol, handler, hOpts)
+        ours.add(protocol)
       }
       await host.start()
       options?.signal?.throwIfAborted()
@@ -197,10 +199,12 @@ class DmsnetNetwork extends TypedEventEmitter<NetworkEvents> implements Network 
     }
     this.current = host
     this.currentProfile = profile
-    // handlers registered while the host was starting (no current host then) are added now
-    const registered = new Set(host.getProtocols())
+    // (un)registrations made while the host was starting (no current host then) are applied now
     for (const [protocol, { handler, options: hOpts }] of this.handlers) {
-      if (!registered.has(protocol)) await host.handle(protocol, handler, hOpts).catch((err: unknown) => { this.log.error({ err, protocol }, 'cannot register handler') })
+      if (!ours.has(protocol)) await host.handle(protocol, handler, hOpts).catch((err: unknown) => { this.log.error({ err, protocol }, 'cannot register handler') })
+    }
+    for (const protocol of ours) {
+      if (!this.handlers.has(protocol)) await host.unhandle(protocol).catch(() => {})
     }
     this.log.info({ peerId: this.peerId.toString(), profile: profile.name, addrs: host.getMultiaddrs().map(a => a.toString()) }, 'libp2p host started')
     this.safeDispatch('host:changed', { host, profile })
