@@ -66,7 +66,7 @@ function deriveKey (shared: Uint8Array, epk: Uint8Array, rpk: Uint8Array, to: st
 }
 
 /** Seals `plaintext` for peer `to`, signed by `sender`. */
-export async function seal (sender: PrivateKey, senderPeerId: string, to: string, plaintext: Uint8Array): Promise<SealedEnvelope> {
+export async function sealTo (sender: PrivateKey, senderPeerId: string, to: string, plaintext: Uint8Array): Promise<SealedEnvelope> {
   const rpk = ed25519.utils.toMontgomery(edPublicKeyOf(to))
   const esk = x25519.utils.randomSecretKey()
   const epk = x25519.getPublicKey(esk)
@@ -84,7 +84,7 @@ export async function seal (sender: PrivateKey, senderPeerId: string, to: string
  * Verifies and opens an envelope addressed to `self`. `expectedFrom`, when given, is the only
  * acceptable sealer (the swarm's creator).
  */
-export async function open (self: PrivateKey, selfPeerId: string, envelope: unknown, expectedFrom?: string): Promise<{ from: string, plaintext: Uint8Array }> {
+export async function openSealed (self: PrivateKey, selfPeerId: string, envelope: unknown, expectedFrom?: string): Promise<{ from: string, plaintext: Uint8Array }> {
   if (envelope == null || typeof envelope !== 'object') throw new SealError('envelope is not an object')
   const env = envelope as Record<string, unknown>
   if (env.v !== 1) throw new SealError('unknown envelope version')

@@ -43,7 +43,7 @@ function isStringArray (v: unknown): v is string[] {
 }
 
 /** Checks the shape of parsed JSON; throws `SwarmStateFileError` naming the first bad field. */
-export function validateState (v: unknown, path = 'swarm state'): SwarmState {
+export function validateSwarmState (v: unknown, path = 'swarm state'): SwarmState {
   const bad = (field: string): never => { throw new SwarmStateFileError(`${path}: field "${field}" is missing or malformed`) }
   if (v == null || typeof v !== 'object') return bad('(root)')
   const s = v as Record<string, unknown>
@@ -67,7 +67,7 @@ export function validateState (v: unknown, path = 'swarm state'): SwarmState {
 }
 
 /** Reads the state file; `undefined` when there is none. */
-export function readState (path: string): SwarmState | undefined {
+export function readSwarmState (path: string): SwarmState | undefined {
   let text: string
   try {
     text = readFileSync(path, 'utf8')
@@ -81,10 +81,10 @@ export function readState (path: string): SwarmState | undefined {
   } catch (err) {
     throw new SwarmStateFileError(`swarm state ${path} is not JSON`, { cause: err })
   }
-  return validateState(json, path)
+  return validateSwarmState(json, path)
 }
 
 /** Writes the state atomically, mode 0600 (it holds the swarm key). */
-export function writeState (path: string, state: SwarmState): void {
+export function writeSwarmState (path: string, state: SwarmState): void {
   writePrivateFile(path, JSON.stringify(state, null, 2) + '\n')
 }

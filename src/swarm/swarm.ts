@@ -19,8 +19,8 @@ import { formatInvite, hashInviteSecret, isInviteToken, newInviteSecret, parseIn
 import { generateSwarmKey } from './key-file.js'
 import { startKeyService, type KeyService } from './key-service.js'
 import { pskProtector } from './protector.js'
-import { open, seal } from './seal.js'
-import { readState, writeState, type SwarmState } from './state.js'
+import { openSealed, sealTo } from './seal.js'
+import { readSwarmState, writeSwarmState, type SwarmState } from './state.js'
 import { channel, decodePayload, request, SWARM_KEY_PROTOCOL, type ErrorCode, type KeyPayload, type SwarmMessage } from './wire.js'
 import type { Config } from '../config/schema.js'
 import type { HostProfile, Network } from '../network/types.js'
@@ -183,7 +183,7 @@ class DmsnetSwarmManager extends TypedEventEmitter<SwarmEvents> implements Swarm
   }
 
   private persist (): void {
-    if (this.state != null) writeState(this.stateFile, this.state)
+    if (this.state != null) writeSwarmState(this.stateFile, this.state)
   }
 
   private refreshAllowed (): void {
@@ -279,7 +279,7 @@ class DmsnetSwarmManager extends TypedEventEmitter<SwarmEvents> implements Swarm
     options?.signal?.throwIfAborted()
     await this.network.handle(SWARM_KEY_PROTOCOL, (stream, connection) => { void this.onStream(stream, connection, 'swarm') }, { maxInboundStreams: 32 })
     this.started = true
-    this.state = readState(this.stateFile)
+    this.state = readSwarmState(this.stateFile)
     this.refreshAllowed()
     this.watchdog = setInterval(() => { void this.check() }, this.watchdogIntervalMs)
     this.watchdog.unref?.()
@@ -452,7 +452,7 @@ class DmsnetSwarmManager extends TypedEventEmitter<SwarmEvents> implements Swarm
       const failed: string[] = []
       await Promise.all(members.map(async p => {
         try {
-          const env = await seal(this.privateKey, this.self, p, bytes)
+          const env = await sealTo(this.privateKey, this.self, p, bytes)
           const reply = await this.send(p, { t: 'push', env }, options, this.network.isConnected(p) ? undefined : 2000)
           if (reply.t === 'ok') delivered.push(p)
           else failed.push(p)
@@ -593,7 +593,7 @@ class DmsnetSwarmManager extends TypedEventEmitter<SwarmEvents> implements Swarm
         last = new SwarmProtocolError(`unexpected reply ${reply.t}`)
         continue
       }
-      const { plaintext } = await open(this.privateKey, this.self, reply.env, creator)
+      const { plaintext } = await openSealed(this.privateKey, this.self, reply.env, creator)
       const payload = decodePayload(plaintext)
       if (payload.creator !== creator || (name != null && name !== '' && payload.swarm !== name)) {
         throw new SealError('key payload names another swarm or creator')
@@ -709,7 +709,7 @@ class DmsnetSwarmManager extends TypedEventEmitter<SwarmEvents> implements Swarm
     }
     if (!s.authorised.includes(remote)) return refuse('unauthorized', 'peer is not authorised in this swarm')
     const payload: KeyPayload = { swarm: s.name, epoch: s.epoch, psk: s.psk, creator: this.self, authorised: [...s.authorised], bootstrap: await this.currentBootstrap(), keyService: s.keyService, issuedAt: Date.now() }
-    const env = await seal(this.privateKey, this.self, remote, new TextEncoder().encode(JSON.stringify(payload)))
+    const env = await sealTo(this.privateKey, this.self, remote, new TextEncoder().encode(JSON.stringify(payload)))
     this.log.info({ peer: remote, epoch: s.epoch, via }, 'served swarm key')
     return { t: 'key', env }
   }
@@ -719,7 +719,7 @@ class DmsnetSwarmManager extends TypedEventEmitter<SwarmEvents> implements Swarm
     const s = this.state!
     switch (msg.t) {
       case 'push': {
-        const { plaintext } = await open(this.privateKey, this.self, msg.env, s.creator)
+        const { plaintext } = await openSealed(this.privateKey, this.self, msg.env, s.creator)
         const p = decodePayload(plaintext)
         if (p.swarm !== s.name) return { reply: { t: 'err', code: 'unknown-swarm', message: 'not my swarm' } }
         if (p.epoch <= s.epoch) return { reply: { t: 'ok', epoch: s.epoch } }
