@@ -35,6 +35,9 @@ export function netdevTunFactory (): TunFactory {
         dev.addEventListener('tun:error', onError)
         unsubscribe = dev.onBatch(onBatch)
       },
+      stats () {
+        return { ...dev.stats }
+      },
       write (batch) {
         dev.writeBatch(batch)
       },

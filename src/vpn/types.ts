@@ -17,6 +17,8 @@ export interface VpnTun {
   write (batch: Uint8Array): void
   /** Replaces the extra prefixes routed into the device (without reopening it). */
   setRoutes?: (routes: string[]) => Promise<void>
+  /** Device counters (reads, writes, kernel-side drops), when the device keeps them. */
+  stats?: () => Record<string, number>
   close (): Promise<void>
 }
 
@@ -91,5 +93,7 @@ export interface VpnStatus {
   dropNoRoute: number
   /** Inbound packets from a peer that is not (or no longer) a member. */
   dropNotMember: number
+  /** The TUN device's own counters. */
+  tun?: Record<string, number>
   portMappings: Array<{ protocol: 'tcp' | 'udp', port: number, target: string }>
 }

@@ -280,6 +280,7 @@ class DmsnetVpn extends EventTarget implements Vpn {
       peers,
       dropNoRoute: this.dropNoRoute,
       dropNotMember: this.dropNotMember,
+      tun: this.tun?.stats?.(),
       portMappings: []
     }
   }

@@ -159,3 +159,66 @@ function spawnNode (label: string, ns: string, underlayIp: string, dataDir: stri
 export function specOf (n: VpnNodeProc): { peerId: string, name: string, addrs: string[] } {
   return { peerId: n.peerId, name: n.label, addrs: n.addrs }
 }
+
+/** Runs `node -e script` inside a namespace; resolves with its stdout. */
+export async function nodeIn (ns: string, script: string, args: string[] = [], timeoutMs = 120_000): Promise<string> {
+  return await new Promise((resolve, reject) => {
+    const c = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    let err = ''
+    const timer = setTimeout(() => { c.kill('SIGKILL') }, timeoutMs)
+    c.stdout.on('data', (d: Buffer) => { out += d.toString() })
+    c.stderr.on('data', (d: Buffer) => { err += d.toString() })
+    c.on('exit', (code) => {
+      clearTimeout(timer)
+      if (code === 0) resolve(out)
+      else reject(new Error(`node -e in ${ns} exited ${code}: ${err.slice(-2000)}`))
+    })
+  })
+}
+
+const RECEIVER = `
+const net = require('node:net'); const crypto = require('node:crypto')
+const [host, port] = process.argv.slice(1)
+const srv = net.createServer((s) => {
+  const h = crypto.createHash('sha256'); let n = 0
+  s.on('data', (d) => { h.update(d); n += d.length })
+  s.on('end', () => { console.log(JSON.stringify({ bytes: n, sha256: h.digest('hex') })); s.end(); srv.close() })
+})
+srv.listen(Number(port), host, () => console.log('listening'))
+setTimeout(() => process.exit(4), 110000).unref()`
+
+const SENDER = `
+const net = require('node:net'); const crypto = require('node:crypto')
+const [host, port, total] = process.argv.slice(1)
+const h = crypto.createHash('sha256'); let sent = 0; const t0 = Date.now()
+const s = net.connect(Number(port), host, () => {
+  const pump = () => {
+    while (sent < Number(total)) {
+      const chunk = crypto.randomBytes(Math.min(1 << 20, Number(total) - sent))
+      h.update(chunk); sent += chunk.length
+      if (!s.write(chunk)) { s.once('drain', pump); return }
+    }
+    s.end()
+  }
+  pump()
+})
+s.on('close', () => console.log(JSON.stringify({ bytes: sent, sha256: h.digest('hex'), seconds: (Date.now() - t0) / 1000 })))
+s.on('error', (e) => { console.error(e); process.exit(5) })`
+
+/** Sends `bytes` of random data over TCP from one namespace to `toIp` in another; returns both ends' hashes. */
+export async function tcpTransfer (fromNs: string, toNs: string, toIp: string, bytes: number): Promise<{ sent: { bytes: number, sha256: string, seconds: number }, received: { bytes: number, sha256: string } }> {
+  const port = String(7000 + (process.pid % 1000))
+  let ready: () => void = () => {}
+  const listening = new Promise<void>(resolve => { ready = resolve })
+  const recv = new Promise<string>((resolve, reject) => {
+    const c = spawn('ip', ['netns', 'exec', toNs, process.execPath, '-e', RECEIVER, toIp, port], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    c.stdout.on('data', (d: Buffer) => { out += d.toString(); if (out.includes('listening')) ready() })
+    c.on('exit', (code) => { if (code === 0) resolve(out); else reject(new Error(`receiver exited ${code}`)) })
+  })
+  await listening
+  const sent = JSON.parse(await nodeIn(fromNs, SENDER, [toIp, port, String(bytes)])) as { bytes: number, sha256: string, seconds: number }
+  const lines = (await recv).trim().split('\n')
+  return { sent, received: JSON.parse(lines[lines.length - 1]!) as { bytes: number, sha256: string } }
+}
