@@ -95,5 +95,7 @@ export interface VpnStatus {
   dropNotMember: number
   /** The TUN device's own counters. */
   tun?: Record<string, number>
-  portMappings: Array<{ protocol: 'tcp' | 'udp', port: number, target: string }>
+  /** Job namespaces attached to the VPN through this node. */
+  jobs: Array<{ netns: string, address: string, gateway: string, hostInterface: string }>
+  portMappings: Array<{ id: string, protocol: 'tcp' | 'udp', port: number, target: string }>
 }

@@ -21,6 +21,7 @@ import { InvalidArgumentError } from '../errors.js'
 import { createAddressPlan, DEFAULT_CIDR, DEFAULT_IPV6_PREFIX, type AddressPlan, type AddressPlanJSON } from './address-plan.js'
 import { CONTROL_PROTOCOL, exchange, serve, type ControlReply, type ControlRequest } from './control.js'
 import { createDnsResponder, type DnsResponder } from './dns.js'
+import { createJobNetwork, type JobAttachment, type JobNetwork, type PortMappingInfo } from './jobs.js'
 import { NotAuthorityError, VpnNotRunningError } from './errors.js'
 import { RECORD_HEADER, readU32, VNET_HDR_LEN } from './framing.js'
 import { formatIPv4, formatIPv6, parseCidr } from './ip.js'
@@ -61,6 +62,8 @@ export interface CreateVpnOptions {
   acceptInvite?: (authority: string) => boolean
   /** Delay cap between redials of a lost tunnel stream; default 2000 ms. */
   maxRedialDelayMs?: number
+  /** Bridge subnet for attached job namespaces; default 10.250.0.0/24. */
+  jobSubnet?: string
 }
 
 export interface VpnEvents {
@@ -86,6 +89,12 @@ export interface Vpn extends EventTarget {
   injectRecords (peerId: string, records: Uint8Array): boolean
   /** Resolves once a tunnel stream to `peerId` is attached. */
   waitForLink (peerId: string, options?: AbortOptions): Promise<void>
+  /** Joins a job's network namespace to the VPN (veth + bridge + masquerade). */
+  attachNamespace (netns: string, options?: AbortOptions): Promise<JobAttachment>
+  detachNamespace (netns: string, options?: AbortOptions): Promise<void>
+  /** Exposes `to` (e.g. a job's address and port) on this node's VPN address (DNAT). */
+  mapPort (mapping: { protocol: 'tcp' | 'udp', port: number, to: { address: string, port?: number } }, options?: AbortOptions): Promise<PortMappingInfo>
+  unmapPort (id: string, options?: AbortOptions): Promise<void>
 }
 
 interface PersistedState {
@@ -128,6 +137,7 @@ class DmsnetVpn extends EventTarget implements Vpn {
   private serialTail: Promise<unknown> = Promise.resolve()
   private dropNoRoute = 0
   private dropNotMember = 0
+  private readonly jobs: JobNetwork
 
   constructor (opts: CreateVpnOptions) {
     super()
@@ -141,6 +151,30 @@ class DmsnetVpn extends EventTarget implements Vpn {
     this.dataProtocol = `${DATA_PROTOCOL_PREFIX}/${this.offload ? 'vnet' : 'raw'}`
     this.table = createRouteTable(undefined, this.peerId)
     if (opts.metrics != null) this.registerMetrics(opts.metrics)
+    this.jobs = createJobNetwork({
+      subnet: opts.jobSubnet,
+      tunName: () => this.tun?.name,
+      vpnAddress: () => this.current?.members.find(m => m.peerId === this.peerId)?.ipv4,
+      vpnCidr: () => this.current?.cidr
+    })
+  }
+
+  async attachNamespace (netns: string, options?: AbortOptions): Promise<JobAttachment> {
+    if (!this.running) throw new VpnNotRunningError('the VPN is not running')
+    return await this.jobs.attach(netns, options)
+  }
+
+  async detachNamespace (netns: string, options?: AbortOptions): Promise<void> {
+    await this.jobs.detach(netns, options)
+  }
+
+  async mapPort (mapping: { protocol: 'tcp' | 'udp', port: number, to: { address: string, port?: number } }, options?: AbortOptions): Promise<PortMappingInfo> {
+    if (!this.running) throw new VpnNotRunningError('the VPN is not running')
+    return await this.jobs.mapPort(mapping, options)
+  }
+
+  async unmapPort (id: string, options?: AbortOptions): Promise<void> {
+    await this.jobs.unmapPort(id, options)
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -281,7 +315,8 @@ class DmsnetVpn extends EventTarget implements Vpn {
       dropNoRoute: this.dropNoRoute,
       dropNotMember: this.dropNotMember,
       tun: this.tun?.stats?.(),
-      portMappings: []
+      jobs: this.jobs.attachments(),
+      portMappings: this.jobs.mappings()
     }
   }
 
@@ -538,6 +573,7 @@ class DmsnetVpn extends EventTarget implements Vpn {
 
   private async teardown (reason: string): Promise<void> {
     this.running = false
+    await this.jobs.close().catch((err: unknown) => { this.log?.warn({ err }, 'job network cleanup failed') })
     for (const link of this.links.values()) link.close()
     this.links.clear()
     this.table = createRouteTable(undefined, this.peerId)

@@ -87,6 +87,10 @@ async function run (c: Cmd): Promise<unknown> {
     case 'remove': await vpn.removePeer(c.peerId as string); return vpn.status()
     case 'status': return vpn.status()
     case 'stop': await vpn.stop({ forget: c.forget === true }); return vpn.status()
+    case 'attach': return await vpn.attachNamespace(c.netns as string)
+    case 'detach': await vpn.detachNamespace(c.netns as string); return true
+    case 'mapPort': return await vpn.mapPort({ protocol: c.protocol as 'tcp' | 'udp', port: c.port as number, to: c.to as { address: string, port?: number } })
+    case 'unmapPort': await vpn.unmapPort(c.mapId as string); return true
     case 'dial': await network.dial(c.addr as string); return true
     case 'waitLink': await vpn.waitForLink(c.peerId as string, { signal: AbortSignal.timeout((c.timeoutMs as number | undefined) ?? 15_000) }); return true
     case 'spoof': {
