@@ -45,6 +45,10 @@ test('demo: 3 nodes connect, status table, clean exit on SIGINT', async (t) => {
     assert.match(row, /\/ip4\/127\.0\.0\.1\/tcp\/\d+ +2 +\d+ /, `${name} sees 2 peers: ${row}`)
   }
   assert.match(demo.out(), /n1 +connected +-> n2/)
+  // the messaging step: signed gossip reached both others, and a request got its echo
+  await demo.waitFor(/n1 +request -> n3 answered "are you there\?"/, 30_000)
+  assert.match(demo.out(), /n2 +gossip from n1: "hello from n1"/)
+  assert.match(demo.out(), /n3 +gossip from n1: "hello from n1"/)
   demo.child.kill('SIGINT')
   assert.equal(await demo.exited, 0)
   assert.match(demo.out(), /SIGINT: shutting down/)

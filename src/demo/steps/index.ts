@@ -3,10 +3,12 @@
  * as new files (`steps/messaging.ts` exporting a `DemoStep`) added to this list.
  */
 import { connectivity } from './connectivity.js'
+import { messaging } from './messaging.js'
 import type { DemoStep } from './types.js'
 
 export const steps: DemoStep[] = [
-  connectivity
+  connectivity,
+  messaging
 ]
 
 export type { DemoStep, DemoContext } from './types.js'
