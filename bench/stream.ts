@@ -6,7 +6,7 @@
  * `onDrain()`; `write()` false -> 'drain'), and the server answers one byte once it has them all.
  * Latency: 64-byte messages echoed one at a time on an already open stream/socket.
  *
- * Usage: npm run bench -- stream [--runs 5] [--mb 200] [--pings 2000] [--window <yamux initial window bytes>]
+ * Usage: npm run bench -- stream [--runs 5] [--mb 200] [--pings 2000] [--window <yamux receive window bytes>] [--frame <max yamux frame bytes, 0 = no cap>]
  * The same file runs the server when given `--server` (spawned by the client).
  * Progress on stderr; the last stdout line is one JSON object.
  */
@@ -31,7 +31,7 @@ const PING_SIZE = 64
 function arg (name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`)
   const v = i >= 0 ? Number(process.argv[i + 1]) : NaN
-  return Number.isFinite(v) && v > 0 ? v : dflt
+  return Number.isFinite(v) && v >= 0 ? v : dflt
 }
 
 const log = (msg: string): void => { process.stderr.write(`[stream] ${msg}\n`) }
@@ -63,7 +63,11 @@ function benchConfig (dataDir: string): ReturnType<typeof loadConfig> {
         relay: { client: false },
         mdns: { enabled: false },
         // `--window <bytes>` compares yamux windows (default: the config default, 16 MiB)
-        ...(arg('window', 0) > 0 ? { yamux: { initialStreamWindowSize: arg('window', 0), maxStreamWindowSize: Math.max(arg('window', 0), 16 * 1024 * 1024) } } : {})
+        yamux: {
+          ...(arg('window', 0) > 0 ? { initialStreamWindowSize: arg('window', 0), maxStreamWindowSize: Math.max(arg('window', 0), 16 * 1024 * 1024) } : {}),
+          // `--frame <bytes>`: cap on yamux data frames (0 = no cap)
+          ...(arg('frame', -1) >= 0 ? { maxFrameSize: arg('frame', -1) } : {})
+        }
       }
     }
   })

@@ -78,7 +78,7 @@ export function createGater (config: Pick<NetworkConfig, 'denyPeers' | 'allowPee
 /** Builds (does not start) a libp2p host. */
 export async function createHost (options: CreateHostOptions & { gater?: ConnectionGater }): Promise<DmsnetHost> {
   const { config, profile, privateKey } = options
-  const lan = options.nodeProfile === 'lan'
+  const _lan = options.nodeProfile === 'lan' // see allowQueryWithZeroPeers below
   const dhtClientOnly = config.dht.mode === 'client'
   const mapper = config.dht.addressFilter === 'public'
     ? removePrivateAddressesMapper
@@ -154,6 +154,7 @@ export async function createHost (options: CreateHostOptions & { gater?: Connect
       receiveWindow: config.yamux.initialStreamWindowSize,
       maxStreamWindowSize: config.yamux.maxStreamWindowSize,
       keepAliveInterval: config.yamux.keepAliveIntervalMs,
+      maxFrameSize: config.yamux.maxFrameSize,
       // a paused reader may hold a whole window: do not reset it for that
       maxReadBufferLength: Math.max(config.yamux.maxStreamWindowSize, config.yamux.initialStreamWindowSize) + 1024 * 1024
     })],

@@ -28,6 +28,12 @@ export interface WindowedYamuxInit {
   keepAliveInterval: number
   /** Per-stream read buffer limit; must hold at least one full window. */
   maxReadBufferLength: number
+  /**
+   * Largest data frame to send. js-yamux sends frames as large as the peer's window (up to
+   * 16 MiB here); the receiver can only use a frame once all of it has arrived, so huge frames
+   * stall the pipeline. 0 = no cap.
+   */
+  maxFrameSize?: number
 }
 
 interface YamuxStreamInternals {
@@ -46,14 +52,32 @@ function isAdjustable (s: unknown): s is YamuxStreamInternals {
   return typeof x.recvWindow === 'number' && typeof x.recvWindowCapacity === 'number' && typeof x.sendWindowUpdate === 'function'
 }
 
-/** Raises the receive window of every stream the muxer creates; returns false if it could not hook in. */
-export function widenReceiveWindows (muxer: StreamMuxer, receiveWindow: number): boolean {
+/** Keeps a stream's outgoing frames at or below `cap` bytes (js-yamux resets the size on every window update). */
+function capFrames (stream: Stream, cap: number): void {
+  const s = stream as unknown as { maxMessageSize?: number }
+  if (typeof s.maxMessageSize !== 'number') return
+  let value = Math.min(s.maxMessageSize, cap)
+  Object.defineProperty(stream, 'maxMessageSize', {
+    configurable: true,
+    enumerable: true,
+    get: () => value,
+    set: (v: number) => { value = Math.min(v, cap) }
+  })
+}
+
+/**
+ * Raises the receive window of every stream the muxer creates, and caps its frame size; returns
+ * false if it could not hook in.
+ */
+export function widenReceiveWindows (muxer: StreamMuxer, receiveWindow: number, maxFrameSize = 0): boolean {
   const m = muxer as unknown as Partial<YamuxMuxerInternals>
   const original = m._newStream
-  if (typeof original !== 'function' || receiveWindow <= YAMUX_SPEC_WINDOW) return false
+  if (typeof original !== 'function') return false
+  if (receiveWindow <= YAMUX_SPEC_WINDOW && maxFrameSize <= 0) return false
   m._newStream = function (this: YamuxMuxerInternals, ...args: unknown[]): Stream {
     const stream = original.apply(this, args)
-    if (isAdjustable(stream) && stream.recvWindow === YAMUX_SPEC_WINDOW && stream.recvWindowCapacity === YAMUX_SPEC_WINDOW) {
+    if (maxFrameSize > 0) capFrames(stream, maxFrameSize)
+    if (receiveWindow > YAMUX_SPEC_WINDOW && isAdjustable(stream) && stream.recvWindow === YAMUX_SPEC_WINDOW && stream.recvWindowCapacity === YAMUX_SPEC_WINDOW) {
       // the next window update sends (receiveWindow - 256 KiB) as credit
       stream.recvWindow = receiveWindow
       if (stream.direction === 'inbound') {
@@ -89,7 +113,7 @@ export function windowedYamux (init: WindowedYamuxInit): () => StreamMuxerFactor
     const create = factory.createStreamMuxer.bind(factory)
     factory.createStreamMuxer = (maConn) => {
       const muxer = create(maConn)
-      widenReceiveWindows(muxer, init.receiveWindow)
+      widenReceiveWindows(muxer, init.receiveWindow, init.maxFrameSize)
       return muxer
     }
     return factory

@@ -65,6 +65,10 @@ describe('yamux receive window', () => {
       assert.equal(typeof internals.sendWindowCapacity, 'number', 'yamux stream internals as expected')
       await waitFor(() => (internals.sendWindowCapacity ?? 0) > YAMUX_SPEC_WINDOW, 5000, 'window credit from the peer')
       assert.ok(internals.sendWindowCapacity! >= 16 * MiB - 64 * 1024, `credit ${internals.sendWindowCapacity}`)
+      // but frames stay at the configured cap (1 MiB), not the whole window
+      const frame = (stream as unknown as { maxMessageSize: number }).maxMessageSize
+      assert.equal(frame, a.config.network.yamux.maxFrameSize)
+      assert.equal(frame, MiB)
       await writeAll(stream, 8 * MiB, MiB)
       assert.equal(await s.done, 10 + 8 * MiB)
     } finally {
