@@ -39,5 +39,6 @@ if (major < 22) {
     process.exit(1)
   }
   const { main } = await import(entry)
-  process.exitCode = await main(process.argv)
+  const code = await main(process.argv)
+  process.exitCode ||= code
 }

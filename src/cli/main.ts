@@ -89,7 +89,7 @@ function isEntry (): boolean {
 }
 
 if (isEntry()) {
-  main().then(code => { process.exitCode = code }, err => {
+  main().then(code => { process.exitCode ||= code }, err => {
     process.stderr.write(describeError(err) + '\n')
     process.exitCode = 1
   })

@@ -161,6 +161,9 @@ export function createControlServer (options: ControlServerOptions): ControlServ
       token = await writeToken(tokenFile)
       const srv = createServer((req, res) => { void onRequest(req, res) })
       srv.on('clientError', (_err, sock) => { sock.destroy() })
+      // a local client that opens a connection and sends nothing must not hold it for minutes
+      srv.headersTimeout = 10_000
+      srv.requestTimeout = 30_000
       const oldMask = process.umask(0o177) // the socket is created 0600, no window with wider rights
       try {
         srv.listen(socket)

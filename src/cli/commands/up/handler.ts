@@ -14,6 +14,16 @@ export async function up (opts: UpOptions, command: Command): Promise<void> {
   // A bad flag or config value throws ConfigError here, before anything starts (exit 2).
   const config = resolveConfig(globals, upFlagsToConfig(opts))
   const node = createNode(config)
+  // A stray rejection inside a library must not take a running node down; log it loudly.
+  // An uncaught exception leaves the process in an unknown state: stop cleanly, exit non-zero.
+  const onRejection = (reason: unknown): void => { node.logger.error({ err: reason }, 'unhandled promise rejection') }
+  const onException = (err: Error): void => {
+    node.logger.fatal({ err }, 'uncaught exception; stopping')
+    process.exitCode = 1
+    shutdown.trigger()
+  }
+  process.on('unhandledRejection', onRejection)
+  process.on('uncaughtException', onException)
   const shutdown = onShutdown(async () => { await node.stop() }, {
     onSignal: sig => { process.stderr.write(`dmsnet: ${sig} received, stopping (again to force)\n`) },
     onForce: why => { process.stderr.write(`dmsnet: forced exit: ${why}\n`) }
@@ -35,5 +45,7 @@ export async function up (opts: UpOptions, command: Command): Promise<void> {
   // `dmsnet stop` (node.shutdown) stops the node without a signal: let the same path finish
   void node.stopped.then(() => { shutdown.trigger() })
   await shutdown.done
+  process.off('unhandledRejection', onRejection)
+  process.off('uncaughtException', onException)
   process.stdout.write('dmsnet: stopped\n')
 }
