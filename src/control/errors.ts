@@ -27,3 +27,8 @@ export class RemoteError extends DmsnetError {
     this.remoteName = remoteName
   }
 }
+
+/** A control request body exceeded MAX_REQUEST_BYTES. */
+export class RequestTooLargeError extends ControlProtocolError {
+  static override name = 'RequestTooLargeError'
+}

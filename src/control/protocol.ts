@@ -47,6 +47,7 @@ export function statusFor (err: WireError): number {
   switch (err.name) {
     case 'UnauthorizedError': return 401
     case 'MethodNotFoundError': return 404
+    case 'RequestTooLargeError': return 413
     case 'InvalidArgumentError':
     case 'ConfigError':
     case 'ControlProtocolError': return 400

@@ -9,7 +9,7 @@ import { dirname } from 'node:path'
 import { once } from 'node:events'
 import type { AbortOptions } from '@libp2p/interface'
 import { AlreadyStartedError, UnauthorizedError } from '../errors.js'
-import { ControlProtocolError } from './errors.js'
+import { ControlProtocolError, RequestTooLargeError } from './errors.js'
 import { CALL_PATH, MAX_REQUEST_BYTES, NDJSON, TOKEN_HEADER, statusFor, toWireError, type CallRequest, type StreamLine } from './protocol.js'
 import type { MethodRegistry } from './registry.js'
 import { tokenMatches, writeToken } from './token.js'
@@ -28,6 +28,8 @@ export interface ControlServerOptions {
   tokenFile?: string
   registry: MethodRegistry
   logger?: ControlLogger
+  /** Told about every finished call (metrics). `outcome` is `ok` or the error's name. */
+  onCall?: (method: string, outcome: string, ms: number) => void
 }
 
 export interface ControlServer {
@@ -71,7 +73,7 @@ export function createControlServer (options: ControlServerOptions): ControlServ
     let size = 0
     for await (const chunk of req) {
       size += (chunk as Buffer).length
-      if (size > MAX_REQUEST_BYTES) throw new ControlProtocolError(`request larger than ${MAX_REQUEST_BYTES} bytes`)
+      if (size > MAX_REQUEST_BYTES) throw new RequestTooLargeError(`request larger than ${MAX_REQUEST_BYTES} bytes`)
       chunks.push(chunk as Buffer)
     }
     let body: unknown
@@ -103,6 +105,8 @@ export function createControlServer (options: ControlServerOptions): ControlServ
     res.once('close', () => { if (!res.writableFinished) controller.abort(new Error('control client disconnected')) })
     let streaming = false
     let method = '?'
+    let outcome = 'ok'
+    const t0 = performance.now()
     try {
       if (req.method !== 'POST' || req.url !== CALL_PATH) throw new ControlProtocolError(`use POST ${CALL_PATH}`)
       const given = req.headers[TOKEN_HEADER]
@@ -131,17 +135,22 @@ export function createControlServer (options: ControlServerOptions): ControlServ
       res.end()
     } catch (err) {
       const wire = toWireError(err)
+      outcome = wire.name
       log.debug({ method, err: wire }, 'control call failed')
       if (res.destroyed) return
       if (streaming) {
         res.end(JSON.stringify({ error: wire }) + '\n')
       } else if (!res.headersSent) {
+        // stop reading an oversized body: answer, then close the connection
+        if (err instanceof RequestTooLargeError) res.setHeader('connection', 'close')
         sendJson(res, statusFor(wire), { error: wire })
       } else {
         res.destroy()
       }
     } finally {
       running.delete(controller)
+      // unknown method names are not recorded as such: they would grow the label set without bound
+      options.onCall?.(registry.has(method) ? method : '(other)', outcome, performance.now() - t0)
     }
   }
 

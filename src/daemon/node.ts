@@ -8,7 +8,7 @@
 import { mkdir, chmod } from 'node:fs/promises'
 import type { AbortOptions } from '@libp2p/interface'
 import { prometheusMetrics } from '@libp2p/prometheus-metrics'
-import { Gauge, type Registry } from 'prom-client'
+import { Counter, Gauge, type Registry } from 'prom-client'
 import type { Config } from '../config/schema.js'
 import { assertNoDaemon, createControlServer, type ControlServer } from '../control/server.js'
 import { createMethodRegistry, type MethodRegistry } from '../control/registry.js'
@@ -136,7 +136,13 @@ export function createNode (config: Config, options: CreateNodeOptions = {}): Dm
     for (const mod of modules) mod.registerControl?.(registry)
 
     if (options.control !== false) {
-      const srv = createControlServer({ socket: config.control.socket, registry, logger: makeLogger('control') })
+      const calls = new Counter({ name: 'dmsnet_control_calls_total', help: 'control API calls by method and outcome (ok or error name)', labelNames: ['method', 'outcome'], registers: [metrics] })
+      const srv = createControlServer({
+        socket: config.control.socket,
+        registry,
+        logger: makeLogger('control'),
+        onCall: (method, outcome) => { calls.inc({ method, outcome }) }
+      })
       await srv.start()
       control = srv
       undo.push({ what: 'control', fn: async () => { await srv.stop() } })

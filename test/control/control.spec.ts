@@ -110,3 +110,31 @@ test('socket 0600 in a 0700 dir; wrong or missing token refused; second daemon r
   t.after(async () => { await third.stop() })
   assert.equal(await createControlClient({ socket }).call('test.ping'), 'pong')
 })
+
+test('malformed requests get a typed 400 and the server keeps serving', async (t) => {
+  const { socket, registry, server } = await setup(t)
+  registry.register('test.ping', { handler: () => 'pong' })
+  await server.start()
+  const token = (await import('node:fs/promises')).readFile(server.tokenFile, 'utf8').then(s => s.trim())
+  const raw = async (path: string, body: string | Buffer): Promise<{ status: number, body: string }> => await new Promise((resolve, reject) => {
+    void token.then(tok => {
+      const req = request({ socketPath: socket, path, method: 'POST', headers: { [TOKEN_HEADER]: tok } }, res => {
+        let text = ''
+        res.on('data', (d: Buffer) => { text += d.toString() })
+        res.on('end', () => { resolve({ status: res.statusCode ?? 0, body: text }) })
+      })
+      req.on('error', reject)
+      req.end(body)
+    })
+  })
+  const bad = await raw(CALL_PATH, '{not json')
+  assert.equal(bad.status, 400)
+  assert.equal((JSON.parse(bad.body) as { error: { name: string } }).error.name, 'ControlProtocolError')
+  const noMethod = await raw(CALL_PATH, JSON.stringify({ params: {} }))
+  assert.equal(noMethod.status, 400)
+  const wrongPath = await raw('/elsewhere', JSON.stringify({ method: 'test.ping' }))
+  assert.equal(wrongPath.status, 400)
+  const huge = await raw(CALL_PATH, Buffer.alloc(2 * 1024 * 1024, 0x20)).catch((err: NodeJS.ErrnoException) => ({ status: -1, body: err.code ?? '' }))
+  assert.ok(huge.status === 413 || huge.status === -1, `oversized body refused (${huge.status} ${huge.body})`)
+  assert.equal(await createControlClient({ socket }).call('test.ping'), 'pong')
+})

@@ -64,6 +64,8 @@ test('modules start in order, register control methods, stop in reverse; metrics
   assert.match(text, /^dmsnet_peers_connected 0$/m)
   assert.match(text, /^process_cpu_user_seconds_total /m)
   assert.match(text, /^libp2p_/m, 'libp2p metrics in the same registry')
+  assert.match(text, /^dmsnet_control_calls_total\{method="node.status",outcome="ok"\} 1$/m)
+  assert.match(text, /^dmsnet_control_calls_total\{method="\(other\)",outcome="UnauthorizedError"\} 1$/m)
   assert.equal((await fetch(metricsUrl.replace('/metrics', '/other'))).status, 404)
 
   await node.stop()
