@@ -15,7 +15,7 @@ import { loadOrCreateIdentity } from './identity.js'
 import { classifyReachability, NatTypeTracker } from './reachability.js'
 import type { Config } from '../config/schema.js'
 import type { DialProtocolOptions, DmsnetHost, DmsnetServices, HostProfile, Network, NetworkEventName, NetworkEvents, NetworkStatus, PeerConnectionInfo, Reachability } from './types.js'
-import type { AbortOptions, Connection, IdentifyResult, PeerId, PeerUpdate, PrivateKey, Stream, StreamHandler, StreamHandlerOptions } from '@libp2p/interface'
+import type { AbortOptions, Connection, IdentifyResult, PeerId, PeerUpdate, PrivateKey, PublicKey, Stream, StreamHandler, StreamHandlerOptions } from '@libp2p/interface'
 import type { Libp2pOptions } from 'libp2p'
 
 export interface CreateNetworkOptions {
@@ -356,6 +356,26 @@ class DmsnetNetwork extends TypedEventEmitter<NetworkEvents> implements Network 
       if (err instanceof PeerNotFoundError) throw err
       throw new PeerNotFoundError(`peer ${peerId.toString()} not found (peer store, DHT): ${(err as Error).message}`, { cause: err })
     }
+  }
+
+  async resolveAddress (peer: string | PeerId, options?: AbortOptions): Promise<string[]> {
+    const peerId = toPeerId(peer)
+    if (peerId.equals(this.peerId)) return this.host.getMultiaddrs().map(a => a.toString())
+    await this.ensureAddresses(peerId, options)
+    const stored = await this.host.peerStore.get(peerId, options)
+    return stored.addresses.map(a => a.multiaddr.toString())
+  }
+
+  async peerPublicKey (peer: string | PeerId, options?: AbortOptions): Promise<PublicKey> {
+    const peerId = toPeerId(peer)
+    if (peerId.publicKey != null) return peerId.publicKey
+    try {
+      const stored = await this.host.peerStore.get(peerId, options)
+      if (stored.id.publicKey != null) return stored.id.publicKey
+    } catch {
+      // not known yet
+    }
+    throw new PeerNotFoundError(`public key of ${peerId.toString()} is not known (RSA ids carry none until identify ran)`)
   }
 
   async hangUp (peer: string | PeerId, options?: AbortOptions): Promise<void> {

@@ -7,7 +7,7 @@
  * keep per-host state therefore listen for `host:changed`, and protocol handlers registered
  * through `Network.handle` survive the switch.
  */
-import type { AbortOptions, Connection, ConnectionProtector, Libp2p, PeerId, Stream, StreamHandler, StreamHandlerOptions, TypedEventTarget } from '@libp2p/interface'
+import type { AbortOptions, Connection, ConnectionProtector, PublicKey, Libp2p, PeerId, Stream, StreamHandler, StreamHandlerOptions, TypedEventTarget } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
@@ -119,6 +119,11 @@ export interface Network extends TypedEventTarget<NetworkEvents> {
   /** Connected peers' ids. */
   peers (): string[]
   isConnected (peer: string | PeerId): boolean
+
+  /** A peer's addresses: the peer store's, else a DHT lookup (Go DMS `ResolveAddress`). */
+  resolveAddress (peer: string | PeerId, options?: AbortOptions): Promise<string[]>
+  /** A peer's public key: from its id (Ed25519, secp256k1) or the peer store (Go `GetPeerPubKey`). */
+  peerPublicKey (peer: string | PeerId, options?: AbortOptions): Promise<PublicKey>
 
   /** Register a protocol handler that survives host changes. */
   handle (protocol: string, handler: StreamHandler, options?: StreamHandlerOptions): Promise<void>

@@ -65,6 +65,17 @@ describe('network: three nodes and the DHT', () => {
     assert.ok(c.net.isConnected(b.net.peerId.toString()))
   })
 
+  it('resolveAddress and peerPublicKey (Go DMS ResolveAddress / GetPeerPubKey)', async () => {
+    const addrs = await c.net.resolveAddress(b.net.peerId.toString())
+    const bAddrs = b.net.host.getMultiaddrs().map(m => m.decapsulateCode(421).toString())
+    assert.ok(addrs.some(x => bAddrs.includes(x)), addrs.join())
+    assert.deepEqual(await a.net.resolveAddress(a.net.peerId), a.net.host.getMultiaddrs().map(String))
+    const key = await c.net.peerPublicKey(b.net.peerId.toString())
+    assert.equal(key.type, 'Ed25519')
+    assert.ok(key.equals(b.net.host.peerId.publicKey!))
+    await assert.rejects(c.net.resolveAddress('garbage'), InvalidArgumentError)
+  })
+
   it('dialProtocol by bare peer id reaches a handler registered through the Network', async () => {
     await b.net.handle(ECHO, echoHandler)
     const s = await c.net.dialProtocol(b.net.peerId.toString(), ECHO)
