@@ -10,9 +10,10 @@
 import type { ModuleFactory } from './module.js'
 import { messagingModule } from '../messaging/module.js'
 import { swarmModule } from '../swarm/module.js'
+import { vpnModule } from '../vpn/module.js'
 
 export const defaultModules: ModuleFactory[] = [
   messagingModule,
   swarmModule,
-  // vpn (src/vpn)             - hook point
+  vpnModule
 ]

@@ -42,7 +42,7 @@ function runnerCommand (): string[] {
   return ['--import', 'tsx', '--max-semi-space-size=64', join(here, '..', 'vpn-node.ts')]
 }
 
-export async function createVpnWorld (t: TestContext | undefined, labels: string[], options: { extraArgs?: string[] } = {}): Promise<VpnWorld> {
+export async function createVpnWorld (t: TestContext | undefined, labels: string[], options: { extraArgs?: string[], spawn?: boolean } = {}): Promise<VpnWorld> {
   const net = netnsFixture(t, 'dv')
   const nodes: VpnNodeProc[] = []
   const dirs: string[] = []
@@ -66,7 +66,7 @@ export async function createVpnWorld (t: TestContext | undefined, labels: string
       dirs.push(dataDir)
       nodes.push(spawnNode(label, ns, ipAddr, dataDir, options.extraArgs ?? []))
     }
-    await Promise.all(nodes.map(async n => { await n.restart() }))
+    if (options.spawn !== false) await Promise.all(nodes.map(async n => { await n.restart() }))
     return { net, nodes, cleanup }
   } catch (err) {
     await cleanup()

@@ -1,0 +1,69 @@
+/**
+ * What `dmsnet vpn ...` does: one control call per subcommand, printed as text or JSON.
+ */
+import type { VpnMember } from '../../../vpn/membership.js'
+import type { VpnStatus } from '../../../vpn/types.js'
+import type { ActionArgs } from '../../context.js'
+
+export interface JsonOpt { json?: boolean }
+
+function bytes (n: number): string {
+  if (n < 1024) return `${n} B`
+  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`
+  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`
+  return `${(n / 1024 ** 3).toFixed(2)} GiB`
+}
+
+export function formatStatus (s: VpnStatus): string {
+  if (s.state === 'idle') return 'VPN: not configured (dmsnet vpn up <peer...> to start one, or wait for an invitation)'
+  const lines = [
+    `VPN:       ${s.state}${s.isAuthority ? ' (authority)' : ` (authority ${s.authority ?? '-'})`}, version ${s.version}`,
+    `interface: ${s.interface ?? '-'} mtu ${s.mtu ?? '-'}  range ${s.cidr ?? '-'} ${s.ipv6Prefix ?? ''}  domain ${s.domain ?? '-'}`,
+    `address:   ${s.ipv4 ?? '-'} ${s.ipv6 ?? ''}`,
+    `drops:     no-route ${s.dropNoRoute}, not-member ${s.dropNotMember}`,
+    '',
+    'NAME             IPV4             PATH      TX              RX              DROPS (queue/spoof/not-for-us/malformed)'
+  ]
+  for (const p of s.peers) {
+    lines.push([
+      `${p.name}${p.self ? '*' : ''}`.padEnd(16),
+      p.ipv4.padEnd(16),
+      (p.self ? 'self' : p.path).padEnd(9),
+      `${bytes(p.txBytes)}/${p.txPackets}p`.padEnd(15),
+      `${bytes(p.rxBytes)}/${p.rxPackets}p`.padEnd(15),
+      `${p.dropQueueFull}/${p.dropSpoofed}/${p.dropNotForUs}/${p.dropMalformed}`
+    ].join(' '))
+  }
+  for (const m of s.portMappings) lines.push(`port ${m.protocol}/${m.port} -> ${m.target} (${m.id})`)
+  for (const j of s.jobs) lines.push(`job netns ${j.netns} at ${j.address}`)
+  return lines.join('\n')
+}
+
+export async function vpnUp ({ client, args, opts, out }: ActionArgs<JsonOpt>): Promise<void> {
+  const r = await client.call<VpnStatus>('vpn.up', args.length > 0 ? { peers: args.map(peerId => ({ peerId })) } : {})
+  out(r, opts.json === true, formatStatus)
+}
+
+export async function vpnAdd ({ client, args, opts, out }: ActionArgs<JsonOpt & { name?: string, route?: string[] }>): Promise<void> {
+  const r = await client.call<VpnMember>('vpn.add', { peer: { peerId: args[0], ...(opts.name != null ? { name: opts.name } : {}), ...(opts.route != null ? { routes: opts.route } : {}) } })
+  out(r, opts.json === true, m => `added ${m.name} ${m.peerId}: ${m.ipv4} ${m.ipv6}`)
+}
+
+export async function vpnRemove ({ client, args, opts, out }: ActionArgs<JsonOpt>): Promise<void> {
+  const r = await client.call<VpnStatus>('vpn.remove', { peerId: args[0] })
+  out(r, opts.json === true, () => `removed ${args[0]}`)
+}
+
+export async function vpnDown ({ client, opts, out }: ActionArgs<JsonOpt & { forget?: boolean }>): Promise<void> {
+  const r = await client.call<VpnStatus>('vpn.down', { forget: opts.forget === true })
+  out(r, opts.json === true, () => opts.forget === true ? 'VPN down; membership forgotten' : 'VPN down (dmsnet vpn up resumes it)')
+}
+
+export async function vpnStatus ({ client, opts, out }: ActionArgs<JsonOpt>): Promise<void> {
+  out(await client.call<VpnStatus>('vpn.status', {}), opts.json === true, formatStatus)
+}
+
+export async function vpnPing ({ client, args, opts, out }: ActionArgs<JsonOpt & { count: string }>): Promise<void> {
+  const r = await client.call<{ address: string, rtts: number[] }>('vpn.ping', { target: args[0], count: Number(opts.count) })
+  out(r, opts.json === true, v => [...v.rtts.map((t, i) => `reply from ${v.address}: seq=${i + 1} time=${t} ms`), `${v.rtts.length} replies`].join('\n'))
+}
