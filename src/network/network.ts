@@ -119,6 +119,7 @@ class DmsnetNetwork extends TypedEventEmitter<NetworkEvents> implements Network 
   private detach?: () => void
   private reachability: Reachability = 'unknown'
   private nat = new NatTypeTracker()
+  private readonly denied = { dial: 0, inbound: 0, outbound: 0 }
   /** Serialises start/stop/switch. */
   private queue: Promise<unknown> = Promise.resolve()
 
@@ -167,6 +168,8 @@ class DmsnetNetwork extends TypedEventEmitter<NetworkEvents> implements Network 
 
   private async bringUp (profile: HostProfile, options?: AbortOptions): Promise<void> {
     const gater = createGater(this.config.network, profile, undefined, (peer, where) => {
+      const w = where as keyof typeof this.denied
+      if (w in this.denied) this.denied[w]++
       this.log.debug({ peer, where }, 'connection denied by gater')
     })
     const host = await createHost({
@@ -421,7 +424,8 @@ class DmsnetNetwork extends TypedEventEmitter<NetworkEvents> implements Network 
       announceAddrs: host?.getMultiaddrs().map(a => a.toString()) ?? [],
       reachability: this.reachability,
       natType: { tcp: this.nat.tcp, udp: this.nat.udp },
-      connections
+      connections,
+      denied: { ...this.denied }
     }
   }
 

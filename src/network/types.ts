@@ -97,6 +97,8 @@ export interface NetworkStatus {
   reachability: Reachability
   natType: { tcp: NatDeviceType, udp: NatDeviceType }
   connections: PeerConnectionInfo[]
+  /** Connections refused by the gater (deny list / allow-list) since the Network was created, by where they were stopped. */
+  denied?: { dial: number, inbound: number, outbound: number }
 }
 
 export interface Network extends TypedEventTarget<NetworkEvents> {

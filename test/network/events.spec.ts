@@ -147,6 +147,9 @@ describe('connection gater', () => {
       // inbound: A drops the connection right after the handshake, so no stream gets through
       await assert.rejects(b.net.dialProtocol(a.net.host.getMultiaddrs()[0]!, ECHO))
       await waitFor(() => !a.net.isConnected(b.net.peerId) && !b.net.isConnected(a.net.peerId), 5000, 'no connection left')
+      const denied = (await a.net.status()).denied!
+      assert.ok(denied.dial >= 1, JSON.stringify(denied))
+      assert.ok(denied.inbound >= 1, JSON.stringify(denied))
       // and a third, allowed, peer still gets through
       const c = await startNode()
       try {
