@@ -2,7 +2,7 @@
  * `dmsnet init`: prepare a data dir (identity + commented config file).
  */
 import type { Command } from 'commander'
-import { init } from './handler.js'
+import type { InitOptions } from './handler.js'
 
 export function register (program: Command): void {
   program.command('init')
@@ -11,5 +11,5 @@ export function register (program: Command): void {
     .option('-l, --listen <multiaddrs>', 'listen addresses, comma-separated')
     .option('-f, --force', 'overwrite an existing config.yaml (the key is kept)')
     .option('--json', 'print the result as JSON')
-    .action(init)
+    .action(async (opts: InitOptions, command: Command) => { await (await import('./handler.js')).init(opts, command) })
 }

@@ -2,7 +2,7 @@
  * `dmsnet up`: start a node in the foreground.
  */
 import type { Command } from 'commander'
-import { up } from './handler.js'
+import type { UpOptions } from './options.js'
 
 export function register (program: Command): void {
   program.command('up')
@@ -19,5 +19,6 @@ export function register (program: Command): void {
     .option('--no-mdns', 'turn mDNS off')
     .option('--socket <path>', 'control socket path (control.socket)')
     .addHelpText('after', '\nEvery setting can also come from the config file or DMSNET_* variables; see docs/config.md.')
-    .action(up)
+    // the handler pulls in libp2p and every module: load it only when `up` actually runs
+    .action(async (opts: UpOptions, command: Command) => { await (await import('./handler.js')).up(opts, command) })
 }
