@@ -1,0 +1,137 @@
+// createVpn over two real libp2p nodes on loopback, with an in-memory TUN (no root needed): the
+// membership reaches the member, packets cross the real stream in both directions, a forged source
+// is dropped and counted, oversized frames reset the stream, a host switch (private swarm profile)
+// re-establishes the tunnel, and the bounded queue drops instead of buffering without limit.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { startNode, waitFor, type TestNode } from '../network/helpers.js'
+import { createVpn, type Vpn } from '../../src/vpn/vpn.js'
+import { decodeRecords, encodeRecords } from '../../src/vpn/framing.js'
+import { buildIPv4, icmpEcho } from '../../src/vpn/packet.js'
+import { parseIPv4 } from '../../src/vpn/ip.js'
+import type { TunFactory, VpnStatus, VpnTun } from '../../src/vpn/types.js'
+
+interface FakeTun extends VpnTun { written: Uint8Array[], inject: (batch: Uint8Array) => void }
+
+function fakeTunFactory (sink: { tun?: FakeTun }): TunFactory {
+  return async (options) => {
+    let onBatch: ((b: Uint8Array) => void) | undefined
+    const tun: FakeTun = {
+      name: options.name,
+      vnetHdr: false,
+      written: [],
+      start (cb) { onBatch = cb },
+      write (batch) { tun.written.push(...decodeRecords(batch).map(p => p.slice())) },
+      inject (batch) { onBatch?.(batch) },
+      async close () { onBatch = undefined }
+    }
+    sink.tun = tun
+    return tun
+  }
+}
+
+async function vpnOn (node: TestNode, sink: { tun?: FakeTun }, name: string, maxQueueBytes?: number): Promise<Vpn> {
+  return await createVpn({
+    network: node.net,
+    config: { dataDir: node.dir, dnsPort: 0 },
+    tun: fakeTunFactory(sink),
+    name,
+    offload: false,
+    ...(maxQueueBytes != null ? { maxQueueBytes } : {})
+  })
+}
+
+function pkt (src: string, dst: string, seq: number, size = 8): Uint8Array {
+  return buildIPv4(parseIPv4(src), parseIPv4(dst), 1, icmpEcho(7, seq, new Uint8Array(size)))
+}
+
+test('createVpn between two loopback nodes with an in-memory TUN', { timeout: 120_000 }, async (t) => {
+  const a = await startNode()
+  const b = await startNode()
+  t.after(async () => { await a.stop(); await b.stop() })
+  const sa: { tun?: FakeTun } = {}
+  const sb: { tun?: FakeTun } = {}
+  const va = await vpnOn(a, sa, 'alpha')
+  const vb = await vpnOn(b, sb, 'beta')
+  t.after(async () => { await va.stop(); await vb.stop() })
+  await a.net.dial(b.net.host.getMultiaddrs()[0]!)
+
+  const st = await va.start([{ peerId: b.net.peerId.toString(), name: 'beta' }])
+  const ipA = st.ipv4!
+  const ipB = st.peers.find(p => p.name === 'beta')!.ipv4
+  await waitFor(() => vb.status().state === 'running', 10_000, 'b to join')
+  assert.equal(vb.status().ipv4, ipB)
+  assert.equal(vb.status().isAuthority, false)
+  await va.waitForLink(b.net.peerId.toString(), { signal: AbortSignal.timeout(10_000) })
+  await vb.waitForLink(a.net.peerId.toString(), { signal: AbortSignal.timeout(10_000) })
+
+  await t.test('packets cross in both directions, in order', async () => {
+    sa.tun!.inject(encodeRecords(Array.from({ length: 50 }, (_, i) => pkt(ipA, ipB, i))))
+    await waitFor(() => sb.tun!.written.length >= 50, 10_000, 'delivery a -> b')
+    assert.deepEqual(sb.tun!.written.map(p => p[27]), Array.from({ length: 50 }, (_, i) => i), 'in order')
+    sb.tun!.inject(encodeRecords([pkt(ipB, ipA, 1, 60_000)]))
+    await waitFor(() => sa.tun!.written.length >= 1, 10_000, 'delivery b -> a')
+    assert.equal(sa.tun!.written[0]!.byteLength, 20 + 8 + 60_000)
+  })
+
+  await t.test('a forged source or a foreign destination is dropped and counted', async () => {
+    const before = sb.tun!.written.length
+    sa.tun!.inject(encodeRecords([pkt('100.64.99.99', ipB, 1), pkt(ipA, '100.64.99.98', 2), pkt(ipA, ipB, 3)]))
+    await waitFor(() => sb.tun!.written.length > before, 10_000, 'the honest packet')
+    assert.equal(sb.tun!.written.length, before + 1)
+    const peerA = vb.status().peers.find(p => p.peerId === a.net.peerId.toString())!
+    assert.equal(peerA.dropSpoofed, 1)
+    // the foreign destination never left a: no member behind it
+    assert.ok(va.status().dropNoRoute >= 1)
+  })
+
+  await t.test('an oversized frame resets the stream and is counted; the tunnel comes back', async () => {
+    const bad = new Uint8Array(8)
+    new DataView(bad.buffer).setUint32(0, 0x00ffffff)
+    assert.equal(va.injectRecords(b.net.peerId.toString(), bad), true)
+    await waitFor(() => vb.status().peers.find(p => p.peerId === a.net.peerId.toString())!.dropMalformed >= 1, 10_000, 'malformed counted')
+    await waitFor(() => va.status().peers.find(p => p.peerId === b.net.peerId.toString())!.streamsOpened >= 2, 10_000, 'redial')
+    const before = sb.tun!.written.length
+    await waitFor(() => {
+      sa.tun!.inject(encodeRecords([pkt(ipA, ipB, 9)]))
+      return sb.tun!.written.length > before
+    }, 10_000, 'traffic after the reset')
+  })
+
+  await t.test('after a host switch (private swarm profile) the tunnel is re-established', async () => {
+    const allow = new Set([a.net.peerId.toString(), b.net.peerId.toString()])
+    const profile = { name: 'swarm:vpn-test', dhtProtocolPrefix: '/dmsnet-vpn-test', bootstrap: [], allowPeers: allow }
+    await a.net.switchProfile(profile)
+    await b.net.switchProfile(profile)
+    await a.net.dial(b.net.host.getMultiaddrs()[0]!)
+    const before = sb.tun!.written.length
+    await waitFor(() => {
+      sa.tun!.inject(encodeRecords([pkt(ipA, ipB, 11)]))
+      return sb.tun!.written.length > before
+    }, 15_000, 'traffic after the host switch')
+  })
+
+  await t.test('removal: b is told, a refuses b at once', async () => {
+    await va.removePeer(b.net.peerId.toString())
+    assert.equal(va.status().peers.length, 1)
+    await waitFor(() => vb.status().state !== 'running', 10_000, 'b to leave')
+    const s: VpnStatus = va.status()
+    assert.equal(s.peers.some(p => p.peerId === b.net.peerId.toString()), false)
+  })
+})
+
+test('the per-peer queue is bounded: without a stream, packets beyond the bound are dropped and counted', async (t) => {
+  const a = await startNode()
+  t.after(async () => { await a.stop() })
+  const sa: { tun?: FakeTun } = {}
+  const va = await vpnOn(a, sa, 'alpha', 64 * 1024)
+  t.after(async () => { await va.stop({ forget: true }) })
+  // a member that never answers: its link has no stream, so everything queues up to the bound
+  const ghost = '12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN'
+  const st = await va.start([{ peerId: ghost, name: 'ghost' }])
+  const ipG = st.peers.find(p => p.name === 'ghost')!.ipv4
+  for (let i = 0; i < 100; i++) sa.tun!.inject(encodeRecords([pkt(st.ipv4!, ipG, i, 1400)]))
+  const g = va.status().peers.find(p => p.name === 'ghost')!
+  assert.ok(g.queuedBytes <= 64 * 1024)
+  assert.ok(g.dropQueueFull >= 100 - Math.floor(64 * 1024 / 1432), `dropped ${g.dropQueueFull}`)
+})
