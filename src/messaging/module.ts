@@ -4,7 +4,9 @@
  *
  * Payloads cross the control API as text (`encoding: 'utf8'`, default) or base64.
  */
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { z } from 'zod'
+import { InvalidArgumentError } from '../errors.js'
 import type { MethodRegistry } from '../control/registry.js'
 import { pushStream } from '../control/stream.js'
 import type { NodeModule, ModuleFactory } from '../daemon/module.js'
@@ -134,6 +136,10 @@ export const messagingModule: ModuleFactory = async (components) => {
   const { config, network } = components
   // the daemon loaded this same file for the network; the key never leaves the process
   const identity = await loadOrCreateIdentity(config.network.identityFile)
+  if (!peerIdFromPrivateKey(identity.privateKey).equals(network.peerId)) {
+    // envelopes signed with another key would be refused by every peer as `wrong-sender`
+    throw new InvalidArgumentError(`the identity file ${config.network.identityFile} does not hold the running node's key`)
+  }
   const messaging = createMessaging({
     network,
     privateKey: identity.privateKey,
