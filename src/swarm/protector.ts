@@ -52,6 +52,17 @@ export class XSalsa20Stream {
     return this.counter * BLOCK - (BLOCK - this.offset)
   }
 
+  /**
+   * A fresh buffer for the next `n` bytes, placed so that the whole-block part of the next
+   * `update(buf, buf)` is 4-byte aligned: noble XORs aligned data a word at a time, unaligned a
+   * byte at a time (measured ~30 % slower).
+   */
+  alloc (n: number): Uint8Array {
+    const lead = (BLOCK - this.offset) % 4
+    const pad = (4 - lead) % 4
+    return new Uint8Array(n + pad).subarray(pad)
+  }
+
   /** XORs `data` with the next keystream bytes into `out` (a new array unless given). */
   update (data: Uint8Array, out: Uint8Array = new Uint8Array(data.byteLength)): Uint8Array {
     const n = data.byteLength
@@ -174,16 +185,19 @@ class PskMessageStream extends AbstractMessageStream {
       this.log.trace('received remote nonce')
       if (buf.byteLength === 0) return
     }
-    this.onData(this.inbound.update(buf))
+    const out = this.inbound.alloc(buf.byteLength)
+    out.set(buf)
+    this.onData(this.inbound.update(out, out))
   }
 
   sendData (data: Uint8ArrayList): SendResult {
-    const out = new Uint8Array(data.byteLength)
+    const out = this.outbound.alloc(data.byteLength)
     let off = 0
     for (const buf of data) {
-      this.outbound.update(buf, out.subarray(off, off + buf.byteLength))
+      out.set(buf, off)
       off += buf.byteLength
     }
+    this.outbound.update(out, out)
     return { sentBytes: data.byteLength, canSendMore: this.conn.send(out) }
   }
 

@@ -43,6 +43,17 @@ test('streaming keystream equals the one-shot cipher for random chunkings', () =
     assert.equal(s.position, data.byteLength)
     assert.deepEqual(out, expected, `round ${round}`)
   }
+  // in place, in buffers from alloc() (the aligned fast path the protector uses)
+  const s = new XSalsa20Stream(key, nonce)
+  const parts: Uint8Array[] = []
+  for (let off = 0; off < data.byteLength;) {
+    const n = Math.min(data.byteLength - off, 1 + Math.floor(Math.random() * 5000))
+    const buf = s.alloc(n)
+    buf.set(data.subarray(off, off + n))
+    parts.push(s.update(buf, buf))
+    off += n
+  }
+  assert.deepEqual(new Uint8Array(Buffer.concat(parts)), expected)
 })
 
 test('known vector: XSalsa20 of zeros (libsodium crypto_stream_xsalsa20 test)', () => {
