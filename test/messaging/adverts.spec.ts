@@ -93,3 +93,27 @@ describe('messaging: peer lookup through the DHT', () => {
     assert.equal(a.node.net.isConnected(c.id), true)
   })
 })
+
+describe('messaging: periodic re-advertising', () => {
+  let nodes: MsgNode[] = []
+  after(async () => { await stopAll(nodes) })
+
+  it('keeps a short-lived advertisement alive by re-publishing it', async () => {
+    nodes = await startMesh(3, { advertiseIntervalMs: 700, advertTtlMs: 2000 })
+    const [a, , q] = nodes as [MsgNode, MsgNode, MsgNode]
+    await new Promise(resolve => setTimeout(resolve, 500))
+    await a.messaging.advertise('svc/short', enc('alive'))
+    const first = await q.messaging.queryPeer('svc/short', a.id)
+    assert.equal(dec(first!.data), 'alive')
+    // well past the first record's expiry: only re-advertising can keep it valid
+    await new Promise(resolve => setTimeout(resolve, 3000))
+    const later = await q.messaging.queryPeer('svc/short', a.id)
+    assert.ok(later != null, 'advertisement still valid')
+    assert.ok(later.seq > first!.seq, 'a newer record replaced the first')
+    assert.ok(later.expiresAt > Date.now())
+    // once unadvertised, the periodic task stops and readers see nothing
+    await a.messaging.unadvertise('svc/short')
+    await new Promise(resolve => setTimeout(resolve, 1000))
+    assert.equal(await q.messaging.queryPeer('svc/short', a.id), undefined)
+  })
+})
