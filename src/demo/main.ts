@@ -40,9 +40,19 @@ function watch (n: DemoNode, print: Printer): void {
     identified.add(d.peerId)
     print.line(n.name, `identified      ${print.peer(d.peerId)} (${d.agentVersion ?? '?'}, ${d.protocols.length} protocols)`)
   })
-  net.eventRegister('reachability:changed', d => { print.line(n.name, `reachability    ${d.reachability}`) })
+  let reachability = ''
+  net.eventRegister('reachability:changed', d => {
+    if (d.reachability === reachability) return
+    reachability = d.reachability
+    print.line(n.name, `reachability    ${d.reachability}`)
+  })
+  // discovery repeats (mDNS every few seconds, again after each host switch): one line per peer
+  const discovered = new Set<string>()
   const onDiscovery = (evt: CustomEvent<{ id: { toString: () => string } }>): void => {
-    print.line(n.name, `discovered      ${print.peer(evt.detail.id.toString())}`)
+    const id = evt.detail.id.toString()
+    if (discovered.has(id)) return
+    discovered.add(id)
+    print.line(n.name, `discovered      ${print.peer(id)}`)
   }
   let host = net.host
   host.addEventListener('peer:discovery', onDiscovery)
@@ -50,6 +60,7 @@ function watch (n: DemoNode, print: Printer): void {
     host.removeEventListener('peer:discovery', onDiscovery)
     host = d.host
     host.addEventListener('peer:discovery', onDiscovery)
+    print.line(n.name, `host restarted on profile ${d.profile.name} (same identity)`)
   })
 }
 
@@ -71,9 +82,9 @@ async function statusTable (cluster: Cluster, print: Printer, signal: AbortSigna
     }
     const status = await net.status()
     const listen = status.listenAddrs.find(a => a.includes('/tcp/')) ?? '-'
-    rows.push([n.name, print.peer(n.node.peerId) === n.name ? shortPeer(n.node.peerId) : n.node.peerId, listen, String(peers.length), String(status.connections.length), rtts.join(', ') || '-'])
+    rows.push([n.name, shortPeer(n.node.peerId), status.profile, listen, String(peers.length), String(status.connections.length), rtts.join(', ') || '-'])
   }
-  return table(['NODE', 'PEER ID', 'LISTEN', 'PEERS', 'CONNS', 'PING RTT'], rows)
+  return table(['NODE', 'PEER ID', 'PROFILE', 'LISTEN', 'PEERS', 'CONNS', 'PING RTT'], rows)
 }
 
 function shortPeer (id: string): string {

@@ -38,17 +38,23 @@ test('demo: 3 nodes connect, status table, clean exit on SIGINT', async (t) => {
   const [, base] = await demo.waitFor(/data dirs under (\S+) \(removed on exit\)/, 60_000)
   assert.ok(existsSync(base!))
   await demo.waitFor(/all 3 nodes connected \(full mesh, 3 pairs\)/, 60_000)
-  const [table] = await demo.waitFor(/NODE +PEER ID +LISTEN +PEERS +CONNS +PING RTT\n(n\d .*\n){3}/, 30_000)
+  const [table] = await demo.waitFor(/NODE +PEER ID +PROFILE +LISTEN +PEERS +CONNS +PING RTT\n(n\d .*\n){3}/, 60_000)
   for (const name of ['n1', 'n2', 'n3']) {
     const row = table!.split('\n').find(l => l.startsWith(name + ' '))
     assert.ok(row != null, `row for ${name}`)
     assert.match(row, /\/ip4\/127\.0\.0\.1\/tcp\/\d+ +2 +\d+ /, `${name} sees 2 peers: ${row}`)
+    assert.match(row, / swarm:demo /, `${name} is inside the demo swarm: ${row}`)
   }
   assert.match(demo.out(), /n1 +connected +-> n2/)
   // the messaging step: signed gossip reached both others, and a request got its echo
   await demo.waitFor(/n1 +request -> n3 answered "are you there\?"/, 30_000)
   assert.match(demo.out(), /n2 +gossip from n1: "hello from n1"/)
   assert.match(demo.out(), /n3 +gossip from n1: "hello from n1"/)
+  // the swarm step: both members joined by invite, the key was rotated, everyone reconnected
+  assert.match(demo.out(), /n2 +joined "demo" in \d+ ms \(profile swarm:demo, epoch 1\)/)
+  assert.match(demo.out(), /n3 +joined "demo" in \d+ ms/)
+  assert.match(demo.out(), /n1 +rotated the swarm key to epoch 2: delivered to n2, n3/)
+  assert.match(demo.out(), /all 3 nodes connected again inside swarm "demo" on the new key/)
   demo.child.kill('SIGINT')
   assert.equal(await demo.exited, 0)
   assert.match(demo.out(), /SIGINT: shutting down/)

@@ -4,11 +4,13 @@
  */
 import { connectivity } from './connectivity.js'
 import { messaging } from './messaging.js'
+import { swarm } from './swarm.js'
 import type { DemoStep } from './types.js'
 
 export const steps: DemoStep[] = [
   connectivity,
-  messaging
+  messaging,
+  swarm
 ]
 
 export type { DemoStep, DemoContext } from './types.js'
