@@ -5,7 +5,7 @@
  */
 import { isIPv4, isIPv6 } from 'node:net'
 import { InvalidFrameError } from './errors.js'
-import { parseCidr } from './ip.js'
+import { overlaps, parseCidr, type Cidr } from './ip.js'
 
 export interface VpnMember {
   peerId: string
@@ -30,6 +30,18 @@ export interface VpnMembership {
   domain: string
   mtu: number
   members: VpnMember[]
+}
+
+/**
+ * Prefixes a member may announce as routes: private ranges only, so a hostile authority cannot
+ * pull a member's default route or public destinations into the tunnel.
+ */
+const PRIVATE_RANGES: Cidr[] = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', 'fc00::/7'].map(parseCidr)
+
+export function isAllowedRoute (route: string): boolean {
+  let c: Cidr
+  try { c = parseCidr(route) } catch { return false }
+  return PRIVATE_RANGES.some(r => r.family === c.family && r.prefixLen <= c.prefixLen && overlaps(r, c))
 }
 
 const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/
@@ -80,7 +92,7 @@ export function parseMembership (v: unknown): VpnMembership {
     if (!isIPv4(member.ipv4) || !isIPv6(member.ipv6)) throw new InvalidFrameError('membership: bad member address')
     if (!isValidLabel(member.name)) throw new InvalidFrameError(`membership: bad member name ${member.name}`)
     for (const route of member.routes) {
-      try { parseCidr(route) } catch { throw new InvalidFrameError(`membership: bad route ${route}`) }
+      if (!isAllowedRoute(route)) throw new InvalidFrameError(`membership: route ${route} is not a private prefix`)
     }
     for (const key of [member.peerId, member.ipv4, member.name]) {
       if (seen.has(key)) throw new InvalidFrameError(`membership: duplicate ${key}`)

@@ -98,7 +98,10 @@ export const vpnModule: ModuleFactory = async (components) => {
     config: { ...config.vpn, dataDir: config.dataDir },
     tun: netdevTunFactory(),
     logger: log,
-    metrics: components.metrics
+    metrics: components.metrics,
+    // In a private swarm only its members may invite this node into a VPN; on the public
+    // network any connected peer may (docs/vpn.md, "Trust").
+    acceptInvite: (authority) => network.profile.allowPeers == null || network.profile.allowPeers.has(authority)
   })
   let unregister: Array<() => void> = []
   const mod: NodeModule & { vpn: Vpn } = {

@@ -26,7 +26,7 @@ import { NotAuthorityError, VpnNotRunningError } from './errors.js'
 import { RECORD_HEADER, readU32, VNET_HDR_LEN } from './framing.js'
 import { formatIPv4, formatIPv6, parseCidr } from './ip.js'
 import { emptyStats, PeerLink } from './link.js'
-import { isValidLabel, parseMembership, type VpnMember, type VpnMembership } from './membership.js'
+import { isAllowedRoute, isValidLabel, parseMembership, type VpnMember, type VpnMembership } from './membership.js'
 import { createRouteTable, VERDICT_MALFORMED, VERDICT_NOT_FOR_US, VERDICT_OK, VERDICT_SPOOFED, type RouteTable } from './routes.js'
 import type { Logger } from '../logging.js'
 import type { Network } from '../network/types.js'
@@ -367,7 +367,7 @@ class DmsnetVpn extends EventTarget implements Vpn {
       while (others.some(m => m.name === `${name}-${i}`)) i++
       name = `${name}-${i}`
     }
-    for (const r of spec.routes ?? []) parseCidr(r)
+    for (const r of spec.routes ?? []) if (!isAllowedRoute(r)) throw new InvalidArgumentError(`route ${r} is not a private prefix (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7)`)
     const ip = this.plan!.allocate(spec.peerId)
     let addrs = spec.addrs ?? existing?.addrs ?? []
     if (addrs.length === 0 && spec.peerId !== this.peerId) {

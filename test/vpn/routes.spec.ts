@@ -66,3 +66,12 @@ test('a removed member is gone from the next snapshot', () => {
   assert.equal(t.byPeer.has('C'), false)
   assert.equal(createRouteTable(undefined, 'A').checkInbound(t.byPeer.get('B')!, p, 0, p.byteLength), VERDICT_NOT_FOR_US)
 })
+
+test('members may only announce private prefixes as routes', async () => {
+  const { isAllowedRoute, parseMembership } = await import('../../src/vpn/membership.js')
+  for (const ok of ['10.1.0.0/24', '192.168.5.0/24', '172.20.0.0/16', '100.64.1.0/24', 'fd99::/64']) assert.ok(isAllowedRoute(ok), ok)
+  for (const bad of ['0.0.0.0/0', '8.8.8.0/24', '10.0.0.0/7', '2001:db8::/32', '::/0', 'nonsense']) assert.ok(!isAllowedRoute(bad), bad)
+  const hostile = { ...m, members: m.members.map(x => x.peerId === 'B' ? { ...x, routes: ['0.0.0.0/0'] } : x) }
+  assert.throws(() => parseMembership(hostile), (e: Error) => e.name === 'InvalidFrameError')
+  assert.equal(parseMembership(m).members.length, 3)
+})
