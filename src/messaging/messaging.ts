@@ -55,6 +55,7 @@ export class MessagingCore extends TypedEventEmitter<MessagingEvents> {
   readonly logger?: MessagingLogger
   private readonly channels = new Map<string, Promise<OutboundChannel>>()
   private readonly inbound = new Set<Stream>()
+  private readonly inboundInFlight = new Map<string, number>()
   private unlistenHost?: () => void
   private pruneTimer?: ReturnType<typeof setInterval>
   private running = false
@@ -323,7 +324,6 @@ export class MessagingCore extends TypedEventEmitter<MessagingEvents> {
     const remote = connection.remotePeer
     const remoteStr = remote.toString()
     const decoder = new FrameDecoder(this.maxFrame)
-    let inFlight = 0
     let order: Promise<void> = Promise.resolve()
     this.inbound.add(stream)
     stream.addEventListener('close', () => { this.inbound.delete(stream) })
@@ -352,12 +352,14 @@ export class MessagingCore extends TypedEventEmitter<MessagingEvents> {
           reply(encodeNack(f.id, 'undecodable', 'unexpected frame'))
           continue
         }
+        // the bound is per peer, over all of its inbound streams
+        const inFlight = this.inboundInFlight.get(remoteStr) ?? 0
         if (inFlight >= this.config.maxInFlight) {
           this.countDrop(remoteStr, 'flood', 'too many messages in flight')
           reply(encodeNack(f.id, 'flood', 'too many messages in flight'))
           continue
         }
-        inFlight++
+        this.inboundInFlight.set(remoteStr, inFlight + 1)
         const wantResponse = ((f.rest[0] as number) & MessageFlags.WantResponse) !== 0
         // Verification runs concurrently, but handlers are *started* strictly in arrival order:
         // each message's dispatch waits for the previous one's to have begun (not finished).
@@ -382,7 +384,11 @@ export class MessagingCore extends TypedEventEmitter<MessagingEvents> {
           const reason: DropReason = err instanceof DropError ? err.reason : 'handler-error'
           this.countDrop(remoteStr, reason, err.message)
           reply(encodeNack(f.id, reason, err.message))
-        }).finally(() => { inFlight-- })
+        }).finally(() => {
+          const n = (this.inboundInFlight.get(remoteStr) ?? 1) - 1
+          if (n <= 0) this.inboundInFlight.delete(remoteStr)
+          else this.inboundInFlight.set(remoteStr, n)
+        })
       }
     })
   }

@@ -129,20 +129,26 @@ describe('messaging: bad input on a real stream', () => {
     }
   })
 
-  it('a peer exceeding maxInFlight is refused with "flood", not buffered', async () => {
+  it('a peer exceeding maxInFlight (over all its streams) is refused with "flood", not buffered', async () => {
     const slow = nodes[0]!
     let release!: () => void
     const gate = new Promise<void>(resolve => { release = resolve })
-    slow.messaging.registerHandler('t.slow', async () => { await gate })
-    const c = await raw()
+    let started = 0
+    slow.messaging.registerHandler('t.slow', async () => { started++; await gate })
+    const c1 = await raw()
+    const c2 = await raw()
     const limit = slow.messaging.config.maxInFlight
-    for (let i = 1; i <= limit + 5; i++) {
-      const env = (await signEnvelope(attacker.privateKey, peerIdFromPrivateKey(attacker.privateKey), { type: 't.slow', payload: enc('s'), nonce: randomBytes(16), expiry: Date.now() + 30_000 })).bytes
-      c.stream.send(encodeFrame(FrameKind.Message, i, Uint8Array.of(0), env))
-    }
-    for (let i = limit + 1; i <= limit + 5; i++) assert.deepEqual(await c.answer(i), { kind: FrameKind.Nack, reason: 'flood' })
+    const env = async (): Promise<Uint8Array> => (await signEnvelope(attacker.privateKey, peerIdFromPrivateKey(attacker.privateKey), { type: 't.slow', payload: enc('s'), nonce: randomBytes(16), expiry: Date.now() + 30_000 })).bytes
+    for (let i = 1; i <= limit; i++) c1.stream.send(encodeFrame(FrameKind.Message, i, Uint8Array.of(0), await env()))
+    // a second stream from the same peer gets no fresh budget
+    await waitFor(() => started === limit, 10_000, 'all handlers of the first stream running')
+    for (let i = 1; i <= 5; i++) c2.stream.send(encodeFrame(FrameKind.Message, i, Uint8Array.of(0), await env()))
+    for (let i = 1; i <= 5; i++) assert.deepEqual(await c2.answer(i), { kind: FrameKind.Nack, reason: 'flood' })
     release()
-    for (let i = 1; i <= limit; i++) assert.deepEqual(await c.answer(i), { kind: FrameKind.Ack })
+    for (let i = 1; i <= limit; i++) assert.deepEqual(await c1.answer(i), { kind: FrameKind.Ack })
     assert.equal(await dropCount(slow, 'flood'), 5)
+    // budget is back once the handlers finished
+    c2.stream.send(encodeFrame(FrameKind.Message, 6, Uint8Array.of(0), await env()))
+    assert.deepEqual(await c2.answer(6), { kind: FrameKind.Ack })
   })
 })
