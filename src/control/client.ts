@@ -67,6 +67,7 @@ export function createControlClient (options: ControlClientOptions): ControlClie
       }, resolve)
       req.once('error', (err: NodeJS.ErrnoException) => {
         if (NOT_RUNNING_CODES.has(err.code ?? '')) reject(notRunning())
+        else if (err.code === 'ECONNRESET') reject(new DaemonNotRunningError(`the daemon closed the connection during ${method} (did it stop?)`))
         else reject(err)
       })
       req.end(body)

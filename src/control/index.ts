@@ -3,7 +3,7 @@
  */
 export { createMethodRegistry } from './registry.js'
 export type { MethodRegistry, MethodContext, MethodInfo, UnaryMethod, StreamMethod, RegisteredMethod } from './registry.js'
-export { createControlServer, defaultTokenFile, assertNoDaemon } from './server.js'
+export { createControlServer, defaultTokenFile, assertNoDaemon, assertSocketPath, MAX_SOCKET_PATH } from './server.js'
 export type { ControlServer, ControlServerOptions, ControlLogger } from './server.js'
 export { createControlClient } from './client.js'
 export type { ControlClient, ControlClientOptions } from './client.js'

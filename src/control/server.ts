@@ -8,7 +8,7 @@ import { chmod, mkdir, rm, stat } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { once } from 'node:events'
 import type { AbortOptions } from '@libp2p/interface'
-import { AlreadyStartedError, UnauthorizedError } from '../errors.js'
+import { AlreadyStartedError, ConfigError, UnauthorizedError } from '../errors.js'
 import { ControlProtocolError, RequestTooLargeError } from './errors.js'
 import { CALL_PATH, MAX_REQUEST_BYTES, NDJSON, TOKEN_HEADER, statusFor, toWireError, type CallRequest, type StreamLine } from './protocol.js'
 import type { MethodRegistry } from './registry.js'
@@ -44,6 +44,9 @@ export function defaultTokenFile (socket: string): string {
   return `${dirname(socket)}/control.token`
 }
 
+/** Linux `sockaddr_un.sun_path` is 108 bytes including the terminating NUL. */
+export const MAX_SOCKET_PATH = 107
+
 const noopLogger: ControlLogger = { debug () {}, info () {}, warn () {} }
 
 /** true when something accepts connections on the socket (another daemon is running). */
@@ -53,6 +56,13 @@ async function socketAlive (path: string): Promise<boolean> {
     s.once('connect', () => { s.destroy(); resolve(true) })
     s.once('error', () => { resolve(false) })
   })
+}
+
+/** Throws a ConfigError for a socket path longer than the kernel accepts (an obscure EINVAL otherwise). */
+export function assertSocketPath (socket: string): void {
+  if (Buffer.byteLength(socket) > MAX_SOCKET_PATH) {
+    throw new ConfigError(`invalid configuration:\ncontrol.socket: got "${socket}", expected a path of at most ${MAX_SOCKET_PATH} bytes`, [{ key: 'control.socket', value: socket, expected: `a path of at most ${MAX_SOCKET_PATH} bytes (a unix socket limit); use a shorter data dir or set control.socket` }])
+  }
 }
 
 /** Throws AlreadyStartedError when a daemon already answers on `socket` (checked before a node starts anything). */
@@ -159,9 +169,16 @@ export function createControlServer (options: ControlServerOptions): ControlServ
     tokenFile,
     async start () {
       if (server != null) throw new AlreadyStartedError('control server already started')
+      assertSocketPath(socket)
       const dir = dirname(socket)
-      await mkdir(dir, { recursive: true, mode: 0o700 })
-      await chmod(dir, 0o700).catch(() => {}) // only the owner may reach the socket
+      // Only a directory we create is forced to 0700: chmod-ing an existing one (say /tmp, when
+      // control.socket points there) would break other users. The socket itself is 0600 anyway.
+      const made = await mkdir(dir, { recursive: true, mode: 0o700 })
+      if (made != null) {
+        await chmod(dir, 0o700)
+      } else if (((await stat(dir)).mode & 0o077) !== 0) {
+        log.warn({ dir }, 'the control socket directory is open to other users; the socket itself is 0600')
+      }
       const existing = await stat(socket).catch(() => undefined)
       if (existing != null) {
         if (await socketAlive(socket)) throw new AlreadyStartedError(`another dmsnet daemon is already running (control socket ${socket})`)

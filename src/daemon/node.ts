@@ -10,7 +10,7 @@ import type { AbortOptions } from '@libp2p/interface'
 import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import { Counter, Gauge, type Registry } from 'prom-client'
 import type { Config } from '../config/schema.js'
-import { assertNoDaemon, createControlServer, type ControlServer } from '../control/server.js'
+import { assertNoDaemon, assertSocketPath, createControlServer, type ControlServer } from '../control/server.js'
 import { createMethodRegistry, type MethodRegistry } from '../control/registry.js'
 import { AlreadyStartedError, NotStartedError } from '../errors.js'
 import { createLogger, setLogLevel, type Logger } from '../logging.js'
@@ -79,9 +79,12 @@ export function createNode (config: Config, options: CreateNodeOptions = {}): Dm
     const startedAt = Date.now()
     if (config.metrics.enabled) assertLoopbackHost(config.metrics.host) // before anything is created
     // one daemon per data dir: find out before touching the network or the identity
-    if (options.control !== false) await assertNoDaemon(config.control.socket)
-    await mkdir(config.dataDir, { recursive: true, mode: 0o700 })
-    await chmod(config.dataDir, 0o700).catch(() => {})
+    if (options.control !== false) {
+      assertSocketPath(config.control.socket)
+      await assertNoDaemon(config.control.socket)
+    }
+    // a data dir we create is 0700; an existing one is left as the operator made it (never chmod /tmp)
+    if (await mkdir(config.dataDir, { recursive: true, mode: 0o700 }) != null) await chmod(config.dataDir, 0o700)
 
     const identity = await loadOrCreateIdentity(config.network.identityFile, { warn: msg => { logger.warn(msg) } })
     peerId = identity.peerId

@@ -138,3 +138,9 @@ test('malformed requests get a typed 400 and the server keeps serving', async (t
   assert.ok(huge.status === 413 || huge.status === -1, `oversized body refused (${huge.status} ${huge.body})`)
   assert.equal(await createControlClient({ socket }).call('test.ping'), 'pong')
 })
+
+test('a socket path over the unix limit is a ConfigError naming control.socket', async () => {
+  const socket = join(tmpdir(), 'x'.repeat(120), 'control.sock')
+  const server = createControlServer({ socket, registry: createMethodRegistry() })
+  await assert.rejects(server.start(), (err: Error & { issues?: Array<{ key: string }> }) => err.name === 'ConfigError' && err.issues?.[0]?.key === 'control.socket')
+})

@@ -31,8 +31,7 @@ export async function init (opts: InitOptions, command: Command): Promise<void> 
   // validate what we are about to write (e.g. a bad --listen) with the real schema
   parseConfig({ ...(parseYaml(text) as Record<string, unknown>), dataDir })
 
-  await mkdir(dataDir, { recursive: true, mode: 0o700 })
-  await chmod(dataDir, 0o700)
+  if (await mkdir(dataDir, { recursive: true, mode: 0o700 }) != null) await chmod(dataDir, 0o700)
   const configFile = globals.config ?? join(dataDir, 'config.yaml')
   const exists = await access(configFile).then(() => true, () => false)
   if (exists && opts.force !== true) {
