@@ -74,7 +74,8 @@ export async function createVpnWorld (t: TestContext | undefined, labels: string
   }
 }
 
-function spawnNode (label: string, ns: string, underlayIp: string, dataDir: string, extraArgs: string[]): VpnNodeProc {
+/** A vpn-node process (not started: call `restart()`) in `ns`, listening on `underlayIp`. */
+export function spawnNode (label: string, ns: string, underlayIp: string, dataDir: string, extraArgs: string[]): VpnNodeProc {
   let child: ChildProcessWithoutNullStreams | undefined
   let exited: Promise<void> = Promise.resolve()
   let nextId = 1

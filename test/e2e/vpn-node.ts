@@ -3,7 +3,7 @@
  * benchmark start one of these per network namespace (`ip netns exec NS node vpn-node.js ...`).
  * Runs compiled (dist/test/e2e/vpn-node.js) or from source under tsx.
  *
- *   argv: --data DIR --listen MULTIADDR [--name LABEL] [--no-offload] [--mtu N]
+ *   argv: --data DIR --listen MULTIADDR[,...] [--name LABEL] [--no-offload] [--mtu N] [--relay-server|--relay-client]
  *   in:   {"id":1,"cmd":"start","peers":[{"peerId":"...","addrs":["..."]}]}
  *   out:  {"id":1,"ok":true,"result":{...}}   (or "ok":false,"error":{name,message})
  * The first line written is {"ready":true,"peerId":"...","addrs":[...]}.
@@ -27,7 +27,8 @@ const { values } = parseArgs({
     name: { type: 'string' },
     'no-offload': { type: 'boolean', default: false },
     mtu: { type: 'string' },
-    stream: { type: 'boolean', default: false }
+    'relay-server': { type: 'boolean', default: false },
+    'relay-client': { type: 'boolean', default: false }
   }
 })
 if (values.data == null || values.listen == null) {
@@ -40,11 +41,13 @@ const config = loadConfig({
     dataDir: values.data,
     logging: { level: process.env.DMSNET_LOG_LEVEL ?? 'warn' },
     network: {
-      listen: [values.listen],
+      listen: values.listen.split(','),
       dht: { mode: 'server', addressFilter: 'all' },
       autonat: { enabled: false },
       dcutr: { enabled: false },
-      relay: { client: false },
+      relay: values['relay-server'] === true
+        ? { client: false, server: true, durationLimitMs: 3_600_000, dataLimitBytes: 2 ** 40 }
+        : { client: values['relay-client'] === true },
       mdns: { enabled: false }
     },
     vpn: { ...(values.mtu != null ? { mtu: Number(values.mtu) } : {}), interfaceName: 'dvpn0' }
@@ -92,6 +95,7 @@ async function run (c: Cmd): Promise<unknown> {
     case 'mapPort': return await vpn.mapPort({ protocol: c.protocol as 'tcp' | 'udp', port: c.port as number, to: c.to as { address: string, port?: number } })
     case 'unmapPort': await vpn.unmapPort(c.mapId as string); return true
     case 'dial': await network.dial(c.addr as string); return true
+    case 'addrs': return network.host.getMultiaddrs().map(a => a.toString())
     case 'waitLink': await vpn.waitForLink(c.peerId as string, { signal: AbortSignal.timeout((c.timeoutMs as number | undefined) ?? 15_000) }); return true
     case 'spoof': {
       // A forged packet straight onto the tunnel stream: inner source `src`, not ours.
