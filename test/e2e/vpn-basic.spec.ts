@@ -91,12 +91,17 @@ test('vpn: three namespaces, ping, DNS, anti-spoofing, remove and re-add', { tim
   })
 
   await t.test('removing a peer cuts it off at once; the others keep flowing; re-adding works', async () => {
+    const abBefore = (await a.call<VpnStatus>('status')).peers.find(p => p.peerId === b.peerId)!
     await a.call('remove', { peerId: c.peerId })
+    // on the authority, c is out the moment the call returns
+    assert.equal((await a.call<VpnStatus>('status')).peers.some(p => p.peerId === c.peerId), false)
     // a and b no longer accept c's packets, whatever c does.
     await waitUntil(async () => (await b.call<VpnStatus>('status')).peers.length === 2, 10_000, 'b to drop c')
     assert.equal(await ping(c, world, ipOf(a), 2), false, 'c cannot reach a')
     assert.equal(await ping(c, world, ipOf(b), 2), false, 'c cannot reach b')
     assert.ok(await ping(a, world, ipOf(b)), 'a and b still talk')
+    const abAfter = (await a.call<VpnStatus>('status')).peers.find(p => p.peerId === b.peerId)!
+    assert.equal(abAfter.streamsOpened, abBefore.streamsOpened, 'the a <-> b tunnel was not disturbed')
     const cs = await c.call<VpnStatus>('status')
     assert.notEqual(cs.state, 'running', 'c was told it is out')
 
