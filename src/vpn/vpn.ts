@@ -422,7 +422,11 @@ class DmsnetVpn extends EventTarget implements Vpn {
     if (cur == null) return
     const reply = await this.tell(cur.authority, { type: 'fetch', networkId: cur.networkId })
     if (reply?.ok === true && reply.membership != null) {
-      await this.serial(async () => { await this.accept(cur.authority, reply.membership!) })
+      try {
+        await this.serial(async () => { await this.accept(cur.authority, reply.membership!) })
+      } catch (err) {
+        this.log?.warn({ err }, 'could not apply the authority\'s membership')
+      }
     }
   }
 
