@@ -125,6 +125,15 @@ function withP2p (addr: string, peer: string): string {
   return /\/p2p\/[^/]+$/.test(addr) ? addr : `${addr}/p2p/${peer}`
 }
 
+/** True when `err` (or anything in its cause chain) is a TCP connection refusal. */
+function isConnectionRefused (err: unknown, depth = 0): boolean {
+  if (err == null || typeof err !== 'object' || depth > 6) return false
+  const e = err as { code?: unknown, cause?: unknown, errors?: unknown }
+  if (e.code === 'ECONNREFUSED') return true
+  if (Array.isArray(e.errors) && e.errors.length > 0 && e.errors.every(x => isConnectionRefused(x, depth + 1))) return true
+  return isConnectionRefused(e.cause, depth + 1)
+}
+
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
 class DmsnetSwarmManager extends TypedEventEmitter<SwarmEvents> implements SwarmManager {
@@ -332,9 +341,13 @@ class DmsnetSwarmManager extends TypedEventEmitter<SwarmEvents> implements Swarm
   /**
    * Dials the swarm's bootstrap addresses (bounded by `timeoutMs`) until the creator is connected;
    * true if by then at least one authorised peer is (the swarm works without its creator).
+   * Gives up early (false) when nothing listens any more at any of the creator's known addresses
+   * for 2 s: the creator moved (a listen port of 0 picks a new port at every host switch), and
+   * only its key service can tell us where it is now.
    */
   private async ensureConnected (timeoutMs: number, options?: AbortOptions): Promise<boolean> {
     const deadline = Date.now() + timeoutMs
+    let refusedSince: number | undefined
     while (this.started && Date.now() < deadline) {
       options?.signal?.throwIfAborted()
       const s = this.state
@@ -345,8 +358,16 @@ class DmsnetSwarmManager extends TypedEventEmitter<SwarmEvents> implements Swarm
         return peer != null && peer !== this.self && !this.network.isConnected(peer)
       })
       const wait = Math.max(100, Math.min(3000, deadline - Date.now()))
-      await Promise.allSettled(targets.map(async a => await this.network.dial(a, { signal: AbortSignal.timeout(wait) })))
+      const results = await Promise.allSettled(targets.map(async a => await this.network.dial(a, { signal: AbortSignal.timeout(wait) })))
       if (this.network.isConnected(s.creator)) return true
+      const creatorResults = results.filter((_, i) => targets[i]!.endsWith(`/p2p/${s.creator}`))
+      const allRefused = creatorResults.length > 0 && creatorResults.every(r => r.status === 'rejected' && isConnectionRefused(r.reason))
+      if (!allRefused) {
+        refusedSince = undefined
+      } else {
+        refusedSince ??= Date.now()
+        if (Date.now() - refusedSince >= 2000 && this.connectedMembers().length === 0) return false
+      }
       await sleep(200)
     }
     return this.connectedMembers().length > 0

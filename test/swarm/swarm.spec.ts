@@ -236,3 +236,34 @@ describe('private swarm on 5 real nodes', { timeout: 200_000 }, () => {
     assert.equal(await echo(D, A, 'rejoined'), 'rejoined')
   })
 })
+
+describe('private swarm with listen port 0 (addresses change at every host switch)', { timeout: 120_000 }, () => {
+  it('after a rotation the members find the moved creator through its key service', async (t) => {
+    const nodes = await Promise.all([0, 1, 2].map(async () => await startSwarmNode({ port: 0 })))
+    t.after(async () => {
+      await Promise.allSettled(nodes.map(async n => { await n.stop() }))
+      for (const n of nodes) removeDir(n.dir)
+    })
+    const [A, B, C] = nodes as [SwarmNode, SwarmNode, SwarmNode]
+    const st = await A.swarm.create('moving', [B.id, C.id])
+    await B.swarm.join(st.keyService[0]!)
+    await C.swarm.join(st.keyService[0]!)
+    await waitFor(() => A.net.isConnected(B.id) && A.net.isConnected(C.id), 20_000, 'members connected')
+    const before = A.net.host.getMultiaddrs().map(a => a.toString())
+    const recovering: string[] = []
+    for (const n of [B, C]) n.swarm.addEventListener('swarm:recovering', () => { recovering.push(n.id) })
+    const r = await A.swarm.rotate()
+    assert.equal(r.epoch, 2)
+    assert.notDeepEqual(A.net.host.getMultiaddrs().map(a => a.toString()), before, 'the creator moved to a new port')
+    await waitFor(() => [B, C].every(n => n.swarm.status().epoch === 2 && n.net.isConnected(A.id)), 40_000, 'members back with the creator')
+    assert.ok(recovering.length > 0, 'members went through the key service')
+    await addHandlers(B)
+    await addHandlers(C)
+    const stream = await B.net.dialProtocol(C.id, ECHO, { signal: AbortSignal.timeout(8000) })
+    stream.send(new TextEncoder().encode('moved'))
+    await stream.close()
+    let out = ''
+    for await (const c of stream) out += new TextDecoder().decode(c.subarray())
+    assert.equal(out, 'moved')
+  })
+})
