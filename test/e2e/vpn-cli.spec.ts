@@ -63,6 +63,11 @@ test('dmsnet vpn up/status/ping/remove/down through two daemons', { timeout: 240
   assert.equal(bs?.state, 'running')
   assert.equal(bs?.ipv4, ipB)
 
+  // only the authority may change membership: a member gets a typed error and a non-zero exit
+  const refused = await runCli(['--data-dir', b.dataDir, 'vpn', 'remove', up.peers.find(p => p.self)!.peerId])
+  assert.notEqual(refused.code, 0)
+  assert.match(refused.stderr, /NotAuthorityError/)
+
   const ping = await cli<{ address: string, rtts: number[] }>(a, ['vpn', 'ping', idB, '-c', '3'])
   assert.equal(ping.address, ipB)
   assert.ok(ping.rtts.length >= 1)

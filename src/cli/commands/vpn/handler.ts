@@ -1,9 +1,14 @@
 /**
  * What `dmsnet vpn ...` does: one control call per subcommand, printed as text or JSON.
  */
+import { registerErrorClass } from '../../../control/index.js'
+import * as vpnErrors from '../../../vpn/errors.js'
 import type { VpnMember } from '../../../vpn/membership.js'
 import type { VpnStatus } from '../../../vpn/types.js'
 import type { ActionArgs } from '../../context.js'
+
+// the daemon's VPN errors arrive by name; make them the same classes here
+for (const cls of Object.values(vpnErrors)) registerErrorClass(cls)
 
 export interface JsonOpt { json?: boolean }
 
