@@ -8,7 +8,8 @@ import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import { UnauthorizedError } from '../../src/errors.js'
-import { pskProtector } from '../../src/swarm/protector.js'
+import { pskProtector, type PskProtectorFactory } from '../../src/swarm/protector.js'
+import { SWARM_KEY_PROTOCOL } from '../../src/swarm/wire.js'
 import { removeDir, startSwarmNode, waitFor, type SwarmNode } from './helpers.js'
 import type { Stream } from '@libp2p/interface'
 
@@ -40,6 +41,15 @@ async function echo (from: SwarmNode, to: SwarmNode, text: string): Promise<stri
   let out = ''
   for await (const chunk of stream) out += new TextDecoder().decode(chunk.subarray())
   return out
+}
+
+/** Bytes read until the stream ends or is reset (a reset is how a refused stream ends). */
+async function bytesUntilEnd (stream: Stream): Promise<number> {
+  let n = 0
+  try {
+    for await (const c of stream) n += c.byteLength
+  } catch { /* reset by the remote: counted as ended */ }
+  return n
 }
 
 async function addHandlers (n: SwarmNode): Promise<void> {
@@ -234,6 +244,26 @@ describe('private swarm on 5 real nodes', { timeout: 200_000 }, () => {
     assert.equal(D.net.profile.name, 'swarm:lab')
     await waitFor(() => D.net.isConnected(A.id), 20_000, 'D rejoined')
     assert.equal(await echo(D, A, 'rejoined'), 'rejoined')
+  })
+
+  it('garbage on the key protocol is dropped without a reply or a crash; protector keeps no dead connections', async () => {
+    const ks = A.swarm.status().keyService[0]!
+    // not JSON
+    let stream = await E.net.dialProtocol(ks, SWARM_KEY_PROTOCOL, { signal: AbortSignal.timeout(5000) })
+    stream.send(Uint8Array.from([8, ...new TextEncoder().encode('not json')]))
+    assert.equal(await bytesUntilEnd(stream), 0, 'no reply to garbage')
+    // a length prefix of 10 MB (limit 64 KiB)
+    stream = await E.net.dialProtocol(ks, SWARM_KEY_PROTOCOL, { signal: AbortSignal.timeout(5000) })
+    stream.send(Uint8Array.from([0x80, 0xad, 0xe2, 0x04]))
+    assert.equal(await bytesUntilEnd(stream), 0, 'no reply to garbage')
+    await E.net.hangUp(A.id)
+    // the creator still serves its members
+    assert.equal(A.swarm.status().joined, true)
+    assert.equal(await echo(B, A, 'still serving'), 'still serving')
+    // every connection the protector wrapped and that closed was released
+    const stats = (B.net.profile.connectionProtector as PskProtectorFactory).stats
+    assert.ok(stats.protected > 0)
+    await waitFor(() => stats.open === B.net.host.getConnections().length, 10_000, 'open protected connections = live connections')
   })
 })
 
