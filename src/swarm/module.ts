@@ -2,6 +2,7 @@
  * The swarm module for the daemon: a `SwarmManager` on the node's network and identity, and its
  * control methods (`swarm.*`) for the CLI (`dmsnet swarm ...`). No method returns the swarm key.
  */
+import { Gauge } from 'prom-client'
 import { z } from 'zod'
 import { loadOrCreateIdentity } from '../network/identity.js'
 import { createSwarmManager, type SwarmManager } from './swarm.js'
@@ -54,6 +55,24 @@ export const swarmModule: ModuleFactory = async (components) => {
   const { config, network } = components
   const identity = await loadOrCreateIdentity(config.network.identityFile)
   const swarm = await createSwarmManager({ network, config, privateKey: identity.privateKey, logger: components.logger('swarm') })
+  new Gauge({
+    name: 'dmsnet_swarm_epoch',
+    help: 'key epoch of the swarm this node is in (0 when on the public network)',
+    registers: [components.metrics],
+    collect () { const st = swarm.status(); this.set(st.joined ? st.epoch ?? 0 : 0) }
+  })
+  new Gauge({
+    name: 'dmsnet_swarm_connected_members',
+    help: 'authorised swarm peers (and the creator) this node is connected to',
+    registers: [components.metrics],
+    collect () { this.set(swarm.status().connected.length) }
+  })
+  new Gauge({
+    name: 'dmsnet_swarm_key_requests_refused',
+    help: 'creator: key requests refused since start (unauthorised peer, bad invite, unknown swarm)',
+    registers: [components.metrics],
+    collect () { this.set(swarm.status().refused) }
+  })
   let unregister: Array<() => void> = []
   const mod: NodeModule & { swarm: SwarmManager } = {
     name: 'swarm',
