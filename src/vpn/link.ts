@@ -33,6 +33,8 @@ export class PeerLink {
   stream: Stream | undefined
   /** Whether the current stream runs over a limited (relayed) connection. */
   relayed = false
+  /** Whether the current stream was opened by the designated dialer (smaller peer id). */
+  private preferred = false
   private readonly queue: Uint8Array[] = []
   private queuedPackets: number[] = []
   queuedBytes = 0
@@ -62,12 +64,23 @@ export class PeerLink {
   }
 
   /** Makes `stream` the tunnel to this peer (replacing any older one) and starts reading it. */
-  attach (stream: Stream, relayed: boolean): void {
+  /**
+   * Makes `stream` the tunnel to this peer. `preferred` marks a stream opened by the member with
+   * the smaller peer id (the designated dialer): a live preferred stream is never replaced by a
+   * fallback one, so two members dialling at once settle on one stream. Returns false when the
+   * stream was refused.
+   */
+  attach (stream: Stream, relayed: boolean, preferred = true): boolean {
     if (this.closed) {
       stream.abort(new Error('link closed'))
-      return
+      return false
     }
     const old = this.stream
+    if (old != null && old !== stream && !preferred && this.preferred && old.writeStatus === 'writable') {
+      stream.abort(new Error('a tunnel stream from the designated dialer is already open'))
+      return false
+    }
+    this.preferred = preferred
     this.stream = stream
     this.relayed = relayed
     this.blocked = false
@@ -98,6 +111,7 @@ export class PeerLink {
       }
     })
     this.flush()
+    return true
   }
 
   /** Drops the stream (peer removed or VPN stopped). */

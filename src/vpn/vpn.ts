@@ -34,6 +34,8 @@ import type { TunFactory, VpnPeerSpec, VpnPeerStatus, VpnStatus, VpnTun } from '
 import type { AbortOptions, Connection, Stream } from '@libp2p/interface'
 
 export const DATA_PROTOCOL_PREFIX = '/dmsnet/vpn/1.0.0'
+/** How long the member with the larger peer id waits for the designated dialer before dialling itself. */
+const FALLBACK_DIAL_MS = 3000
 
 export interface VpnConfig {
   cidr?: string
@@ -603,14 +605,20 @@ class DmsnetVpn extends EventTarget implements Vpn {
 
   // ---------------------------------------------------------------- streams
 
-  /** The member with the smaller peer id opens the pair's stream; the other waits for it. */
+  /**
+   * The member with the smaller peer id opens the pair's stream. The other one dials too, as a
+   * fallback, when no stream has arrived after `FALLBACK_DIAL_MS` (the designated dialer may be
+   * unable to reach it, e.g. behind NAT); a stream from the designated dialer always wins.
+   */
   private ensureDial (link: PeerLink): void {
-    if (!this.running || link.stream != null || this.dialing.has(link.peerId) || this.peerId > link.peerId) return
+    if (!this.running || link.stream != null || this.dialing.has(link.peerId)) return
     this.dialing.add(link.peerId)
     const signal = this.lifecycle.signal
+    const designated = this.peerId < link.peerId
     void (async () => {
       let delay = 100
       try {
+        if (!designated) await sleep(FALLBACK_DIAL_MS, signal)
         while (this.running && !signal.aborted && this.links.get(link.peerId) === link && link.stream == null) {
           try {
             const s = AbortSignal.any([signal, AbortSignal.timeout(5000)])
@@ -620,7 +628,7 @@ class DmsnetVpn extends EventTarget implements Vpn {
               stream.abort(new Error('member removed'))
               return
             }
-            link.attach(stream, conn.limits != null)
+            link.attach(stream, conn.limits != null, designated)
             // The peer may refuse the stream (it has not applied the membership yet): then the
             // link is already without a stream here and we go round again.
             if (link.stream === stream) return
@@ -644,7 +652,8 @@ class DmsnetVpn extends EventTarget implements Vpn {
       stream.abort(new Error('not a member of this VPN'))
       return
     }
-    link.attach(stream, conn.limits != null)
+    // Inbound from the smaller id = from the designated dialer.
+    link.attach(stream, conn.limits != null, from < this.peerId)
   }
 
   // ---------------------------------------------------------------- data path
