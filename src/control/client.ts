@@ -42,10 +42,15 @@ export function createControlClient (options: ControlClientOptions): ControlClie
     return new DaemonNotRunningError(`the dmsnet daemon is not running (no control socket at ${socket}); start it with "dmsnet up"`)
   }
 
-  async function token (): Promise<string> {
+  // read once and kept: a file read per call cost more than the call itself. A daemon restart
+  // writes a new token; `post` re-reads it once when the daemon answers 401.
+  let cachedToken: string | undefined
+  async function token (fresh = false): Promise<string> {
     if (options.token != null) return options.token
+    if (cachedToken != null && !fresh) return cachedToken
     try {
-      return await readToken(tokenFile)
+      cachedToken = await readToken(tokenFile)
+      return cachedToken
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code
       if (code === 'ENOENT') throw notRunning()
@@ -55,8 +60,15 @@ export function createControlClient (options: ControlClientOptions): ControlClie
   }
 
   async function post (method: string, params: unknown, signal?: AbortSignal): Promise<IncomingMessage> {
+    const hadToken = cachedToken != null
+    const res = await postOnce(method, params, await token(), signal)
+    if (res.statusCode !== 401 || !hadToken || options.token != null) return res
+    res.resume()
+    return await postOnce(method, params, await token(true), signal)
+  }
+
+  async function postOnce (method: string, params: unknown, tok: string, signal?: AbortSignal): Promise<IncomingMessage> {
     const body = JSON.stringify({ method, params: params ?? {} })
-    const tok = await token()
     return await new Promise<IncomingMessage>((resolve, reject) => {
       const req = request({
         socketPath: socket,

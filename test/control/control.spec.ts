@@ -144,3 +144,16 @@ test('a socket path over the unix limit is a ConfigError naming control.socket',
   const server = createControlServer({ socket, registry: createMethodRegistry() })
   await assert.rejects(server.start(), (err: Error & { issues?: Array<{ key: string }> }) => err.name === 'ConfigError' && err.issues?.[0]?.key === 'control.socket')
 })
+
+test('a client keeps working across a daemon restart (new token re-read once on 401)', async (t) => {
+  const { socket, registry, server } = await setup(t)
+  registry.register('test.ping', { handler: () => 'pong' })
+  await server.start()
+  const client = createControlClient({ socket })
+  assert.equal(await client.call('test.ping'), 'pong')
+  await server.stop()
+  const again = createControlServer({ socket, registry })
+  await again.start()
+  t.after(async () => { await again.stop() })
+  assert.equal(await client.call('test.ping'), 'pong')
+})
