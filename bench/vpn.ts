@@ -3,15 +3,19 @@
  * stream between the same two node processes, all in one run.
  *
  * - vpn_tcp_gbps / veth_tcp_gbps: iperf3 TCP, one flow, `--secs` seconds, median of `--runs`.
- * - vpn_udp_gbps / veth_udp_gbps: iperf3 UDP, 1400-byte datagrams, offered 5 Gbit/s, received rate.
+ * - vpn_udp_gbps / veth_udp_gbps: iperf3 UDP, 1400-byte datagrams, offered `--udp-rate` (5G), received rate.
  * - stream_gbps: 256 MiB on a bare libp2p stream between the two vpn-node processes (the ceiling).
  * - vpn_rtt_ms / veth_rtt_ms: median ping RTT (40 pings, 50 ms apart).
  *
- * Usage: npm run bench -- vpn [--runs 3] [--secs 5] [--no-offload]
+ * Usage: npm run bench -- vpn [--runs 3] [--secs 5] [--no-offload] [--udp-rate 5G]
  * Progress on stderr; the last stdout line is one JSON object. Needs root (namespaces, TUN).
  */
 import { createVpnWorld, specOf, type VpnNodeProc, type VpnWorld } from '../test/e2e/vpn-harness.js'
 import type { VpnStatus } from '../src/vpn/types.js'
+
+const udpRateIdx = process.argv.indexOf('--udp-rate')
+/** Offered UDP rate (iperf3 -b), e.g. 1G; default 5G (more than either path carries). */
+const udpRate = udpRateIdx >= 0 ? process.argv[udpRateIdx + 1] ?? '5G' : '5G'
 
 function arg (name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`)
@@ -35,7 +39,7 @@ async function iperf (world: VpnWorld, client: VpnNodeProc, server: VpnNodeProc,
   const srv = world.net.status(server.ns, 'iperf3', ['-s', '-1', '-B', addr], { timeoutMs: (secs + 20) * 1000 })
   await new Promise(resolve => setTimeout(resolve, 400))
   const args = ['-c', addr, '-t', String(secs), '-J']
-  if (udp) args.push('-u', '-b', '5G', '-l', '1400')
+  if (udp) args.push('-u', '-b', udpRate, '-l', '1400')
   const r = await world.net.status(client.ns, 'iperf3', args, { timeoutMs: (secs + 20) * 1000 })
   await srv
   try {
@@ -106,6 +110,7 @@ async function main (): Promise<Record<string, unknown>> {
       veth_rtt_ms: round(stats(series.veth_rtt!)?.median),
       vpn_tcp_vs_stream: round((stats(series.vpn_tcp!)?.median ?? NaN) / (stats(series.stream!)?.median ?? NaN), 2),
       offload,
+      udp_offered: udpRate,
       runs,
       secs,
       drops: peer == null ? null : { queueFull: peer.dropQueueFull, spoofed: peer.dropSpoofed, noRoute: s.dropNoRoute }

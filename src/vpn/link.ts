@@ -21,6 +21,8 @@ export interface LinkOptions {
   onRecords: (link: PeerLink, run: Uint8Array) => void
   /** Called when the stream ends or fails (the owner may redial). */
   onStreamClosed: (link: PeerLink, stream: Stream) => void
+  /** Called when a drain brought the queue below a quarter of its bound. */
+  onDrained?: (link: PeerLink) => void
 }
 
 export function emptyStats (): LinkStats {
@@ -168,10 +170,18 @@ export class PeerLink {
     return true
   }
 
+  /** Whether the queue is past half its bound (the owner should stop reading for a moment). */
+  get congested (): boolean {
+    return this.queuedBytes >= this.options.maxQueueBytes / 2
+  }
+
   private flush (): void {
     for (;;) {
       const stream = this.usableStream()
-      if (stream == null || this.blocked || this.queue.length === 0) return
+      if (stream == null || this.blocked || this.queue.length === 0) {
+        if (this.queuedBytes <= this.options.maxQueueBytes / 4) this.options.onDrained?.(this)
+        return
+      }
       const run = this.queue[0]!
       if (!this.write(stream, run, this.queuedPackets[0]!)) return
       this.queue.shift()

@@ -26,6 +26,7 @@ export function netdevTunFactory (): TunFactory {
     }
     let routes = [...options.routes]
     let unsubscribe: (() => void) | undefined
+    let reader: ((batch: Uint8Array) => void) | undefined
     let onError: ((evt: CustomEvent<Error>) => void) | undefined
     return {
       name: dev.name,
@@ -33,7 +34,16 @@ export function netdevTunFactory (): TunFactory {
       start (onBatch, errorCb) {
         onError = (evt) => { errorCb(evt.detail) }
         dev.addEventListener('tun:error', onError)
+        reader = onBatch
         unsubscribe = dev.onBatch(onBatch)
+      },
+      pause () {
+        // with no listener the device stops polling its fd
+        unsubscribe?.()
+        unsubscribe = undefined
+      },
+      resume () {
+        if (unsubscribe == null && reader != null && !dev.closed) unsubscribe = dev.onBatch(reader)
       },
       stats () {
         return { ...dev.stats }
@@ -47,6 +57,7 @@ export function netdevTunFactory (): TunFactory {
         routes = [...next]
       },
       async close () {
+        reader = undefined
         unsubscribe?.()
         if (onError != null) dev.removeEventListener('tun:error', onError)
         await dev.close()

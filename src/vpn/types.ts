@@ -17,6 +17,12 @@ export interface VpnTun {
   write (batch: Uint8Array): void
   /** Replaces the extra prefixes routed into the device (without reopening it). */
   setRoutes?: (routes: string[]) => Promise<void>
+  /**
+   * Stops / restarts reading (backpressure: while paused the kernel queues, then drops, packets
+   * bound for the device, which costs far less than reading and dropping them here).
+   */
+  pause?: () => void
+  resume?: () => void
   /** Device counters (reads, writes, kernel-side drops), when the device keeps them. */
   stats?: () => Record<string, number>
   close (): Promise<void>

@@ -36,6 +36,8 @@ import type { AbortOptions, Connection, Stream } from '@libp2p/interface'
 export const DATA_PROTOCOL_PREFIX = '/dmsnet/vpn/1.0.0'
 /** How long the member with the larger peer id waits for the designated dialer before dialling itself. */
 const FALLBACK_DIAL_MS = 3000
+/** Longest pause of TUN reads while a peer's queue drains. */
+const PAUSE_MAX_MS = 20
 
 export interface VpnConfig {
   cidr?: string
@@ -139,6 +141,8 @@ class DmsnetVpn extends EventTarget implements Vpn {
   private serialTail: Promise<unknown> = Promise.resolve()
   private dropNoRoute = 0
   private dropNotMember = 0
+  private tunPaused = false
+  private pauseTimer: ReturnType<typeof setTimeout> | undefined
   private readonly jobs: JobNetwork
 
   constructor (opts: CreateVpnOptions) {
@@ -553,7 +557,8 @@ class DmsnetVpn extends EventTarget implements Vpn {
           maxQueueBytes: this.opts.maxQueueBytes ?? 4 * 1024 * 1024,
           minPayload: this.hdr + 20,
           onRecords: (l, run) => { this.onPeerRecords(l, run) },
-          onStreamClosed: (l) => { this.ensureDial(l) }
+          onStreamClosed: (l) => { this.ensureDial(l) },
+          onDrained: () => { this.resumeTun() }
         })
         this.links.set(x.peerId, link)
       }
@@ -569,6 +574,8 @@ class DmsnetVpn extends EventTarget implements Vpn {
 
   private async closeDevice (): Promise<void> {
     this.lifecycle.abort()
+    clearTimeout(this.pauseTimer)
+    this.tunPaused = false
     const dns = this.dns
     this.dns = undefined
     await dns?.close().catch(() => {})
@@ -690,6 +697,27 @@ class DmsnetVpn extends EventTarget implements Vpn {
       if (runLink != null) runLink.send(batch.subarray(runStart, off), runPackets)
       else this.dropNoRoute += runPackets
     }
+    // Only a link with a stream is worth waiting for; one without drops (drop-tail) instead.
+    if (runLink?.congested === true && runLink.stream != null) this.pauseTun()
+  }
+
+  /**
+   * Backpressure towards the kernel: while the peer we just sent to is congested, stop reading the
+   * TUN until it drains, at most PAUSE_MAX_MS (so one slow peer cannot hold the others up for long).
+   */
+  private pauseTun (): void {
+    const tun = this.tun
+    if (this.tunPaused || tun?.pause == null) return
+    this.tunPaused = true
+    tun.pause()
+    this.pauseTimer = setTimeout(() => { this.resumeTun() }, PAUSE_MAX_MS)
+  }
+
+  private resumeTun (): void {
+    if (!this.tunPaused) return
+    this.tunPaused = false
+    clearTimeout(this.pauseTimer)
+    this.tun?.resume?.()
   }
 
   /** Peer -> TUN: check every record (source belongs to the sender, destination is ours). */
