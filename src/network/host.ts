@@ -98,7 +98,9 @@ export async function createHost (options: CreateHostOptions & { gater?: Connect
   const services: Record<string, unknown> = {
     identify: identify(),
     identifyPush: identifyPush(),
-    ping: ping(),
+    // libp2p's defaults (1 outbound, 2 inbound per connection) collide with the connection
+    // monitor's own pings: back-to-back user pings failed with "Too many outbound protocol streams"
+    ping: ping({ maxOutboundStreams: 4, maxInboundStreams: 8 }),
     dht: kadDHT({
       protocol: `${profile.dhtProtocolPrefix}/kad/1.0.0`,
       // keep records of one profile apart from another's in a shared datastore
