@@ -20,6 +20,17 @@ export interface StatusResult {
   modules: Record<string, unknown>
 }
 
+/** One line for a module's status object: scalars as key=value, lists by their length. */
+function summary (v: unknown): string {
+  if (v == null || typeof v !== 'object') return String(v)
+  const parts: string[] = []
+  for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+    if (Array.isArray(x)) parts.push(`${k}=${x.length}`)
+    else if (x == null || typeof x !== 'object') parts.push(`${k}=${String(x)}`)
+  }
+  return parts.join(' ') || 'running'
+}
+
 export function formatStatus (s: StatusResult): string {
   const peers = new Set(s.connections.map(c => c.peerId)).size
   const lines = [
@@ -31,7 +42,7 @@ export function formatStatus (s: StatusResult): string {
     `listening on:  ${s.listenAddrs.join('\n               ') || '-'}`,
     `announcing:    ${s.announceAddrs.join('\n               ') || '-'}`,
     `metrics:       ${s.metricsUrl ?? 'off'}`,
-    `modules:       ${Object.keys(s.modules).join(', ') || '-'}`,
+    `modules:       ${Object.keys(s.modules).length === 0 ? '-' : Object.entries(s.modules).map(([k, v]) => `${k} (${summary(v)})`).join('\n               ')}`,
     `peers:         ${peers} (${s.connections.length} connections)`
   ]
   if (s.connections.length > 0) lines.push('', formatPeers(s.connections))
