@@ -70,6 +70,32 @@ function listenAddrsOf (host: DmsnetHost): Multiaddr[] {
   }
 }
 
+/**
+ * Listen addresses with every `/tcp/0` replaced by the port the first host actually bound.
+ *
+ * Why: joining, leaving or rotating a private swarm replaces the host; with port 0 each new host
+ * would land on a fresh port and every peer's stored address for us would go stale at once. Keeping
+ * the port makes a host switch look like a short reconnect to everyone else.
+ */
+export function pinListenPorts (configured: string[], bound: Multiaddr[]): string[] {
+  const boundStrs = bound.map(a => a.toString())
+  return configured.map(addr => {
+    const m = /^\/(ip4|ip6)\/([^/]+)\/tcp\/0(\/.*)?$/.exec(addr)
+    if (m == null) return addr
+    const [, family, ip, tail = ''] = m
+    const wildcard = ip === '0.0.0.0' || ip === '::'
+    for (const b of boundStrs) {
+      const bm = /^\/(ip4|ip6)\/([^/]+)\/tcp\/(\d+)(\/.*)?$/.exec(b)
+      if (bm == null) continue
+      const [, bFamily, bIp, port, bTail = ''] = bm
+      if (bFamily === family && bTail === tail && (wildcard || bIp === ip) && port !== '0') {
+        return `/${family}/${ip}/tcp/${port}${tail}`
+      }
+    }
+    return addr
+  })
+}
+
 function toPeerId (peer: string | PeerId): PeerId {
   if (typeof peer !== 'string') return peer
   try {
@@ -120,6 +146,8 @@ class DmsnetNetwork extends TypedEventEmitter<NetworkEvents> implements Network 
   private reachability: Reachability = 'unknown'
   private nat = new NatTypeTracker()
   private readonly denied = { dial: 0, inbound: 0, outbound: 0 }
+  /** Configured listen addresses with port 0 pinned to what the first host bound (see pinListenPorts). */
+  private pinnedListen?: string[]
   /** Serialises start/stop/switch. */
   private queue: Promise<unknown> = Promise.resolve()
 
@@ -167,6 +195,23 @@ class DmsnetNetwork extends TypedEventEmitter<NetworkEvents> implements Network 
   }
 
   private async bringUp (profile: HostProfile, options?: AbortOptions): Promise<void> {
+    if (this.pinnedListen != null) {
+      try {
+        await this.bringUpWith(profile, this.pinnedListen, options)
+        return
+      } catch (err) {
+        if (options?.signal?.aborted === true) throw err
+        // the pinned port may have been taken meanwhile: fall back to what the config says
+        this.log.warn({ err }, 'cannot listen on the previously bound ports; listening as configured')
+      }
+    }
+    await this.bringUpWith(profile, this.config.network.listen, options)
+    if (this.pinnedListen == null && this.current != null) {
+      this.pinnedListen = pinListenPorts(this.config.network.listen, listenAddrsOf(this.current))
+    }
+  }
+
+  private async bringUpWith (profile: HostProfile, listen: string[], options?: AbortOptions): Promise<void> {
     const gater = createGater(this.config.network, profile, undefined, (peer, where) => {
       const w = where as keyof typeof this.denied
       if (w in this.denied) this.denied[w]++
@@ -174,7 +219,7 @@ class DmsnetNetwork extends TypedEventEmitter<NetworkEvents> implements Network 
     })
     const host = await createHost({
       privateKey: this.privateKey,
-      config: this.config.network,
+      config: { ...this.config.network, listen },
       profile,
       nodeProfile: this.config.profile,
       gater,
