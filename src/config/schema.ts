@@ -196,7 +196,13 @@ export const RawConfigSchema = z.strictObject({
     domain: str('a DNS domain').regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/, { error: 'a lower-case DNS domain such as dmsnet' }).default('dmsnet'),
     mtu: posInt('an integer MTU between 1280 and 65535').min(1280, { error: 'an integer MTU between 1280 and 65535' }).max(65535, { error: 'an integer MTU between 1280 and 65535' }).default(1420),
     interfaceName: str('an interface name').regex(/^[a-zA-Z0-9_.-]{1,15}$/, { error: 'an interface name of 1-15 characters [a-zA-Z0-9_.-]' }).default('dmsnet0'),
-    dnsPort: nonNegInt('a port number (0-65535)').max(65535, { error: 'a port number (0-65535)' }).default(53)
+    dnsPort: nonNegInt('a port number (0-65535)').max(65535, { error: 'a port number (0-65535)' }).default(53),
+    /**
+     * Who may invite this node into a VPN (which creates a TUN device and routes here): peer ids,
+     * or `*` for anyone. Inside a private swarm its members are always accepted. Empty (default):
+     * on the public network nobody can, so a stranger cannot make this node join its VPN.
+     */
+    acceptInvitesFrom: z.array(str('a peer id or *').refine(v => v === '*' || /^[1-9A-HJ-NP-Za-km-z]{46,60}$/.test(v), { error: 'a peer id (base58, e.g. 12D3KooW...) or * for anyone' })).default([])
   }).prefault({})
 })
 

@@ -90,6 +90,12 @@ export function registerVpnControl (registry: MethodRegistry, vpn: Vpn): Array<(
   return off
 }
 
+/** The invitation rule: a listed peer (or `*`), or a member of the private swarm we are in. */
+export function acceptsInvite (acceptFrom: readonly string[], swarmMembers: ReadonlySet<string> | undefined, authority: string): boolean {
+  if (acceptFrom.includes('*') || acceptFrom.includes(authority)) return true
+  return swarmMembers?.has(authority) === true
+}
+
 export const vpnModule: ModuleFactory = async (components) => {
   const { config, network } = components
   const log = components.logger('vpn')
@@ -99,9 +105,9 @@ export const vpnModule: ModuleFactory = async (components) => {
     tun: netdevTunFactory(),
     logger: log,
     metrics: components.metrics,
-    // In a private swarm only its members may invite this node into a VPN; on the public
-    // network any connected peer may (docs/vpn.md, "Trust").
-    acceptInvite: (authority) => network.profile.allowPeers == null || network.profile.allowPeers.has(authority)
+    // Joining a VPN creates a device and routes on this host, so the default is strict: members
+    // of the private swarm we are in, plus whoever `vpn.acceptInvitesFrom` names (docs/vpn.md, "Trust").
+    acceptInvite: (authority) => acceptsInvite(config.vpn.acceptInvitesFrom, network.profile.allowPeers, authority)
   })
   let unregister: Array<() => void> = []
   const mod: NodeModule & { vpn: Vpn } = {

@@ -121,6 +121,14 @@ describe('config errors', () => {
     assert.deepEqual(err.issues, [{ key: 'network.connectionManager.maxConnections', value: 'abc', expected: 'a positive integer' }])
   })
 
+  it('vpn.acceptInvitesFrom takes peer ids or *, and names a bad entry', () => {
+    const id = '12D3KooWAa34VXqiR2kZBrPQpk6wNejAZEQqBWnxWztafHEvnBpB'
+    assert.deepEqual(loadConfig({ env: { DMSNET_VPN_ACCEPT_INVITES_FROM: `${id},*` } }).vpn.acceptInvitesFrom, [id, '*'])
+    assert.deepEqual(loadConfig({}).vpn.acceptInvitesFrom, [], 'nobody by default')
+    const err = configError(() => loadConfig({ env: { DMSNET_VPN_ACCEPT_INVITES_FROM: 'bob' } }))
+    assert.match(err.message, /vpn\.acceptInvitesFrom(\.0)?: got "bob", expected a peer id/)
+  })
+
   it('a bad file reports every offending key, including unknown ones', () => withDir(dir => {
     const file = join(dir, 'bad.yaml')
     writeFileSync(file, [

@@ -8,9 +8,9 @@ import { cliEntry, runCli } from '../cli/helpers.js'
 import { createVpnWorld, type VpnNodeProc } from './vpn-harness.js'
 import type { VpnStatus } from '../../src/vpn/types.js'
 
-async function startDaemonIn (n: VpnNodeProc): Promise<() => Promise<void>> {
+async function startDaemonIn (n: VpnNodeProc, env: Record<string, string> = {}): Promise<() => Promise<void>> {
   const child = spawn('ip', ['netns', 'exec', n.ns, process.execPath, ...cliEntry(), '--data-dir', n.dataDir, 'up', '--listen', `/ip4/${n.underlayIp}/tcp/4001`, '--no-metrics'], {
-    env: { ...process.env, DMSNET_LOG_LEVEL: 'warn' },
+    env: { ...process.env, DMSNET_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   let out = ''
@@ -45,7 +45,10 @@ test('dmsnet vpn up/status/ping/remove/down through two daemons', { timeout: 240
     await world.cleanup()
   })
   const [a, b] = world.nodes as [VpnNodeProc, VpnNodeProc]
-  stops.push(await startDaemonIn(a), await startDaemonIn(b))
+  stops.push(await startDaemonIn(a))
+  const idA = (await cli<{ peerId: string }>(a, ['id'])).peerId
+  // b takes VPN invitations from a only (the default trusts nobody on the public network)
+  stops.push(await startDaemonIn(b, { DMSNET_VPN_ACCEPT_INVITES_FROM: idA }))
   const idB = (await cli<{ peerId: string }>(b, ['id'])).peerId
   await cli(a, ['connect', `/ip4/${b.underlayIp}/tcp/4001/p2p/${idB}`])
 

@@ -10,6 +10,7 @@ import { decodeRecords, encodeRecords } from '../../src/vpn/framing.js'
 import { buildIPv4, icmpEcho } from '../../src/vpn/packet.js'
 import { parseIPv4 } from '../../src/vpn/ip.js'
 import type { TunFactory, VpnStatus, VpnTun } from '../../src/vpn/types.js'
+import { acceptsInvite } from '../../src/vpn/module.js'
 
 interface FakeTun extends VpnTun { written: Uint8Array[], inject: (batch: Uint8Array) => void }
 
@@ -30,16 +31,41 @@ function fakeTunFactory (sink: { tun?: FakeTun }): TunFactory {
   }
 }
 
-async function vpnOn (node: TestNode, sink: { tun?: FakeTun }, name: string, maxQueueBytes?: number): Promise<Vpn> {
+async function vpnOn (node: TestNode, sink: { tun?: FakeTun }, name: string, maxQueueBytes?: number, acceptInvite?: (authority: string) => boolean): Promise<Vpn> {
   return await createVpn({
     network: node.net,
     config: { dataDir: node.dir, dnsPort: 0 },
     tun: fakeTunFactory(sink),
     name,
     offload: false,
-    ...(maxQueueBytes != null ? { maxQueueBytes } : {})
+    ...(maxQueueBytes != null ? { maxQueueBytes } : {}),
+    ...(acceptInvite != null ? { acceptInvite } : {})
   })
 }
+
+test('the daemon\'s invitation rule: listed peers or *, else only members of our private swarm', () => {
+  const a = '12D3KooWAa34VXqiR2kZBrPQpk6wNejAZEQqBWnxWztafHEvnBpB'
+  assert.equal(acceptsInvite([], undefined, a), false, 'public network, nobody listed: refused')
+  assert.equal(acceptsInvite([a], undefined, a), true)
+  assert.equal(acceptsInvite(['*'], undefined, a), true)
+  assert.equal(acceptsInvite([], new Set([a]), a), true, 'a member of our swarm')
+  assert.equal(acceptsInvite([], new Set(['someone-else']), a), false)
+})
+
+test('a node that does not trust the inviter stays out of its VPN', { timeout: 60_000 }, async (t) => {
+  const a = await startNode()
+  const b = await startNode()
+  t.after(async () => { await a.stop(); await b.stop() })
+  const va = await vpnOn(a, {}, 'alpha')
+  const vb = await vpnOn(b, {}, 'beta', undefined, () => false)
+  t.after(async () => { await va.stop(); await vb.stop() })
+  await a.net.dial(b.net.host.getMultiaddrs()[0]!)
+  await va.start([{ peerId: b.net.peerId.toString(), name: 'beta' }]).catch(() => {})
+  // give the membership push every chance to land before checking it did not
+  await new Promise(resolve => setTimeout(resolve, 1500))
+  assert.notEqual(vb.status().state, 'running', 'b must not have joined')
+  assert.equal(vb.status().ipv4, undefined)
+})
 
 function pkt (src: string, dst: string, seq: number, size = 8): Uint8Array {
   return buildIPv4(parseIPv4(src), parseIPv4(dst), 1, icmpEcho(7, seq, new Uint8Array(size)))
