@@ -1,8 +1,11 @@
 /**
  * The TUN batch format, shared with the VPN tunnel: a batch is a run of records, each a 4-byte
  * big-endian length then the payload (virtio_net_hdr + IP packet when offloads are on, the bare
- * IP packet otherwise). Helpers here iterate without copying, build batches, and read or write the
- * 10-byte virtio_net_hdr.
+ * IP packet otherwise). Helpers here iterate without copying, build batches, reassemble records
+ * from arbitrary stream chunks, and read or write the 10-byte virtio_net_hdr.
+ *
+ * The VPN's wire format is exactly this format, so a TUN read batch goes onto a tunnel stream
+ * without re-encoding and a received run of whole records goes into the TUN in one write.
  */
 import { InvalidBatchError } from './errors.js'
 
@@ -11,6 +14,16 @@ export const RECORD_HEADER = 4
 export const VNET_HDR_LEN = 10
 /** largest payload: a 64 KiB IP packet plus the vnet header */
 export const MAX_RECORD_PAYLOAD = 65535 + VNET_HDR_LEN
+
+export interface RecordBounds {
+  min: number
+  max: number
+}
+
+/** The big-endian u32 record length at `off` (the caller checks that 4 bytes are there). */
+export function readRecordLength (buf: Uint8Array, off: number): number {
+  return ((buf[off]! << 24) | (buf[off + 1]! << 16) | (buf[off + 2]! << 8) | buf[off + 3]!) >>> 0
+}
 
 /** Yields each record's payload as a view into `batch` (no copy). Throws InvalidBatchError on a torn batch. */
 export function * iterateRecords (batch: Uint8Array): Generator<Uint8Array> {
@@ -98,6 +111,97 @@ export class BatchBuilder {
     nb.set(this.buf.subarray(0, this.off))
     this.buf = nb
     this.view = new DataView(nb.buffer)
+  }
+}
+
+interface Chunk { subarray: (start?: number, end?: number) => Uint8Array, byteLength: number }
+
+/**
+ * Reassembles records from the arbitrary chunks a stream delivers. `push` returns the runs of whole
+ * records that became complete: views into the chunk where possible, a fresh buffer only for a
+ * record split across chunks. A length is checked against `bounds` before anything is allocated
+ * for it; a bad length means the stream is out of sync, so it throws InvalidBatchError (the caller
+ * resets the stream) rather than skipping.
+ */
+export class RecordReassembler {
+  private readonly bounds: RecordBounds
+  /** Bytes of a record (header included) split across chunks; allocated once its length is known and checked. */
+  private partial: Uint8Array | undefined
+  private partialFill = 0
+  /** Up to 3 bytes of a record header split across chunks. */
+  private readonly header = new Uint8Array(RECORD_HEADER)
+  private headerFill = 0
+
+  constructor (bounds: RecordBounds = { min: 1, max: MAX_RECORD_PAYLOAD }) {
+    this.bounds = bounds
+  }
+
+  /** Bytes held back waiting for the rest of a record. */
+  get pending (): number {
+    return this.partial != null ? this.partialFill : this.headerFill
+  }
+
+  push (data: Uint8Array | Chunk): Uint8Array[] {
+    const chunk = data instanceof Uint8Array ? data : data.subarray()
+    const out: Uint8Array[] = []
+    let off = 0
+    const n = chunk.byteLength
+
+    // Finish a record started in an earlier chunk.
+    if (this.headerFill > 0) {
+      const take = Math.min(RECORD_HEADER - this.headerFill, n)
+      this.header.set(chunk.subarray(0, take), this.headerFill)
+      this.headerFill += take
+      off = take
+      if (this.headerFill < RECORD_HEADER) return out
+      this.headerFill = 0
+      this.startPartial(readRecordLength(this.header, 0))
+      this.partial!.set(this.header, 0)
+      this.partialFill = RECORD_HEADER
+    }
+    if (this.partial != null) {
+      const take = Math.min(this.partial.byteLength - this.partialFill, n - off)
+      this.partial.set(chunk.subarray(off, off + take), this.partialFill)
+      this.partialFill += take
+      off += take
+      if (this.partialFill < this.partial.byteLength) return out
+      out.push(this.partial)
+      this.partial = undefined
+      this.partialFill = 0
+    }
+
+    // Whole records inside this chunk: one view for the whole run.
+    const runStart = off
+    while (n - off >= RECORD_HEADER) {
+      const len = readRecordLength(chunk, off)
+      this.check(len)
+      if (off + RECORD_HEADER + len > n) break
+      off += RECORD_HEADER + len
+    }
+    if (off > runStart) out.push(chunk.subarray(runStart, off))
+
+    // Keep the tail for the next chunk.
+    const rest = n - off
+    if (rest > 0) {
+      if (rest < RECORD_HEADER) {
+        this.header.set(chunk.subarray(off), 0)
+        this.headerFill = rest
+      } else {
+        this.startPartial(readRecordLength(chunk, off))
+        this.partial!.set(chunk.subarray(off), 0)
+        this.partialFill = rest
+      }
+    }
+    return out
+  }
+
+  private check (len: number): void {
+    if (len < this.bounds.min || len > this.bounds.max) throw new InvalidBatchError(`record length ${len} out of bounds [${this.bounds.min}, ${this.bounds.max}]`)
+  }
+
+  private startPartial (len: number): void {
+    this.check(len)
+    this.partial = new Uint8Array(RECORD_HEADER + len)
   }
 }
 

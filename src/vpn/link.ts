@@ -8,8 +8,9 @@
  * same bounded queue holds packets until one is attached.
  */
 import type { Stream } from '@libp2p/interface'
+import { InvalidBatchError } from '../netdev/errors.js'
+import { MAX_RECORD_PAYLOAD, RecordReassembler } from '../netdev/records.js'
 import { InvalidFrameError } from './errors.js'
-import { MAX_PAYLOAD, RecordReassembler } from './framing.js'
 import type { LinkStats } from './types.js'
 
 export interface LinkOptions {
@@ -48,7 +49,7 @@ export class PeerLink {
   constructor (options: LinkOptions) {
     this.peerId = options.peerId
     this.options = options
-    this.reassembler = new RecordReassembler({ min: options.minPayload, max: MAX_PAYLOAD })
+    this.reassembler = new RecordReassembler({ min: options.minPayload, max: MAX_RECORD_PAYLOAD })
   }
 
   /** Queues (or sends) a run of whole records holding `packets` packets. */
@@ -87,7 +88,7 @@ export class PeerLink {
     this.relayed = relayed
     this.blocked = false
     this.stats.streamsOpened++
-    this.reassembler = new RecordReassembler({ min: this.options.minPayload, max: MAX_PAYLOAD })
+    this.reassembler = new RecordReassembler({ min: this.options.minPayload, max: MAX_RECORD_PAYLOAD })
     if (old != null && old !== stream) old.abort(new Error('replaced by a newer tunnel stream'))
 
     const reassembler = this.reassembler
@@ -97,9 +98,9 @@ export class PeerLink {
       try {
         runs = reassembler.push(evt.data)
       } catch (err) {
-        if (err instanceof InvalidFrameError) {
+        if (err instanceof InvalidBatchError) {
           this.stats.dropMalformed++
-          stream.abort(err)
+          stream.abort(new InvalidFrameError(`tunnel stream: ${err.message}`, { cause: err }))
           return
         }
         throw err

@@ -18,12 +18,12 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { Gauge, type Registry } from 'prom-client'
 import { InvalidArgumentError } from '../errors.js'
+import { RECORD_HEADER, readRecordLength, VNET_HDR_LEN } from '../netdev/records.js'
 import { createAddressPlan, DEFAULT_CIDR, DEFAULT_IPV6_PREFIX, type AddressPlan, type AddressPlanJSON } from './address-plan.js'
 import { CONTROL_PROTOCOL, exchange, serve, type ControlReply, type ControlRequest } from './control.js'
 import { createDnsResponder, type DnsResponder } from './dns.js'
 import { createJobNetwork, type JobAttachment, type JobNetwork, type PortMappingInfo } from './jobs.js'
 import { NotAuthorityError, VpnNotRunningError } from './errors.js'
-import { RECORD_HEADER, readU32, VNET_HDR_LEN } from './framing.js'
 import { formatIPv4, formatIPv6, parseCidr } from './ip.js'
 import { emptyStats, PeerLink } from './link.js'
 import { isAllowedRoute, isValidLabel, parseMembership, type VpnMember, type VpnMembership } from './membership.js'
@@ -676,7 +676,7 @@ class DmsnetVpn extends EventTarget implements Vpn {
     let runLink: PeerLink | undefined
     let runPeer: string | undefined
     while (n - off >= RECORD_HEADER) {
-      const len = readU32(batch, off)
+      const len = readRecordLength(batch, off)
       if (len <= hdr || off + RECORD_HEADER + len > n) break
       const entry = table.lookup(batch, off + RECORD_HEADER + hdr, len - hdr)
       const peer = entry?.peerId
@@ -729,7 +729,7 @@ class DmsnetVpn extends EventTarget implements Vpn {
     let count = 0
     let off = 0
     if (from == null || tun == null) {
-      while (off + RECORD_HEADER <= run.byteLength) { count++; off += RECORD_HEADER + readU32(run, off) }
+      while (off + RECORD_HEADER <= run.byteLength) { count++; off += RECORD_HEADER + readRecordLength(run, off) }
       this.dropNotMember += count
       return
     }
@@ -737,7 +737,7 @@ class DmsnetVpn extends EventTarget implements Vpn {
     let goodLen = 0
     const stats = link.stats
     while (off + RECORD_HEADER <= run.byteLength) {
-      const len = readU32(run, off)
+      const len = readRecordLength(run, off)
       const end = off + RECORD_HEADER + len
       const verdict = table.checkInbound(from, run, off + RECORD_HEADER + hdr, len - hdr)
       if (verdict === VERDICT_OK) {

@@ -14,7 +14,7 @@ import { loadConfig } from '../../src/config/load.js'
 import { createNetwork } from '../../src/network/network.js'
 import { createVpn } from '../../src/vpn/vpn.js'
 import { netdevTunFactory } from '../../src/vpn/tun-device.js'
-import { encodeRecords, VNET_HDR_LEN } from '../../src/vpn/framing.js'
+import { buildBatch, VNET_HDR_LEN } from '../../src/netdev/records.js'
 import { buildIPv4, icmpEcho } from '../../src/vpn/packet.js'
 import { parseIPv4 } from '../../src/vpn/ip.js'
 import { createLogger } from '../../src/logging.js'
@@ -103,7 +103,7 @@ async function run (c: Cmd): Promise<unknown> {
       const payload = offload ? new Uint8Array(VNET_HDR_LEN + pkt.byteLength) : pkt
       if (offload) payload.set(pkt, VNET_HDR_LEN)
       const n = (c.count as number | undefined) ?? 1
-      return vpn.injectRecords(c.peerId as string, encodeRecords(Array.from({ length: n }, () => payload)))
+      return vpn.injectRecords(c.peerId as string, buildBatch(Array.from({ length: n }, () => payload)))
     }
     case 'bulk': {
       // Sends `bytes` over a bare libp2p stream and returns Gbit/s (the stream baseline).

@@ -1,10 +1,15 @@
 /**
  * Unit tests of the batch record format (pure logic): build, iterate without copying, reject torn
- * or oversized records, read the virtio_net_hdr.
+ * or oversized records, reassemble records across arbitrary stream chunk splits with lengths
+ * checked before allocation, read the virtio_net_hdr.
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { BatchBuilder, buildBatch, countRecords, iterateRecords, MAX_RECORD_PAYLOAD, parseVnetHeader, recordPacket, VNET_HDR_GSO_TCPV4, VNET_HDR_LEN } from '../../src/netdev/records.js'
+import { Uint8ArrayList } from 'uint8arraylist'
+import { BatchBuilder, buildBatch, countRecords, iterateRecords, MAX_RECORD_PAYLOAD, parseVnetHeader, RecordReassembler, recordPacket, VNET_HDR_GSO_TCPV4, VNET_HDR_LEN } from '../../src/netdev/records.js'
+
+/** The bounds the VPN uses without offloads: at least an IPv4 header. */
+const VPN_BOUNDS = { min: 20, max: MAX_RECORD_PAYLOAD }
 
 test('records: build and iterate round trip, big-endian lengths, views not copies', () => {
   const a = new Uint8Array([1, 2, 3])
@@ -54,4 +59,55 @@ test('records: BatchBuilder grows and prepends headers; vnet header fields are l
   assert.deepEqual(parseVnetHeader(recs[42]!), { flags: 1, gsoType: VNET_HDR_GSO_TCPV4, hdrLen: 54, gsoSize: 1448, csumStart: 34, csumOffset: 16 })
   assert.equal(recordPacket(recs[42]!, true)[0], 42)
   assert.equal(recordPacket(recs[42]!, false).byteLength, 110)
+})
+
+function payload (n: number, seed: number): Uint8Array {
+  const p = new Uint8Array(n)
+  for (let i = 0; i < n; i++) p[i] = (seed + i) & 255
+  return p
+}
+
+test('reassembler: reassembles records split at every possible position', () => {
+  const payloads = [payload(20, 1), payload(1500, 2), payload(33, 3), payload(65545, 4)]
+  const wire = buildBatch(payloads)
+  for (const cut of [1, 2, 3, 4, 5, 23, 24, 25, 1000, 1528, 1529, 60000, wire.byteLength - 1]) {
+    const r = new RecordReassembler(VPN_BOUNDS)
+    const runs = [...r.push(wire.subarray(0, cut)), ...r.push(wire.subarray(cut))]
+    const got = runs.flatMap(run => [...iterateRecords(run)])
+    assert.equal(got.length, payloads.length, `cut at ${cut}`)
+    got.forEach((g, i) => { assert.deepEqual(g, payloads[i]) })
+    assert.equal(r.pending, 0)
+  }
+})
+
+test('reassembler: reassembles a byte-at-a-time stream and Uint8ArrayList chunks', () => {
+  const payloads = Array.from({ length: 10 }, (_, i) => payload(20 + i * 7, i))
+  const wire = buildBatch(payloads)
+  const r = new RecordReassembler(VPN_BOUNDS)
+  const got: Uint8Array[] = []
+  for (let i = 0; i < wire.byteLength; i++) for (const run of r.push(wire.subarray(i, i + 1))) got.push(...[...iterateRecords(run)])
+  assert.equal(got.length, 10)
+  const r2 = new RecordReassembler(VPN_BOUNDS)
+  const list = new Uint8ArrayList(wire.subarray(0, 10), wire.subarray(10))
+  assert.equal(r2.push(list).flatMap(run => [...iterateRecords(run)]).length, 10)
+})
+
+test('reassembler: a whole-record chunk comes back as one view without copying', () => {
+  const wire = buildBatch([payload(100, 1), payload(200, 2)])
+  const runs = new RecordReassembler(VPN_BOUNDS).push(wire)
+  assert.equal(runs.length, 1)
+  assert.equal(runs[0]!.buffer, wire.buffer)
+})
+
+test('reassembler: an oversized or undersized length is refused before anything is allocated', () => {
+  const huge = new Uint8Array([0x7f, 0xff, 0xff, 0xff, 1, 2, 3])
+  assert.throws(() => new RecordReassembler(VPN_BOUNDS).push(huge), (err: Error) => err.name === 'InvalidBatchError')
+  const r = new RecordReassembler(VPN_BOUNDS)
+  // header split across chunks, then the bad length completes
+  r.push(new Uint8Array([0x00, 0x10]))
+  assert.throws(() => r.push(new Uint8Array([0x00, 0x00])), (err: Error) => err.name === 'InvalidBatchError')
+  const tiny = buildBatch([payload(5, 0)])
+  assert.throws(() => new RecordReassembler(VPN_BOUNDS).push(tiny), (err: Error) => err.name === 'InvalidBatchError')
+  const zero = new Uint8Array(4)
+  assert.throws(() => new RecordReassembler(VPN_BOUNDS).push(zero), (err: Error) => err.name === 'InvalidBatchError')
 })

@@ -4,14 +4,14 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { streamPair } from '@libp2p/utils'
 import { PeerLink } from '../../src/vpn/link.js'
-import { decodeRecords, encodeRecords } from '../../src/vpn/framing.js'
+import { buildBatch, iterateRecords } from '../../src/netdev/records.js'
 
 function link (got: Uint8Array[] = [], maxQueueBytes = 1 << 20): PeerLink {
   return new PeerLink({
     peerId: 'peer',
     maxQueueBytes,
     minPayload: 20,
-    onRecords: (_l, run) => { got.push(...decodeRecords(run).map(p => p.slice())) },
+    onRecords: (_l, run) => { got.push(...Array.from(iterateRecords(run), p => p.slice())) },
     onStreamClosed: () => {}
   })
 }
@@ -22,12 +22,12 @@ test('records queued before the stream exists are sent in order once it is attac
   const got: Uint8Array[] = []
   const tx = link()
   const rx = link(got)
-  for (let i = 0; i < 10; i++) tx.send(encodeRecords([payload(i)]), 1)
+  for (let i = 0; i < 10; i++) tx.send(buildBatch([payload(i)]), 1)
   assert.equal(tx.queuedBytes, 10 * 44)
   const [out, inb] = await streamPair()
   rx.attach(inb, false)
   tx.attach(out, false)
-  for (let i = 10; i < 20; i++) tx.send(encodeRecords([payload(i)]), 1)
+  for (let i = 10; i < 20; i++) tx.send(buildBatch([payload(i)]), 1)
   for (let i = 0; i < 100 && got.length < 20; i++) await new Promise(resolve => setTimeout(resolve, 10))
   assert.deepEqual(got.map(p => p[0]), Array.from({ length: 20 }, (_, i) => i))
   assert.equal(tx.stats.txPackets, 20)
@@ -52,7 +52,7 @@ test('a live stream from the designated dialer is not replaced by a fallback str
 
 test('without a stream the queue is bounded: drop-tail, counted', () => {
   const l = link([], 1000)
-  for (let i = 0; i < 50; i++) l.send(encodeRecords([payload(i)]), 1)
+  for (let i = 0; i < 50; i++) l.send(buildBatch([payload(i)]), 1)
   assert.ok(l.queuedBytes <= 1000)
   assert.equal(l.stats.dropQueueFull, 50 - Math.floor(1000 / 44))
 })

@@ -6,7 +6,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { startNode, waitFor, type TestNode } from '../network/helpers.js'
 import { createVpn, type Vpn } from '../../src/vpn/vpn.js'
-import { decodeRecords, encodeRecords } from '../../src/vpn/framing.js'
+import { buildBatch, iterateRecords } from '../../src/netdev/records.js'
 import { buildIPv4, icmpEcho } from '../../src/vpn/packet.js'
 import { parseIPv4 } from '../../src/vpn/ip.js'
 import type { TunFactory, VpnStatus, VpnTun } from '../../src/vpn/types.js'
@@ -22,7 +22,7 @@ function fakeTunFactory (sink: { tun?: FakeTun }): TunFactory {
       vnetHdr: false,
       written: [],
       start (cb) { onBatch = cb },
-      write (batch) { tun.written.push(...decodeRecords(batch).map(p => p.slice())) },
+      write (batch) { tun.written.push(...Array.from(iterateRecords(batch), p => p.slice())) },
       inject (batch) { onBatch?.(batch) },
       async close () { onBatch = undefined }
     }
@@ -92,17 +92,17 @@ test('createVpn between two loopback nodes with an in-memory TUN', { timeout: 12
   await vb.waitForLink(a.net.peerId.toString(), { signal: AbortSignal.timeout(10_000) })
 
   await t.test('packets cross in both directions, in order', async () => {
-    sa.tun!.inject(encodeRecords(Array.from({ length: 50 }, (_, i) => pkt(ipA, ipB, i))))
+    sa.tun!.inject(buildBatch(Array.from({ length: 50 }, (_, i) => pkt(ipA, ipB, i))))
     await waitFor(() => sb.tun!.written.length >= 50, 10_000, 'delivery a -> b')
     assert.deepEqual(sb.tun!.written.map(p => p[27]), Array.from({ length: 50 }, (_, i) => i), 'in order')
-    sb.tun!.inject(encodeRecords([pkt(ipB, ipA, 1, 60_000)]))
+    sb.tun!.inject(buildBatch([pkt(ipB, ipA, 1, 60_000)]))
     await waitFor(() => sa.tun!.written.length >= 1, 10_000, 'delivery b -> a')
     assert.equal(sa.tun!.written[0]!.byteLength, 20 + 8 + 60_000)
   })
 
   await t.test('a forged source or a foreign destination is dropped and counted', async () => {
     const before = sb.tun!.written.length
-    sa.tun!.inject(encodeRecords([pkt('100.64.99.99', ipB, 1), pkt(ipA, '100.64.99.98', 2), pkt(ipA, ipB, 3)]))
+    sa.tun!.inject(buildBatch([pkt('100.64.99.99', ipB, 1), pkt(ipA, '100.64.99.98', 2), pkt(ipA, ipB, 3)]))
     await waitFor(() => sb.tun!.written.length > before, 10_000, 'the honest packet')
     assert.equal(sb.tun!.written.length, before + 1)
     const peerA = vb.status().peers.find(p => p.peerId === a.net.peerId.toString())!
@@ -119,7 +119,7 @@ test('createVpn between two loopback nodes with an in-memory TUN', { timeout: 12
     await waitFor(() => va.status().peers.find(p => p.peerId === b.net.peerId.toString())!.streamsOpened >= 2, 10_000, 'redial')
     const before = sb.tun!.written.length
     await waitFor(() => {
-      sa.tun!.inject(encodeRecords([pkt(ipA, ipB, 9)]))
+      sa.tun!.inject(buildBatch([pkt(ipA, ipB, 9)]))
       return sb.tun!.written.length > before
     }, 10_000, 'traffic after the reset')
   })
@@ -132,7 +132,7 @@ test('createVpn between two loopback nodes with an in-memory TUN', { timeout: 12
     await a.net.dial(b.net.host.getMultiaddrs()[0]!)
     const before = sb.tun!.written.length
     await waitFor(() => {
-      sa.tun!.inject(encodeRecords([pkt(ipA, ipB, 11)]))
+      sa.tun!.inject(buildBatch([pkt(ipA, ipB, 11)]))
       return sb.tun!.written.length > before
     }, 15_000, 'traffic after the host switch')
   })
@@ -156,7 +156,7 @@ test('the per-peer queue is bounded: without a stream, packets beyond the bound 
   const ghost = '12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN'
   const st = await va.start([{ peerId: ghost, name: 'ghost' }])
   const ipG = st.peers.find(p => p.name === 'ghost')!.ipv4
-  for (let i = 0; i < 100; i++) sa.tun!.inject(encodeRecords([pkt(st.ipv4!, ipG, i, 1400)]))
+  for (let i = 0; i < 100; i++) sa.tun!.inject(buildBatch([pkt(st.ipv4!, ipG, i, 1400)]))
   const g = va.status().peers.find(p => p.name === 'ghost')!
   assert.ok(g.queuedBytes <= 64 * 1024)
   assert.ok(g.dropQueueFull >= 100 - Math.floor(64 * 1024 / 1432), `dropped ${g.dropQueueFull}`)
