@@ -1,8 +1,10 @@
 /**
  * `npm start`: a local dmsnet demo network. Starts N nodes (default 3) in this process on
  * loopback with temporary data dirs, prints discovery and connection events as they happen and a
- * status table every few seconds, runs the demo steps (steps/index.ts), and keeps going until
- * Ctrl-C, which stops every node and removes the temporary dirs.
+ * status table every few seconds, runs the demo steps (steps/index.ts; as root the last one runs
+ * three real daemons in network namespaces of their own and pings across their VPN), and keeps
+ * going until Ctrl-C, which stops every node and daemon and removes the temporary dirs and
+ * namespaces.
  *
  *   node dist/src/demo/main.js [--nodes 3] [--duration <s>] [--status-interval <s>] [--no-mdns]
  *   env: DMSNET_DEMO_DURATION (seconds; tests use it), DMSNET_LOG_LEVEL (default warn)
@@ -115,12 +117,20 @@ async function main (): Promise<void> {
   const print = createPrinter()
   const controller = new AbortController()
   const held: { cluster?: Cluster } = {}
+  const stopHooks: Array<() => Promise<void>> = []
   const shutdown = onShutdown(async () => {
     controller.abort()
     print.line('demo', 'stopping every node…')
+    // steps' leftovers first (the VPN step's daemons and namespaces): they never throw by contract,
+    // but one that does must not keep the nodes and temporary dirs alive
+    for (const hook of stopHooks.splice(0).reverse()) {
+      await hook().catch(err => { print.line('demo', `cleanup failed: ${(err as Error).message}`) })
+    }
     await held.cluster?.stop()
     if (held.cluster != null) print.line('demo', `stopped; removed ${held.cluster.baseDir}`)
   }, {
+    // the VPN step's daemons take a few seconds to stop; a second Ctrl-C still forces the exit
+    timeoutMs: 40_000,
     onSignal: sig => { process.stdout.write('\n'); print.line('demo', `${sig}: shutting down (again to force)`) }
   })
 
@@ -143,13 +153,15 @@ async function main (): Promise<void> {
   print.line('demo', `data dirs under ${cluster.baseDir} (removed on exit)`)
   if (cluster.nodes[0]?.node.metricsUrl != null) print.line('n1', `metrics: ${cluster.nodes[0].node.metricsUrl}`)
 
-  try {
-    for (const [i, step] of steps.entries()) {
-      print.line('demo', `step ${i + 1}/${steps.length}: ${step.title}`)
-      await step.run({ nodes: cluster.nodes, print, signal: controller.signal })
+  for (const [i, step] of steps.entries()) {
+    if (controller.signal.aborted) break
+    print.line('demo', `step ${i + 1}/${steps.length}: ${step.title}`)
+    try {
+      await step.run({ nodes: cluster.nodes, print, signal: controller.signal, onStop: fn => { stopHooks.push(fn) } })
+    } catch (err) {
+      // one failed step is reported; the next ones still run
+      if (!controller.signal.aborted) print.line('demo', `step failed: ${(err as Error).name}: ${(err as Error).message}`)
     }
-  } catch (err) {
-    if (!controller.signal.aborted) print.line('demo', `step failed: ${(err as Error).name}: ${(err as Error).message}`)
   }
 
   if (!controller.signal.aborted) {

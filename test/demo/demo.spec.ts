@@ -5,32 +5,8 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { entryArgs } from '../cli/helpers.js'
-
-function runDemo (args: string[]): { child: ReturnType<typeof spawn>, out: () => string, exited: Promise<number | null>, waitFor: (re: RegExp, ms: number) => Promise<RegExpMatchArray> } {
-  const child = spawn(process.execPath, [...entryArgs('src/demo/main.ts'), '--no-mdns', ...args], {
-    // the duration is a safety net: the test stops the demo itself long before
-    env: { ...process.env, DMSNET_DEMO_DURATION: '120', DMSNET_LOG_LEVEL: 'warn', NO_COLOR: '1' },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  let out = ''
-  let err = ''
-  child.stdout!.on('data', (d: Buffer) => { out += d.toString() })
-  child.stderr!.on('data', (d: Buffer) => { err += d.toString() })
-  const exited = new Promise<number | null>(resolve => child.on('close', c => { resolve(c) }))
-  const waitFor = async (re: RegExp, ms: number): Promise<RegExpMatchArray> => {
-    const until = Date.now() + ms
-    for (;;) {
-      const m = out.match(re)
-      if (m != null) return m
-      if (Date.now() > until || child.exitCode != null) throw new Error(`no ${re} in demo output:\n${out}\nstderr:\n${err}`)
-      await new Promise(resolve => setTimeout(resolve, 100))
-    }
-  }
-  return { child, out: () => out, exited, waitFor }
-}
+import { runDemo } from './run-demo.js'
 
 test('demo: 3 nodes connect, status table, clean exit on SIGINT', async (t) => {
   const demo = runDemo(['--status-interval', '2'])

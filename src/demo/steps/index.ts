@@ -1,16 +1,18 @@
 /**
- * The demo's steps, run in order once the nodes are up. Messaging, swarm and VPN demos go here
- * as new files (`steps/messaging.ts` exporting a `DemoStep`) added to this list.
+ * The demo's steps, run in order once the nodes are up: one file per feature, each exporting a
+ * `DemoStep`. A step that fails is reported and the next one still runs.
  */
 import { connectivity } from './connectivity.js'
 import { messaging } from './messaging.js'
 import { swarm } from './swarm.js'
 import type { DemoStep } from './types.js'
+import { vpn } from './vpn.js'
 
 export const steps: DemoStep[] = [
   connectivity,
   messaging,
-  swarm
+  swarm,
+  vpn
 ]
 
 export type { DemoStep, DemoContext } from './types.js'

@@ -1,6 +1,6 @@
 /**
- * A demo step: one feature shown on the running demo network (connectivity now; messaging, swarm
- * and VPN steps are added as files next to this one and listed in steps/index.ts).
+ * A demo step: one feature shown on the running demo network (connectivity, messaging, swarm,
+ * VPN: one file each next to this one, listed in steps/index.ts).
  */
 import type { DemoNode } from '../cluster.js'
 import type { Printer } from '../printer.js'
@@ -10,6 +10,12 @@ export interface DemoContext {
   print: Printer
   /** Aborted on Ctrl-C / end of the demo: steps must return promptly. */
   signal: AbortSignal
+  /**
+   * Registers work for the demo's shutdown (Ctrl-C, end of --duration, a failed start): for a
+   * step that leaves something running, such as the VPN step's daemons and namespaces. Run in
+   * reverse order before the nodes stop; a hook that throws does not stop the others.
+   */
+  onStop: (fn: () => Promise<void>) => void
 }
 
 export interface DemoStep {

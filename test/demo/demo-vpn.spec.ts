@@ -1,0 +1,107 @@
+/**
+ * The demo's VPN step. As root: three real daemons in namespaces of the demo's own, a VPN between
+ * them, pings all-to-all at the VPN addresses and a name through the VPN's DNS; afterwards (end of
+ * --duration, or Ctrl-C in the middle of the setup) no namespace, daemon or data dir is left.
+ * Without root the step must say why it is skipped and the demo must carry on.
+ */
+import { test, type TestContext } from 'node:test'
+import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { isRoot, requireRoot } from '../helpers/root.js'
+import { runDemo, type DemoRun } from './run-demo.js'
+
+function namespacesOf (pid: number): string[] {
+  return execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n')
+    .map(l => l.split(' ')[0]!).filter(n => n.startsWith(`dmsdemo-${pid}-`))
+}
+
+/** pids of processes whose command line mentions this demo's tag (its daemons' data dirs). */
+function daemonsOf (pid: number): number[] {
+  const out: number[] = []
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue
+    try {
+      if (readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(`dmsdemo-${pid}-`)) out.push(Number(p))
+    } catch { /* gone meanwhile */ }
+  }
+  return out
+}
+
+/** Safety net for a test that fails half-way: whatever the demo left behind goes. */
+function leftoversCleanup (t: TestContext, demo: DemoRun): void {
+  t.after(() => {
+    const pid = demo.child.pid!
+    if (demo.child.exitCode == null) demo.child.kill('SIGKILL')
+    for (const p of daemonsOf(pid)) { try { process.kill(p, 'SIGKILL') } catch { /* gone */ } }
+    for (const ns of namespacesOf(pid)) { try { execFileSync('ip', ['netns', 'del', ns]) } catch { /* gone */ } }
+    for (const d of readdirSync(tmpdir())) if (d.startsWith(`dmsdemo-${pid}-`)) rmSync(join(tmpdir(), d), { recursive: true, force: true })
+  })
+}
+
+test('demo as root: VPN between daemons in their own namespaces, pings all-to-all, nothing left after', { timeout: 240_000 }, async (t) => {
+  if (!requireRoot(t)) return
+  const demo = runDemo(['--duration', '2', '--status-interval', '60'])
+  leftoversCleanup(t, demo)
+  assert.equal(await demo.exited, 0, demo.err())
+  const out = demo.out()
+  const pid = demo.child.pid!
+
+  const addr: Record<string, string> = {}
+  for (const name of ['a', 'b', 'c']) {
+    const m = out.match(new RegExp(`\\n\\S+ +${name} +VPN address (100\\.\\d+\\.\\d+\\.\\d+) fd64:\\S+ on dmsnet0`))
+    assert.ok(m != null, `VPN address of ${name} in:\n${out}`)
+    addr[name] = m[1]!
+  }
+  assert.equal(new Set(Object.values(addr)).size, 3, 'three distinct VPN addresses')
+  for (const from of ['a', 'b', 'c']) {
+    for (const to of ['a', 'b', 'c']) {
+      if (from === to) continue
+      // the ping went to that node's own VPN address and got replies
+      assert.match(out, new RegExp(`vpn +${from} -> ${to} ${addr[to]!.replace(/\./g, '\\.')} ok, [123]/3 replies, rtt min/avg/max [\\d.]+/[\\d.]+/[\\d.]+ ms`), `${from} -> ${to}:\n${out}`)
+    }
+  }
+  assert.match(out, /vpn +all 6 pairs answered pings over the VPN/)
+  assert.match(out, new RegExp(`vpn +a asked the VPN DNS on b \\(${addr.b!.replace(/\./g, '\\.')}\\) for c\\.dmsnet: ${addr.c!.replace(/\./g, '\\.')} ok`))
+  assert.match(out, new RegExp(`namespaces dmsdemo-${pid}-a, dmsdemo-${pid}-b, dmsdemo-${pid}-c`))
+
+  // after the demo ended by itself: daemons stopped, namespaces and data dirs gone
+  assert.match(out, /vpn +stopped the VPN daemons; deleted namespaces/)
+  assert.match(out, /stopped; removed /)
+  const [, daemonDir] = out.match(/--data-dir (\S+) vpn status/) ?? []
+  assert.ok(daemonDir != null)
+  assert.equal(existsSync(daemonDir), false, 'daemon data dir removed')
+  assert.deepEqual(namespacesOf(pid), [], 'no dmsdemo- namespace left')
+  assert.deepEqual(daemonsOf(pid), [], 'no daemon left running')
+})
+
+test('demo as root: Ctrl-C in the middle of the VPN setup still removes daemons and namespaces', { timeout: 240_000 }, async (t) => {
+  if (!requireRoot(t)) return
+  const demo = runDemo(['--status-interval', '60'])
+  leftoversCleanup(t, demo)
+  const pid = demo.child.pid!
+  await demo.waitFor(/\n\S+ +a +daemon up in dmsdemo-/, 180_000)
+  assert.ok(namespacesOf(pid).length >= 4, 'the setup is under way')
+  assert.ok(daemonsOf(pid).length >= 1, 'daemon a runs')
+  demo.child.kill('SIGINT')
+  assert.equal(await demo.exited, 0, demo.err())
+  assert.match(demo.out(), /SIGINT: shutting down/)
+  assert.doesNotMatch(demo.out(), /vpn +all 6 pairs/)
+  assert.deepEqual(namespacesOf(pid), [], 'no dmsdemo- namespace left')
+  assert.deepEqual(daemonsOf(pid), [], 'no daemon left running')
+  assert.deepEqual(readdirSync(tmpdir()).filter(d => d.startsWith(`dmsdemo-${pid}-`)), [], 'no daemon data dir left')
+})
+
+test('demo without root: the VPN step says why it is skipped, the rest runs', { timeout: 180_000 }, async (t) => {
+  // as root, run the demo as "nobody" so this path is tested in CI too
+  const demo = runDemo(['--duration', '1', '--status-interval', '60'], isRoot ? { uid: 65534, gid: 65534 } : {})
+  leftoversCleanup(t, demo)
+  assert.equal(await demo.exited, 0, demo.err())
+  const out = demo.out()
+  assert.match(out, /demo +step 4\/4: VPN/)
+  assert.match(out, /demo +VPN step skipped: not running as root: the VPN part needs root for network namespaces and TUN devices \(try: sudo npm start\)/)
+  assert.match(out, /all 3 nodes connected again inside swarm "demo" on the new key/, 'the steps before it ran')
+  assert.doesNotMatch(out, /vpn +namespaces dmsdemo-/)
+})
