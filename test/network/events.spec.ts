@@ -6,26 +6,11 @@ import { describe, it } from 'node:test'
 import { multiaddr } from '@multiformats/multiaddr'
 import { DialError } from '../../src/errors.js'
 import { createNetwork } from '../../src/network/network.js'
-import { nextEvent, startNode, tempDir, testConfig, waitFor } from './helpers.js'
+import { ECHO, echo, nextEvent, roundTrip, startNode, tempDir, testConfig, waitFor } from './helpers.js'
 import type { HostProfile, NetworkEvents } from '../../src/network/types.js'
-import type { IdentifyResult, Stream } from '@libp2p/interface'
-
-const ECHO = '/dmsnet-test/echo/1'
+import type { IdentifyResult } from '@libp2p/interface'
 
 type Detail<K extends keyof NetworkEvents> = NetworkEvents[K]['detail']
-
-async function echo (stream: Stream): Promise<void> {
-  for await (const chunk of stream) stream.send(chunk)
-  await stream.close()
-}
-
-async function roundTrip (stream: Stream, text: string): Promise<string> {
-  stream.send(new TextEncoder().encode(text))
-  await stream.close()
-  let out = ''
-  for await (const chunk of stream) out += new TextDecoder().decode(chunk.subarray())
-  return out
-}
 
 describe('network events', () => {
   it('start emits host:changed, local-addresses:updated and reachability:changed', async () => {

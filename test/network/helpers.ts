@@ -1,5 +1,6 @@
 /**
- * Test helpers: throw-away nodes on loopback with their own temp data dir.
+ * Test helpers: throw-away nodes on loopback with their own temp data dir, and an echo protocol
+ * to prove a stream really carries data.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -7,6 +8,7 @@ import { join } from 'node:path'
 import { loadConfig, type Config } from '../../src/config/index.js'
 import { createNetwork, type CreateNetworkOptions } from '../../src/network/network.js'
 import type { Network } from '../../src/network/types.js'
+import type { Stream } from '@libp2p/interface'
 
 export function tempDir (prefix = 'dmsnet-net-'): { dir: string, cleanup(): void } {
   const dir = mkdtempSync(join(tmpdir(), prefix))
@@ -73,4 +75,24 @@ export async function waitFor (fn: () => boolean | Promise<boolean>, ms = 10_000
     await new Promise(r => setTimeout(r, 50))
   }
   throw new Error(`timed out waiting for ${what}`)
+}
+
+/** A protocol id for the echo handler below. */
+export const ECHO = '/dmsnet-test/echo/1'
+
+/** Stream handler that sends back everything it reads (honouring backpressure), then closes. */
+export async function echo (stream: Stream): Promise<void> {
+  for await (const chunk of stream) {
+    if (!stream.send(chunk)) await stream.onDrain()
+  }
+  await stream.close()
+}
+
+/** Sends `text` on an echo stream, half-closes, and returns everything that came back. */
+export async function roundTrip (stream: Stream, text: string): Promise<string> {
+  stream.send(new TextEncoder().encode(text))
+  await stream.close()
+  let out = ''
+  for await (const chunk of stream) out += new TextDecoder().decode(chunk.subarray())
+  return out
 }

@@ -6,25 +6,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { DialError, InvalidArgumentError, NotStartedError, PeerNotFoundError } from '../../src/errors.js'
 import { createNetwork } from '../../src/network/network.js'
-import { startNode, tempDir, testConfig, waitFor, type TestNode } from './helpers.js'
-import type { Stream } from '@libp2p/interface'
-
-const ECHO = '/dmsnet-test/echo/1.0.0'
-
-async function echoHandler (stream: Stream): Promise<void> {
-  for await (const chunk of stream) {
-    if (!stream.send(chunk)) await stream.onDrain()
-  }
-  await stream.close()
-}
-
-async function roundTrip (stream: Stream, text: string): Promise<string> {
-  stream.send(new TextEncoder().encode(text))
-  await stream.close()
-  let out = ''
-  for await (const chunk of stream) out += new TextDecoder().decode(chunk.subarray())
-  return out
-}
+import { ECHO, echo, roundTrip, startNode, tempDir, testConfig, waitFor, type TestNode } from './helpers.js'
 
 describe('network: three nodes and the DHT', () => {
   let a: TestNode, b: TestNode, c: TestNode
@@ -77,7 +59,7 @@ describe('network: three nodes and the DHT', () => {
   })
 
   it('dialProtocol by bare peer id reaches a handler registered through the Network', async () => {
-    await b.net.handle(ECHO, echoHandler)
+    await b.net.handle(ECHO, echo)
     const s = await c.net.dialProtocol(b.net.peerId.toString(), ECHO)
     assert.equal(await roundTrip(s, 'hello over dmsnet'), 'hello over dmsnet')
     await b.net.unhandle(ECHO)
@@ -134,12 +116,12 @@ describe('network: one pair of nodes', () => {
     const unknown = (await (await import('@libp2p/crypto/keys')).generateKeyPair('Ed25519'))
     const { peerIdFromPrivateKey } = await import('@libp2p/peer-id')
     await assert.rejects(b.net.dial(peerIdFromPrivateKey(unknown).toString(), { signal: AbortSignal.timeout(3000) }), (e: Error) => e instanceof PeerNotFoundError || e.name === 'TimeoutError')
-    await assert.rejects(b.net.handle('no-slash', echoHandler), InvalidArgumentError)
+    await assert.rejects(b.net.handle('no-slash', echo), InvalidArgumentError)
   })
 
   it('registering a protocol twice is an error', async () => {
-    await a.net.handle('/dmsnet-test/twice/1', echoHandler)
-    await assert.rejects(a.net.handle('/dmsnet-test/twice/1', echoHandler), InvalidArgumentError)
+    await a.net.handle('/dmsnet-test/twice/1', echo)
+    await assert.rejects(a.net.handle('/dmsnet-test/twice/1', echo), InvalidArgumentError)
     await a.net.unhandle('/dmsnet-test/twice/1')
   })
 })

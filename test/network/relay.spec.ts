@@ -5,23 +5,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { DialError } from '../../src/errors.js'
-import { startNode, tempDir, waitFor } from './helpers.js'
-import type { Stream } from '@libp2p/interface'
-
-const ECHO = '/dmsnet-test/echo/1'
-
-async function echo (stream: Stream): Promise<void> {
-  for await (const chunk of stream) stream.send(chunk)
-  await stream.close()
-}
-
-async function roundTrip (stream: Stream, text: string): Promise<string> {
-  stream.send(new TextEncoder().encode(text))
-  await stream.close()
-  let out = ''
-  for await (const chunk of stream) out += new TextDecoder().decode(chunk.subarray())
-  return out
-}
+import { ECHO, echo, roundTrip, startNode, tempDir, waitFor } from './helpers.js'
 
 describe('circuit relay', () => {
   it('a peer reachable only through a relay: limited connection, transport circuit-relay, opt-in handlers', async () => {
