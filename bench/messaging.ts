@@ -12,11 +12,9 @@
  * Usage: npm run bench -- messaging [--runs 5] [--pings 1000] [--msgs 5000] [--gossip 30]
  * Progress on stderr; the last stdout line is one JSON object.
  */
-import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PrivateKey, Stream } from '@libp2p/interface'
@@ -24,33 +22,13 @@ import { loadConfig } from '../src/config/index.js'
 import { createMessaging, type Messaging } from '../src/messaging/index.js'
 import { createNetwork } from '../src/network/network.js'
 import type { Network } from '../src/network/types.js'
+import { numArg as arg, progress, serverAnnouncement, spawnServer, stdinClosed, stopServer, writeJsonLine } from './_lib/process.js'
+import { median, minMedianMax as mms, percentile, round } from './_lib/stats.js'
 
 const ECHO = '/dmsnet-bench/msg-echo/1.0.0'
 const SIZE = 64
 
-function arg (name: string, dflt: number): number {
-  const i = process.argv.indexOf(`--${name}`)
-  const v = i >= 0 ? Number(process.argv[i + 1]) : NaN
-  return Number.isFinite(v) && v > 0 ? v : dflt
-}
-
-const log = (msg: string): void => { process.stderr.write(`[messaging] ${msg}\n`) }
-const round = (x: number, d = 1): number => Math.round(x * 10 ** d) / 10 ** d
-
-function median (xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  const m = Math.floor(s.length / 2)
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2
-}
-
-function percentile (xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.min(s.length - 1, Math.floor(p * s.length))]!
-}
-
-function mms (xs: number[]): { min: number, median: number, max: number } {
-  return { min: round(Math.min(...xs)), median: round(median(xs)), max: round(Math.max(...xs)) }
-}
+const log = progress('messaging')
 
 interface BenchNode { net: Network, messaging: Messaging, dir: string, key: PrivateKey }
 
@@ -96,9 +74,8 @@ async function server (): Promise<void> {
     }
     await stream.close().catch(() => {})
   }, { maxInboundStreams: 16 })
-  process.stdout.write(JSON.stringify({ addr: n.net.host.getMultiaddrs()[0]!.toString(), peerId: n.net.peerId.toString() }) + '\n')
-  process.stdin.resume()
-  await new Promise<void>(resolve => process.stdin.on('close', resolve).on('end', resolve))
+  writeJsonLine({ addr: n.net.host.getMultiaddrs()[0]!.toString(), peerId: n.net.peerId.toString() })
+  await stdinClosed()
   await stopBenchNode(n)
   process.exit(0)
 }
@@ -203,16 +180,12 @@ async function client (): Promise<void> {
   const started = Date.now()
   const deadlineAt = started + 160_000
   const self = fileURLToPath(import.meta.url)
-  const child = spawn(process.execPath, [...process.execArgv, self, '--server'], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const child = spawnServer(self)
   const killer = setTimeout(() => { log('time limit reached, stopping'); child.kill('SIGKILL'); process.exit(1) }, 175_000)
   killer.unref()
   const res = { req: [] as number[], bare: [] as number[], reqAll: [] as number[], bareAll: [] as number[], acked: [] as number[], seq: [] as number[] }
   try {
-    const first = await new Promise<string>((resolve, reject) => {
-      createInterface({ input: child.stdout! }).once('line', resolve)
-      child.once('exit', (code) => { reject(new Error(`server exited with ${code}`)) })
-    })
-    const info = JSON.parse(first) as { addr: string, peerId: string }
+    const info = await serverAnnouncement<{ addr: string, peerId: string }>(child)
     const me = await startBenchNode()
     await me.net.dial(info.addr)
     log(`server ${info.peerId}; ${runs} runs of ${pings} round trips and ${msgs} acked messages`)
@@ -255,10 +228,9 @@ async function client (): Promise<void> {
       stats: { req_rtt_us: mms(res.req), bare_rtt_us: mms(res.bare), acked_msgs_per_s: mms(res.acked), acked_sequential_msgs_per_s: mms(res.seq), gossip_all20_ms: g.length > 0 ? mms(g) : null },
       elapsed_s: round((Date.now() - started) / 1000)
     }
-    process.stdout.write(JSON.stringify(result) + '\n')
+    writeJsonLine(result)
   } finally {
-    if (child.exitCode == null) child.stdin!.end()
-    await new Promise(resolve => { if (child.exitCode != null) resolve(null); else child.once('exit', resolve) })
+    await stopServer(child)
     clearTimeout(killer)
   }
 }

@@ -10,45 +10,29 @@
  * The same file runs the server when given `--server` (spawned by the client).
  * Progress on stderr; the last stdout line is one JSON object.
  */
-import { spawn, execFileSync } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer as createNetServer, connect as netConnect, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import { createServer as createTlsServer, connect as tlsConnect } from 'node:tls'
 import { fileURLToPath } from 'node:url'
 import { loadConfig } from '../src/config/index.js'
 import { createNetwork } from '../src/network/network.js'
 import type { Network } from '../src/network/types.js'
 import type { Stream } from '@libp2p/interface'
+import { numArg, progress, serverAnnouncement, spawnServer, stdinClosed, stopServer, writeJsonLine } from './_lib/process.js'
+import { median, minMedianMax, percentile, round } from './_lib/stats.js'
 
 const SINK = '/dmsnet-bench/sink/1.0.0'
 const ECHO = '/dmsnet-bench/echo/1.0.0'
 const CHUNK = 64 * 1024
 const PING_SIZE = 64
 
-function arg (name: string, dflt: number): number {
-  const i = process.argv.indexOf(`--${name}`)
-  const v = i >= 0 ? Number(process.argv[i + 1]) : NaN
-  return Number.isFinite(v) && v >= 0 ? v : dflt
-}
+/** `--frame 0` is meaningful (no cap on yamux frames), so zero is a valid value here. */
+const arg = (name: string, dflt: number): number => numArg(name, dflt, true)
 
-const log = (msg: string): void => { process.stderr.write(`[stream] ${msg}\n`) }
-
-function median (xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  const m = Math.floor(s.length / 2)
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2
-}
-
-function percentile (xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.min(s.length - 1, Math.floor(p * s.length))]!
-}
-
-
-const round = (x: number, d = 1): number => Math.round(x * 10 ** d) / 10 ** d
+const log = progress('stream')
 
 function benchConfig (dataDir: string): ReturnType<typeof loadConfig> {
   return loadConfig({
@@ -166,10 +150,9 @@ async function server (): Promise<void> {
     tcp: (tcp.address() as { port: number }).port,
     tls: (tls.address() as { port: number }).port
   }
-  process.stdout.write(JSON.stringify(info) + '\n')
+  writeJsonLine(info)
   // stop when the parent closes our stdin (or dies)
-  process.stdin.resume()
-  await new Promise<void>(resolve => process.stdin.on('close', resolve).on('end', resolve))
+  await stdinClosed()
   tcp.close(); tls.close()
   await net.stop()
   rmSync(dir, { recursive: true, force: true })
@@ -289,15 +272,11 @@ async function client (): Promise<void> {
   const bytes = Math.floor(arg('mb', 200) * 1e6 / CHUNK) * CHUNK
   const pings = arg('pings', 2000)
   const self = fileURLToPath(import.meta.url)
-  const child = spawn(process.execPath, [...process.execArgv, self, '--server', ...process.argv.slice(2)], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const child = spawnServer(self, process.argv.slice(2))
   const deadline = setTimeout(() => { log('time limit reached, stopping'); child.kill('SIGKILL'); process.exit(1) }, 170_000)
   deadline.unref()
   try {
-    const first = await new Promise<string>((resolve, reject) => {
-      createInterface({ input: child.stdout! }).once('line', resolve)
-      child.once('exit', (code) => { reject(new Error(`server exited with ${code}`)) })
-    })
-    const info = JSON.parse(first) as { libp2p: string, tcp: number, tls: number }
+    const info = await serverAnnouncement<{ libp2p: string, tcp: number, tls: number }>(child)
     log(`server up: ${info.libp2p} tcp:${info.tcp} tls:${info.tls}; ${runs} runs of ${round(bytes / 1e6)} MB, ${pings} round trips`)
 
     const dir = mkdtempSync(join(tmpdir(), 'dmsnet-bench-cli-'))
@@ -367,19 +346,14 @@ async function client (): Promise<void> {
       libp2p_server_cpu_s_per_gb: round(median(srvCpu.libp2p), 2),
       tcp_server_cpu_s_per_gb: round(median(srvCpu.tcp), 2),
       tls_server_cpu_s_per_gb: round(median(srvCpu.tls), 2),
-      mbps_stats: { libp2p: mapStats(mbps.libp2p), tcp: mapStats(mbps.tcp), tls: mapStats(mbps.tls) },
-      rtt_us_stats: { libp2p: mapStats(rttMedian.libp2p), tcp: mapStats(rttMedian.tcp), tls: mapStats(rttMedian.tls) }
+      mbps_stats: { libp2p: minMedianMax(mbps.libp2p), tcp: minMedianMax(mbps.tcp), tls: minMedianMax(mbps.tls) },
+      rtt_us_stats: { libp2p: minMedianMax(rttMedian.libp2p), tcp: minMedianMax(rttMedian.tcp), tls: minMedianMax(rttMedian.tls) }
     }
-    process.stdout.write(JSON.stringify(result) + '\n')
+    writeJsonLine(result)
   } finally {
-    child.stdin!.end()
-    await new Promise(resolve => { if (child.exitCode != null) resolve(null); else child.once('exit', resolve) })
+    await stopServer(child)
     clearTimeout(deadline)
   }
-}
-
-function mapStats (xs: number[]): { min: number, median: number, max: number } {
-  return { min: round(Math.min(...xs)), median: round(median(xs)), max: round(Math.max(...xs)) }
 }
 
 if (process.argv.includes('--server')) await server()

@@ -11,12 +11,10 @@
  * The same file runs the throughput server when given `--server` (spawned by the client).
  * Progress on stderr; the last stdout line is one JSON object.
  */
-import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { loadConfig, type Config } from '../src/config/index.js'
 import { createLogger } from '../src/logging.js'
@@ -25,34 +23,18 @@ import { pskProtector } from '../src/swarm/protector.js'
 import { createSwarmManager, type SwarmManager } from '../src/swarm/swarm.js'
 import type { HostProfile, Network } from '../src/network/types.js'
 import type { Stream } from '@libp2p/interface'
+import { numArg as arg, progress, serverAnnouncement, spawnServer, stdinClosed, stopServer, writeJsonLine } from './_lib/process.js'
+import { median, minMedianMax as stats, round } from './_lib/stats.js'
 
 const SINK = '/dmsnet-bench/swarm-sink/1.0.0'
 const CHUNK = 64 * 1024
-
-function arg (name: string, dflt: number): number {
-  const i = process.argv.indexOf(`--${name}`)
-  const v = i >= 0 ? Number(process.argv[i + 1]) : NaN
-  return Number.isFinite(v) && v > 0 ? v : dflt
-}
 
 function strArg (name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`)
   return i >= 0 ? process.argv[i + 1] : undefined
 }
 
-const log = (msg: string): void => { process.stderr.write(`[swarm] ${msg}\n`) }
-
-function median (xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  const m = Math.floor(s.length / 2)
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2
-}
-
-const round = (x: number, d = 1): number => Math.round(x * 10 ** d) / 10 ** d
-
-function stats (xs: number[]): { min: number, median: number, max: number } {
-  return { min: round(Math.min(...xs)), median: round(median(xs)), max: round(Math.max(...xs)) }
-}
+const log = progress('swarm')
 
 function benchConfig (dataDir: string, port = 0): Config {
   return loadConfig({
@@ -99,8 +81,8 @@ async function server (): Promise<void> {
       await net.start()
       nets.push(net)
     }
-    process.stdout.write(JSON.stringify({ plain: nets[0]!.host.getMultiaddrs()[0]!.toString(), psk: nets[1]!.host.getMultiaddrs()[0]!.toString() }) + '\n')
-    await new Promise(resolve => { process.stdin.on('end', resolve); process.stdin.resume() })
+    writeJsonLine({ plain: nets[0]!.host.getMultiaddrs()[0]!.toString(), psk: nets[1]!.host.getMultiaddrs()[0]!.toString() })
+    await stdinClosed()
   } finally {
     await Promise.allSettled(nets.map(async n => { await n.stop() }))
     rmSync(dir, { recursive: true, force: true })
@@ -126,15 +108,12 @@ async function throughput (runs: number, mb: number): Promise<{ psk: number[], p
   const pskHex = randomBytes(32).toString('hex')
   const bytes = Math.ceil(mb * 1024 * 1024 / CHUNK) * CHUNK
   const self = fileURLToPath(import.meta.url)
-  const child = spawn(process.execPath, [...process.execArgv, self, '--server', '--psk', pskHex], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const child = spawnServer(self, ['--psk', pskHex])
   const dir = mkdtempSync(join(tmpdir(), `dmsnet-bench-swarm-cli-${process.pid}-`))
   const nets: Network[] = []
   const out = { psk: [] as number[], plain: [] as number[] }
   try {
-    const addrs = JSON.parse(await new Promise<string>((resolve, reject) => {
-      createInterface({ input: child.stdout! }).once('line', resolve)
-      child.once('exit', (code) => { reject(new Error(`server exited with ${code}`)) })
-    })) as { plain: string, psk: string }
+    const addrs = await serverAnnouncement<{ plain: string, psk: string }>(child)
     const p = profiles(pskHex)
     for (const [name, profile] of Object.entries(p)) {
       const net = await createNetwork({ config: benchConfig(join(dir, name)), profile })
@@ -153,8 +132,7 @@ async function throughput (runs: number, mb: number): Promise<{ psk: number[], p
     }
   } finally {
     await Promise.allSettled(nets.map(async n => { await n.stop() }))
-    child.stdin!.end()
-    await new Promise(resolve => { if (child.exitCode != null) resolve(null); else { const t = setTimeout(() => { child.kill('SIGKILL') }, 5000); child.once('exit', () => { clearTimeout(t); resolve(null) }) } })
+    await stopServer(child, 5000)
     rmSync(dir, { recursive: true, force: true })
   }
   return out
@@ -240,7 +218,7 @@ async function main (): Promise<void> {
     runs,
     mb_per_run: mb
   }
-  process.stdout.write(JSON.stringify(result) + '\n')
+  writeJsonLine(result)
 }
 
-main().then(() => { process.exit(0) }, (err) => { log(`failed: ${(err as Error).stack ?? String(err)}`); process.stdout.write(JSON.stringify({ bench: 'swarm', error: String(err) }) + '\n'); process.exit(0) })
+main().then(() => { process.exit(0) }, (err) => { log(`failed: ${(err as Error).stack ?? String(err)}`); writeJsonLine({ bench: 'swarm', error: String(err) }); process.exit(0) })
