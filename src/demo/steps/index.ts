@@ -3,6 +3,7 @@
  * `DemoStep`. A step that fails is reported and the next one still runs.
  */
 import { connectivity } from './connectivity.js'
+import { jobs } from './jobs.js'
 import { messaging } from './messaging.js'
 import { swarm } from './swarm.js'
 import type { DemoStep } from './types.js'
@@ -11,6 +12,7 @@ import { vpn } from './vpn.js'
 export const steps: DemoStep[] = [
   connectivity,
   messaging,
+  jobs,
   swarm,
   vpn
 ]
