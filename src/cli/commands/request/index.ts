@@ -3,17 +3,12 @@
  */
 import type { Command } from 'commander'
 import type { ActionArgs, CliContext } from '../../context.js'
-import { CliError, EXIT_USAGE } from '../../errors.js'
-import { parseTimeout } from '../send/errors.js'
+import { directMessageParams } from '../send/errors.js'
 
 interface Opts { json?: boolean, base64?: boolean, timeout?: string }
 
 async function request ({ client, args, opts, out }: ActionArgs<Opts>): Promise<void> {
-  const [peer, type, payload = ''] = args as [string, string, string?]
-  const timeoutMs = parseTimeout(opts.timeout, m => new CliError(m, EXIT_USAGE))
-  const r = await client.call<{ response: string, bytes: number, ms: number }>('messaging.request', {
-    peer, type, payload, encoding: opts.base64 === true ? 'base64' : 'utf8', ...(timeoutMs != null ? { timeoutMs } : {})
-  })
+  const r = await client.call<{ response: string, bytes: number, ms: number }>('messaging.request', directMessageParams(args, opts))
   out(r, opts.json === true, v => v.response)
 }
 

@@ -3,18 +3,13 @@
  */
 import type { Command } from 'commander'
 import type { ActionArgs, CliContext } from '../../context.js'
-import { CliError, EXIT_USAGE } from '../../errors.js'
 import { ms, shortId } from '../../format.js'
-import { parseTimeout } from './errors.js'
+import { directMessageParams } from './errors.js'
 
 interface Opts { json?: boolean, base64?: boolean, timeout?: string }
 
 async function send ({ client, args, opts, out }: ActionArgs<Opts>): Promise<void> {
-  const [peer, type, payload = ''] = args as [string, string, string?]
-  const timeoutMs = parseTimeout(opts.timeout, m => new CliError(m, EXIT_USAGE))
-  const r = await client.call<{ peer: string, type: string, ms: number }>('messaging.send', {
-    peer, type, payload, encoding: opts.base64 === true ? 'base64' : 'utf8', ...(timeoutMs != null ? { timeoutMs } : {})
-  })
+  const r = await client.call<{ peer: string, type: string, ms: number }>('messaging.send', directMessageParams(args, opts))
   out(r, opts.json === true, v => `acknowledged by ${shortId(v.peer)} (${v.type}) in ${ms(v.ms)}`)
 }
 
