@@ -76,7 +76,12 @@ class Closed extends Error {
   constructor () { super('the demo is stopping') }
 }
 
-export function createVpnWorld (): VpnWorld {
+export interface VpnWorldOptions {
+  /** Told when a daemon exits while the world is up (it crashed, or someone ran `dmsnet stop`). */
+  onDaemonExit?: (label: string, stderrTail: string) => void
+}
+
+export function createVpnWorld (worldOptions: VpnWorldOptions = {}): VpnWorld {
   const tag = `${NETNS_PREFIX}${process.pid}`
   const namespaces: string[] = []
   const dirs: string[] = []
@@ -164,11 +169,12 @@ export function createVpnWorld (): VpnWorld {
         }
         const onData = (): void => { if (out.includes('dmsnet: ready')) done() }
         const onAbort = (): void => { done(new Closed()) }
-        const timer = setTimeout(() => { done(new Error(`daemon ${label} not ready after 60 s: ${err.trim().slice(-800)}`)) }, 60_000)
+        const timer = setTimeout(() => { done(new Error(`daemon ${label} not ready after 60 s: ${tail(err)}`)) }, 60_000)
         child.stdout.on('data', onData)
         options?.signal?.addEventListener('abort', onAbort)
-        void exited.then(() => { done(new Error(`daemon ${label} exited: ${err.trim().slice(-800)}`)) })
+        void exited.then(() => { done(new Error(`daemon ${label} exited: ${tail(err)}`)) })
       })
+      void exited.then(() => { if (!closed) worldOptions.onDaemonExit?.(label, tail(err)) })
       const peerId = /^peer id: +(\S+)/m.exec(out)?.[1]
       const socket = /^control: +(\S+)/m.exec(out)?.[1]
       if (peerId == null || socket == null) throw new Error(`daemon ${label}: no peer id / control socket in its output`)
@@ -203,4 +209,9 @@ export function createVpnWorld (): VpnWorld {
     }
   }
   return world
+}
+
+/** The last lines of a daemon's stderr on one line (the demo prints one line per event). */
+function tail (stderr: string): string {
+  return stderr.trim().split('\n').slice(-4).map(l => l.trim()).join(' | ').slice(-600)
 }

@@ -12,12 +12,13 @@ export interface DemoRun {
   waitFor: (re: RegExp, ms: number) => Promise<RegExpMatchArray>
 }
 
-export function runDemo (args: string[], options: Pick<SpawnOptions, 'uid' | 'gid'> = {}): DemoRun {
+export function runDemo (args: string[], options: Pick<SpawnOptions, 'uid' | 'gid'> & { env?: Record<string, string> } = {}): DemoRun {
+  const { env, ...spawnOptions } = options
   const child = spawn(process.execPath, [...entryArgs('src/demo/main.ts'), '--no-mdns', ...args], {
     // the duration is a safety net: the test stops the demo itself long before
-    env: { ...process.env, DMSNET_DEMO_DURATION: '120', DMSNET_LOG_LEVEL: 'warn', NO_COLOR: '1' },
+    env: { ...process.env, DMSNET_DEMO_DURATION: '120', DMSNET_LOG_LEVEL: 'warn', NO_COLOR: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
-    ...options
+    ...spawnOptions
   })
   let out = ''
   let err = ''

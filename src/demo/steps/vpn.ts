@@ -137,7 +137,9 @@ export const vpn: DemoStep = {
       print.line('demo', `VPN step skipped: ${why}`)
       return
     }
-    const world = createVpnWorld()
+    const world = createVpnWorld({
+      onDaemonExit: (label, tail) => { if (!signal.aborted) print.line('vpn', `daemon ${label} exited while the demo runs${tail !== '' ? `: ${tail.slice(0, 400)}` : ''}`) }
+    })
     let removed = false
     ctx.onStop(async () => {
       await world.cleanup()
