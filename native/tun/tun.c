@@ -153,6 +153,11 @@ static void finalize(napi_env env, void *data, void *hint) {
   maybe_free(t);
 }
 
+/* A record's big-endian u32 length. */
+static inline uint32_t read_be32(const uint8_t *p) {
+  return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
 /* Append records to the write queue; returns the number of packets dropped for lack of room. */
 static uint64_t enqueue(tun_t *t, const uint8_t *p, size_t len) {
   uint64_t dropped = 0;
@@ -164,7 +169,7 @@ static uint64_t enqueue(tun_t *t, const uint8_t *p, size_t len) {
   }
   size_t i = 0;
   while (i + 4 <= len) {
-    uint32_t n = ((uint32_t)p[i] << 24) | ((uint32_t)p[i + 1] << 16) | ((uint32_t)p[i + 2] << 8) | p[i + 3];
+    uint32_t n = read_be32(p + i);
     size_t rec = 4 + (size_t)n;
     if (t->wq_len + rec > WRITE_QUEUE_CAP) {
       dropped++;
@@ -195,7 +200,7 @@ static uint64_t enqueue(tun_t *t, const uint8_t *p, size_t len) {
 static size_t write_records(tun_t *t, const uint8_t *p, size_t len) {
   size_t i = 0;
   while (i + 4 <= len) {
-    uint32_t n = ((uint32_t)p[i] << 24) | ((uint32_t)p[i + 1] << 16) | ((uint32_t)p[i + 2] << 8) | p[i + 3];
+    uint32_t n = read_be32(p + i);
     ssize_t w = write(t->fd, p + i + 4, n);
     if (w < 0) {
       if (errno == EINTR) continue;
@@ -306,6 +311,16 @@ static tun_t *unwrap(napi_env env, napi_callback_info info, size_t *argc, napi_v
     return NULL;
   }
   return (tun_t *)data;
+}
+
+/* unwrap() for methods that need an open device: throws ERR_TUN_CLOSED once closed. */
+static tun_t *unwrap_open(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv) {
+  tun_t *t = unwrap(env, info, argc, argv);
+  if (t != NULL && t->closed) {
+    napi_throw_error(env, "ERR_TUN_CLOSED", "device is closed");
+    return NULL;
+  }
+  return t;
 }
 
 static int get_bool(napi_env env, napi_value obj, const char *key, int def) {
@@ -440,12 +455,8 @@ static napi_value tun_new(napi_env env, napi_callback_info info) {
 static napi_value tun_start(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
-  tun_t *t = unwrap(env, info, &argc, argv);
+  tun_t *t = unwrap_open(env, info, &argc, argv);
   if (t == NULL) return NULL;
-  if (t->closed) {
-    napi_throw_error(env, "ERR_TUN_CLOSED", "device is closed");
-    return NULL;
-  }
   napi_valuetype vt;
   if (argc < 1 || napi_typeof(env, argv[0], &vt) != napi_ok || vt != napi_function) {
     napi_throw_type_error(env, "ERR_TUN_ARG", "callback required");
@@ -492,12 +503,8 @@ static napi_value tun_stop(napi_env env, napi_callback_info info) {
 static napi_value tun_write_batch(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  tun_t *t = unwrap(env, info, &argc, argv);
+  tun_t *t = unwrap_open(env, info, &argc, argv);
   if (t == NULL) return NULL;
-  if (t->closed) {
-    napi_throw_error(env, "ERR_TUN_CLOSED", "device is closed");
-    return NULL;
-  }
   void *data;
   size_t len;
   bool is_buf = false;
@@ -519,7 +526,7 @@ static napi_value tun_write_batch(napi_env env, napi_callback_info info) {
   size_t i = 0, count = 0;
   while (i < len) {
     if (len - i < 4) break;
-    uint32_t n = ((uint32_t)p[i] << 24) | ((uint32_t)p[i + 1] << 16) | ((uint32_t)p[i + 2] << 8) | p[i + 3];
+    uint32_t n = read_be32(p + i);
     if (n == 0 || n > MAX_FRAME || (size_t)n > len - i - 4) break;
     i += 4 + (size_t)n;
     count++;
@@ -566,12 +573,8 @@ static napi_value tun_stats(napi_env env, napi_callback_info info) {
 static napi_value tun_set_persist(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  tun_t *t = unwrap(env, info, &argc, argv);
+  tun_t *t = unwrap_open(env, info, &argc, argv);
   if (t == NULL) return NULL;
-  if (t->closed) {
-    napi_throw_error(env, "ERR_TUN_CLOSED", "device is closed");
-    return NULL;
-  }
   bool b = false;
   if (argc >= 1) napi_get_value_bool(env, argv[0], &b);
   if (ioctl(t->fd, TUNSETPERSIST, b ? 1 : 0) < 0) return throw_errno(env, "TUNSETPERSIST", errno);
