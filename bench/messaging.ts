@@ -17,11 +17,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import type { PrivateKey, Stream } from '@libp2p/interface'
-import { loadConfig } from '../src/config/index.js'
+import type { PrivateKey } from '@libp2p/interface'
 import { createMessaging, type Messaging } from '../src/messaging/index.js'
 import { createNetwork } from '../src/network/network.js'
 import type { Network } from '../src/network/types.js'
+import { echoHandler, echoRtt, loopbackConfig } from './_lib/libp2p.js'
 import { numArg as arg, progress, serverAnnouncement, spawnServer, stdinClosed, stopServer, writeJsonLine } from './_lib/process.js'
 import { median, minMedianMax as mms, percentile, round } from './_lib/stats.js'
 
@@ -34,20 +34,7 @@ interface BenchNode { net: Network, messaging: Messaging, dir: string, key: Priv
 
 async function startBenchNode (): Promise<BenchNode> {
   const dir = mkdtempSync(join(tmpdir(), 'dmsnet-bench-msg-'))
-  const config = loadConfig({
-    base: {
-      dataDir: dir,
-      logging: { level: 'warn' },
-      network: {
-        listen: ['/ip4/127.0.0.1/tcp/0'],
-        dht: { mode: 'client' },
-        autonat: { enabled: false },
-        dcutr: { enabled: false },
-        relay: { client: false },
-        mdns: { enabled: false }
-      }
-    }
-  })
+  const config = loopbackConfig(dir)
   const key = await generateKeyPair('Ed25519')
   const net = await createNetwork({ config, privateKey: key })
   await net.start()
@@ -68,12 +55,7 @@ async function server (): Promise<void> {
   const n = await startBenchNode()
   n.messaging.registerHandler('bench.req', (m) => m.payload)
   n.messaging.registerHandler('bench.msg', () => {})
-  await n.net.handle(ECHO, async (stream: Stream) => {
-    for await (const chunk of stream) {
-      if (!stream.send(chunk)) await stream.onDrain()
-    }
-    await stream.close().catch(() => {})
-  }, { maxInboundStreams: 16 })
+  await n.net.handle(ECHO, echoHandler, { maxInboundStreams: 16 })
   writeJsonLine({ addr: n.net.host.getMultiaddrs()[0]!.toString(), peerId: n.net.peerId.toString() })
   await stdinClosed()
   await stopBenchNode(n)
@@ -83,22 +65,7 @@ async function server (): Promise<void> {
 // ---------------------------------------------------------------- client side
 
 async function bareRtt (net: Network, addr: string, n: number): Promise<number[]> {
-  const stream = await net.dialProtocol(addr, ECHO)
-  const msg = new Uint8Array(SIZE).fill(1)
-  const out: number[] = []
-  let pending: (() => void) | undefined
-  let received = 0
-  stream.addEventListener('message', (evt) => {
-    received += evt.data.byteLength
-    if (received >= SIZE) { received -= SIZE; pending?.() }
-  })
-  for (let i = 0; i < n; i++) {
-    const t0 = process.hrtime.bigint()
-    await new Promise<void>(resolve => { pending = resolve; stream.send(msg) })
-    out.push(Number(process.hrtime.bigint() - t0) / 1e3)
-  }
-  await stream.close().catch(() => {})
-  return out
+  return await echoRtt(net, addr, ECHO, SIZE, n)
 }
 
 async function reqRtt (m: Messaging, peer: string, n: number): Promise<number[]> {

@@ -17,10 +17,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createServer as createTlsServer, connect as tlsConnect } from 'node:tls'
 import { fileURLToPath } from 'node:url'
-import { loadConfig } from '../src/config/index.js'
+import type { Config } from '../src/config/index.js'
 import { createNetwork } from '../src/network/network.js'
 import type { Network } from '../src/network/types.js'
 import type { Stream } from '@libp2p/interface'
+import { echoHandler, echoRtt, loopbackConfig } from './_lib/libp2p.js'
 import { numArg, progress, serverAnnouncement, spawnServer, stdinClosed, stopServer, writeJsonLine } from './_lib/process.js'
 import { median, minMedianMax, percentile, round } from './_lib/stats.js'
 
@@ -34,25 +35,13 @@ const arg = (name: string, dflt: number): number => numArg(name, dflt, true)
 
 const log = progress('stream')
 
-function benchConfig (dataDir: string): ReturnType<typeof loadConfig> {
-  return loadConfig({
-    base: {
-      dataDir,
-      logging: { level: 'warn' },
-      network: {
-        listen: ['/ip4/127.0.0.1/tcp/0'],
-        dht: { mode: 'client' },
-        autonat: { enabled: false },
-        dcutr: { enabled: false },
-        relay: { client: false },
-        mdns: { enabled: false },
-        // `--window <bytes>` compares yamux windows (default: the config default, 16 MiB)
-        yamux: {
-          ...(arg('window', 0) > 0 ? { initialStreamWindowSize: arg('window', 0), maxStreamWindowSize: Math.max(arg('window', 0), 16 * 1024 * 1024) } : {}),
-          // `--frame <bytes>`: cap on yamux data frames (0 = no cap)
-          ...(arg('frame', -1) >= 0 ? { maxFrameSize: arg('frame', -1) } : {})
-        }
-      }
+function benchConfig (dataDir: string): Config {
+  return loopbackConfig(dataDir, {
+    // `--window <bytes>` compares yamux windows (default: the config default, 16 MiB)
+    yamux: {
+      ...(arg('window', 0) > 0 ? { initialStreamWindowSize: arg('window', 0), maxStreamWindowSize: Math.max(arg('window', 0), 16 * 1024 * 1024) } : {}),
+      // `--frame <bytes>`: cap on yamux data frames (0 = no cap)
+      ...(arg('frame', -1) >= 0 ? { maxFrameSize: arg('frame', -1) } : {})
     }
   })
 }
@@ -126,13 +115,6 @@ async function sinkHandler (stream: Stream): Promise<void> {
   await stream.close().catch(() => {})
 }
 
-async function echoHandler (stream: Stream): Promise<void> {
-  for await (const chunk of stream) {
-    if (!stream.send(chunk)) await stream.onDrain()
-  }
-  await stream.close().catch(() => {})
-}
-
 async function server (): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'dmsnet-bench-srv-'))
   const net = await createNetwork({ config: benchConfig(dir) })
@@ -199,22 +181,7 @@ async function libp2pThroughput (net: Network, addr: string, bytes: number): Pro
 }
 
 async function libp2pRtt (net: Network, addr: string, n: number): Promise<number[]> {
-  const stream = await net.dialProtocol(addr, ECHO)
-  const msg = new Uint8Array(PING_SIZE).fill(1)
-  const out: number[] = []
-  let pending: (() => void) | undefined
-  let received = 0
-  stream.addEventListener('message', (evt) => {
-    received += evt.data.byteLength
-    if (received >= PING_SIZE) { received -= PING_SIZE; pending?.() }
-  })
-  for (let i = 0; i < n; i++) {
-    const t0 = process.hrtime.bigint()
-    await new Promise<void>(resolve => { pending = resolve; stream.send(msg) })
-    out.push(Number(process.hrtime.bigint() - t0) / 1e3)
-  }
-  await stream.close().catch(() => {})
-  return out
+  return await echoRtt(net, addr, ECHO, PING_SIZE, n)
 }
 
 async function socketOpen (kind: 'tcp' | 'tls', port: number, mode: 'S' | 'E'): Promise<Socket> {

@@ -16,13 +16,14 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { loadConfig, type Config } from '../src/config/index.js'
+import type { Config } from '../src/config/index.js'
 import { createLogger } from '../src/logging.js'
 import { createNetwork } from '../src/network/network.js'
 import { pskProtector } from '../src/swarm/protector.js'
 import { createSwarmManager, type SwarmManager } from '../src/swarm/swarm.js'
 import type { HostProfile, Network } from '../src/network/types.js'
 import type { Stream } from '@libp2p/interface'
+import { loopbackConfig } from './_lib/libp2p.js'
 import { numArg as arg, progress, serverAnnouncement, spawnServer, stdinClosed, stopServer, writeJsonLine } from './_lib/process.js'
 import { median, minMedianMax as stats, round } from './_lib/stats.js'
 
@@ -37,22 +38,11 @@ function strArg (name: string): string | undefined {
 const log = progress('swarm')
 
 function benchConfig (dataDir: string, port = 0): Config {
-  return loadConfig({
-    base: {
-      dataDir,
-      logging: { level: 'warn' },
-      network: {
-        listen: [`/ip4/127.0.0.1/tcp/${port}`],
-        dht: { mode: 'server', addressFilter: 'all' },
-        autonat: { enabled: false },
-        dcutr: { enabled: false },
-        relay: { client: false },
-        mdns: { enabled: false },
-        // every node dials from 127.0.0.1: the per-host inbound rate limit would throttle the swarm
-        connectionManager: { inboundConnectionThreshold: 1000 }
-      }
-    }
-  })
+  return loopbackConfig(dataDir, {
+    dht: { mode: 'server', addressFilter: 'all' },
+    // every node dials from 127.0.0.1: the per-host inbound rate limit would throttle the swarm
+    connectionManager: { inboundConnectionThreshold: 1000 }
+  }, port)
 }
 
 function profiles (pskHex: string): { plain: HostProfile, psk: HostProfile } {
