@@ -150,7 +150,9 @@ export function createVpnWorld (worldOptions: VpnWorldOptions = {}): VpnWorld {
       dirs.push(dataDir)
       await checkOpen()
       const child = spawn('ip', ['netns', 'exec', ns, process.execPath, ...cliArgs(), '--data-dir', dataDir, 'up',
-        '--listen', `/ip4/${underlayIp}/tcp/4001`, '--no-mdns', '--no-metrics'], {
+        '--listen', `/ip4/${underlayIp}/tcp/4001`, '--no-mdns', '--no-metrics',
+        // explicit, so a DMSNET_CONTROL_SOCKET in the user's environment cannot make them share one
+        '--socket', join(dataDir, 'control.sock')], {
         env: { ...process.env, DMSNET_LOG_LEVEL: 'warn', ...env },
         stdio: ['ignore', 'pipe', 'pipe']
       })
