@@ -8,8 +8,8 @@
  * All traffic stays inside these namespaces: they have no route anywhere else.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { existsSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -61,6 +61,63 @@ export function vpnSkipReason (): string | undefined {
   const entry = cli[cli.length - 1]!
   if (!existsSync(entry)) return `the dmsnet CLI is missing at ${entry} (run npm run build)`
   return undefined
+}
+
+let setpriv: boolean | undefined
+function deathSignal (): string[] {
+  setpriv ??= spawnSync('setpriv', ['--help'], { encoding: 'utf8' }).stdout?.includes('--pdeathsig') === true
+  return setpriv ? ['setpriv', '--pdeathsig', 'TERM', '--'] : []
+}
+
+function alive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/**
+ * Removes what an earlier demo left behind when it was killed before it could clean up: its
+ * namespaces and daemon data dirs, once that demo's process is gone and none of its daemons runs.
+ * Returns the names removed. Never throws.
+ */
+export async function sweepLeftovers (): Promise<string[]> {
+  const removed: string[] = []
+  try {
+    const tagOf = (name: string): number | undefined => {
+      const m = new RegExp(`^${NETNS_PREFIX}(\\d+)-`).exec(name)
+      return m == null ? undefined : Number(m[1])
+    }
+    const stale = (pid: number): boolean => pid !== process.pid && !alive(pid) && !daemonRunning(pid)
+    for (const ns of await listNetns()) {
+      const pid = tagOf(ns)
+      if (pid != null && stale(pid)) {
+        await deleteNetns(ns).then(() => { removed.push(ns) }, () => {})
+      }
+    }
+    for (const d of await readdir(tmpdir())) {
+      const pid = tagOf(d)
+      if (pid != null && stale(pid)) {
+        await rm(join(tmpdir(), d), { recursive: true, force: true }).then(() => { removed.push(join(tmpdir(), d)) }, () => {})
+      }
+    }
+  } catch { /* best effort */ }
+  return removed
+}
+
+/** Whether a daemon of demo `pid` still runs (its data dir is on its command line). */
+function daemonRunning (pid: number): boolean {
+  try {
+    for (const p of readdirSync('/proc')) {
+      if (!/^\d+$/.test(p)) continue
+      try {
+        if (readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(`${NETNS_PREFIX}${pid}-`)) return true
+      } catch { /* gone meanwhile */ }
+    }
+  } catch { /* no /proc: assume yes, and leave things alone */ return true }
+  return false
 }
 
 /** `node` arguments that run the dmsnet CLI: the compiled entry next to us, or the source under tsx. */
@@ -149,7 +206,9 @@ export function createVpnWorld (worldOptions: VpnWorldOptions = {}): VpnWorld {
       const dataDir = await mkdtemp(join(tmpdir(), `${tag}-${label}-`))
       dirs.push(dataDir)
       await checkOpen()
-      const child = spawn('ip', ['netns', 'exec', ns, process.execPath, ...cliArgs(), '--data-dir', dataDir, 'up',
+      // setpriv --pdeathsig: should the demo itself be killed (SIGKILL, no cleanup), the daemons
+      // still get SIGTERM and stop instead of running on in namespaces nobody deletes
+      const child = spawn('ip', ['netns', 'exec', ns, ...deathSignal(), process.execPath, ...cliArgs(), '--data-dir', dataDir, 'up',
         '--listen', `/ip4/${underlayIp}/tcp/4001`, '--no-mdns', '--no-metrics',
         // explicit, so a DMSNET_CONTROL_SOCKET in the user's environment cannot make them share one
         '--socket', join(dataDir, 'control.sock')], {

@@ -5,42 +5,13 @@
  * A step that fails is reported and cleaned up, and the demo carries on. Without root the step
  * must say why it is skipped and the demo must carry on.
  */
-import { test, type TestContext } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFileSync } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, readdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { sweepLeftovers } from '../../src/demo/vpn-world.js'
 import { isRoot, requireRoot } from '../helpers/root.js'
-import { runDemo, type DemoRun } from './run-demo.js'
-
-function namespacesOf (pid: number): string[] {
-  return execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n')
-    .map(l => l.split(' ')[0]!).filter(n => n.startsWith(`dmsdemo-${pid}-`))
-}
-
-/** pids of processes whose command line mentions this demo's tag (its daemons' data dirs). */
-function daemonsOf (pid: number): number[] {
-  const out: number[] = []
-  for (const p of readdirSync('/proc')) {
-    if (!/^\d+$/.test(p)) continue
-    try {
-      if (readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(`dmsdemo-${pid}-`)) out.push(Number(p))
-    } catch { /* gone meanwhile */ }
-  }
-  return out
-}
-
-/** Safety net for a test that fails half-way: whatever the demo left behind goes. */
-function leftoversCleanup (t: TestContext, demo: DemoRun): void {
-  t.after(() => {
-    const pid = demo.child.pid!
-    if (demo.child.exitCode == null) demo.child.kill('SIGKILL')
-    for (const p of daemonsOf(pid)) { try { process.kill(p, 'SIGKILL') } catch { /* gone */ } }
-    for (const ns of namespacesOf(pid)) { try { execFileSync('ip', ['netns', 'del', ns]) } catch { /* gone */ } }
-    for (const d of readdirSync(tmpdir())) if (d.startsWith(`dmsdemo-${pid}-`)) rmSync(join(tmpdir(), d), { recursive: true, force: true })
-  })
-}
+import { daemonsOf, leftoversCleanup, namespacesOf, runDemo } from './run-demo.js'
 
 test('demo as root: VPN between daemons in their own namespaces, pings all-to-all, nothing left after', { timeout: 240_000 }, async (t) => {
   if (!requireRoot(t)) return
@@ -93,6 +64,25 @@ test('demo as root: Ctrl-C in the middle of the VPN setup still removes daemons 
   assert.deepEqual(namespacesOf(pid), [], 'no dmsdemo- namespace left')
   assert.deepEqual(daemonsOf(pid), [], 'no daemon left running')
   assert.deepEqual(readdirSync(tmpdir()).filter(d => d.startsWith(`dmsdemo-${pid}-`)), [], 'no daemon data dir left')
+})
+
+test('demo as root: killed with SIGKILL, its daemons still stop; the next demo sweeps its namespaces', { timeout: 240_000 }, async (t) => {
+  if (!requireRoot(t)) return
+  const demo = runDemo(['--status-interval', '60'])
+  leftoversCleanup(t, demo)
+  const pid = demo.child.pid!
+  await demo.waitFor(/\n\S+ +c +daemon up in dmsdemo-/, 180_000)
+  assert.ok(daemonsOf(pid).length >= 2, 'daemons run')
+  demo.child.kill('SIGKILL')
+  await demo.exited
+  // no cleanup ran, but the daemons got SIGTERM from the kernel when their parent died
+  for (let i = 0; i < 150 && daemonsOf(pid).length > 0; i++) await new Promise(resolve => setTimeout(resolve, 100))
+  assert.deepEqual(daemonsOf(pid), [], 'daemons stopped with the demo')
+  assert.ok(namespacesOf(pid).length >= 4, 'the namespaces are still there')
+  const swept = await sweepLeftovers()
+  for (const l of ['hub', 'a', 'b', 'c']) assert.ok(swept.includes(`dmsdemo-${pid}-${l}`), `swept ${l}: ${swept.join(', ')}`)
+  assert.deepEqual(namespacesOf(pid), [])
+  assert.deepEqual(readdirSync(tmpdir()).filter(d => d.startsWith(`dmsdemo-${pid}-`)), [], 'daemon data dirs swept')
 })
 
 test('demo as root: a VPN step that fails is reported, cleaned up, and the demo goes on', { timeout: 240_000 }, async (t) => {

@@ -1,8 +1,13 @@
 /**
  * Runs the demo (`npm start`'s entry) as a subprocess with plain output, and waits for lines in it.
  */
-import { spawn, type SpawnOptions } from 'node:child_process'
+import { execFileSync, spawn, type SpawnOptions } from 'node:child_process'
+import { readdirSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { TestContext } from 'node:test'
 import { entryArgs } from '../cli/helpers.js'
+import { isRoot } from '../helpers/root.js'
 
 export interface DemoRun {
   child: ReturnType<typeof spawn>
@@ -35,4 +40,36 @@ export function runDemo (args: string[], options: Pick<SpawnOptions, 'uid' | 'gi
     }
   }
   return { child, out: () => out, err: () => err, exited, waitFor }
+}
+
+export function namespacesOf (pid: number): string[] {
+  if (!isRoot) return []
+  return execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n')
+    .map(l => l.split(' ')[0]!).filter(n => n.startsWith(`dmsdemo-${pid}-`))
+}
+
+/** pids of processes whose command line mentions this demo's tag (its daemons' data dirs). */
+export function daemonsOf (pid: number): number[] {
+  const out: number[] = []
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue
+    try {
+      if (readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(`dmsdemo-${pid}-`)) out.push(Number(p))
+    } catch { /* gone meanwhile */ }
+  }
+  return out
+}
+
+/**
+ * Safety net for a test that fails half-way (the demo is SIGKILLed): whatever its VPN step left
+ * behind goes too (daemons, namespaces, data dirs).
+ */
+export function leftoversCleanup (t: TestContext, demo: DemoRun): void {
+  t.after(() => {
+    const pid = demo.child.pid!
+    if (demo.child.exitCode == null) demo.child.kill('SIGKILL')
+    for (const p of daemonsOf(pid)) { try { process.kill(p, 'SIGKILL') } catch { /* gone */ } }
+    for (const ns of namespacesOf(pid)) { try { execFileSync('ip', ['netns', 'del', ns]) } catch { /* gone */ } }
+    for (const d of readdirSync(tmpdir())) if (d.startsWith(`dmsdemo-${pid}-`)) rmSync(join(tmpdir(), d), { recursive: true, force: true })
+  })
 }

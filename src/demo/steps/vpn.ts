@@ -9,7 +9,7 @@
  */
 import type { VpnStatus } from '../../vpn/types.js'
 import type { Printer } from '../printer.js'
-import { createVpnWorld, UNDERLAY_PREFIX, vpnSkipReason, type VpnDaemon, type VpnWorld } from '../vpn-world.js'
+import { createVpnWorld, sweepLeftovers, UNDERLAY_PREFIX, vpnSkipReason, type VpnDaemon, type VpnWorld } from '../vpn-world.js'
 import type { DemoContext, DemoStep } from './types.js'
 
 const LABELS = ['a', 'b', 'c'] as const
@@ -50,6 +50,8 @@ function short (id: string): string {
 }
 
 async function runVpn (world: VpnWorld, { print, signal }: DemoContext): Promise<void> {
+  const swept = await sweepLeftovers()
+  if (swept.length > 0) print.line('vpn', `removed leftovers of an earlier demo that was killed: ${swept.join(', ')}`)
   const nss = LABELS.map(l => world.nsOf(l))
   print.line('vpn', `namespaces ${nss.join(', ')}, bridged in ${world.nsOf('hub')} on ${UNDERLAY_PREFIX}0/24 (no route out)`)
   await world.build([...LABELS], { signal })
