@@ -28,6 +28,11 @@ test('demo: 3 nodes connect, status table, clean exit on SIGINT', async (t) => {
   await demo.waitFor(/n1 +request -> n3 answered "are you there\?"/, 30_000)
   assert.match(demo.out(), /n2 +gossip from n1: "hello from n1"/)
   assert.match(demo.out(), /n3 +gossip from n1: "hello from n1"/)
+  // the jobs step: n1 published a bid request and both others' signed bids came back
+  assert.match(demo.out(), /n1 +published job [0-9a-f]{8}… \(2 cores, 2 GiB\)/)
+  assert.match(demo.out(), /n1 +bid from n2: price 10, 4 cores \(signed/)
+  assert.match(demo.out(), /n1 +bid from n3: price 13, 6 cores \(signed/)
+  assert.match(demo.out(), /n1 +2 of 2 bids in \d+ ms; cheapest: n2 at 10/)
   // the swarm step: both members joined by invite, the key was rotated, everyone reconnected
   assert.match(demo.out(), /n2 +joined "demo" in \d+ ms \(profile swarm:demo, epoch 1\)/)
   assert.match(demo.out(), /n3 +joined "demo" in \d+ ms/)
