@@ -272,7 +272,7 @@ async function main (): Promise<void> {
   } finally {
     await cleanup()
   }
-  console.log(JSON.stringify(result))
+  console.log(JSON.stringify({ bench: 'tun', ...result }))
 }
 
 if (process.argv.includes('--forwarder')) {

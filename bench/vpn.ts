@@ -126,9 +126,9 @@ async function main (): Promise<Record<string, unknown>> {
 }
 
 main().then(
-  (result) => { process.stdout.write(`${JSON.stringify(result)}\n`) },
+  (result) => { process.stdout.write(`${JSON.stringify({ bench: 'vpn', ...result })}\n`) },
   (err: Error) => {
     log(`failed: ${err.stack ?? err.message}`)
-    process.stdout.write(`${JSON.stringify({ error: err.message })}\n`)
+    process.stdout.write(`${JSON.stringify({ bench: 'vpn', error: err.message })}\n`)
   }
 )

@@ -3,24 +3,14 @@
  * that depends on the node, and no bid for jobs asking more cores than it "has"); n1 publishes a
  * bid request on the jobs topic and prints the signed bids as they come back, then the list.
  */
-import type { Messaging } from '../../messaging/index.js'
 import { DEFAULT_MESSAGING_CONFIG } from '../../messaging/types.js'
+import { messagingNodes, until } from './messaging-nodes.js'
 import type { DemoStep } from './types.js'
-
-async function until (cond: () => boolean, ms: number, signal: AbortSignal): Promise<boolean> {
-  for (let waited = 0; waited < ms && !cond(); waited += 100) {
-    signal.throwIfAborted()
-    await new Promise(resolve => setTimeout(resolve, 100))
-  }
-  return cond()
-}
 
 export const jobs: DemoStep = {
   title: 'jobs: n1 publishes a bid request, the others bid',
   async run ({ nodes, print, signal }) {
-    const withMessaging = nodes
-      .map(n => ({ n, m: n.node.module<{ name: string, messaging: Messaging }>('messaging')?.messaging }))
-      .filter((x): x is { n: typeof x.n, m: Messaging } => x.m != null)
+    const withMessaging = messagingNodes(nodes)
     if (withMessaging.length < 2) {
       print.line('demo', 'messaging module not enabled: step skipped')
       return

@@ -3,26 +3,16 @@
  * subscribes to a gossip topic and n1 publishes on it, then n1 sends a request to the last node's
  * built-in echo handler (request/response on a reused stream).
  */
-import type { Messaging } from '../../messaging/index.js'
 import { ECHO_TYPE } from '../../messaging/module.js'
+import { messagingNodes, until } from './messaging-nodes.js'
 import type { DemoStep } from './types.js'
 
 const TOPIC = 'dmsnet-demo/chat'
 
-async function until (cond: () => boolean, ms: number, signal: AbortSignal): Promise<boolean> {
-  for (let waited = 0; waited < ms && !cond(); waited += 100) {
-    signal.throwIfAborted()
-    await new Promise(resolve => setTimeout(resolve, 100))
-  }
-  return cond()
-}
-
 export const messaging: DemoStep = {
   title: `messaging: gossip on "${TOPIC}", then a request/response`,
   async run ({ nodes, print, signal }) {
-    const withMessaging = nodes
-      .map(n => ({ n, m: n.node.module<{ name: string, messaging: Messaging }>('messaging')?.messaging }))
-      .filter((x): x is { n: typeof x.n, m: Messaging } => x.m != null)
+    const withMessaging = messagingNodes(nodes)
     if (withMessaging.length < 2) {
       print.line('demo', 'messaging module not enabled: step skipped')
       return
