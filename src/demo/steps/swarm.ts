@@ -45,7 +45,9 @@ export const swarm: DemoStep = {
     print.line(creator.name, `swarm members: ${st.authorised.map(p => print.peer(p)).join(', ')}; connected: ${st.connected.map(p => print.peer(p)).join(', ') || '-'}`)
 
     const r = await call<{ epoch: number, delivered: string[], failed: string[] }>(creator, 'swarm.rotate', {}, signal)
-    print.line(creator.name, `rotated the swarm key to epoch ${r.epoch}: delivered to ${r.delivered.map(p => print.peer(p)).join(', ') || '-'}${r.failed.length > 0 ? `, failed ${r.failed.map(p => print.peer(p)).join(', ')}` : ''}`)
+    // deliveries complete in any order: print them sorted so the line reads the same every run
+    const names = (peers: string[]): string => peers.map(p => print.peer(p)).sort().join(', ')
+    print.line(creator.name, `rotated the swarm key to epoch ${r.epoch}: delivered to ${names(r.delivered) || '-'}${r.failed.length > 0 ? `, failed ${names(r.failed)}` : ''}`)
     // members switch hosts a moment after the creator; then every pair must find each other again
     const { connected, pairs } = await ensureMesh(ctx, 15_000)
     print.line('demo', connected === pairs
