@@ -57,12 +57,13 @@ test('a node that does not trust the inviter stays out of its VPN', { timeout: 6
   const b = await startNode()
   t.after(async () => { await a.stop(); await b.stop() })
   const va = await vpnOn(a, {}, 'alpha')
-  const vb = await vpnOn(b, {}, 'beta', undefined, () => false)
+  const asked: string[] = []
+  const vb = await vpnOn(b, {}, 'beta', undefined, (authority) => { asked.push(authority); return false })
   t.after(async () => { await va.stop(); await vb.stop() })
   await a.net.dial(b.net.host.getMultiaddrs()[0]!)
-  await va.start([{ peerId: b.net.peerId.toString(), name: 'beta' }]).catch(() => {})
-  // give the membership push every chance to land before checking it did not
-  await new Promise(resolve => setTimeout(resolve, 1500))
+  // start() awaits the membership push to every member, so b has decided when it returns
+  await va.start([{ peerId: b.net.peerId.toString(), name: 'beta' }])
+  assert.deepEqual(asked, [a.net.peerId.toString()], 'the invitation reached b and its rule was asked about a')
   assert.notEqual(vb.status().state, 'running', 'b must not have joined')
   assert.equal(vb.status().ipv4, undefined)
 })
