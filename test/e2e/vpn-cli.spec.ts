@@ -88,4 +88,12 @@ test('dmsnet vpn up/status/ping/remove/down through two daemons', { timeout: 240
   const down = await cli<VpnStatus>(a, ['vpn', 'down', '--forget'])
   assert.equal(down.state, 'idle')
   assert.equal((await world.net.status(a.ns, 'ip', ['link', 'show', 'dmsnet0'])).code !== 0, true, 'device removed')
+
+  // the other way round: a's daemon trusts nobody (no vpn.acceptInvitesFrom, no swarm), so b's
+  // invitation is refused and a gets no device; `vpn up` returns after the push was answered
+  const byB = await cli<VpnStatus>(b, ['vpn', 'up', idA])
+  assert.equal(byB.isAuthority, true)
+  assert.notEqual((await cli<VpnStatus>(a, ['vpn', 'status'])).state, 'running', 'a refused b\'s invitation')
+  assert.equal((await world.net.status(a.ns, 'ip', ['link', 'show', 'dmsnet0'])).code !== 0, true, 'a has no VPN device')
+  await cli(b, ['vpn', 'down', '--forget'])
 })
