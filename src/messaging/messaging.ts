@@ -176,9 +176,9 @@ export class MessagingCore extends TypedEventEmitter<MessagingEvents> {
     if (decoded.envelope.expiry < now) throw new DropError('expired', `expired ${now - decoded.envelope.expiry} ms ago`)
     if (decoded.envelope.expiry > now + this.config.replayWindowMs + 30_000) throw new DropError('expired', 'expiry too far in the future')
     if (!await verifyEnvelopeSignature(decoded, lookup ?? this.lookupKey)) throw new DropError('bad-signature', 'signature does not verify')
-    if (!this.replay.check(decoded.envelope.sender, decoded.envelope.nonce, decoded.envelope.expiry, now)) {
-      throw new DropError('replayed', 'nonce seen before')
-    }
+    const verdict = this.replay.check(decoded.envelope.sender, decoded.envelope.nonce, decoded.envelope.expiry, now)
+    if (verdict === 'replayed') throw new DropError('replayed', 'nonce seen before')
+    if (verdict === 'full') throw new DropError('flood', 'replay cache full of live senders: new sender refused')
     return decoded
   }
 

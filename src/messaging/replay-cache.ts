@@ -1,11 +1,19 @@
 /**
  * Bounded replay cache: remembers (sender, nonce) pairs until their envelope expires.
  *
- * Memory is bounded per sender and in the number of senders. When an entry has to be forgotten
- * before it expires, its expiry becomes a *floor*: from then on envelopes of that sender expiring
- * at or before the floor are refused, so forgetting never re-opens a replay window (the price is
- * that an honest sender flooding past the bound sees its oldest-expiring messages refused).
+ * Memory is bounded per sender and in the number of senders. When an entry of a sender has to be
+ * forgotten before it expires, its expiry becomes that sender's *floor*: from then on its
+ * envelopes expiring at or before the floor are refused, so forgetting never re-opens a replay
+ * window (the price falls on the sender that floods past its own bound, nobody else).
+ *
+ * Senders are only ever forgotten once they have nothing left to remember (every nonce expired).
+ * When every slot holds a sender with live entries, a *new* sender's envelope is refused as
+ * `full` (the caller counts it as a flood) rather than evicting someone: evicting would need a
+ * floor that one peer minting many keys could raise for everyone.
  */
+
+/** `fresh`: accept; `replayed`: seen (or may have been); `full`: no room to remember a new sender. */
+export type ReplayVerdict = 'fresh' | 'replayed' | 'full'
 
 export interface ReplayCacheOptions {
   /** Nonces remembered per sender before the oldest is forgotten (default 16384). */
@@ -25,30 +33,27 @@ export class ReplayCache {
   private readonly maxEntries: number
   private readonly maxSenders: number
   private readonly senders = new Map<string, SenderCache>()
-  private globalFloor = 0
+  private lastFullPrune = 0
 
   constructor (options: ReplayCacheOptions = {}) {
     this.maxEntries = options.maxEntriesPerSender ?? 16384
     this.maxSenders = options.maxSenders ?? 4096
   }
 
-  /**
-   * Records the nonce and returns true when the envelope is fresh; false when it was seen before
-   * (or may have been: expiry at or below a forgotten entry's).
-   */
-  check (sender: string, nonce: Uint8Array, expiry: number, now: number = Date.now()): boolean {
+  /** Records the nonce of a fresh envelope; see `ReplayVerdict`. */
+  check (sender: string, nonce: Uint8Array, expiry: number, now: number = Date.now()): ReplayVerdict {
     let c = this.senders.get(sender)
     if (c == null) {
-      c = { nonces: new Map(), floor: this.globalFloor, maxExpiry: 0, lastSweep: now }
-      if (this.senders.size >= this.maxSenders) this.evictSender()
+      if (this.senders.size >= this.maxSenders && !this.evictIdleSender(now)) return 'full'
+      c = { nonces: new Map(), floor: 0, maxExpiry: 0, lastSweep: now }
     } else {
       this.senders.delete(sender) // re-insert below: the Map's order is least-recently-seen first
     }
     this.senders.set(sender, c)
 
-    if (expiry <= c.floor) return false
+    if (expiry <= c.floor) return 'replayed'
     const key = Buffer.from(nonce.buffer, nonce.byteOffset, nonce.byteLength).toString('base64')
-    if (c.nonces.has(key)) return false
+    if (c.nonces.has(key)) return 'replayed'
 
     if (c.nonces.size >= this.maxEntries) {
       // Sweeping costs O(n): do it at most once a second, else forget the oldest inserted.
@@ -64,7 +69,7 @@ export class ReplayCache {
     }
     c.nonces.set(key, expiry)
     if (expiry > c.maxExpiry) c.maxExpiry = expiry
-    return true
+    return 'fresh'
   }
 
   /** Number of remembered nonces over all senders. */
@@ -82,11 +87,21 @@ export class ReplayCache {
     }
   }
 
-  private evictSender (): void {
-    const oldest = this.senders.entries().next().value as [string, SenderCache] | undefined
-    if (oldest == null) return
-    this.senders.delete(oldest[0])
-    const m = Math.max(oldest[1].maxExpiry, oldest[1].floor)
-    if (m > this.globalFloor) this.globalFloor = m
+  /** Forgets the least recently seen sender with nothing left to remember; false if none. */
+  private evictIdleSender (now: number): boolean {
+    const idle = (c: SenderCache): boolean => c.maxExpiry < now && c.floor < now
+    // the least recently seen are first: they are the likeliest to be idle
+    let scanned = 0
+    for (const [sender, c] of this.senders) {
+      if (idle(c)) { this.senders.delete(sender); return true }
+      if (++scanned >= 64) break
+    }
+    // a full scan costs O(senders): at most once a second
+    if (now - this.lastFullPrune < 1000) return false
+    this.lastFullPrune = now
+    for (const [sender, c] of this.senders) {
+      if (idle(c)) { this.senders.delete(sender); return true }
+    }
+    return false
   }
 }

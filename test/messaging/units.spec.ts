@@ -58,26 +58,34 @@ describe('messaging: replay cache', () => {
   it('refuses a repeated nonce and keeps distinct senders apart', () => {
     const c = new ReplayCache()
     const n = randomBytes(16)
-    assert.equal(c.check('a', n, 2000, 1000), true)
-    assert.equal(c.check('a', n, 2000, 1000), false)
-    assert.equal(c.check('b', n, 2000, 1000), true)
+    assert.equal(c.check('a', n, 2000, 1000), 'fresh')
+    assert.equal(c.check('a', n, 2000, 1000), 'replayed')
+    assert.equal(c.check('b', n, 2000, 1000), 'fresh')
   })
 
   it('stays bounded and never re-opens a replay window for forgotten nonces', () => {
     const c = new ReplayCache({ maxEntriesPerSender: 100 })
     const nonces = Array.from({ length: 300 }, () => randomBytes(16))
-    nonces.forEach((n, i) => { assert.equal(c.check('a', n, 10_000 + i, 1000), true) })
+    nonces.forEach((n, i) => { assert.equal(c.check('a', n, 10_000 + i, 1000), 'fresh') })
     assert.ok(c.size <= 100)
     // the first nonces were forgotten: replaying them is still refused (floor)
-    assert.equal(c.check('a', nonces[0]!, 10_000, 1000), false)
+    assert.equal(c.check('a', nonces[0]!, 10_000, 1000), 'replayed')
     // a fresh message expiring later than the floor is fine
-    assert.equal(c.check('a', randomBytes(16), 20_000, 1000), true)
+    assert.equal(c.check('a', randomBytes(16), 20_000, 1000), 'fresh')
+    // the floor is a's alone: another sender's message expiring below it is fresh
+    assert.equal(c.check('b', randomBytes(16), 9_000, 1000), 'fresh')
   })
 
-  it('bounds the number of senders', () => {
+  it('bounds the number of senders without evicting live ones; a flood of keys cannot lock others out later', () => {
     const c = new ReplayCache({ maxSenders: 10 })
-    for (let i = 0; i < 50; i++) c.check(`s${i}`, randomBytes(16), 5000, 1000)
+    // ten senders with live entries fill it; an eleventh new sender is refused, not let in by eviction
+    for (let i = 0; i < 10; i++) assert.equal(c.check(`flood${i}`, randomBytes(16), 150_000, 1000), 'fresh')
+    assert.equal(c.check('honest', randomBytes(16), 60_000, 1000), 'full')
     assert.ok(c.size <= 10)
+    // once the flood's entries expired, the honest sender gets in, and nothing it sends is
+    // refused because of what others did (no shared floor)
+    assert.equal(c.check('honest', randomBytes(16), 200_000, 151_000), 'fresh')
+    assert.equal(c.check('honest', randomBytes(16), 152_000, 151_000), 'fresh')
   })
 })
 
