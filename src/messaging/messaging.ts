@@ -37,6 +37,10 @@ export interface MessagingInit {
 }
 
 /** Thrown inside the receive path: carries the drop reason to count and NACK. */
+
+/** Bytes of acks/responses waiting for a peer to read before its stream is cut. */
+export const MAX_UNREAD_REPLY_BYTES = 4 * 1024 * 1024
+
 export class DropError extends Error {
   static override name = 'DropError'
   constructor (readonly reason: DropReason, message: string) {
@@ -330,6 +334,13 @@ export class MessagingCore extends TypedEventEmitter<MessagingEvents> {
     const writer = new FrameWriter(stream)
     const reply = (frame: Uint8Array): void => {
       if (stream.writeStatus !== 'writable') return
+      // A peer that keeps sending but never reads our acks would make us buffer them without
+      // bound (the muxer's write buffer is unbounded): cut that stream instead.
+      if (stream.writeBufferLength > MAX_UNREAD_REPLY_BYTES) {
+        this.countDrop(remoteStr, 'flood', 'peer does not read its acknowledgements')
+        stream.abort(new Error('peer does not read its acknowledgements'))
+        return
+      }
       writer.write(frame)
     }
     stream.addEventListener('message', (evt) => {

@@ -129,8 +129,27 @@ describe('messaging: bad input on a real stream', () => {
     }
   })
 
+  it('a peer that sends without reading our acks gets its stream cut and counted, not buffered without bound', async () => {
+    const before = await dropCount(victim, 'flood')
+    const c = await raw()
+    c.stream.pause() // never read: the victim's acks pile up behind the muxer's window
+    // frames of an unexpected kind cost the attacker 9 bytes and need no signature; each gets a Nack
+    const junk = encodeFrame(FrameKind.Ack, 1)
+    const batch = new Uint8Array(junk.byteLength * 4096)
+    for (let i = 0; i < 4096; i++) batch.set(junk, i * junk.byteLength)
+    for (let i = 0; i < 200 && c.stream.writeStatus === 'writable' && !c.closed; i++) {
+      if (!c.stream.send(batch)) await Promise.race([c.stream.onDrain(), new Promise(resolve => setTimeout(resolve, 200))]).catch(() => {})
+    }
+    await waitFor(async () => await dropCount(victim, 'flood') > before, 20_000, 'flood drop counted')
+    await waitFor(() => c.closed || c.stream.status !== 'open', 20_000, 'the attacker\'s stream cut')
+    // the victim still serves an honest peer
+    await honest.messaging.sendMessage(victim.id, 't.in', enc('after-ack-flood'), { signal: AbortSignal.timeout(10_000) })
+    assert.ok(delivered.includes('honest:after-ack-flood'))
+  })
+
   it('a peer exceeding maxInFlight (over all its streams) is refused with "flood", not buffered', async () => {
     const slow = nodes[0]!
+    const floodBefore = await dropCount(slow, 'flood')
     let release!: () => void
     const gate = new Promise<void>(resolve => { release = resolve })
     let started = 0
@@ -146,7 +165,7 @@ describe('messaging: bad input on a real stream', () => {
     for (let i = 1; i <= 5; i++) assert.deepEqual(await c2.answer(i), { kind: FrameKind.Nack, reason: 'flood' })
     release()
     for (let i = 1; i <= limit; i++) assert.deepEqual(await c1.answer(i), { kind: FrameKind.Ack })
-    assert.equal(await dropCount(slow, 'flood'), 5)
+    assert.equal(await dropCount(slow, 'flood') - floodBefore, 5)
     // budget is back once the handlers finished
     c2.stream.send(encodeFrame(FrameKind.Message, 6, Uint8Array.of(0), await env()))
     assert.deepEqual(await c2.answer(6), { kind: FrameKind.Ack })
