@@ -324,11 +324,11 @@ class DmsnetSwarmManager extends TypedEventEmitter<SwarmEvents> implements Swarm
     this.emit('swarm:joined', { name: s.name, epoch: s.epoch, role: s.role })
     if (s.role === 'member' && this.network.started) {
       if (waitConnected) {
-        if (!await this.ensureConnected(this.rejoinTimeoutMs, options)) void this.op(async () => { await this.recover() })
+        if (!await this.ensureConnected(this.rejoinTimeoutMs, options)) this.recoverInBackground()
       } else {
         void this.ensureConnected(this.rejoinTimeoutMs).then(ok => {
-          if (!ok) void this.op(async () => { await this.recover() })
-        })
+          if (!ok) this.recoverInBackground()
+        }).catch((err: unknown) => { this.log.warn({ err }, 'swarm reconnect check failed') })
       }
     }
   }
@@ -629,6 +629,13 @@ class DmsnetSwarmManager extends TypedEventEmitter<SwarmEvents> implements Swarm
    * go back to the public network, ask the creator's key service for the current key with our
    * identity, and re-enter. Refused -> revoked: stay public.
    */
+  /** Starts a recovery without waiting; its failure is logged, never an unhandled rejection. */
+  private recoverInBackground (): void {
+    void this.op(async () => { await this.recover() }).catch((err: unknown) => {
+      this.log.warn({ err }, 'swarm recovery failed; the watchdog will try again')
+    })
+  }
+
   private async recover (): Promise<void> {
     const s = this.state
     if (s == null || !s.joined || s.role !== 'member' || !this.started) return
@@ -756,8 +763,11 @@ class DmsnetSwarmManager extends TypedEventEmitter<SwarmEvents> implements Swarm
         return { reply: { t: 'ok', epoch }, after: () => { void this.op(async () => { await this.applyPending(epoch) }).catch(err => { this.log.warn({ err }, 'switching to the new key failed') }) } }
       }
       case 'members': {
+        if (!Array.isArray(msg.authorised)) return { reply: { t: 'err', code: 'bad-request', message: 'authorised must be a list' } }
         s.authorised = msg.authorised.filter(x => typeof x === 'string' && x !== s.creator)
-        if (Array.isArray(msg.bootstrap) && msg.bootstrap.length > 0) s.bootstrap = msg.bootstrap
+        // only well-formed entries reach the state file: a bad one would stop the next start
+        const boot = Array.isArray(msg.bootstrap) ? (msg.bootstrap as unknown[]).filter((x): x is string => typeof x === 'string' && x.startsWith('/')) : []
+        if (boot.length > 0) s.bootstrap = boot
         this.refreshAllowed()
         this.persist()
         const drop = this.network.peers().filter(p => !this.allowed.has(p))
@@ -773,7 +783,7 @@ class DmsnetSwarmManager extends TypedEventEmitter<SwarmEvents> implements Swarm
               if (this.network.profile.name !== this.publicProfile.name) await this.network.switchProfile(this.publicProfile)
               this.log.warn({ swarm: s.name }, 'revoked by the swarm creator; back on the public network')
               this.emit('swarm:revoked', { name: s.name })
-            }).catch(() => {})
+            }).catch((err: unknown) => { this.log.warn({ err }, 'could not return to the public network after revocation') })
           }
         }
       }

@@ -63,7 +63,7 @@ export function decodePayload (bytes: Uint8Array): KeyPayload {
     throw new SwarmProtocolError('key payload is not JSON', { cause: err })
   }
   const strs = (x: unknown): boolean => Array.isArray(x) && x.every(s => typeof s === 'string')
-  if (typeof p.swarm !== 'string' || typeof p.epoch !== 'number' || typeof p.psk !== 'string' || !/^[0-9a-f]{64}$/.test(p.psk) ||
+  if (typeof p.swarm !== 'string' || !(Number.isSafeInteger(p.epoch) && (p.epoch as number) >= 1) || typeof p.psk !== 'string' || !/^[0-9a-f]{64}$/.test(p.psk) ||
     typeof p.creator !== 'string' || !strs(p.authorised) || !strs(p.bootstrap) || !strs(p.keyService)) {
     throw new SwarmProtocolError('key payload is malformed')
   }
