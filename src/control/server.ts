@@ -104,8 +104,9 @@ export function createControlServer (options: ControlServerOptions): ControlServ
     res.end(text)
   }
 
-  async function writeLine (res: ServerResponse, line: StreamLine): Promise<void> {
-    if (!res.write(JSON.stringify(line) + '\n')) await once(res, 'drain')
+  /** A client that stops reading and then leaves never sends 'drain': the signal ends the wait. */
+  async function writeLine (res: ServerResponse, line: StreamLine, signal: AbortSignal): Promise<void> {
+    if (!res.write(JSON.stringify(line) + '\n')) await once(res, 'drain', { signal })
   }
 
   async function onRequest (req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -139,9 +140,9 @@ export function createControlServer (options: ControlServerOptions): ControlServ
       res.flushHeaders()
       for await (const data of entry.handler(params, ctx)) {
         if (controller.signal.aborted) break
-        await writeLine(res, { data })
+        await writeLine(res, { data }, controller.signal)
       }
-      if (!controller.signal.aborted) await writeLine(res, { end: true })
+      if (!controller.signal.aborted) await writeLine(res, { end: true }, controller.signal)
       res.end()
     } catch (err) {
       const wire = toWireError(err)
