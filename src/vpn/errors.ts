@@ -22,3 +22,8 @@ export class InvalidFrameError extends DmsnetError {
 export class VpnNotRunningError extends DmsnetError {
   static override name = 'VpnNotRunningError'
 }
+
+/** The saved VPN state file exists but cannot be read or parsed; it is never silently discarded. */
+export class VpnStateFileError extends DmsnetError {
+  static override name = 'VpnStateFileError'
+}

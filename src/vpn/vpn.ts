@@ -23,7 +23,7 @@ import { createAddressPlan, DEFAULT_CIDR, DEFAULT_IPV6_PREFIX, type AddressPlan,
 import { CONTROL_PROTOCOL, exchange, serve, type ControlReply, type ControlRequest } from './control.js'
 import { createDnsResponder, type DnsResponder } from './dns.js'
 import { createJobNetwork, type JobAttachment, type JobNetwork, type PortMappingInfo } from './jobs.js'
-import { NotAuthorityError, VpnNotRunningError } from './errors.js'
+import { NotAuthorityError, VpnNotRunningError, VpnStateFileError } from './errors.js'
 import { formatIPv4, formatIPv6, parseCidr } from './ip.js'
 import { emptyStats, PeerLink } from './link.js'
 import { isAllowedRoute, isValidLabel, parseMembership, type VpnMember, type VpnMembership } from './membership.js'
@@ -595,11 +595,19 @@ class DmsnetVpn extends EventTarget implements Vpn {
   }
 
   private async load (): Promise<PersistedState> {
+    let text: string
     try {
-      const raw = JSON.parse(await readFile(this.stateFile, 'utf8')) as PersistedState
+      text = await readFile(this.stateFile, 'utf8')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {}
+      throw new VpnStateFileError(`cannot read ${this.stateFile}: ${(err as Error).message}`, { cause: err })
+    }
+    // a corrupt file would silently make this node leave its VPN: refuse instead, naming the file
+    try {
+      const raw = JSON.parse(text) as PersistedState
       return { membership: raw.membership != null ? parseMembership(raw.membership) : undefined, plan: raw.plan }
-    } catch {
-      return {}
+    } catch (err) {
+      throw new VpnStateFileError(`${this.stateFile} is corrupt (${(err as Error).message}); fix or remove it (removing it forgets this node's VPN membership)`, { cause: err })
     }
   }
 

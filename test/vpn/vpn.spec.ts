@@ -11,6 +11,8 @@ import { buildIPv4, icmpEcho } from '../../src/vpn/packet.js'
 import { parseIPv4 } from '../../src/vpn/ip.js'
 import type { TunFactory, VpnStatus, VpnTun } from '../../src/vpn/types.js'
 import { acceptsInvite } from '../../src/vpn/module.js'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 
 interface FakeTun extends VpnTun { written: Uint8Array[], inject: (batch: Uint8Array) => void }
 
@@ -161,4 +163,16 @@ test('the per-peer queue is bounded: without a stream, packets beyond the bound 
   const g = va.status().peers.find(p => p.name === 'ghost')!
   assert.ok(g.queuedBytes <= 64 * 1024)
   assert.ok(g.dropQueueFull >= 100 - Math.floor(64 * 1024 / 1432), `dropped ${g.dropQueueFull}`)
+})
+
+test('a corrupt saved state is refused with a typed error, never silently discarded', { timeout: 30_000 }, async (t) => {
+  const a = await startNode()
+  t.after(async () => { await a.stop() })
+  const file = join(a.dir, 'vpn', 'state.json')
+  mkdirSync(join(a.dir, 'vpn'), { recursive: true })
+  writeFileSync(file, '{"membership": {not json')
+  const va = await vpnOn(a, {}, 'alpha')
+  t.after(async () => { await va.stop() })
+  await assert.rejects(va.start(), { name: 'VpnStateFileError' })
+  assert.equal(readFileSync(file, 'utf8'), '{"membership": {not json', 'the file is left for the operator')
 })
