@@ -1,0 +1,283 @@
+/**
+ * Benchmark: what idle connected daemons cost. N real `dmsnet up` processes, connected to each
+ * other and left alone, in each profile:
+ *   public  - loopback, bootstrapped from the first node, all pairs connected
+ *   lan     - `--profile lan` (mDNS) in a network namespace made for the run (multicast stays in it)
+ *   swarm   - a private swarm (PSK): the first node creates it, the others join by invite
+ *   vpn     - each daemon in its own namespace (joined by a bridge), the first starts a VPN with
+ *             all others (root only)
+ * Per node: CPU % of one core over the window, RSS at start / after warm-up / at the end, RSS
+ * growth per hour (least-squares slope of RSS sampled every `--sample` s after warm-up), open
+ * streams, DHT RPCs per second (sent + answered), libp2p bytes per second (sent + received).
+ *
+ * Usage: npm run bench -- idle [--nodes 3] [--duration 180] [--warmup 30] [--sample 5]
+ *        [--profile public,lan,swarm,vpn] [--cpu-prof <dir>]
+ * Progress on stderr. stdout: one JSON line per profile, and with several profiles a last summary
+ * line (`profile: "all"`, the max over profiles and a `profiles` object). Targets (issue 10):
+ * <= 1 % of a core per node and RSS growth <= 5 MB/h.
+ */
+import { BenchDaemon, metricSum, slope, type ProcSample } from './_lib/daemons.js'
+import { numArg, progress, writeJsonLine } from './_lib/process.js'
+import { median, round } from './_lib/stats.js'
+import { createBridge } from '../src/netdev/bridge.js'
+import { netnsFixture, type NetnsFixture } from '../test/helpers/netns.js'
+
+const log = progress('idle')
+const NODES = numArg('nodes', 3)
+const DURATION_S = numArg('duration', 180)
+const WARMUP_S = numArg('warmup', 30, true)
+const SAMPLE_S = numArg('sample', 5)
+const ALL_PROFILES = ['public', 'lan', 'swarm', 'vpn'] as const
+type Profile = typeof ALL_PROFILES[number]
+
+function strArg (name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`)
+  return i >= 0 ? process.argv[i + 1] : undefined
+}
+
+const isRoot = process.getuid?.() === 0
+const cpuProfDir = strArg('cpu-prof')
+const requested = (strArg('profile') ?? ALL_PROFILES.join(',')).split(',').map(s => s.trim()).filter(s => s !== '')
+for (const p of requested) {
+  if (!(ALL_PROFILES as readonly string[]).includes(p)) {
+    console.error(`unknown profile "${p}" (one of ${ALL_PROFILES.join(', ')})`)
+    process.exit(2)
+  }
+}
+const profiles = requested.filter(p => {
+  if ((p === 'vpn' || p === 'lan') && !isRoot) {
+    log(`SKIPPING profile ${p}: needs root (network namespaces${p === 'vpn' ? ', TUN' : ''})`)
+    return false
+  }
+  return true
+}) as Profile[]
+
+const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
+
+async function waitUntil (what: string, fn: () => Promise<boolean>, ms = 60_000): Promise<void> {
+  const end = Date.now() + ms
+  while (!(await fn().catch(() => false))) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms / 1000} s waiting for ${what}`)
+    await sleep(250)
+  }
+}
+
+const peersOf = async (d: BenchDaemon): Promise<number> => metricSum(await d.metrics(), 'dmsnet_peers_connected')
+
+/** Every daemon connected to every other (dials the missing pairs by address when given). */
+async function fullMesh (nodes: BenchDaemon[], addrOf: (d: BenchDaemon) => string | undefined): Promise<void> {
+  for (const [i, a] of nodes.entries()) {
+    for (const b of nodes.slice(i + 1)) {
+      await b.cli(['connect', addrOf(a) ?? a.peerId]).catch((err: Error) => { log(`connect ${b.name} -> ${a.name}: ${err.message}`) })
+    }
+  }
+  await waitUntil('a full mesh of connections', async () => (await Promise.all(nodes.map(peersOf))).every(n => n >= nodes.length - 1))
+}
+
+interface World { nodes: BenchDaemon[], cleanup: () => Promise<void> }
+
+function daemonArgs (i: number): string[] {
+  return cpuProfDir != null ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, `--cpu-prof-name=idle-${i}-\${pid}.cpuprofile`] : []
+}
+
+async function startAll (specs: Array<ConstructorParameters<typeof BenchDaemon>[0]>, nodes: BenchDaemon[]): Promise<void> {
+  // the first starts alone (the others bootstrap from it)
+  for (const spec of specs) {
+    const d = new BenchDaemon(spec)
+    nodes.push(d)
+    if (nodes.length === 1) {
+      await d.start()
+      continue
+    }
+    spec.args.push('--bootstrap', nodes[0]!.listen)
+    await d.start()
+  }
+}
+
+async function setUp (profile: Profile): Promise<World> {
+  const nodes: BenchDaemon[] = []
+  let net: NetnsFixture | undefined
+  const cleanup = async (): Promise<void> => {
+    await Promise.allSettled(nodes.map(async d => { await d.stop() }))
+    await net?.cleanup()
+  }
+  try {
+    const names = Array.from({ length: NODES }, (_, i) => `n${i}`)
+    if (profile === 'public' || profile === 'swarm') {
+      await startAll(names.map((name, i) => ({ name, args: ['--listen', '/ip4/127.0.0.1/tcp/0'], nodeArgs: daemonArgs(i) })), nodes)
+      await fullMesh(nodes, d => d.listen)
+    }
+    if (profile === 'lan') {
+      net = netnsFixture(undefined, 'di')
+      const ns = await net.namespace('lan')
+      // multicast (mDNS) only over the namespace's loopback: nothing leaves it
+      await net.exec(ns, 'ip', ['link', 'set', 'lo', 'multicast', 'on'])
+      await net.exec(ns, 'ip', ['route', 'add', '224.0.0.0/4', 'dev', 'lo'])
+      for (const [i, name] of names.entries()) {
+        const d = new BenchDaemon({ name, netns: ns, args: ['--profile', 'lan', '--listen', '/ip4/127.0.0.1/tcp/0'], nodeArgs: daemonArgs(i) })
+        nodes.push(d)
+        await d.start()
+      }
+      // mDNS alone must connect them (no bootstrap, no dial by hand)
+      await waitUntil('mDNS to connect every pair', async () => (await Promise.all(nodes.map(peersOf))).every(n => n >= NODES - 1), 60_000)
+    }
+    if (profile === 'swarm') {
+      const creator = nodes[0]!
+      await creator.cli(['swarm', 'create', 'idlebench'])
+      for (const m of nodes.slice(1)) {
+        const token = /dmsnet-swarm:\S+/.exec(await creator.cli(['swarm', 'invite', '--ttl', '600']))?.[0]
+        if (token == null) throw new Error('swarm invite printed no token')
+        await m.cli(['swarm', 'join', token])
+      }
+      await waitUntil('every member in the swarm and connected', async () => {
+        for (const d of nodes) {
+          const s = JSON.parse(await d.cli(['swarm', 'status', '--json'])) as { joined?: boolean }
+          if (s.joined !== true) return false
+        }
+        return (await Promise.all(nodes.map(peersOf))).every(n => n >= 1)
+      })
+      await fullMesh(nodes, () => undefined)
+    }
+    if (profile === 'vpn') {
+      net = netnsFixture(undefined, 'di')
+      const hub = await net.namespace('hub')
+      const br = net.ifname('br')
+      await createBridge({ name: br, netns: hub })
+      const subnet = 10 + (process.pid % 200)
+      const specs = []
+      for (const [i, name] of names.entries()) {
+        const ns = await net.namespace(name)
+        const ip = `10.${subnet}.1.${i + 1}`
+        const { b } = await net.link(ns, `${ip}/24`, hub, undefined)
+        await net.exec(hub, 'ip', ['link', 'set', b, 'master', br])
+        // the namespaces are the run's own: any authority may invite (only the first will)
+        specs.push({ name, netns: ns, args: ['--listen', `/ip4/${ip}/tcp/4001`], env: { DMSNET_VPN_ACCEPT_INVITES_FROM: '*' }, nodeArgs: daemonArgs(i) })
+      }
+      await startAll(specs, nodes)
+      await fullMesh(nodes, d => d.listen)
+      await nodes[0]!.cli(['vpn', 'up', ...nodes.slice(1).map(d => d.peerId)], 120_000)
+      await waitUntil('the VPN up on every node', async () => {
+        for (const d of nodes) {
+          const s = JSON.parse(await d.cli(['vpn', 'status', '--json'])) as { state?: string }
+          if (s.state !== 'running') return false
+        }
+        return true
+      }, 120_000)
+      // prove the tunnel carries traffic before leaving it idle
+      const target = (JSON.parse(await nodes[0]!.cli(['vpn', 'status', '--json'])) as { ipv4?: string }).ipv4
+      if (target == null) throw new Error(`${nodes[0]!.name} has no VPN address`)
+      await net.exec(nodes[1]!.netns!, 'ping', ['-c', '3', '-W', '2', target])
+    }
+    return { nodes, cleanup }
+  } catch (err) {
+    await cleanup()
+    throw err
+  }
+}
+
+interface NodeResult {
+  name: string
+  peers: number
+  cpu_pct: number
+  rss_start_mb: number
+  rss_warm_mb: number
+  rss_end_mb: number
+  rss_growth_mb_per_h: number
+  open_streams: number
+  dht_rpcs_per_s: number
+  bytes_per_s: number
+}
+
+const dhtRpcs = (text: string): number => metricSum(text, 'libp2p_kad_dht_inbound_rpc_requests_total') + metricSum(text, 'libp2p_kad_dht_outbound_rpc_requests_total')
+const bytes = (text: string): number => metricSum(text, 'libp2p_data_transfer_bytes_total', l => l.includes('global'))
+
+async function measure (profile: Profile): Promise<Record<string, unknown>> {
+  log(`${profile}: starting ${NODES} daemons`)
+  const world = await setUp(profile)
+  try {
+    const { nodes } = world
+    const startRss = nodes.map(d => d.sample().rssMb)
+    log(`${profile}: connected; warm-up ${WARMUP_S} s`)
+    await sleep(WARMUP_S * 1000)
+    const m0 = await Promise.all(nodes.map(async d => await d.metrics()))
+    const samples: ProcSample[][] = nodes.map(d => [d.sample()])
+    log(`${profile}: measuring ${DURATION_S} s`)
+    const end = Date.now() + DURATION_S * 1000
+    while (Date.now() < end) {
+      await sleep(Math.min(SAMPLE_S * 1000, Math.max(0, end - Date.now())))
+      for (const [i, d] of nodes.entries()) samples[i]!.push(d.sample())
+    }
+    const m1 = await Promise.all(nodes.map(async d => await d.metrics()))
+    const results: NodeResult[] = nodes.map((d, i) => {
+      const s = samples[i]!
+      const first = s[0]!
+      const last = s[s.length - 1]!
+      const secs = (last.at - first.at) / 1000
+      return {
+        name: d.name,
+        peers: metricSum(m1[i]!, 'dmsnet_peers_connected'),
+        cpu_pct: round(100 * (last.cpuS - first.cpuS) / secs, 2),
+        rss_start_mb: round(startRss[i]!),
+        rss_warm_mb: round(first.rssMb),
+        rss_end_mb: round(last.rssMb),
+        rss_growth_mb_per_h: round(slope(s.map(x => x.at / 3_600_000), s.map(x => x.rssMb)), 1),
+        open_streams: metricSum(m1[i]!, 'libp2p_protocol_streams_total'),
+        dht_rpcs_per_s: round((dhtRpcs(m1[i]!) - dhtRpcs(m0[i]!)) / secs, 3),
+        bytes_per_s: round((bytes(m1[i]!) - bytes(m0[i]!)) / secs, 0)
+      }
+    })
+    for (const r of results) log(`${profile} ${r.name}: ${JSON.stringify(r)}`)
+    const lost = results.filter(r => r.peers < 1)
+    if (lost.length > 0) throw new Error(`${profile}: ${lost.map(r => r.name).join(', ')} lost every connection during the run`)
+    const max = (k: keyof NodeResult): number => Math.max(...results.map(r => r[k] as number))
+    return {
+      profile,
+      nodes: NODES,
+      duration_s: DURATION_S,
+      warmup_s: WARMUP_S,
+      idle_cpu_pct_max: max('cpu_pct'),
+      idle_cpu_pct_median: round(median(results.map(r => r.cpu_pct)), 2),
+      rss_growth_mb_per_h_max: max('rss_growth_mb_per_h'),
+      rss_mb_max: max('rss_end_mb'),
+      dht_rpcs_per_s_max: max('dht_rpcs_per_s'),
+      bytes_per_s_max: max('bytes_per_s'),
+      open_streams_max: max('open_streams'),
+      per_node: results
+    }
+  } finally {
+    await world.cleanup()
+  }
+}
+
+async function main (): Promise<void> {
+  if (profiles.length === 0) throw new Error('no profile to run')
+  const out: Record<string, Record<string, unknown>> = {}
+  for (const p of profiles) {
+    out[p] = await measure(p)
+    writeJsonLine(out[p])
+  }
+  if (profiles.length > 1) {
+    const all = Object.values(out)
+    const max = (k: string): number => Math.max(...all.map(r => r[k] as number))
+    const profilesSummary = Object.fromEntries(Object.entries(out).map(([k, v]) => {
+      const { per_node: _perNode, ...rest } = v
+      return [k, rest]
+    }))
+    writeJsonLine({
+      profile: 'all',
+      nodes: NODES,
+      duration_s: DURATION_S,
+      idle_cpu_pct_max: max('idle_cpu_pct_max'),
+      rss_growth_mb_per_h_max: max('rss_growth_mb_per_h_max'),
+      rss_mb_max: max('rss_mb_max'),
+      dht_rpcs_per_s_max: max('dht_rpcs_per_s_max'),
+      bytes_per_s_max: max('bytes_per_s_max'),
+      profiles: profilesSummary
+    })
+  }
+}
+
+main().then(() => { process.exit(0) }, (err: Error) => {
+  console.error(`idle bench failed: ${err.stack ?? err.message}`)
+  process.exit(1)
+})
