@@ -81,11 +81,4 @@ export function removeDir (dir: string): void {
   rmSync(dir, { recursive: true, force: true })
 }
 
-export async function waitFor (fn: () => boolean | Promise<boolean>, ms = 15_000, what = 'condition'): Promise<void> {
-  const end = Date.now() + ms
-  while (Date.now() < end) {
-    if (await fn()) return
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
+export { waitFor } from '../helpers/wait.js'
