@@ -22,7 +22,8 @@ export interface NodeControlDeps {
 const EVENTS: NetworkEventName[] = ['peer:connectedness', 'peer:identified', 'local-addresses:updated', 'reachability:changed', 'nat:type-changed', 'host:changed']
 
 export interface NodeEvent {
-  type: NetworkEventName
+  /** a network event, or `events:attached` (first item of the stream: listeners in place) */
+  type: NetworkEventName | 'events:attached'
   at: number
   detail: unknown
 }
@@ -105,6 +106,9 @@ export function registerNodeControl (registry: MethodRegistry, deps: NodeControl
       const offs = EVENTS.map(type => network.eventRegister(type, (detail: unknown) => {
         push({ type, at: Date.now(), detail: type === 'host:changed' ? { profile: (detail as { profile: { name: string } }).profile.name } : detail })
       }))
+      // first item: the listeners are in place, so a client (or a script) knows from here on that
+      // no event is missed, instead of guessing how long attaching takes
+      push({ type: 'events:attached', at: Date.now(), detail: { peerId: network.peerId.toString() } })
       return () => { for (const off of offs) off() }
     })
   })

@@ -67,6 +67,8 @@ export type RuleEntry =
   | { id: string, kind: 'port-mapping', rule: PortMapping }
   | { id: string, kind: 'masquerade', rule: Masquerade }
 
+export interface RuleCounter { packets: number, bytes: number }
+
 export interface FirewallOptions {
   /** our table's name (family inet); default `dmsnet` */
   table?: string
@@ -93,6 +95,11 @@ export interface Firewall {
   list: () => RuleEntry[]
   /** The nft script for the current rule set (what is applied). */
   render: () => string
+  /**
+   * Packets and bytes each rule has matched, by rule id (read from the kernel's rule counters).
+   * Counters restart from zero whenever the rule set changes, since every change rewrites the table.
+   */
+  counters: (options?: AbortOptions) => Promise<Map<string, RuleCounter>>
   /** Deletes our table: everything we added goes. Never throws if it is already gone. */
   stop: (options?: AbortOptions) => Promise<void>
 }
@@ -147,7 +154,7 @@ function renderFilter (r: FilterRule): string {
   } else if (r.port != null) {
     throw new InvalidRuleError('a port needs protocol tcp or udp')
   }
-  parts.push(r.action)
+  parts.push('counter', r.action)
   return parts.join(' ')
 }
 
@@ -169,7 +176,7 @@ function renderMapping (m: PortMapping): string {
   }
   parts.push(target.family === 4 ? 'meta nfproto ipv4' : 'meta nfproto ipv6')
   parts.push(`${m.protocol} dport ${port}`)
-  parts.push(`dnat ${f} to ${target.family === 4 ? target.address : `[${target.address}]`}:${toPort}`)
+  parts.push('counter', `dnat ${f} to ${target.family === 4 ? target.address : `[${target.address}]`}:${toPort}`)
   return parts.join(' ')
 }
 
@@ -183,7 +190,7 @@ function renderMasquerade (m: Masquerade): string {
     parts.push(`${fam(d)} daddr != ${d.text}`)
   }
   if (m.outInterface != null) parts.push(`oifname "${checkInterfaceName(m.outInterface)}"`)
-  parts.push('masquerade')
+  parts.push('counter', 'masquerade')
   return parts.join(' ')
 }
 
@@ -281,6 +288,10 @@ export function createFirewall (options: FirewallOptions = {}): Firewall {
     },
     list: () => entries.map(e => ({ ...e, rule: { ...e.rule } }) as RuleEntry),
     render: () => render(entries),
+    counters: async (abort) => {
+      const out = await runIn(netns, 'nft', ['-j', 'list', 'table', 'inet', table], { signal: abort?.signal })
+      return parseCounters(out)
+    },
     stop: async (abort) => {
       started = false
       // create-then-delete in one transaction: succeeds whether or not the table is there
@@ -292,4 +303,17 @@ export function createFirewall (options: FirewallOptions = {}): Firewall {
     }
   }
   return fw
+}
+
+/** Rule counters by dmsnet rule id, from `nft -j list table` output. */
+export function parseCounters (json: string): Map<string, RuleCounter> {
+  const out = new Map<string, RuleCounter>()
+  const doc = JSON.parse(json) as { nftables?: Array<{ rule?: { comment?: string, expr?: Array<Record<string, unknown>> } }> }
+  for (const item of doc.nftables ?? []) {
+    const rule = item.rule
+    if (rule?.comment?.startsWith('dmsnet:') !== true) continue
+    const c = rule.expr?.find(e => 'counter' in e)?.counter as RuleCounter | undefined
+    if (c != null) out.set(rule.comment.slice('dmsnet:'.length), { packets: Number(c.packets), bytes: Number(c.bytes) })
+  }
+  return out
 }

@@ -7,6 +7,7 @@ import { mkdtemp, rm, stat, writeFile, readFile } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { waitForText } from '../helpers/wait.js'
 import { runCli, startDaemon, type Daemon } from './helpers.js'
 
 async function tempDir (t: import('node:test').TestContext, name: string): Promise<string> {
@@ -59,7 +60,8 @@ test('init, up, id, status --json, peers, connect, ping, events, stop', async (t
   let evOut = ''
   ev.stdout.on('data', (d: Buffer) => { evOut += d.toString() })
   const evClosed = new Promise<number | null>(resolve => ev.on('close', c => { resolve(c) }))
-  await new Promise(resolve => setTimeout(resolve, 1500)) // let the stream attach
+  // the daemon's first item says its listeners are in place: from here on no event is missed
+  await waitForText(() => evOut, '"type":"events:attached"', 30_000, 'dmsnet events to attach')
 
   const addrA = ida.addresses.find(x => x.includes('/tcp/'))!
   const conn = await runCli(['connect', addrA, '--json', '-d', b])
@@ -81,11 +83,12 @@ test('init, up, id, status --json, peers, connect, ping, events, stop', async (t
   const pingText = await runCli(['ping', idB.peerId, '-c', '2', '-d', a])
   assert.match(pingText.stdout, /pong from 12D3KooW.*seq=1/)
 
-  // deadline for the event line to arrive, bounded
-  for (let i = 0; i < 50 && !evOut.includes(idB.peerId); i++) await new Promise(resolve => setTimeout(resolve, 100))
+  await waitForText(() => evOut, new RegExp(`"peer:connectedness".*"peerId":"${idB.peerId}"`), 15_000, 'the connectedness event for B')
   ev.kill('SIGINT')
   assert.equal(await evClosed, 0)
   const events = evOut.trim().split('\n').filter(l => l !== '').map(l => JSON.parse(l) as { type: string, detail: { peerId?: string, connectedness?: string } })
+  assert.equal(events[0]?.type, 'events:attached')
+  assert.equal(events[0]?.detail.peerId, ida.peerId)
   assert.ok(events.some(e => e.type === 'peer:connectedness' && e.detail.peerId === idB.peerId && e.detail.connectedness === 'connected'), evOut)
 
   // unknown peer: a typed error, non-zero exit, daemon keeps running

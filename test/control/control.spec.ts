@@ -11,6 +11,7 @@ import { z } from 'zod'
 import { createControlClient, createControlServer, createMethodRegistry, CALL_PATH, TOKEN_HEADER } from '../../src/control/index.js'
 import { InvalidArgumentError, PeerNotFoundError, UnauthorizedError, AlreadyStartedError } from '../../src/errors.js'
 import { DaemonNotRunningError, MethodNotFoundError } from '../../src/control/errors.js'
+import { pause } from '../helpers/wait.js'
 
 async function setup (t: import('node:test').TestContext): Promise<{ dir: string, socket: string, registry: ReturnType<typeof createMethodRegistry>, server: ReturnType<typeof createControlServer> }> {
   const base = await mkdtemp(join(tmpdir(), 'dmsnet-ctl-'))
@@ -49,8 +50,8 @@ test('unary and streaming calls, typed errors, params validation', async (t) => 
   assert.deepEqual(seen, [0, 1, 2, 3, 4].map(i => ({ i })))
   await assert.rejects(client.call('test.count', { n: 1 }), /streaming method/)
 
-  const names = (await client.call<Array<{ name: string }>>('control.methods').catch(() => [])).map(m => m.name)
-  assert.deepEqual(names, []) // the server adds no methods of its own; the daemon registers control.methods
+  // the server adds no methods of its own; the daemon registers control.methods
+  await assert.rejects(client.call('control.methods'), MethodNotFoundError)
   assert.deepEqual(registry.list().map(m => m.name), ['test.add', 'test.count', 'test.fail'])
 })
 
@@ -66,7 +67,7 @@ test('a stream that fails midway delivers the typed error; leaving early aborts 
       signal.addEventListener('abort', () => { aborted() })
       for (let i = 0; !signal.aborted; i++) {
         yield i
-        await new Promise(resolve => setTimeout(resolve, 10))
+        await pause(10) // not a wait: paces an endless producer
       }
     }
   })
@@ -135,7 +136,8 @@ test('malformed requests get a typed 400 and the server keeps serving', async (t
   const wrongPath = await raw('/elsewhere', JSON.stringify({ method: 'test.ping' }))
   assert.equal(wrongPath.status, 400)
   const huge = await raw(CALL_PATH, Buffer.alloc(2 * 1024 * 1024, 0x20)).catch((err: NodeJS.ErrnoException) => ({ status: -1, body: err.code ?? '' }))
-  assert.ok(huge.status === 413 || huge.status === -1, `oversized body refused (${huge.status} ${huge.body})`)
+  // refused either by a 413 answer or by the server closing the socket while we still write
+  assert.ok(huge.status === 413 || (huge.status === -1 && ['EPIPE', 'ECONNRESET'].includes(huge.body)), `oversized body refused (${huge.status} ${huge.body})`)
   assert.equal(await createControlClient({ socket }).call('test.ping'), 'pong')
 })
 

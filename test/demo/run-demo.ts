@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import type { TestContext } from 'node:test'
 import { entryArgs } from '../cli/helpers.js'
 import { isRoot } from '../helpers/root.js'
+import { waitFor as waitUntil } from '../helpers/wait.js'
 
 export interface DemoRun {
   child: ReturnType<typeof spawn>
@@ -31,13 +32,12 @@ export function runDemo (args: string[], options: Pick<SpawnOptions, 'uid' | 'gi
   child.stderr!.on('data', (d: Buffer) => { err += d.toString() })
   const exited = new Promise<number | null>(resolve => child.on('close', c => { resolve(c) }))
   const waitFor = async (re: RegExp, ms: number): Promise<RegExpMatchArray> => {
-    const until = Date.now() + ms
-    for (;;) {
-      const m = out.match(re)
-      if (m != null) return m
-      if (Date.now() > until || child.exitCode != null) throw new Error(`no ${re} in demo output:\n${out}\nstderr:\n${err}`)
-      await new Promise(resolve => setTimeout(resolve, 100))
-    }
+    try {
+      await waitUntil(() => re.test(out) || child.exitCode != null, ms, String(re))
+    } catch { /* reported below with the output */ }
+    const m = out.match(re)
+    if (m == null) throw new Error(`no ${re} in demo output:\n${out}\nstderr:\n${err}`)
+    return m
   }
   return { child, out: () => out, err: () => err, exited, waitFor }
 }

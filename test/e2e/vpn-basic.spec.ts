@@ -5,6 +5,7 @@ import assert from 'node:assert/strict'
 import { requireRoot } from '../helpers/root.js'
 import { createVpnWorld, specOf, type VpnNodeProc } from './vpn-harness.js'
 import type { VpnStatus } from '../../src/vpn/types.js'
+import { pause } from '../helpers/wait.js'
 
 async function ping (n: VpnNodeProc, world: { net: { status: (ns: string, c: string, a: string[], o?: { timeoutMs?: number }) => Promise<{ code: number, stdout: string }> } }, addr: string, count = 2): Promise<boolean> {
   const r = await world.net.status(n.ns, 'ping', ['-c', String(count), '-i', '0.2', '-W', '2', addr], { timeoutMs: 15_000 })
@@ -15,7 +16,7 @@ async function waitUntil (fn: () => Promise<boolean>, timeoutMs: number, what: s
   const end = Date.now() + timeoutMs
   while (Date.now() < end) {
     if (await fn()) return
-    await new Promise(resolve => setTimeout(resolve, 200))
+    await pause(200) // polling interval of a bounded wait for a condition
   }
   throw new Error(`timed out waiting for ${what}`)
 }

@@ -7,6 +7,7 @@ import { requireRoot } from '../helpers/root.js'
 import { cliEntry, runCli } from '../cli/helpers.js'
 import { createVpnWorld, type VpnNodeProc } from './vpn-harness.js'
 import type { VpnStatus } from '../../src/vpn/types.js'
+import { pause } from '../helpers/wait.js'
 
 async function startDaemonIn (n: VpnNodeProc, env: Record<string, string> = {}): Promise<() => Promise<void>> {
   const child = spawn('ip', ['netns', 'exec', n.ns, process.execPath, ...cliEntry(), '--data-dir', n.dataDir, 'up', '--listen', `/ip4/${n.underlayIp}/tcp/4001`, '--no-metrics'], {
@@ -61,7 +62,7 @@ test('dmsnet vpn up/status/ping/remove/down through two daemons', { timeout: 240
   let bs: VpnStatus | undefined
   for (let i = 0; i < 50 && bs?.state !== 'running'; i++) {
     bs = await cli<VpnStatus>(b, ['vpn', 'status'])
-    if (bs.state !== 'running') await new Promise(resolve => setTimeout(resolve, 200))
+    if (bs.state !== 'running') await pause(200) // polling interval of a bounded wait for a condition
   }
   assert.equal(bs?.state, 'running')
   assert.equal(bs?.ipv4, ipB)

@@ -45,12 +45,17 @@ test('vpn: job namespace attached through veth + bridge; port mapping', { timeou
     const s = await a.call<VpnStatus>('status')
     assert.deepEqual(s.portMappings.map(x => x.port), [9090])
     await a.call('unmapPort', { mapId: m.id })
-    assert.notEqual((await nodeIn(b.ns, CLIENT, [ipOf(a), '9090'])).trim(), 'hello-from-job')
+    // no mapping: nothing listens on a's 9090 any more, so a's kernel resets the connection
+    assert.equal((await nodeIn(b.ns, CLIENT, [ipOf(a), '9090'])).trim(), 'error:ECONNREFUSED')
   })
 
   await t.test('detaching cuts the job namespace off', async () => {
     await a.call('detach', { netns: job })
+    // the job's veth end is gone: only loopback is left, and the kernel has no route to the VPN
+    const links = JSON.parse(await world.net.exec(job, 'ip', ['-j', 'link', 'show'])) as Array<{ ifname: string }>
+    assert.deepEqual(links.map(l => l.ifname), ['lo'])
     const r = await world.net.status(job, 'ping', ['-c', '1', '-W', '1', ipOf(b)], { timeoutMs: 10_000 })
-    assert.notEqual(r.code, 0)
+    assert.equal(r.code, 2, r.stdout + r.stderr)
+    assert.match(r.stdout + r.stderr, /unreachable/i)
   })
 })

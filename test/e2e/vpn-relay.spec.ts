@@ -10,6 +10,7 @@ import { requireRoot } from '../helpers/root.js'
 import { netnsFixture } from '../helpers/netns.js'
 import { spawnNode, tcpTransfer, type VpnNodeProc } from './vpn-harness.js'
 import type { VpnStatus } from '../../src/vpn/types.js'
+import { pause } from '../helpers/wait.js'
 
 test('vpn over a circuit relay', { timeout: 180_000 }, async (t) => {
   if (!requireRoot(t)) return
@@ -45,7 +46,7 @@ test('vpn over a circuit relay', { timeout: 180_000 }, async (t) => {
     for (let i = 0; i < 100; i++) {
       const addrs = (await n.call<string[]>('addrs')).filter(x => x.includes('/p2p-circuit'))
       if (addrs.length > 0) return addrs
-      await new Promise(resolve => setTimeout(resolve, 200))
+      await pause(200) // polling interval of a bounded wait for a condition
     }
     throw new Error(`${n.label} got no relay reservation`)
   }

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict'
 import { requireRoot } from '../helpers/root.js'
 import { createVpnWorld, specOf, tcpTransfer, type VpnNodeProc, type VpnWorld } from './vpn-harness.js'
 import type { VpnStatus } from '../../src/vpn/types.js'
+import { pause } from '../helpers/wait.js'
 
 async function pings (world: VpnWorld, from: VpnNodeProc, addr: string): Promise<boolean> {
   return (await world.net.status(from.ns, 'ping', ['-c', '1', '-W', '1', addr], { timeoutMs: 5000 })).code === 0
@@ -15,7 +16,7 @@ async function within (fn: () => Promise<boolean>, timeoutMs: number, what: stri
   const t0 = Date.now()
   while (Date.now() - t0 < timeoutMs) {
     if (await fn()) return Date.now() - t0
-    await new Promise(resolve => setTimeout(resolve, 100))
+    await pause(100) // polling interval of a bounded wait for a condition
   }
   throw new Error(`${what}: not within ${timeoutMs} ms`)
 }

@@ -10,6 +10,11 @@ import { advertDhtKey, signAdvert } from '../../src/messaging/advert-record.js'
 import { waitFor } from '../network/helpers.js'
 import { startMesh, startMsgNode, stopAll, enc, dec, type MsgNode } from './helpers.js'
 
+/** Peers in a node's kad-dht routing table (SingleKadDHT exposes it; KadDHT's type does not). */
+function routingTableSize (n: MsgNode): number {
+  return (n.node.net.host.services.dht as unknown as { routingTable: { size: number } }).routingTable.size
+}
+
 /** Runs a DHT put and counts the remote peers that stored the record vs refused it. */
 async function put (it: AsyncIterable<{ name: string, messageType?: unknown }>): Promise<{ accepted: number, refused: number }> {
   let accepted = 0
@@ -28,7 +33,7 @@ describe('messaging: advertisements on 5 nodes', () => {
     nodes = await startMesh(5)
     // every node's DHT routing table knows the others
     await waitFor(() => nodes.every(n => n.node.net.host.services.dht.getMode() === 'server'), 10_000, 'dht server mode')
-    await new Promise(resolve => setTimeout(resolve, 500))
+    await waitFor(() => nodes.every(n => routingTableSize(n) >= nodes.length - 1), 20_000, 'every routing table holds the other nodes')
   })
   after(async () => { await stopAll(nodes) })
 
@@ -86,7 +91,7 @@ describe('messaging: peer lookup through the DHT', () => {
     await a.node.net.dial(hub.addr)
     await c.node.net.dial(hub.addr)
     // the hub's DHT must have both in its routing table (SingleKadDHT exposes it; KadDHT's type does not)
-    await waitFor(() => (hub.node.net.host.services.dht as unknown as { routingTable: { size: number } }).routingTable.size >= 2, 15_000, 'hub routing table')
+    await waitFor(() => routingTableSize(hub) >= 2, 15_000, 'hub routing table')
     c.messaging.registerHandler('t.far', (m) => enc(`far:${m.from}`))
     assert.equal(a.node.net.isConnected(c.id), false)
     assert.equal(dec(await a.messaging.request(c.id, 't.far', enc(''), { timeoutMs: 20_000 })), `far:${a.id}`)
@@ -99,21 +104,24 @@ describe('messaging: periodic re-advertising', () => {
   after(async () => { await stopAll(nodes) })
 
   it('keeps a short-lived advertisement alive by re-publishing it', async () => {
-    nodes = await startMesh(3, { advertiseIntervalMs: 700, advertTtlMs: 2000 })
+    nodes = await startMesh(3, { advertiseIntervalMs: 1000, advertTtlMs: 3000 })
     const [a, , q] = nodes as [MsgNode, MsgNode, MsgNode]
-    await new Promise(resolve => setTimeout(resolve, 500))
+    await waitFor(() => nodes.every(n => routingTableSize(n) >= nodes.length - 1), 20_000, 'every routing table holds the other nodes')
     await a.messaging.advertise('svc/short', enc('alive'))
     const first = await q.messaging.queryPeer('svc/short', a.id)
-    assert.equal(dec(first!.data), 'alive')
-    // well past the first record's expiry: only re-advertising can keep it valid
-    await new Promise(resolve => setTimeout(resolve, 3000))
-    const later = await q.messaging.queryPeer('svc/short', a.id)
-    assert.ok(later != null, 'advertisement still valid')
-    assert.ok(later.seq > first!.seq, 'a newer record replaced the first')
-    assert.ok(later.expiresAt > Date.now())
-    // once unadvertised, the periodic task stops and readers see nothing
+    assert.ok(first != null)
+    assert.equal(dec(first.data), 'alive')
+    // once the first record has expired, only re-advertising can have left a valid one behind
+    let later: Awaited<ReturnType<typeof q.messaging.queryPeer>>
+    await waitFor(async () => {
+      if (Date.now() <= first.expiresAt) return false
+      later = await q.messaging.queryPeer('svc/short', a.id)
+      return later != null && later.seq > first.seq && later.expiresAt > Date.now()
+    }, 30_000, 'a newer, live record after the first one expired')
+    assert.equal(dec(later!.data), 'alive')
+    // once unadvertised, the key leaves the periodic task and readers see the tombstone
     await a.messaging.unadvertise('svc/short')
-    await new Promise(resolve => setTimeout(resolve, 1000))
-    assert.equal(await q.messaging.queryPeer('svc/short', a.id), undefined)
+    assert.deepEqual(a.messaging.adverts.advertised(), [])
+    await waitFor(async () => await q.messaging.queryPeer('svc/short', a.id) === undefined, 15_000, 'the advertisement gone for readers')
   })
 })

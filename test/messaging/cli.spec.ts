@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { cliEntry, runCli, startDaemon, type Daemon } from '../cli/helpers.js'
+import { pause } from '../helpers/wait.js'
 
 const ENV = { DMSNET_NETWORK_AUTONAT_ENABLED: 'false', DMSNET_NETWORK_DCUTR_ENABLED: 'false', DMSNET_NETWORK_RELAY_CLIENT: 'false', DMSNET_NETWORK_MDNS_ENABLED: 'false' }
 
@@ -32,7 +33,7 @@ function follow (args: string[]): { lines: string[], waitLines: (n: number, ms?:
       const end = Date.now() + ms
       while (lines.length < n) {
         if (Date.now() > end) throw new Error(`wanted ${n} lines from ${args.join(' ')}, got ${JSON.stringify(lines)}; stderr: ${err}`)
-        await new Promise(resolve => setTimeout(resolve, 50))
+        await pause(50) // polling interval of a bounded wait for a condition
       }
     },
     stop: async () => {
@@ -91,7 +92,7 @@ test('dmsnet send / request / publish / subscribe / job against real daemons', a
   for (let i = 0; i < 40 && (subB.lines.length === 0 || subC.lines.length === 0); i++) {
     const p = await runCli(['publish', '/cli/topic', `msg-${i}`, '-d', a], { env: ENV })
     assert.equal(p.code, 0, p.stderr)
-    await new Promise(resolve => setTimeout(resolve, 250))
+    await pause(250) // pacing between publishes: each one is a retry until the subscriptions have propagated
   }
   await subB.waitLines(1)
   await subC.waitLines(1)

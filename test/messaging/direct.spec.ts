@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { publicProfile } from '../../src/network/host.js'
+import { pause } from '../helpers/wait.js'
 import { waitFor } from '../network/helpers.js'
 import { startMesh, stopAll, enc, dec, type MsgNode } from './helpers.js'
 
@@ -101,7 +102,7 @@ describe('messaging: direct', () => {
     b.messaging.registerHandler('t.par', async () => {
       concurrent++
       maxSeen = Math.max(maxSeen, concurrent)
-      await new Promise(resolve => setTimeout(resolve, 2))
+      await pause(2) // not a wait: the handler does 2 ms of "work" so that sends overlap
       concurrent--
     })
     const N = 2000
@@ -115,9 +116,12 @@ describe('messaging: direct', () => {
     const [a, b] = nodes as [MsgNode, MsgNode]
     let release!: () => void
     const gate = new Promise<void>(resolve => { release = resolve })
-    b.messaging.registerHandler('t.break', async () => { await gate })
-    const p = a.messaging.sendMessage(b.id, 't.break', enc(''), { timeoutMs: 10_000 })
-    await new Promise(resolve => setTimeout(resolve, 100))
+    let entered!: () => void
+    const inHandler = new Promise<void>(resolve => { entered = resolve })
+    b.messaging.registerHandler('t.break', async () => { entered(); await gate })
+    const p = a.messaging.sendMessage(b.id, 't.break', enc(''), { timeoutMs: 60_000 })
+    // the message is on the wire and held by B's handler, unacknowledged: now break the connection
+    await inHandler
     await a.node.net.hangUp(b.id)
     await assert.rejects(p, { name: 'StreamClosedError' })
     release()

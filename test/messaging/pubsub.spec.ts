@@ -39,13 +39,21 @@ describe('messaging: pubsub and jobs on 5 nodes', () => {
       assert.equal(m.topic, topic)
       assert.equal(dec(m.payload), 'hello all')
     }
-    // unsubscribe: node 1 no longer receives
+    // unsubscribe: node 1 no longer receives. A marker topic that node 1 keeps is the barrier:
+    // the publisher sends 'second' before 'marker' on the same ordered stream, so once node 1 has
+    // the marker, a wrong delivery of 'second' would already have reached its handler
+    const n1 = nodes[1]!
+    const markers: string[] = []
+    const marker = n1.messaging.subscribe('/t/all-marker', (m) => { markers.push(dec(m.payload)) })
+    await subscribersSeen([pub], '/t/all-marker', [n1])
     subs[1]!.unsubscribe()
-    await waitFor(() => !nodes[0]!.node.net.host.services.pubsub.getSubscribers(topic).some(p => p.toString() === nodes[1]!.id), 10_000, 'unsubscribe seen')
+    await waitFor(() => !pub.node.net.host.services.pubsub.getSubscribers(topic).some(p => p.toString() === n1.id), 10_000, 'unsubscribe seen')
     await pub.messaging.publish(topic, 'note', enc('second'))
-    await waitFor(() => nodes.slice(2).every(n => got.get(n.id)?.length === 2), 10_000, 'second delivery')
-    await new Promise(resolve => setTimeout(resolve, 200))
-    assert.equal(got.get(nodes[1]!.id)?.length, 1)
+    await waitFor(() => nodes.slice(2).every(n => got.get(n.id)?.length === 2), 10_000, 'second delivery to the subscribed nodes')
+    await pub.messaging.publish('/t/all-marker', 'note', enc('marker'))
+    await waitFor(() => markers.includes('marker'), 10_000, 'the marker at node 1')
+    assert.equal(got.get(n1.id)?.length, 1, 'the unsubscribed node received nothing more')
+    marker.unsubscribe()
     for (const s of subs) s.unsubscribe()
   })
 

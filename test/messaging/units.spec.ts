@@ -141,7 +141,7 @@ describe('messaging: advertisement records', () => {
     // tampered data
     const bad = Uint8Array.from(good)
     bad[bad.length - 70] = (bad[bad.length - 70] as number) ^ 1
-    await assert.rejects(advertValidator(advertDhtKey('svc', a.id), bad))
+    await assert.rejects(advertValidator(advertDhtKey('svc', a.id), bad), { name: 'InvalidSignatureError' })
     // expired
     const old = await signAdvert(a.key, a.id, { ...fields, expiresAt: Date.now() - 1 })
     await assert.rejects(advertValidator(advertDhtKey('svc', a.id), old), { name: 'ExpiredError' })

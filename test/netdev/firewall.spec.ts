@@ -9,7 +9,7 @@ import { test } from 'node:test'
 import { createFirewall } from '../../src/netdev/firewall.js'
 import { netnsFixture } from '../helpers/netns.js'
 import { requireRoot } from '../helpers/root.js'
-import { startTcpServer, tcpRequest } from './tcp.js'
+import { startTcpServer, tcpProbe, tcpRequest } from './tcp.js'
 
 test('firewall: a drop rule blocks a real TCP connection, removing it allows it again', async t => {
   if (!requireRoot(t)) return
@@ -23,7 +23,9 @@ test('firewall: a drop rule blocks a real TCP connection, removing it allows it 
   const fw = createFirewall({ netns: b, table: `dmsnet_t${process.pid}` })
   t.after(async () => { await fw.stop() })
   const id = await fw.addRule({ action: 'drop', source: '10.80.0.1/32', protocol: 'tcp', port: 7100 })
-  assert.equal(await tcpRequest(a, '10.80.0.2', 7100, 1000), null, 'blocked')
+  // blocked means: no answer, and the kernel counted our drop rule matching the client's SYNs
+  assert.deepEqual(await tcpProbe(a, '10.80.0.2', 7100, 1000), { kind: 'silent' }, 'blocked')
+  assert.ok((await fw.counters()).get(id)!.packets >= 1, 'the drop rule matched the connection attempt')
   await fw.remove(id)
   assert.equal(await tcpRequest(a, '10.80.0.2', 7100), 'srv 10.80.0.1', 'allowed again')
 
@@ -31,9 +33,10 @@ test('firewall: a drop rule blocks a real TCP connection, removing it allows it 
   const strict = createFirewall({ netns: b, table: `dmsnet_s${process.pid}`, inputPolicy: 'drop' })
   t.after(async () => { await strict.stop() })
   await strict.start()
-  assert.equal(await tcpRequest(a, '10.80.0.2', 7100, 1000), null, 'default drop')
-  await strict.addRule({ action: 'accept', source: '10.80.0.0/24', protocol: 'tcp', port: [7000, 7200] })
+  assert.deepEqual(await tcpProbe(a, '10.80.0.2', 7100, 1000), { kind: 'silent' }, 'default drop')
+  const allow = await strict.addRule({ action: 'accept', source: '10.80.0.0/24', protocol: 'tcp', port: [7000, 7200] })
   assert.equal(await tcpRequest(a, '10.80.0.2', 7100), 'srv 10.80.0.1')
+  assert.ok((await strict.counters()).get(allow)!.packets >= 1, 'the accept rule let it through')
   await strict.stop()
   await fw.stop()
   assert.doesNotMatch(await net.exec(b, 'nft', ['list', 'tables']), /dmsnet_/)
@@ -61,12 +64,16 @@ test('firewall: port mappings with masquerade reach another namespace; removing 
   assert.equal(await tcpRequest(client, '10.81.0.1', 8002), 'two 10.81.1.1')
 
   await fw.remove(m1)
-  assert.equal(await tcpRequest(client, '10.81.0.1', 8001, 1000), null, 'removed mapping is gone')
+  // without the mapping nothing listens on the router's 8001: the kernel answers with a reset
+  assert.deepEqual(await tcpProbe(client, '10.81.0.1', 8001), { kind: 'refused', code: 'ECONNREFUSED' }, 'removed mapping is gone')
   assert.equal(await tcpRequest(client, '10.81.0.1', 8002), 'two 10.81.1.1', 'the other mapping still works')
   assert.deepEqual(fw.list().map(e => e.id), [m2, masq])
 
+  const dnatHits = (await fw.counters()).get(m2)!.packets
+  assert.ok(dnatHits >= 1, 'the remaining mapping is counted')
   await fw.remove(masq) // without masquerade the server's replies have no route: the mapping alone fails
-  assert.equal(await tcpRequest(client, '10.81.0.1', 8002, 1000), null)
+  assert.deepEqual(await tcpProbe(client, '10.81.0.1', 8002, 1000), { kind: 'silent' }, 'unanswered without masquerade')
+  assert.ok((await fw.counters()).get(m2)!.packets >= 1, 'the SYN was still mapped (the reply is what has no way back)')
   await fw.stop()
   assert.doesNotMatch(await net.exec(router, 'nft', ['list', 'ruleset']), /dmsnet/)
 })

@@ -5,16 +5,20 @@
  */
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { readdirSync } from 'node:fs'
+import { readdirSync, readlinkSync } from 'node:fs'
 import { test } from 'node:test'
 import { createTun, type TunDevice } from '../../src/netdev/tun.js'
 import { buildBatch, iterateRecords, parseVnetHeader, recordPacket, VNET_HDR_GSO_NONE, VNET_HDR_LEN } from '../../src/netdev/records.js'
 import { getLink } from '../../src/netdev/link.js'
 import { netnsFixture } from '../helpers/netns.js'
 import { requireRoot } from '../helpers/root.js'
+import { waitForText } from '../helpers/wait.js'
 import { echoReplyFor, parseIpv4, udpPacket } from './packets.js'
 
-const fdCount = (): number => readdirSync('/proc/self/fd').length
+/** This process's fds open on /dev/net/tun (an fd may vanish between the listing and the readlink). */
+const tunFds = (): number[] => readdirSync('/proc/self/fd').map(Number).filter(fd => {
+  try { return readlinkSync(`/proc/self/fd/${fd}`) === '/dev/net/tun' } catch { return false }
+}).sort((x, y) => x - y)
 
 /** Answers every ICMP echo request the device reads, so a ping inside the namespace succeeds. */
 function answerPings (tun: TunDevice, seen: Array<{ src: string, dst: string, protocol: number }>): () => void {
@@ -110,9 +114,11 @@ test('tun: offload mode round trip (vnet header on ping; TCP between two offload
     tb.writeBatch(batch)
   })
   tb.onBatch(batch => { ta.writeBatch(batch) })
-  const server = spawn('ip', ['netns', 'exec', b, 'iperf3', '-s', '-1', '-B', '10.78.0.2'], { stdio: 'ignore' })
+  const server = spawn('ip', ['netns', 'exec', b, 'iperf3', '-s', '-1', '-B', '10.78.0.2'], { stdio: ['ignore', 'pipe', 'ignore'] })
   t.after(() => { server.kill() })
-  await new Promise(resolve => setTimeout(resolve, 300))
+  let serverOut = ''
+  server.stdout.on('data', (d: Buffer) => { serverOut += d.toString() })
+  await waitForText(() => serverOut, 'Server listening', 15_000, 'iperf3 -s to listen')
   const out = await net.exec(a, 'iperf3', ['-c', '10.78.0.2', '-n', '32M', '-J'], { timeoutMs: 60_000 })
   const r = JSON.parse(out) as { end: { sum_sent: { bytes: number }, sum_received: { bytes: number } } }
   // iperf3 exits 0 only when the transfer completed; its receiver total leaves out the last partial interval
@@ -163,14 +169,19 @@ test('tun: close() stops polling and releases the fd (no leak over many devices)
   if (!requireRoot(t)) return
   const net = netnsFixture(t)
   const ns = await net.namespace('fd')
-  const start = fdCount()
+  // count only fds on /dev/net/tun: other fds of this process (libuv, child pipes) come and go
+  const start = tunFds()
+  const used: number[] = []
   for (let i = 0; i < 20; i++) {
     const tun = await createTun({ name: net.ifname('tl'), netns: ns, offload: i % 2 === 0 })
+    used.push(tun.fd)
+    assert.equal(tunFds().length, start.length + 1, 'the open device holds one /dev/net/tun fd')
     tun.onBatch(() => {})
     await tun.close()
     await tun.close() // idempotent
   }
-  assert.equal(fdCount(), start)
+  assert.deepEqual(tunFds(), start, 'every device fd was closed')
+  assert.ok(used.every(fd => !start.includes(fd)))
   const names = (await net.exec(ns, 'ip', ['-o', 'link'])).split('\n').filter(l => l.includes(net.id))
   assert.deepEqual(names, [], 'non-persistent devices disappear on close')
 })

@@ -77,7 +77,7 @@ describe('network events', () => {
     }
   })
 
-  it('peer:identify from libp2p with public observed addresses maps to nat:type-changed', async () => {
+  it('synthetic peer:identify events (public observed addresses, dispatched on the real host) map to nat:type-changed', async () => {
     // Loopback cannot show a NAT; feed the real host the identify events a NATed node would get
     // (the address is only data here: nothing is ever sent to it).
     const a = await startNode()
@@ -130,7 +130,7 @@ describe('connection gater', () => {
       // outbound: refused before any packet is sent
       await assert.rejects(a.net.dial(b.net.host.getMultiaddrs()[0]!), DialError)
       // inbound: A drops the connection right after the handshake, so no stream gets through
-      await assert.rejects(b.net.dialProtocol(a.net.host.getMultiaddrs()[0]!, ECHO))
+      await assert.rejects(b.net.dialProtocol(a.net.host.getMultiaddrs()[0]!, ECHO), DialError)
       await waitFor(() => !a.net.isConnected(b.net.peerId) && !b.net.isConnected(a.net.peerId), 5000, 'no connection left')
       const denied = (await a.net.status()).denied!
       assert.ok(denied.dial >= 1, JSON.stringify(denied))
@@ -159,7 +159,7 @@ describe('connection gater', () => {
       await net.handle(ECHO, echo)
       const addr = net.host.getMultiaddrs()[0]!
       assert.equal(await roundTrip(await friend.net.dialProtocol(addr, ECHO), 'friend'), 'friend')
-      await assert.rejects(stranger.net.dialProtocol(addr, ECHO))
+      await assert.rejects(stranger.net.dialProtocol(addr, ECHO), DialError)
       await assert.rejects(net.dial(stranger.net.host.getMultiaddrs()[0]!), DialError)
       await waitFor(() => !stranger.net.isConnected(net.peerId), 5000, 'stranger dropped')
       allow.add(stranger.net.peerId.toString())

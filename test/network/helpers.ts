@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { loadConfig, type Config } from '../../src/config/index.js'
 import { createNetwork, type CreateNetworkOptions } from '../../src/network/network.js'
 import type { Network } from '../../src/network/types.js'
+import { bound } from '../helpers/wait.js'
 import type { Stream } from '@libp2p/interface'
 
 export function tempDir (prefix = 'dmsnet-net-'): { dir: string, cleanup(): void } {
@@ -56,7 +57,7 @@ export async function startNode (flags: Record<string, unknown> = {}, extra: Par
 /** Resolves with the first event `name` on `net` whose detail passes `pred`, or rejects after `ms`. */
 export function nextEvent<T> (net: Network, name: Parameters<Network['eventRegister']>[0], pred: (d: T) => boolean = () => true, ms = 10_000): Promise<T> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { off(); reject(new Error(`no ${name} event within ${ms} ms`)) }, ms)
+    const timer = setTimeout(() => { off(); reject(new Error(`no ${name} event within ${bound(ms)} ms`)) }, bound(ms))
     const off = net.eventRegister(name, (d) => {
       if (pred(d as T)) {
         clearTimeout(timer)
@@ -67,15 +68,7 @@ export function nextEvent<T> (net: Network, name: Parameters<Network['eventRegis
   })
 }
 
-/** Polls `fn` until it returns true (bounded). */
-export async function waitFor (fn: () => boolean | Promise<boolean>, ms = 10_000, what = 'condition'): Promise<void> {
-  const end = Date.now() + ms
-  while (Date.now() < end) {
-    if (await fn()) return
-    await new Promise(r => setTimeout(r, 50))
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
+export { waitFor } from '../helpers/wait.js'
 
 /** A protocol id for the echo handler below. */
 export const ECHO = '/dmsnet-test/echo/1'

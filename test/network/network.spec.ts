@@ -153,7 +153,7 @@ describe('network: lifecycle', () => {
     const t = tempDir()
     try {
       const net = await createNetwork({ config: testConfig(t.dir) })
-      await assert.rejects(net.start({ signal: AbortSignal.abort() }))
+      await assert.rejects(net.start({ signal: AbortSignal.abort() }), { name: 'AbortError' })
       assert.equal(net.started, false)
     } finally {
       t.cleanup()

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { runCli, startDaemon } from '../cli/helpers.js'
-import { freePort, waitFor } from './helpers.js'
+import { waitFor } from './helpers.js'
 import type { SwarmStatus } from '../../src/swarm/swarm.js'
 
 async function json<T> (args: string[]): Promise<T> {
@@ -21,10 +21,10 @@ test('dmsnet swarm create/invite/join/status/rotate/revoke/leave on two daemons'
   const a = mkdtempSync(join(tmpdir(), `dmsnet-swarmcli-a-${process.pid}-`))
   const b = mkdtempSync(join(tmpdir(), `dmsnet-swarmcli-b-${process.pid}-`))
   t.after(() => { rmSync(a, { recursive: true, force: true }); rmSync(b, { recursive: true, force: true }) })
-  const [pa, pb] = [await freePort(), await freePort()]
-  const da = await startDaemon(['--data-dir', a, '--listen', `/ip4/127.0.0.1/tcp/${pa}`, '--profile', 'server'])
+  // port 0: each daemon keeps the port it first bound across swarm host switches
+  const da = await startDaemon(['--data-dir', a, '--listen', '/ip4/127.0.0.1/tcp/0', '--profile', 'server'])
   t.after(async () => { await da.stop() })
-  const db = await startDaemon(['--data-dir', b, '--listen', `/ip4/127.0.0.1/tcp/${pb}`, '--profile', 'server'])
+  const db = await startDaemon(['--data-dir', b, '--listen', '/ip4/127.0.0.1/tcp/0', '--profile', 'server'])
   t.after(async () => { await db.stop() })
 
   const created = await json<SwarmStatus>(['swarm', 'create', 'lab', '-d', a])

@@ -1,26 +1,16 @@
 /**
- * Swarm test helpers: real libp2p nodes (createNetwork) on loopback TCP with fixed free ports
- * (a swarm's bootstrap addresses must survive host switches, as they do with a configured port).
+ * Swarm test helpers: real libp2p nodes (createNetwork) on loopback TCP. A node binds port 0 and
+ * keeps that port across host switches (the Network pins it), so a swarm's bootstrap addresses
+ * survive joins and rotations; a restart reuses the port it had. `formSwarm` builds a creator with
+ * joined members, so that each group of tests starts from a swarm of its own.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadConfig, type Config } from '../../src/config/index.js'
 import { createNetwork } from '../../src/network/network.js'
 import { createSwarmManager, type SwarmManager, type SwarmManagerInit } from '../../src/swarm/swarm.js'
 import type { Network } from '../../src/network/types.js'
-
-export async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port
-      srv.close(() => { resolve(port) })
-    })
-  })
-}
 
 export function swarmTestConfig (dataDir: string, port: number): Config {
   return loadConfig({
@@ -57,10 +47,12 @@ export const FAST: Partial<SwarmManagerInit> = { rejoinTimeoutMs: 4000, watchdog
 /** Starts a node (network + swarm manager); reuse `dir`/`port` to restart one. */
 export async function startSwarmNode (opts: { dir?: string, port?: number, init?: Partial<SwarmManagerInit> } = {}): Promise<SwarmNode> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), `dmsnet-swarm-${process.pid}-`))
-  const port = opts.port ?? await freePort()
-  const config = swarmTestConfig(dir, port)
+  // port 0 unless restarting: the network keeps the port its first host bound across host
+  // switches, so no free port has to be guessed (and raced for) before the node starts
+  const config = swarmTestConfig(dir, opts.port ?? 0)
   const net = await createNetwork({ config })
   await net.start()
+  const port = opts.port ?? boundPort(net)
   const swarm = await createSwarmManager({ network: net, config, ...FAST, ...opts.init })
   await swarm.start()
   return {
@@ -77,15 +69,53 @@ export async function startSwarmNode (opts: { dir?: string, port?: number, init?
   }
 }
 
+/** The TCP port a started node listens on (127.0.0.1). */
+export function boundPort (net: Network): number {
+  const addr = net.host.getMultiaddrs().map(a => a.toString()).find(a => a.startsWith('/ip4/127.0.0.1/tcp/') && !a.includes('/ws'))
+  if (addr == null) throw new Error('the node has no TCP listen address')
+  return Number(addr.split('/')[4])
+}
+
 export function removeDir (dir: string): void {
   rmSync(dir, { recursive: true, force: true })
 }
 
-export async function waitFor (fn: () => boolean | Promise<boolean>, ms = 15_000, what = 'condition'): Promise<void> {
-  const end = Date.now() + ms
-  while (Date.now() < end) {
-    if (await fn()) return
-    await new Promise(resolve => setTimeout(resolve, 50))
+export { waitFor } from '../helpers/wait.js'
+
+export interface FormedSwarm {
+  creator: SwarmNode
+  members: SwarmNode[]
+  /** nodes started but not in the swarm */
+  outsiders: SwarmNode[]
+  /** every node the group started (restarted nodes are replaced in place by the tests) */
+  all: () => SwarmNode[]
+  /** Stops every node and removes their data dirs. */
+  stop: () => Promise<void>
+}
+
+/** A creator and `members` authorised and joined by address, plus `outsiders` on the public network. */
+export async function formSwarm (name: string, members: number, outsiders = 0): Promise<FormedSwarm> {
+  const started = await Promise.all(Array.from({ length: 1 + members + outsiders }, async () => await startSwarmNode()))
+  const [creator, ...rest] = started as [SwarmNode, ...SwarmNode[]]
+  const ms = rest.slice(0, members)
+  const os = rest.slice(members)
+  const formed: FormedSwarm = {
+    creator,
+    members: ms,
+    outsiders: os,
+    all: () => [formed.creator, ...formed.members, ...formed.outsiders],
+    stop: async () => {
+      const nodes = formed.all()
+      await Promise.allSettled(nodes.map(async n => { await n.stop() }))
+      for (const n of nodes) removeDir(n.dir)
+    }
   }
-  throw new Error(`timed out waiting for ${what}`)
+  try {
+    const st = await creator.swarm.create(name, ms.map(m => m.id))
+    for (const m of ms) await m.swarm.join(st.keyService[0]!)
+  } catch (err) {
+    await formed.stop()
+    throw err
+  }
+  return formed
 }

@@ -11,6 +11,7 @@ import { xsalsa20 } from '@noble/ciphers/salsa.js'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { pskProtector, XSalsa20Stream } from '../../src/swarm/protector.js'
 import type { MessageStream } from '@libp2p/interface'
+import { pause } from '../helpers/wait.js'
 
 function collect (stream: MessageStream): { bytes: () => Uint8Array } {
   const list = new Uint8ArrayList()
@@ -22,7 +23,7 @@ async function until (cond: () => boolean, ms = 5000): Promise<void> {
   const end = Date.now() + ms
   while (!cond()) {
     if (Date.now() > end) throw new Error('timed out waiting')
-    await new Promise(resolve => setTimeout(resolve, 5))
+    await pause(5) // polling interval of a bounded wait for a condition
   }
 }
 

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict'
 import { streamPair } from '@libp2p/utils'
 import { PeerLink } from '../../src/vpn/link.js'
 import { buildBatch, iterateRecords } from '../../src/netdev/records.js'
+import { waitFor } from '../helpers/wait.js'
 
 function link (got: Uint8Array[] = [], maxQueueBytes = 1 << 20): PeerLink {
   return new PeerLink({
@@ -28,7 +29,7 @@ test('records queued before the stream exists are sent in order once it is attac
   rx.attach(inb, false)
   tx.attach(out, false)
   for (let i = 10; i < 20; i++) tx.send(buildBatch([payload(i)]), 1)
-  for (let i = 0; i < 100 && got.length < 20; i++) await new Promise(resolve => setTimeout(resolve, 10))
+  await waitFor(() => got.length >= 20, 15_000, '20 records delivered')
   assert.deepEqual(got.map(p => p[0]), Array.from({ length: 20 }, (_, i) => i))
   assert.equal(tx.stats.txPackets, 20)
   assert.equal(tx.queuedBytes, 0)

@@ -23,6 +23,10 @@ async function events ({ client, opts }: ActionArgs<{ json?: boolean }>): Promis
   process.once('SIGINT', stop)
   try {
     for await (const e of client.stream<NodeEvent>('node.events', {}, { signal: ac.signal })) {
+      if (e.type === 'events:attached' && opts.json !== true) {
+        process.stderr.write(`following events of ${shortId(String(e.detail.peerId))} (Ctrl-C to stop)\n`)
+        continue
+      }
       process.stdout.write((opts.json === true ? JSON.stringify(e) : human(e)) + '\n')
     }
   } catch (err) {
