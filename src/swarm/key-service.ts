@@ -56,20 +56,38 @@ function ipOf (addr: { toString(): string }): string {
   return /^\/(?:ip4|ip6|dns4|dns6|dns)\/([^/]+)/.exec(addr.toString())?.[1] ?? addr.toString()
 }
 
+/** ip and port: the same for the raw connection the gater sees and the upgraded one. */
+function hostPortOf (addr: { toString(): string }): string {
+  return /^(\/[^/]+\/[^/]+\/[^/]+\/[^/]+)/.exec(addr.toString())?.[1] ?? addr.toString()
+}
+
 /** Per-address connection accounting for the key service's gater. */
 class AddressLimiter {
   private readonly open = new Map<string, number>()
+  /** Accepted but not yet upgraded connections, by remote address, with the time they came. */
+  private readonly pending = new Map<string, number>()
   readonly stats: KeyServiceStats = { refusedConnections: 0, idleClosed: 0 }
   constructor (readonly limits: KeyServiceLimits) {}
 
   deny (addr: { toString(): string }): boolean {
-    const n = this.open.get(ipOf(addr)) ?? 0
-    if (n < this.limits.maxConnectionsPerAddress) return false
-    this.stats.refusedConnections++
-    return true
+    const ip = ipOf(addr)
+    const now = Date.now()
+    let n = this.open.get(ip) ?? 0
+    for (const [a, at] of this.pending) {
+      // an upgrade that never finished stops counting after the idle timeout
+      if (now - at > this.limits.idleTimeoutMs) this.pending.delete(a)
+      else if (ipOf(a) === ip) n++
+    }
+    if (n >= this.limits.maxConnectionsPerAddress) {
+      this.stats.refusedConnections++
+      return true
+    }
+    this.pending.set(hostPortOf(addr), now)
+    return false
   }
 
   opened (addr: { toString(): string }): void {
+    this.pending.delete(hostPortOf(addr))
     const ip = ipOf(addr)
     this.open.set(ip, (this.open.get(ip) ?? 0) + 1)
   }

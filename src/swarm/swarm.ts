@@ -71,6 +71,7 @@ class DmsnetSwarmManager extends TypedEventEmitter<SwarmEvents> implements Swarm
       ...(init.keyServiceListen != null ? { keyServiceListen: init.keyServiceListen } : {}),
       defaultKeyServiceListen: defaultListen.length > 0 ? defaultListen : ['/ip4/0.0.0.0/tcp/0'],
       refusalLogIntervalMs: logInterval,
+      ...(init.keyServiceLimits != null ? { keyServiceLimits: init.keyServiceLimits } : {}),
       onKeyServiceStream: (stream, connection) => { void this.protocol.onStream(stream, connection, 'key-service') }
     })
     this.member = new MemberRole(this.ctx, {
@@ -252,7 +253,9 @@ class DmsnetSwarmManager extends TypedEventEmitter<SwarmEvents> implements Swarm
       refused: this.creator.refused,
       invites: (s?.invites ?? []).filter(i => i.expiresAt > now).length,
       membershipSeq: s?.role === 'creator' ? s.seq : s?.members?.seq,
-      ...(s?.role === 'member' ? { membershipFresh: this.member.fresh() } : {})
+      ...(s?.role === 'member' ? { membershipFresh: this.member.fresh() } : {}),
+      ...(s?.role === 'creator' ? { keyServiceStats: this.creator.keyServiceStats() } : {}),
+      foreignMessages: this.protocol.foreign
     }
   }
 }

@@ -2,6 +2,7 @@
  * Public types of the swarm manager: its events, status, options and interface.
  */
 import type { Logger } from '../logging.js'
+import type { KeyServiceLimits } from './key-service.js'
 import type { ErrorCode } from './wire.js'
 import type { Config } from '../config/schema.js'
 import type { Network } from '../network/types.js'
@@ -42,6 +43,10 @@ export interface SwarmStatus {
   membershipSeq?: number
   /** Member: true while a fresh membership statement is held (other members are admitted). */
   membershipFresh?: boolean
+  /** Creator: connections the key service refused (per-address limit) or closed (idle). */
+  keyServiceStats?: { refusedConnections: number, idleClosed: number }
+  /** Creator-only messages (push, switch, members, revoked) refused from other peers. */
+  foreignMessages: number
 }
 
 export interface RotateResult {
@@ -105,6 +110,8 @@ export interface SwarmManagerInit {
    * Default 5 min.
    */
   membershipMaxAgeMs?: number
+  /** Creator: limits of the public key service (per-address connections, idle timeout). */
+  keyServiceLimits?: Partial<KeyServiceLimits>
   /** Creator: refused key requests logged per peer and reason at most once per this. Default 60 s. */
   refusalLogIntervalMs?: number
 }
