@@ -6,6 +6,11 @@
  * PSK, so a new member (holding an invite) or a member that missed a rotation (holding a stale
  * key) could not reach it. This host stays reachable on the public network for exactly one
  * protocol, and every request on it is authenticated by the requester's peer id from Noise.
+ *
+ * Anyone can connect to it, so its connection slots are guarded: at most
+ * `maxConnectionsPerAddress` connections per remote IP, and every connection is closed after
+ * `idleTimeoutMs` (a key exchange is one request and one reply), so anonymous peers cannot hold
+ * the slots that members coming back after a rotation need.
  */
 import { noise } from '@libp2p/noise'
 import { tcp } from '@libp2p/tcp'
@@ -20,16 +25,82 @@ export interface KeyService {
   /** Bound listen addresses without /p2p/ (kept to re-bind the same ports after a restart). */
   readonly listen: string[]
   stop(): Promise<void>
+  stats(): KeyServiceStats
 }
+
+export interface KeyServiceLimits {
+  /** Concurrent connections from one IP address (a NAT may hide several members). Default 16. */
+  maxConnectionsPerAddress: number
+  /** A connection is closed this long after it opened. Default 15 s. */
+  idleTimeoutMs: number
+}
+
+export const DEFAULT_KEY_SERVICE_LIMITS: KeyServiceLimits = { maxConnectionsPerAddress: 16, idleTimeoutMs: 15_000 }
 
 export interface KeyServiceInit {
   privateKey: PrivateKey
   /** TCP listen multiaddrs; a port of 0 picks a free one. */
   listen: string[]
   handler: StreamHandler
+  limits?: Partial<KeyServiceLimits>
 }
 
-async function tryStart (init: KeyServiceInit, listen: string[]): Promise<Libp2p> {
+export interface KeyServiceStats {
+  /** Inbound connections refused by the per-address limit. */
+  refusedConnections: number
+  /** Connections closed by the idle timeout. */
+  idleClosed: number
+}
+
+function ipOf (addr: { toString(): string }): string {
+  return /^\/(?:ip4|ip6|dns4|dns6|dns)\/([^/]+)/.exec(addr.toString())?.[1] ?? addr.toString()
+}
+
+/** ip and port: the same for the raw connection the gater sees and the upgraded one. */
+function hostPortOf (addr: { toString(): string }): string {
+  return /^(\/[^/]+\/[^/]+\/[^/]+\/[^/]+)/.exec(addr.toString())?.[1] ?? addr.toString()
+}
+
+/** Per-address connection accounting for the key service's gater. */
+class AddressLimiter {
+  private readonly open = new Map<string, number>()
+  /** Accepted but not yet upgraded connections, by remote address, with the time they came. */
+  private readonly pending = new Map<string, number>()
+  readonly stats: KeyServiceStats = { refusedConnections: 0, idleClosed: 0 }
+  constructor (readonly limits: KeyServiceLimits) {}
+
+  deny (addr: { toString(): string }): boolean {
+    const ip = ipOf(addr)
+    const now = Date.now()
+    let n = this.open.get(ip) ?? 0
+    for (const [a, at] of this.pending) {
+      // an upgrade that never finished stops counting after the idle timeout
+      if (now - at > this.limits.idleTimeoutMs) this.pending.delete(a)
+      else if (ipOf(a) === ip) n++
+    }
+    if (n >= this.limits.maxConnectionsPerAddress) {
+      this.stats.refusedConnections++
+      return true
+    }
+    this.pending.set(hostPortOf(addr), now)
+    return false
+  }
+
+  opened (addr: { toString(): string }): void {
+    this.pending.delete(hostPortOf(addr))
+    const ip = ipOf(addr)
+    this.open.set(ip, (this.open.get(ip) ?? 0) + 1)
+  }
+
+  closed (addr: { toString(): string }): void {
+    const ip = ipOf(addr)
+    const n = (this.open.get(ip) ?? 1) - 1
+    if (n <= 0) this.open.delete(ip)
+    else this.open.set(ip, n)
+  }
+}
+
+async function tryStart (init: KeyServiceInit, listen: string[], limiter: AddressLimiter): Promise<Libp2p> {
   const node = await createLibp2p({
     privateKey: init.privateKey,
     addresses: { listen },
@@ -38,8 +109,29 @@ async function tryStart (init: KeyServiceInit, listen: string[]): Promise<Libp2p
     streamMuxers: [yamux()],
     // many members may come back at once after a rotation, often from one address (NAT, tests)
     connectionManager: { maxConnections: 128, maxIncomingPendingConnections: 32, inboundConnectionThreshold: 50 },
+    connectionGater: { denyInboundConnection: (maConn) => limiter.deny(maConn.remoteAddr) },
     start: false
   })
+  const timers = new Map<string, ReturnType<typeof setTimeout>>()
+  node.addEventListener('connection:open', (evt) => {
+    const conn = evt.detail
+    if (conn.direction !== 'inbound') return
+    limiter.opened(conn.remoteAddr)
+    const t = setTimeout(() => {
+      limiter.stats.idleClosed++
+      void conn.close().catch(() => { conn.abort(new Error('key service idle timeout')) })
+    }, limiter.limits.idleTimeoutMs)
+    t.unref?.()
+    timers.set(conn.id, t)
+  })
+  node.addEventListener('connection:close', (evt) => {
+    const conn = evt.detail
+    if (conn.direction !== 'inbound') return
+    limiter.closed(conn.remoteAddr)
+    clearTimeout(timers.get(conn.id))
+    timers.delete(conn.id)
+  })
+  node.addEventListener('stop', () => { for (const t of timers.values()) clearTimeout(t); timers.clear() })
   await node.handle(SWARM_KEY_PROTOCOL, init.handler, { maxInboundStreams: 16 })
   try {
     await node.start()
@@ -53,10 +145,11 @@ async function tryStart (init: KeyServiceInit, listen: string[]): Promise<Libp2p
 /** Starts the key service; if the wanted ports are taken, falls back to free ones. */
 export async function startKeyService (init: KeyServiceInit): Promise<KeyService> {
   let node: Libp2p
+  const limiter = new AddressLimiter({ ...DEFAULT_KEY_SERVICE_LIMITS, ...init.limits })
   try {
-    node = await tryStart(init, init.listen)
+    node = await tryStart(init, init.listen, limiter)
   } catch {
-    node = await tryStart(init, init.listen.map(a => a.replace(/\/tcp\/\d+/, '/tcp/0')))
+    node = await tryStart(init, init.listen.map(a => a.replace(/\/tcp\/\d+/, '/tcp/0')), limiter)
   }
   const self = node.peerId.toString()
   const addrs = node.getMultiaddrs().map(a => a.toString()).map(a => a.includes('/p2p/') ? a : `${a}/p2p/${self}`)
@@ -64,6 +157,7 @@ export async function startKeyService (init: KeyServiceInit): Promise<KeyService
   return {
     addrs,
     listen,
-    stop: async () => { await node.stop() }
+    stop: async () => { await node.stop() },
+    stats: () => ({ ...limiter.stats })
   }
 }

@@ -3,9 +3,13 @@
  * joined, the current key and epoch, the authorised peers, where to find the swarm and its
  * creator. A restarted node reads it and resumes (rejoins) without any user action.
  */
+import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { chmod, mkdir, open, rename, unlink } from 'node:fs/promises'
+import { dirname } from 'node:path'
 import { SwarmStateFileError } from './errors.js'
 import { writePrivateFile } from './key-file.js'
+import type { MembershipStatement } from './membership.js'
 
 export interface PendingKey {
   epoch: number
@@ -36,6 +40,12 @@ export interface SwarmState {
   joined: boolean
   /** Creator only: outstanding invites, by sha256 of their secret. */
   invites: Array<{ hash: string, expiresAt: number }>
+  /** Creator only: revision of the authorised list (the membership statement's `seq`). */
+  seq?: number
+  /** Creator only: peers revoked and not authorised again since; refused even with an invite. */
+  revoked?: string[]
+  /** Member only: the newest creator-signed membership statement held (membership.ts). */
+  members?: MembershipStatement
 }
 
 function isStringArray (v: unknown): v is string[] {
@@ -59,6 +69,9 @@ export function validateSwarmState (v: unknown, path = 'swarm state'): SwarmStat
   if (s.keyServiceListen != null && !isStringArray(s.keyServiceListen)) bad('keyServiceListen')
   if (typeof s.joined !== 'boolean') bad('joined')
   if (!Array.isArray(s.invites)) bad('invites')
+  if (s.seq != null && !Number.isSafeInteger(s.seq)) bad('seq')
+  if (s.revoked != null && !isStringArray(s.revoked)) bad('revoked')
+  if (s.members != null && typeof s.members !== 'object') bad('members')
   if (s.pending != null) {
     const p = s.pending as Record<string, unknown>
     if (typeof p.epoch !== 'number' || typeof p.psk !== 'string' || !/^[0-9a-f]{64}$/.test(p.psk)) bad('pending')
@@ -87,4 +100,26 @@ export function readSwarmState (path: string): SwarmState | undefined {
 /** Writes the state atomically, mode 0600 (it holds the swarm key). */
 export function writeSwarmState (path: string, state: SwarmState): void {
   writePrivateFile(path, JSON.stringify(state, null, 2) + '\n')
+}
+
+/**
+ * Async version of `writeSwarmState` (temp file + rename, mode 0600): the swarm manager persists
+ * through this so a slow disk never blocks the event loop.
+ */
+export async function writeSwarmStateAsync (path: string, state: SwarmState): Promise<void> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 })
+  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`
+  const fh = await open(tmp, 'wx', 0o600)
+  try {
+    await fh.writeFile(JSON.stringify(state, null, 2) + '\n')
+  } finally {
+    await fh.close()
+  }
+  try {
+    await chmod(tmp, 0o600)
+    await rename(tmp, path)
+  } catch (err) {
+    await unlink(tmp).catch(() => {})
+    throw err
+  }
 }

@@ -1,0 +1,166 @@
+/**
+ * The private swarm against hostile peers, on real nodes over loopback TCP. The attackers are
+ * built from the project's own parts (createNetwork, the PSK protector, the key protocol's wire
+ * codec, sealTo): a revoked member that ignores its revocation and keeps the old key, a member
+ * sending creator-only messages, a replayed old-epoch key and statement, a revoked peer holding an
+ * invite, an expired invite, and anonymous peers filling the key service's connection slots.
+ */
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { loadOrCreateIdentity } from '../../src/network/identity.js'
+import { pskProtector } from '../../src/swarm/protector.js'
+import { sealTo } from '../../src/swarm/seal.js'
+import { readSwarmState } from '../../src/swarm/state.js'
+import { request, SWARM_KEY_PROTOCOL, type KeyPayload, type SwarmMessage } from '../../src/swarm/wire.js'
+import { removeDir, startSwarmNode, waitFor, type SwarmNode } from './helpers.js'
+import type { HostProfile } from '../../src/network/types.js'
+
+const PING = '/ipfs/ping/1.0.0'
+const addrOf = (n: SwarmNode): string => `/ip4/127.0.0.1/tcp/${n.port}/p2p/${n.id}`
+
+async function ask (from: SwarmNode, to: string, msg: SwarmMessage): Promise<SwarmMessage> {
+  const stream = await from.net.dialProtocol(to, SWARM_KEY_PROTOCOL, { signal: AbortSignal.timeout(8000) })
+  return await request(stream, msg, { signal: AbortSignal.timeout(8000) })
+}
+
+/** The swarm profile an attacker builds from a key it kept: no allow-list of its own. */
+function oldKeyProfile (psk: string): HostProfile {
+  return { name: 'swarm:lab', connectionProtector: pskProtector({ psk: new Uint8Array(Buffer.from(psk, 'hex')) }), dhtProtocolPrefix: '/dmsnet/swarm/lab', bootstrap: [] }
+}
+
+describe('private swarm against hostile peers', { timeout: 150_000 }, () => {
+  let A: SwarmNode // creator
+  let B: SwarmNode // member; offline during the revocation
+  let C: SwarmNode // member, then revoked: ignores it and keeps the old key
+  let D: SwarmNode // member sending creator-only messages
+  let E: SwarmNode // outsider
+  const dirs: string[] = []
+  const nodes = (): SwarmNode[] => [A, B, C, D, E].filter(n => n != null)
+
+  before(async () => {
+    ;[A, B, C, D, E] = await Promise.all([0, 1, 2, 3, 4].map(async (i) => await startSwarmNode(i === 0 ? { init: { keyServiceLimits: { maxConnectionsPerAddress: 3 } } } : {}))) as [SwarmNode, SwarmNode, SwarmNode, SwarmNode, SwarmNode]
+    for (const n of nodes()) dirs.push(n.dir)
+    await A.swarm.create('lab', [B.id, C.id, D.id])
+    for (const m of [B, C, D]) await m.swarm.join(A.swarm.status().keyService[0]!)
+    await waitFor(() => [B, C, D].every(m => m.swarm.status().membershipFresh === true), 20_000, 'members hold a fresh statement')
+  })
+
+  after(async () => {
+    await Promise.allSettled(nodes().map(async n => { await n.stop() }))
+    for (const d of dirs) removeDir(d)
+  })
+
+  it('non-creator push/switch/members, a replayed old-epoch key and an old statement change no epoch or allow-list', async () => {
+    const prior = B.swarm.status()
+    const allowBefore = [...(B.net.profile.allowPeers ?? [])].sort()
+    // D (a member, but not the creator) sends every creator-only message to B
+    const creatorKey = (await loadOrCreateIdentity(A.config.network.identityFile)).privateKey
+    const stale: KeyPayload = { swarm: 'lab', epoch: 1, psk: 'ab'.repeat(32), creator: A.id, authorised: [D.id], bootstrap: [], keyService: [], issuedAt: Date.now() }
+    const env = await sealTo(creatorKey, A.id, B.id, new TextEncoder().encode(JSON.stringify(stale)))
+    const forged: SwarmMessage[] = [
+      { t: 'push', env },
+      { t: 'switch', swarm: 'lab', epoch: 7 },
+      { t: 'members', swarm: 'lab', authorised: [D.id, E.id], bootstrap: [] },
+      { t: 'revoked', swarm: 'lab' }
+    ]
+    for (const msg of forged) {
+      const reply = await ask(D, addrOf(B), msg)
+      assert.deepEqual(reply.t === 'err' ? reply.code : reply.t, 'unauthorized', `${msg.t} from a non-creator is refused`)
+    }
+    assert.ok(B.swarm.status().foreignMessages >= forged.length, 'refusals are counted')
+    // the creator's own identity replays an old-epoch sealed key: acknowledged, nothing changes
+    const replay = await ask(A, addrOf(B), { t: 'push', env })
+    assert.deepEqual(replay, { t: 'ok', epoch: prior.epoch })
+    // ...and a members message without a statement is refused
+    const noStmt = await ask(A, addrOf(B), { t: 'members', swarm: 'lab', authorised: [E.id], bootstrap: [] })
+    assert.equal(noStmt.t === 'err' ? noStmt.code : noStmt.t, 'bad-request')
+    const now = B.swarm.status()
+    assert.equal(now.epoch, prior.epoch)
+    assert.deepEqual(now.authorised.sort(), prior.authorised.sort())
+    assert.deepEqual([...(B.net.profile.allowPeers ?? [])].sort(), allowBefore)
+    assert.equal(now.joined, true)
+    assert.equal(readSwarmState(B.config.swarm.stateFile)!.pending, undefined, 'no pending key was stored')
+    // positive control: a genuine membership change from the creator does reach B
+    const oldStmt = readSwarmState(B.config.swarm.stateFile)!.members!
+    await A.swarm.authorize(E.id)
+    await waitFor(() => B.swarm.status().authorised.includes(E.id), 10_000, 'B sees the real change')
+    // replaying the earlier (validly signed) statement from the creator's own identity is refused
+    const old = await ask(A, addrOf(B), { t: 'members', swarm: 'lab', authorised: oldStmt.authorised, bootstrap: [], stmt: oldStmt })
+    assert.equal(old.t === 'err' ? old.code : old.t, 'bad-request')
+    assert.ok(B.swarm.status().authorised.includes(E.id), 'the older statement did not roll the list back')
+    assert.ok(B.net.profile.allowPeers?.has(E.id))
+  })
+
+  it('expired invite: refused by the creator itself, no allow-list change; a valid one works', async () => {
+    const token = await A.swarm.invite({ ttlMs: 1 })
+    const secret = JSON.parse(Buffer.from(token.slice('dmsnet-swarm:'.length), 'base64url').toString()).s as string
+    await waitFor(() => Date.now() > JSON.parse(Buffer.from(token.slice('dmsnet-swarm:'.length), 'base64url').toString()).e, 1000, 'invite expired')
+    const authorised = A.swarm.status().authorised.sort()
+    // skip the joiner's own expiry check: present it on the wire
+    const reply = await ask(E, A.swarm.status().keyService[0]!, { t: 'get', swarm: 'lab', invite: secret })
+    assert.equal(reply.t === 'err' ? reply.code : reply.t, 'bad-invite')
+    await E.net.hangUp(A.id)
+    assert.deepEqual(A.swarm.status().authorised.sort(), authorised)
+    assert.equal(A.swarm.status().epoch, 1)
+    await assert.rejects(E.swarm.join(token), { name: 'InvalidInviteError' })
+  })
+
+  it('a revoked peer with the old key cannot get back in through a member that was offline, which ends on the new epoch by itself; its invite is void', async () => {
+    const oldPsk = readSwarmState(C.config.swarm.stateFile)!.psk
+    const invite = await A.swarm.invite() // C obtained an invite before it was revoked
+    const secret = JSON.parse(Buffer.from(invite.slice('dmsnet-swarm:'.length), 'base64url').toString()).s as string
+    // positive control: with this key, C reaches B while both are members
+    const ok = await C.net.dialProtocol(addrOf(B), PING, { signal: AbortSignal.timeout(8000) })
+    await ok.close()
+    assert.ok(B.net.peers().includes(C.id))
+    // B goes offline; C stops listening to the creator (it will ignore the revocation)
+    await B.stop()
+    await C.swarm.stop()
+    await A.swarm.revoke(C.id)
+    assert.equal(A.swarm.status().epoch, 2)
+    // B comes back with its old state (epoch 1, C listed); C dials it with the old key at once
+    B = await startSwarmNode({ dir: B.dir, port: B.port })
+    await C.net.switchProfile(oldKeyProfile(oldPsk))
+    try {
+      assert.equal(B.net.profile.allowPeers?.has(C.id), false, 'a restarted member admits only the creator until it holds a fresh statement')
+      await assert.rejects(C.net.dialProtocol(addrOf(B), PING, { signal: AbortSignal.timeout(5000) }), { name: 'DialError' })
+      // B recovers through the key service without help and ends on the new epoch
+      await waitFor(() => B.swarm.status().epoch === 2 && B.swarm.status().membershipFresh === true, 60_000, 'B on epoch 2 with a fresh statement')
+      assert.ok(!B.swarm.status().authorised.includes(C.id))
+      assert.equal(B.net.profile.allowPeers?.has(C.id), false, 'C is no trusted VPN inviter for B')
+      assert.ok(!B.net.peers().includes(C.id))
+      await assert.rejects(C.net.dialProtocol(addrOf(B), PING, { signal: AbortSignal.timeout(5000) }), { name: 'DialError' })
+    } finally {
+      await C.net.switchProfile({ name: 'public', dhtProtocolPrefix: '/dmsnet', bootstrap: [] })
+    }
+    // the revoked peer's invite is void
+    const refused = A.swarm.status().refused
+    const reply = await ask(C, A.swarm.status().keyService[0]!, { t: 'get', swarm: 'lab', invite: secret })
+    assert.equal(reply.t === 'err' ? reply.code : reply.t, 'unauthorized')
+    assert.ok(A.swarm.status().refused > refused)
+    assert.ok(!A.swarm.status().authorised.includes(C.id))
+    await C.net.hangUp(A.id)
+  })
+
+  it('the key service admits a bounded number of connections per address', async () => {
+    const ks = A.swarm.status().keyService[0]!
+    const extra = await Promise.all([0, 1, 2].map(async () => await startSwarmNode()))
+    try {
+      const refusedBefore = A.swarm.status().keyServiceStats!.refusedConnections
+      const all = [E, ...extra]
+      const results = await Promise.allSettled(all.map(async n => { await n.net.dial(ks, { signal: AbortSignal.timeout(8000) }) }))
+      await waitFor(() => A.swarm.status().keyServiceStats!.refusedConnections > refusedBefore, 10_000, 'a refused connection counted')
+      assert.ok(results.some(r => r.status === 'fulfilled'), 'positive control: connections up to the limit are served')
+      // freeing the slots lets peers in again
+      for (const n of all) await n.net.hangUp(A.id).catch(() => {})
+      await waitFor(async () => {
+        try {
+          const reply = await ask(extra[0]!, ks, { t: 'get', swarm: 'lab' })
+          return reply.t === 'err' && reply.code === 'unauthorized'
+        } catch { return false }
+      }, 15_000, 'the key service answers again')
+    } finally {
+      await Promise.allSettled(extra.map(async n => { await n.stop(); removeDir(n.dir) }))
+    }
+  })
+})
