@@ -15,6 +15,7 @@ import { loadConfig } from '../../src/config/load.js'
 import { createNetwork } from '../../src/network/network.js'
 import { createVpn } from '../../src/vpn/vpn.js'
 import { acceptsInvite } from '../../src/vpn/module.js'
+import { hostileCommand } from './vpn-hostile-commands.js'
 import { netdevTunFactory } from '../../src/vpn/tun-device.js'
 import { buildBatch, VNET_HDR_LEN } from '../../src/netdev/records.js'
 import { buildIPv4, icmpEcho } from '../../src/vpn/packet.js'
@@ -130,7 +131,11 @@ async function run (c: Cmd): Promise<unknown> {
       const secs = (performance.now() - t0) / 1000
       return { bytes: received, seconds: secs, gbps: received * 8 / secs / 1e9 }
     }
-    default: throw new Error(`unknown command ${c.cmd}`)
+    default: {
+      const r = await hostileCommand({ network, vpn }, c)
+      if (r === undefined) throw new Error(`unknown command ${c.cmd}`)
+      return r
+    }
   }
 }
 
