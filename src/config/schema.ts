@@ -220,7 +220,9 @@ export const RawConfigSchema = z.strictObject({
     /** Members (peer ids, or `*`) whose routes (prefixes behind them) are installed here; default none. */
     acceptRoutesFrom: z.array(str('a peer id or *').refine(v => v === '*' || /^[1-9A-HJ-NP-Za-km-z]{46,60}$/.test(v), { error: 'a peer id (base58, e.g. 12D3KooW...) or * for anyone' })).default([]),
     /** Whether an invitation to another VPN may replace the one this node is in; default false. */
-    allowNetworkSwitch: bool().default(false)
+    allowNetworkSwitch: bool().default(false),
+    /** This node's DNS label in a VPN it starts (`<name>.<domain>`); empty: `p-<last 8 of the peer id>`. */
+    name: str('a DNS label').regex(/^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)?$/, { error: 'a lower-case DNS label (a-z, 0-9, -), or empty' }).default('')
     // --- end vpnsec ---
   }).prefault({})
 })
