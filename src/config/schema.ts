@@ -10,6 +10,8 @@ import { isAbsolute, join, resolve } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { z } from 'zod'
+import { parseCidr } from '../vpn/ip.js'
+import { isPrivatePrefix } from '../vpn/policy.js'
 
 function posInt (expected = 'a positive integer'): z.ZodNumber {
   return z.number({ error: expected }).int({ error: expected }).positive({ error: expected })
@@ -69,6 +71,15 @@ export function isCgnatSubnet (s: string): boolean {
   if (c == null || c.prefix < 10 || c.prefix > 30) return false
   const cgnat = 0x64400000 // 100.64.0.0
   return ((c.network & 0xffc00000) >>> 0) === cgnat
+}
+
+/** True when `s` is a prefix inside private space (the VPN policy's bound on `vpn.acceptRanges`). */
+function isPrivateRange (s: string): boolean {
+  try {
+    return isPrivatePrefix(parseCidr(s))
+  } catch {
+    return false
+  }
 }
 
 /** True when `s` is an IPv6 unique-local prefix (fd00::/8) of length 48 to 64. */
@@ -214,7 +225,17 @@ export const RawConfigSchema = z.strictObject({
      * or `*` for anyone. Inside a private swarm its members are always accepted. Empty (default):
      * on the public network nobody can, so a stranger cannot make this node join its VPN.
      */
-    acceptInvitesFrom: z.array(str('a peer id or *').refine(v => v === '*' || /^[1-9A-HJ-NP-Za-km-z]{46,60}$/.test(v), { error: 'a peer id (base58, e.g. 12D3KooW...) or * for anyone' })).default([])
+    acceptInvitesFrom: z.array(str('a peer id or *').refine(v => v === '*' || /^[1-9A-HJ-NP-Za-km-z]{46,60}$/.test(v), { error: 'a peer id (base58, e.g. 12D3KooW...) or * for anyone' })).default([]),
+    // --- vpnsec: what a received membership may do to this host (docs/vpn.md, "Policy") ---
+    /** Ranges a membership's prefixes must lie in; each inside private space (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7). */
+    acceptRanges: z.array(str('a private prefix').refine(isPrivateRange, { error: 'a prefix inside private space: 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10 or fc00::/7' })).min(1).default(['100.64.0.0/10', 'fc00::/7']),
+    /** Members (peer ids, or `*`) whose routes (prefixes behind them) are installed here; default none. */
+    acceptRoutesFrom: z.array(str('a peer id or *').refine(v => v === '*' || /^[1-9A-HJ-NP-Za-km-z]{46,60}$/.test(v), { error: 'a peer id (base58, e.g. 12D3KooW...) or * for anyone' })).default([]),
+    /** Whether an invitation to another VPN may replace the one this node is in; default false. */
+    allowNetworkSwitch: bool().default(false),
+    /** This node's DNS label in a VPN it starts (`<name>.<domain>`); empty: `p-<last 8 of the peer id>`. */
+    name: str('a DNS label').regex(/^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)?$/, { error: 'a lower-case DNS label (a-z, 0-9, -), or empty' }).default('')
+    // --- end vpnsec ---
   }).prefault({})
 })
 

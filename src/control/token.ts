@@ -5,17 +5,24 @@
  * but cannot read the data dir.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
-import { readFile, writeFile, chmod } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import { assertPrivateDir, readFileNoFollow, writeFileAtomic } from '../safe-file.js'
 
+/**
+ * Writes a fresh token. The directory must not be writable by others (UnsafePathError): whoever
+ * can write there could swap the file under us; the file itself is created exclusively (0600,
+ * never through a link planted at its name) and renamed into place.
+ */
 export async function writeToken (file: string): Promise<string> {
   const token = randomBytes(32).toString('hex')
-  await writeFile(file, token + '\n', { mode: 0o600 })
-  await chmod(file, 0o600) // writeFile keeps the mode of an existing file
+  await assertPrivateDir(dirname(file))
+  await writeFileAtomic(file, token + '\n', 0o600)
   return token
 }
 
+/** Reads the token, refusing a symbolic link in its place (UnsafePathError). */
 export async function readToken (file: string): Promise<string> {
-  return (await readFile(file, 'utf8')).trim()
+  return (await readFileNoFollow(file)).trim()
 }
 
 /** Constant-time comparison; hashing first makes lengths equal so length leaks nothing either. */

@@ -6,6 +6,7 @@
  * a failed start).
  */
 import { mkdir, chmod } from 'node:fs/promises'
+import { assertPrivateDir } from '../safe-file.js'
 import type { AbortOptions } from '@libp2p/interface'
 import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import { Counter, Gauge, type Registry } from 'prom-client'
@@ -85,6 +86,7 @@ export function createNode (config: Config, options: CreateNodeOptions = {}): Dm
     }
     // a data dir we create is 0700; an existing one is left as the operator made it (never chmod /tmp)
     if (await mkdir(config.dataDir, { recursive: true, mode: 0o700 }) != null) await chmod(config.dataDir, 0o700)
+    await assertPrivateDir(config.dataDir) // vpnsec: another user able to write here could swap our identity or state
 
     const identity = await loadOrCreateIdentity(config.network.identityFile, { warn: msg => { logger.warn(msg) } })
     peerId = identity.peerId

@@ -3,7 +3,10 @@
  * members pull the latest after a restart, and a stopping node says goodbye. One short stream per
  * exchange (control is rare), one length-prefixed JSON request and one JSON reply, size-bounded.
  */
+import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
+import type { Logger } from '../logging.js'
+import type { Network } from '../network/types.js'
 import type { AbortOptions, Stream } from '@libp2p/interface'
 import { InvalidFrameError } from './errors.js'
 import { parseMembership, type VpnMembership } from './membership.js'
@@ -24,7 +27,7 @@ export function parseRequest (v: unknown): ControlRequest {
   if (v == null || typeof v !== 'object') throw new InvalidFrameError('control: not an object')
   const o = v as Record<string, unknown>
   if (o.type === 'membership') return { type: 'membership', membership: parseMembership(o.membership) }
-  if ((o.type === 'fetch' || o.type === 'bye') && typeof o.networkId === 'string') return { type: o.type, networkId: o.networkId }
+  if ((o.type === 'fetch' || o.type === 'bye') && typeof o.networkId === 'string' && o.networkId.length <= 64) return { type: o.type, networkId: o.networkId }
   throw new InvalidFrameError('control: unknown request')
 }
 
@@ -64,4 +67,19 @@ export async function serve (stream: Stream, handle: (req: ControlRequest) => Pr
   }
   await lp.write(new TextEncoder().encode(JSON.stringify(reply)), options)
   await stream.close(options).catch(() => {})
+}
+
+/** Sends one control request to `peerId` (by peer id only) on a fresh stream; failures are logged and yield undefined. */
+export async function tell (network: Network, peerId: string, req: ControlRequest, log?: Logger, options?: AbortOptions): Promise<ControlReply | undefined> {
+  const signal = AbortSignal.any([AbortSignal.timeout(5000), ...(options?.signal != null ? [options.signal] : [])])
+  try {
+    const conn = await network.dial(peerIdFromString(peerId), { signal })
+    const stream = await conn.newStream(CONTROL_PROTOCOL, { signal, runOnLimitedConnection: true } as AbortOptions)
+    const reply = await exchange(stream, req, { signal })
+    if (!reply.ok) log?.warn({ peer: peerId, error: reply.error }, 'vpn control request refused')
+    return reply
+  } catch (err) {
+    log?.debug({ peer: peerId, err }, `vpn control ${req.type} failed`)
+    return undefined
+  }
 }

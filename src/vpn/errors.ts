@@ -27,3 +27,18 @@ export class VpnNotRunningError extends DmsnetError {
 export class VpnStateFileError extends DmsnetError {
   static override name = 'VpnStateFileError'
 }
+
+/** A membership broke this node's policy (prefix outside the accepted ranges, member address outside the prefixes, overlapping route); nothing of it was applied. */
+export class MembershipRefusedError extends DmsnetError {
+  static override name = 'MembershipRefusedError'
+}
+
+/** An invitation (a membership of a VPN this node is not in) was refused: untrusted authority, or a switch away from the running VPN the operator did not allow. */
+export class InvitationRefusedError extends DmsnetError {
+  static override name = 'InvitationRefusedError'
+}
+
+/** A membership older than the one this node holds (a replay); ignored. */
+export class StaleMembershipError extends DmsnetError {
+  static override name = 'StaleMembershipError'
+}

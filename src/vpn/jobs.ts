@@ -7,7 +7,6 @@
  * Everything firewall-side lives in one nftables table of our own (src/netdev firewall), removed
  * as a whole on `close`; veths and the bridge are deleted too.
  */
-import { writeFile } from 'node:fs/promises'
 import { createBridge, type Bridge } from '../netdev/bridge.js'
 import { ip } from '../netdev/exec.js'
 import { createFirewall, type Firewall } from '../netdev/firewall.js'
@@ -15,6 +14,7 @@ import { deleteLink } from '../netdev/link.js'
 import { createVeth, type Veth } from '../netdev/veth.js'
 import { InvalidArgumentError } from '../errors.js'
 import { formatIPv4, parseCidr, type Cidr4 } from './ip.js'
+import { createSysctlGuard } from './sysctl.js'
 import type { AbortOptions } from '@libp2p/interface'
 
 export interface JobAttachment {
@@ -69,11 +69,12 @@ export function createJobNetwork (options: JobNetworkOptions): JobNetwork {
   const maps = new Map<string, PortMappingInfo>()
   let nextHost = 2
   let counter = 0
+  const sysctl = createSysctlGuard()
 
   async function ensureBase (abort?: AbortOptions): Promise<Firewall> {
     if (bridge == null) {
       bridge = await createBridge({ name: bridgeName, addresses: [`${gateway}/${net.prefixLen}`] }, abort)
-      await writeFile('/proc/sys/net/ipv4/ip_forward', '1')
+      await sysctl.set('net.ipv4.ip_forward', '1') // put back on close
     }
     if (firewall == null) {
       const fw = createFirewall({ table: `dmsnet_vpn_${tag}` })
@@ -146,6 +147,7 @@ export function createJobNetwork (options: JobNetworkOptions): JobNetwork {
       masqueradeId = undefined
       if (bridge != null) await deleteLink(bridgeName).catch(() => {})
       bridge = undefined
+      await sysctl.restore()
     }
   }
 }

@@ -27,7 +27,7 @@ export interface LinkOptions {
 }
 
 export function emptyStats (): LinkStats {
-  return { txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0, dropQueueFull: 0, dropSpoofed: 0, dropNotForUs: 0, dropMalformed: 0, streamsOpened: 0 }
+  return { txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0, dropQueueFull: 0, dropSpoofed: 0, dropNotForUs: 0, dropMalformed: 0, dropBadOffload: 0, streamsOpened: 0 }
 }
 
 export class PeerLink {
@@ -66,7 +66,6 @@ export class PeerLink {
     this.queuedBytes += run.byteLength
   }
 
-  /** Makes `stream` the tunnel to this peer (replacing any older one) and starts reading it. */
   /**
    * Makes `stream` the tunnel to this peer. `preferred` marks a stream opened by the member with
    * the smaller peer id (the designated dialer): a live preferred stream is never replaced by a
@@ -93,7 +92,11 @@ export class PeerLink {
 
     const reassembler = this.reassembler
     stream.addEventListener('message', (evt) => {
-      if (this.stream !== stream) return
+      if (this.stream !== stream) {
+        // a replaced or dropped stream the peer keeps writing to: stop reading it
+        if (this.closed) stream.abort(new Error('vpn link closed'))
+        return
+      }
       let runs: Uint8Array[]
       try {
         runs = reassembler.push(evt.data)
@@ -117,17 +120,20 @@ export class PeerLink {
     return true
   }
 
-  /** Drops the stream (peer removed or VPN stopped). */
-  close (): void {
+  /**
+   * Drops the stream: closed gracefully when the VPN stops, aborted (`abort`) when the peer was
+   * removed, so that nothing more of what it sends is read.
+   */
+  close (abort = false): void {
     this.closed = true
     this.queue.length = 0
     this.queuedPackets = []
     this.queuedBytes = 0
     const s = this.stream
     this.stream = undefined
-    if (s != null) {
-      s.close().catch(() => { s.abort(new Error('vpn link closed')) })
-    }
+    if (s == null) return
+    if (abort) s.abort(new Error('no longer a member of this VPN'))
+    else s.close().catch(() => { s.abort(new Error('vpn link closed')) })
   }
 
   private waitDrain (stream: Stream): void {

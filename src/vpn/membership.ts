@@ -4,6 +4,8 @@
  * routing table is built from. Validation here keeps a malformed or hostile snapshot out.
  */
 import { isIPv4, isIPv6 } from 'node:net'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
 import { InvalidFrameError } from './errors.js'
 import { overlaps, parseCidr, type Cidr } from './ip.js'
 
@@ -55,6 +57,21 @@ function str (v: unknown, what: string): string {
   return v
 }
 
+/** A peer id, never anything a dialler would take for a multiaddr or a name. */
+function peerIdText (v: unknown, what: string): string {
+  const s = str(v, what)
+  if (!/^[1-9A-HJ-NP-Za-km-z]{32,128}$/.test(s)) throw new InvalidFrameError(`membership: ${what} is not a peer id`)
+  try {
+    if (peerIdFromString(s).toString() !== s) throw new Error('not canonical')
+  } catch (err) {
+    throw new InvalidFrameError(`membership: ${what} is not a peer id`, { cause: err })
+  }
+  return s
+}
+
+const DOMAIN = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/
+const NETWORK_ID = /^[A-Za-z0-9-]{1,64}$/
+
 function strList (v: unknown, what: string, max: number): string[] {
   if (!Array.isArray(v) || v.length > max) throw new InvalidFrameError(`membership: bad ${what}`)
   return v.map(x => str(x, what))
@@ -82,14 +99,17 @@ export function parseMembership (v: unknown): VpnMembership {
     if (m == null || typeof m !== 'object') throw new InvalidFrameError('membership: bad member')
     const r = m as Record<string, unknown>
     const member: VpnMember = {
-      peerId: str(r.peerId, 'peerId'),
+      peerId: peerIdText(r.peerId, 'peerId'),
       name: str(r.name, 'name'),
       ipv4: str(r.ipv4, 'ipv4'),
       ipv6: str(r.ipv6, 'ipv6'),
       routes: strList(r.routes ?? [], 'routes', 64),
       addrs: strList(r.addrs ?? [], 'addrs', 32)
     }
-    if (!isIPv4(member.ipv4) || !isIPv6(member.ipv6)) throw new InvalidFrameError('membership: bad member address')
+    if (!isIPv4(member.ipv4) || !isIPv6(member.ipv6) || member.ipv6.includes('%')) throw new InvalidFrameError('membership: bad member address')
+    for (const a of member.addrs) {
+      try { multiaddr(a) } catch (err) { throw new InvalidFrameError('membership: bad member addr', { cause: err }) }
+    }
     if (!isValidLabel(member.name)) throw new InvalidFrameError(`membership: bad member name ${member.name}`)
     for (const route of member.routes) {
       if (!isAllowedRoute(route)) throw new InvalidFrameError(`membership: route ${route} is not a private prefix`)
@@ -100,13 +120,17 @@ export function parseMembership (v: unknown): VpnMembership {
     }
     return member
   })
+  const networkId = str(o.networkId, 'networkId')
+  if (!NETWORK_ID.test(networkId)) throw new InvalidFrameError('membership: bad networkId')
+  const domain = str(o.domain, 'domain')
+  if (domain.length > 253 || !DOMAIN.test(domain)) throw new InvalidFrameError('membership: bad domain')
   return {
-    networkId: str(o.networkId, 'networkId'),
-    authority: str(o.authority, 'authority'),
+    networkId,
+    authority: peerIdText(o.authority, 'authority'),
     version,
     cidr,
     ipv6Prefix,
-    domain: str(o.domain, 'domain'),
+    domain,
     mtu,
     members
   }

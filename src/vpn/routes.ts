@@ -38,6 +38,11 @@ export interface RouteTable {
   checkInbound (from: RouteEntry, buf: Uint8Array, off: number, len: number): Verdict
 }
 
+function equal16 (buf: Uint8Array, off: number, addr: Uint8Array): boolean {
+  for (let i = 0; i < 16; i++) if (buf[off + i] !== addr[i]) return false
+  return true
+}
+
 function splitRoutes (routes: string[]): { routes4: Cidr4[], routes6: Cidr6[] } {
   const routes4: Cidr4[] = []
   const routes6: Cidr6[] = []
@@ -52,6 +57,8 @@ function splitRoutes (routes: string[]): { routes4: Cidr4[], routes6: Cidr6[] } 
 export function createRouteTable (membership: VpnMembership | undefined, selfPeerId: string, localRoutes: string[] = []): RouteTable {
   const byPeer = new Map<string, RouteEntry>()
   const byAddr = new Map<number, RouteEntry>()
+  /** Members by the last 32 bits of their IPv6 address; a hit is confirmed on all 128 bits. */
+  const byLow6 = new Map<number, RouteEntry>()
   const extra4: Array<{ cidr: Cidr4, entry: RouteEntry }> = []
   const extra6: Array<{ cidr: Cidr6, entry: RouteEntry }> = []
   let self: RouteEntry | undefined
@@ -65,6 +72,7 @@ export function createRouteTable (membership: VpnMembership | undefined, selfPee
       continue
     }
     byAddr.set(entry.ipv4, entry)
+    byLow6.set(low32(entry.ipv6, 0), entry)
     for (const c of entry.routes4) extra4.push({ cidr: c, entry })
     for (const c of entry.routes6) extra6.push({ cidr: c, entry })
   }
@@ -91,7 +99,10 @@ export function createRouteTable (membership: VpnMembership | undefined, selfPee
         return undefined
       }
       if (v === 6) {
-        if (inPrefix6(buf, off + DST6)) return byAddr.get(low32(buf, off + DST6))
+        if (inPrefix6(buf, off + DST6)) {
+          const hit = byLow6.get(low32(buf, off + DST6))
+          return hit != null && equal16(buf, off + DST6, hit.ipv6) ? hit : undefined
+        }
         for (const r of extra6) if (contains6(r.cidr, buf, off + DST6)) return r.entry
       }
       return undefined
@@ -107,9 +118,10 @@ export function createRouteTable (membership: VpnMembership | undefined, selfPee
         return VERDICT_OK
       }
       if (v === 6) {
-        const srcOk = (inPrefix6(buf, off + SRC6) && low32(buf, off + SRC6) === from.ipv4) || from.routes6.some(c => contains6(c, buf, off + SRC6))
+        // all 128 bits: a member owns exactly its address, not every address ending like it
+        const srcOk = equal16(buf, off + SRC6, from.ipv6) || from.routes6.some(c => contains6(c, buf, off + SRC6))
         if (!srcOk) return VERDICT_SPOOFED
-        const dstOk = (inPrefix6(buf, off + DST6) && low32(buf, off + DST6) === self.ipv4) || local.routes6.some(c => contains6(c, buf, off + DST6))
+        const dstOk = equal16(buf, off + DST6, self.ipv6) || local.routes6.some(c => contains6(c, buf, off + DST6))
         return dstOk ? VERDICT_OK : VERDICT_NOT_FOR_US
       }
       return VERDICT_MALFORMED

@@ -65,6 +65,8 @@ export interface LinkStats {
   dropNotForUs: number
   /** Inbound records that are not IP packets, and streams reset for a broken frame. */
   dropMalformed: number
+  /** Inbound records whose virtio_net_hdr our kernel must not see (also counted in dropMalformed). */
+  dropBadOffload: number
   /** Streams (re)opened to this peer. */
   streamsOpened: number
 }
@@ -97,8 +99,10 @@ export interface VpnStatus {
   peers: VpnPeerStatus[]
   /** Outbound packets with no member behind their destination. */
   dropNoRoute: number
-  /** Inbound packets from a peer that is not (or no longer) a member. */
+  /** Inbound packets (and refused tunnel streams) from a peer that is not (or no longer) a member. */
   dropNotMember: number
+  /** Memberships refused by this node's policy or trust rules, and VPN switches it accepted. */
+  policy: { refused: number, invitationsRefused: number, switches: number, routesStripped: number }
   /** The TUN device's own counters. */
   tun?: Record<string, number>
   /** Job namespaces attached to the VPN through this node. */

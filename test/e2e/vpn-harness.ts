@@ -42,7 +42,7 @@ function runnerCommand (): string[] {
   return ['--import', 'tsx', '--max-semi-space-size=64', join(here, '..', 'vpn-node.ts')]
 }
 
-export async function createVpnWorld (t: TestContext | undefined, labels: string[], options: { extraArgs?: string[], spawn?: boolean } = {}): Promise<VpnWorld> {
+export async function createVpnWorld (t: TestContext | undefined, labels: string[], options: { extraArgs?: string[], spawn?: boolean, argsFor?: Record<string, string[]> } = {}): Promise<VpnWorld> {
   const net = netnsFixture(t, 'dv')
   const nodes: VpnNodeProc[] = []
   const dirs: string[] = []
@@ -64,7 +64,7 @@ export async function createVpnWorld (t: TestContext | undefined, labels: string
       await net.exec(ns, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1'])
       const dataDir = mkdtempSync(join(tmpdir(), `dmsnet-vpn-${label}-`))
       dirs.push(dataDir)
-      nodes.push(spawnNode(label, ns, ipAddr, dataDir, options.extraArgs ?? []))
+      nodes.push(spawnNode(label, ns, ipAddr, dataDir, [...(options.extraArgs ?? []), ...(options.argsFor?.[label] ?? [])]))
     }
     if (options.spawn !== false) await Promise.all(nodes.map(async n => { await n.restart() }))
     return { net, nodes, cleanup }

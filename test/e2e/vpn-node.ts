@@ -4,6 +4,7 @@
  * Runs compiled (dist/test/e2e/vpn-node.js) or from source under tsx.
  *
  *   argv: --data DIR --listen MULTIADDR[,...] [--name LABEL] [--no-offload] [--mtu N] [--relay-server|--relay-client]
+ *         [--accept-invites PEER,...|*] (default *) [--vpn-config JSON] (merged into config.vpn)
  *   in:   {"id":1,"cmd":"start","peers":[{"peerId":"...","addrs":["..."]}]}
  *   out:  {"id":1,"ok":true,"result":{...}}   (or "ok":false,"error":{name,message})
  * The first line written is {"ready":true,"peerId":"...","addrs":[...]}.
@@ -13,6 +14,8 @@ import { parseArgs } from 'node:util'
 import { loadConfig } from '../../src/config/load.js'
 import { createNetwork } from '../../src/network/network.js'
 import { createVpn } from '../../src/vpn/vpn.js'
+import { acceptsInvite } from '../../src/vpn/module.js'
+import { hostileCommand } from './vpn-hostile-commands.js'
 import { netdevTunFactory } from '../../src/vpn/tun-device.js'
 import { buildBatch, VNET_HDR_LEN } from '../../src/netdev/records.js'
 import { buildIPv4, icmpEcho } from '../../src/vpn/packet.js'
@@ -28,7 +31,9 @@ const { values } = parseArgs({
     'no-offload': { type: 'boolean', default: false },
     mtu: { type: 'string' },
     'relay-server': { type: 'boolean', default: false },
-    'relay-client': { type: 'boolean', default: false }
+    'relay-client': { type: 'boolean', default: false },
+    'accept-invites': { type: 'string', default: '*' },
+    'vpn-config': { type: 'string' }
   }
 })
 if (values.data == null || values.listen == null) {
@@ -50,7 +55,7 @@ const config = loadConfig({
         : { client: values['relay-client'] === true },
       mdns: { enabled: false }
     },
-    vpn: { ...(values.mtu != null ? { mtu: Number(values.mtu) } : {}), interfaceName: 'dvpn0' }
+    vpn: { ...(values.mtu != null ? { mtu: Number(values.mtu) } : {}), interfaceName: 'dvpn0', ...(values['vpn-config'] != null ? JSON.parse(values['vpn-config']) as object : {}) }
   }
 })
 
@@ -63,7 +68,9 @@ const vpn = await createVpn({
   tun: netdevTunFactory(),
   logger: createLogger('vpn', config.logging.level),
   name: values.name,
-  offload
+  offload,
+  // the library refuses invitations by default; these test nodes trust whom --accept-invites names
+  acceptInvite: (authority) => acceptsInvite(values['accept-invites'].split(','), undefined, authority)
 })
 
 /** Bare libp2p stream sink/source for the benchmark's `stream_gbps` baseline. */
@@ -124,7 +131,11 @@ async function run (c: Cmd): Promise<unknown> {
       const secs = (performance.now() - t0) / 1000
       return { bytes: received, seconds: secs, gbps: received * 8 / secs / 1e9 }
     }
-    default: throw new Error(`unknown command ${c.cmd}`)
+    default: {
+      const r = await hostileCommand({ network, vpn }, c)
+      if (r === undefined) throw new Error(`unknown command ${c.cmd}`)
+      return r
+    }
   }
 }
 

@@ -71,7 +71,10 @@ test('members may only announce private prefixes as routes', async () => {
   const { isAllowedRoute, parseMembership } = await import('../../src/vpn/membership.js')
   for (const ok of ['10.1.0.0/24', '192.168.5.0/24', '172.20.0.0/16', '100.64.1.0/24', 'fd99::/64']) assert.ok(isAllowedRoute(ok), ok)
   for (const bad of ['0.0.0.0/0', '8.8.8.0/24', '10.0.0.0/7', '2001:db8::/32', '::/0', 'nonsense']) assert.ok(!isAllowedRoute(bad), bad)
-  const hostile = { ...m, members: m.members.map(x => x.peerId === 'B' ? { ...x, routes: ['0.0.0.0/0'] } : x) }
+  // parseMembership wants real peer ids (the table above does not care)
+  const ids: Record<string, string> = { A: '12D3KooWHD2m6CZtzoJ1XbASZX5nemjbRpVSaWj386FqX3JFKJME', B: '12D3KooWGRaxaTzft7LCQTGmoPJ8i31vxVmtnCP6mdPs7UYFVbwq', C: '12D3KooWPdkZAUrdQtp45A8T2fRezY1on3ZkD83akk5jKs93r1jy' }
+  const real = { ...m, authority: ids.A!, members: m.members.map(x => ({ ...x, peerId: ids[x.peerId]! })) }
+  const hostile = { ...real, members: real.members.map(x => x.peerId === ids.B ? { ...x, routes: ['0.0.0.0/0'] } : x) }
   assert.throws(() => parseMembership(hostile), (e: Error) => e.name === 'InvalidFrameError')
-  assert.equal(parseMembership(m).members.length, 3)
+  assert.equal(parseMembership(real).members.length, 3)
 })

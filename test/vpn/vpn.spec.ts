@@ -41,7 +41,8 @@ async function vpnOn (node: TestNode, sink: { tun?: FakeTun }, name: string, max
     name,
     offload: false,
     ...(maxQueueBytes != null ? { maxQueueBytes } : {}),
-    ...(acceptInvite != null ? { acceptInvite } : {})
+    // the library refuses invitations by default; these tests trust everyone unless they say otherwise
+    acceptInvite: acceptInvite ?? (() => true)
   })
 }
 

@@ -1,0 +1,243 @@
+// The VPN against a hostile member and a hostile authority, with real nodes in network namespaces:
+// a (authority) and b (member) run a VPN; c is an idle node that trusts any inviter; x is an
+// attacker (a vpn-node that accepts no invitation and sends crafted control frames and raw tunnel
+// records built from the project's own libraries). Every refusal is checked against the victim's
+// host state afterwards (ip route, ip -6 route, addresses, nft) and sits next to a positive control.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { requireRoot } from '../helpers/root.js'
+import { createVpnWorld, specOf, type VpnNodeProc, type VpnWorld } from './vpn-harness.js'
+import { buildIPv4, icmpEcho } from '../../src/vpn/packet.js'
+import { parseIPv4, parseIPv6 } from '../../src/vpn/ip.js'
+import type { VpnMembership } from '../../src/vpn/membership.js'
+import type { VpnStatus } from '../../src/vpn/types.js'
+
+type Reply = { ok: true } | { ok: false, error: string } | { transportError: string }
+
+async function waitUntil (fn: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const end = Date.now() + timeoutMs
+  while (Date.now() < end) {
+    if (await fn()) return
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+  throw new Error(`timed out waiting for ${what}`)
+}
+
+async function ping (world: VpnWorld, n: VpnNodeProc, addr: string, count = 2): Promise<boolean> {
+  const r = await world.net.status(n.ns, 'ping', ['-c', String(count), '-i', '0.2', '-W', '2', addr], { timeoutMs: 15_000 })
+  return r.code === 0
+}
+
+/** What a membership could have changed on a host. */
+async function hostState (world: VpnWorld, ns: string): Promise<Record<string, string>> {
+  const [route, route6, addr, nft] = await Promise.all([
+    world.net.exec(ns, 'ip', ['route']),
+    world.net.exec(ns, 'ip', ['-6', 'route']),
+    world.net.exec(ns, 'ip', ['-br', 'addr']),
+    world.net.exec(ns, 'nft', ['list', 'ruleset'])
+  ])
+  return { route, route6, addr, nft }
+}
+
+function membershipOf (st: VpnStatus): VpnMembership {
+  return {
+    networkId: st.networkId!, authority: st.authority!, version: st.version, cidr: st.cidr!, ipv6Prefix: st.ipv6Prefix!, domain: st.domain!, mtu: st.mtu!,
+    members: st.peers.map(p => ({ peerId: p.peerId, name: p.name, ipv4: p.ipv4, ipv6: p.ipv6, routes: p.routes, addrs: [] }))
+  }
+}
+
+/** A well-formed invitation from `x` to `victim` into x's own VPN (100.96.0.0/16). */
+function invitation (x: VpnNodeProc, victim: VpnNodeProc, patch: { x?: Partial<VpnMembership['members'][0]>, victim?: Partial<VpnMembership['members'][0]> } & Partial<VpnMembership> = {}): VpnMembership {
+  const { x: px, victim: pv, ...rest } = patch
+  return {
+    networkId: 'evil-1', authority: x.peerId, version: 1, cidr: '100.96.0.0/16', ipv6Prefix: 'fd77::/64', domain: 'evil', mtu: 1420,
+    members: [
+      { peerId: x.peerId, name: 'x', ipv4: '100.96.0.1', ipv6: 'fd77::6460:1', routes: [], addrs: [], ...px },
+      { peerId: victim.peerId, name: 'v', ipv4: '100.96.0.2', ipv6: 'fd77::6460:2', routes: [], addrs: [], ...pv }
+    ],
+    ...rest
+  }
+}
+
+async function send (from: VpnNodeProc, to: VpnNodeProc, body: { request?: unknown, rawHex?: string }): Promise<Reply> {
+  return await from.call<Reply>('ctl', { peerId: to.peerId, ...body })
+}
+
+function refusedWith (r: Reply, name: string): void {
+  assert.ok('ok' in r && !r.ok && r.error.startsWith(`${name}:`), `expected ${name}, got ${JSON.stringify(r)}`)
+}
+
+const ZERO_HDR = '00'.repeat(10)
+const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
+const echo4 = (src: string, dst: string): string => ZERO_HDR + hex(buildIPv4(parseIPv4(src), parseIPv4(dst), 1, icmpEcho(0x77, 1)))
+
+/** An ICMPv6 echo request (checksum not filled: only our route table looks at it). */
+function echo6 (src: Uint8Array, dst: string): string {
+  const p = new Uint8Array(48)
+  p[0] = 0x60; p[5] = 8; p[6] = 58; p[7] = 64
+  p.set(src, 8)
+  p.set(parseIPv6(dst), 24)
+  p[40] = 128
+  return ZERO_HDR + hex(p)
+}
+
+const peerOf = (st: VpnStatus, n: VpnNodeProc): VpnStatus['peers'][0] | undefined => st.peers.find(p => p.peerId === n.peerId)
+
+test('vpn: a hostile member and a hostile authority change nothing they must not', { timeout: 300_000 }, async (t) => {
+  if (!requireRoot(t)) return
+  const world = await createVpnWorld(t, ['a', 'b', 'c', 'x'], { argsFor: { x: ['--accept-invites', 'none'] } })
+  t.after(async () => { await world.cleanup() })
+  const [a, b, c, x] = world.nodes as [VpnNodeProc, VpnNodeProc, VpnNodeProc, VpnNodeProc]
+  // the attacker reaches its victims directly (nobody gives it their addresses otherwise)
+  for (const n of [b, c]) await x.call('dial', { addr: n.addrs[0] })
+
+  const st = await a.call<VpnStatus>('start', { peers: [specOf(b)] })
+  const ipOf = (n: VpnNodeProc): string => peerOf(st, n)!.ipv4
+  const ip6Of = (n: VpnNodeProc): string => peerOf(st, n)!.ipv6
+  await waitUntil(async () => (await b.call<VpnStatus>('status')).version === st.version, 20_000, 'b to apply the membership')
+  await waitUntil(async () => await ping(world, b, ipOf(a), 1), 20_000, 'b -> a over the VPN')
+
+  await t.test('control: non-authority, replayed version, malformed frames: refused, no state change, still serving', async () => {
+    const before = await hostState(world, b.ns)
+    const m = membershipOf(await a.call<VpnStatus>('status'))
+    refusedWith(await send(x, b, { request: { type: 'membership', membership: { ...m, version: m.version + 1 } } }), 'NotAuthorityError')
+    refusedWith(await send(x, b, { request: { type: 'membership', membership: { ...m, authority: x.peerId, version: m.version + 1 } } }), 'NotAuthorityError')
+    // the authority's own older snapshot, replayed (with b at another address)
+    const moved = m.members.map(y => y.peerId === b.peerId ? { ...y, ipv4: '100.64.77.77' } : y)
+    refusedWith(await send(a, b, { request: { type: 'membership', membership: { ...m, version: m.version - 1, members: moved } } }), 'StaleMembershipError')
+    // a membership naming b itself as authority
+    refusedWith(await send(x, b, { request: { type: 'membership', membership: { ...m, networkId: 'mine', authority: b.peerId } } }), 'NotAuthorityError')
+    refusedWith(await send(x, b, { request: { type: 'membership', membership: { ...m, members: 'all of them' } } }), 'InvalidFrameError')
+    refusedWith(await send(x, b, { request: 42 }), 'InvalidFrameError')
+    refusedWith(await send(x, b, { rawHex: '05' + hex(new TextEncoder().encode('{{{{{')) }), 'InvalidFrameError')
+    const huge = await send(x, b, { rawHex: '80808080' + '04' + '00'.repeat(16) }) // varint length 2^30
+    assert.ok(!('ok' in huge && huge.ok), `an oversized frame is not accepted: ${JSON.stringify(huge)}`)
+
+    const sb = await b.call<VpnStatus>('status')
+    assert.equal(sb.version, st.version)
+    assert.equal(sb.networkId, st.networkId)
+    assert.equal(sb.ipv4, ipOf(b))
+    assert.ok(sb.policy.refused >= 4, `refusals counted: ${JSON.stringify(sb.policy)}`)
+    assert.deepEqual(await hostState(world, b.ns), before)
+    assert.ok(await ping(world, b, ipOf(a)), 'b still serves')
+  })
+
+  await t.test('hostile invitation: public prefixes or self-address, a multiaddr as peer id, overlapping routes: refused; no device, route or dial', async () => {
+    await x.call('tcpListen', { host: x.underlayIp, port: 4999 })
+    const before = await hostState(world, c.ns)
+    refusedWith(await send(x, c, { request: { type: 'membership', membership: invitation(x, c, { cidr: '128.0.0.0/1', ipv6Prefix: '2000::/3', x: { ipv4: '128.0.0.1', ipv6: '2000::1' }, victim: { ipv4: '128.0.0.2', ipv6: '2000::2' } }) } }), 'MembershipRefusedError')
+    refusedWith(await send(x, c, { request: { type: 'membership', membership: invitation(x, c, { x: { ipv4: '8.8.8.8' } }) } }), 'MembershipRefusedError')
+    refusedWith(await send(x, c, { request: { type: 'membership', membership: invitation(x, c, { x: { ipv6: '2001:4860::8888' } }) } }), 'MembershipRefusedError')
+    refusedWith(await send(x, c, { request: { type: 'membership', membership: invitation(x, c, { x: { routes: ['100.96.0.0/17'] } }) } }), 'MembershipRefusedError')
+    refusedWith(await send(x, c, { request: { type: 'membership', membership: invitation(x, c, { x: { routes: ['100.96.0.2/32'] } }) } }), 'MembershipRefusedError')
+    refusedWith(await send(x, c, { request: { type: 'membership', membership: invitation(x, c, { x: { routes: ['0.0.0.0/0'] } }) } }), 'InvalidFrameError')
+    const probe = `/ip4/${x.underlayIp}/tcp/4999`
+    const third = { peerId: probe, name: 'lan', ipv4: '100.96.0.3', ipv6: 'fd77::6460:3', routes: [], addrs: [] }
+    const withProbe = invitation(x, c)
+    refusedWith(await send(x, c, { request: { type: 'membership', membership: { ...withProbe, members: [...withProbe.members, third] } } }), 'InvalidFrameError')
+
+    const sc = await c.call<VpnStatus>('status')
+    assert.equal(sc.state, 'idle')
+    assert.deepEqual(await hostState(world, c.ns), before, 'no device, address, route or rule was added')
+    assert.equal((await x.call<{ accepted: number }>('tcpSeen')).accepted, 0, 'c never dialled the multiaddr')
+    // positive control: the listener does see a dial when c makes one
+    await c.call('dial', { addr: probe }).catch(() => {})
+    await waitUntil(async () => (await x.call<{ accepted: number }>('tcpSeen')).accepted >= 1, 10_000, 'the listener to see a dial')
+  })
+
+  await t.test('a valid invitation to an idle node is accepted; an untrusted member\'s routes are not installed; ip_forward restored on stop', async () => {
+    await world.net.exec(c.ns, 'sysctl', ['-qw', 'net.ipv4.ip_forward=0'])
+    const r = await send(x, c, { request: { type: 'membership', membership: invitation(x, c, { x: { routes: ['10.77.0.0/16'] } }) } })
+    assert.deepEqual(r, { ok: true })
+    const sc = await c.call<VpnStatus>('status')
+    assert.equal(sc.state, 'running')
+    assert.equal(sc.ipv4, '100.96.0.2')
+    assert.equal(sc.policy.routesStripped, 1)
+    const hs = await hostState(world, c.ns)
+    assert.match(hs.addr!, /100\.96\.0\.2\/16/)
+    assert.match(hs.route!, /100\.96\.0\.0\/16 dev dvpn0/)
+    assert.doesNotMatch(hs.route!, /10\.77\.0\.0/, 'the route of a member not in vpn.acceptRoutesFrom is not installed')
+
+    const job = await world.net.namespace('jc')
+    await c.call('attach', { netns: job })
+    assert.equal((await world.net.exec(c.ns, 'sysctl', ['-n', 'net.ipv4.ip_forward'])).trim(), '1')
+    await c.call('stop', { forget: true })
+    assert.equal((await world.net.exec(c.ns, 'sysctl', ['-n', 'net.ipv4.ip_forward'])).trim(), '0', 'ip_forward put back')
+    const after = await hostState(world, c.ns)
+    assert.doesNotMatch(after.addr!, /dvpn0/)
+    assert.doesNotMatch(after.nft!, /dmsnet_vpn/)
+  })
+
+  await t.test('an invitation to another VPN while running is refused by default', async () => {
+    const before = await hostState(world, b.ns)
+    const counts = (await b.call<VpnStatus>('status')).policy
+    refusedWith(await send(x, b, { request: { type: 'membership', membership: invitation(x, b) } }), 'InvitationRefusedError')
+    const sb = await b.call<VpnStatus>('status')
+    assert.equal(sb.networkId, st.networkId)
+    assert.equal(sb.policy.invitationsRefused, counts.invitationsRefused + 1)
+    assert.equal(sb.policy.switches, 0)
+    assert.deepEqual(await hostState(world, b.ns), before)
+    assert.ok(await ping(world, b, ipOf(a)))
+  })
+
+  await t.test('from a member: spoofed sources (IPv4, IPv6 on all 128 bits) and a bad virtio_net_hdr are dropped and counted', async () => {
+    await b.call('waitLink', { peerId: a.peerId })
+    const before = peerOf(await a.call<VpnStatus>('status'), b)!
+    const b6 = parseIPv6(ip6Of(b))
+    const sameLow32 = Uint8Array.from(b6)
+    sameLow32[9] = sameLow32[9]! ^ 0x55 // inside the prefix, b's last 32 bits, not b's address
+    const badHdr = Buffer.from(echo4(ipOf(b), ipOf(a)), 'hex')
+    badHdr[0] = 1
+    badHdr[1] = 1
+    badHdr[4] = 1 // NEEDS_CSUM + TCPv4 GSO, 1-byte segments, on an ICMP packet
+    const payloads = [
+      echo4('100.64.99.99', ipOf(a)), echo4('100.64.99.99', ipOf(a)),
+      echo6(sameLow32, ip6Of(a)), echo6(sameLow32, ip6Of(a)),
+      hex(badHdr), hex(badHdr),
+      echo6(b6, ip6Of(a)) // honest: counted as received
+    ]
+    assert.equal(await b.call('inject', { peerId: a.peerId, payloads }), true)
+    await waitUntil(async () => {
+      const now = peerOf(await a.call<VpnStatus>('status'), b)!
+      return now.dropSpoofed >= before.dropSpoofed + 4 && now.dropBadOffload >= before.dropBadOffload + 2 && now.rxPackets >= before.rxPackets + 1
+    }, 10_000, 'a to count the spoofed and malformed records')
+    const now = peerOf(await a.call<VpnStatus>('status'), b)!
+    assert.equal(now.dropSpoofed, before.dropSpoofed + 4)
+    assert.equal(now.dropBadOffload, before.dropBadOffload + 2)
+    assert.ok(await ping(world, b, ipOf(a)), 'the honest path still works')
+  })
+
+  await t.test('a removed member that keeps sending gets nothing through', async () => {
+    const mx = await a.call<{ ipv4: string }>('add', { peer: specOf(x) })
+    await waitUntil(async () => peerOf(await b.call<VpnStatus>('status'), x) != null, 20_000, 'b to take x in')
+    const dataProtocol = '/dmsnet/vpn/1.0.0/vnet'
+    const pkt = echo4(mx.ipv4, ipOf(b))
+    // positive control: while a member, x's echo reaches b's kernel and the reply comes back
+    await waitUntil(async () => {
+      const s = await x.call<{ writeStatus: string } | null>('rawStats', { peerId: b.peerId })
+      if (s?.writeStatus !== 'writable') await x.call('rawOpen', { peerId: b.peerId, protocol: dataProtocol }).catch(() => {})
+      await x.call('rawSend', { peerId: b.peerId, payloads: [pkt] })
+      return ((await x.call<{ rxMessages: number } | null>('rawStats', { peerId: b.peerId }))?.rxMessages ?? 0) > 0
+    }, 20_000, 'x to get a reply from b while a member')
+    assert.ok(peerOf(await b.call<VpnStatus>('status'), x)!.rxPackets > 0)
+
+    await a.call('remove', { peerId: x.peerId })
+    await waitUntil(async () => peerOf(await b.call<VpnStatus>('status'), x) == null, 20_000, 'b to drop x')
+    const sb = await b.call<VpnStatus>('status')
+    const rxBefore = (await x.call<{ rxMessages: number }>('rawStats', { peerId: b.peerId })).rxMessages
+    // x keeps sending: on its old stream while it lasts, then on new ones
+    for (let i = 0; i < 5; i++) {
+      if (await x.call('rawSend', { peerId: b.peerId, payloads: [pkt, pkt] }) !== true) {
+        await x.call('rawOpen', { peerId: b.peerId, protocol: dataProtocol }).catch(() => {})
+        await x.call('rawSend', { peerId: b.peerId, payloads: [pkt, pkt] })
+      }
+    }
+    await waitUntil(async () => (await b.call<VpnStatus>('status')).dropNotMember > sb.dropNotMember, 10_000, 'b to count x\'s refused traffic')
+    // a known-good round trip a -> b -> a after x's attempts: anything x got into b's TUN would be there by now
+    assert.ok(await ping(world, a, ipOf(b), 1))
+    const after = await b.call<VpnStatus>('status')
+    assert.equal(after.tun?.txPackets, (sb.tun?.txPackets ?? NaN) + 1, 'only a\'s echo request reached b\'s TUN')
+    assert.equal((await x.call<{ rxMessages: number }>('rawStats', { peerId: b.peerId })).rxMessages, rxBefore, 'x got no reply')
+    assert.equal(after.peers.some(p => p.peerId === x.peerId), false)
+  })
+})
