@@ -5,6 +5,7 @@
  */
 import type { MethodRegistry } from '../control/registry.js'
 import type { ModuleFactory, NodeModule } from '../daemon/module.js'
+import { startEventFeed, type EventFeed } from './feed.js'
 import { createSessionStore } from './sessions.js'
 import { startUiServer, type UiServer } from './server.js'
 
@@ -27,6 +28,7 @@ export const uiModule: ModuleFactory = ({ config, logger }) => {
   const sessions = createSessionStore()
   let server: UiServer | undefined
   let registry: MethodRegistry | undefined
+  let feed: EventFeed | undefined
   const off: Array<() => void> = []
 
   const login = (): UiLogin => {
@@ -38,17 +40,20 @@ export const uiModule: ModuleFactory = ({ config, logger }) => {
   const mod: UiModule = {
     name: 'ui',
     async start () {
-      server = await startUiServer({ host: config.ui.host, port: config.ui.port, sessions, registry: () => registry })
+      server = await startUiServer({ host: config.ui.host, port: config.ui.port, sessions, registry: () => registry, feed: () => feed })
       log.info({ origin: server.origin }, 'status page listening (run `dmsnet ui` for a login link)')
     },
     async stop () {
       for (const fn of off.splice(0)) fn()
       registry = undefined
+      feed?.stop()
+      feed = undefined
       await server?.stop()
       server = undefined
     },
     registerControl (reg) {
       registry = reg
+      feed = startEventFeed(reg, { onError: err => { log.warn({ err }, 'status page event feed stopped') } })
       off.push(reg.register('ui.login', {
         description: 'a one-time login link to the status page (valid for 2 minutes)',
         handler: () => login()

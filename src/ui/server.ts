@@ -1,8 +1,8 @@
 /**
  * The status page's HTTP server, on a loopback address only. Every route but /login needs a
  * session cookie (see sessions.ts); /api/call runs a short list of read-only control methods
- * through the same registry the CLI's calls go through, and /api/events streams `node.events` as
- * server-sent events. The Host and Origin checks stop a web page elsewhere from reaching it through
+ * through the same registry the CLI's calls go through, and /api/events streams `node.events` (feed.ts)
+ * as server-sent events. The Host and Origin checks stop a web page elsewhere from reaching it through
  * DNS rebinding or a cross-site form; the CSP keeps the page to its own bundled assets.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
@@ -17,12 +17,13 @@ import { ControlProtocolError, RequestTooLargeError } from '../control/errors.js
 import { statusFor, toWireError } from '../control/protocol.js'
 import type { MethodRegistry } from '../control/registry.js'
 import { isLoopbackHost } from '../metrics.js'
+import type { EventFeed } from './feed.js'
 import type { SessionStore } from './sessions.js'
 
 /** What the page may call: read-only methods only (the page never changes the node). */
 export const UI_METHODS = ['node.status', 'node.peers', 'swarm.status', 'vpn.status', 'messaging.stats', 'control.methods']
-/** The stream behind the live feed. */
-export const UI_EVENTS_METHOD = 'node.events'
+/** Bytes queued for one browser's event feed before it is cut off. */
+const MAX_PENDING_FEED_BYTES = 256 * 1024
 const MAX_BODY = 16 * 1024
 const ASSETS: Record<string, string> = {
   '/': 'index.html',
@@ -44,6 +45,8 @@ export interface UiServerOptions {
   sessions: SessionStore
   /** The registry, once control methods are registered (before that the API answers 503). */
   registry: () => MethodRegistry | undefined
+  /** The live event feed (same lifetime as the registry). */
+  feed: () => EventFeed | undefined
   /** Directory with the built page (index.html, app.js, app.css); default: the package's dist/ui. */
   assetsDir?: string
 }
@@ -146,20 +149,23 @@ export async function startUiServer (options: UiServerOptions): Promise<UiServer
   }
 
   async function events (res: ServerResponse, signal: AbortSignal): Promise<void> {
-    const registry = options.registry()
-    const entry = registry?.has(UI_EVENTS_METHOD) === true ? registry.get(UI_EVENTS_METHOD) : undefined
-    if (entry?.kind !== 'stream') { sendJson(res, 503, { error: { name: 'NotStartedError', message: 'the node is still starting' } }); return }
+    const feed = options.feed()
+    if (feed == null) { sendJson(res, 503, { error: { name: 'NotStartedError', message: 'the node is still starting' } }); return }
     res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/event-stream', connection: 'keep-alive' })
-    res.write(': connected\n\n')
+    const send = (ev: unknown): void => {
+      // a browser that stops reading is cut off (it reconnects and gets the backlog), never buffered without bound
+      if (res.writableLength > MAX_PENDING_FEED_BYTES) { res.destroy(); return }
+      res.write(`data: ${JSON.stringify(ev)}\n\n`)
+    }
+    for (const ev of feed.recent()) send(ev)
+    res.write(': live\n\n')
+    const off = feed.subscribe(send)
     // a comment now and then keeps proxies and idle timers from closing a quiet feed
     const keepAlive = setInterval(() => { res.write(': keep-alive\n\n') }, 15_000)
     try {
-      for await (const ev of entry.handler({}, { signal })) {
-        if (signal.aborted) break
-        // a browser that stops reading must not grow our buffers: wait for drain, bounded by the signal
-        if (!res.write(`data: ${JSON.stringify(ev)}\n\n`)) await once(res, 'drain', { signal })
-      }
+      if (!signal.aborted) await once(signal, 'abort')
     } finally {
+      off()
       clearInterval(keepAlive)
       res.end()
     }

@@ -56,6 +56,8 @@ test('status page: two peers shown, a disconnect updates it, no session = refuse
     assert.match(await row.innerText(), /direct/)
   }
   await page.getByTestId('live').filter({ hasText: 'live' }).waitFor({ timeout: 20_000 })
+  // the feed replays what happened before the page opened
+  await page.getByTestId('events').filter({ hasText: `connected ${short(b.peerId)}` }).waitFor({ timeout: 20_000 })
   if (process.env.DMSNET_UI_SCREENSHOT != null) await page.screenshot({ path: process.env.DMSNET_UI_SCREENSHOT, fullPage: true })
 
   // C leaves: the page follows (event feed + refresh) without a reload

@@ -38,7 +38,11 @@ function App () {
       // several events arrive together (connect + identify): one refresh for the burst
       clearTimeout(pending.current)
       pending.current = setTimeout(() => { void refresh() }, 150)
-    }, setLive)
+    }, isLive => {
+      // the server replays its recent events on every (re)connect: start the list afresh
+      if (isLive) setEvents([])
+      setLive(isLive)
+    })
     return () => { clearInterval(timer); unsubscribe() }
   }, [refresh])
 
