@@ -202,6 +202,13 @@ export const RawConfigSchema = z.strictObject({
     /** Unix socket of the local control API; default `<dataDir>/control.sock`. */
     socket: str().default('')
   }).prefault({}),
+  /** The status page (src/ui): loopback only, reached through a one-time link from `dmsnet ui`. */
+  ui: z.strictObject({
+    enabled: bool().default(true),
+    host: str('a loopback address').min(1).default('127.0.0.1'),
+    /** 0 = any free port (`dmsnet ui` prints the address either way). */
+    port: nonNegInt('a port number (0-65535)').max(65535, { error: 'a port number (0-65535)' }).default(0)
+  }).prefault({}),
   messaging: z.strictObject({
     maxMessageSize: posInt().default(1_048_576),
     ackTimeoutMs: posInt().default(10_000),

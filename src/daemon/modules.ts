@@ -11,9 +11,12 @@ import type { ModuleFactory } from './module.js'
 import { messagingModule } from '../messaging/module.js'
 import { swarmModule } from '../swarm/module.js'
 import { vpnModule } from '../vpn/module.js'
+import { uiModule } from '../ui/module.js'
 
 export const defaultModules: ModuleFactory[] = [
   messagingModule,
   swarmModule,
-  vpnModule
+  vpnModule,
+  // last: the status page reads the others' control methods
+  uiModule
 ]

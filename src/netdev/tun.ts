@@ -8,11 +8,11 @@
  * GSO super-packets stay under a 64 KiB frame), optionally moves it into a namespace and addresses
  * it; if any step fails the device is closed (and un-persisted) before the error is thrown.
  */
-import { createRequire } from 'node:module'
 import type { AbortOptions } from '@libp2p/interface'
 import { InvalidArgumentError } from '../errors.js'
-import { DeviceClosedError, InvalidBatchError, NativeBindingError, TunOpenError } from './errors.js'
+import { DeviceClosedError, InvalidBatchError, TunOpenError } from './errors.js'
 import { addAddress, moveLinkToNetns, setLink } from './link.js'
+import { loadAddon } from './native-loader.js'
 import { EMPTY_VNET_HEADER, RECORD_HEADER, VNET_HDR_LEN } from './records.js'
 import { checkCidr, checkInterfaceName, checkMtu, checkOptionalNamespace } from './validate.js'
 
@@ -37,20 +37,10 @@ interface NativeModule {
 
 let native: NativeModule | undefined
 
-/** Loads build/Release/dmsnet_tun.node (from src/ under tsx, or from dist/ after a build). */
+/** Loads the addon: a local build, else the package's prebuilt binary (see native-loader.ts). */
 export function loadNative (): NativeModule {
-  if (native != null) return native
-  const require = createRequire(import.meta.url)
-  const errors: string[] = []
-  for (const p of ['../../build/Release/dmsnet_tun.node', '../../../build/Release/dmsnet_tun.node']) {
-    try {
-      native = require(p) as NativeModule
-      return native
-    } catch (err) {
-      errors.push(`${p}: ${(err as Error).message.split('\n')[0]}`)
-    }
-  }
-  throw new NativeBindingError(`the TUN addon is not built: run "npm run build:native" (needs make, a C compiler and Node headers). Tried ${errors.join('; ')}`)
+  native ??= loadAddon<NativeModule>()
+  return native
 }
 
 export interface TunStats {

@@ -1,0 +1,66 @@
+/**
+ * The `ui` module: serves the status page (server.ts) while the daemon runs and adds the control
+ * method `ui.login`, which hands out a one-time login link. Asking the daemon over its control
+ * socket (token required) is what puts the page behind the control token.
+ */
+import type { MethodRegistry } from '../control/registry.js'
+import type { ModuleFactory, NodeModule } from '../daemon/module.js'
+import { startEventFeed, type EventFeed } from './feed.js'
+import { createSessionStore } from './sessions.js'
+import { startUiServer, type UiServer } from './server.js'
+
+export interface UiLogin {
+  /** Open this once: it logs the browser in and leads to the page. */
+  url: string
+  /** The page's address (needs a session: open `url` first). */
+  origin: string
+  expiresAt: number
+}
+
+export interface UiModule extends NodeModule {
+  /** A new one-time login link. */
+  login: () => UiLogin
+}
+
+export const uiModule: ModuleFactory = ({ config, logger }) => {
+  if (!config.ui.enabled) return undefined
+  const log = logger('ui')
+  const sessions = createSessionStore()
+  let server: UiServer | undefined
+  let registry: MethodRegistry | undefined
+  let feed: EventFeed | undefined
+  const off: Array<() => void> = []
+
+  const login = (): UiLogin => {
+    if (server == null) throw new Error('the status page is not running')
+    const { code, expiresAt } = sessions.issueCode()
+    return { url: `${server.origin}/login?code=${code}`, origin: server.origin, expiresAt }
+  }
+
+  const mod: UiModule = {
+    name: 'ui',
+    async start () {
+      server = await startUiServer({ host: config.ui.host, port: config.ui.port, sessions, registry: () => registry, feed: () => feed })
+      log.info({ origin: server.origin }, 'status page listening (run `dmsnet ui` for a login link)')
+    },
+    async stop () {
+      for (const fn of off.splice(0)) fn()
+      registry = undefined
+      feed?.stop()
+      feed = undefined
+      await server?.stop()
+      server = undefined
+    },
+    registerControl (reg) {
+      registry = reg
+      feed = startEventFeed(reg, { onError: err => { log.warn({ err }, 'status page event feed stopped') } })
+      off.push(reg.register('ui.login', {
+        description: 'a one-time login link to the status page (valid for 2 minutes)',
+        handler: () => login()
+      }))
+    },
+    status: () => ({ origin: server?.origin ?? null, sessions: sessions.sessions }),
+    login
+  }
+  return mod
+}
