@@ -118,6 +118,17 @@ const RelaySchema = z.strictObject({
   dataLimitBytes: posInt().default(131_072)
 }).prefault({})
 
+/**
+ * Pacing of libp2p's random walk (relay discovery, AutoNAT): without it an idle node in a network
+ * with no relay server runs DHT lookups back to back (src/network/paced-walk.ts).
+ */
+const RandomWalkSchema = z.strictObject({
+  /** Pause after a lookup that found a new peer. */
+  minIntervalMs: posInt().default(5_000),
+  /** Ceiling of the doubling pause while lookups find nothing new. */
+  maxIntervalMs: posInt().default(300_000)
+}).prefault({})
+
 const ConnectionManagerSchema = z.strictObject({
   /** Go's high water mark is 400 connections; js-libp2p's default is 300. */
   maxConnections: posInt().default(400),
@@ -159,6 +170,7 @@ export const NetworkSchema = z.strictObject({
   upnp: z.strictObject({ enabled: bool().default(false) }).prefault({}),
   connectionManager: ConnectionManagerSchema,
   yamux: YamuxSchema,
+  randomWalk: RandomWalkSchema,
   /** Peers never allowed to connect (either direction). */
   denyPeers: peerIdList.default([]),
   /** If non-empty, only these peers may connect (either direction). Empty = anyone. */

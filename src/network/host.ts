@@ -19,6 +19,7 @@ import { tcp } from '@libp2p/tcp'
 import { uPnPNAT } from '@libp2p/upnp-nat'
 import { webSockets } from '@libp2p/websockets'
 import { createLibp2p, type Libp2pOptions } from 'libp2p'
+import { paceRandomWalk } from './paced-walk.js'
 import { windowedYamux } from './yamux-window.js'
 import type { NetworkConfig } from '../config/schema.js'
 import { ADVERT_NAMESPACE, advertSelector, advertValidator } from '../messaging/advert-record.js'
@@ -175,5 +176,9 @@ export async function createHost (options: CreateHostOptions & { gater?: Connect
   }
   if (profile.connectionProtector != null) init.connectionProtector = profile.connectionProtector
 
-  return await createLibp2p<DmsnetServices>(init)
+  const host = await createLibp2p<DmsnetServices>(init)
+  // the root cause of the idle CPU burn (issue 10): libp2p's random walk has no pause between
+  // DHT lookups; see src/network/paced-walk.ts
+  paceRandomWalk(host as unknown as Parameters<typeof paceRandomWalk>[0], config.randomWalk)
+  return host
 }
