@@ -10,6 +10,7 @@
  * Options: --sizes 25,50,100  --sites 5  --rtt-min 20  --rtt-max 80  --intra-rtt 2  --loss 0.005
  * --rate-mbit 20  --queue-ms 200  --wave 10  --swarm 50  --vpn 20  --seed 1  --converge-s 300
  * --lookups 50  --gossip 10  --jobs 3  --requests 40  --idle-s 30  --out docs/scale
+ * --lean (AutoNAT, DCUtR and relay client off; default: as a fresh `dmsnet up`)
  */
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -47,6 +48,7 @@ const jobRounds = numArg('jobs', 3)
 const requests = numArg('requests', 40)
 const idleS = numArg('idle-s', 30)
 const outDir = strArg('out', join('docs', 'scale'))
+const lean = process.argv.includes('--lean')
 
 function fail (why: string): never {
   process.stderr.write(`[scale] FAILED: ${why}\n`)
@@ -65,6 +67,7 @@ const deaths: string[] = []
 async function main (): Promise<void> {
   const swept = await sweepScaleLeftovers()
   if (swept.length > 0) log(`removed leftovers of an earlier run: ${swept.join(', ')}`)
+  log(`${lean ? 'lean nodes (AutoNAT, DCUtR, relay client off)' : 'nodes as a default dmsnet up (AutoNAT, DCUtR, relay client on)'}, DHT server mode`)
   log(`sites ${sites}, RTT ${rttMin}-${rttMax} ms between sites (${intraRtt} ms inside), loss ${loss * 100}% per direction, uplink ${rateMbit} Mbit/s per node, queue ${queueMs} ms`)
   const world = await createScaleWorld({
     rtt,
@@ -72,6 +75,7 @@ async function main (): Promise<void> {
     rateBitsPerSec: rateMbit * 1e6,
     maxQueueMs: queueMs,
     seed,
+    lean,
     onExit: (n, code) => { deaths.push(`node ${n.index} exited (code ${code}): ${n.stderrTail()}`) }
   })
   let stopping = false
@@ -164,6 +168,7 @@ async function main (): Promise<void> {
       vpn_pairs: vpn?.pairs ?? null,
       vpn_rtt_p50_ms: vpn?.rtt.p50 ?? null,
       vpn_rtt_p95_ms: vpn?.rtt.p95 ?? null,
+      lean,
       links: { sites, rtt_ms: [rttMin, rttMax], intra_rtt_ms: intraRtt, loss, rate_mbit: rateMbit, ping: pings?.pairs ?? [] },
       per_size: results
     }

@@ -43,6 +43,8 @@ export interface WorldOptions {
   rateBitsPerSec: number
   maxQueueMs: number
   seed: number
+  /** AutoNAT, DCUtR and the relay client off (they are on in a default `dmsnet up`) */
+  lean?: boolean
   /** called when a daemon exits before close() */
   onExit?: (node: ScaleNode, code: number | null) => void
 }
@@ -182,9 +184,9 @@ export async function createScaleWorld (o: WorldOptions): Promise<ScaleWorld> {
           // every node here is reachable on its address: serve the DHT (auto mode would stay a
           // client, since 10.99/16 is not a public address)
           dht: { mode: 'server' },
-          autonat: { enabled: false },
-          dcutr: { enabled: false },
-          relay: { client: false },
+          // everything else as a fresh `dmsnet up` has it (AutoNAT, DCUtR, relay client on),
+          // unless asked for lean nodes
+          ...(o.lean === true ? { autonat: { enabled: false }, dcutr: { enabled: false }, relay: { client: false } } : {}),
           mdns: { enabled: false }
         },
         control: { socket: join(dataDir, 'control.sock') },
