@@ -13,6 +13,7 @@
  * --lean (AutoNAT, DCUtR and relay client off; default: as a fresh `dmsnet up`)
  */
 import { mkdir } from 'node:fs/promises'
+import { loadavg } from 'node:os'
 import { join } from 'node:path'
 import { numArg, progress, writeJsonLine } from './_lib/process.js'
 import { seededRandom, siteRttMatrix } from './_lib/scale-delayline.js'
@@ -127,8 +128,9 @@ async function main (): Promise<void> {
       // let the activity above die down, then watch the daemons doing nothing
       await new Promise(resolve => setTimeout(resolve, 15_000))
       const [usage, linkCpu] = await Promise.all([idleUsage(nodes, idleS * 1000), cpuPercent([world.linkdPid], idleS * 1000)])
+      log(`N=${n}: machine load average ${loadavg()[0]!.toFixed(1)} (2 cores, shared)`)
       log(`N=${n}: idle CPU per daemon median ${usage.cpuPct.median}% max ${usage.cpuPct.max}% of a core; RSS median ${usage.rssMb.median} max ${usage.rssMb.max} MB; link process ${linkCpu[0]?.toFixed(1)}%`)
-      results.push({ nodes: n, convergence: conv, dht, gossip: gs, bids, requests: req, usage, linkCpuPct: linkCpu[0] ?? null, link: await world.linkStats() })
+      results.push({ nodes: n, loadAvg1m: Math.round(loadavg()[0]! * 10) / 10, convergence: conv, dht, gossip: gs, bids, requests: req, usage, linkCpuPct: linkCpu[0] ?? null, link: await world.linkStats() })
     }
 
     const all = world.nodes

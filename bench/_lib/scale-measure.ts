@@ -29,19 +29,28 @@ export async function waitConverged (nodes: ScaleNode[], minConns: number, k: nu
   const want = Math.min(minConns, nodes.length - 1)
   let last: Convergence = { ms: null, nodesOk: 0, connsMin: 0, connsMedian: 0, rtMin: 0, rtMedian: 0, rtFull }
   let polls = 0
+  let unanswered: string[] = []
   await pollUntil(async () => {
+    unanswered = []
     const rows = await pool(nodes, 16, async n => {
-      const [peers, dht] = await Promise.all([
-        n.client.call<PeerInfo[]>('node.peers'),
-        n.client.call<{ routingTableSize: number }>('node.dht.status')
-      ])
-      return { conns: new Set(peers.map(p => p.peerId)).size, rt: dht.routingTableSize }
+      try {
+        const signal = AbortSignal.timeout(30_000)
+        const [peers, dht] = await Promise.all([
+          n.client.call<PeerInfo[]>('node.peers', {}, { signal }),
+          n.client.call<{ routingTableSize: number }>('node.dht.status', {}, { signal })
+        ])
+        return { conns: new Set(peers.map(p => p.peerId)).size, rt: dht.routingTableSize }
+      } catch (err) {
+        // a daemon too busy to answer in time counts as not converged; one that died fails the bench elsewhere
+        unanswered.push(`${n.index}: ${(err as Error).name}`)
+        return { conns: 0, rt: 0 }
+      }
     })
     const conns = rows.map(r => r.conns).sort((a, b) => a - b)
     const rts = rows.map(r => r.rt).sort((a, b) => a - b)
     const ok = rows.filter(r => r.conns >= want && r.rt >= rtFull).length
     last = { ms: ok === nodes.length ? Date.now() - since : null, nodesOk: ok, connsMin: conns[0]!, connsMedian: conns[conns.length >> 1]!, rtMin: rts[0]!, rtMedian: rts[rts.length >> 1]!, rtFull }
-    if (++polls % 5 === 0) log(`converging: ${ok}/${nodes.length} nodes ok; connections min ${last.connsMin} median ${last.connsMedian}; routing table min ${last.rtMin} median ${last.rtMedian} (full = ${rtFull})`)
+    if (++polls % 5 === 0) log(`converging: ${ok}/${nodes.length} nodes ok; connections min ${last.connsMin} median ${last.connsMedian}; routing table min ${last.rtMin} median ${last.rtMedian} (full = ${rtFull})${unanswered.length > 0 ? `; no answer from ${unanswered.join(', ')}` : ''}`)
     return ok === nodes.length
   }, timeoutMs, 2000)
   return last
@@ -52,7 +61,8 @@ export interface Lookups { latency: Tail, success: number, n: number, askedMedia
 /** DHT lookups (network query, no cache) of random peers from random nodes. */
 export async function dhtLookups (nodes: ScaleNode[], count: number, random: () => number): Promise<Lookups> {
   const pairs = Array.from({ length: count }, () => sample(nodes, 2, random) as [ScaleNode, ScaleNode])
-  const res = await pool(pairs, 4, async ([from, to]) => await from.client.call<{ found: boolean, ms: number, asked: number }>('node.dht.find-peer', { peer: to.peerId, timeoutMs: 20_000 }))
+  const res = await pool(pairs, 4, async ([from, to]) => await from.client.call<{ found: boolean, ms: number, asked: number }>('node.dht.find-peer', { peer: to.peerId, timeoutMs: 20_000 })
+    .catch(() => ({ found: false, ms: 0, asked: 0 })))
   const ok = res.filter(r => r.found)
   const asked = res.map(r => r.asked).sort((a, b) => a - b)
   return { latency: tail(ok.map(r => r.ms)), success: round(ok.length / res.length, 4), n: res.length, askedMedian: asked[asked.length >> 1] ?? 0 }
