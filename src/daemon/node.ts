@@ -20,6 +20,7 @@ import { createNetwork } from '../network/index.js'
 import { loadOrCreateIdentity } from '../network/identity.js'
 import type { Network } from '../network/types.js'
 import { registerNodeControl } from './control-methods.js'
+import { registerDhtControl } from './dht-control.js'
 import type { ModuleFactory, NodeComponents, NodeModule } from './module.js'
 import { defaultModules } from './modules.js'
 import { version } from './version.js'
@@ -138,6 +139,7 @@ export function createNode (config: Config, options: CreateNodeOptions = {}): Dm
       metricsUrl: () => metricsServer?.url,
       shutdown: () => { void node.stop() }
     })
+    registerDhtControl(registry, net)
     for (const mod of modules) mod.registerControl?.(registry)
 
     if (options.control !== false) {

@@ -1,0 +1,216 @@
+/**
+ * The scale bench's measurements on the public network, each driven through the daemons' control
+ * sockets: convergence (connections and routing table), DHT lookups, gossip to all, job bids, a
+ * direct request to a far node, and idle CPU/RSS per daemon. Every loop is bounded in count and time.
+ */
+import { round } from './stats.js'
+import { cpuPercent, drain, pollUntil, pool, rssMb, sample, tail, type Tail } from './scale-util.js'
+import type { ScaleNode, ScaleWorld } from './scale-world.js'
+
+type Log = (msg: string) => void
+
+interface PeerInfo { peerId: string }
+
+export interface Convergence {
+  /** ms until every node had >= minConns connections and a full routing table; null if never */
+  ms: number | null
+  nodesOk: number
+  connsMin: number
+  connsMedian: number
+  rtMin: number
+  rtMedian: number
+  /** the routing table size counted as full: min(N - 1, k) */
+  rtFull: number
+}
+
+/** Polls every node's connections and routing table until all are "converged" or the timeout. */
+export async function waitConverged (nodes: ScaleNode[], minConns: number, k: number, timeoutMs: number, since: number, log: Log): Promise<Convergence> {
+  const rtFull = Math.min(nodes.length - 1, k)
+  const want = Math.min(minConns, nodes.length - 1)
+  let last: Convergence = { ms: null, nodesOk: 0, connsMin: 0, connsMedian: 0, rtMin: 0, rtMedian: 0, rtFull }
+  let polls = 0
+  let unanswered: string[] = []
+  await pollUntil(async () => {
+    unanswered = []
+    const rows = await pool(nodes, 16, async n => {
+      try {
+        const signal = AbortSignal.timeout(30_000)
+        const [peers, dht] = await Promise.all([
+          n.client.call<PeerInfo[]>('node.peers', {}, { signal }),
+          n.client.call<{ routingTableSize: number }>('node.dht.status', {}, { signal })
+        ])
+        return { conns: new Set(peers.map(p => p.peerId)).size, rt: dht.routingTableSize }
+      } catch (err) {
+        // a daemon too busy to answer in time counts as not converged; one that died fails the bench elsewhere
+        unanswered.push(`${n.index}: ${(err as Error).name}`)
+        return { conns: 0, rt: 0 }
+      }
+    })
+    const conns = rows.map(r => r.conns).sort((a, b) => a - b)
+    const rts = rows.map(r => r.rt).sort((a, b) => a - b)
+    const ok = rows.filter(r => r.conns >= want && r.rt >= rtFull).length
+    last = { ms: ok === nodes.length ? Date.now() - since : null, nodesOk: ok, connsMin: conns[0]!, connsMedian: conns[conns.length >> 1]!, rtMin: rts[0]!, rtMedian: rts[rts.length >> 1]!, rtFull }
+    if (++polls % 5 === 0) log(`converging: ${ok}/${nodes.length} nodes ok; connections min ${last.connsMin} median ${last.connsMedian}; routing table min ${last.rtMin} median ${last.rtMedian} (full = ${rtFull})${unanswered.length > 0 ? `; no answer from ${unanswered.join(', ')}` : ''}`)
+    return ok === nodes.length
+  }, timeoutMs, 2000)
+  return last
+}
+
+export interface Lookups { latency: Tail, success: number, n: number, askedMedian: number }
+
+/** DHT lookups (network query, no cache) of random peers from random nodes. */
+export async function dhtLookups (nodes: ScaleNode[], count: number, random: () => number): Promise<Lookups> {
+  const pairs = Array.from({ length: count }, () => sample(nodes, 2, random) as [ScaleNode, ScaleNode])
+  const res = await pool(pairs, 4, async ([from, to]) => await from.client.call<{ found: boolean, ms: number, asked: number }>('node.dht.find-peer', { peer: to.peerId, timeoutMs: 20_000 })
+    .catch(() => ({ found: false, ms: 0, asked: 0 })))
+  const ok = res.filter(r => r.found)
+  const asked = res.map(r => r.asked).sort((a, b) => a - b)
+  return { latency: tail(ok.map(r => r.ms)), success: round(ok.length / res.length, 4), n: res.length, askedMedian: asked[asked.length >> 1] ?? 0 }
+}
+
+export interface Gossip {
+  /** per message: time until the last node had it */
+  allMs: Tail
+  /** per (message, node) delivery */
+  eachMs: Tail
+  delivery: number
+  messages: number
+  warmupMs: number
+}
+
+/**
+ * Subscribes every node to a topic, waits until each has received a warm-up message (the meshes
+ * are formed), then publishes `count` messages from random nodes and records each delivery time
+ * (`at`, stamped by the receiving daemon; all run on this machine's clock).
+ */
+export async function gossip (nodes: ScaleNode[], count: number, topic: string, random: () => number, log: Log): Promise<Gossip> {
+  const ac = new AbortController()
+  const got = nodes.map(() => new Map<string, number>())
+  const errors: string[] = []
+  const subs = nodes.map((n, i) => drain(n.client.stream<{ payload: string, at: number }>('messaging.subscribe', { topic }, { signal: ac.signal }), ac.signal,
+    m => { if (!got[i]!.has(m.payload)) got[i]!.set(m.payload, m.at) }, e => { errors.push(`node ${n.index}: ${e.name} ${e.message}`) }))
+  try {
+    const w0 = Date.now()
+    let w = 0
+    const warmed = await pollUntil(async () => {
+      const pi = w++ % nodes.length
+      await nodes[pi]!.client.call('messaging.publish', { topic, type: 'warmup', payload: `warmup-${w}` })
+      return got.every((g, i) => i === pi || [...g.keys()].some(k => k.startsWith('warmup-')))
+    }, 60_000, 1000)
+    const warmupMs = Date.now() - w0
+    if (!warmed) log(`gossip warm-up: not every node got a message within 60 s (${got.filter(g => g.size > 0).length}/${nodes.length})`)
+    const sent: Array<{ id: string, from: number, at: number }> = []
+    for (let m = 0; m < count; m++) {
+      const from = nodes[Math.floor(random() * nodes.length)]!
+      const id = `msg-${m}`
+      const at = Date.now()
+      await from.client.call('messaging.publish', { topic, type: 'scale', payload: id })
+      sent.push({ id, from: nodes.indexOf(from), at })
+      await new Promise(resolve => setTimeout(resolve, 500))
+    }
+    const expected = sent.length * (nodes.length - 1)
+    const count$ = (): number => sent.reduce((s, m) => s + got.filter((g, i) => i !== m.from && g.has(m.id)).length, 0)
+    await pollUntil(async () => count$() >= expected, 15_000, 250)
+    const all: number[] = []
+    const each: number[] = []
+    for (const m of sent) {
+      const ts = got.flatMap((g, i) => i === m.from || !g.has(m.id) ? [] : [g.get(m.id)! - m.at])
+      each.push(...ts)
+      if (ts.length === nodes.length - 1) all.push(Math.max(...ts))
+    }
+    if (errors.length > 0) log(`gossip: ${errors.length} subscription stream(s) failed, first: ${errors[0]}`)
+    return { allMs: tail(all), eachMs: tail(each), delivery: round(count$() / expected, 4), messages: sent.length, warmupMs }
+  } finally {
+    ac.abort()
+    await Promise.all(subs)
+  }
+}
+
+export interface Bids { rounds: Array<{ received: number, expected: number, lastMs: number | null }> }
+
+/** Every node but the first serves bids; the first publishes `rounds` jobs; bids and time to the last one. */
+export async function jobBids (nodes: ScaleNode[], rounds: number, deadlineMs: number, log: Log): Promise<Bids> {
+  const ac = new AbortController()
+  const [orch, ...bidders] = nodes
+  const serving = bidders.map(n => drain(n.client.stream('messaging.job.serve', { price: 1 }, { signal: ac.signal }), ac.signal, () => {}, e => { log(`job.serve on ${n.index}: ${e.name} ${e.message}`) }))
+  try {
+    // the bidders' subscriptions to the jobs topic reach their peers with the next gossipsub
+    // heartbeats (1 s): give them three
+    await new Promise(resolve => setTimeout(resolve, 3000))
+    const out: Bids['rounds'] = []
+    for (let r = 0; r < rounds; r++) {
+      let received = 0
+      let lastMs: number | null = null
+      for await (const ev of orch!.client.stream<{ event: string, elapsedMs: number, bids?: number }>('messaging.job.publish', { kind: 'scale', deadlineMs, maxBids: bidders.length })) {
+        if (ev.event === 'bid') { received++; lastMs = ev.elapsedMs }
+      }
+      out.push({ received, expected: bidders.length, lastMs })
+      log(`job round ${r + 1}: ${received}/${bidders.length} bids, last after ${lastMs ?? '-'} ms`)
+    }
+    return { rounds: out }
+  } finally {
+    ac.abort()
+    await Promise.all(serving)
+  }
+}
+
+export interface Requests { latency: Tail, ok: number, n: number }
+
+/** Echo requests from random nodes to a random node of the site farthest from theirs. */
+export async function farRequests (nodes: ScaleNode[], rtt: number[][], count: number, random: () => number): Promise<Requests> {
+  const jobs = Array.from({ length: count }, () => {
+    const from = nodes[Math.floor(random() * nodes.length)]!
+    const row = rtt[from.site]!
+    const present = new Set(nodes.map(n => n.site))
+    const far = [...present].sort((a, b) => row[b]! - row[a]!)[0]!
+    const cands = nodes.filter(n => n.site === far && n !== from)
+    return { from, to: cands[Math.floor(random() * cands.length)]! }
+  })
+  const res = await pool(jobs, 4, async ({ from, to }) => {
+    try {
+      return await from.client.call<{ ms: number }>('messaging.request', { peer: to.peerId, type: 'dmsnet.echo', payload: 'scale', timeoutMs: 15_000 })
+    } catch {
+      return undefined
+    }
+  })
+  const ok = res.filter(r => r != null)
+  return { latency: tail(ok.map(r => r.ms)), ok: ok.length, n: res.length }
+}
+
+export interface Usage { cpuPct: { median: number, max: number, mean: number }, rssMb: { median: number, max: number, mean: number } }
+
+/** CPU % of a core and RSS per daemon over `windowMs`, with nothing asked of them. */
+export async function idleUsage (nodes: ScaleNode[], windowMs: number): Promise<Usage> {
+  const pids = nodes.map(n => n.pid)
+  const cpu = (await cpuPercent(pids, windowMs)).filter((x): x is number => x != null)
+  const rss = pids.map(rssMb).filter((x): x is number => x != null)
+  const sum = (xs: number[]): { median: number, max: number, mean: number } => {
+    const s = [...xs].sort((a, b) => a - b)
+    return { median: round(s[s.length >> 1] ?? 0, 2), max: round(s[s.length - 1] ?? 0, 2), mean: round(s.reduce((a, b) => a + b, 0) / Math.max(1, s.length), 2) }
+  }
+  return { cpuPct: sum(cpu), rssMb: sum(rss) }
+}
+
+export interface PingCheck { pairs: Array<{ from: number, to: number, configuredMs: number, measuredMs: number | null }>, ok: boolean }
+
+/**
+ * ping between nodes of chosen site pairs, compared with the configured RTT. Refuses (ok false)
+ * when a link answers nothing or strays from its configuration by more than 30% + 5 ms.
+ */
+export async function pingCheck (world: ScaleWorld, nodes: ScaleNode[], rtt: number[][], log: Log): Promise<PingCheck> {
+  const bySite = new Map<number, ScaleNode[]>()
+  for (const n of nodes) bySite.set(n.site, [...(bySite.get(n.site) ?? []), n])
+  const sites = [...bySite.keys()].sort((a, b) => a - b)
+  const want: Array<[ScaleNode, ScaleNode]> = []
+  const s0 = bySite.get(sites[0]!)!
+  if (s0.length > 1) want.push([s0[0]!, s0[1]!])
+  for (const s of sites.slice(1)) want.push([s0[0]!, bySite.get(s)![0]!])
+  const pairs = await pool(want, 4, async ([a, b]) => {
+    const r = await world.exec(a.index, 'ping', ['-c', '10', '-i', '0.2', '-W', '2', '-q', b.ip], 30_000)
+    const m = /= [\d.]+\/([\d.]+)\//.exec(r.stdout)
+    return { from: a.index, to: b.index, configuredMs: rtt[a.site]![b.site]!, measuredMs: m == null ? null : Number(m[1]) }
+  })
+  const ok = pairs.every(p => p.measuredMs != null && Math.abs(p.measuredMs - p.configuredMs) <= p.configuredMs * 0.3 + 5)
+  for (const p of pairs) log(`ping ${p.from} -> ${p.to}: configured ${p.configuredMs} ms, measured ${p.measuredMs ?? 'no reply'} ms`)
+  return { pairs, ok }
+}

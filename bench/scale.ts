@@ -1,0 +1,190 @@
+/**
+ * `npm run bench -- scale`: real `dmsnet up` daemons, one per network namespace, over emulated
+ * internet links between sites (a userspace delay line on the project's TUN binding: RTT per
+ * site pair, loss, an uplink rate cap; checked with ping first). The network grows through the
+ * sizes given (default 25, 50, 100); at each size it measures convergence, DHT lookups, gossip to
+ * all, job bids, a direct request to a far node, and idle CPU/RSS per daemon. At the end: a
+ * private swarm with one key rotation under message load, and a VPN with an all-pairs ping.
+ * Writes a plot per figure and a table into docs/scale/, and one JSON line last on stdout.
+ *
+ * Options: --sizes 25,50,100  --sites 5  --rtt-min 20  --rtt-max 80  --intra-rtt 2  --loss 0.005
+ * --rate-mbit 20  --queue-ms 200  --wave 10  --swarm 50  --vpn 20  --seed 1  --converge-s 300
+ * --lookups 50  --gossip 10  --jobs 3  --requests 40  --idle-s 30  --out docs/scale
+ * --lean (AutoNAT, DCUtR and relay client off; default: as a fresh `dmsnet up`)
+ */
+import { mkdir } from 'node:fs/promises'
+import { loadavg } from 'node:os'
+import { join } from 'node:path'
+import { numArg, progress, writeJsonLine } from './_lib/process.js'
+import { seededRandom, siteRttMatrix } from './_lib/scale-delayline.js'
+import { dhtLookups, farRequests, gossip, idleUsage, jobBids, pingCheck, waitConverged } from './_lib/scale-measure.js'
+import { writeReport, type SizeResult } from './_lib/scale-report.js'
+import { swarmRotation, vpnAllPairs, type SwarmResult, type VpnResult } from './_lib/scale-private.js'
+import { cpuPercent } from './_lib/scale-util.js'
+import { createScaleWorld, sweepScaleLeftovers } from './_lib/scale-world.js'
+
+const log = progress('scale')
+
+function strArg (name: string, dflt: string): string {
+  const i = process.argv.indexOf(`--${name}`)
+  return i >= 0 && process.argv[i + 1] != null ? process.argv[i + 1]! : dflt
+}
+
+const sizes = strArg('sizes', '25,50,100').split(',').map(Number)
+const sites = numArg('sites', 5)
+const rttMin = numArg('rtt-min', 20)
+const rttMax = numArg('rtt-max', 80)
+const intraRtt = numArg('intra-rtt', 2, true)
+const loss = numArg('loss', 0.005, true)
+const rateMbit = numArg('rate-mbit', 20, true)
+const queueMs = numArg('queue-ms', 200)
+const wave = numArg('wave', 10)
+const swarmSize = numArg('swarm', 50, true)
+const vpnSize = numArg('vpn', 20, true)
+const seed = numArg('seed', 1)
+const convergeS = numArg('converge-s', 300)
+const lookups = numArg('lookups', 50)
+const gossipMsgs = numArg('gossip', 10)
+const jobRounds = numArg('jobs', 3)
+const requests = numArg('requests', 40)
+const idleS = numArg('idle-s', 30)
+const outDir = strArg('out', join('docs', 'scale'))
+const lean = process.argv.includes('--lean')
+
+function fail (why: string): never {
+  process.stderr.write(`[scale] FAILED: ${why}\n`)
+  process.exit(1)
+}
+
+if (sizes.some(n => !Number.isInteger(n) || n < 3) || sizes.some((n, i) => i > 0 && n <= sizes[i - 1]!)) fail('--sizes must be increasing integers >= 3, e.g. 25,50,100')
+const maxN = sizes[sizes.length - 1]!
+if (swarmSize + vpnSize > maxN) fail(`--swarm ${swarmSize} + --vpn ${vpnSize} need at least that many nodes (largest size ${maxN})`)
+if (typeof process.getuid !== 'function' || process.getuid() !== 0) fail('needs root (network namespaces, TUN devices)')
+
+const rtt = siteRttMatrix({ sites, minMs: rttMin, maxMs: rttMax, intraMs: intraRtt, seed })
+const random = seededRandom(seed * 7919)
+const deaths: string[] = []
+
+async function main (): Promise<void> {
+  const swept = await sweepScaleLeftovers()
+  if (swept.length > 0) log(`removed leftovers of an earlier run: ${swept.join(', ')}`)
+  log(`${lean ? 'lean nodes (AutoNAT, DCUtR, relay client off)' : 'nodes as a default dmsnet up (AutoNAT, DCUtR, relay client on)'}, DHT server mode`)
+  log(`sites ${sites}, RTT ${rttMin}-${rttMax} ms between sites (${intraRtt} ms inside), loss ${loss * 100}% per direction, uplink ${rateMbit} Mbit/s per node, queue ${queueMs} ms`)
+  const world = await createScaleWorld({
+    rtt,
+    loss,
+    rateBitsPerSec: rateMbit * 1e6,
+    maxQueueMs: queueMs,
+    seed,
+    lean,
+    onExit: (n, code) => { deaths.push(`node ${n.index} exited (code ${code}): ${n.stderrTail()}`) }
+  })
+  let stopping = false
+  const onSignal = (sig: string): void => {
+    if (stopping) return
+    stopping = true
+    log(`${sig}: cleaning up`)
+    void world.close().finally(() => { process.exit(130) })
+  }
+  process.on('SIGINT', () => { onSignal('SIGINT') })
+  process.on('SIGTERM', () => { onSignal('SIGTERM') })
+  const checkAlive = (): void => { if (deaths.length > 0) throw new Error(`${deaths.length} daemon(s) died: ${deaths[0]}`) }
+
+  try {
+    const results: SizeResult[] = []
+    let pings: Awaited<ReturnType<typeof pingCheck>> | undefined
+    const bootstrap: string[] = []
+    for (const n of sizes) {
+      const t0 = Date.now()
+      const have = world.nodes.length
+      const todo = Array.from({ length: n - have }, (_, k) => have + k)
+      // the first three are the bootstrap nodes, one per site, started one after the other
+      while (todo.length > 0 && bootstrap.length < 3) {
+        const i = todo.shift()!
+        const node = await world.addNode(i, i % sites, [...bootstrap])
+        bootstrap.push(node.addr)
+      }
+      for (let w = 0; w < todo.length; w += wave) {
+        await Promise.all(todo.slice(w, w + wave).map(async i => await world.addNode(i, i % sites, bootstrap)))
+        checkAlive()
+        log(`${world.nodes.length}/${n} daemons up (${Math.round((Date.now() - t0) / 1000)} s)`)
+      }
+      const nodes = world.nodes.slice(0, n)
+      if (pings == null) {
+        pings = await pingCheck(world, nodes, rtt, log)
+        if (!pings.ok) throw new Error('the emulated links do not match their configuration (ping above); refusing to measure')
+      }
+      const conv = await waitConverged(nodes, 8, 20, convergeS * 1000, t0, log)
+      log(`N=${n}: converged ${conv.ms != null ? `after ${conv.ms} ms` : `NOT within ${convergeS} s (${conv.nodesOk}/${n} nodes)`}`)
+      checkAlive()
+      const dht = await dhtLookups(nodes, lookups, random)
+      log(`N=${n}: DHT lookups ${dht.success * 100}% found, p50 ${dht.latency.p50} p95 ${dht.latency.p95} p99 ${dht.latency.p99} ms, ${dht.askedMedian} peers asked (median)`)
+      const gs = await gossip(nodes, gossipMsgs, `/scale/${n}`, random, log)
+      log(`N=${n}: gossip delivery ${gs.delivery * 100}%, to all p50 ${gs.allMs.p50} p95 ${gs.allMs.p95} ms (each p50 ${gs.eachMs.p50} p95 ${gs.eachMs.p95})`)
+      const bids = await jobBids(nodes, jobRounds, 10_000, log)
+      const req = await farRequests(nodes, rtt, requests, random)
+      log(`N=${n}: far requests ${req.ok}/${req.n} answered, p50 ${req.latency.p50} p95 ${req.latency.p95} ms`)
+      checkAlive()
+      // let the activity above die down, then watch the daemons doing nothing
+      await new Promise(resolve => setTimeout(resolve, 15_000))
+      const [usage, linkCpu] = await Promise.all([idleUsage(nodes, idleS * 1000), cpuPercent([world.linkdPid], idleS * 1000)])
+      log(`N=${n}: machine load average ${loadavg()[0]!.toFixed(1)} (2 cores, shared)`)
+      log(`N=${n}: idle CPU per daemon median ${usage.cpuPct.median}% max ${usage.cpuPct.max}% of a core; RSS median ${usage.rssMb.median} max ${usage.rssMb.max} MB; link process ${linkCpu[0]?.toFixed(1)}%`)
+      results.push({ nodes: n, loadAvg1m: Math.round(loadavg()[0]! * 10) / 10, convergence: conv, dht, gossip: gs, bids, requests: req, usage, linkCpuPct: linkCpu[0] ?? null, link: await world.linkStats() })
+    }
+
+    const all = world.nodes
+    let vpn: VpnResult | undefined
+    let swarm: SwarmResult | undefined
+    if (vpnSize > 0) vpn = await vpnAllPairs(all.slice(all.length - vpnSize), log)
+    checkAlive()
+    if (swarmSize > 0) swarm = await swarmRotation(all.slice(0, swarmSize), 10, log)
+    checkAlive()
+    log(`link process: ${JSON.stringify(await world.linkStats())}`)
+
+    const last = results[results.length - 1]!
+    const summary = {
+      nodes: last.nodes,
+      idle_cpu_pct_per_node: last.usage.cpuPct.median,
+      idle_cpu_pct_max: last.usage.cpuPct.max,
+      rss_mb_per_node: last.usage.rssMb.median,
+      rss_mb_max: last.usage.rssMb.max,
+      converge_ms: last.convergence.ms,
+      dht_lookup_p50_ms: last.dht.latency.p50,
+      dht_lookup_p95_ms: last.dht.latency.p95,
+      dht_lookup_p99_ms: last.dht.latency.p99,
+      dht_lookup_success: last.dht.success,
+      gossip_all_p50_ms: last.gossip.allMs.p50,
+      gossip_all_p95_ms: last.gossip.allMs.p95,
+      gossip_delivery: last.gossip.delivery,
+      bids_received: Math.min(...last.bids.rounds.map(r => r.received)),
+      bids_expected: last.nodes - 1,
+      bids_last_ms: Math.max(...last.bids.rounds.map(r => r.lastMs ?? 0)),
+      request_far_p50_ms: last.requests.latency.p50,
+      request_far_p95_ms: last.requests.latency.p95,
+      swarm_members: swarm?.members ?? 0,
+      swarm_rotate_all_ms: swarm?.rotateAllMs ?? null,
+      swarm_lost: swarm?.lost ?? null,
+      swarm_acked: swarm?.acked ?? null,
+      vpn_pairs_ok: vpn?.pairsOk ?? null,
+      vpn_pairs: vpn?.pairs ?? null,
+      vpn_rtt_p50_ms: vpn?.rtt.p50 ?? null,
+      vpn_rtt_p95_ms: vpn?.rtt.p95 ?? null,
+      lean,
+      links: { sites, rtt_ms: [rttMin, rttMax], intra_rtt_ms: intraRtt, loss, rate_mbit: rateMbit, ping: pings?.pairs ?? [] },
+      per_size: results
+    }
+    await mkdir(outDir, { recursive: true })
+    await writeReport(outDir, results, summary, swarm, vpn)
+    log(`plots and tables written to ${outDir}/`)
+    writeJsonLine(summary)
+  } finally {
+    process.removeAllListeners('SIGINT')
+    process.removeAllListeners('SIGTERM')
+    log('stopping daemons and removing namespaces')
+    await world.close()
+  }
+}
+
+main().then(() => { process.exit(0) }, (err) => { fail((err as Error).stack ?? String(err)) })
+
