@@ -78,7 +78,7 @@ type msgService struct {
 	proto protocol.ID
 	mu    sync.Mutex
 	seen  map[string]uint64 // sender+nonce -> expiry (replay cache)
-	stats sync.Map           // verdict -> *atomic.Int64
+	stats sync.Map          // verdict -> *atomic.Int64
 }
 
 func newMsgService(p *Peer, proto string) *msgService {
