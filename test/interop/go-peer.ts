@@ -19,6 +19,10 @@ export class GoToolchainMissingError extends Error {
   static override name = 'GoToolchainMissingError'
 }
 
+export class GoPeerBuildError extends Error {
+  static override name = 'GoPeerBuildError'
+}
+
 export class GoPeerCommandError extends Error {
   static override name = 'GoPeerCommandError'
 }
@@ -50,7 +54,7 @@ export function goVersion (): string {
 /** Path of the built test peer; builds it when its sources changed (logs the build time). */
 export function ensureGoPeer (): string {
   if (built != null) return built
-  const version = goVersion()
+  const version = `${goVersion()}; npm: ${process.env.npm_config_user_agent ?? 'not run through npm'}`
   const bin = join(CACHE, `interop-peer-${sourceHash()}`)
   if (existsSync(bin)) {
     console.log(`# interop: ${version}; go peer cached (${bin})`)
@@ -62,7 +66,7 @@ export function ensureGoPeer (): string {
   const started = Date.now()
   const r = spawnSync('go', ['build', '-trimpath', '-o', tmp, '.'], { cwd: SRC, encoding: 'utf8', env: { ...process.env, GOFLAGS: '-mod=readonly' } })
   if (r.error != null || r.status !== 0) {
-    throw new Error(`building the go test peer failed (${version}): ${r.error?.message ?? ''}${r.stderr}`)
+    throw new GoPeerBuildError(`building the go test peer failed (${version}): ${r.error?.message ?? ''}${r.stderr}`)
   }
   renameSync(tmp, bin)
   console.log(`# interop: ${version}; go peer built in ${Date.now() - started} ms (${bin})`)
