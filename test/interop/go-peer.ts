@@ -64,7 +64,7 @@ export function ensureGoPeer (): string {
   mkdirSync(CACHE, { recursive: true })
   const tmp = `${bin}.tmp-${process.pid}`
   const started = Date.now()
-  const r = spawnSync('go', ['build', '-trimpath', '-o', tmp, '.'], { cwd: SRC, encoding: 'utf8', env: { ...process.env, GOFLAGS: '-mod=readonly' } })
+  const r = spawnSync('go', ['build', '-trimpath', '-o', tmp, '.'], { cwd: SRC, encoding: 'utf8', env: { ...process.env, GOFLAGS: '-mod=readonly -buildvcs=false' } })
   if (r.error != null || r.status !== 0) {
     throw new GoPeerBuildError(`building the go test peer failed (${version}): ${r.error?.message ?? ''}${r.stderr}`)
   }

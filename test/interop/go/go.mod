@@ -1,6 +1,6 @@
 module dmsnet.test/interop-peer
 
-go 1.26.8
+go 1.26.6
 
 require (
 	github.com/libp2p/go-libp2p v0.51.0
