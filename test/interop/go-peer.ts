@@ -15,19 +15,32 @@ export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
 const SRC = join(REPO, 'test/interop/go')
 const CACHE = join(REPO, '.cache/interop')
 
-export class GoToolchainMissingError extends Error {
+/** Base of the go peer's errors: `name` is the class's static name, as in src/errors.ts. */
+export class GoPeerError extends Error {
+  static override name = 'GoPeerError'
+  constructor (message: string, options?: ErrorOptions) {
+    super(message, options)
+    this.name = (this.constructor as { name: string }).name
+  }
+}
+
+export class GoToolchainMissingError extends GoPeerError {
   static override name = 'GoToolchainMissingError'
 }
 
-export class GoPeerBuildError extends Error {
+export class GoPeerBuildError extends GoPeerError {
   static override name = 'GoPeerBuildError'
 }
 
-export class GoPeerCommandError extends Error {
+export class GoPeerCommandError extends GoPeerError {
   static override name = 'GoPeerCommandError'
 }
 
-export class GoPeerExitedError extends Error {
+export class GoPeerTimeoutError extends GoPeerError {
+  static override name = 'GoPeerTimeoutError'
+}
+
+export class GoPeerExitedError extends GoPeerError {
   static override name = 'GoPeerExitedError'
 }
 
@@ -158,7 +171,7 @@ export class GoPeer {
     this.proc.stdin.write(`${id} ${name} ${args.join(' ')}\n`)
     let timer: ReturnType<typeof setTimeout> | undefined
     const timeout = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => { this.pending.delete(id); reject(new Error(`go peer: ${name} gave no answer within ${timeoutMs} ms`)) }, timeoutMs)
+      timer = setTimeout(() => { this.pending.delete(id); reject(new GoPeerTimeoutError(`go peer: ${name} gave no answer within ${timeoutMs} ms`)) }, timeoutMs)
     })
     try {
       return await Promise.race([result, timeout])
@@ -175,7 +188,7 @@ export class GoPeer {
       if (got.length >= count) return got
       if (this.exited != null) throw this.exited
       const left = end - Date.now()
-      if (left <= 0) throw new Error(`go peer: ${got.length} of ${count} events within ${timeoutMs} ms`)
+      if (left <= 0) throw new GoPeerTimeoutError(`go peer: ${got.length} of ${count} events within ${timeoutMs} ms`)
       await new Promise<void>((resolve) => {
         const t = setTimeout(done, Math.min(left, 1000))
         function done (): void { clearTimeout(t); waiters.delete(done); resolve() }
