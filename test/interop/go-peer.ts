@@ -65,12 +65,12 @@ export function goVersion (): string {
 }
 
 /** Path of the built test peer; builds it when its sources changed (logs the build time). */
-export function ensureGoPeer (): string {
+export function ensureGoPeer (log: (line: string) => void = console.log): string {
   if (built != null) return built
   const version = `${goVersion()}; npm: ${process.env.npm_config_user_agent ?? 'not run through npm'}`
   const bin = join(CACHE, `interop-peer-${sourceHash()}`)
   if (existsSync(bin)) {
-    console.log(`# interop: ${version}; go peer cached (${bin})`)
+    log(`# interop: ${version}; go peer cached (${bin})`)
     built = bin
     return bin
   }
@@ -82,7 +82,7 @@ export function ensureGoPeer (): string {
     throw new GoPeerBuildError(`building the go test peer failed (${version}): ${r.error?.message ?? ''}${r.stderr}`)
   }
   renameSync(tmp, bin)
-  console.log(`# interop: ${version}; go peer built in ${Date.now() - started} ms (${bin})`)
+  log(`# interop: ${version}; go peer built in ${Date.now() - started} ms (${bin})`)
   built = bin
   return bin
 }
@@ -148,8 +148,8 @@ export class GoPeer {
     })
   }
 
-  static async start (opts: GoPeerOptions = {}): Promise<GoPeer> {
-    const peer = new GoPeer(ensureGoPeer(), opts)
+  static async start (opts: GoPeerOptions = {}, log?: (line: string) => void): Promise<GoPeer> {
+    const peer = new GoPeer(ensureGoPeer(log), opts)
     const timer = setTimeout(() => { peer.proc.kill('SIGKILL') }, 30_000)
     try {
       await peer.ready
