@@ -83,6 +83,7 @@ export class PubsubManager {
       ps.addEventListener('message', this.onMessage)
       this.attachedTo = ps
       this.installScore(ps)
+      this.countStrictSignDrops(ps)
     }
     for (const topic of this.topics.keys()) this.attachTopic(topic)
   }
@@ -130,6 +131,31 @@ export class PubsubManager {
     } catch (err) {
       this.core.logger?.warn({ err }, 'could not install the application score hook')
     }
+  }
+
+  /**
+   * StrictSign makes gossipsub drop unsigned or badly signed gossip before any topic validator
+   * runs, and it tells nobody (its own metrics are not wired): such messages would be dropped
+   * without a counter. The router's pre-validation step is wrapped in place (as the score hook
+   * above) to count them as our drops. Found by the go-libp2p interop suite (test/interop).
+   */
+  private countStrictSignDrops (ps: GossipSub): void {
+    type Result = { code?: string, error?: string }
+    type Validate = ((from: PeerId, rpc: unknown) => Promise<Result>) & { dmsnetCounted?: true }
+    const router = ps as unknown as { validateReceivedMessage?: Validate }
+    const original = router.validateReceivedMessage
+    if (typeof original !== 'function' || original.dmsnetCounted === true) return
+    const counted: Validate = async (from, rpc) => {
+      const r = await original.call(ps, from, rpc)
+      // `error` is set only by gossipsub's own checks (signature, seqno, author), not by topic validators
+      if (r?.code === 'invalid' && typeof r.error === 'string') {
+        this.core.countDrop(from.toString(), r.error === 'invalid_signature' ? 'bad-signature' : 'undecodable', `gossipsub refused: ${r.error}`)
+        this.penalise(from.toString())
+      }
+      return r
+    }
+    counted.dmsnetCounted = true
+    router.validateReceivedMessage = counted
   }
 
   private penalise (peer: string): void {
