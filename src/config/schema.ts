@@ -144,7 +144,7 @@ const YamuxSchema = z.strictObject({
    * A larger initial window lets one stream fill a fast link without waiting for window updates
    * (baselines: 256 KiB -> 16 MiB doubled a tunnel's throughput).
    */
-  initialStreamWindowSize: posInt().min(262_144, { error: 'an integer >= 262144 (256 KiB)' }).max(2 ** 32 - 1, { error: 'an integer < 2^32' }).default(16 * 1024 * 1024),
+  initialStreamWindowSize: posInt().min(262_144, { error: 'an integer >= 262144 (256 KiB)' }).max(2 ** 32 - 1, { error: 'an integer < 2^32' }).default(262_144),
   maxStreamWindowSize: posInt().min(262_144, { error: 'an integer >= 262144 (256 KiB)' }).max(2 ** 32 - 1, { error: 'an integer < 2^32' }).default(16 * 1024 * 1024),
   keepAliveIntervalMs: posInt().default(30_000),
   /**
@@ -152,7 +152,15 @@ const YamuxSchema = z.strictObject({
    * usable only once it fully arrived: multi-MiB frames stall the pipeline, small ones cost CPU;
    * 1 MiB measured best on loopback (bench/stream.ts --frame).
    */
-  maxFrameSize: nonNegInt().default(1_048_576)
+  maxFrameSize: nonNegInt().default(1_048_576),
+  /**
+   * Memory for receive windows beyond the spec's 256 KiB per stream (windows grow only for
+   * streams that fill them; src/network/yamux-window.ts): per connection and for the whole node.
+   */
+  connectionWindowBudget: nonNegInt().default(32 * 1024 * 1024),
+  globalWindowBudget: nonNegInt().default(64 * 1024 * 1024),
+  /** Streams a peer may open on one connection (js-yamux's default: 1000). */
+  maxInboundStreams: posInt().default(256)
 }).prefault({})
 
 export const NetworkSchema = z.strictObject({

@@ -158,7 +158,10 @@ export async function createHost (options: CreateHostOptions & { gater?: Connect
       maxStreamWindowSize: config.yamux.maxStreamWindowSize,
       keepAliveInterval: config.yamux.keepAliveIntervalMs,
       maxFrameSize: config.yamux.maxFrameSize,
-      // a paused reader may hold a whole window: do not reset it for that
+      connectionWindowBudget: config.yamux.connectionWindowBudget,
+      globalWindowBudget: config.yamux.globalWindowBudget,
+      maxInboundStreams: config.yamux.maxInboundStreams,
+      // unread bytes count against the window, so a buffer of one full window never overflows
       maxReadBufferLength: Math.max(config.yamux.maxStreamWindowSize, config.yamux.initialStreamWindowSize) + 1024 * 1024
     })],
     peerDiscovery,
