@@ -97,7 +97,20 @@ const DhtSchema = z.strictObject({
   addressFilter: z.enum(['public', 'private', 'all'], { error: 'one of public, private, all' }).default('all'),
   kBucketSize: posInt().default(20),
   /** Milliseconds between self-queries that keep the routing table fresh. */
-  querySelfIntervalMs: posInt().default(300_000)
+  querySelfIntervalMs: posInt().default(300_000),
+  /** Concurrent DHT streams per connection a peer may open / we open (kad-dht's defaults). */
+  maxInboundStreams: posInt().default(32),
+  maxOutboundStreams: posInt().default(64)
+}).prefault({})
+
+/** Resource caps of gossipsub (pubsub): per connection, per peer. */
+const PubsubSchema = z.strictObject({
+  maxInboundStreams: posInt().default(8),
+  maxOutboundStreams: posInt().default(8),
+  /** Gossip queued for one slow peer before its stream is cut (gossipsub's default: unlimited). */
+  maxOutboundBufferSize: posInt().default(8 * 1024 * 1024),
+  /** Inbound gossip RPCs whose data is larger are not decoded. */
+  maxInboundDataLength: posInt().default(4 * 1024 * 1024)
 }).prefault({})
 
 const MdnsSchema = z.strictObject({
@@ -179,6 +192,7 @@ export const NetworkSchema = z.strictObject({
   connectionManager: ConnectionManagerSchema,
   yamux: YamuxSchema,
   randomWalk: RandomWalkSchema,
+  pubsub: PubsubSchema,
   /** Peers never allowed to connect (either direction). */
   denyPeers: peerIdList.default([]),
   /** If non-empty, only these peers may connect (either direction). Empty = anyone. */

@@ -110,6 +110,8 @@ export async function createHost (options: CreateHostOptions & { gater?: Connect
       peerInfoMapper: mapper,
       kBucketSize: config.dht.kBucketSize,
       querySelfInterval: config.dht.querySelfIntervalMs,
+      maxInboundStreams: config.dht.maxInboundStreams,
+      maxOutboundStreams: config.dht.maxOutboundStreams,
       // NOTE (daemon helper): `allowQueryWithZeroPeers: true` makes kad-dht 16 spin the event loop
       // at start while the routing table is empty (a `lan` or swarm-profile node never finished
       // `start()`, 100% CPU). Kept off until that is understood; queries wait for the first self-query.
@@ -125,7 +127,12 @@ export async function createHost (options: CreateHostOptions & { gater?: Connect
       allowPublishToZeroTopicPeers: true,
       floodPublish: true,
       // topics are ours, not IPFS's: do not drop messages signed by unknown keys etc.
-      fallbackToFloodsub: false
+      fallbackToFloodsub: false,
+      // resource caps (docs/config.md): streams per connection, per-peer queue, inbound size
+      maxInboundStreams: config.pubsub.maxInboundStreams,
+      maxOutboundStreams: config.pubsub.maxOutboundStreams,
+      maxOutboundBufferSize: config.pubsub.maxOutboundBufferSize,
+      maxInboundDataLength: config.pubsub.maxInboundDataLength
     })
   }
   if (config.autonat.enabled) services.autonat = autoNAT()
