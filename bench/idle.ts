@@ -8,7 +8,9 @@
  *             all others (root only)
  * Per node: CPU % of one core over the window, RSS at start / after warm-up / at the end, RSS
  * growth per hour (least-squares slope of RSS sampled every `--sample` s after warm-up), open
- * streams, DHT RPCs per second (sent + answered), libp2p bytes per second (sent + received).
+ * streams, DHT RPCs per second (sent + answered), libp2p bytes per second (sent + received);
+ * and per profile the libp2p ping RTT between two idle nodes after the window (20 pings).
+ * `DMSNET_BENCH_CLI=<path to dist/src/cli/main.js>` runs another build (a before/after).
  *
  * Usage: npm run bench -- idle [--nodes 3] [--duration 180] [--warmup 30] [--sample 5]
  *        [--profile public,lan,swarm,vpn] [--cpu-prof <dir>]
@@ -208,6 +210,8 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
       for (const [i, d] of nodes.entries()) samples[i]!.push(d.sample())
     }
     const m1 = await Promise.all(nodes.map(async d => await d.metrics()))
+    // what an idle node's load does to latency: libp2p ping between two of them, after the window
+    const ping = JSON.parse(await nodes[1]!.cli(['ping', nodes[0]!.peerId, '-c', '20', '-i', '100', '--json'])) as { rtts: number[] }
     const results: NodeResult[] = nodes.map((d, i) => {
       const s = samples[i]!
       const first = s[0]!
@@ -242,6 +246,8 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
       dht_rpcs_per_s_max: max('dht_rpcs_per_s'),
       bytes_per_s_max: max('bytes_per_s'),
       open_streams_max: max('open_streams'),
+      ping_rtt_ms_median: round(median(ping.rtts), 2),
+      ping_rtt_ms_max: round(Math.max(...ping.rtts), 2),
       per_node: results
     }
   } finally {
@@ -272,6 +278,7 @@ async function main (): Promise<void> {
       rss_mb_max: max('rss_mb_max'),
       dht_rpcs_per_s_max: max('dht_rpcs_per_s_max'),
       bytes_per_s_max: max('bytes_per_s_max'),
+      ping_rtt_ms_median_max: max('ping_rtt_ms_median'),
       profiles: profilesSummary
     })
   }
