@@ -112,9 +112,10 @@ export async function createHost (options: CreateHostOptions & { gater?: Connect
       querySelfInterval: config.dht.querySelfIntervalMs,
       maxInboundStreams: config.dht.maxInboundStreams,
       maxOutboundStreams: config.dht.maxOutboundStreams,
-      // NOTE (daemon helper): `allowQueryWithZeroPeers: true` makes kad-dht 16 spin the event loop
-      // at start while the routing table is empty (a `lan` or swarm-profile node never finished
-      // `start()`, 100% CPU). Kept off until that is understood; queries wait for the first self-query.
+      // NOTE: `allowQueryWithZeroPeers: true` made a node spin the event loop at start while the
+      // routing table was empty (100% CPU). The cause was libp2p's random walk (relay discovery)
+      // looping over lookups that return at once with no peers; it is paced now
+      // (./paced-walk.ts). Still off: queries wait for the first self-query.
       allowQueryWithZeroPeers: false,
       // signed per-signer advertisement records (src/messaging/advert-record.ts): every DHT
       // node must validate them, so the namespace is part of every host
