@@ -189,7 +189,7 @@ interface NodeResult {
   rss_growth_raw_mb_per_h: number
   open_streams: number
   dht_rpcs_per_s: number
-  bytes_per_s: number
+  bytes_per_s: number | null
 }
 
 /** Seconds per bucket whose lowest RSS enters the growth slope. */
@@ -250,13 +250,18 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
         rss_growth_raw_mb_per_h: round(slope(s.map(x => x.at / 3_600_000), s.map(x => x.rssMb)), 1),
         open_streams: metricSum(m1[i]!, 'libp2p_protocol_streams_total'),
         dht_rpcs_per_s: round((dhtRpcs(m1[i]!) - dhtRpcs(m0[i]!)) / secs, 3),
-        bytes_per_s: round((bytes(m1[i]!) - bytes(m0[i]!)) / secs, 0)
+        // libp2p's byte counters freeze after a host switch (the swarm profile: the metric group
+        // stays bound to the first host), so "no bytes while RPCs went" means unknown, not zero
+        bytes_per_s: bytes(m1[i]!) === bytes(m0[i]!) && dhtRpcs(m1[i]!) > dhtRpcs(m0[i]!) ? null : round((bytes(m1[i]!) - bytes(m0[i]!)) / secs, 0)
       }
     })
     for (const r of results) log(`${profile} ${r.name}: ${JSON.stringify(r)}`)
     const lost = results.filter(r => r.peers < 1)
     if (lost.length > 0) throw new Error(`${profile}: ${lost.map(r => r.name).join(', ')} lost every connection during the run`)
-    const max = (k: keyof NodeResult): number => Math.max(...results.map(r => r[k] as number))
+    const max = (k: keyof NodeResult): number | null => {
+      const xs = results.map(r => r[k]).filter((x): x is number => typeof x === 'number')
+      return xs.length > 0 ? Math.max(...xs) : null
+    }
     return {
       profile,
       nodes: NODES,
@@ -287,7 +292,10 @@ async function main (): Promise<void> {
   }
   if (profiles.length > 1) {
     const all = Object.values(out)
-    const max = (k: string): number => Math.max(...all.map(r => r[k] as number))
+    const max = (k: string): number | null => {
+      const xs = all.map(r => r[k]).filter((x): x is number => typeof x === 'number')
+      return xs.length > 0 ? Math.max(...xs) : null
+    }
     const profilesSummary = Object.fromEntries(Object.entries(out).map(([k, v]) => {
       const { per_node: _perNode, ...rest } = v
       return [k, rest]
