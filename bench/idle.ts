@@ -7,11 +7,14 @@
  *   vpn     - each daemon in its own namespace (joined by a bridge), the first starts a VPN with
  *             all others (root only)
  * Per node: CPU % of one core over the window, RSS at start / after warm-up / at the end, RSS
- * growth per hour (least-squares slope of RSS sampled every `--sample` s after warm-up), open
- * streams, DHT RPCs per second (sent + answered), libp2p bytes per second (sent + received).
+ * growth per hour (least-squares slope of the lowest RSS of each `--rss-bucket` (30) s, sampled
+ * every `--sample` s after warm-up; the raw-sample slope too), open
+ * streams, DHT RPCs per second (sent + answered), libp2p bytes per second (sent + received);
+ * and per profile the libp2p ping RTT between two idle nodes after the window (20 pings).
+ * `DMSNET_BENCH_CLI=<path to dist/src/cli/main.js>` runs another build (a before/after).
  *
  * Usage: npm run bench -- idle [--nodes 3] [--duration 180] [--warmup 30] [--sample 5]
- *        [--profile public,lan,swarm,vpn] [--cpu-prof <dir>]
+ *        [--rss-bucket 30] [--profile public,lan,swarm,vpn] [--cpu-prof <dir>]
  * Progress on stderr. stdout: one JSON line per profile, and with several profiles a last summary
  * line (`profile: "all"`, the max over profiles and a `profiles` object). Targets (issue 10):
  * <= 1 % of a core per node and RSS growth <= 5 MB/h.
@@ -183,9 +186,30 @@ interface NodeResult {
   rss_warm_mb: number
   rss_end_mb: number
   rss_growth_mb_per_h: number
+  rss_growth_raw_mb_per_h: number
   open_streams: number
   dht_rpcs_per_s: number
-  bytes_per_s: number
+  bytes_per_s: number | null
+}
+
+/** Seconds per bucket whose lowest RSS enters the growth slope. */
+const RSS_BUCKET_S = numArg('rss-bucket', 30)
+
+/**
+ * MB per hour from the least-squares slope of the lowest RSS of each `--rss-bucket` seconds: the
+ * raw samples saw-tooth with garbage collection by several MB, which over a few minutes swamps a
+ * slope of a few MB per hour; the per-bucket minima follow what survives collection.
+ */
+function rssGrowthPerHour (samples: ProcSample[]): number {
+  const t0 = samples[0]!.at
+  const minima = new Map<number, ProcSample>()
+  for (const x of samples) {
+    const b = Math.floor((x.at - t0) / (RSS_BUCKET_S * 1000))
+    const cur = minima.get(b)
+    if (cur == null || x.rssMb < cur.rssMb) minima.set(b, x)
+  }
+  const pts = [...minima.values()]
+  return slope(pts.map(x => x.at / 3_600_000), pts.map(x => x.rssMb))
 }
 
 const dhtRpcs = (text: string): number => metricSum(text, 'libp2p_kad_dht_inbound_rpc_requests_total') + metricSum(text, 'libp2p_kad_dht_outbound_rpc_requests_total')
@@ -208,6 +232,8 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
       for (const [i, d] of nodes.entries()) samples[i]!.push(d.sample())
     }
     const m1 = await Promise.all(nodes.map(async d => await d.metrics()))
+    // what an idle node's load does to latency: libp2p ping between two of them, after the window
+    const ping = JSON.parse(await nodes[1]!.cli(['ping', nodes[0]!.peerId, '-c', '20', '-i', '100', '--json'])) as { rtts: number[] }
     const results: NodeResult[] = nodes.map((d, i) => {
       const s = samples[i]!
       const first = s[0]!
@@ -220,16 +246,22 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
         rss_start_mb: round(startRss[i]!),
         rss_warm_mb: round(first.rssMb),
         rss_end_mb: round(last.rssMb),
-        rss_growth_mb_per_h: round(slope(s.map(x => x.at / 3_600_000), s.map(x => x.rssMb)), 1),
+        rss_growth_mb_per_h: round(rssGrowthPerHour(s), 1),
+        rss_growth_raw_mb_per_h: round(slope(s.map(x => x.at / 3_600_000), s.map(x => x.rssMb)), 1),
         open_streams: metricSum(m1[i]!, 'libp2p_protocol_streams_total'),
         dht_rpcs_per_s: round((dhtRpcs(m1[i]!) - dhtRpcs(m0[i]!)) / secs, 3),
-        bytes_per_s: round((bytes(m1[i]!) - bytes(m0[i]!)) / secs, 0)
+        // libp2p's byte counters freeze after a host switch (the swarm profile: the metric group
+        // stays bound to the first host), so "no bytes while RPCs went" means unknown, not zero
+        bytes_per_s: bytes(m1[i]!) === bytes(m0[i]!) && dhtRpcs(m1[i]!) > dhtRpcs(m0[i]!) ? null : round((bytes(m1[i]!) - bytes(m0[i]!)) / secs, 0)
       }
     })
     for (const r of results) log(`${profile} ${r.name}: ${JSON.stringify(r)}`)
     const lost = results.filter(r => r.peers < 1)
     if (lost.length > 0) throw new Error(`${profile}: ${lost.map(r => r.name).join(', ')} lost every connection during the run`)
-    const max = (k: keyof NodeResult): number => Math.max(...results.map(r => r[k] as number))
+    const max = (k: keyof NodeResult): number | null => {
+      const xs = results.map(r => r[k]).filter((x): x is number => typeof x === 'number')
+      return xs.length > 0 ? Math.max(...xs) : null
+    }
     return {
       profile,
       nodes: NODES,
@@ -242,6 +274,8 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
       dht_rpcs_per_s_max: max('dht_rpcs_per_s'),
       bytes_per_s_max: max('bytes_per_s'),
       open_streams_max: max('open_streams'),
+      ping_rtt_ms_median: round(median(ping.rtts), 2),
+      ping_rtt_ms_max: round(Math.max(...ping.rtts), 2),
       per_node: results
     }
   } finally {
@@ -258,7 +292,10 @@ async function main (): Promise<void> {
   }
   if (profiles.length > 1) {
     const all = Object.values(out)
-    const max = (k: string): number => Math.max(...all.map(r => r[k] as number))
+    const max = (k: string): number | null => {
+      const xs = all.map(r => r[k]).filter((x): x is number => typeof x === 'number')
+      return xs.length > 0 ? Math.max(...xs) : null
+    }
     const profilesSummary = Object.fromEntries(Object.entries(out).map(([k, v]) => {
       const { per_node: _perNode, ...rest } = v
       return [k, rest]
@@ -272,6 +309,7 @@ async function main (): Promise<void> {
       rss_mb_max: max('rss_mb_max'),
       dht_rpcs_per_s_max: max('dht_rpcs_per_s_max'),
       bytes_per_s_max: max('bytes_per_s_max'),
+      ping_rtt_ms_median_max: max('ping_rtt_ms_median'),
       profiles: profilesSummary
     })
   }

@@ -11,8 +11,11 @@ import { dirname, join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 
-/** dist/src/cli/main.js next to this compiled file (dist/bench/_lib -> dist/src). */
-const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js')
+/**
+ * dist/src/cli/main.js next to this compiled file (dist/bench/_lib -> dist/src);
+ * `DMSNET_BENCH_CLI` runs another build instead (e.g. main's, for a before/after in one run).
+ */
+const CLI = process.env.DMSNET_BENCH_CLI ?? resolve(dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js')
 /** Kernel clock ticks per second (`getconf CLK_TCK`; 100 on every Linux this runs on). */
 const CLK_TCK = 100
 

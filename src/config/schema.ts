@@ -108,7 +108,20 @@ const DhtSchema = z.strictObject({
   addressFilter: z.enum(['public', 'private', 'all'], { error: 'one of public, private, all' }).default('all'),
   kBucketSize: posInt().default(20),
   /** Milliseconds between self-queries that keep the routing table fresh. */
-  querySelfIntervalMs: posInt().default(300_000)
+  querySelfIntervalMs: posInt().default(300_000),
+  /** Concurrent DHT streams per connection a peer may open / we open (kad-dht's defaults). */
+  maxInboundStreams: posInt().default(32),
+  maxOutboundStreams: posInt().default(64)
+}).prefault({})
+
+/** Resource caps of gossipsub (pubsub): per connection, per peer. */
+const PubsubSchema = z.strictObject({
+  maxInboundStreams: posInt().default(8),
+  maxOutboundStreams: posInt().default(8),
+  /** Gossip queued for one slow peer before its stream is cut (gossipsub's default: unlimited). */
+  maxOutboundBufferSize: posInt().default(8 * 1024 * 1024),
+  /** Inbound gossip RPCs whose data is larger are not decoded. */
+  maxInboundDataLength: posInt().default(4 * 1024 * 1024)
 }).prefault({})
 
 const MdnsSchema = z.strictObject({
@@ -155,7 +168,7 @@ const YamuxSchema = z.strictObject({
    * A larger initial window lets one stream fill a fast link without waiting for window updates
    * (baselines: 256 KiB -> 16 MiB doubled a tunnel's throughput).
    */
-  initialStreamWindowSize: posInt().min(262_144, { error: 'an integer >= 262144 (256 KiB)' }).max(2 ** 32 - 1, { error: 'an integer < 2^32' }).default(16 * 1024 * 1024),
+  initialStreamWindowSize: posInt().min(262_144, { error: 'an integer >= 262144 (256 KiB)' }).max(2 ** 32 - 1, { error: 'an integer < 2^32' }).default(262_144),
   maxStreamWindowSize: posInt().min(262_144, { error: 'an integer >= 262144 (256 KiB)' }).max(2 ** 32 - 1, { error: 'an integer < 2^32' }).default(16 * 1024 * 1024),
   keepAliveIntervalMs: posInt().default(30_000),
   /**
@@ -163,7 +176,15 @@ const YamuxSchema = z.strictObject({
    * usable only once it fully arrived: multi-MiB frames stall the pipeline, small ones cost CPU;
    * 1 MiB measured best on loopback (bench/stream.ts --frame).
    */
-  maxFrameSize: nonNegInt().default(1_048_576)
+  maxFrameSize: nonNegInt().default(1_048_576),
+  /**
+   * Memory for receive windows beyond the spec's 256 KiB per stream (windows grow only for
+   * streams that fill them; src/network/yamux-window.ts): per connection and for the whole node.
+   */
+  connectionWindowBudget: nonNegInt().default(32 * 1024 * 1024),
+  globalWindowBudget: nonNegInt().default(64 * 1024 * 1024),
+  /** Streams a peer may open on one connection (js-yamux's default: 1000). */
+  maxInboundStreams: posInt().default(256)
 }).prefault({})
 
 export const NetworkSchema = z.strictObject({
@@ -182,6 +203,7 @@ export const NetworkSchema = z.strictObject({
   connectionManager: ConnectionManagerSchema,
   yamux: YamuxSchema,
   randomWalk: RandomWalkSchema,
+  pubsub: PubsubSchema,
   /** Peers never allowed to connect (either direction). */
   denyPeers: peerIdList.default([]),
   /** If non-empty, only these peers may connect (either direction). Empty = anyone. */

@@ -110,9 +110,12 @@ export async function createHost (options: CreateHostOptions & { gater?: Connect
       peerInfoMapper: mapper,
       kBucketSize: config.dht.kBucketSize,
       querySelfInterval: config.dht.querySelfIntervalMs,
-      // NOTE (daemon helper): `allowQueryWithZeroPeers: true` makes kad-dht 16 spin the event loop
-      // at start while the routing table is empty (a `lan` or swarm-profile node never finished
-      // `start()`, 100% CPU). Kept off until that is understood; queries wait for the first self-query.
+      maxInboundStreams: config.dht.maxInboundStreams,
+      maxOutboundStreams: config.dht.maxOutboundStreams,
+      // NOTE: `allowQueryWithZeroPeers: true` made a node spin the event loop at start while the
+      // routing table was empty (100% CPU). The cause was libp2p's random walk (relay discovery)
+      // looping over lookups that return at once with no peers; it is paced now
+      // (./paced-walk.ts). Still off: queries wait for the first self-query.
       allowQueryWithZeroPeers: false,
       // signed per-signer advertisement records (src/messaging/advert-record.ts): every DHT
       // node must validate them, so the namespace is part of every host
@@ -125,7 +128,12 @@ export async function createHost (options: CreateHostOptions & { gater?: Connect
       allowPublishToZeroTopicPeers: true,
       floodPublish: true,
       // topics are ours, not IPFS's: do not drop messages signed by unknown keys etc.
-      fallbackToFloodsub: false
+      fallbackToFloodsub: false,
+      // resource caps (docs/config.md): streams per connection, per-peer queue, inbound size
+      maxInboundStreams: config.pubsub.maxInboundStreams,
+      maxOutboundStreams: config.pubsub.maxOutboundStreams,
+      maxOutboundBufferSize: config.pubsub.maxOutboundBufferSize,
+      maxInboundDataLength: config.pubsub.maxInboundDataLength
     })
   }
   if (config.autonat.enabled) services.autonat = autoNAT()
@@ -158,7 +166,10 @@ export async function createHost (options: CreateHostOptions & { gater?: Connect
       maxStreamWindowSize: config.yamux.maxStreamWindowSize,
       keepAliveInterval: config.yamux.keepAliveIntervalMs,
       maxFrameSize: config.yamux.maxFrameSize,
-      // a paused reader may hold a whole window: do not reset it for that
+      connectionWindowBudget: config.yamux.connectionWindowBudget,
+      globalWindowBudget: config.yamux.globalWindowBudget,
+      maxInboundStreams: config.yamux.maxInboundStreams,
+      // unread bytes count against the window, so a buffer of one full window never overflows
       maxReadBufferLength: Math.max(config.yamux.maxStreamWindowSize, config.yamux.initialStreamWindowSize) + 1024 * 1024
     })],
     peerDiscovery,

@@ -42,7 +42,12 @@ describe('config defaults', () => {
     assert.equal(c.network.relay.server, false)
     assert.equal(c.network.upnp.enabled, false)
     assert.ok(c.network.connectionManager.maxConnections >= 400)
-    assert.equal(c.network.yamux.initialStreamWindowSize, 16 * 1024 * 1024)
+    // streams start at the yamux spec window and grow on demand to 16 MiB, within a memory budget
+    assert.equal(c.network.yamux.initialStreamWindowSize, 256 * 1024)
+    assert.equal(c.network.yamux.maxStreamWindowSize, 16 * 1024 * 1024)
+    assert.equal(c.network.yamux.connectionWindowBudget, 32 * 1024 * 1024)
+    assert.equal(c.network.yamux.globalWindowBudget, 64 * 1024 * 1024)
+    assert.deepEqual(c.network.randomWalk, { minIntervalMs: 5000, maxIntervalMs: 300000 })
     assert.equal(c.control.socket, join(homedir(), '.dmsnet', 'control.sock'))
     assert.equal(c.swarm.stateFile, join(homedir(), '.dmsnet', 'swarm.json'))
     assert.deepEqual(c.messaging, { maxMessageSize: 1048576, ackTimeoutMs: 10000, maxInFlight: 256, replayWindowMs: 120000, defaultExpiryMs: 60000 })

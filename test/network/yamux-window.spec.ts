@@ -52,27 +52,109 @@ async function writeAll (stream: Stream, total: number, chunkSize: number): Prom
   await stream.close()
 }
 
+/** The receive window of the inbound stream a handler got (yamux internals), or -1. */
+function recvWindowOf (stream: Stream): number {
+  const w = (stream as unknown as { recvWindow?: number }).recvWindow
+  return typeof w === 'number' ? w : -1
+}
+
 describe('yamux receive window', () => {
-  it('dmsnet peers grant each other the configured window after the first frame', async () => {
+  it('a bulk stream grows its window to the maximum; a request stream keeps the spec window', async () => {
     const a = await startNode()
     const b = await startNode()
     try {
+      const inbound: Stream[] = []
       const s = sink()
-      await b.net.handle(SINK, s.handler)
-      const stream = await a.net.dialProtocol(b.net.host.getMultiaddrs()[0]!, SINK)
-      stream.send(new Uint8Array(10))
-      const internals = stream as unknown as { sendWindowCapacity?: number }
-      assert.equal(typeof internals.sendWindowCapacity, 'number', 'yamux stream internals as expected')
-      await waitFor(() => (internals.sendWindowCapacity ?? 0) > YAMUX_SPEC_WINDOW, 5000, 'window credit from the peer')
-      assert.ok(internals.sendWindowCapacity! >= 16 * MiB - 64 * 1024, `credit ${internals.sendWindowCapacity}`)
-      // but frames stay at the configured cap (1 MiB), not the whole window
-      const frame = (stream as unknown as { maxMessageSize: number }).maxMessageSize
-      assert.equal(frame, a.config.network.yamux.maxFrameSize)
-      assert.equal(frame, MiB)
-      await writeAll(stream, 8 * MiB, MiB)
-      assert.equal(await s.done, 10 + 8 * MiB)
+      await b.net.handle(SINK, async (stream) => { inbound.push(stream); await s.handler(stream) })
+      const addr = b.net.host.getMultiaddrs()[0]!
+
+      // small request: 1 KiB, nowhere near its window
+      const small = await a.net.dialProtocol(addr, SINK)
+      await writeAll(small, 1024, 1024)
+      assert.equal(await s.done, 1024)
+      assert.equal(recvWindowOf(inbound[0]!), YAMUX_SPEC_WINDOW, 'a stream that never fills its window does not grow')
+
+      const bulk = sink()
+      await b.net.unhandle(SINK)
+      await b.net.handle(SINK, async (stream) => { inbound.push(stream); await bulk.handler(stream) })
+      const big = await a.net.dialProtocol(addr, SINK)
+      await writeAll(big, 64 * MiB, MiB)
+      // frames stay at the configured cap (1 MiB), not the whole (now 16 MiB) window
+      assert.equal((big as unknown as { maxMessageSize: number }).maxMessageSize, a.config.network.yamux.maxFrameSize)
+      assert.equal(await bulk.done, 64 * MiB)
+      assert.equal(recvWindowOf(inbound[1]!), a.config.network.yamux.maxStreamWindowSize, 'the bulk stream reached the maximum window')
+      assert.equal(a.config.network.yamux.maxStreamWindowSize, 16 * MiB)
     } finally {
       await Promise.all([a.stop(), b.stop()])
+    }
+  })
+
+  it('growth stops at the per-connection budget', async () => {
+    const a = await startNode()
+    const b = await startNode({ 'network.yamux.connectionWindowBudget': MiB })
+    try {
+      const inbound: Stream[] = []
+      const s = sink()
+      await b.net.handle(SINK, async (stream) => { inbound.push(stream); await s.handler(stream) })
+      const big = await a.net.dialProtocol(b.net.host.getMultiaddrs()[0]!, SINK)
+      await writeAll(big, 32 * MiB, MiB)
+      assert.equal(await s.done, 32 * MiB)
+      assert.equal(recvWindowOf(inbound[0]!), YAMUX_SPEC_WINDOW + MiB, 'spec window + the whole budget, no more')
+    } finally {
+      await Promise.all([a.stop(), b.stop()])
+    }
+  })
+
+  it('200 stalled inbound streams with unread data hold one spec window each; the data arrives once read', async () => {
+    const STREAMS = 200
+    const PER_STREAM = MiB
+    const d = await startNode({ 'network.yamux.maxInboundStreams': 1000 })
+    // the sender is stock js-libp2p: it sends whatever credit it gets
+    const attacker = await plainNode()
+    try {
+      const stalled: Stream[] = []
+      // a handler that takes streams and does not read them (yet)
+      await d.net.handle(SINK, (stream) => { stalled.push(stream) }, { maxInboundStreams: STREAMS + 10 })
+      const addr = d.net.host.getMultiaddrs()[0]!
+      const rssBefore = process.memoryUsage().rss
+      const chunk = new Uint8Array(64 * 1024).fill(7)
+      const outs: Stream[] = []
+      const blocked = new Set<number>()
+      const writers: Array<Promise<void>> = []
+      for (let i = 0; i < STREAMS; i++) {
+        const out = await attacker.dialProtocol(addr, SINK, { maxOutboundStreams: STREAMS + 10 } as never)
+        outs.push(out)
+        writers.push((async () => {
+          for (let sent = 0; sent < PER_STREAM; sent += chunk.byteLength) {
+            if (!out.send(chunk)) {
+              blocked.add(i)
+              await out.onDrain({ signal: AbortSignal.timeout(120_000) })
+              blocked.delete(i)
+            }
+          }
+          await out.close({ signal: AbortSignal.timeout(120_000) })
+        })())
+      }
+      // every sender is stuck on the window (stock js-yamux would have taken all 200 MiB)
+      await waitFor(() => stalled.length === STREAMS && blocked.size === STREAMS, 60_000, 'all senders blocked on the window')
+      const unread = stalled.reduce((n, s) => n + (s as unknown as { readBufferLength: number }).readBufferLength, 0)
+      const rssGrowth = process.memoryUsage().rss - rssBefore
+      assert.ok(unread <= STREAMS * YAMUX_SPEC_WINDOW, `unread ${unread} > ${STREAMS} x 256 KiB`)
+      assert.ok(unread >= STREAMS * YAMUX_SPEC_WINDOW * 0.75, `the senders did fill their windows (unread ${unread})`)
+      // RSS: the buffered windows plus slack for the 400 stream objects, far below the 200 MiB sent
+      assert.ok(rssGrowth < STREAMS * YAMUX_SPEC_WINDOW + 64 * MiB, `RSS grew ${Math.round(rssGrowth / MiB)} MiB`)
+      assert.ok(d.net.isConnected(attacker.peerId), 'the connection is still up')
+
+      // nothing accepted is lost: read every stream now, each gets all its bytes
+      const totals = await Promise.all(stalled.map(async (stream) => {
+        let n = 0
+        for await (const c of stream) n += c.byteLength
+        return n
+      }))
+      await Promise.all(writers)
+      assert.deepEqual(new Set(totals), new Set([PER_STREAM]))
+    } finally {
+      await Promise.all([d.stop(), attacker.stop()])
     }
   })
 
