@@ -48,3 +48,16 @@ export class InvalidSignatureError extends DmsnetError {
 export class ExpiredError extends DmsnetError {
   static override name = 'ExpiredError'
 }
+
+/** A record whose expiry lies further ahead than the maximum record lifetime. */
+export class RecordLifetimeError extends DmsnetError {
+  static override name = 'RecordLifetimeError'
+}
+
+/** A DHT record refused because its signer (or the store as a whole) is over its quota. */
+export class RecordQuotaError extends DmsnetError {
+  static override name = 'RecordQuotaError'
+  constructor (readonly scope: 'signer-records' | 'signer-bytes' | 'total-records' | 'total-bytes', message: string) {
+    super(message)
+  }
+}
