@@ -4,17 +4,18 @@
  *
  * kad-dht stores whatever record passes the namespace validator, in the libp2p datastore, with no
  * bound of its own; a single identity could fill a node's memory with valid records under
- * distinct keys. This store counts advert records and their bytes per signer and in all, refuses
- * a new record past a quota with `RecordQuotaError` (kad-dht then fails that PUT; the counter
- * `quotaRefusals` rises), and first drops the signer's records whose lifetime has ended (kad-dht
- * itself only drops old records when someone reads them). Replacing a record under the same key
- * only counts the change in size. Everything else passes through untouched.
+ * distinct keys. This store counts advert records and their bytes per signer and in all, and a
+ * record past a quota is silently not stored (counted in `quotaRefusals`, by quota in
+ * `refusedBy`), after first dropping the signer's records whose lifetime has ended (kad-dht itself
+ * only drops old records when someone reads them). Silently, because a DHT node is a cache that
+ * may drop records at any time anyway, and an error would make kad-dht reset the whole stream:
+ * the flooder learns nothing and pays for every record it sends. Replacing a record under the
+ * same key only counts the change in size. Everything else passes through untouched.
  */
 import { Libp2pRecord } from '@libp2p/record'
 import { MemoryDatastore } from 'datastore-core/memory'
 import { base32 } from 'multiformats/bases/base32'
 import { ADVERT_NAMESPACE, decodeAdvert, MAX_ADVERT_LIFETIME_MS } from './advert-record.js'
-import { RecordQuotaError } from './errors.js'
 import type { AbortOptions } from '@libp2p/interface'
 
 type Key = Parameters<MemoryDatastore['put']>[0]
@@ -37,12 +38,15 @@ export const DEFAULT_ADVERT_STORE_LIMITS: Readonly<AdvertStoreLimits> = Object.f
   maxBytes: 64 * 1024 * 1024
 })
 
+export type AdvertQuota = 'signer-records' | 'signer-bytes' | 'total-records' | 'total-bytes'
+
 export interface AdvertStoreStats {
   records: number
   bytes: number
   signers: number
-  /** Records refused for a quota. */
+  /** Records not stored because of a quota. */
   quotaRefusals: number
+  refusedBy: Record<AdvertQuota, number>
   /** Records dropped because their lifetime ended. */
   expiredDropped: number
 }
@@ -80,6 +84,7 @@ export class AdvertQuotaDatastore extends MemoryDatastore {
   private readonly signers = new Map<string, { records: number, bytes: number }>()
   private bytes = 0
   private quotaRefusals = 0
+  private readonly refusedBy: Record<AdvertQuota, number> = { 'signer-records': 0, 'signer-bytes': 0, 'total-records': 0, 'total-bytes': 0 }
   private expiredDropped = 0
   private lastSweep = 0
 
@@ -89,7 +94,7 @@ export class AdvertQuotaDatastore extends MemoryDatastore {
   }
 
   stats (): AdvertStoreStats {
-    return { records: this.held.size, bytes: this.bytes, signers: this.signers.size, quotaRefusals: this.quotaRefusals, expiredDropped: this.expiredDropped }
+    return { records: this.held.size, bytes: this.bytes, signers: this.signers.size, quotaRefusals: this.quotaRefusals, refusedBy: { ...this.refusedBy }, expiredDropped: this.expiredDropped }
   }
 
   override put (key: Key, val: Uint8Array, options?: AbortOptions): ReturnType<MemoryDatastore['put']> {
@@ -104,7 +109,8 @@ export class AdvertQuotaDatastore extends MemoryDatastore {
     }
     if (over != null) {
       this.quotaRefusals++
-      throw new RecordQuotaError(over, `advert record of ${signer} refused: ${over} quota reached`)
+      this.refusedBy[over]++
+      return key
     }
     const result = super.put(key, val, options)
     this.forget(k)
@@ -118,7 +124,7 @@ export class AdvertQuotaDatastore extends MemoryDatastore {
   }
 
   /** Which quota storing `bytes` under `k` for `signer` would break, if any. */
-  private over (k: string, signer: string, bytes: number): RecordQuotaError['scope'] | undefined {
+  private over (k: string, signer: string, bytes: number): AdvertQuota | undefined {
     const prev = this.held.get(k)
     const s = this.signers.get(signer) ?? { records: 0, bytes: 0 }
     const addRecords = prev == null ? 1 : 0

@@ -53,11 +53,3 @@ export class ExpiredError extends DmsnetError {
 export class RecordLifetimeError extends DmsnetError {
   static override name = 'RecordLifetimeError'
 }
-
-/** A DHT record refused because its signer (or the store as a whole) is over its quota. */
-export class RecordQuotaError extends DmsnetError {
-  static override name = 'RecordQuotaError'
-  constructor (readonly scope: 'signer-records' | 'signer-bytes' | 'total-records' | 'total-bytes', message: string) {
-    super(message)
-  }
-}

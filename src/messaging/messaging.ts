@@ -172,8 +172,9 @@ export class MessagingCore extends TypedEventEmitter<MessagingEvents> {
 
   /**
    * Verifies envelope bytes received from `remote` (omit for gossip, where the caller checks the
-   * publisher) and returns the decoded envelope. `via` is the peer that handed it to us (replay
-   * memory is charged to it; default `remote`). Throws `DropError` with the reason.
+   * publisher) and returns the decoded envelope. `via` names the account its replay memory is
+   * charged to (gossip: the forwarding peer; default: the sender's own direct account). Throws
+   * `DropError` with the reason.
    */
   async verify (bytes: Uint8Array, remote: PeerId | undefined, lookup?: PublicKeyLookup, via?: string): Promise<DecodedEnvelope> {
     let decoded: DecodedEnvelope
@@ -191,7 +192,7 @@ export class MessagingCore extends TypedEventEmitter<MessagingEvents> {
     // beyond the replay window a nonce would have to be remembered for longer than we promise to
     if (decoded.envelope.expiry > now + this.config.replayWindowMs + 30_000) throw new DropError('expiry-too-far', `expires ${decoded.envelope.expiry - now} ms from now, past the replay window`)
     if (!await verifyEnvelopeSignature(decoded, lookup ?? this.lookupKey)) throw new DropError('bad-signature', 'signature does not verify')
-    const verdict = this.replay.check(decoded.envelope.sender, decoded.envelope.nonce, decoded.envelope.expiry, now, via ?? remote?.toString() ?? decoded.envelope.sender)
+    const verdict = this.replay.check(decoded.envelope.sender, decoded.envelope.nonce, decoded.envelope.expiry, now, via ?? `direct:${decoded.envelope.sender}`)
     if (verdict === 'replayed') throw new DropError('replayed', 'nonce seen before')
     if (verdict === 'quota') throw new DropError('flood', 'the forwarding peer is over its replay-cache quota', true)
     if (verdict === 'full') throw new DropError('flood', 'replay cache full: message refused')

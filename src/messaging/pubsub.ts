@@ -149,7 +149,8 @@ export class PubsubManager {
     }
     let envelope: Envelope
     try {
-      envelope = (await this.core.verify(msg.data, msg.from, undefined, source)).envelope
+      // replay memory is charged to the forwarder's gossip account (apart from its direct one)
+      envelope = (await this.core.verify(msg.data, msg.from, undefined, `gossip:${source}`)).envelope
       if (envelope.topic !== topic) throw new DropError('topic-mismatch', `signed for ${envelope.topic ?? '(no topic)'}`)
     } catch (err) {
       const reason: DropReason = err instanceof DropError ? err.reason : 'undecodable'
