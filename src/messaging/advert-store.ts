@@ -170,3 +170,9 @@ export class AdvertQuotaDatastore extends MemoryDatastore {
     if (s.records <= 0) this.signers.delete(h.signer)
   }
 }
+
+/** The advert-store counters of a running host's DHT (undefined if it runs another datastore). */
+export function advertStoreStatsOf (host: unknown): AdvertStoreStats | undefined {
+  const ds = (host as { components?: { datastore?: unknown } } | undefined)?.components?.datastore
+  return ds instanceof AdvertQuotaDatastore ? ds.stats() : undefined
+}
