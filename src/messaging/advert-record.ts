@@ -6,7 +6,8 @@
  * Value:  CBOR `[1, key, signerMultihash, seq, expiresAt, deleted, data, signature]`, signed over
  *         `"dmsnet:adv:v1\0" || CBOR([...all but the signature])` by the signer's libp2p key.
  * The validator rejects a record whose signer is not the peer id in its DHT key, whose key hash
- * does not match, whose signature fails or that has expired; the selector picks the highest
+ * does not match, whose signature fails, that has expired or that claims a lifetime beyond
+ * `MAX_ADVERT_LIFETIME_MS`; the selector picks the highest
  * `seq` (newest wins). Deleting is writing a signed tombstone (`deleted = true`) with a higher seq.
  * Kept free of heavy imports: `src/network/host.ts` builds every DHT with these two functions.
  */
@@ -16,13 +17,18 @@ import { peerIdFromMultihash, peerIdFromString } from '@libp2p/peer-id'
 import { base32 } from 'multiformats/bases/base32'
 import * as Digest from 'multiformats/hashes/digest'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
-import { InvalidMessageError, InvalidSignatureError, ExpiredError } from './errors.js'
+import { InvalidMessageError, InvalidSignatureError, ExpiredError, RecordLifetimeError } from './errors.js'
 import { verifyWith } from './fast-ed25519.js'
 
 export const ADVERT_NAMESPACE = 'dmsnet-adv'
 const DOMAIN = new TextEncoder().encode('dmsnet:adv:v1\0')
 export const MAX_ADVERT_DATA = 64 * 1024
 export const MAX_ADVERT_KEY = 256
+/**
+ * Longest lifetime a record may claim (expiresAt - now). Every DHT node enforces it, so a record
+ * cannot pin storage on others for longer; `messaging.advertTtlMs` must stay below it.
+ */
+export const MAX_ADVERT_LIFETIME_MS = 48 * 60 * 60 * 1000
 
 export interface AdvertRecord {
   key: string
@@ -103,6 +109,8 @@ export async function verifyAdvert (dhtKey: Uint8Array, value: Uint8Array, now: 
   const ok = await verifyWith(pub, signedBytes(rec.key, rec.signerMh, rec.seq, rec.expiresAt, rec.deleted, rec.data), rec.signature)
   if (!ok) throw new InvalidSignatureError('advert signature does not verify')
   if (rec.expiresAt < now) throw new ExpiredError('advert expired')
+  // 60 s of slack for clock skew between signer and store
+  if (rec.expiresAt > now + MAX_ADVERT_LIFETIME_MS + 60_000) throw new RecordLifetimeError(`advert expires ${rec.expiresAt - now} ms from now, past the ${MAX_ADVERT_LIFETIME_MS} ms maximum`)
   return { key: rec.key, signer: rec.signer, seq: rec.seq, expiresAt: rec.expiresAt, deleted: rec.deleted, data: rec.data, signature: rec.signature }
 }
 

@@ -48,3 +48,8 @@ export class InvalidSignatureError extends DmsnetError {
 export class ExpiredError extends DmsnetError {
   static override name = 'ExpiredError'
 }
+
+/** A record whose expiry lies further ahead than the maximum record lifetime. */
+export class RecordLifetimeError extends DmsnetError {
+  static override name = 'RecordLifetimeError'
+}

@@ -14,6 +14,7 @@ import type { Registry } from 'prom-client'
 import { InvalidArgumentError, NotStartedError } from '../errors.js'
 import type { Network } from '../network/types.js'
 import { OutboundChannel, abortable } from './channel.js'
+import { MAX_ADVERT_LIFETIME_MS } from './advert-record.js'
 import { decodeEnvelope, signEnvelope, verifyEnvelopeSignature, NONCE_LENGTH, type DecodedEnvelope, type Envelope, type PublicKeyLookup } from './envelope.js'
 import { MessageRejectedError, MessageTooLargeError, NoHandlerError, StreamClosedError } from './errors.js'
 import { createSigner, type SignFn } from './fast-ed25519.js'
@@ -43,7 +44,8 @@ export const MAX_UNREAD_REPLY_BYTES = 4 * 1024 * 1024
 
 export class DropError extends Error {
   static override name = 'DropError'
-  constructor (readonly reason: DropReason, message: string) {
+  /** `blame`: the peer that handed us the message is at fault (gossip scores it), not just the signer. */
+  constructor (readonly reason: DropReason, message: string, readonly blame = false) {
     super(message)
   }
 }
@@ -60,6 +62,9 @@ export class MessagingCore extends TypedEventEmitter<MessagingEvents> {
   private readonly channels = new Map<string, Promise<OutboundChannel>>()
   private readonly inbound = new Set<Stream>()
   private readonly inboundInFlight = new Map<string, number>()
+  /** Bytes of messages being verified or handled, per peer and in all. */
+  private readonly inboundInFlightBytes = new Map<string, number>()
+  private inFlightBytes = 0
   private unlistenHost?: () => void
   private pruneTimer?: ReturnType<typeof setInterval>
   private running = false
@@ -77,7 +82,11 @@ export class MessagingCore extends TypedEventEmitter<MessagingEvents> {
     validateConfig(this.config)
     this.logger = init.logger
     this.metrics = new MessagingMetrics(init.metrics, init.logger, this.config.dropLogIntervalMs)
-    this.replay = new ReplayCache({ maxEntriesPerSender: this.config.replayCacheEntriesPerSender })
+    this.replay = new ReplayCache({
+      maxEntriesPerSender: this.config.replayCacheEntriesPerSender,
+      maxSendersPerPeer: this.config.replayCacheSendersPerPeer,
+      maxEntriesPerPeer: this.config.replayCacheEntriesPerPeer
+    })
   }
 
   get peerId (): PeerId {
@@ -163,9 +172,11 @@ export class MessagingCore extends TypedEventEmitter<MessagingEvents> {
 
   /**
    * Verifies envelope bytes received from `remote` (omit for gossip, where the caller checks the
-   * publisher) and returns the decoded envelope. Throws `DropError` with the reason.
+   * publisher) and returns the decoded envelope. `via` names the account its replay memory is
+   * charged to (gossip: the forwarding peer; default: the sender's own direct account). Throws
+   * `DropError` with the reason.
    */
-  async verify (bytes: Uint8Array, remote: PeerId | undefined, lookup?: PublicKeyLookup): Promise<DecodedEnvelope> {
+  async verify (bytes: Uint8Array, remote: PeerId | undefined, lookup?: PublicKeyLookup, via?: string): Promise<DecodedEnvelope> {
     let decoded: DecodedEnvelope
     try {
       decoded = decodeEnvelope(bytes, this.config.maxMessageSize)
@@ -178,11 +189,13 @@ export class MessagingCore extends TypedEventEmitter<MessagingEvents> {
     }
     const now = Date.now()
     if (decoded.envelope.expiry < now) throw new DropError('expired', `expired ${now - decoded.envelope.expiry} ms ago`)
-    if (decoded.envelope.expiry > now + this.config.replayWindowMs + 30_000) throw new DropError('expired', 'expiry too far in the future')
+    // beyond the replay window a nonce would have to be remembered for longer than we promise to
+    if (decoded.envelope.expiry > now + this.config.replayWindowMs + 30_000) throw new DropError('expiry-too-far', `expires ${decoded.envelope.expiry - now} ms from now, past the replay window`)
     if (!await verifyEnvelopeSignature(decoded, lookup ?? this.lookupKey)) throw new DropError('bad-signature', 'signature does not verify')
-    const verdict = this.replay.check(decoded.envelope.sender, decoded.envelope.nonce, decoded.envelope.expiry, now)
+    const verdict = this.replay.check(decoded.envelope.sender, decoded.envelope.nonce, decoded.envelope.expiry, now, via ?? `direct:${decoded.envelope.sender}`)
     if (verdict === 'replayed') throw new DropError('replayed', 'nonce seen before')
-    if (verdict === 'full') throw new DropError('flood', 'replay cache full of live senders: new sender refused')
+    if (verdict === 'quota') throw new DropError('flood', 'the forwarding peer is over its replay-cache quota', true)
+    if (verdict === 'full') throw new DropError('flood', 'replay cache full: message refused')
     return decoded
   }
 
@@ -232,7 +245,9 @@ export class MessagingCore extends TypedEventEmitter<MessagingEvents> {
       inFlight,
       outboundStreams,
       inboundStreams: this.inbound.size,
-      replayCacheSize: this.replay.size
+      replayCacheSize: this.replay.size,
+      inboundInFlightBytes: this.inFlightBytes,
+      replayCache: this.replay.stats()
     }
   }
 
@@ -363,14 +378,23 @@ export class MessagingCore extends TypedEventEmitter<MessagingEvents> {
           reply(encodeNack(f.id, 'undecodable', 'unexpected frame'))
           continue
         }
-        // the bound is per peer, over all of its inbound streams
+        // the bounds are per peer, over all of its inbound streams, and over all peers
         const inFlight = this.inboundInFlight.get(remoteStr) ?? 0
-        if (inFlight >= this.config.maxInFlight) {
-          this.countDrop(remoteStr, 'flood', 'too many messages in flight')
-          reply(encodeNack(f.id, 'flood', 'too many messages in flight'))
+        const size = f.rest.byteLength
+        const peerBytes = this.inboundInFlightBytes.get(remoteStr) ?? 0
+        const over = inFlight >= this.config.maxInFlight
+          ? 'too many messages in flight'
+          : peerBytes + size > this.config.maxInFlightBytesPerPeer
+            ? 'too many bytes in flight from this peer'
+            : this.inFlightBytes + size > this.config.maxInFlightBytes ? 'too many bytes in flight in all' : undefined
+        if (over != null) {
+          this.countDrop(remoteStr, 'flood', over)
+          reply(encodeNack(f.id, 'flood', over))
           continue
         }
         this.inboundInFlight.set(remoteStr, inFlight + 1)
+        this.inboundInFlightBytes.set(remoteStr, peerBytes + size)
+        this.inFlightBytes += size
         const wantResponse = ((f.rest[0] as number) & MessageFlags.WantResponse) !== 0
         // Verification runs concurrently, but handlers are *started* strictly in arrival order:
         // each message's dispatch waits for the previous one's to have begun (not finished).
@@ -399,6 +423,10 @@ export class MessagingCore extends TypedEventEmitter<MessagingEvents> {
           const n = (this.inboundInFlight.get(remoteStr) ?? 1) - 1
           if (n <= 0) this.inboundInFlight.delete(remoteStr)
           else this.inboundInFlight.set(remoteStr, n)
+          const b = (this.inboundInFlightBytes.get(remoteStr) ?? size) - size
+          if (b <= 0) this.inboundInFlightBytes.delete(remoteStr)
+          else this.inboundInFlightBytes.set(remoteStr, b)
+          this.inFlightBytes -= size
         })
       }
     })
@@ -414,12 +442,17 @@ export class MessagingCore extends TypedEventEmitter<MessagingEvents> {
 }
 
 function validateConfig (c: MessagingConfig): void {
-  const positive = ['maxMessageSize', 'maxInFlight', 'defaultExpiryMs', 'replayWindowMs', 'ackTimeoutMs', 'dropLogIntervalMs', 'advertiseIntervalMs', 'advertTtlMs', 'replayCacheEntriesPerSender'] as const
+  const positive = ['maxMessageSize', 'maxInFlight', 'defaultExpiryMs', 'replayWindowMs', 'ackTimeoutMs', 'dropLogIntervalMs', 'advertiseIntervalMs', 'advertTtlMs', 'replayCacheEntriesPerSender',
+    'replayCacheSendersPerPeer', 'replayCacheEntriesPerPeer', 'maxInFlightBytesPerPeer', 'maxInFlightBytes'] as const
   for (const k of positive) {
     const v = c[k]
     if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new InvalidArgumentError(`messaging.${k} must be a positive number, got ${String(v)}`)
   }
+  if (c.advertTtlMs > MAX_ADVERT_LIFETIME_MS) throw new InvalidArgumentError(`messaging.advertTtlMs must be at most ${MAX_ADVERT_LIFETIME_MS} (the maximum record lifetime)`)
   if (c.maxMessageSize > 64 * 1024 * 1024) throw new InvalidArgumentError('messaging.maxMessageSize must be at most 64 MiB')
+  if (c.maxInFlightBytesPerPeer < c.maxMessageSize + ENVELOPE_OVERHEAD || c.maxInFlightBytes < c.maxInFlightBytesPerPeer) {
+    throw new InvalidArgumentError('messaging.maxInFlightBytesPerPeer must hold one largest message, and maxInFlightBytes must be at least maxInFlightBytesPerPeer')
+  }
   if (c.defaultExpiryMs > c.replayWindowMs) throw new InvalidArgumentError('messaging.defaultExpiryMs must not exceed messaging.replayWindowMs')
   if (!c.protocol.startsWith('/')) throw new InvalidArgumentError('messaging.protocol must start with "/"')
 }

@@ -5,12 +5,14 @@
  * Payloads cross the control API as text (`encoding: 'utf8'`, default) or base64.
  */
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { Gauge } from 'prom-client'
 import { z } from 'zod'
 import { InvalidArgumentError } from '../errors.js'
 import type { MethodRegistry } from '../control/registry.js'
 import { pushStream } from '../control/stream.js'
 import type { NodeModule, ModuleFactory } from '../daemon/module.js'
 import { loadOrCreateIdentity } from '../network/identity.js'
+import { advertStoreStatsOf } from './advert-store.js'
 import { createMessaging, type Messaging } from './index.js'
 import type { Bid } from './jobs.js'
 import type { MessagingConfig, ReceivedMessage } from './types.js'
@@ -147,6 +149,15 @@ export const messagingModule: ModuleFactory = async (components) => {
     logger: components.logger('messaging'),
     metrics: components.metrics
   })
+  // resource bounds against hostile peers (docs/messaging.md); the DHT figures are the current host's
+  const gauges: Array<[string, string, () => number]> = [
+    ['dmsnet_messages_inflight_bytes', 'bytes of inbound direct messages being verified or handled', () => messaging.stats().inboundInFlightBytes],
+    ['dmsnet_replay_cache_entries', 'nonces remembered by the replay cache', () => messaging.stats().replayCache.entries],
+    ['dmsnet_replay_cache_quota_refusals', 'messages refused because their forwarder was over its replay-cache quota', () => messaging.stats().replayCache.quotaRefusals],
+    ['dmsnet_dht_advert_records', 'advert records stored by this host\'s DHT', () => advertStoreStatsOf(network.started ? network.host : undefined)?.records ?? 0],
+    ['dmsnet_dht_advert_quota_refusals', 'advert records not stored because their signer (or the store) was over quota, on the current host', () => advertStoreStatsOf(network.started ? network.host : undefined)?.quotaRefusals ?? 0]
+  ]
+  for (const [name, help, read] of gauges) new Gauge({ name, help, registers: [components.metrics], collect () { this.set(read()) } })
   let unregister: Array<() => void> = []
   const mod: NodeModule & { messaging: Messaging } = {
     name: 'messaging',

@@ -40,7 +40,7 @@ export interface PublishOptions extends AbortOptions {
 
 interface SubEntry { id: number, handler: TopicHandler, validator?: TopicValidator }
 
-const REJECTED: ReadonlySet<DropReason> = new Set(['undecodable', 'oversized', 'bad-signature', 'wrong-sender', 'topic-mismatch'])
+const REJECTED: ReadonlySet<DropReason> = new Set(['undecodable', 'oversized', 'bad-signature', 'wrong-sender', 'topic-mismatch', 'expiry-too-far'])
 
 export class PubsubManager {
   private readonly topics = new Map<string, Map<number, SubEntry>>()
@@ -175,12 +175,14 @@ export class PubsubManager {
     }
     let envelope: Envelope
     try {
-      envelope = (await this.core.verify(msg.data, msg.from)).envelope
+      // replay memory is charged to the forwarder's gossip account (apart from its direct one)
+      envelope = (await this.core.verify(msg.data, msg.from, undefined, `gossip:${source}`)).envelope
       if (envelope.topic !== topic) throw new DropError('topic-mismatch', `signed for ${envelope.topic ?? '(no topic)'}`)
     } catch (err) {
       const reason: DropReason = err instanceof DropError ? err.reason : 'undecodable'
       this.core.countDrop(source, reason, (err as Error).message)
-      if (REJECTED.has(reason)) {
+      // a flood is held against whoever forwarded it (it is over its replay-memory quota)
+      if (REJECTED.has(reason) || (err instanceof DropError && err.blame)) {
         this.penalise(source)
         return TopicValidatorResult.Reject
       }

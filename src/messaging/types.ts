@@ -2,6 +2,7 @@
  * Public types of the messaging module: configuration, handlers, options, events, stats.
  */
 import type { AbortOptions } from '@libp2p/interface'
+import type { ReplayCacheStats } from './replay-cache.js'
 
 export interface MessagingConfig {
   /** Largest payload (and envelope) accepted or sent, bytes. Default 1 MiB. */
@@ -26,6 +27,14 @@ export interface MessagingConfig {
   jobsTopic: string
   /** Replay cache bound (nonces per sender). */
   replayCacheEntriesPerSender: number
+  /** Replay cache: new senders one forwarding peer may introduce while they are live. Default 1024. */
+  replayCacheSendersPerPeer: number
+  /** Replay cache: live nonces one forwarding peer may have remembered. Default 65536. */
+  replayCacheEntriesPerPeer: number
+  /** Bytes of inbound direct messages being verified/handled per peer before `flood` refusals. Default 32 MiB. */
+  maxInFlightBytesPerPeer: number
+  /** Same, over all peers. Default 256 MiB. */
+  maxInFlightBytes: number
 }
 
 export const DEFAULT_MESSAGING_CONFIG: Readonly<MessagingConfig> = Object.freeze({
@@ -39,7 +48,11 @@ export const DEFAULT_MESSAGING_CONFIG: Readonly<MessagingConfig> = Object.freeze
   advertiseIntervalMs: 3_600_000,
   advertTtlMs: 7_200_000,
   jobsTopic: '/dmsnet/jobs/1.0.0',
-  replayCacheEntriesPerSender: 16384
+  replayCacheEntriesPerSender: 16384,
+  replayCacheSendersPerPeer: 1024,
+  replayCacheEntriesPerPeer: 65536,
+  maxInFlightBytesPerPeer: 32 * 1024 * 1024,
+  maxInFlightBytes: 256 * 1024 * 1024
 })
 
 /** A verified message handed to a handler. */
@@ -77,6 +90,7 @@ export type DropReason =
   | 'bad-signature'
   | 'wrong-sender'
   | 'expired'
+  | 'expiry-too-far'
   | 'replayed'
   | 'topic-mismatch'
   | 'flood'
@@ -103,6 +117,9 @@ export interface MessagingStats {
   outboundStreams: number
   inboundStreams: number
   replayCacheSize: number
+  /** Bytes of inbound direct messages being verified or handled right now. */
+  inboundInFlightBytes: number
+  replayCache: ReplayCacheStats
 }
 
 /** pino-compatible subset. */

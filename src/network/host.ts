@@ -23,6 +23,7 @@ import { paceRandomWalk } from './paced-walk.js'
 import { windowedYamux } from './yamux-window.js'
 import type { NetworkConfig } from '../config/schema.js'
 import { ADVERT_NAMESPACE, advertSelector, advertValidator } from '../messaging/advert-record.js'
+import { AdvertQuotaDatastore } from '../messaging/advert-store.js'
 import type { DmsnetHost, DmsnetServices, HostProfile } from './types.js'
 import type { ConnectionGater, PeerId, PrivateKey } from '@libp2p/interface'
 
@@ -182,6 +183,8 @@ export async function createHost (options: CreateHostOptions & { gater?: Connect
     },
     connectionGater: options.gater ?? createGater(config, profile),
     services: services as unknown as Libp2pOptions<DmsnetServices>['services'],
+    // the DHT keeps its records here: quotas on advert records (src/messaging/advert-store.ts)
+    datastore: new AdvertQuotaDatastore(),
     start: false,
     ...options.extra
   }

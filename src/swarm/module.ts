@@ -73,6 +73,13 @@ export const swarmModule: ModuleFactory = async (components) => {
     registers: [components.metrics],
     collect () { this.set(swarm.status().refused) }
   })
+  // hostile-peer bounds (docs/swarm.md)
+  const gauges: Array<[string, string, () => number]> = [
+    ['dmsnet_swarm_key_service_refused_connections', 'creator: key-service connections refused by the per-address limit', () => swarm.status().keyServiceStats?.refusedConnections ?? 0],
+    ['dmsnet_swarm_foreign_messages', 'creator-only swarm messages refused because another peer sent them', () => swarm.status().foreignMessages],
+    ['dmsnet_swarm_membership_fresh', 'member: 1 while a fresh creator-signed membership statement is held (other members admitted)', () => swarm.status().membershipFresh === true ? 1 : 0]
+  ]
+  for (const [name, help, read] of gauges) new Gauge({ name, help, registers: [components.metrics], collect () { this.set(read()) } })
   let unregister: Array<() => void> = []
   const mod: NodeModule & { swarm: SwarmManager } = {
     name: 'swarm',

@@ -95,7 +95,7 @@ export async function openSealed (self: PrivateKey, selfPeerId: string, envelope
   const nonce = unb64(env.nonce, 'nonce')
   const ct = unb64(env.ct, 'ct')
   const sig = unb64(env.sig, 'sig')
-  if (epk.byteLength !== 32 || nonce.byteLength !== 12) throw new SealError('envelope key or nonce has the wrong length')
+  if (epk.byteLength !== 32 || nonce.byteLength !== 12 || sig.byteLength !== 64) throw new SealError('envelope key, nonce or signature has the wrong length')
   const senderKey = publicKeyFromRaw(edPublicKeyOf(env.from))
   const ok = await senderKey.verify(signedBytes({ v: 1, from: env.from, to: env.to, epk: env.epk as string, nonce: env.nonce as string, ct: env.ct as string }), sig)
   if (!ok) throw new SealError('envelope signature does not verify')

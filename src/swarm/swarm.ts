@@ -229,6 +229,8 @@ class DmsnetSwarmManager extends TypedEventEmitter<SwarmEvents> implements Swarm
       const s = this.store.state
       if (s == null || !s.joined) return
       await this.store.update(st => { st.joined = false })
+      // coming back (join by name) must fetch the creator's current view first
+      if (s.role === 'member') this.member.resetTrust()
       if (s.role === 'creator') await this.creator.stopKeyService()
       await this.ctx.toPublic(options)
       this.log.info({ swarm: s.name }, 'left swarm')

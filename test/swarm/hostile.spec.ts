@@ -6,6 +6,7 @@
  * invite, an expired invite, and anonymous peers filling the key service's connection slots.
  */
 import assert from 'node:assert/strict'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { after, before, describe, it } from 'node:test'
 import { loadOrCreateIdentity } from '../../src/network/identity.js'
 import { pskProtector } from '../../src/swarm/protector.js'
@@ -16,6 +17,8 @@ import { removeDir, startSwarmNode, waitFor, type SwarmNode } from './helpers.js
 import type { HostProfile } from '../../src/network/types.js'
 
 const PING = '/ipfs/ping/1.0.0'
+/** How a refused dial ends: the gater or a PSK mismatch cuts the handshake (reset or stall). */
+const refusedDial = (err: Error): boolean => err.name === 'DialError' || err.name === 'TimeoutError'
 const addrOf = (n: SwarmNode): string => `/ip4/127.0.0.1/tcp/${n.port}/p2p/${n.id}`
 
 async function ask (from: SwarmNode, to: string, msg: SwarmMessage): Promise<SwarmMessage> {
@@ -36,6 +39,7 @@ describe('private swarm against hostile peers', { timeout: 150_000 }, () => {
   let E: SwarmNode // outsider
   const dirs: string[] = []
   const nodes = (): SwarmNode[] => [A, B, C, D, E].filter(n => n != null)
+  let creatorBackup = ''
 
   before(async () => {
     ;[A, B, C, D, E] = await Promise.all([0, 1, 2, 3, 4].map(async (i) => await startSwarmNode(i === 0 ? { init: { keyServiceLimits: { maxConnectionsPerAddress: 3 } } } : {}))) as [SwarmNode, SwarmNode, SwarmNode, SwarmNode, SwarmNode]
@@ -43,6 +47,7 @@ describe('private swarm against hostile peers', { timeout: 150_000 }, () => {
     await A.swarm.create('lab', [B.id, C.id, D.id])
     for (const m of [B, C, D]) await m.swarm.join(A.swarm.status().keyService[0]!)
     await waitFor(() => [B, C, D].every(m => m.swarm.status().membershipFresh === true), 20_000, 'members hold a fresh statement')
+    creatorBackup = readFileSync(A.config.swarm.stateFile, 'utf8') // epoch 1, C still authorised
   })
 
   after(async () => {
@@ -123,13 +128,13 @@ describe('private swarm against hostile peers', { timeout: 150_000 }, () => {
     await C.net.switchProfile(oldKeyProfile(oldPsk))
     try {
       assert.equal(B.net.profile.allowPeers?.has(C.id), false, 'a restarted member admits only the creator until it holds a fresh statement')
-      await assert.rejects(C.net.dialProtocol(addrOf(B), PING, { signal: AbortSignal.timeout(5000) }), { name: 'DialError' })
+      await assert.rejects(C.net.dialProtocol(addrOf(B), PING, { signal: AbortSignal.timeout(5000) }), refusedDial)
       // B recovers through the key service without help and ends on the new epoch
       await waitFor(() => B.swarm.status().epoch === 2 && B.swarm.status().membershipFresh === true, 60_000, 'B on epoch 2 with a fresh statement')
       assert.ok(!B.swarm.status().authorised.includes(C.id))
       assert.equal(B.net.profile.allowPeers?.has(C.id), false, 'C is no trusted VPN inviter for B')
       assert.ok(!B.net.peers().includes(C.id))
-      await assert.rejects(C.net.dialProtocol(addrOf(B), PING, { signal: AbortSignal.timeout(5000) }), { name: 'DialError' })
+      await assert.rejects(C.net.dialProtocol(addrOf(B), PING, { signal: AbortSignal.timeout(5000) }), refusedDial)
     } finally {
       await C.net.switchProfile({ name: 'public', dhtProtocolPrefix: '/dmsnet', bootstrap: [] })
     }
@@ -162,5 +167,27 @@ describe('private swarm against hostile peers', { timeout: 150_000 }, () => {
     } finally {
       await Promise.allSettled(extra.map(async n => { await n.stop(); removeDir(n.dir) }))
     }
+  })
+
+  it('a creator restored from an old backup cannot move a member back to an older epoch', async () => {
+    assert.equal(B.swarm.status().epoch, 2)
+    const keyInit = { keyServiceLimits: { maxConnectionsPerAddress: 3 } }
+    // B's only swarm peer is the creator (D leaves), so B notices it cannot reach the swarm
+    await D.stop()
+    await A.stop()
+    writeFileSync(A.config.swarm.stateFile, creatorBackup, { mode: 0o600 })
+    A = await startSwarmNode({ dir: A.dir, port: A.port, init: keyInit })
+    assert.equal(A.swarm.status().epoch, 1, 'the creator runs the old epoch')
+    const profiles: string[] = []
+    const off = B.net.eventRegister('host:changed', (d) => { profiles.push(d.profile.name) })
+    try {
+      // B cannot reach the swarm with its epoch-2 key, asks the key service, is offered epoch 1
+      await waitFor(() => profiles.indexOf('public') >= 0 && profiles.lastIndexOf('swarm:lab') > profiles.indexOf('public'), 60_000, 'B tried a recovery and went back into the swarm')
+    } finally {
+      off()
+    }
+    assert.equal(B.swarm.status().epoch, 2, 'B kept the newer epoch')
+    assert.equal(readSwarmState(B.config.swarm.stateFile)!.epoch, 2)
+    assert.ok(!B.swarm.status().authorised.includes(C.id))
   })
 })
