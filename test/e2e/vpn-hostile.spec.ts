@@ -6,22 +6,13 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { requireRoot } from '../helpers/root.js'
-import { createVpnWorld, specOf, type VpnNodeProc, type VpnWorld } from './vpn-harness.js'
+import { createVpnWorld, specOf, waitUntil, type VpnNodeProc, type VpnWorld } from './vpn-harness.js'
 import { buildIPv4, icmpEcho } from '../../src/vpn/packet.js'
 import { parseIPv4, parseIPv6 } from '../../src/vpn/ip.js'
 import type { VpnMembership } from '../../src/vpn/membership.js'
 import type { VpnStatus } from '../../src/vpn/types.js'
 
 type Reply = { ok: true } | { ok: false, error: string } | { transportError: string }
-
-async function waitUntil (fn: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const end = Date.now() + timeoutMs
-  while (Date.now() < end) {
-    if (await fn()) return
-    await new Promise(resolve => setTimeout(resolve, 100))
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
 
 async function ping (world: VpnWorld, n: VpnNodeProc, addr: string, count = 2): Promise<boolean> {
   const r = await world.net.status(n.ns, 'ping', ['-c', String(count), '-i', '0.2', '-W', '2', addr], { timeoutMs: 15_000 })
