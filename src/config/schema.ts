@@ -255,7 +255,7 @@ export const RawConfigSchema = z.strictObject({
      * on the public network nobody can, so a stranger cannot make this node join its VPN.
      */
     acceptInvitesFrom: z.array(str('a peer id or *').refine(v => v === '*' || /^[1-9A-HJ-NP-Za-km-z]{46,60}$/.test(v), { error: 'a peer id (base58, e.g. 12D3KooW...) or * for anyone' })).default([]),
-    // --- vpnsec: what a received membership may do to this host (docs/vpn.md, "Policy") ---
+    // --- vpnsec: what a received membership may do to this host (docs/vpn.md, "Trust and policy") ---
     /** Ranges a membership's prefixes must lie in; each inside private space (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7). */
     acceptRanges: z.array(str('a private prefix').refine(isPrivateRange, { error: 'a prefix inside private space: 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10 or fc00::/7' })).min(1).default(['100.64.0.0/10', 'fc00::/7']),
     /** Members (peer ids, or `*`) whose routes (prefixes behind them) are installed here; default none. */

@@ -10,6 +10,7 @@
  *   operator's consent to switch (`vpn.allowNetworkSwitch`);
  * - what is applied must pass the policy (policy.ts).
  */
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { InvitationRefusedError, NotAuthorityError, StaleMembershipError } from './errors.js'
 import type { VpnMembership } from './membership.js'
 import type { MembershipPolicy, PolicyVerdict } from './policy.js'
@@ -48,4 +49,29 @@ export function judgeMembership (ctx: JudgeContext, m: VpnMembership): Membershi
   if (!ctx.trusted(from)) throw new InvitationRefusedError('invitation refused: the authority is not trusted here')
   if (cur != null && !ctx.policy.allowNetworkSwitch) throw new InvitationRefusedError(`invitation refused: this node is in VPN ${cur.networkId} and vpn.allowNetworkSwitch is off`)
   return { action: 'apply', verdict: ctx.policy.check(m), switchFrom: cur?.networkId }
+}
+
+const LOCAL_ONLY = [/^127\./, /^0\./, /^169\.254\./, /^2(2[4-9]|3\d)\./, /^::1?$/, /^fe[89ab][0-9a-f]:/i, /^ff[0-9a-f]{2}:/i]
+
+/**
+ * The dial hints of a membership worth trusting for `peerId`: multiaddrs that parse, whose target
+ * peer id (if any) is that peer's, and whose host is not this machine or link-local/multicast
+ * (a hint must not make us connect to our own services). LAN addresses stay: that is how members
+ * on one LAN find each other; see docs/security.md for what that leaves open.
+ */
+export function dialHints (peerId: string, addrs: readonly string[]): Multiaddr[] {
+  const out: Multiaddr[] = []
+  for (const a of addrs) {
+    let m: Multiaddr
+    try { m = multiaddr(a) } catch { continue }
+    const parts = m.getComponents()
+    // through a relay, the peer id after /p2p-circuit is the target's; the one before, the relay's
+    const circuit = parts.findIndex(c => c.name === 'p2p-circuit')
+    const target = parts.slice(circuit + 1).findLast(c => c.name === 'p2p')
+    if (target != null && target.value !== peerId) continue
+    const host = parts[0]
+    if (host == null || ((host.name === 'ip4' || host.name === 'ip6') && LOCAL_ONLY.some(r => r.test(host.value ?? '')))) continue
+    out.push(m)
+  }
+  return out
 }

@@ -108,7 +108,7 @@ export const vpnModule: ModuleFactory = async (components) => {
     // the name this node gives itself when it starts a VPN (members get theirs from the authority)
     ...(config.vpn.name !== '' ? { name: config.vpn.name } : {}),
     // Joining a VPN creates a device and routes on this host, so the default is strict: members
-    // of the private swarm we are in, plus whoever `vpn.acceptInvitesFrom` names (docs/vpn.md, "Trust").
+    // of the private swarm we are in, plus whoever `vpn.acceptInvitesFrom` names (docs/vpn.md, "Trust and policy").
     acceptInvite: (authority) => acceptsInvite(config.vpn.acceptInvitesFrom, network.profile.allowPeers, authority)
   })
   let unregister: Array<() => void> = []

@@ -15,7 +15,6 @@
  * every member; members persist the last snapshot they accepted so a restart resumes it.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
-import { multiaddr } from '@multiformats/multiaddr'
 import { TypedEventEmitter } from 'main-event'
 import { InvalidArgumentError } from '../errors.js'
 import { createAddressPlan, type AddressPlan } from './address-plan.js'
@@ -26,7 +25,7 @@ import { createDialler, sleep, type Dialler } from './dialler.js'
 import { createDnsResponder, type DnsResponder } from './dns.js'
 import { NotAuthorityError, VpnNotRunningError } from './errors.js'
 import { createJobNetwork, type JobAttachment, type JobNetwork, type PortMappingInfo } from './jobs.js'
-import { judgeMembership } from './member.js'
+import { dialHints, judgeMembership } from './member.js'
 import { parseCidr } from './ip.js'
 import { registerVpnMetrics } from './metrics.js'
 import { createMembershipPolicy, type MembershipPolicy } from './policy.js'
@@ -392,9 +391,10 @@ class DmsnetVpn extends TypedEventEmitter<VpnEvents> implements Vpn {
 
     for (const link of links) {
       const x = effective.members.find(y => y.peerId === link.peerId)
-      if (x != null && x.addrs.length > 0) {
+      const hints = x == null ? [] : dialHints(x.peerId, x.addrs)
+      if (hints.length > 0) {
         try {
-          await this.network.host.peerStore.merge(peerIdFromString(x.peerId), { multiaddrs: x.addrs.map(a => multiaddr(a)) })
+          await this.network.host.peerStore.merge(peerIdFromString(link.peerId), { multiaddrs: hints })
         } catch { /* best effort: a hint only */ }
       }
       this.dialler.ensure(link)

@@ -156,6 +156,16 @@ export function spawnNode (label: string, ns: string, underlayIp: string, dataDi
   return node
 }
 
+/** Polls `fn` until it holds, at most `timeoutMs` (the condition, not a fixed sleep, ends the wait). */
+export async function waitUntil (fn: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const end = Date.now() + timeoutMs
+  while (Date.now() < end) {
+    if (await fn()) return
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+  throw new Error(`timed out waiting for ${what}`)
+}
+
 /** The spec for `start`/`add`: peer id, name and underlay addresses. */
 export function specOf (n: VpnNodeProc): { peerId: string, name: string, addrs: string[] } {
   return { peerId: n.peerId, name: n.label, addrs: n.addrs }

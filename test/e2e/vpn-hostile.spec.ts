@@ -6,22 +6,13 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { requireRoot } from '../helpers/root.js'
-import { createVpnWorld, specOf, type VpnNodeProc, type VpnWorld } from './vpn-harness.js'
+import { createVpnWorld, specOf, waitUntil, type VpnNodeProc, type VpnWorld } from './vpn-harness.js'
 import { buildIPv4, icmpEcho } from '../../src/vpn/packet.js'
 import { parseIPv4, parseIPv6 } from '../../src/vpn/ip.js'
 import type { VpnMembership } from '../../src/vpn/membership.js'
 import type { VpnStatus } from '../../src/vpn/types.js'
 
 type Reply = { ok: true } | { ok: false, error: string } | { transportError: string }
-
-async function waitUntil (fn: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const end = Date.now() + timeoutMs
-  while (Date.now() < end) {
-    if (await fn()) return
-    await new Promise(resolve => setTimeout(resolve, 100))
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
 
 async function ping (world: VpnWorld, n: VpnNodeProc, addr: string, count = 2): Promise<boolean> {
   const r = await world.net.status(n.ns, 'ping', ['-c', String(count), '-i', '0.2', '-W', '2', addr], { timeoutMs: 15_000 })
@@ -67,6 +58,8 @@ function refusedWith (r: Reply, name: string): void {
   assert.ok('ok' in r && !r.ok && r.error.startsWith(`${name}:`), `expected ${name}, got ${JSON.stringify(r)}`)
 }
 
+/** A member (never started) whose routes node c accepts. */
+const ROUTER = '12D3KooWPdkZAUrdQtp45A8T2fRezY1on3ZkD83akk5jKs93r1jy'
 const ZERO_HDR = '00'.repeat(10)
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
 const echo4 = (src: string, dst: string): string => ZERO_HDR + hex(buildIPv4(parseIPv4(src), parseIPv4(dst), 1, icmpEcho(0x77, 1)))
@@ -85,7 +78,8 @@ const peerOf = (st: VpnStatus, n: VpnNodeProc): VpnStatus['peers'][0] | undefine
 
 test('vpn: a hostile member and a hostile authority change nothing they must not', { timeout: 300_000 }, async (t) => {
   if (!requireRoot(t)) return
-  const world = await createVpnWorld(t, ['a', 'b', 'c', 'x'], { argsFor: { x: ['--accept-invites', 'none'] } })
+  // c accepts routes from one (absent) member only: the positive control for route stripping
+  const world = await createVpnWorld(t, ['a', 'b', 'c', 'x'], { argsFor: { x: ['--accept-invites', 'none'], c: ['--vpn-config', JSON.stringify({ acceptRoutesFrom: [ROUTER] })] } })
   t.after(async () => { await world.cleanup() })
   const [a, b, c, x] = world.nodes as [VpnNodeProc, VpnNodeProc, VpnNodeProc, VpnNodeProc]
   // the attacker reaches its victims directly (nobody gives it their addresses otherwise)
@@ -145,9 +139,11 @@ test('vpn: a hostile member and a hostile authority change nothing they must not
     await waitUntil(async () => (await x.call<{ accepted: number }>('tcpSeen')).accepted >= 1, 10_000, 'the listener to see a dial')
   })
 
-  await t.test('a valid invitation to an idle node is accepted; an untrusted member\'s routes are not installed; ip_forward restored on stop', async () => {
+  await t.test('a valid invitation to an idle node is accepted; only trusted members\' routes are installed; ip_forward restored on stop', async () => {
     await world.net.exec(c.ns, 'sysctl', ['-qw', 'net.ipv4.ip_forward=0'])
-    const r = await send(x, c, { request: { type: 'membership', membership: invitation(x, c, { x: { routes: ['10.77.0.0/16'] } }) } })
+    const inv = invitation(x, c, { x: { routes: ['10.77.0.0/16'] } })
+    const router = { peerId: ROUTER, name: 'r', ipv4: '100.96.0.3', ipv6: 'fd77::6460:3', routes: ['10.78.0.0/16'], addrs: [] }
+    const r = await send(x, c, { request: { type: 'membership', membership: { ...inv, members: [...inv.members, router] } } })
     assert.deepEqual(r, { ok: true })
     const sc = await c.call<VpnStatus>('status')
     assert.equal(sc.state, 'running')
@@ -157,6 +153,7 @@ test('vpn: a hostile member and a hostile authority change nothing they must not
     assert.match(hs.addr!, /100\.96\.0\.2\/16/)
     assert.match(hs.route!, /100\.96\.0\.0\/16 dev dvpn0/)
     assert.doesNotMatch(hs.route!, /10\.77\.0\.0/, 'the route of a member not in vpn.acceptRoutesFrom is not installed')
+    assert.match(hs.route!, /10\.78\.0\.0\/16 dev dvpn0/, 'the route of a member in vpn.acceptRoutesFrom is')
 
     const job = await world.net.namespace('jc')
     await c.call('attach', { netns: job })

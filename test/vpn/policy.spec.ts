@@ -7,7 +7,7 @@ import { mkdtempSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createMembershipPolicy } from '../../src/vpn/policy.js'
-import { judgeMembership } from '../../src/vpn/member.js'
+import { dialHints, judgeMembership } from '../../src/vpn/member.js'
 import { parseMembership, type VpnMembership } from '../../src/vpn/membership.js'
 import { vnetHeaderOk } from '../../src/vpn/vnet-hdr.js'
 import { createRouteTable, VERDICT_OK, VERDICT_SPOOFED } from '../../src/vpn/routes.js'
@@ -244,4 +244,12 @@ test('sysctl guard: restores what it changed, leaves a value someone else change
   await g.restore()
   assert.equal(readFileSync(join(root, 'net/ipv4/ip_forward'), 'utf8').trim(), '0')
   assert.equal(readFileSync(join(root, 'net/ipv6/conf/all/forwarding'), 'utf8').trim(), '2')
+})
+
+test('dial hints: only addresses of that peer, never this machine, link-local or multicast', () => {
+  const hints = dialHints(B, [
+    '/ip4/10.1.0.2/tcp/4001', `/ip4/10.1.0.2/tcp/4001/p2p/${B}`, `/ip4/10.1.0.9/tcp/4001/p2p/${C}/p2p-circuit`, `/ip4/10.1.0.9/tcp/4001/p2p/${C}/p2p-circuit/p2p/${B}`,
+    `/ip4/10.1.0.3/tcp/4001/p2p/${C}`, '/ip4/127.0.0.1/tcp/22', '/ip6/::1/tcp/22', '/ip4/169.254.169.254/tcp/80', '/ip6/fe80::1/tcp/1', '/ip4/0.0.0.0/tcp/1', '/ip4/239.1.1.1/udp/1', 'garbage'
+  ]).map(m => m.toString())
+  assert.deepEqual(hints, ['/ip4/10.1.0.2/tcp/4001', `/ip4/10.1.0.2/tcp/4001/p2p/${B}`, `/ip4/10.1.0.9/tcp/4001/p2p/${C}/p2p-circuit`, `/ip4/10.1.0.9/tcp/4001/p2p/${C}/p2p-circuit/p2p/${B}`])
 })
