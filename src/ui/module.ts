@@ -18,6 +18,8 @@ export interface UiLogin {
 }
 
 export interface UiModule extends NodeModule {
+  /** e.g. http://127.0.0.1:41327 while running */
+  readonly origin: string | undefined
   /** A new one-time login link. */
   login: () => UiLogin
 }
@@ -59,6 +61,7 @@ export const uiModule: ModuleFactory = ({ config, logger }) => {
         handler: () => login()
       }))
     },
+    get origin () { return server?.origin },
     status: () => ({ origin: server?.origin ?? null, sessions: sessions.sessions }),
     login
   }

@@ -47,7 +47,7 @@ test('the packed tarball installs without scripts and its dmsnet runs init, up a
   const files = packed[0]!.files.map(f => f.path)
   assert.ok(files.includes('prebuilds/linux-x64/node.napi.glibc.node'), 'the tarball carries the prebuilt addon')
   assert.ok(!files.some(f => f.startsWith('build/')), 'no local build output in the tarball')
-  // UI-ASSERT assert.ok(files.some(f => f.startsWith('dist/ui/')), 'the status page assets are in the tarball')
+  assert.ok(files.some(f => f.startsWith('dist/ui/')), 'the status page assets are in the tarball')
 
   const prefix = join(tmp, 'prefix')
   await ok('npm', ['install', '-g', '--prefix', prefix, '--ignore-scripts', '--no-audit', '--no-fund', join(tmp, packed[0]!.filename)], { env: buildEnv, timeoutMs: 180_000 })
