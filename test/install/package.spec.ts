@@ -106,6 +106,20 @@ test('the packed tarball installs without scripts and its dmsnet runs init, up a
   assert.equal(pinged?.address, ipB, 'ping over the VPN (TUN devices on both nodes) from the installed package')
   assert.match(await ok('ip', ['netns', 'exec', a.ns, 'ip', '-o', 'link', 'show', 'dmsnet0']), /dmsnet0/)
 
+  // the installed package serves its bundled status page: `dmsnet ui`'s link, then the page and its script
+  const login = JSON.parse(await dmsnet(a, ['ui', '--json'])) as { url: string, origin: string }
+  const browse = `const r = await fetch(${JSON.stringify(login.url)}, { redirect: 'manual' });
+    const cookie = (r.headers.get('set-cookie') ?? '').split(';')[0];
+    const page = await fetch(${JSON.stringify(login.origin + '/')}, { headers: { cookie } });
+    const js = await fetch(${JSON.stringify(login.origin + '/app.js')}, { headers: { cookie } });
+    console.log(JSON.stringify({ login: r.status, page: page.status, html: await page.text(), js: js.status, jsBytes: (await js.arrayBuffer()).byteLength }))`
+  const got = JSON.parse(await ok('ip', ['netns', 'exec', a.ns, 'node', '--input-type=module', '-e', browse], { env })) as { login: number, page: number, html: string, js: number, jsBytes: number }
+  assert.equal(got.login, 303)
+  assert.equal(got.page, 200)
+  assert.match(got.html, /<script type="module" src="\/app.js">/)
+  assert.equal(got.js, 200)
+  assert.ok(got.jsBytes > 5000, `app.js is the bundle (${got.jsBytes} bytes)`)
+
   // `dmsnet stop` ends a daemon (the other one is stopped by SIGINT in the cleanup)
   await dmsnet(b, ['stop'])
   await daemons[1]!.stop()
