@@ -1,7 +1,8 @@
 // The npm package as an operator gets it: `npm run prebuild` + `npm pack`, then
 // `npm install -g --ignore-scripts` (no compile step, as on a machine without a compiler) into a
 // temporary prefix, and the installed `dmsnet` (found on PATH) runs `init`, `up` and the VPN (a real
-// TUN device) in two network namespaces this test creates. The addon must come from prebuilds/.
+// TUN device) in two network namespaces this test creates. The addon must come from prebuilds/;
+// without it the loader's error names the fix, and that fix (`npm rebuild -g dmsnet`) compiles it.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
@@ -133,4 +134,9 @@ test('the packed tarball installs without scripts and its dmsnet runs init, up a
   assert.notEqual(r.code, 0)
   assert.match(r.stderr, /NativeBindingError: the TUN addon is neither compiled nor shipped prebuilt/)
   assert.match(r.stderr, /npm rebuild -g dmsnet/)
+
+  // ...and the fix it names works where a compiler exists: the package's install script compiles it
+  await ok('npm', ['rebuild', '-g', '--prefix', prefix, 'dmsnet', '--foreground-scripts'], { env: buildEnv, timeoutMs: 180_000 })
+  const fixed = await ok('node', ['--input-type=module', '-e', `import('${join(pkgDir, 'dist/src/netdev/native-loader.js')}').then(m => console.log(m.addonPath(), typeof m.loadAddon().Tun))`], { env })
+  assert.equal(fixed.trim(), `${join(pkgDir, 'build', 'Release', 'dmsnet_tun.node')} function`)
 })
