@@ -65,7 +65,9 @@ export async function startCluster (options: ClusterOptions, hooks: ClusterHooks
           'network.mdns.intervalMs': 2000,
           'logging.level': options.logLevel,
           'metrics.enabled': options.metrics && i === 1,
-          'metrics.port': 0
+          'metrics.port': 0,
+          // one status page is enough for the demo: n1's (main.ts prints its login link)
+          'ui.enabled': i === 1
         }
       })
       const { peerId } = await loadOrCreateIdentity(config.network.identityFile)

@@ -15,6 +15,7 @@ import { startCluster, type Cluster, type DemoNode } from './cluster.js'
 import { createPrinter, type Printer } from './printer.js'
 import { steps } from './steps/index.js'
 import { table } from '../cli/format.js'
+import type { UiModule } from '../ui/module.js'
 
 function usage (msg: string): never {
   process.stderr.write(`demo: ${msg}\nusage: node dist/src/demo/main.js [--nodes 3-8] [--duration <seconds>] [--status-interval <seconds>] [--no-mdns]\n`)
@@ -152,6 +153,9 @@ async function main (): Promise<void> {
   held.cluster = cluster
   print.line('demo', `data dirs under ${cluster.baseDir} (removed on exit)`)
   if (cluster.nodes[0]?.node.metricsUrl != null) print.line('n1', `metrics: ${cluster.nodes[0].node.metricsUrl}`)
+  const statusPage = cluster.nodes[0]?.node.module<UiModule>('ui')
+  const uiHint = `npx dmsnet ui --data-dir ${cluster.nodes[0]?.dataDir ?? '?'}`
+  if (statusPage != null) print.line('n1', `status page: ${statusPage.login().url} (one-time link; for another: ${uiHint})`)
 
   for (const [i, step] of steps.entries()) {
     if (controller.signal.aborted) break
@@ -173,7 +177,10 @@ async function main (): Promise<void> {
   const tick = async (): Promise<void> => {
     if (controller.signal.aborted) return
     const text = await statusTable(cluster, print, controller.signal).catch(() => undefined)
-    if (text != null && !controller.signal.aborted) print.raw('\n' + text + '\n')
+    if (text != null && !controller.signal.aborted) {
+      const page = statusPage != null ? `\nn1's status page: ${uiHint} prints a login link\n` : ''
+      print.raw('\n' + text + '\n' + page)
+    }
   }
   await tick()
   const timer = setInterval(() => { void tick() }, intervalS * 1000)

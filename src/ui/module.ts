@@ -4,6 +4,7 @@
  * socket (token required) is what puts the page behind the control token.
  */
 import type { MethodRegistry } from '../control/registry.js'
+import { NotStartedError } from '../errors.js'
 import type { ModuleFactory, NodeModule } from '../daemon/module.js'
 import { startEventFeed, type EventFeed } from './feed.js'
 import { createSessionStore } from './sessions.js'
@@ -18,6 +19,8 @@ export interface UiLogin {
 }
 
 export interface UiModule extends NodeModule {
+  /** e.g. http://127.0.0.1:41327 while running */
+  readonly origin: string | undefined
   /** A new one-time login link. */
   login: () => UiLogin
 }
@@ -32,7 +35,7 @@ export const uiModule: ModuleFactory = ({ config, logger }) => {
   const off: Array<() => void> = []
 
   const login = (): UiLogin => {
-    if (server == null) throw new Error('the status page is not running')
+    if (server == null) throw new NotStartedError('the status page is not running')
     const { code, expiresAt } = sessions.issueCode()
     return { url: `${server.origin}/login?code=${code}`, origin: server.origin, expiresAt }
   }
@@ -59,6 +62,7 @@ export const uiModule: ModuleFactory = ({ config, logger }) => {
         handler: () => login()
       }))
     },
+    get origin () { return server?.origin },
     status: () => ({ origin: server?.origin ?? null, sessions: sessions.sessions }),
     login
   }

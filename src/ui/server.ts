@@ -215,7 +215,12 @@ export async function startUiServer (options: UiServerOptions): Promise<UiServer
   server.requestTimeout = 0 // the event feed is a long request; idle sockets still time out below
   server.keepAliveTimeout = 5_000
   server.listen(options.port, options.host)
-  await once(server, 'listening')
+  try {
+    await once(server, 'listening')
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'EADDRINUSE') throw err
+    throw new ConfigError(`invalid configuration:\nui.port: got "${options.port}", expected a free port (${options.host}:${options.port} is in use; 0 picks a free one)`, [{ key: 'ui.port', value: options.port, expected: 'a free port, or 0 for any free port' }])
+  }
   const addr = server.address()
   port = typeof addr === 'object' && addr != null ? addr.port : options.port
   // cookies ignore ports: several daemons on one machine must not log each other out

@@ -15,6 +15,11 @@ test('demo: 3 nodes connect, status table, clean exit on SIGINT', async (t) => {
   leftoversCleanup(t, demo)
   const [, base] = await demo.waitFor(/data dirs under (\S+) \(removed on exit\)/, 60_000)
   assert.ok(existsSync(base!))
+  // n1's status page: the printed one-time link logs a browser in (303 to the page, session cookie)
+  const [, link] = await demo.waitFor(/n1 +status page: (http:\/\/127\.0\.0\.1:\d+\/login\?code=\S+)/, 60_000)
+  const login = await fetch(link!, { redirect: 'manual' })
+  assert.equal(login.status, 303)
+  assert.match(login.headers.get('set-cookie') ?? '', /^dmsnet_ui_\d+=\S+; HttpOnly; SameSite=Strict/)
   await demo.waitFor(/all 3 nodes connected \(full mesh, 3 pairs\)/, 60_000)
   const [table] = await demo.waitFor(/NODE +PEER ID +PROFILE +LISTEN +PEERS +CONNS +PING RTT\n(n\d .*\n){3}/, 60_000)
   for (const name of ['n1', 'n2', 'n3']) {

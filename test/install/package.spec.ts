@@ -1,7 +1,8 @@
 // The npm package as an operator gets it: `npm run prebuild` + `npm pack`, then
 // `npm install -g --ignore-scripts` (no compile step, as on a machine without a compiler) into a
 // temporary prefix, and the installed `dmsnet` (found on PATH) runs `init`, `up` and the VPN (a real
-// TUN device) in two network namespaces this test creates. The addon must come from prebuilds/.
+// TUN device) in two network namespaces this test creates. The addon must come from prebuilds/;
+// without it the loader's error names the fix, and that fix (`npm rebuild -g dmsnet`) compiles it.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
@@ -47,7 +48,7 @@ test('the packed tarball installs without scripts and its dmsnet runs init, up a
   const files = packed[0]!.files.map(f => f.path)
   assert.ok(files.includes('prebuilds/linux-x64/node.napi.glibc.node'), 'the tarball carries the prebuilt addon')
   assert.ok(!files.some(f => f.startsWith('build/')), 'no local build output in the tarball')
-  // UI-ASSERT assert.ok(files.some(f => f.startsWith('dist/ui/')), 'the status page assets are in the tarball')
+  assert.ok(files.some(f => f.startsWith('dist/ui/')), 'the status page assets are in the tarball')
 
   const prefix = join(tmp, 'prefix')
   await ok('npm', ['install', '-g', '--prefix', prefix, '--ignore-scripts', '--no-audit', '--no-fund', join(tmp, packed[0]!.filename)], { env: buildEnv, timeoutMs: 180_000 })
@@ -106,6 +107,20 @@ test('the packed tarball installs without scripts and its dmsnet runs init, up a
   assert.equal(pinged?.address, ipB, 'ping over the VPN (TUN devices on both nodes) from the installed package')
   assert.match(await ok('ip', ['netns', 'exec', a.ns, 'ip', '-o', 'link', 'show', 'dmsnet0']), /dmsnet0/)
 
+  // the installed package serves its bundled status page: `dmsnet ui`'s link, then the page and its script
+  const login = JSON.parse(await dmsnet(a, ['ui', '--json'])) as { url: string, origin: string }
+  const browse = `const r = await fetch(${JSON.stringify(login.url)}, { redirect: 'manual' });
+    const cookie = (r.headers.get('set-cookie') ?? '').split(';')[0];
+    const page = await fetch(${JSON.stringify(login.origin + '/')}, { headers: { cookie } });
+    const js = await fetch(${JSON.stringify(login.origin + '/app.js')}, { headers: { cookie } });
+    console.log(JSON.stringify({ login: r.status, page: page.status, html: await page.text(), js: js.status, jsBytes: (await js.arrayBuffer()).byteLength }))`
+  const got = JSON.parse(await ok('ip', ['netns', 'exec', a.ns, 'node', '--input-type=module', '-e', browse], { env })) as { login: number, page: number, html: string, js: number, jsBytes: number }
+  assert.equal(got.login, 303)
+  assert.equal(got.page, 200)
+  assert.match(got.html, /<script type="module" src="\/app.js">/)
+  assert.equal(got.js, 200)
+  assert.ok(got.jsBytes > 5000, `app.js is the bundle (${got.jsBytes} bytes)`)
+
   // `dmsnet stop` ends a daemon (the other one is stopped by SIGINT in the cleanup)
   await dmsnet(b, ['stop'])
   await daemons[1]!.stop()
@@ -119,4 +134,9 @@ test('the packed tarball installs without scripts and its dmsnet runs init, up a
   assert.notEqual(r.code, 0)
   assert.match(r.stderr, /NativeBindingError: the TUN addon is neither compiled nor shipped prebuilt/)
   assert.match(r.stderr, /npm rebuild -g dmsnet/)
+
+  // ...and the fix it names works where a compiler exists: the package's install script compiles it
+  await ok('npm', ['rebuild', '-g', '--prefix', prefix, 'dmsnet', '--foreground-scripts'], { env: buildEnv, timeoutMs: 180_000 })
+  const fixed = await ok('node', ['--input-type=module', '-e', `import('${join(pkgDir, 'dist/src/netdev/native-loader.js')}').then(m => console.log(m.addonPath(), typeof m.loadAddon().Tun))`], { env })
+  assert.equal(fixed.trim(), `${join(pkgDir, 'build', 'Release', 'dmsnet_tun.node')} function`)
 })

@@ -52,6 +52,9 @@ test('service install writes a hardened unit, uninstall removes it; bad input is
   assert.deepEqual(line(netns.stdout, 'DynamicUser'), [])
   assert.deepEqual(line(netns.stdout, 'RestrictNamespaces'), [])
   assert.deepEqual(line(netns.stdout, 'StateDirectory'), ['dmsnet-jobs'])
+  const asJson = await runCli(['service', 'print', '--json'])
+  assert.equal(asJson.code, 0, asJson.stderr)
+  assert.deepEqual(line((JSON.parse(asJson.stdout) as { unit: string }).unit, 'CapabilityBoundingSet'), ['CAP_NET_ADMIN CAP_NET_RAW CAP_NET_BIND_SERVICE'])
 
   const bad = await runCli(['service', 'install', '--unit-dir', dir, '--no-systemctl', '--name', '../etc/x'])
   assert.equal(bad.code, 2)

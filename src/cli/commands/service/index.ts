@@ -98,5 +98,10 @@ export function register (program: Command): void {
     .option('--name <name>', 'unit name; also the state directory /var/lib/<name>', 'dmsnet')
     .option('--user <user>', 'run as this existing user (default: a systemd dynamic user)')
     .option('--allow-netns', 'also allow network namespaces (adds CAP_SYS_ADMIN)')
-    .action((opts: ServiceOptions) => { process.stdout.write(systemdUnit(unitOptions({ ...opts, unitDir: '', systemctl: false }))) })
+    .option('--json', 'print {"unit": text} as JSON')
+    .action((opts: ServiceOptions) => {
+      const unit = systemdUnit(unitOptions({ ...opts, unitDir: '', systemctl: false }))
+      if (opts.json === true) printOut({ unit }, true)
+      else process.stdout.write(unit)
+    })
 }

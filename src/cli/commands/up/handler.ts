@@ -8,6 +8,7 @@ import { resolveConfig, type GlobalOptions } from '../../context.js'
 import { createNode } from '../../../daemon/node.js'
 import { onShutdown } from '../../../daemon/shutdown.js'
 import { upFlagsToConfig, type UpOptions } from './options.js'
+import type { UiModule } from '../../../ui/module.js'
 
 export async function up (opts: UpOptions, command: Command): Promise<void> {
   const globals = command.optsWithGlobals<GlobalOptions>()
@@ -40,6 +41,7 @@ export async function up (opts: UpOptions, command: Command): Promise<void> {
     ...addrs.map(a => `listen:   ${a}`),
     `control:  ${config.control.socket}`,
     ...(node.metricsUrl != null ? [`metrics:  ${node.metricsUrl}`] : []),
+    ...(node.module<UiModule>('ui')?.origin != null ? [`ui:       ${node.module<UiModule>('ui')!.origin} (dmsnet ui prints a login link)`] : []),
     `dmsnet: ready (profile ${config.profile}, data dir ${config.dataDir}); Ctrl-C to stop`
   ].join('\n') + '\n')
   // `dmsnet stop` (node.shutdown) stops the node without a signal: let the same path finish
