@@ -136,9 +136,15 @@ async function main (): Promise<void> {
     const all = world.nodes
     let vpn: VpnResult | undefined
     let swarm: SwarmResult | undefined
-    if (vpnSize > 0) vpn = await vpnAllPairs(all.slice(all.length - vpnSize), log)
+    // a part that fails is reported with the figures already measured, then the bench fails
+    const failures: string[] = []
+    if (vpnSize > 0) {
+      try { vpn = await vpnAllPairs(all.slice(all.length - vpnSize), log) } catch (err) { failures.push(`VPN: ${(err as Error).message}`) }
+    }
     checkAlive()
-    if (swarmSize > 0) swarm = await swarmRotation(all.slice(0, swarmSize), 10, log)
+    if (swarmSize > 0) {
+      try { swarm = await swarmRotation(all.slice(0, swarmSize), 10, log) } catch (err) { failures.push(`swarm: ${(err as Error).message}`) }
+    }
     checkAlive()
     log(`link process: ${JSON.stringify(await world.linkStats())}`)
 
@@ -171,12 +177,17 @@ async function main (): Promise<void> {
       vpn_rtt_p50_ms: vpn?.rtt.p50 ?? null,
       vpn_rtt_p95_ms: vpn?.rtt.p95 ?? null,
       lean,
+      failures,
       links: { sites, rtt_ms: [rttMin, rttMax], intra_rtt_ms: intraRtt, loss, rate_mbit: rateMbit, ping: pings?.pairs ?? [] },
       per_size: results
     }
     await mkdir(outDir, { recursive: true })
     await writeReport(outDir, results, summary, swarm, vpn)
     log(`plots and tables written to ${outDir}/`)
+    if (failures.length > 0) {
+      for (const f of failures) log(`FAILED ${f}`)
+      throw new Error(failures.join('; '))
+    }
     writeJsonLine(summary)
   } finally {
     process.removeAllListeners('SIGINT')

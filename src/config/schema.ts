@@ -204,6 +204,8 @@ export const NetworkSchema = z.strictObject({
   yamux: YamuxSchema,
   randomWalk: RandomWalkSchema,
   pubsub: PubsubSchema,
+  /** While the node has no connection: re-dial the bootstrap list after this long, doubling up to 5 min (src/network/bootstrap-redial.ts). */
+  bootstrapRedialMs: posInt().default(15_000),
   /** Peers never allowed to connect (either direction). */
   denyPeers: peerIdList.default([]),
   /** If non-empty, only these peers may connect (either direction). Empty = anyone. */

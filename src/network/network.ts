@@ -10,6 +10,7 @@ import { isMultiaddr, multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { TypedEventEmitter } from 'main-event'
 import { AbortedError, DialError, DmsnetError, SystemError, InvalidArgumentError, NotStartedError, PeerNotFoundError, TimeoutError } from '../errors.js'
 import { createLogger, type Logger } from '../logging.js'
+import { startBootstrapRedial } from './bootstrap-redial.js'
 import { createGater, createHost, publicProfile } from './host.js'
 import { loadOrCreateIdentity } from './identity.js'
 import { classifyReachability, NatTypeTracker } from './reachability.js'
@@ -143,6 +144,7 @@ class DmsnetNetwork extends TypedEventEmitter<NetworkEvents> implements Network 
   private currentProfile: HostProfile
   private current?: DmsnetHost
   private detach?: () => void
+  private stopRedial?: () => void
   private reachability: Reachability = 'unknown'
   private nat = new NatTypeTracker()
   private readonly denied = { dial: 0, inbound: 0, outbound: 0 }
@@ -247,6 +249,13 @@ class DmsnetNetwork extends TypedEventEmitter<NetworkEvents> implements Network 
     }
     this.current = host
     this.currentProfile = profile
+    // @libp2p/bootstrap dials once: a node whose first dials failed would stay alone for good
+    this.stopRedial = startBootstrapRedial(host, profile.bootstrap, {
+      intervalMs: this.config.network.bootstrapRedialMs,
+      maxIntervalMs: 300_000,
+      dialTimeoutMs: this.config.network.connectionManager.dialTimeoutMs,
+      onDialError: (addr, err) => { this.log.debug({ addr, err: err.message }, 'bootstrap re-dial failed') }
+    })
     // (un)registrations made while the host was starting (no current host then) are applied now
     for (const [protocol, { handler, options: hOpts }] of this.handlers) {
       if (!ours.has(protocol)) await host.handle(protocol, handler, hOpts).catch((err: unknown) => { this.log.error({ err, protocol }, 'cannot register handler') })
@@ -263,6 +272,8 @@ class DmsnetNetwork extends TypedEventEmitter<NetworkEvents> implements Network 
     const host = this.current
     if (host == null) return
     this.current = undefined
+    this.stopRedial?.()
+    this.stopRedial = undefined
     this.detach?.()
     this.detach = undefined
     this.latency.clear()
