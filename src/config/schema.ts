@@ -188,7 +188,14 @@ export const RawConfigSchema = z.strictObject({
   }).prefault({}),
   swarm: z.strictObject({
     /** default `<dataDir>/swarm.json` */
-    stateFile: str().default('')
+    stateFile: str().default(''),
+    // --- static private network (src/swarm/static.ts, docs/swarm.md) ---
+    /** A Kubo-format `swarm.key`: the node starts inside that PSK network (no creator). */
+    keyFile: str('a file path').default(''),
+    /** With `keyFile`: only these peer ids may connect (empty = anyone holding the key). */
+    allow: peerIdList.default([]),
+    /** Refuse to start without `keyFile` (like Kubo's LIBP2P_FORCE_PNET=1, also honoured). */
+    force: bool().default(false)
   }).prefault({}),
   vpn: z.strictObject({
     cidr: str('an IPv4 CIDR inside 100.64.0.0/10').refine(isCgnatSubnet, { error: 'an IPv4 CIDR inside 100.64.0.0/10 (prefix /10 to /30), e.g. 100.64.0.0/10' }).default('100.64.0.0/10'),
@@ -227,7 +234,7 @@ function finish (raw: RawConfig): RawConfig & { network: { mdns: { enabled: bool
       mdns: { ...raw.network.mdns, enabled: raw.network.mdns.enabled ?? raw.profile === 'lan' }
     },
     control: { ...raw.control, socket: orDefault(raw.control.socket, 'control.sock') },
-    swarm: { ...raw.swarm, stateFile: orDefault(raw.swarm.stateFile, 'swarm.json') }
+    swarm: { ...raw.swarm, stateFile: orDefault(raw.swarm.stateFile, 'swarm.json'), keyFile: raw.swarm.keyFile === '' ? '' : expandHome(raw.swarm.keyFile) }
   }
 }
 
