@@ -6,6 +6,7 @@
  * depend on `dataDir` default to the empty string and are resolved after parsing.
  */
 import { homedir } from 'node:os'
+import { isIP } from 'node:net'
 import { isAbsolute, join, resolve } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -84,6 +85,13 @@ export function isUlaPrefix (s: string): boolean {
   const groups = halves.flatMap(h => h === '' ? [] : h.split(':'))
   if (groups.some(g => !/^[0-9a-f]{1,4}$/.test(g))) return false
   return halves.length === 2 ? groups.length < 8 : groups.length === 8
+}
+
+/** `1.2.3.4`, `1.2.3.4:53`, `fd00::1`, `[fd00::1]:53` (mirrors parseUpstream in src/vpn/dns-forward.ts). */
+function isDnsUpstream (s: string): boolean {
+  const m = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(s) ?? /^([\d.]+)(?::(\d{1,5}))?$/.exec(s) ?? [s, s, undefined]
+  const port = m[2] == null ? 53 : Number(m[2])
+  return isIP(m[1]!) !== 0 && port >= 1 && port <= 65535
 }
 
 const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'one of fatal, error, warn, info, debug, trace, silent' })
@@ -209,7 +217,17 @@ export const RawConfigSchema = z.strictObject({
      * or `*` for anyone. Inside a private swarm its members are always accepted. Empty (default):
      * on the public network nobody can, so a stranger cannot make this node join its VPN.
      */
-    acceptInvitesFrom: z.array(str('a peer id or *').refine(v => v === '*' || /^[1-9A-HJ-NP-Za-km-z]{46,60}$/.test(v), { error: 'a peer id (base58, e.g. 12D3KooW...) or * for anyone' })).default([])
+    acceptInvitesFrom: z.array(str('a peer id or *').refine(v => v === '*' || /^[1-9A-HJ-NP-Za-km-z]{46,60}$/.test(v), { error: 'a peer id (base58, e.g. 12D3KooW...) or * for anyone' })).default([]),
+    // --- DNS forwarding of names outside vpn.domain (src/vpn/dns-forward.ts, docs/vpn.md) ---
+    dnsForward: z.strictObject({
+      enabled: bool().default(true),
+      /** Resolvers (`ip` or `ip:port`, `[v6]:port`); empty = the host's /etc/resolv.conf. */
+      upstreams: z.array(str('an IP address, optionally with :port').refine(isDnsUpstream, { error: 'an IP address, optionally with a port: 192.0.2.53, 192.0.2.53:5353, [fd00::53]:53' })).max(8).default([]),
+      timeoutMs: posInt().max(30_000, { error: 'at most 30000' }).default(2000),
+      maxInFlight: posInt().max(65_536, { error: 'at most 65536' }).default(256),
+      cacheSize: nonNegInt().max(1_000_000, { error: 'at most 1000000' }).default(1024),
+      maxTtlSec: posInt().max(86_400, { error: 'at most 86400' }).default(300)
+    }).prefault({})
   }).prefault({})
 })
 

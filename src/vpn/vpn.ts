@@ -22,6 +22,7 @@ import { RECORD_HEADER, readRecordLength, VNET_HDR_LEN } from '../netdev/records
 import { createAddressPlan, DEFAULT_CIDR, DEFAULT_IPV6_PREFIX, type AddressPlan, type AddressPlanJSON } from './address-plan.js'
 import { CONTROL_PROTOCOL, exchange, serve, type ControlReply, type ControlRequest } from './control.js'
 import { createDnsResponder, type DnsResponder } from './dns.js'
+import { toForwardOptions, type DnsForwardConfig } from './dns-forward.js'
 import { createJobNetwork, type JobAttachment, type JobNetwork, type PortMappingInfo } from './jobs.js'
 import { NotAuthorityError, VpnNotRunningError, VpnStateFileError } from './errors.js'
 import { formatIPv4, formatIPv6, parseCidr } from './ip.js'
@@ -47,6 +48,8 @@ export interface VpnConfig {
   interfaceName?: string
   /** UDP port of the DNS responder on the VPN address; 0 disables it. */
   dnsPort?: number
+  /** Forwarding of names outside the domain (`vpn.dnsForward`); default on, resolv.conf. */
+  dnsForward?: DnsForwardConfig
 }
 
 export interface CreateVpnOptions {
@@ -532,6 +535,7 @@ class DmsnetVpn extends EventTarget implements Vpn {
             addresses: [self.ipv4, self.ipv6],
             port,
             logger: this.log,
+            forward: toForwardOptions(this.opts.config.dnsForward),
             resolve: (name) => {
               const x = this.current?.members.find(y => y.name === name)
               return x == null ? undefined : { ipv4: x.ipv4, ipv6: x.ipv6 }
