@@ -3,15 +3,18 @@
  * namespace with a running VPN (real TUN, veth, bridge, nft): each command works and leaves its
  * mark on the host, and bad input (a namespace that does not exist, one not attached, an unknown
  * mapping id, a port already mapped or served, a malformed port) is a named error and exit code.
+ * Also the VPN DNS forwarding end to end (config -> VPN -> responder -> a fake upstream).
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { netnsFixture } from '../helpers/netns.js'
 import { requireRoot } from '../helpers/root.js'
-import { runCli, startDaemon, type CliResult } from './helpers.js'
+import { repoRoot, runCli, startDaemon, type CliResult } from './helpers.js'
 
 test('vpn attach/detach/map-port/unmap-port/ports: work, and refuse bad input with named errors', { timeout: 180_000 }, async (t) => {
   if (!requireRoot(t)) return
@@ -76,4 +79,49 @@ test('vpn attach/detach/map-port/unmap-port/ports: work, and refuse bad input wi
   assert.doesNotMatch(await inNs(job, 'ip', '-4', 'addr'), new RegExp(att.address.replace(/\./g, '\\.')))
   await refused(['vpn', 'detach', job], 2, /NamespaceNotAttachedError/)
   await refused(['vpn', 'detach', `${job}-nope`], 2, /NamespaceNotFoundError/)
+})
+
+/** Runs a short node script inside a namespace (dns-packet resolves from the repository). */
+function nodeIn (ns: string, code: string): ChildProcess {
+  return spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', code], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] })
+}
+
+async function output (child: ChildProcess): Promise<string> {
+  let out = ''
+  child.stdout!.on('data', (d: Buffer) => { out += d.toString() })
+  await once(child, 'close')
+  return out
+}
+
+test('the daemon\'s VPN DNS forwards names outside the domain to vpn.dnsForward.upstreams', { timeout: 120_000 }, async (t) => {
+  if (!requireRoot(t)) return
+  const net = netnsFixture(t, 'dk')
+  const home = await net.namespace('d')
+  // a fake resolver inside the daemon's namespace: answers every A query with 192.0.2.99
+  const upstream = nodeIn(home, `
+    const dns = require('dns-packet'); const s = require('node:dgram').createSocket('udp4')
+    s.on('message', (m, r) => { const q = dns.decode(m); s.send(dns.encode({ type: 'response', id: q.id, flags: dns.RECURSION_AVAILABLE, questions: q.questions, answers: [{ type: 'A', name: q.questions[0].name, ttl: 60, data: '192.0.2.99' }] }), r.port, r.address) })
+    s.bind(5353, '127.0.0.1', () => console.log('listening'))`)
+  t.after(() => { upstream.kill('SIGKILL') })
+  await new Promise<void>((resolve, reject) => {
+    upstream.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('listening')) resolve() })
+    upstream.once('close', () => { reject(new Error('fake upstream exited')) })
+  })
+  const dir = await mkdtemp(join(tmpdir(), 'dmsnet-cli-vpndns-'))
+  t.after(async () => { await rm(dir, { recursive: true, force: true }) })
+  const daemon = await startDaemon(['--data-dir', dir, '--listen', '/ip4/127.0.0.1/tcp/0', '--no-metrics'], { netns: home, env: { DMSNET_VPN_DNS_FORWARD_UPSTREAMS: '127.0.0.1:5353' } })
+  t.after(async () => { await daemon.stop() })
+  const up = await runCli(['--data-dir', dir, 'call', 'vpn.up', '{"peers":[]}'])
+  assert.equal(up.code, 0, up.stderr)
+  const vpnIp = (JSON.parse(up.stdout) as { ipv4: string }).ipv4
+
+  const ask = async (name: string): Promise<{ rcode: string, data: string[] }> => JSON.parse(await output(nodeIn(home, `
+    const dns = require('dns-packet'); const s = require('node:dgram').createSocket('udp4')
+    s.send(dns.encode({ type: 'query', id: 3, flags: dns.RECURSION_DESIRED, questions: [{ type: 'A', name: ${JSON.stringify(name)} }] }), 53, ${JSON.stringify(vpnIp)})
+    s.on('message', (m) => { const r = dns.decode(m); console.log(JSON.stringify({ rcode: r.rcode, data: r.answers.map(x => x.data) })); process.exit(0) })
+    setTimeout(() => process.exit(3), 5000)`))) as { rcode: string, data: string[] }
+  assert.deepEqual(await ask('www.example.test'), { rcode: 'NOERROR', data: ['192.0.2.99'] })
+  // its own domain is still answered locally
+  const self = await ask('nobody.dmsnet')
+  assert.equal(self.rcode, 'NXDOMAIN')
 })
