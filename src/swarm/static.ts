@@ -68,6 +68,11 @@ export function loadStaticSwarm (config: Config, env: Record<string, string | un
       throw new PrivateNetworkRequiredError(`${why} but no swarm.keyFile is configured: refusing to start outside a private network (dmsnet swarm keygen writes a key file)`,
         [{ key: 'swarm.keyFile', value: '', expected: 'the path of a swarm key file (/key/swarm/psk/1.0.0/), required by swarm.force / LIBP2P_FORCE_PNET' }])
     }
+    if (allow.length > 0) {
+      // an allow-list with no private network would silently admit everyone: refuse it
+      throw new ConfigError('swarm.allow is set but swarm.keyFile is not: the allow-list applies to a static private network only (network.allowPeers restricts the public one)',
+        [{ key: 'swarm.allow', value: allow, expected: 'empty unless swarm.keyFile is set' }])
+    }
     return undefined
   }
   let psk: Uint8Array

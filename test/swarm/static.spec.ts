@@ -217,6 +217,10 @@ test('swarm.force / LIBP2P_FORCE_PNET refuse to start without a key; bad key fil
   await assert.rejects(createNode(nodeConfig(dataDir, port, { keyFile: join(dir, 'missing.key') }), { modules: [], setProcessLogLevel: false }).start(),
     { name: 'SwarmKeyFileError' })
 
+  // an allow-list without a key would restrict nothing: refused, naming the key
+  await assert.rejects(createNode(nodeConfig(dataDir, port, { allow: ['12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN'] }), { modules: [], setProcessLogLevel: false }).start(),
+    (err: Error & { issues?: Array<{ key: string }> }) => err.name === 'ConfigError' && err.issues?.[0]?.key === 'swarm.allow')
+
   // a node that is in a managed swarm cannot also take a static key
   const keyFile = kuboKeyFile(dir, new Uint8Array(randomBytes(32)))
   const managedDir = join(dir, 'managed')
