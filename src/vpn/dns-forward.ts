@@ -161,7 +161,7 @@ interface Pending {
   query: Buffer
   q: Question
   upstream: DnsUpstream
-  resolve: (reply: Buffer) => void
+  resolve: (reply: Buffer | undefined) => void
 }
 
 export function createDnsForwarder (options: DnsForwarderOptions = {}): DnsForwarder {
@@ -213,6 +213,7 @@ export function createDnsForwarder (options: DnsForwarderOptions = {}): DnsForwa
     return await new Promise<Buffer | undefined>((resolve) => {
       const timer = setTimeout(() => { pending.delete(id); resolve(undefined) }, ms)
       pending.set(id, { query, q, upstream, resolve: (reply) => { clearTimeout(timer); resolve(reply) } })
+      if (closed) { pending.get(id)!.resolve(undefined); pending.delete(id); return }
       socketFor(isIP(upstream.address) === 6 ? 6 : 4).send(out, upstream.port, upstream.address, (err) => {
         if (err != null) {
           log?.debug({ err, upstream }, 'dns forward send failed')
@@ -278,18 +279,21 @@ export function createDnsForwarder (options: DnsForwarderOptions = {}): DnsForwa
       stats.forwarded++
       const per = Math.max(1, Math.floor(timeoutMs / upstreams.length))
       for (const upstream of upstreams) {
+        if (closed) break
         const reply = await ask(query, got.q, upstream, per)
         if (reply == null) continue
         reply.writeUInt16BE(got.id, 0)
         store(key, Buffer.from(reply))
         return reply
       }
-      stats.timeouts++
+      if (!closed) stats.timeouts++
       return fail(query)
     },
     async close () {
       closed = true
       cache.clear()
+      // waiting queries end now (SERVFAIL) instead of at their timeout
+      for (const [id, p] of pending) { pending.delete(id); p.resolve(undefined) }
       await Promise.all([...sockets.values()].map(async s => { await new Promise<void>(resolve => { s.close(() => { resolve() }) }) }))
       sockets.clear()
     }

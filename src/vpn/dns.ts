@@ -107,9 +107,14 @@ export async function createDnsResponder (options: DnsResponderOptions): Promise
     for (const address of options.addresses) {
       const sock = createSocket({ type: address.includes(':') ? 'udp6' : 'udp4', reuseAddr: false })
       const send = (out: Buffer, rinfo: { port: number, address: string }): void => {
-        sock.send(out, rinfo.port, rinfo.address, (err) => {
-          if (err != null) options.logger?.debug({ err }, 'dns reply failed')
-        })
+        try {
+          sock.send(out, rinfo.port, rinfo.address, (err) => {
+            if (err != null) options.logger?.debug({ err }, 'dns reply failed')
+          })
+        } catch (err) {
+          // a forwarded answer may come back after close(): the socket is gone, drop it
+          options.logger?.debug({ err }, 'dns reply after close dropped')
+        }
       }
       sock.on('message', (msg, rinfo) => {
         if (fwd?.wants(msg, options.domain) === true) {

@@ -157,6 +157,36 @@ test('forwarder bounds: TTL expiry, LRU size cap, in-flight cap, replies from th
   assert.equal(decode(await f.forward(query('d.test', 13))).rcode, 'NOERROR')
 })
 
+test('close ends queries waiting upstream at once (SERVFAIL, not a timeout) and the responder stays quiet', async (t) => {
+  const up = await fakeUpstream(t)
+  const f = createDnsForwarder({ upstreams: [{ address: '127.0.0.1', port: up.port }], timeoutMs: 60_000 })
+  const waiting = f.forward(query('slow.test', 21))
+  await until(() => up.asked.get('slow.test') === 1)
+  await f.close()
+  const r = decode(await waiting)
+  assert.equal(r.rcode, 'SERVFAIL')
+  assert.equal(f.stats.timeouts, 0, 'it ended by the timeout, not by close')
+  assert.equal(decode(await f.forward(query('a.test', 22))).rcode, 'SERVFAIL')
+  assert.equal(up.asked.get('a.test'), undefined, 'a closed forwarder still sent a query')
+
+  // the responder: a forwarded query still out when it closes is answered into nothing, no throw
+  const dns = await createDnsResponder({ domain: 'dmsnet', addresses: ['127.0.0.1'], port: 0, resolve: () => undefined, forward: { upstreams: [{ address: '127.0.0.1', port: up.port }], timeoutMs: 60_000 } })
+  const client = createSocket('udp4')
+  t.after(() => { client.close() })
+  client.send(query('slow.test', 23), dns.bound[0]!.port, '127.0.0.1')
+  await until(() => up.asked.get('slow.test') === 2)
+  await dns.close()
+  assert.equal(dns.forwarder?.stats.timeouts, 0)
+})
+
+async function until (cond: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out waiting')
+    await new Promise(resolve => setTimeout(resolve, 10))
+  }
+}
+
 test('resolv.conf, upstream strings and the vpn.dnsForward config', () => {
   assert.deepEqual(parseResolvConf('# c\nnameserver 10.0.0.2\nnameserver fe80::1%eth0\nsearch x\nnameserver ::1 # v6\nnameserver 1.1.1.1\nnameserver 8.8.8.8\n'),
     [{ address: '10.0.0.2', port: 53 }, { address: '::1', port: 53 }, { address: '1.1.1.1', port: 53 }])
