@@ -18,6 +18,7 @@ import type { Config } from '../config/schema.js'
 import type { MethodRegistry } from '../control/registry.js'
 import type { ModuleFactory, NodeModule } from '../daemon/module.js'
 import type { HostProfile, Network } from '../network/types.js'
+import type { SwarmStatus } from './swarm.js'
 
 /** `swarm.force` / `LIBP2P_FORCE_PNET` is on and no `swarm.keyFile` is configured. */
 export class PrivateNetworkRequiredError extends ConfigError {
@@ -111,16 +112,14 @@ export function loadStaticSwarm (config: Config, env: Record<string, string | un
   }
 }
 
-export interface StaticSwarmStatus {
+/** A superset of the managed `SwarmStatus`, so its readers (CLI, status page) work unchanged. */
+export interface StaticSwarmStatus extends SwarmStatus {
   mode: 'static'
   name: string
   joined: true
-  profile: string
   keyFile: string
   fingerprint: string
   allow: string[]
-  /** Peers this node is connected to (all of them hold the key, or they could not connect). */
-  connected: string[]
   /** Connections that went through the PSK layer since start. */
   protectedConnections: number
 }
@@ -134,8 +133,14 @@ export function staticSwarmStatus (s: StaticSwarm, network: Network): StaticSwar
     keyFile: s.keyFile,
     fingerprint: s.fingerprint,
     allow: s.allow,
+    // every connected peer holds the key (or it could not have connected)
     connected: network.started ? network.peers() : [],
-    protectedConnections: s.protector.stats.protected
+    protectedConnections: s.protector.stats.protected,
+    authorised: s.allow,
+    bootstrap: s.profile.bootstrap,
+    keyService: [],
+    refused: 0,
+    invites: 0
   }
 }
 

@@ -97,6 +97,10 @@ test('nodes on the same Kubo-format key connect; no key, another key or not allo
   assert.equal(st.keyFile, keyFile)
   assert.ok(st.connected.includes(a.node.peerId))
   assert.ok(st.protectedConnections >= 1)
+  // readers of the managed swarm's status (CLI, status page) find its fields too
+  assert.equal(st.joined, true)
+  assert.deepEqual(st.authorised, [])
+  assert.deepEqual([st.keyService, st.invites, st.refused], [[], 0, 0])
   // managed-swarm calls are refused with a typed error, not half-run
   await assert.rejects(client.call('swarm.create', { name: 'x' }), { name: 'SwarmStateError' })
   await assert.rejects(client.call('swarm.join', { target: 'x' }), { name: 'SwarmStateError' })

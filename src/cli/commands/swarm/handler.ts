@@ -26,7 +26,6 @@ function formatStatic (s: StaticSwarmStatus): string {
 
 export function formatStatus (s: SwarmStatus | StaticSwarmStatus): string {
   if ('mode' in s && s.mode === 'static') return formatStatic(s)
-  s = s as SwarmStatus
   if (s.name == null) return `not in a swarm (network profile: ${s.profile})`
   const lines = [
     `swarm:      ${s.name} (${s.role}${s.joined ? ', joined' : ', left'})`,
