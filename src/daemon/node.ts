@@ -106,6 +106,7 @@ export function createNode (config: Config, options: CreateNodeOptions = {}): Dm
     undo.push({ what: 'network', fn: async () => { await net.stop() } })
     logger.info({ listen: net.host.getMultiaddrs().map(String) }, 'network started')
     if (pnet != null) logger.info({ keyFile: pnet.keyFile, fingerprint: pnet.fingerprint, allow: pnet.allow.length }, 'in a static private network')
+    if (pnet != null && (parseInt(pnet.keyFileMode, 8) & 0o077) !== 0) logger.warn({ keyFile: pnet.keyFile, mode: pnet.keyFileMode }, 'the swarm key file is readable by other users: chmod 600 it')
 
     new Gauge({
       name: 'dmsnet_peers_connected',

@@ -8,6 +8,7 @@
  * static one replaces the managed swarm module, whose commands then answer with a typed error.
  */
 import { createHash } from 'node:crypto'
+import { statSync } from 'node:fs'
 import { z } from 'zod'
 import { ConfigError } from '../errors.js'
 import { InvalidSwarmKeyError, SwarmStateError } from './errors.js'
@@ -41,6 +42,8 @@ export interface StaticSwarm {
   keyFile: string
   /** First 16 hex digits of sha256(psk): compare it across nodes without showing the key. */
   fingerprint: string
+  /** Permission bits of the key file, octal (`600`); anything readable by others is logged as a warning. */
+  keyFileMode: string
   allow: string[]
   protector: PskProtectorFactory
 }
@@ -77,7 +80,9 @@ export function loadStaticSwarm (config: Config, env: Record<string, string | un
     return undefined
   }
   let psk: Uint8Array
+  let mode: number
   try {
+    mode = statSync(keyFile).mode & 0o777
     psk = readSwarmKeyFile(keyFile)
   } catch (err) {
     const what = err instanceof InvalidSwarmKeyError ? err.message : `cannot read it: ${(err as Error).message}`
@@ -100,6 +105,7 @@ export function loadStaticSwarm (config: Config, env: Record<string, string | un
   return {
     keyFile,
     fingerprint,
+    keyFileMode: mode.toString(8),
     allow: [...allow],
     protector,
     profile: {
@@ -118,6 +124,7 @@ export interface StaticSwarmStatus extends SwarmStatus {
   name: string
   joined: true
   keyFile: string
+  keyFileMode: string
   fingerprint: string
   allow: string[]
   /** Connections that went through the PSK layer since start. */
@@ -131,6 +138,7 @@ export function staticSwarmStatus (s: StaticSwarm, network: Network): StaticSwar
     joined: true,
     profile: network.profile.name,
     keyFile: s.keyFile,
+    keyFileMode: s.keyFileMode,
     fingerprint: s.fingerprint,
     allow: s.allow,
     // every connected peer holds the key (or it could not have connected)

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createConnection, createServer, type Server, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -20,7 +20,7 @@ import { createNode, type DmsnetNode } from '../../src/daemon/node.js'
 import { SwarmStateError } from '../../src/swarm/errors.js'
 import { swarmModule } from '../../src/swarm/module.js'
 import { writeSwarmState } from '../../src/swarm/state.js'
-import { keyFingerprint, type StaticSwarmStatus } from '../../src/swarm/static.js'
+import { keyFingerprint, loadStaticSwarm, type StaticSwarmStatus } from '../../src/swarm/static.js'
 import { freePort } from './helpers.js'
 
 // the daemon's error arrives by name; make it the same class here (as the CLI does)
@@ -234,6 +234,13 @@ test('swarm.force / LIBP2P_FORCE_PNET refuse to start without a key; bad key fil
   })
   await assert.rejects(createNode(nodeConfig(managedDir, port, { keyFile }), { modules: [], setProcessLogLevel: false }).start(),
     (err: Error) => err.name === 'SwarmModeConflictError' && /"lab"/.test(err.message))
+
+  // the key file's mode is reported (the daemon warns when others can read it)
+  const loose = kuboKeyFile(dir, new Uint8Array(randomBytes(32)), 'loose.key')
+  chmodSync(loose, 0o644)
+  assert.equal(loadStaticSwarm(nodeConfig(dataDir, port, { keyFile: loose }))?.keyFileMode, '644')
+  assert.equal(loadStaticSwarm(nodeConfig(dataDir, port, { keyFile }))?.keyFileMode, '600')
+  assert.equal(loadStaticSwarm(nodeConfig(dataDir, port)), undefined)
 
   // positive control: force with a good key starts, inside the private network
   const ok = createNode(nodeConfig(dataDir, port, { keyFile, force: true }), { modules: [], setProcessLogLevel: false })
