@@ -3,7 +3,7 @@
  * exit code scripts can act on.
  *   0 ok, 1 any other error, 2 bad flags or configuration, 3 daemon not running.
  */
-import { DmsnetError } from '../errors.js'
+import { ConfigError, DmsnetError, InvalidArgumentError } from '../errors.js'
 
 export const EXIT_OK = 0
 export const EXIT_ERROR = 1
@@ -23,7 +23,8 @@ export class CliError extends DmsnetError {
 export function exitCodeFor (err: unknown): number {
   if (err instanceof CliError) return err.exitCode
   const name = (err as Error | undefined)?.name
-  if (name === 'ConfigError' || name === 'InvalidArgumentError') return EXIT_USAGE
+  // subclasses too (e.g. PrivateNetworkRequiredError, NamespaceNotFoundError), when the class is known here
+  if (err instanceof ConfigError || err instanceof InvalidArgumentError || name === 'ConfigError' || name === 'InvalidArgumentError') return EXIT_USAGE
   if (name === 'DaemonNotRunningError') return EXIT_NOT_RUNNING
   return EXIT_ERROR
 }

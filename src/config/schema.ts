@@ -6,6 +6,7 @@
  * depend on `dataDir` default to the empty string and are resolved after parsing.
  */
 import { homedir } from 'node:os'
+import { isIP } from 'node:net'
 import { isAbsolute, join, resolve } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -95,6 +96,13 @@ export function isUlaPrefix (s: string): boolean {
   const groups = halves.flatMap(h => h === '' ? [] : h.split(':'))
   if (groups.some(g => !/^[0-9a-f]{1,4}$/.test(g))) return false
   return halves.length === 2 ? groups.length < 8 : groups.length === 8
+}
+
+/** `1.2.3.4`, `1.2.3.4:53`, `fd00::1`, `[fd00::1]:53` (mirrors parseUpstream in src/vpn/dns-forward.ts). */
+function isDnsUpstream (s: string): boolean {
+  const m = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(s) ?? /^([\d.]+)(?::(\d{1,5}))?$/.exec(s) ?? [s, s, undefined]
+  const port = m[2] == null ? 53 : Number(m[2])
+  return isIP(m[1]!) !== 0 && port >= 1 && port <= 65535
 }
 
 const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'one of fatal, error, warn, info, debug, trace, silent' })
@@ -242,7 +250,14 @@ export const RawConfigSchema = z.strictObject({
   }).prefault({}),
   swarm: z.strictObject({
     /** default `<dataDir>/swarm.json` */
-    stateFile: str().default('')
+    stateFile: str().default(''),
+    // --- static private network (src/swarm/static.ts, docs/swarm.md) ---
+    /** A Kubo-format `swarm.key`: the node starts inside that PSK network (no creator). */
+    keyFile: str('a file path').default(''),
+    /** With `keyFile`: only these peer ids may connect (empty = anyone holding the key). */
+    allow: peerIdList.default([]),
+    /** Refuse to start without `keyFile` (like Kubo's LIBP2P_FORCE_PNET=1, also honoured). */
+    force: bool().default(false)
   }).prefault({}),
   vpn: z.strictObject({
     cidr: str('an IPv4 CIDR inside 100.64.0.0/10').refine(isCgnatSubnet, { error: 'an IPv4 CIDR inside 100.64.0.0/10 (prefix /10 to /30), e.g. 100.64.0.0/10' }).default('100.64.0.0/10'),
@@ -265,8 +280,18 @@ export const RawConfigSchema = z.strictObject({
     /** Whether an invitation to another VPN may replace the one this node is in; default false. */
     allowNetworkSwitch: bool().default(false),
     /** This node's DNS label in a VPN it starts (`<name>.<domain>`); empty: `p-<last 8 of the peer id>`. */
-    name: str('a DNS label').regex(/^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)?$/, { error: 'a lower-case DNS label (a-z, 0-9, -), or empty' }).default('')
+    name: str('a DNS label').regex(/^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)?$/, { error: 'a lower-case DNS label (a-z, 0-9, -), or empty' }).default(''),
     // --- end vpnsec ---
+    // --- DNS forwarding of names outside vpn.domain (src/vpn/dns-forward.ts, docs/vpn.md) ---
+    dnsForward: z.strictObject({
+      enabled: bool().default(true),
+      /** Resolvers (`ip` or `ip:port`, `[v6]:port`); empty = the host's /etc/resolv.conf. */
+      upstreams: z.array(str('an IP address, optionally with :port').refine(isDnsUpstream, { error: 'an IP address, optionally with a port: 192.0.2.53, 192.0.2.53:5353, [fd00::53]:53' })).max(8).default([]),
+      timeoutMs: posInt().max(30_000, { error: 'at most 30000' }).default(2000),
+      maxInFlight: posInt().max(65_536, { error: 'at most 65536' }).default(256),
+      cacheSize: nonNegInt().max(1_000_000, { error: 'at most 1000000' }).default(1024),
+      maxTtlSec: posInt().max(86_400, { error: 'at most 86400' }).default(300)
+    }).prefault({})
   }).prefault({})
 })
 
@@ -291,7 +316,7 @@ function finish (raw: RawConfig): RawConfig & { network: { mdns: { enabled: bool
       mdns: { ...raw.network.mdns, enabled: raw.network.mdns.enabled ?? raw.profile === 'lan' }
     },
     control: { ...raw.control, socket: orDefault(raw.control.socket, 'control.sock') },
-    swarm: { ...raw.swarm, stateFile: orDefault(raw.swarm.stateFile, 'swarm.json') }
+    swarm: { ...raw.swarm, stateFile: orDefault(raw.swarm.stateFile, 'swarm.json'), keyFile: raw.swarm.keyFile === '' ? '' : expandHome(raw.swarm.keyFile) }
   }
 }
 

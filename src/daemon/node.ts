@@ -23,6 +23,8 @@ import { registerNodeControl } from './control-methods.js'
 import { registerDhtControl } from './dht-control.js'
 import type { ModuleFactory, NodeComponents, NodeModule } from './module.js'
 import { defaultModules } from './modules.js'
+import { swarmModule } from '../swarm/module.js'
+import { loadStaticSwarm, staticSwarmModule } from '../swarm/static.js'
 import { version } from './version.js'
 
 export interface CreateNodeOptions {
@@ -85,6 +87,8 @@ export function createNode (config: Config, options: CreateNodeOptions = {}): Dm
       assertSocketPath(config.control.socket)
       await assertNoDaemon(config.control.socket)
     }
+    // a static private network (swarm.keyFile, swarm.force) is checked before anything is created on disk
+    const pnet = loadStaticSwarm(config)
     // a data dir we create is 0700; an existing one is left as the operator made it (never chmod /tmp)
     if (await mkdir(config.dataDir, { recursive: true, mode: 0o700 }) != null) await chmod(config.dataDir, 0o700)
     await assertPrivateDir(config.dataDir) // vpnsec: another user able to write here could swap our identity or state
@@ -97,6 +101,7 @@ export function createNode (config: Config, options: CreateNodeOptions = {}): Dm
       privateKey: identity.privateKey,
       config,
       logger: makeLogger('network'),
+      ...(pnet != null ? { profile: pnet.profile } : {}),
       // libp2p's metrics in our registry; process metrics are already collected by createMetricsRegistry
       libp2p: { metrics: prometheusMetrics({ registry: metrics, collectDefaultMetrics: false, preserveExistingMetrics: true }) }
     })
@@ -104,6 +109,8 @@ export function createNode (config: Config, options: CreateNodeOptions = {}): Dm
     await net.start({ signal })
     undo.push({ what: 'network', fn: async () => { await net.stop() } })
     logger.info({ listen: net.host.getMultiaddrs().map(String) }, 'network started')
+    if (pnet != null) logger.info({ keyFile: pnet.keyFile, fingerprint: pnet.fingerprint, allow: pnet.allow.length }, 'in a static private network')
+    if (pnet != null && (parseInt(pnet.keyFileMode, 8) & 0o077) !== 0) logger.warn({ keyFile: pnet.keyFile, mode: pnet.keyFileMode }, 'the swarm key file is readable by other users: chmod 600 it')
 
     new Gauge({
       name: 'dmsnet_peers_connected',
@@ -121,7 +128,8 @@ export function createNode (config: Config, options: CreateNodeOptions = {}): Dm
     }
     for (const factory of factories) {
       signal?.throwIfAborted()
-      const mod = await factory(components)
+      // with a static key the managed swarm is replaced (the two are mutually exclusive)
+      const mod = await (pnet != null && factory === swarmModule ? staticSwarmModule(pnet) : factory)(components)
       if (mod == null) continue
       if (modules.some(m => m.name === mod.name)) throw new AlreadyStartedError(`two modules named "${mod.name}"`)
       await mod.start?.({ signal })

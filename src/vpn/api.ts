@@ -13,6 +13,7 @@ import type { Network } from '../network/types.js'
 import type { AbortOptions } from '@libp2p/interface'
 import type { TypedEventTarget } from 'main-event'
 import type { Registry } from 'prom-client'
+import type { DnsForwardConfig } from './dns-forward.js'
 
 export interface VpnConfig {
   cidr?: string
@@ -28,6 +29,8 @@ export interface VpnConfig {
   acceptRoutesFrom?: string[]
   /** Whether an invitation to another VPN may replace the one this node is in; default false. */
   allowNetworkSwitch?: boolean
+  /** Forwarding of names outside the domain (`vpn.dnsForward`); default on, resolv.conf. */
+  dnsForward?: DnsForwardConfig
 }
 
 export interface CreateVpnOptions {

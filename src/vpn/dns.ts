@@ -1,13 +1,15 @@
 /**
  * The VPN's DNS responder: answers `<name>.<domain>` with members' addresses (A and AAAA) on a UDP
  * socket bound to this node's VPN address, so every member can use every other member as its
- * resolver. Names outside the domain and unknown names get NXDOMAIN: nothing is forwarded, so the
- * resolver never sends traffic anywhere else. Malformed queries are dropped and counted.
+ * resolver. Unknown names inside the domain get NXDOMAIN; names outside it are forwarded to the
+ * host's resolvers (dns-forward.ts: bounded, cached) unless `forward` is false, in which case they
+ * get NXDOMAIN too. Malformed queries are dropped and counted.
  */
 import { createSocket, type Socket } from 'node:dgram'
 import { once } from 'node:events'
 import dnsPacket from 'dns-packet'
 import type { Logger } from '../logging.js'
+import { createDnsForwarder, type DnsForwarder, type DnsForwarderOptions } from './dns-forward.js'
 
 export interface DnsRecord {
   ipv4?: string
@@ -24,6 +26,8 @@ export interface DnsResponderOptions {
   port: number
   ttl?: number
   logger?: Logger
+  /** Forwarding of names outside the domain; default on (resolvers from /etc/resolv.conf); false = NXDOMAIN. */
+  forward?: (DnsForwarderOptions & { enabled?: boolean }) | false
 }
 
 export interface DnsStats {
@@ -37,6 +41,8 @@ export interface DnsResponder {
   readonly stats: DnsStats
   /** The bound ports per address (useful when `port` is 0). */
   readonly bound: Array<{ address: string, port: number }>
+  /** Present when forwarding is on. */
+  readonly forwarder?: DnsForwarder
   close (): Promise<void>
 }
 
@@ -94,15 +100,30 @@ export async function createDnsResponder (options: DnsResponderOptions): Promise
   const stats: DnsStats = { queries: 0, answered: 0, nxdomain: 0, malformed: 0 }
   const sockets: Socket[] = []
   const bound: Array<{ address: string, port: number }> = []
+  const fwd = options.forward === false || options.forward?.enabled === false
+    ? undefined
+    : createDnsForwarder({ logger: options.logger, ...options.forward, exclude: [...options.addresses.map(address => ({ address, port: options.port })), ...(options.forward?.exclude ?? [])] })
   try {
     for (const address of options.addresses) {
       const sock = createSocket({ type: address.includes(':') ? 'udp6' : 'udp4', reuseAddr: false })
+      const send = (out: Buffer, rinfo: { port: number, address: string }): void => {
+        try {
+          sock.send(out, rinfo.port, rinfo.address, (err) => {
+            if (err != null) options.logger?.debug({ err }, 'dns reply failed')
+          })
+        } catch (err) {
+          // a forwarded answer may come back after close(): the socket is gone, drop it
+          options.logger?.debug({ err }, 'dns reply after close dropped')
+        }
+      }
       sock.on('message', (msg, rinfo) => {
+        if (fwd?.wants(msg, options.domain) === true) {
+          void fwd.forward(msg).then(out => { send(out, rinfo) })
+          return
+        }
         const out = answerQuery(msg, options, stats)
         if (out == null) return
-        sock.send(out, rinfo.port, rinfo.address, (err) => {
-          if (err != null) options.logger?.debug({ err }, 'dns reply failed')
-        })
+        send(out, rinfo)
       })
       sock.on('error', (err) => { options.logger?.warn({ err }, 'dns socket error') })
       sockets.push(sock)
@@ -112,13 +133,16 @@ export async function createDnsResponder (options: DnsResponderOptions): Promise
     }
   } catch (err) {
     for (const s of sockets) s.close()
+    await fwd?.close()
     throw err
   }
   return {
     stats,
     bound,
+    ...(fwd != null ? { forwarder: fwd } : {}),
     async close () {
       await Promise.all(sockets.map(async s => { await new Promise<void>(resolve => { s.close(() => { resolve() }) }) }))
+      await fwd?.close()
     }
   }
 }

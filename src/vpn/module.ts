@@ -9,6 +9,7 @@ import { InvalidArgumentError } from '../errors.js'
 import { createVpn, type Vpn } from './vpn.js'
 import { netdevTunFactory } from './tun-device.js'
 import { VpnNotRunningError } from './errors.js'
+import { registerJobControl } from './job-control.js'
 import type { MethodRegistry } from '../control/registry.js'
 import type { ModuleFactory, NodeModule } from '../daemon/module.js'
 
@@ -72,21 +73,8 @@ export function registerVpnControl (registry: MethodRegistry, vpn: Vpn): Array<(
       return { address: addr, rtts: await systemPing(addr, p.count, signal) }
     }
   }))
-  off.push(registry.register('vpn.attach', {
-    description: 'join a job network namespace to the VPN (veth + bridge + masquerade)',
-    params: z.object({ netns: z.string().min(1) }),
-    handler: async (p, { signal }) => await vpn.attachNamespace(p.netns, { signal })
-  }))
-  off.push(registry.register('vpn.map-port', {
-    description: 'expose address:port (e.g. of a job) on this node\'s VPN address',
-    params: z.object({ protocol: z.enum(['tcp', 'udp']), port: z.number().int().min(1).max(65535), to: z.object({ address: z.string().min(1), port: z.number().int().min(1).max(65535).optional() }) }),
-    handler: async (p, { signal }) => await vpn.mapPort(p, { signal })
-  }))
-  off.push(registry.register('vpn.unmap-port', {
-    description: 'remove a port mapping by id',
-    params: z.object({ id: z.string().min(1) }),
-    handler: async (p, { signal }) => { await vpn.unmapPort(p.id, { signal }); return vpn.status() }
-  }))
+  // attach/detach/map-port/unmap-port/ports, with their input checks: job-control.ts
+  off.push(...registerJobControl(registry, vpn))
   return off
 }
 

@@ -24,6 +24,7 @@ import { DataPath } from './datapath.js'
 import { createDialler, sleep, type Dialler } from './dialler.js'
 import { createDnsResponder, type DnsResponder } from './dns.js'
 import { NotAuthorityError, VpnNotRunningError } from './errors.js'
+import { toForwardOptions, type DnsForwardConfig } from './dns-forward.js'
 import { createJobNetwork, type JobAttachment, type JobNetwork, type PortMappingInfo } from './jobs.js'
 import { dialHints, judgeMembership } from './member.js'
 import { parseCidr } from './ip.js'
@@ -411,6 +412,7 @@ class DmsnetVpn extends TypedEventEmitter<VpnEvents> implements Vpn {
         addresses: [self.ipv4, self.ipv6],
         port,
         logger: this.log,
+        forward: toForwardOptions(this.opts.config.dnsForward),
         resolve: (name) => {
           const x = this.applied?.members.find(y => y.name === name)
           return x == null ? undefined : { ipv4: x.ipv4, ipv6: x.ipv6 }

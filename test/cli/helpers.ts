@@ -54,9 +54,11 @@ export interface Daemon {
   stop: (graceMs?: number) => Promise<number | null>
 }
 
-/** Starts `dmsnet up ...args` and waits for its "dmsnet: ready" line. */
-export async function startDaemon (args: string[], options: { env?: NodeJS.ProcessEnv, timeoutMs?: number } = {}): Promise<Daemon> {
-  const child = spawn(process.execPath, [...cliEntry(), 'up', ...args], {
+/** Starts `dmsnet up ...args` (inside network namespace `netns` if given) and waits for its "dmsnet: ready" line. */
+export async function startDaemon (args: string[], options: { env?: NodeJS.ProcessEnv, timeoutMs?: number, netns?: string } = {}): Promise<Daemon> {
+  const argv = [process.execPath, ...cliEntry(), 'up', ...args]
+  const [cmd, ...rest] = options.netns != null ? ['ip', 'netns', 'exec', options.netns, ...argv] : argv
+  const child = spawn(cmd!, rest, {
     env: { ...process.env, DMSNET_LOG_LEVEL: 'warn', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe']
   })

@@ -35,5 +35,6 @@ export function register (program: Command, ctx: CliContext): void {
     .argument('<method>', 'e.g. node.status (list: dmsnet call control.methods)')
     .argument('[params]', 'parameters as a JSON object')
     .option('--stream', 'the method streams: print one JSON line per item')
+    .option('--json', 'print JSON (always the case; accepted like on every other command)')
     .action(ctx.action(call))
 }

@@ -48,5 +48,11 @@ metrics:
 
 # control:
 #   socket: ~/.dmsnet/control.sock   # default <dataDir>/control.sock (mode 0600)
+
+# A static private network from a shared key file, the Kubo way (docs/swarm.md):
+# swarm:
+#   keyFile: ~/.dmsnet/swarm.key     # dmsnet swarm keygen writes one; a Kubo swarm.key works too
+#   allow: []                        # optional: only these peer ids may connect
+#   force: true                      # refuse to start without keyFile (or LIBP2P_FORCE_PNET=1)
 `
 }

@@ -4,6 +4,7 @@
 import { registerErrorClass } from '../../../control/index.js'
 import * as swarmErrors from '../../../swarm/errors.js'
 import type { SwarmStatus, RotateResult } from '../../../swarm/swarm.js'
+import type { StaticSwarmStatus } from '../../../swarm/static.js'
 import type { ActionArgs } from '../../context.js'
 
 // the daemon's swarm errors arrive by name; make them the same classes here (all but the key-file
@@ -14,7 +15,17 @@ for (const cls of Object.values(swarmErrors)) {
 
 export interface JsonOpt { json?: boolean }
 
-export function formatStatus (s: SwarmStatus): string {
+function formatStatic (s: StaticSwarmStatus): string {
+  return [
+    `static private network (key file ${s.keyFile}, fingerprint ${s.fingerprint})`,
+    `profile:    ${s.profile}`,
+    `allowed:    ${s.allow.length === 0 ? 'anyone holding the key' : s.allow.map(p => `\n  ${p}${s.connected.includes(p) ? ' (connected)' : ''}`).join('')}`,
+    `connected:  ${s.connected.length} peer(s)`
+  ].join('\n')
+}
+
+export function formatStatus (s: SwarmStatus | StaticSwarmStatus): string {
+  if ('mode' in s && s.mode === 'static') return formatStatic(s)
   if (s.name == null) return `not in a swarm (network profile: ${s.profile})`
   const lines = [
     `swarm:      ${s.name} (${s.role}${s.joined ? ', joined' : ', left'})`,
@@ -65,6 +76,6 @@ export async function swarmRotate ({ client, opts, out }: ActionArgs<JsonOpt>): 
 }
 
 export async function swarmStatus ({ client, opts, out }: ActionArgs<JsonOpt>): Promise<void> {
-  const r = await client.call<SwarmStatus>('swarm.status', {})
+  const r = await client.call<SwarmStatus | StaticSwarmStatus>('swarm.status', {})
   out(r, opts.json === true, formatStatus)
 }

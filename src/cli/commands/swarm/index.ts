@@ -1,9 +1,11 @@
 /**
  * `dmsnet swarm create|authorize|revoke|invite|join|leave|rotate|status`: private swarms through
- * the running daemon (control methods `swarm.*`, see docs/swarm.md).
+ * the running daemon (control methods `swarm.*`, see docs/swarm.md); `keygen` writes a key file
+ * for a static private network without a daemon.
  */
 import type { Command } from 'commander'
 import type { CliContext } from '../../context.js'
+import { keygen, type KeygenOptions } from './keygen.js'
 import { swarmAuthorize, swarmCreate, swarmInvite, swarmJoin, swarmLeave, swarmRevoke, swarmRotate, swarmStatus } from './handler.js'
 
 export function register (program: Command, ctx: CliContext): void {
@@ -44,6 +46,12 @@ export function register (program: Command, ctx: CliContext): void {
     .description('new key epoch: pushed sealed to the members, then everyone switches (creator)')
     .option('--json', 'print JSON')
     .action(ctx.action(swarmRotate))
+  swarm.command('keygen')
+    .description('write a new swarm key file (Kubo swarm.key format, mode 0600) for a static private network (swarm.keyFile)')
+    .option('-o, --out <file>', 'where to write it (default <data dir>/swarm.key; - prints it to stdout)')
+    .option('-f, --force', 'replace an existing file')
+    .option('--json', 'print JSON')
+    .action(async (opts: KeygenOptions, command: Command) => { await keygen(opts, command) })
   swarm.command('status')
     .description('swarm membership, epoch, authorised and connected peers')
     .option('--json', 'print JSON')

@@ -36,7 +36,9 @@ export async function up (opts: UpOptions, command: Command): Promise<void> {
     throw err
   }
   const addrs = node.network.host.getMultiaddrs().map(String)
-  process.stdout.write([
+  if (opts.json === true) {
+    process.stdout.write(JSON.stringify({ event: 'ready', peerId: node.peerId, listen: addrs, control: config.control.socket, metrics: node.metricsUrl ?? null, profile: config.profile, dataDir: config.dataDir }) + '\n')
+  } else process.stdout.write([
     `peer id:  ${node.peerId}`,
     ...addrs.map(a => `listen:   ${a}`),
     `control:  ${config.control.socket}`,
@@ -49,5 +51,5 @@ export async function up (opts: UpOptions, command: Command): Promise<void> {
   await shutdown.done
   process.off('unhandledRejection', onRejection)
   process.off('uncaughtException', onException)
-  process.stdout.write('dmsnet: stopped\n')
+  process.stdout.write(opts.json === true ? JSON.stringify({ event: 'stopped' }) + '\n' : 'dmsnet: stopped\n')
 }

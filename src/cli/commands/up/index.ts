@@ -18,6 +18,7 @@ export function register (program: Command): void {
     .option('--mdns', 'discover peers on the LAN with mDNS (network.mdns.enabled)')
     .option('--no-mdns', 'turn mDNS off')
     .option('--socket <path>', 'control socket path (control.socket)')
+    .option('--json', 'print the ready and stopped notices as JSON lines instead of text')
     .addHelpText('after', '\nEvery setting can also come from the config file or DMSNET_* variables; see docs/config.md.')
     // the handler pulls in libp2p and every module: load it only when `up` actually runs
     .action(async (opts: UpOptions, command: Command) => { await (await import('./handler.js')).up(opts, command) })

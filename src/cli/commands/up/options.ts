@@ -11,6 +11,8 @@ export interface UpOptions {
   metricsPort?: string
   mdns?: boolean
   socket?: string
+  /** Output only: the ready/stopped notices as JSON lines (not a config key). */
+  json?: boolean
 }
 
 /** Flag -> dotted config key. Lists are comma-separated; the config loader splits and validates them. */

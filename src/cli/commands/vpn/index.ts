@@ -1,10 +1,11 @@
 /**
- * `dmsnet vpn up|add|remove|down|status|ping`: the VPN through the running daemon (control methods
- * `vpn.*`, see docs/vpn.md).
+ * `dmsnet vpn up|add|remove|down|status|ping|attach|detach|map-port|unmap-port|ports`: the VPN
+ * through the running daemon (control methods `vpn.*`, see docs/vpn.md).
  */
 import type { Command } from 'commander'
 import type { CliContext } from '../../context.js'
 import { vpnAdd, vpnDown, vpnPing, vpnRemove, vpnStatus, vpnUp } from './handler.js'
+import { vpnAttach, vpnDetach, vpnMapPort, vpnPorts, vpnUnmapPort } from './jobs.js'
 
 export function register (program: Command, ctx: CliContext): void {
   const vpn = program.command('vpn').description('IP over libp2p between peers')
@@ -40,4 +41,29 @@ export function register (program: Command, ctx: CliContext): void {
     .option('-c, --count <n>', 'number of pings', '3')
     .option('--json', 'print JSON')
     .action(ctx.action(vpnPing))
+  vpn.command('attach')
+    .description('join a job\'s network namespace to the VPN (veth + bridge; its traffic leaves as this node)')
+    .argument('<netns>', 'network namespace name (ip netns list)')
+    .option('--json', 'print JSON')
+    .action(ctx.action(vpnAttach))
+  vpn.command('detach')
+    .description('take an attached namespace off the VPN')
+    .argument('<netns>', 'network namespace name')
+    .option('--json', 'print JSON')
+    .action(ctx.action(vpnDetach))
+  vpn.command('map-port')
+    .description('expose a port of this node\'s VPN address, forwarded to address[:port] (e.g. a job)')
+    .argument('<port>', 'tcp/<port> or udp/<port> on the VPN address, e.g. tcp/8080')
+    .argument('<target>', 'address[:port] to forward to, e.g. 10.250.0.2:80')
+    .option('--json', 'print JSON')
+    .action(ctx.action(vpnMapPort))
+  vpn.command('unmap-port')
+    .description('remove a port mapping')
+    .argument('<id>', 'mapping id (dmsnet vpn ports)')
+    .option('--json', 'print JSON')
+    .action(ctx.action(vpnUnmapPort))
+  vpn.command('ports')
+    .description('list port mappings and attached namespaces')
+    .option('--json', 'print JSON')
+    .action(ctx.action(vpnPorts))
 }
