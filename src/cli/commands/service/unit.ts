@@ -30,7 +30,6 @@ export function systemdUnit (o: UnitOptions): string {
 # Data dir: /var/lib/${o.stateDir}. Login link to the status page: sudo dmsnet --data-dir /var/lib/${o.stateDir} ui
 [Unit]
 Description=dmsnet node (libp2p host, private swarms, VPN)
-Documentation=https://www.npmjs.com/package/dmsnet
 Wants=network-online.target
 After=network-online.target
 
