@@ -103,9 +103,11 @@ async function server (): Promise<void> {
   }
 }
 
-async function transfer (net: Network, addr: string, bytes: number): Promise<number> {
+/** MB/s, and the sending process's CPU seconds per GB (less sensitive than MB/s to a busy machine). */
+async function transfer (net: Network, addr: string, bytes: number): Promise<{ mbps: number, cpuSPerGb: number }> {
   const buf = new Uint8Array(randomBytes(CHUNK))
   const stream = await net.dialProtocol(addr, SINK, { signal: AbortSignal.timeout(10_000) })
+  const cpu0 = process.cpuUsage()
   const t0 = performance.now()
   for (let sent = 0; sent < bytes; sent += CHUNK) {
     if (!stream.send(buf)) await stream.onDrain({ signal: AbortSignal.timeout(30_000) })
@@ -115,10 +117,11 @@ async function transfer (net: Network, addr: string, bytes: number): Promise<num
   for await (const chunk of stream) got += chunk.byteLength
   if (got !== 1) throw new Error('sink did not acknowledge the transfer')
   const secs = (performance.now() - t0) / 1000
-  return bytes / 1e6 / secs
+  const cpu = process.cpuUsage(cpu0)
+  return { mbps: bytes / 1e6 / secs, cpuSPerGb: (cpu.user + cpu.system) / 1e6 / (bytes / 1e9) }
 }
 
-async function throughput (runs: number, mb: number): Promise<Record<Path, number[]> & { cipher: string }> {
+async function throughput (runs: number, mb: number): Promise<{ mbps: Record<Path, number[]>, cpu: Record<Path, number[]>, cipher: string }> {
   const pskHex = randomBytes(32).toString('hex')
   const bytes = Math.ceil(mb * 1024 * 1024 / CHUNK) * CHUNK
   const self = fileURLToPath(import.meta.url)
@@ -126,7 +129,7 @@ async function throughput (runs: number, mb: number): Promise<Record<Path, numbe
   const dir = mkdtempSync(join(tmpdir(), `dmsnet-bench-swarm-cli-${process.pid}-`))
   const nets: Network[] = []
   const p = profiles(pskHex)
-  const out = { plain: [] as number[], psk: [] as number[], pskJs: [] as number[], cipher: p.cipher }
+  const out = { mbps: { plain: [], psk: [], pskJs: [] } as Record<Path, number[]>, cpu: { plain: [], psk: [], pskJs: [] } as Record<Path, number[]>, cipher: p.cipher }
   try {
     const addrs = await serverAnnouncement<Record<Path, string>>(child)
     const clients: Partial<Record<Path, Network>> = {}
@@ -138,8 +141,13 @@ async function throughput (runs: number, mb: number): Promise<Record<Path, numbe
     }
     for (const name of PATHS) await transfer(clients[name]!, addrs[name], 8 * 1024 * 1024) // warm-up
     for (let r = 0; r < runs; r++) {
-      for (const name of PATHS) out[name].push(await transfer(clients[name]!, addrs[name], bytes))
-      log(`run ${r + 1}/${runs}: plain ${out.plain[r]!.toFixed(0)} MB/s, psk (${p.cipher}) ${out.psk[r]!.toFixed(0)} MB/s, psk (js) ${out.pskJs[r]!.toFixed(0)} MB/s (${mb} MiB each)`)
+      for (const name of PATHS) {
+        const t = await transfer(clients[name]!, addrs[name], bytes)
+        out.mbps[name].push(t.mbps)
+        out.cpu[name].push(t.cpuSPerGb)
+      }
+      const show = (n: Path): string => `${out.mbps[n][r]!.toFixed(0)} MB/s ${out.cpu[n][r]!.toFixed(1)} CPU-s/GB`
+      log(`run ${r + 1}/${runs}: plain ${show('plain')}, psk (${p.cipher}) ${show('psk')}, psk (js) ${show('pskJs')} (${mb} MiB each)`)
     }
   } finally {
     await Promise.allSettled(nets.map(async n => { await n.stop() }))
@@ -214,7 +222,7 @@ async function main (): Promise<void> {
   if (process.argv.includes('--server')) { await server(); return }
   const runs = arg('runs', 3)
   const mb = arg('mb', 128)
-  const tp = await throughput(runs, mb)
+  const { mbps: tp, cpu, cipher } = await throughput(runs, mb)
   const rotations = arg('rotations', 3, true)
   const rot = rotations > 0 ? await rotation(arg('nodes', 10), rotations) : undefined
   const result = {
@@ -227,7 +235,11 @@ async function main (): Promise<void> {
     psk_MBps: stats(tp.psk),
     plain_MBps: stats(tp.plain),
     psk_vs_plain: round(median(tp.psk) / median(tp.plain), 2),
-    psk_cipher: tp.cipher,
+    psk_cipher: cipher,
+    // the sender's CPU seconds per GB sent (client process only), medians
+    plain_cpu_s_per_gb: round(median(cpu.plain), 2),
+    psk_cpu_s_per_gb: round(median(cpu.psk), 2),
+    psk_js_cpu_s_per_gb: round(median(cpu.pskJs), 2),
     // the pure JavaScript cipher (the fallback, and the path before libsodium), same run
     psk_js_mbps: round(median(tp.pskJs)),
     psk_js_MBps: stats(tp.pskJs),
