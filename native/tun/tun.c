@@ -10,6 +10,9 @@
  *
  * Record format (shared with the VPN tunnel): 4-byte big-endian length, then the payload (the
  * 10-byte virtio_net_hdr + IP packet when IFF_VNET_HDR is on; the bare packet otherwise).
+ *
+ * With UDP segmentation offload accepted by the kernel (TUN_F_USO4/6), consecutive datagrams of
+ * one flow are coalesced into GSO_UDP_L4 super-packets on read and before write (udp_gro.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -24,6 +27,8 @@
 
 #include <node_api.h>
 #include <uv.h>
+
+#include "udp_gro.h"
 
 #ifndef TUN_F_USO4
 #define TUN_F_USO4 0x20
@@ -41,6 +46,7 @@
 typedef struct {
   int fd;
   int vnet_hdr;
+  int udp_coalesce;    /* merge UDP datagrams into GSO_UDP_L4 records (needs USO) */
   char name[IFNAMSIZ];
   napi_env env;
   uv_poll_t poll;
@@ -56,10 +62,13 @@ typedef struct {
   size_t max_bytes;
   uint8_t *scratch;
   size_t scratch_cap;
+  uint8_t *gro_buf;    /* a write batch after coalescing */
+  size_t gro_cap;
   uint8_t *wq;         /* pending records (same format), flushed on writability */
   size_t wq_len, wq_off, wq_cap;
   uint64_t rx_packets, rx_bytes, rx_batches, rx_errors;
   uint64_t tx_packets, tx_bytes, tx_errors, tx_drops, tx_queued;
+  uint64_t rx_coalesced, tx_coalesced; /* datagrams merged into another record */
 } tun_t;
 
 #define CHECK(call)                                                            \
@@ -86,6 +95,7 @@ static napi_value throw_errno(napi_env env, const char *what, int err) {
 static void maybe_free(tun_t *t) {
   if (t->handle_closed && t->finalized) {
     free(t->scratch);
+    free(t->gro_buf);
     free(t->wq);
     free(t);
   }
@@ -244,6 +254,7 @@ static void read_batch(tun_t *t) {
   napi_env env = t->env;
   size_t off = 0, count = 0;
   int err = 0;
+  gro_run_t run = {0};
   while (count < t->max_packets && off < t->max_bytes) {
     ssize_t n = read(t->fd, t->scratch + off + 4, t->scratch_cap - off - 4);
     if (n < 0) {
@@ -253,14 +264,19 @@ static void read_batch(tun_t *t) {
     }
     if (n == 0) break;
     uint32_t u = (uint32_t)n;
-    t->scratch[off] = (uint8_t)(u >> 24);
-    t->scratch[off + 1] = (uint8_t)(u >> 16);
-    t->scratch[off + 2] = (uint8_t)(u >> 8);
-    t->scratch[off + 3] = (uint8_t)u;
-    off += 4 + (size_t)n;
+    if (t->udp_coalesce) {
+      off = gro_add(&run, t->scratch, off, t->scratch + off + 4, (size_t)n, &t->rx_coalesced);
+    } else {
+      t->scratch[off] = (uint8_t)(u >> 24);
+      t->scratch[off + 1] = (uint8_t)(u >> 16);
+      t->scratch[off + 2] = (uint8_t)(u >> 8);
+      t->scratch[off + 3] = (uint8_t)u;
+      off += 4 + (size_t)n;
+    }
     count++;
     t->rx_bytes += u;
   }
+  gro_finish(&run, t->scratch);
   t->rx_packets += count;
   napi_handle_scope scope;
   napi_open_handle_scope(env, &scope);
@@ -373,6 +389,7 @@ static napi_value tun_new(napi_env env, napi_callback_info info) {
   int offload = get_bool(env, opts, "offload", 0);
   int vnet = offload || get_bool(env, opts, "vnetHdr", 0);
   int uso = get_bool(env, opts, "uso", 1);
+  int coalesce = get_bool(env, opts, "udpCoalesce", 1);
   int persist = get_bool(env, opts, "persist", 0);
 
   int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
@@ -419,6 +436,7 @@ static napi_value tun_new(napi_env env, napi_callback_info info) {
   }
   t->fd = fd;
   t->vnet_hdr = vnet;
+  t->udp_coalesce = coalesce && (offload_flags & TUN_F_USO4) && (offload_flags & TUN_F_USO6);
   t->env = env;
   memcpy(t->name, ifr.ifr_name, IFNAMSIZ);
   t->name[IFNAMSIZ - 1] = 0;
@@ -439,7 +457,7 @@ static napi_value tun_new(napi_env env, napi_callback_info info) {
     napi_throw_error(env, "ERR_TUN_NAPI", "napi_wrap failed");
     return NULL;
   }
-  napi_value jname, jfd, jvnet, jflags;
+  napi_value jname, jfd, jvnet, jflags, jco;
   CHECK(napi_create_string_utf8(env, t->name, NAPI_AUTO_LENGTH, &jname));
   CHECK(napi_create_int32(env, fd, &jfd));
   CHECK(napi_get_boolean(env, vnet, &jvnet));
@@ -448,6 +466,8 @@ static napi_value tun_new(napi_env env, napi_callback_info info) {
   CHECK(napi_set_named_property(env, self, "fd", jfd));
   CHECK(napi_set_named_property(env, self, "vnetHdr", jvnet));
   CHECK(napi_set_named_property(env, self, "offloadFlags", jflags));
+  CHECK(napi_get_boolean(env, t->udp_coalesce, &jco));
+  CHECK(napi_set_named_property(env, self, "udpCoalesce", jco));
   return self;
 }
 
@@ -535,6 +555,25 @@ static napi_value tun_write_batch(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, "ERR_TUN_BAD_BATCH", "malformed batch: a record's length runs past the buffer or is out of range");
     return NULL;
   }
+  if (t->udp_coalesce && count > 1) {
+    /* merge runs of one UDP flow into GSO_UDP_L4 records (never longer than the input) */
+    if (t->gro_cap < len) {
+      uint8_t *g = realloc(t->gro_buf, len);
+      if (g == NULL) return throw_errno(env, "realloc", ENOMEM);
+      t->gro_buf = g;
+      t->gro_cap = len;
+    }
+    gro_run_t run = {0};
+    size_t out = 0;
+    for (size_t j = 0; j < len;) {
+      uint32_t n = read_be32(p + j);
+      out = gro_add(&run, t->gro_buf, out, p + j + 4, n, &t->tx_coalesced);
+      j += 4 + (size_t)n;
+    }
+    gro_finish(&run, t->gro_buf);
+    p = t->gro_buf;
+    len = out;
+  }
   uint64_t before_drops = t->tx_drops;
   if (t->wq_len > t->wq_off) {
     /* keep order: never let new packets overtake queued ones */
@@ -566,6 +605,8 @@ static napi_value tun_stats(napi_env env, napi_callback_info info) {
   PUT("txDrops", t->tx_drops);
   PUT("txQueued", t->tx_queued);
   PUT("txPendingBytes", t->wq_len - t->wq_off);
+  PUT("rxCoalesced", t->rx_coalesced);
+  PUT("txCoalesced", t->tx_coalesced);
 #undef PUT
   return o;
 }

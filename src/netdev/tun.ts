@@ -21,6 +21,8 @@ interface NativeTun {
   readonly fd: number
   readonly vnetHdr: boolean
   readonly offloadFlags: number
+  /** UDP datagrams are coalesced into GSO_UDP_L4 records (needs USO) */
+  readonly udpCoalesce?: boolean
   start: (cb: (err: (Error & { errno?: number }) | undefined, batch: Buffer | undefined) => void, maxPackets: number, maxBytes: number) => void
   stop: () => void
   writeBatch: (batch: Uint8Array) => number
@@ -68,6 +70,10 @@ export interface TunStats {
   /** packets that met EAGAIN and waited for writability */
   txQueued: number
   txPendingBytes: number
+  /** datagrams merged into a GSO_UDP_L4 record read from the device (rxPackets counts them too) */
+  rxCoalesced?: number
+  /** datagrams merged into a GSO_UDP_L4 record before writing (txPackets counts records written) */
+  txCoalesced?: number
 }
 
 export interface TunOptions extends AbortOptions {
@@ -82,6 +88,12 @@ export interface TunOptions extends AbortOptions {
   multiQueue?: boolean
   /** IFF_VNET_HDR + TSO/CSUM(+USO) offloads: records carry a virtio_net_hdr and may be ~60 KB GSO packets */
   offload?: boolean
+  /**
+   * With offloads and a kernel that takes UDP segmentation offload (TUN_F_USO4/6, Linux >= 6.2):
+   * merge consecutive datagrams of one UDP flow into one GSO_UDP_L4 record, on read and before
+   * write (native/tun/udp_gro.c). Default true; the peer's kernel must take USO too.
+   */
+  udpCoalesce?: boolean
   /** move the device into this namespace after opening (the fd keeps working) */
   netns?: string
   /** addresses to put on the device (CIDR) */
@@ -114,6 +126,8 @@ export interface TunDevice {
   readonly offload: boolean
   /** TUN_F_* flags the kernel accepted (CSUM 0x1, TSO4 0x2, TSO6 0x4, USO4 0x20, USO6 0x40) */
   readonly offloadFlags: number
+  /** UDP datagrams are coalesced into GSO_UDP_L4 records (see TunOptions.udpCoalesce) */
+  readonly udpCoalesce: boolean
   readonly netns?: string
   /** the device outlives close() (TUNSETPERSIST) */
   readonly persist: boolean
@@ -143,6 +157,7 @@ class Tun extends EventTarget implements TunDevice {
   readonly mode: 'tun' | 'tap'
   readonly offload: boolean
   readonly offloadFlags: number
+  readonly udpCoalesce: boolean
   readonly netns?: string
   private readonly handle: NativeTun
   readonly persist: boolean
@@ -161,6 +176,7 @@ class Tun extends EventTarget implements TunDevice {
     this.mode = opts.mode
     this.offload = handle.vnetHdr
     this.offloadFlags = handle.offloadFlags
+    this.udpCoalesce = handle.udpCoalesce === true
     this.netns = opts.netns
     this.persist = opts.persist
     this.batchPackets = opts.batchPackets
@@ -285,7 +301,8 @@ export async function createTun (options: TunOptions = {}): Promise<TunDevice> {
   const { Tun: NativeTunClass } = loadNative()
   let handle: NativeTun
   try {
-    handle = new NativeTunClass({ name, tap: mode === 'tap', multiQueue: options.multiQueue === true, offload, persist: options.persist === true })
+    const nativeOptions = { name, tap: mode === 'tap', multiQueue: options.multiQueue === true, offload, persist: options.persist === true, udpCoalesce: options.udpCoalesce !== false }
+    handle = new NativeTunClass(nativeOptions)
   } catch (err) {
     const e = err as Error & { errno?: number }
     throw new TunOpenError(`cannot open ${mode} device${name != null ? ` ${name}` : ''}: ${e.message}`, e.errno, { cause: err })
