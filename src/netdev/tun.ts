@@ -91,7 +91,8 @@ export interface TunOptions extends AbortOptions {
   /**
    * With offloads and a kernel that takes UDP segmentation offload (TUN_F_USO4/6, Linux >= 6.2):
    * merge consecutive datagrams of one UDP flow into one GSO_UDP_L4 record, on read and before
-   * write (native/tun/udp_gro.c). Default true; the peer's kernel must take USO too.
+   * write (native/tun/udp_gro.c). Default true (DMSNET_TUN_UDP_COALESCE=0 turns the default off,
+   * for before/after measurements); the peer's kernel must take USO too.
    */
   udpCoalesce?: boolean
   /** move the device into this namespace after opening (the fd keeps working) */
@@ -301,7 +302,7 @@ export async function createTun (options: TunOptions = {}): Promise<TunDevice> {
   const { Tun: NativeTunClass } = loadNative()
   let handle: NativeTun
   try {
-    const nativeOptions = { name, tap: mode === 'tap', multiQueue: options.multiQueue === true, offload, persist: options.persist === true, udpCoalesce: options.udpCoalesce !== false }
+    const nativeOptions = { name, tap: mode === 'tap', multiQueue: options.multiQueue === true, offload, persist: options.persist === true, udpCoalesce: options.udpCoalesce ?? process.env.DMSNET_TUN_UDP_COALESCE !== '0' }
     handle = new NativeTunClass(nativeOptions)
   } catch (err) {
     const e = err as Error & { errno?: number }

@@ -77,6 +77,13 @@ await network.handle(BULK, (stream) => {
   })
 })
 
+/** Bare libp2p stream echo for the benchmark's `stream_rtt_ms` (round trips on one open stream, like ping over the VPN's). */
+const ECHO = '/dmsnet-bench/echo/1'
+await network.handle(ECHO, (stream) => {
+  stream.addEventListener('message', (evt) => { stream.send(evt.data) })
+  stream.addEventListener('remoteCloseWrite', () => { void stream.close() })
+})
+
 function out (obj: unknown): void {
   process.stdout.write(`${JSON.stringify(obj)}\n`)
 }
@@ -123,6 +130,29 @@ async function run (c: Cmd): Promise<unknown> {
       const received = await got
       const secs = (performance.now() - t0) / 1000
       return { bytes: received, seconds: secs, gbps: received * 8 / secs / 1e9 }
+    }
+    case 'rtt': {
+      // `count` 64-byte round trips on one open bare stream, `intervalMs` apart (as ping -i): ms each.
+      const stream = await network.dialProtocol(c.peerId as string, ECHO)
+      const count = (c.count as number | undefined) ?? 40
+      const intervalMs = (c.intervalMs as number | undefined) ?? 50
+      const msg = new Uint8Array(64)
+      const rtts: number[] = []
+      let got = 0
+      let wake: (() => void) | undefined
+      stream.addEventListener('message', (evt) => { got += evt.data.byteLength; if (got >= msg.byteLength) { got -= msg.byteLength; wake?.() } })
+      for (let i = 0; i < count; i++) {
+        const t0 = process.hrtime.bigint()
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(() => { reject(new Error('echo round trip timed out (5 s)')) }, 5000)
+          wake = () => { clearTimeout(timer); resolve() }
+          stream.send(msg)
+        })
+        rtts.push(Number(process.hrtime.bigint() - t0) / 1e6)
+        await new Promise(resolve => setTimeout(resolve, intervalMs))
+      }
+      await stream.close()
+      return { rtts }
     }
     default: throw new Error(`unknown command ${c.cmd}`)
   }
