@@ -3,7 +3,7 @@
  * stream between the same two node processes, all in one run.
  *
  * - vpn_tcp_gbps / veth_tcp_gbps: iperf3 TCP, one flow, `--secs` seconds, median of `--runs`.
- * - vpn_udp_gbps / veth_udp_gbps: iperf3 UDP, 1400-byte datagrams, offered `--udp-rate` (5G), received rate.
+ * - vpn_udp_gbps / veth_udp_gbps: iperf3 UDP, `--udp-len` (1392)-byte datagrams, offered `--udp-rate` (5G), received rate.
  * - stream_gbps: 256 MiB on a bare libp2p stream between the two vpn-node processes (the ceiling).
  * - vpn_udp_loss_pct_500m / veth_udp_loss_pct_500m: iperf3 UDP at 500 Mbit/s offered: loss in percent.
  * - vpn_rtt_ms / veth_rtt_ms: median ping RTT (40 pings, 50 ms apart).
@@ -11,7 +11,8 @@
  * Any measurement that fails (iperf3 error, unreadable result, lost pings, a failed stream run)
  * fails the benchmark: exit 1 with the reason on stderr and in the JSON line's `error`.
  *
- * Usage: npm run bench -- vpn [--runs 3] [--secs 5] [--no-offload] [--udp-rate 5G]
+ * Usage: npm run bench -- vpn [--runs 3] [--secs 5] [--no-offload] [--udp-rate 5G] [--udp-len 1392]
+ * DMSNET_TUN_UDP_COALESCE=0 in the environment turns the TUN's UDP coalescing off (the "before").
  * Progress on stderr; the last stdout line is one JSON object. Needs root (namespaces, TUN).
  */
 import { createVpnWorld, specOf, type VpnNodeProc, type VpnWorld } from '../test/e2e/vpn-harness.js'
@@ -20,6 +21,13 @@ import type { VpnStatus } from '../src/vpn/types.js'
 const udpRateIdx = process.argv.indexOf('--udp-rate')
 /** Offered UDP rate (iperf3 -b), e.g. 1G; default 5G (more than either path carries). */
 const udpRate = udpRateIdx >= 0 ? process.argv[udpRateIdx + 1] ?? '5G' : '5G'
+const udpLenIdx = process.argv.indexOf('--udp-len')
+/**
+ * UDP datagram size (iperf3 -l). Default 1392: with its 28 bytes of headers it fills the VPN's
+ * default 1420-byte MTU exactly. 1400 (used before) is fragmented in two by the tunnel (but not by
+ * the 1500-byte veth), which doubles the packet rate and the loss of the VPN side only.
+ */
+const udpLen = udpLenIdx >= 0 ? process.argv[udpLenIdx + 1] ?? '1392' : '1392'
 
 function arg (name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`)
@@ -51,7 +59,7 @@ async function iperf (world: VpnWorld, client: VpnNodeProc, server: VpnNodeProc,
   const srv = world.net.status(server.ns, 'iperf3', ['-s', '-1', '-B', addr], { timeoutMs: (secs + 20) * 1000 })
   await new Promise(resolve => setTimeout(resolve, 400))
   const args = ['-c', addr, '-t', String(secs), '-J']
-  if (udp !== false) args.push('-u', '-b', udp, '-l', '1400')
+  if (udp !== false) args.push('-u', '-b', udp, '-l', udpLen)
   const r = await world.net.status(client.ns, 'iperf3', args, { timeoutMs: (secs + 20) * 1000 })
   await srv
   let j: IperfResult
@@ -139,6 +147,7 @@ async function main (): Promise<Record<string, unknown>> {
       vpn_rtt_vs_stream: round((stats(series.vpn_rtt!)?.median ?? NaN) / (stats(series.stream_rtt!)?.median ?? NaN), 2),
       offload,
       udp_offered: udpRate,
+      udp_len: Number(udpLen),
       runs,
       secs,
       drops: peer == null ? null : { queueFull: peer.dropQueueFull, spoofed: peer.dropSpoofed, noRoute: s.dropNoRoute }

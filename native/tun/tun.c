@@ -46,7 +46,9 @@
 typedef struct {
   int fd;
   int vnet_hdr;
-  int udp_coalesce;    /* merge UDP datagrams into GSO_UDP_L4 records (needs USO) */
+  int udp_coalesce;    /* merge UDP datagrams into GSO_UDP_L4 records on read (needs USO) */
+  int write_merge;     /* also merge single datagrams before a write (GRO) */
+  unsigned write_segs; /* cut written GSO_UDP_L4 records to at most this many segments (0: never) */
   char name[IFNAMSIZ];
   napi_env env;
   uv_poll_t poll;
@@ -69,6 +71,7 @@ typedef struct {
   uint64_t rx_packets, rx_bytes, rx_batches, rx_errors;
   uint64_t tx_packets, tx_bytes, tx_errors, tx_drops, tx_queued;
   uint64_t rx_coalesced, tx_coalesced; /* datagrams merged into another record */
+  uint64_t tx_split;   /* records written that were cut out of a larger GSO_UDP_L4 record */
 } tun_t;
 
 #define CHECK(call)                                                            \
@@ -390,6 +393,15 @@ static napi_value tun_new(napi_env env, napi_callback_info info) {
   int vnet = offload || get_bool(env, opts, "vnetHdr", 0);
   int uso = get_bool(env, opts, "uso", 1);
   int coalesce = get_bool(env, opts, "udpCoalesce", 1);
+  int write_merge = get_bool(env, opts, "udpWriteCoalesce", 0);
+  int64_t write_segs = 1;
+  if (napi_has_named_property(env, opts, "udpWriteSegments", &has) == napi_ok && has) {
+    CHECK(napi_get_named_property(env, opts, "udpWriteSegments", &v));
+    if (napi_get_value_int64(env, v, &write_segs) != napi_ok || write_segs < 0 || write_segs > 65535) {
+      napi_throw_range_error(env, "ERR_TUN_ARG", "udpWriteSegments must be 0-65535");
+      return NULL;
+    }
+  }
   int persist = get_bool(env, opts, "persist", 0);
 
   int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
@@ -437,6 +449,9 @@ static napi_value tun_new(napi_env env, napi_callback_info info) {
   t->fd = fd;
   t->vnet_hdr = vnet;
   t->udp_coalesce = coalesce && (offload_flags & TUN_F_USO4) && (offload_flags & TUN_F_USO6);
+  t->write_merge = t->udp_coalesce && write_merge;
+  /* without USO the kernel refuses GSO_UDP_L4 records: always cut them to datagrams */
+  t->write_segs = (vnet && !((offload_flags & TUN_F_USO4) && (offload_flags & TUN_F_USO6))) ? 1 : (unsigned)write_segs;
   t->env = env;
   memcpy(t->name, ifr.ifr_name, IFNAMSIZ);
   t->name[IFNAMSIZ - 1] = 0;
@@ -555,7 +570,7 @@ static napi_value tun_write_batch(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, "ERR_TUN_BAD_BATCH", "malformed batch: a record's length runs past the buffer or is out of range");
     return NULL;
   }
-  if (t->udp_coalesce && count > 1) {
+  if (t->write_merge && count > 1) {
     /* merge runs of one UDP flow into GSO_UDP_L4 records (never longer than the input) */
     if (t->gro_cap < len) {
       uint8_t *g = realloc(t->gro_buf, len);
@@ -573,6 +588,38 @@ static napi_value tun_write_batch(napi_env env, napi_callback_info info) {
     gro_finish(&run, t->gro_buf);
     p = t->gro_buf;
     len = out;
+  } else if (t->vnet_hdr && t->write_segs > 0) {
+    /* cut GSO_UDP_L4 records into smaller ones (see gso_split); others are copied unchanged */
+    int any = 0;
+    for (size_t j = 0; j < len && !any;) {
+      uint32_t n = read_be32(p + j);
+      if (n > 1 && p[j + 4] == 1 && p[j + 5] == 5) any = 1;
+      j += 4 + (size_t)n;
+    }
+    if (any) {
+      size_t out = 0;
+      for (size_t j = 0; j < len;) {
+        uint32_t n = read_be32(p + j);
+        size_t need = out + GSO_SPLIT_BOUND((size_t)n) + 4;
+        if (t->gro_cap < need) {
+          size_t cap = t->gro_cap ? t->gro_cap : 65536;
+          while (cap < need) cap *= 2;
+          uint8_t *g = realloc(t->gro_buf, cap);
+          if (g == NULL) return throw_errno(env, "realloc", ENOMEM);
+          t->gro_buf = g;
+          t->gro_cap = cap;
+        }
+        size_t made = gso_split(p + j + 4, n, t->write_segs, t->gro_buf + out, &t->tx_split);
+        if (made == 0) {
+          memcpy(t->gro_buf + out, p + j, 4 + (size_t)n);
+          made = 4 + (size_t)n;
+        }
+        out += made;
+        j += 4 + (size_t)n;
+      }
+      p = t->gro_buf;
+      len = out;
+    }
   }
   uint64_t before_drops = t->tx_drops;
   if (t->wq_len > t->wq_off) {
@@ -607,6 +654,7 @@ static napi_value tun_stats(napi_env env, napi_callback_info info) {
   PUT("txPendingBytes", t->wq_len - t->wq_off);
   PUT("rxCoalesced", t->rx_coalesced);
   PUT("txCoalesced", t->tx_coalesced);
+  PUT("txSplit", t->tx_split);
 #undef PUT
   return o;
 }

@@ -134,3 +134,68 @@ size_t gro_add(gro_run_t *r, uint8_t *buf, size_t off, const uint8_t *pkt, size_
   }
   return off + 4 + n;
 }
+
+size_t gso_split(const uint8_t *pkt, size_t n, unsigned max_segs, uint8_t *out, uint64_t *made) {
+  if (n < VNET_HDR_LEN + 20 + 8 || pkt[0] != F_NEEDS_CSUM || pkt[1] != GSO_UDP_L4) return 0;
+  const uint8_t *ip = pkt + VNET_HDR_LEN;
+  size_t plen = n - VNET_HDR_LEN;
+  size_t hl;
+  int v6;
+  if ((ip[0] >> 4) == 4) {
+    if (ip[0] != 0x45 || ip[9] != PROTO_UDP || be16(ip + 2) != plen) return 0;
+    hl = 20;
+    v6 = 0;
+  } else if ((ip[0] >> 4) == 6) {
+    if (plen < 48 || ip[6] != PROTO_UDP || (size_t)be16(ip + 4) + 40 != plen) return 0;
+    hl = 40;
+    v6 = 1;
+  } else {
+    return 0;
+  }
+  size_t gso = le16(pkt + 4);
+  if (le16(pkt + 6) != hl || le16(pkt + 8) != 6 || gso == 0) return 0;
+  const uint8_t *data = ip + hl + 8;
+  size_t total = plen - hl - 8;
+  size_t segs = (total + gso - 1) / gso;
+  if (segs <= max_segs || segs > GSO_SPLIT_MAX_SEGMENTS || max_segs == 0) return 0;
+  uint16_t id = v6 ? 0 : be16(ip + 4);
+  size_t o = 0;
+  for (size_t first = 0; first < segs; first += max_segs) {
+    size_t k = segs - first < max_segs ? segs - first : max_segs;
+    size_t start = first * gso;
+    size_t len = k * gso;
+    if (start + len > total) len = total - start;
+    size_t rec = VNET_HDR_LEN + hl + 8 + len;
+    put_be32(out + o, (uint32_t)rec);
+    uint8_t *h = out + o + 4;
+    memset(h, 0, VNET_HDR_LEN);
+    h[0] = F_NEEDS_CSUM;
+    put_le16(h + 6, (uint16_t)hl);
+    put_le16(h + 8, 6);
+    if (k > 1) {
+      h[1] = GSO_UDP_L4;
+      put_le16(h + 2, (uint16_t)(hl + 8));
+      put_le16(h + 4, (uint16_t)gso);
+    }
+    uint8_t *nip = h + VNET_HDR_LEN;
+    memcpy(nip, ip, hl + 8);
+    uint16_t udp_len = (uint16_t)(8 + len);
+    uint32_t acc;
+    if (v6) {
+      put_be16(nip + 4, udp_len);
+      acc = sum16(nip + 8, 32, 0);
+    } else {
+      put_be16(nip + 2, (uint16_t)(hl + udp_len));
+      put_be16(nip + 4, (uint16_t)(id + first));
+      nip[10] = nip[11] = 0;
+      put_be16(nip + 10, (uint16_t)~fold(sum16(nip, 20, 0)));
+      acc = sum16(nip + 12, 8, 0);
+    }
+    put_be16(nip + hl + 4, udp_len);
+    put_be16(nip + hl + 6, fold(acc + PROTO_UDP + udp_len));
+    memcpy(nip + hl + 8, data + start, len);
+    o += 4 + rec;
+    (*made)++;
+  }
+  return o;
+}

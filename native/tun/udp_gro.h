@@ -21,6 +21,8 @@
 /* Segments below this payload size are not merged (the VPN refuses gso_size < 88 from peers). */
 #define GRO_MIN_SEGMENT 88
 #define GRO_MAX_SEGMENTS 64
+/* Most segments a record from a peer may carry and still be cut (65535 / 88, rounded up). */
+#define GSO_SPLIT_MAX_SEGMENTS 745
 
 typedef struct {
   int open;            /* a run of records that may still grow */
@@ -43,5 +45,19 @@ size_t gro_add(gro_run_t *r, uint8_t *buf, size_t off, const uint8_t *pkt, size_
 
 /* Closes the open run: writes the GSO header and fixes lengths and checksums when it merged any. */
 void gro_finish(gro_run_t *r, uint8_t *buf);
+
+/*
+ * The other way round, before a write: a GSO_UDP_L4 record (NEEDS_CSUM, as gro_finish makes them)
+ * of more than `max_segs` segments is cut into records of at most `max_segs` segments (1: plain
+ * datagrams), appended at `out` (room for the input plus 4 + 10 + 40 + 8 bytes per segment is
+ * enough). Why: the kernel hands a written GSO packet's datagrams to the receiving socket all at
+ * once; a socket without UDP_GRO (most applications, iperf3 included) overflows its receive
+ * buffer on such bursts, while one write per few datagrams is paced by the writes themselves.
+ * Returns the bytes appended, or 0 when the record is not one to cut (the caller copies it).
+ */
+size_t gso_split(const uint8_t *pkt, size_t n, unsigned max_segs, uint8_t *out, uint64_t *made);
+
+/* Bytes gso_split may need at most for a record of `n` bytes. */
+#define GSO_SPLIT_BOUND(n) ((n) + (size_t)GSO_SPLIT_MAX_SEGMENTS * (4 + 10 + 40 + 8))
 
 #endif

@@ -51,12 +51,12 @@ interface World { a: string, b: string, ta: TunDevice, tb: TunDevice, tc: TunDev
  * plain TUN towards 10.79.1.2, forwarding on. Batches read from A's TUN are written to B's as they
  * are (as the VPN does); what the plain TUN reads is checked packet by packet.
  */
-async function world (t: TestContext, net: NetnsFixture): Promise<World> {
+async function world (t: TestContext, net: NetnsFixture, bOptions: { udpWriteSegments?: number, udpWriteCoalesce?: boolean } = {}): Promise<World> {
   const a = await net.namespace('ga')
   const b = await net.namespace('gb')
   const ta = await createTun({ name: net.ifname('ga'), netns: a, offload: true, mtu: 1500, addresses: ['10.79.0.1/24'] })
   t.after(async () => { await ta.close() })
-  const tb = await createTun({ name: net.ifname('gb'), netns: b, offload: true, mtu: 1500, addresses: ['10.79.0.2/24'] })
+  const tb = await createTun({ name: net.ifname('gb'), netns: b, offload: true, mtu: 1500, addresses: ['10.79.0.2/24'], ...bOptions })
   t.after(async () => { await tb.close() })
   const tc = await createTun({ name: net.ifname('gc'), netns: b, mtu: 1500, addresses: ['10.79.1.1/24'] })
   t.after(async () => { await tc.close() })
@@ -88,29 +88,38 @@ function assertAllIntact (seen: Seen[], n: number): void {
   assert.deepEqual(seqs, Array.from({ length: n }, (_, i) => i), 'every datagram once, in order')
 }
 
-test('udp coalescing: datagrams read from an offload TUN become GSO_UDP_L4 records; the peer kernel splits them back intact', async t => {
+test('udp coalescing: datagrams read from an offload TUN become GSO_UDP_L4 records; the peer writes them cut to datagrams, to 5-segment records, or whole, and they arrive intact', async t => {
   if (!requireRoot(t)) return
-  const net = netnsFixture(t)
-  const w = await world(t, net)
-  assert.equal(w.ta.udpCoalesce, true, 'the kernel took USO4/USO6')
-  assert.equal(w.tc.udpCoalesce, false, 'no coalescing without offloads')
-  let gsoRecords = 0
-  w.ta.onBatch(batch => {
-    for (const rec of iterateRecords(batch)) if (parseVnetHeader(rec).gsoType === VNET_HDR_GSO_UDP_L4) gsoRecords++
-    w.tb.writeBatch(batch)
-  })
-  const n = 400
-  // bursts of 50 back to back, so the device queue holds several datagrams of the flow at a time
-  const script = `const s=require('dgram').createSocket('udp4');const N=${n},S=${SIZE};
+  for (const segs of [1, 5, 0]) {
+    const net = netnsFixture(t)
+    const w = await world(t, net, { udpWriteSegments: segs })
+    assert.equal(w.ta.udpCoalesce, true, 'the kernel took USO4/USO6')
+    assert.equal(w.tc.udpCoalesce, false, 'no coalescing without offloads')
+    let gsoRecords = 0
+    w.ta.onBatch(batch => {
+      for (const rec of iterateRecords(batch)) if (parseVnetHeader(rec).gsoType === VNET_HDR_GSO_UDP_L4) gsoRecords++
+      w.tb.writeBatch(batch)
+    })
+    const n = 400
+    // bursts of 50 back to back, so the device queue holds several datagrams of the flow at a time
+    const script = `const s=require('dgram').createSocket('udp4');const N=${n},S=${SIZE};
 function pl(i){const p=Buffer.alloc(S);p.writeUInt32BE(i,0);for(let k=4;k<S;k++)p[k]=(i*7+k)&255;return p}
 s.connect(${PORT},'10.79.1.2',async()=>{for(let i=0;i<N;){for(let j=0;j<50&&i<N;j++,i++)s.send(pl(i));await new Promise(r=>setTimeout(r,20))}setTimeout(()=>s.close(),200)})`
-  const sender = spawn('ip', ['netns', 'exec', w.a, process.execPath, '-e', script], { stdio: ['ignore', 'ignore', 'inherit'] })
-  t.after(() => { sender.kill() })
-  await until(() => w.seen.length >= n, `${n} datagrams at the plain TUN (have ${w.seen.length})`)
-  assertAllIntact(w.seen, n)
-  const sa = w.ta.stats
-  assert.ok((sa.rxCoalesced ?? 0) > 0 && gsoRecords > 0, `datagrams were merged on read: ${JSON.stringify(sa)} gso records ${gsoRecords}`)
-  assert.equal(w.tb.stats.txErrors, 0)
+    const sender = spawn('ip', ['netns', 'exec', w.a, process.execPath, '-e', script], { stdio: ['ignore', 'ignore', 'inherit'] })
+    t.after(() => { sender.kill() })
+    await until(() => w.seen.length >= n, `${n} datagrams at the plain TUN (have ${w.seen.length}, segments ${segs})`)
+    assertAllIntact(w.seen, n)
+    const sa = w.ta.stats
+    const sb = w.tb.stats
+    assert.ok((sa.rxCoalesced ?? 0) > 0 && gsoRecords > 0, `datagrams were merged on read: ${JSON.stringify(sa)} gso records ${gsoRecords}`)
+    if (segs === 0) assert.equal(sb.txSplit, 0, 'written whole')
+    else assert.ok((sb.txSplit ?? 0) > gsoRecords, `GSO records were cut before the write: ${JSON.stringify(sb)}`)
+    // one write per datagram when cut to 1; fewer writes than datagrams when written whole
+    if (segs === 1) assert.ok(sb.txPackets >= n, `one write per datagram: ${JSON.stringify(sb)}`)
+    if (segs === 0) assert.ok(sb.txPackets < n, `GSO records written whole: ${JSON.stringify(sb)}`)
+    assert.equal(sb.txErrors, 0)
+    await net.cleanup()
+  }
 })
 
 /** A datagram as an offload TUN hands it out: NEEDS_CSUM header, the pseudo-header sum in the UDP checksum field. */
@@ -139,7 +148,7 @@ function partialRecord (seq: number, id: number, size = SIZE): Uint8Array {
 test('udp coalescing: a written batch of single datagrams is merged (GRO) and arrives intact; full-checksum datagrams are left alone', async t => {
   if (!requireRoot(t)) return
   const net = netnsFixture(t)
-  const w = await world(t, net)
+  const w = await world(t, net, { udpWriteCoalesce: true })
   // positive: 30 datagrams of one flow, consecutive ids, the last one shorter
   const recs = Array.from({ length: 30 }, (_, i) => partialRecord(i, 1000 + i, i === 29 ? 300 : SIZE))
   assert.equal(w.tb.writeBatch(buildBatch(recs)), 30)
