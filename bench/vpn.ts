@@ -81,6 +81,24 @@ async function iperf (world: VpnWorld, client: VpnNodeProc, server: VpnNodeProc,
   return { gbps: rx / 1e9 }
 }
 
+/** CPU seconds both node processes used so far. */
+async function nodesCpuS (nodes: VpnNodeProc[]): Promise<number> {
+  let us = 0
+  for (const n of nodes) {
+    const c = await n.call<{ user: number, system: number }>('cpu')
+    us += c.user + c.system
+  }
+  return us / 1e6
+}
+
+/** `iperf` with the CPU seconds both VPN nodes spent per GB received (less sensitive to a busy machine than Gbit/s). */
+async function iperfVpn (world: VpnWorld, a: VpnNodeProc, b: VpnNodeProc, addr: string, secs: number, udp: false | string): Promise<{ gbps: number, lossPct?: number, cpuSPerGb: number }> {
+  const c0 = await nodesCpuS([a, b])
+  const r = await iperf(world, a, b, addr, secs, udp)
+  const cpu = await nodesCpuS([a, b]) - c0
+  return { ...r, cpuSPerGb: cpu / (r.gbps * secs / 8) }
+}
+
 /** Median ICMP RTT of 40 pings 50 ms apart; throws unless at least 30 came back. */
 async function rtt (world: VpnWorld, from: VpnNodeProc, addr: string): Promise<number> {
   const r = await world.net.status(from.ns, 'ping', ['-c', '40', '-i', '0.05', '-W', '2', addr], { timeoutMs: 30_000 })
@@ -109,14 +127,18 @@ async function main (): Promise<Record<string, unknown>> {
     log(`two namespaces up; VPN ${st.ipv4} -> ${vpnB}, underlay ${a.underlayIp} -> ${b.underlayIp}, offload ${offload}`)
 
     const series: Record<string, number[]> = {
-      vpn_tcp: [], veth_tcp: [], vpn_udp: [], veth_udp: [], vpn_udp_loss_500m: [], veth_udp_loss_500m: [], stream: [], vpn_rtt: [], veth_rtt: [], stream_rtt: []
+      vpn_tcp: [], veth_tcp: [], vpn_udp: [], veth_udp: [], vpn_udp_loss_500m: [], veth_udp_loss_500m: [], stream: [], vpn_rtt: [], veth_rtt: [], stream_rtt: [], vpn_tcp_cpu: [], vpn_udp_cpu: []
     }
     const push = (k: string, v: number): void => { series[k]!.push(v) }
     for (let i = 0; i < runs; i++) {
       push('veth_tcp', (await iperf(world, a, b, b.underlayIp, secs, false)).gbps)
-      push('vpn_tcp', (await iperf(world, a, b, vpnB, secs, false)).gbps)
+      const tcp = await iperfVpn(world, a, b, vpnB, secs, false)
+      push('vpn_tcp', tcp.gbps)
+      push('vpn_tcp_cpu', tcp.cpuSPerGb)
       push('veth_udp', (await iperf(world, a, b, b.underlayIp, secs, udpRate)).gbps)
-      push('vpn_udp', (await iperf(world, a, b, vpnB, secs, udpRate)).gbps)
+      const udp = await iperfVpn(world, a, b, vpnB, secs, udpRate)
+      push('vpn_udp', udp.gbps)
+      push('vpn_udp_cpu', udp.cpuSPerGb)
       push('veth_udp_loss_500m', (await iperf(world, a, b, b.underlayIp, secs, '500M')).lossPct!)
       push('vpn_udp_loss_500m', (await iperf(world, a, b, vpnB, secs, '500M')).lossPct!)
       try {
@@ -142,6 +164,9 @@ async function main (): Promise<Record<string, unknown>> {
       // iperf3 UDP at 500 Mbit/s offered, 1400-byte datagrams: loss in percent (median of runs)
       vpn_udp_loss_pct_500m: round(stats(series.vpn_udp_loss_500m!)?.median, 2),
       veth_udp_loss_pct_500m: round(stats(series.veth_udp_loss_500m!)?.median, 2),
+      // CPU seconds of both VPN node processes per GB received (medians)
+      vpn_tcp_cpu_s_per_gb: round(stats(series.vpn_tcp_cpu!)?.median, 2),
+      vpn_udp_cpu_s_per_gb: round(stats(series.vpn_udp_cpu!)?.median, 2),
       vpn_tcp_vs_stream: round((stats(series.vpn_tcp!)?.median ?? NaN) / (stats(series.stream!)?.median ?? NaN), 2),
       vpn_udp_vs_veth: round((stats(series.vpn_udp!)?.median ?? NaN) / (stats(series.veth_udp!)?.median ?? NaN), 2),
       vpn_rtt_vs_stream: round((stats(series.vpn_rtt!)?.median ?? NaN) / (stats(series.stream_rtt!)?.median ?? NaN), 2),

@@ -131,6 +131,7 @@ async function run (c: Cmd): Promise<unknown> {
       const secs = (performance.now() - t0) / 1000
       return { bytes: received, seconds: secs, gbps: received * 8 / secs / 1e9 }
     }
+    case 'cpu': return process.cpuUsage() // for the benchmark's CPU-s/GB figures
     case 'rtt': {
       // `count` 64-byte round trips on one open bare stream, `intervalMs` apart (as ping -i): ms each.
       const stream = await network.dialProtocol(c.peerId as string, ECHO)
