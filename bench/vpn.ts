@@ -11,7 +11,7 @@
  * Any measurement that fails (iperf3 error, unreadable result, lost pings, a failed stream run)
  * fails the benchmark: exit 1 with the reason on stderr and in the JSON line's `error`.
  *
- * Usage: npm run bench -- vpn [--runs 3] [--secs 5] [--no-offload] [--udp-rate 5G] [--udp-len 1392]
+ * Usage: npm run bench -- vpn [--runs 3] [--secs 5] [--no-offload] [--udp-rate 5G] [--udp-len 1392] [--profile DIR]
  * DMSNET_TUN_UDP_COALESCE=0 in the environment turns the TUN's UDP coalescing off (the "before").
  * Progress on stderr; the last stdout line is one JSON object. Needs root (namespaces, TUN).
  */
@@ -81,6 +81,18 @@ async function iperf (world: VpnWorld, client: VpnNodeProc, server: VpnNodeProc,
   return { gbps: rx / 1e9 }
 }
 
+const profIdx = process.argv.indexOf('--profile')
+/** `--profile DIR`: CPU profiles of both VPN nodes during the first run's VPN TCP and UDP iperf3 (DIR/vpn-{tcp,udp}-{a,b}.cpuprofile). */
+const profileDir = profIdx >= 0 ? process.argv[profIdx + 1] : undefined
+
+async function profiled<T> (nodes: VpnNodeProc[], name: string, on: boolean, fn: () => Promise<T>): Promise<T> {
+  if (!on || profileDir == null) return await fn()
+  for (const n of nodes) await n.call('profile', { action: 'start' })
+  const r = await fn()
+  for (const n of nodes) await n.call('profile', { action: 'stop', file: `${profileDir}/vpn-${name}-${n.label}.cpuprofile` })
+  return r
+}
+
 /** CPU seconds both node processes used so far. */
 async function nodesCpuS (nodes: VpnNodeProc[]): Promise<number> {
   let us = 0
@@ -132,11 +144,11 @@ async function main (): Promise<Record<string, unknown>> {
     const push = (k: string, v: number): void => { series[k]!.push(v) }
     for (let i = 0; i < runs; i++) {
       push('veth_tcp', (await iperf(world, a, b, b.underlayIp, secs, false)).gbps)
-      const tcp = await iperfVpn(world, a, b, vpnB, secs, false)
+      const tcp = await profiled([a, b], 'tcp', i === 0, async () => await iperfVpn(world, a, b, vpnB, secs, false))
       push('vpn_tcp', tcp.gbps)
       push('vpn_tcp_cpu', tcp.cpuSPerGb)
       push('veth_udp', (await iperf(world, a, b, b.underlayIp, secs, udpRate)).gbps)
-      const udp = await iperfVpn(world, a, b, vpnB, secs, udpRate)
+      const udp = await profiled([a, b], 'udp', i === 0, async () => await iperfVpn(world, a, b, vpnB, secs, udpRate))
       push('vpn_udp', udp.gbps)
       push('vpn_udp_cpu', udp.cpuSPerGb)
       push('veth_udp_loss_500m', (await iperf(world, a, b, b.underlayIp, secs, '500M')).lossPct!)

@@ -10,6 +10,8 @@
  */
 import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
+import { writeFile } from 'node:fs/promises'
+import { Session } from 'node:inspector/promises'
 import { loadConfig } from '../../src/config/load.js'
 import { createNetwork } from '../../src/network/network.js'
 import { createVpn } from '../../src/vpn/vpn.js'
@@ -90,6 +92,8 @@ function out (obj: unknown): void {
 
 type Cmd = { id: number, cmd: string } & Record<string, unknown>
 
+let profiler: Session | undefined
+
 async function run (c: Cmd): Promise<unknown> {
   switch (c.cmd) {
     case 'start': return await vpn.start(c.peers as VpnPeerSpec[] | undefined)
@@ -132,6 +136,22 @@ async function run (c: Cmd): Promise<unknown> {
       return { bytes: received, seconds: secs, gbps: received * 8 / secs / 1e9 }
     }
     case 'cpu': return process.cpuUsage() // for the benchmark's CPU-s/GB figures
+    case 'profile': {
+      // CPU profile of this node for `npm run bench -- vpn --profile DIR`: start, then stop into `file`
+      if (c.action === 'start') {
+        profiler ??= new Session()
+        profiler.connect()
+        await profiler.post('Profiler.enable')
+        await profiler.post('Profiler.start')
+        return true
+      }
+      if (profiler == null) throw new Error('profile not started')
+      const { profile } = await profiler.post('Profiler.stop')
+      profiler.disconnect()
+      profiler = undefined
+      await writeFile(c.file as string, JSON.stringify(profile))
+      return true
+    }
     case 'rtt': {
       // `count` 64-byte round trips on one open bare stream, `intervalMs` apart (as ping -i): ms each.
       const stream = await network.dialProtocol(c.peerId as string, ECHO)
