@@ -11,7 +11,7 @@ import fc from 'fast-check'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { pskProtector } from '../../src/swarm/protector.js'
 import { createXSalsa20, nativeXSalsa20Available, type XSalsa20Impl } from '../../src/swarm/xsalsa20.js'
-import type { MessageStream } from '@libp2p/interface'
+import { collect, until } from './protector-streams.js'
 
 // NaCl's tests/stream.c and stream3.c (also libsodium's test/default/stream*.c)
 const KEY = Buffer.from('1b27556473e985d462cd51197a9a46c76009549eac6474f206c4ee0844f68389', 'hex')
@@ -84,20 +84,6 @@ test('native and JS keystreams agree on random chunkings, in place or copied, ch
       assert.deepEqual(run('native', sizes2), expected)
     }), { numRuns: 150 })
 })
-
-function collect (stream: MessageStream): { bytes: () => Uint8Array } {
-  const list = new Uint8ArrayList()
-  stream.addEventListener('message', (evt) => { list.append(evt.data) })
-  return { bytes: () => list.subarray() }
-}
-
-async function until (cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out waiting')
-    await new Promise(resolve => setTimeout(resolve, 5))
-  }
-}
 
 test('a native-cipher protector and a JS-cipher protector talk both ways; a wrong key still garbles', async () => {
   const psk = new Uint8Array(randomBytes(32))
