@@ -27,6 +27,18 @@ function payloadOf (i: number, size = SIZE): Uint8Array {
 
 interface Seen { seq: number, ok: boolean, id: number, why?: string }
 
+/** Checks one plain IPv6/UDP packet (UDP right after the fixed header): UDP checksum, payload. */
+function checkPlain6 (pkt: Uint8Array): Seen {
+  const udp = pkt.subarray(40, 40 + ((pkt[4]! << 8) | pkt[5]!))
+  let pseudo = 17 + udp.byteLength
+  for (let i = 8; i < 40; i += 2) pseudo += (pkt[i]! << 8) | pkt[i + 1]!
+  if (checksum(udp, 0, udp.byteLength, pseudo) !== 0) return { seq: -1, ok: false, id: -1, why: 'bad UDP checksum' }
+  const data = udp.subarray(8)
+  const seq = new DataView(data.buffer, data.byteOffset).getUint32(0)
+  const ok = Buffer.compare(Buffer.from(data), Buffer.from(payloadOf(seq, data.byteLength))) === 0
+  return { seq, ok, id: -1, why: ok ? undefined : 'payload differs' }
+}
+
 /** Checks one plain IPv4/UDP packet read from the non-offload TUN: header and UDP checksums, payload. */
 function checkPlain (pkt: Uint8Array): Seen {
   const ip = parseIpv4(pkt)
@@ -47,8 +59,8 @@ function checkPlain (pkt: Uint8Array): Seen {
 interface World { a: string, b: string, ta: TunDevice, tb: TunDevice, tc: TunDevice, seen: Seen[] }
 
 /**
- * ns A: offload TUN 10.79.0.1 (routes 10.79.1.0/24 into it). ns B: offload TUN 10.79.0.2 and a
- * plain TUN towards 10.79.1.2, forwarding on. Batches read from A's TUN are written to B's as they
+ * ns A: offload TUN 10.79.0.1 / fd79::1 (routes 10.79.1.0/24 and fd79:1::/64 into it). ns B:
+ * offload TUN 10.79.0.2 / fd79::2 and a plain TUN towards 10.79.1.2 / fd79:1::2, forwarding on. Batches read from A's TUN are written to B's as they
  * are (as the VPN does); what the plain TUN reads is checked packet by packet.
  */
 async function world (t: TestContext, net: NetnsFixture, bOptions: { udpWriteSegments?: number, udpWriteCoalesce?: boolean } = {}): Promise<World> {
@@ -61,13 +73,19 @@ async function world (t: TestContext, net: NetnsFixture, bOptions: { udpWriteSeg
   const tc = await createTun({ name: net.ifname('gc'), netns: b, mtu: 1500, addresses: ['10.79.1.1/24'] })
   t.after(async () => { await tc.close() })
   await net.exec(a, 'ip', ['route', 'add', '10.79.1.0/24', 'dev', ta.name])
-  await net.exec(b, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1'])
+  await net.exec(b, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1'])
+  // IPv6 without duplicate address detection, so the addresses work at once
+  await net.exec(a, 'ip', ['-6', 'addr', 'add', 'fd79::1/64', 'dev', ta.name, 'nodad'])
+  await net.exec(b, 'ip', ['-6', 'addr', 'add', 'fd79::2/64', 'dev', tb.name, 'nodad'])
+  await net.exec(b, 'ip', ['-6', 'addr', 'add', 'fd79:1::1/64', 'dev', tc.name, 'nodad'])
+  await net.exec(a, 'ip', ['-6', 'route', 'add', 'fd79:1::/64', 'dev', ta.name])
   const seen: Seen[] = []
   tc.onBatch(batch => {
     for (const rec of iterateRecords(batch)) {
       // the kernel's own traffic on a fresh link (IPv6 router solicitations, MLD) is not ours
       const ip = parseIpv4(rec)
       if (ip.version === 4 && ip.protocol === 17 && ((rec[ip.headerLen + 2]! << 8) | rec[ip.headerLen + 3]!) === PORT) seen.push(checkPlain(rec))
+      if (ip.version === 6 && rec[6] === 17 && ((rec[42]! << 8) | rec[43]!) === PORT) seen.push(checkPlain6(rec))
     }
   })
   return { a, b, ta, tb, tc, seen }
@@ -88,9 +106,9 @@ function assertAllIntact (seen: Seen[], n: number): void {
   assert.deepEqual(seqs, Array.from({ length: n }, (_, i) => i), 'every datagram once, in order')
 }
 
-test('udp coalescing: datagrams read from an offload TUN become GSO_UDP_L4 records; the peer writes them cut to datagrams, to 5-segment records, or whole, and they arrive intact', async t => {
+test('udp coalescing: IPv4 and IPv6 datagrams read from an offload TUN become GSO_UDP_L4 records; the peer writes them cut to datagrams, to 5-segment records, or whole, and they arrive intact', async t => {
   if (!requireRoot(t)) return
-  for (const segs of [1, 5, 0]) {
+  for (const [family, segs] of [[4, 1], [4, 5], [4, 0], [6, 1], [6, 0]] as const) {
     const net = netnsFixture(t)
     const w = await world(t, net, { udpWriteSegments: segs })
     assert.equal(w.ta.udpCoalesce, true, 'the kernel took USO4/USO6')
@@ -102,12 +120,12 @@ test('udp coalescing: datagrams read from an offload TUN become GSO_UDP_L4 recor
     })
     const n = 400
     // bursts of 50 back to back, so the device queue holds several datagrams of the flow at a time
-    const script = `const s=require('dgram').createSocket('udp4');const N=${n},S=${SIZE};
+    const script = `const s=require('dgram').createSocket('udp${family}');const N=${n},S=${SIZE};
 function pl(i){const p=Buffer.alloc(S);p.writeUInt32BE(i,0);for(let k=4;k<S;k++)p[k]=(i*7+k)&255;return p}
-s.connect(${PORT},'10.79.1.2',async()=>{for(let i=0;i<N;){for(let j=0;j<50&&i<N;j++,i++)s.send(pl(i));await new Promise(r=>setTimeout(r,20))}setTimeout(()=>s.close(),200)})`
+s.connect(${PORT},'${family === 4 ? '10.79.1.2' : 'fd79:1::2'}',async()=>{for(let i=0;i<N;){for(let j=0;j<50&&i<N;j++,i++)s.send(pl(i));await new Promise(r=>setTimeout(r,20))}setTimeout(()=>s.close(),200)})`
     const sender = spawn('ip', ['netns', 'exec', w.a, process.execPath, '-e', script], { stdio: ['ignore', 'ignore', 'inherit'] })
     t.after(() => { sender.kill() })
-    await until(() => w.seen.length >= n, `${n} datagrams at the plain TUN (have ${w.seen.length}, segments ${segs})`)
+    await until(() => w.seen.length >= n, `${n} IPv${family} datagrams at the plain TUN (have ${w.seen.length}, segments ${segs})`)
     assertAllIntact(w.seen, n)
     const sa = w.ta.stats
     const sb = w.tb.stats
