@@ -394,7 +394,7 @@ static napi_value tun_new(napi_env env, napi_callback_info info) {
   int uso = get_bool(env, opts, "uso", 1);
   int coalesce = get_bool(env, opts, "udpCoalesce", 1);
   int write_merge = get_bool(env, opts, "udpWriteCoalesce", 0);
-  int64_t write_segs = 1;
+  int64_t write_segs = 0;
   if (napi_has_named_property(env, opts, "udpWriteSegments", &has) == napi_ok && has) {
     CHECK(napi_get_named_property(env, opts, "udpWriteSegments", &v));
     if (napi_get_value_int64(env, v, &write_segs) != napi_ok || write_segs < 0 || write_segs > 65535) {

@@ -50,9 +50,9 @@ void gro_finish(gro_run_t *r, uint8_t *buf);
  * The other way round, before a write: a GSO_UDP_L4 record (NEEDS_CSUM, as gro_finish makes them)
  * of more than `max_segs` segments is cut into records of at most `max_segs` segments (1: plain
  * datagrams), appended at `out` (room for the input plus 4 + 10 + 40 + 8 bytes per segment is
- * enough). Why: the kernel hands a written GSO packet's datagrams to the receiving socket all at
- * once; a socket without UDP_GRO (most applications, iperf3 included) overflows its receive
- * buffer on such bursts, while one write per few datagrams is paced by the writes themselves.
+ * enough). Why: a TUN without USO refuses GSO_UDP_L4 records, and the kernel queues a written
+ * GSO packet's datagrams on the receiving socket together, which a small socket buffer without
+ * UDP_GRO may not take; one write per few datagrams is paced by the writes themselves.
  * Returns the bytes appended, or 0 when the record is not one to cut (the caller copies it).
  */
 size_t gso_split(const uint8_t *pkt, size_t n, unsigned max_segs, uint8_t *out, uint64_t *made);
