@@ -12,7 +12,8 @@
  * 10-byte virtio_net_hdr + IP packet when IFF_VNET_HDR is on; the bare packet otherwise).
  *
  * With UDP segmentation offload accepted by the kernel (TUN_F_USO4/6), consecutive datagrams of
- * one flow are coalesced into GSO_UDP_L4 super-packets on read and before write (udp_gro.c).
+ * one flow are coalesced into GSO_UDP_L4 super-packets on read; before a write such records can
+ * be cut to fewer segments, or single datagrams merged (both options; see udp_gro.h).
  */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -1,6 +1,6 @@
 /*
- * UDP coalescing for TUN records (GSO on the way out of a TUN read, GRO before a TUN write), as
- * wireguard-go's tun/offload_linux.go and Tailscale do: consecutive packets of one UDP flow, each
+ * UDP coalescing for TUN records (on the way out of a TUN read; optionally, GRO-style, before a
+ * TUN write), as wireguard-go's tun/offload_linux.go and Tailscale do: consecutive packets of one UDP flow, each
  * handed out by the kernel with a partial checksum (VIRTIO_NET_HDR_F_NEEDS_CSUM), become one
  * VIRTIO_NET_HDR_GSO_UDP_L4 super-packet that the receiving kernel (TUN_F_USO4/6, Linux >= 6.2)
  * splits again into the same datagrams. One record instead of ~45 per 64 KiB: fewer records for
