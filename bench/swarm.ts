@@ -7,7 +7,11 @@
  * 2. Key rotation on 10 nodes (1 creator + 9 members, one process): time from `rotate()` until
  *    every member is on the new epoch and connected to the creator again.
  *
- * Usage: npm run bench -- swarm [--runs 3] [--mb 128] [--rotations 3] [--nodes 10]
+ * Usage: npm run bench -- swarm [--runs 3] [--mb 128] [--rotations 3] [--nodes 10] [--cipher auto|native|js]
+ * Each run measures three paths in turn: plain, PSK on the chosen cipher (default: libsodium when
+ * it loads) and PSK on the pure JavaScript cipher (`psk_js_*`). `--rotations 0` skips part 2.
+ * A run that fails (an error, a rotation that never completes) fails the whole benchmark: it
+ * exits non-zero with the reason, never reporting a partial median.
  * The same file runs the throughput server when given `--server` (spawned by the client).
  * Progress on stderr; the last stdout line is one JSON object.
  */
@@ -20,6 +24,7 @@ import type { Config } from '../src/config/index.js'
 import { createLogger } from '../src/logging.js'
 import { createNetwork } from '../src/network/network.js'
 import { pskProtector } from '../src/swarm/protector.js'
+import type { XSalsa20Impl } from '../src/swarm/xsalsa20.js'
 import { createSwarmManager, type SwarmManager } from '../src/swarm/swarm.js'
 import type { HostProfile, Network } from '../src/network/types.js'
 import type { Stream } from '@libp2p/interface'
@@ -45,10 +50,27 @@ function benchConfig (dataDir: string, port = 0): Config {
   }, port)
 }
 
-function profiles (pskHex: string): { plain: HostProfile, psk: HostProfile } {
+function cipherArg (): XSalsa20Impl {
+  const c = strArg('cipher') ?? 'auto'
+  if (c !== 'auto' && c !== 'native' && c !== 'js') throw new Error(`--cipher must be auto, native or js (got ${c})`)
+  return c
+}
+
+type Path = 'plain' | 'psk' | 'pskJs'
+const PATHS: Path[] = ['plain', 'psk', 'pskJs']
+
+/** The three paths measured in every run: public, PSK on the chosen cipher, PSK on the JS cipher (the old path). */
+function profiles (pskHex: string): { hosts: Record<Path, HostProfile>, cipher: 'native' | 'js' } {
+  const psk = new Uint8Array(Buffer.from(pskHex, 'hex'))
+  const protector = pskProtector({ psk, cipher: cipherArg() })
+  const swarm = { dhtProtocolPrefix: '/dmsnet/swarm/bench', bootstrap: [] }
   return {
-    plain: { name: 'public', dhtProtocolPrefix: '/dmsnet', bootstrap: [] },
-    psk: { name: 'swarm:bench', connectionProtector: pskProtector({ psk: new Uint8Array(Buffer.from(pskHex, 'hex')) }), dhtProtocolPrefix: '/dmsnet/swarm/bench', bootstrap: [] }
+    hosts: {
+      plain: { name: 'public', dhtProtocolPrefix: '/dmsnet', bootstrap: [] },
+      psk: { name: 'swarm:bench', connectionProtector: protector, ...swarm },
+      pskJs: { name: 'swarm:bench-js', connectionProtector: pskProtector({ psk, cipher: 'js' }), ...swarm }
+    },
+    cipher: protector.stats.cipher
   }
 }
 
@@ -65,13 +87,15 @@ async function server (): Promise<void> {
   const p = profiles(strArg('psk')!)
   const nets: Network[] = []
   try {
-    for (const [name, profile] of Object.entries(p)) {
-      const net = await createNetwork({ config: benchConfig(join(dir, name)), profile })
+    const addrs: Partial<Record<Path, string>> = {}
+    for (const name of PATHS) {
+      const net = await createNetwork({ config: benchConfig(join(dir, name)), profile: p.hosts[name] })
       await net.handle(SINK, (s) => { void sink(s) })
       await net.start()
       nets.push(net)
+      addrs[name] = net.host.getMultiaddrs()[0]!.toString()
     }
-    writeJsonLine({ plain: nets[0]!.host.getMultiaddrs()[0]!.toString(), psk: nets[1]!.host.getMultiaddrs()[0]!.toString() })
+    writeJsonLine(addrs)
     await stdinClosed()
   } finally {
     await Promise.allSettled(nets.map(async n => { await n.stop() }))
@@ -79,9 +103,11 @@ async function server (): Promise<void> {
   }
 }
 
-async function transfer (net: Network, addr: string, bytes: number): Promise<number> {
+/** MB/s, and the sending process's CPU seconds per GB (less sensitive than MB/s to a busy machine). */
+async function transfer (net: Network, addr: string, bytes: number): Promise<{ mbps: number, cpuSPerGb: number }> {
   const buf = new Uint8Array(randomBytes(CHUNK))
   const stream = await net.dialProtocol(addr, SINK, { signal: AbortSignal.timeout(10_000) })
+  const cpu0 = process.cpuUsage()
   const t0 = performance.now()
   for (let sent = 0; sent < bytes; sent += CHUNK) {
     if (!stream.send(buf)) await stream.onDrain({ signal: AbortSignal.timeout(30_000) })
@@ -91,34 +117,37 @@ async function transfer (net: Network, addr: string, bytes: number): Promise<num
   for await (const chunk of stream) got += chunk.byteLength
   if (got !== 1) throw new Error('sink did not acknowledge the transfer')
   const secs = (performance.now() - t0) / 1000
-  return bytes / 1e6 / secs
+  const cpu = process.cpuUsage(cpu0)
+  return { mbps: bytes / 1e6 / secs, cpuSPerGb: (cpu.user + cpu.system) / 1e6 / (bytes / 1e9) }
 }
 
-async function throughput (runs: number, mb: number): Promise<{ psk: number[], plain: number[] }> {
+async function throughput (runs: number, mb: number): Promise<{ mbps: Record<Path, number[]>, cpu: Record<Path, number[]>, cipher: string }> {
   const pskHex = randomBytes(32).toString('hex')
   const bytes = Math.ceil(mb * 1024 * 1024 / CHUNK) * CHUNK
   const self = fileURLToPath(import.meta.url)
-  const child = spawnServer(self, ['--psk', pskHex])
+  const child = spawnServer(self, ['--psk', pskHex, '--cipher', cipherArg()])
   const dir = mkdtempSync(join(tmpdir(), `dmsnet-bench-swarm-cli-${process.pid}-`))
   const nets: Network[] = []
-  const out = { psk: [] as number[], plain: [] as number[] }
+  const p = profiles(pskHex)
+  const out = { mbps: { plain: [], psk: [], pskJs: [] } as Record<Path, number[]>, cpu: { plain: [], psk: [], pskJs: [] } as Record<Path, number[]>, cipher: p.cipher }
   try {
-    const addrs = await serverAnnouncement<{ plain: string, psk: string }>(child)
-    const p = profiles(pskHex)
-    for (const [name, profile] of Object.entries(p)) {
-      const net = await createNetwork({ config: benchConfig(join(dir, name)), profile })
+    const addrs = await serverAnnouncement<Record<Path, string>>(child)
+    const clients: Partial<Record<Path, Network>> = {}
+    for (const name of PATHS) {
+      const net = await createNetwork({ config: benchConfig(join(dir, name)), profile: p.hosts[name] })
       await net.start()
       nets.push(net)
+      clients[name] = net
     }
-    const [plainNet, pskNet] = nets as [Network, Network]
-    await transfer(plainNet, addrs.plain, 8 * 1024 * 1024) // warm-up
-    await transfer(pskNet, addrs.psk, 8 * 1024 * 1024)
+    for (const name of PATHS) await transfer(clients[name]!, addrs[name], 8 * 1024 * 1024) // warm-up
     for (let r = 0; r < runs; r++) {
-      const a = await transfer(plainNet, addrs.plain, bytes)
-      const b = await transfer(pskNet, addrs.psk, bytes)
-      out.plain.push(a)
-      out.psk.push(b)
-      log(`run ${r + 1}/${runs}: plain ${a.toFixed(0)} MB/s, psk ${b.toFixed(0)} MB/s (${mb} MiB each)`)
+      for (const name of PATHS) {
+        const t = await transfer(clients[name]!, addrs[name], bytes)
+        out.mbps[name].push(t.mbps)
+        out.cpu[name].push(t.cpuSPerGb)
+      }
+      const show = (n: Path): string => `${out.mbps[n][r]!.toFixed(0)} MB/s ${out.cpu[n][r]!.toFixed(1)} CPU-s/GB`
+      log(`run ${r + 1}/${runs}: plain ${show('plain')}, psk (${p.cipher}) ${show('psk')}, psk (js) ${show('pskJs')} (${mb} MiB each)`)
     }
   } finally {
     await Promise.allSettled(nets.map(async n => { await n.stop() }))
@@ -149,11 +178,11 @@ async function waitFor (fn: () => boolean, ms: number): Promise<boolean> {
   return false
 }
 
-async function rotation (nodes: number, rotations: number): Promise<{ allMs: number[], rotateCallMs: number[], timeouts: number }> {
+async function rotation (nodes: number, rotations: number): Promise<{ allMs: number[], rotateCallMs: number[] }> {
   const dir = mkdtempSync(join(tmpdir(), `dmsnet-bench-swarm-rot-${process.pid}-`))
   const logger = createLogger('swarm', 'warn')
   const all: Array<{ net: Network, swarm: SwarmManager }> = []
-  const res = { allMs: [] as number[], rotateCallMs: [] as number[], timeouts: 0 }
+  const res = { allMs: [] as number[], rotateCallMs: [] as number[] }
   try {
     for (let i = 0; i < nodes; i++) {
       const config = benchConfig(join(dir, String(i)), await freePort())
@@ -168,16 +197,18 @@ async function rotation (nodes: number, rotations: number): Promise<{ allMs: num
     const creatorId = creator.net.peerId.toString()
     await Promise.all(members.map(async m => await m.swarm.join(st.keyService[0]!)))
     const inAll = await waitFor(() => members.every(m => m.net.isConnected(creatorId)), 20_000)
-    log(`${nodes} nodes in swarm${inAll ? '' : ' (not all connected to the creator)'}`)
+    if (!inAll) throw new Error(`not every member connected to the creator within 20 s of joining`)
+    log(`${nodes} nodes in swarm`)
     for (let r = 0; r < rotations; r++) {
       const t0 = performance.now()
       const rr = await creator.swarm.rotate()
       res.rotateCallMs.push(performance.now() - t0)
       const ok = await waitFor(() => members.every(m => m.swarm.status().epoch === rr.epoch && m.net.isConnected(creatorId)), 60_000)
       const ms = performance.now() - t0
-      if (!ok) res.timeouts++
-      res.allMs.push(ms)
       log(`rotation ${r + 1}/${rotations}: epoch ${rr.epoch}, delivered ${rr.delivered.length}/${members.length}, all members back in ${ms.toFixed(0)} ms${ok ? '' : ' (TIMED OUT)'}`)
+      // a rotation that never completed has no duration: it fails the benchmark, it is not a data point
+      if (!ok) throw new Error(`rotation ${r + 1}: not every member was on epoch ${rr.epoch} and connected to the creator within 60 s`)
+      res.allMs.push(ms)
       await new Promise(resolve => setTimeout(resolve, 500))
     }
   } finally {
@@ -191,8 +222,9 @@ async function main (): Promise<void> {
   if (process.argv.includes('--server')) { await server(); return }
   const runs = arg('runs', 3)
   const mb = arg('mb', 128)
-  const tp = await throughput(runs, mb)
-  const rot = await rotation(arg('nodes', 10), arg('rotations', 3))
+  const { mbps: tp, cpu, cipher } = await throughput(runs, mb)
+  const rotations = arg('rotations', 3, true)
+  const rot = rotations > 0 ? await rotation(arg('nodes', 10), rotations) : undefined
   const result = {
     bench: 'swarm',
     // MB/s (10^6 bytes per second), the unit bench/stream uses for libp2p_mbps
@@ -203,10 +235,18 @@ async function main (): Promise<void> {
     psk_MBps: stats(tp.psk),
     plain_MBps: stats(tp.plain),
     psk_vs_plain: round(median(tp.psk) / median(tp.plain), 2),
-    rotate_all10_ms: round(median(rot.allMs)),
-    rotate_all_ms: stats(rot.allMs),
-    rotate_call_ms: stats(rot.rotateCallMs),
-    rotate_timeouts: rot.timeouts,
+    psk_cipher: cipher,
+    // the sender's CPU seconds per GB sent (client process only), medians
+    plain_cpu_s_per_gb: round(median(cpu.plain), 2),
+    psk_cpu_s_per_gb: round(median(cpu.psk), 2),
+    psk_js_cpu_s_per_gb: round(median(cpu.pskJs), 2),
+    // the pure JavaScript cipher (the fallback, and the path before libsodium), same run
+    psk_js_mbps: round(median(tp.pskJs)),
+    psk_js_MBps: stats(tp.pskJs),
+    psk_js_vs_plain: round(median(tp.pskJs) / median(tp.plain), 2),
+    ...(rot != null
+      ? { rotate_all10_ms: round(median(rot.allMs)), rotate_all_ms: stats(rot.allMs), rotate_call_ms: stats(rot.rotateCallMs), rotate_timeouts: 0 }
+      : {}),
     nodes: arg('nodes', 10),
     runs,
     mb_per_run: mb
@@ -214,4 +254,4 @@ async function main (): Promise<void> {
   writeJsonLine(result)
 }
 
-main().then(() => { process.exit(0) }, (err) => { log(`failed: ${(err as Error).stack ?? String(err)}`); writeJsonLine({ bench: 'swarm', error: String(err) }); process.exit(0) })
+main().then(() => { process.exit(0) }, (err) => { log(`failed: ${(err as Error).stack ?? String(err)}`); writeJsonLine({ bench: 'swarm', error: String(err) }); process.exit(1) })

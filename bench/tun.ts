@@ -169,7 +169,8 @@ function cpuSeconds (pid: number | undefined): number {
 async function pingMs (ns: string, addr: string): Promise<number> {
   const out = await execP('ip', ['netns', 'exec', ns, 'ping', '-q', '-c', '20', '-i', '0.05', '-W', '2', addr])
   const m = /= [\d.]+\/([\d.]+)\//.exec(out)
-  return m == null ? NaN : Number(m[1])
+  if (m == null) throw new Error(`ping ${addr} from ${ns}: no RTT summary in ${JSON.stringify(out.slice(-200))}`)
+  return Number(m[1])
 }
 
 interface Config { name: string, transport: 'udp' | 'tcp', mtu: number, offload: boolean, parallel: number }
@@ -245,19 +246,21 @@ async function main (): Promise<void> {
       const cpu: number[] = []
       try {
         for (let i = 0; i < runs; i++) {
+          // a failed run fails the benchmark (exit 1): it is never a zero nor left out of the median
+          let r: { gbps: number, bytes: number }
+          const before = cpuSeconds(fa.pid) + cpuSeconds(fb.pid)
           try {
-            const before = cpuSeconds(fa.pid) + cpuSeconds(fb.pid)
-            const r = await iperfBytes(nsA, '10.91.0.2', seconds, cfg.parallel)
-            const used = cpuSeconds(fa.pid) + cpuSeconds(fb.pid) - before
-            xs.push(r.gbps)
-            cpu.push(used / (r.bytes / 1e9))
-            log(`${cfg.name} run ${i + 1}: ${r.gbps.toFixed(2)} Gbit/s, forwarders ${cpu.at(-1)!.toFixed(2)} CPU-s/GB`)
+            r = await iperfBytes(nsA, '10.91.0.2', seconds, cfg.parallel)
           } catch (err) {
-            log(`${cfg.name} run ${i + 1} failed: ${(err as Error).message.split('\n')[0]}`)
+            throw new Error(`${cfg.name} run ${i + 1} failed: ${(err as Error).message.split('\n')[0]}`, { cause: err })
           }
+          const used = cpuSeconds(fa.pid) + cpuSeconds(fb.pid) - before
+          xs.push(r.gbps)
+          cpu.push(used / (r.bytes / 1e9))
+          log(`${cfg.name} run ${i + 1}: ${r.gbps.toFixed(2)} Gbit/s, forwarders ${cpu.at(-1)!.toFixed(2)} CPU-s/GB`)
         }
-        const ping = await pingMs(nsA, '10.91.0.2').catch(() => NaN)
-        perConfig[cfg.name] = { ...(xs.length > 0 ? stats(xs) : { median: 0 }), ping_ms: ping, fwd_cpu_s_per_gb: round(median(cpu)), mtu: cfg.mtu, offload: cfg.offload, transport: cfg.transport, flows: cfg.parallel }
+        const ping = await pingMs(nsA, '10.91.0.2')
+        perConfig[cfg.name] = { ...stats(xs), ping_ms: ping, fwd_cpu_s_per_gb: round(median(cpu)), mtu: cfg.mtu, offload: cfg.offload, transport: cfg.transport, flows: cfg.parallel }
       } finally {
         fa.kill('SIGTERM')
         fb.kill('SIGTERM')

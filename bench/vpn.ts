@@ -3,11 +3,16 @@
  * stream between the same two node processes, all in one run.
  *
  * - vpn_tcp_gbps / veth_tcp_gbps: iperf3 TCP, one flow, `--secs` seconds, median of `--runs`.
- * - vpn_udp_gbps / veth_udp_gbps: iperf3 UDP, 1400-byte datagrams, offered `--udp-rate` (5G), received rate.
+ * - vpn_udp_gbps / veth_udp_gbps: iperf3 UDP, `--udp-len` (1392)-byte datagrams, offered `--udp-rate` (5G), received rate.
  * - stream_gbps: 256 MiB on a bare libp2p stream between the two vpn-node processes (the ceiling).
+ * - vpn_udp_loss_pct_500m / veth_udp_loss_pct_500m: iperf3 UDP at 500 Mbit/s offered: loss in percent.
  * - vpn_rtt_ms / veth_rtt_ms: median ping RTT (40 pings, 50 ms apart).
+ * - stream_rtt_ms: median round trip of 64 bytes on one open bare libp2p stream (40, 50 ms apart).
+ * Any measurement that fails (iperf3 error, unreadable result, lost pings, a failed stream run)
+ * fails the benchmark: exit 1 with the reason on stderr and in the JSON line's `error`.
  *
- * Usage: npm run bench -- vpn [--runs 3] [--secs 5] [--no-offload] [--udp-rate 5G]
+ * Usage: npm run bench -- vpn [--runs 3] [--secs 5] [--no-offload] [--udp-rate 5G] [--udp-len 1392] [--profile DIR]
+ * DMSNET_TUN_UDP_COALESCE=0 in the environment turns the TUN's UDP coalescing off (the "before").
  * Progress on stderr; the last stdout line is one JSON object. Needs root (namespaces, TUN).
  */
 import { createVpnWorld, specOf, type VpnNodeProc, type VpnWorld } from '../test/e2e/vpn-harness.js'
@@ -16,6 +21,13 @@ import type { VpnStatus } from '../src/vpn/types.js'
 const udpRateIdx = process.argv.indexOf('--udp-rate')
 /** Offered UDP rate (iperf3 -b), e.g. 1G; default 5G (more than either path carries). */
 const udpRate = udpRateIdx >= 0 ? process.argv[udpRateIdx + 1] ?? '5G' : '5G'
+const udpLenIdx = process.argv.indexOf('--udp-len')
+/**
+ * UDP datagram size (iperf3 -l). Default 1392: with its 28 bytes of headers it fills the VPN's
+ * default 1420-byte MTU exactly. 1400 (used before) is fragmented in two by the tunnel (but not by
+ * the 1500-byte veth), which doubles the packet rate and the loss of the VPN side only.
+ */
+const udpLen = udpLenIdx >= 0 ? process.argv[udpLenIdx + 1] ?? '1392' : '1392'
 
 function arg (name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`)
@@ -35,33 +47,76 @@ function stats (xs: number[]): { min: number, median: number, max: number } | un
 
 interface IperfResult { end?: { sum_received?: { bits_per_second: number }, sum?: { bits_per_second: number, lost_percent?: number }, sum_sent?: { bits_per_second: number } }, error?: string }
 
-async function iperf (world: VpnWorld, client: VpnNodeProc, server: VpnNodeProc, addr: string, secs: number, udp: boolean): Promise<number | undefined> {
+/** A measurement that did not happen: fails the whole benchmark (never a zero, never left out of a median). */
+class BenchRunError extends Error {
+  static override name = 'BenchRunError'
+  override name = 'BenchRunError'
+}
+
+/** One iperf3 run; throws BenchRunError when iperf3 fails or its result is unreadable. */
+async function iperf (world: VpnWorld, client: VpnNodeProc, server: VpnNodeProc, addr: string, secs: number, udp: false | string): Promise<{ gbps: number, lossPct?: number }> {
+  const what = `iperf3 ${udp === false ? 'TCP' : `UDP at ${udp}`} to ${addr}`
   const srv = world.net.status(server.ns, 'iperf3', ['-s', '-1', '-B', addr], { timeoutMs: (secs + 20) * 1000 })
   await new Promise(resolve => setTimeout(resolve, 400))
   const args = ['-c', addr, '-t', String(secs), '-J']
-  if (udp) args.push('-u', '-b', udpRate, '-l', '1400')
+  if (udp !== false) args.push('-u', '-b', udp, '-l', udpLen)
   const r = await world.net.status(client.ns, 'iperf3', args, { timeoutMs: (secs + 20) * 1000 })
   await srv
+  let j: IperfResult
   try {
-    const j = JSON.parse(r.stdout) as IperfResult
-    if (j.error != null) { log(`iperf3: ${j.error}`); return undefined }
-    if (udp) {
-      const rx = j.end?.sum_received?.bits_per_second
-      if (rx != null) return rx / 1e9
-      const sum = j.end?.sum
-      return sum == null ? undefined : sum.bits_per_second * (1 - (sum.lost_percent ?? 0) / 100) / 1e9
-    }
-    return (j.end?.sum_received?.bits_per_second ?? 0) / 1e9
+    j = JSON.parse(r.stdout) as IperfResult
   } catch {
-    log(`iperf3 output unreadable: ${r.stdout.slice(0, 200)} ${r.stderr?.slice?.(0, 200) ?? ''}`)
-    return undefined
+    throw new BenchRunError(`${what}: output unreadable (exit ${r.code}): ${r.stdout.slice(0, 200)} ${r.stderr.slice(0, 200)}`)
   }
+  if (j.error != null) throw new BenchRunError(`${what}: ${j.error}`)
+  if (udp !== false) {
+    const sum = j.end?.sum
+    const lossPct = sum?.lost_percent
+    const rx = j.end?.sum_received?.bits_per_second ?? (sum == null || lossPct == null ? undefined : sum.bits_per_second * (1 - lossPct / 100))
+    if (rx == null || lossPct == null) throw new BenchRunError(`${what}: no received rate or loss in the result`)
+    return { gbps: rx / 1e9, lossPct }
+  }
+  const rx = j.end?.sum_received?.bits_per_second
+  if (rx == null) throw new BenchRunError(`${what}: no received rate in the result`)
+  return { gbps: rx / 1e9 }
 }
 
-async function rtt (world: VpnWorld, from: VpnNodeProc, addr: string): Promise<number | undefined> {
+const profIdx = process.argv.indexOf('--profile')
+/** `--profile DIR`: CPU profiles of both VPN nodes during the first run's VPN TCP and UDP iperf3 (DIR/vpn-{tcp,udp}-{a,b}.cpuprofile). */
+const profileDir = profIdx >= 0 ? process.argv[profIdx + 1] : undefined
+
+async function profiled<T> (nodes: VpnNodeProc[], name: string, on: boolean, fn: () => Promise<T>): Promise<T> {
+  if (!on || profileDir == null) return await fn()
+  for (const n of nodes) await n.call('profile', { action: 'start' })
+  const r = await fn()
+  for (const n of nodes) await n.call('profile', { action: 'stop', file: `${profileDir}/vpn-${name}-${n.label}.cpuprofile` })
+  return r
+}
+
+/** CPU seconds both node processes used so far. */
+async function nodesCpuS (nodes: VpnNodeProc[]): Promise<number> {
+  let us = 0
+  for (const n of nodes) {
+    const c = await n.call<{ user: number, system: number }>('cpu')
+    us += c.user + c.system
+  }
+  return us / 1e6
+}
+
+/** `iperf` with the CPU seconds both VPN nodes spent per GB received (less sensitive to a busy machine than Gbit/s). */
+async function iperfVpn (world: VpnWorld, a: VpnNodeProc, b: VpnNodeProc, addr: string, secs: number, udp: false | string): Promise<{ gbps: number, lossPct?: number, cpuSPerGb: number }> {
+  const c0 = await nodesCpuS([a, b])
+  const r = await iperf(world, a, b, addr, secs, udp)
+  const cpu = await nodesCpuS([a, b]) - c0
+  return { ...r, cpuSPerGb: cpu / (r.gbps * secs / 8) }
+}
+
+/** Median ICMP RTT of 40 pings 50 ms apart; throws unless at least 30 came back. */
+async function rtt (world: VpnWorld, from: VpnNodeProc, addr: string): Promise<number> {
   const r = await world.net.status(from.ns, 'ping', ['-c', '40', '-i', '0.05', '-W', '2', addr], { timeoutMs: 30_000 })
   const times = [...r.stdout.matchAll(/time=([\d.]+) ms/g)].map(m => Number(m[1]))
-  return stats(times)?.median
+  if (times.length < 30) throw new BenchRunError(`ping ${addr}: ${times.length}/40 replies`)
+  return stats(times)!.median
 }
 
 async function main (): Promise<Record<string, unknown>> {
@@ -69,8 +124,7 @@ async function main (): Promise<Record<string, unknown>> {
   const secs = arg('secs', 5)
   const offload = !process.argv.includes('--no-offload')
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) {
-    log('needs root (network namespaces, TUN devices)')
-    return { error: 'needs root' }
+    throw new BenchRunError('needs root (network namespaces, TUN devices)')
   }
   const world = await createVpnWorld(undefined, ['a', 'b'], { extraArgs: offload ? [] : ['--no-offload'] })
   const onSignal = (): void => { void world.cleanup().finally(() => process.exit(130)) }
@@ -84,16 +138,25 @@ async function main (): Promise<Record<string, unknown>> {
     await world.net.status(a.ns, 'ping', ['-c', '3', '-i', '0.2', vpnB])
     log(`two namespaces up; VPN ${st.ipv4} -> ${vpnB}, underlay ${a.underlayIp} -> ${b.underlayIp}, offload ${offload}`)
 
-    const series: Record<string, number[]> = { vpn_tcp: [], veth_tcp: [], vpn_udp: [], veth_udp: [], stream: [], vpn_rtt: [], veth_rtt: [] }
-    const push = (k: string, v: number | undefined): void => { if (v != null) series[k]!.push(v) }
+    const series: Record<string, number[]> = {
+      vpn_tcp: [], veth_tcp: [], vpn_udp: [], veth_udp: [], vpn_udp_loss_500m: [], veth_udp_loss_500m: [], stream: [], vpn_rtt: [], veth_rtt: [], stream_rtt: [], vpn_tcp_cpu: [], vpn_udp_cpu: []
+    }
+    const push = (k: string, v: number): void => { series[k]!.push(v) }
     for (let i = 0; i < runs; i++) {
-      push('veth_tcp', await iperf(world, a, b, b.underlayIp, secs, false))
-      push('vpn_tcp', await iperf(world, a, b, vpnB, secs, false))
-      push('veth_udp', await iperf(world, a, b, b.underlayIp, secs, true))
-      push('vpn_udp', await iperf(world, a, b, vpnB, secs, true))
+      push('veth_tcp', (await iperf(world, a, b, b.underlayIp, secs, false)).gbps)
+      const tcp = await profiled([a, b], 'tcp', i === 0, async () => await iperfVpn(world, a, b, vpnB, secs, false))
+      push('vpn_tcp', tcp.gbps)
+      push('vpn_tcp_cpu', tcp.cpuSPerGb)
+      push('veth_udp', (await iperf(world, a, b, b.underlayIp, secs, udpRate)).gbps)
+      const udp = await profiled([a, b], 'udp', i === 0, async () => await iperfVpn(world, a, b, vpnB, secs, udpRate))
+      push('vpn_udp', udp.gbps)
+      push('vpn_udp_cpu', udp.cpuSPerGb)
+      push('veth_udp_loss_500m', (await iperf(world, a, b, b.underlayIp, secs, '500M')).lossPct!)
+      push('vpn_udp_loss_500m', (await iperf(world, a, b, vpnB, secs, '500M')).lossPct!)
       try {
         push('stream', (await a.call<{ gbps: number }>('bulk', { peerId: b.peerId, bytes: 256 * 1024 * 1024 }, 120_000)).gbps)
-      } catch (err) { log(`stream run failed: ${(err as Error).message}`) }
+        push('stream_rtt', stats((await a.call<{ rtts: number[] }>('rtt', { peerId: b.peerId, count: 40, intervalMs: 50 }, 60_000)).rtts)!.median)
+      } catch (err) { throw new BenchRunError(`bare stream run failed: ${(err as Error).message}`) }
       push('veth_rtt', await rtt(world, a, b.underlayIp))
       push('vpn_rtt', await rtt(world, a, vpnB))
       log(`run ${i + 1}/${runs}: ${Object.entries(series).map(([k, v]) => `${k}=${round(v.at(-1))}`).join(' ')}`)
@@ -108,9 +171,20 @@ async function main (): Promise<Record<string, unknown>> {
       stream_gbps: round(stats(series.stream!)?.median),
       vpn_rtt_ms: round(stats(series.vpn_rtt!)?.median),
       veth_rtt_ms: round(stats(series.veth_rtt!)?.median),
+      // the bare libp2p stream's round trip (64 B echo on one open stream, same processes)
+      stream_rtt_ms: round(stats(series.stream_rtt!)?.median),
+      // iperf3 UDP at 500 Mbit/s offered, 1400-byte datagrams: loss in percent (median of runs)
+      vpn_udp_loss_pct_500m: round(stats(series.vpn_udp_loss_500m!)?.median, 2),
+      veth_udp_loss_pct_500m: round(stats(series.veth_udp_loss_500m!)?.median, 2),
+      // CPU seconds of both VPN node processes per GB received (medians)
+      vpn_tcp_cpu_s_per_gb: round(stats(series.vpn_tcp_cpu!)?.median, 2),
+      vpn_udp_cpu_s_per_gb: round(stats(series.vpn_udp_cpu!)?.median, 2),
       vpn_tcp_vs_stream: round((stats(series.vpn_tcp!)?.median ?? NaN) / (stats(series.stream!)?.median ?? NaN), 2),
+      vpn_udp_vs_veth: round((stats(series.vpn_udp!)?.median ?? NaN) / (stats(series.veth_udp!)?.median ?? NaN), 2),
+      vpn_rtt_vs_stream: round((stats(series.vpn_rtt!)?.median ?? NaN) / (stats(series.stream_rtt!)?.median ?? NaN), 2),
       offload,
       udp_offered: udpRate,
+      udp_len: Number(udpLen),
       runs,
       secs,
       drops: peer == null ? null : { queueFull: peer.dropQueueFull, spoofed: peer.dropSpoofed, noRoute: s.dropNoRoute }
@@ -130,5 +204,6 @@ main().then(
   (err: Error) => {
     log(`failed: ${err.stack ?? err.message}`)
     process.stdout.write(`${JSON.stringify({ bench: 'vpn', error: err.message })}\n`)
+    process.exitCode = 1
   }
 )

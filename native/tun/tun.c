@@ -10,6 +10,10 @@
  *
  * Record format (shared with the VPN tunnel): 4-byte big-endian length, then the payload (the
  * 10-byte virtio_net_hdr + IP packet when IFF_VNET_HDR is on; the bare packet otherwise).
+ *
+ * With UDP segmentation offload accepted by the kernel (TUN_F_USO4/6), consecutive datagrams of
+ * one flow are coalesced into GSO_UDP_L4 super-packets on read; before a write such records can
+ * be cut to fewer segments, or single datagrams merged (both options; see udp_gro.h).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -24,6 +28,8 @@
 
 #include <node_api.h>
 #include <uv.h>
+
+#include "udp_gro.h"
 
 #ifndef TUN_F_USO4
 #define TUN_F_USO4 0x20
@@ -41,6 +47,9 @@
 typedef struct {
   int fd;
   int vnet_hdr;
+  int udp_coalesce;    /* merge UDP datagrams into GSO_UDP_L4 records on read (needs USO) */
+  int write_merge;     /* also merge single datagrams before a write (GRO) */
+  unsigned write_segs; /* cut written GSO_UDP_L4 records to at most this many segments (0: never) */
   char name[IFNAMSIZ];
   napi_env env;
   uv_poll_t poll;
@@ -56,10 +65,14 @@ typedef struct {
   size_t max_bytes;
   uint8_t *scratch;
   size_t scratch_cap;
+  uint8_t *gro_buf;    /* a write batch after coalescing */
+  size_t gro_cap;
   uint8_t *wq;         /* pending records (same format), flushed on writability */
   size_t wq_len, wq_off, wq_cap;
   uint64_t rx_packets, rx_bytes, rx_batches, rx_errors;
   uint64_t tx_packets, tx_bytes, tx_errors, tx_drops, tx_queued;
+  uint64_t rx_coalesced, tx_coalesced; /* datagrams merged into another record */
+  uint64_t tx_split;   /* records written that were cut out of a larger GSO_UDP_L4 record */
 } tun_t;
 
 #define CHECK(call)                                                            \
@@ -86,6 +99,7 @@ static napi_value throw_errno(napi_env env, const char *what, int err) {
 static void maybe_free(tun_t *t) {
   if (t->handle_closed && t->finalized) {
     free(t->scratch);
+    free(t->gro_buf);
     free(t->wq);
     free(t);
   }
@@ -244,6 +258,7 @@ static void read_batch(tun_t *t) {
   napi_env env = t->env;
   size_t off = 0, count = 0;
   int err = 0;
+  gro_run_t run = {0};
   while (count < t->max_packets && off < t->max_bytes) {
     ssize_t n = read(t->fd, t->scratch + off + 4, t->scratch_cap - off - 4);
     if (n < 0) {
@@ -253,14 +268,19 @@ static void read_batch(tun_t *t) {
     }
     if (n == 0) break;
     uint32_t u = (uint32_t)n;
-    t->scratch[off] = (uint8_t)(u >> 24);
-    t->scratch[off + 1] = (uint8_t)(u >> 16);
-    t->scratch[off + 2] = (uint8_t)(u >> 8);
-    t->scratch[off + 3] = (uint8_t)u;
-    off += 4 + (size_t)n;
+    if (t->udp_coalesce) {
+      off = gro_add(&run, t->scratch, off, t->scratch + off + 4, (size_t)n, &t->rx_coalesced);
+    } else {
+      t->scratch[off] = (uint8_t)(u >> 24);
+      t->scratch[off + 1] = (uint8_t)(u >> 16);
+      t->scratch[off + 2] = (uint8_t)(u >> 8);
+      t->scratch[off + 3] = (uint8_t)u;
+      off += 4 + (size_t)n;
+    }
     count++;
     t->rx_bytes += u;
   }
+  gro_finish(&run, t->scratch);
   t->rx_packets += count;
   napi_handle_scope scope;
   napi_open_handle_scope(env, &scope);
@@ -373,6 +393,16 @@ static napi_value tun_new(napi_env env, napi_callback_info info) {
   int offload = get_bool(env, opts, "offload", 0);
   int vnet = offload || get_bool(env, opts, "vnetHdr", 0);
   int uso = get_bool(env, opts, "uso", 1);
+  int coalesce = get_bool(env, opts, "udpCoalesce", 1);
+  int write_merge = get_bool(env, opts, "udpWriteCoalesce", 0);
+  int64_t write_segs = 0;
+  if (napi_has_named_property(env, opts, "udpWriteSegments", &has) == napi_ok && has) {
+    CHECK(napi_get_named_property(env, opts, "udpWriteSegments", &v));
+    if (napi_get_value_int64(env, v, &write_segs) != napi_ok || write_segs < 0 || write_segs > 65535) {
+      napi_throw_range_error(env, "ERR_TUN_ARG", "udpWriteSegments must be 0-65535");
+      return NULL;
+    }
+  }
   int persist = get_bool(env, opts, "persist", 0);
 
   int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
@@ -419,6 +449,10 @@ static napi_value tun_new(napi_env env, napi_callback_info info) {
   }
   t->fd = fd;
   t->vnet_hdr = vnet;
+  t->udp_coalesce = coalesce && (offload_flags & TUN_F_USO4) && (offload_flags & TUN_F_USO6);
+  t->write_merge = t->udp_coalesce && write_merge;
+  /* without USO the kernel refuses GSO_UDP_L4 records: always cut them to datagrams */
+  t->write_segs = (vnet && !((offload_flags & TUN_F_USO4) && (offload_flags & TUN_F_USO6))) ? 1 : (unsigned)write_segs;
   t->env = env;
   memcpy(t->name, ifr.ifr_name, IFNAMSIZ);
   t->name[IFNAMSIZ - 1] = 0;
@@ -439,7 +473,7 @@ static napi_value tun_new(napi_env env, napi_callback_info info) {
     napi_throw_error(env, "ERR_TUN_NAPI", "napi_wrap failed");
     return NULL;
   }
-  napi_value jname, jfd, jvnet, jflags;
+  napi_value jname, jfd, jvnet, jflags, jco;
   CHECK(napi_create_string_utf8(env, t->name, NAPI_AUTO_LENGTH, &jname));
   CHECK(napi_create_int32(env, fd, &jfd));
   CHECK(napi_get_boolean(env, vnet, &jvnet));
@@ -448,6 +482,8 @@ static napi_value tun_new(napi_env env, napi_callback_info info) {
   CHECK(napi_set_named_property(env, self, "fd", jfd));
   CHECK(napi_set_named_property(env, self, "vnetHdr", jvnet));
   CHECK(napi_set_named_property(env, self, "offloadFlags", jflags));
+  CHECK(napi_get_boolean(env, t->udp_coalesce, &jco));
+  CHECK(napi_set_named_property(env, self, "udpCoalesce", jco));
   return self;
 }
 
@@ -535,6 +571,57 @@ static napi_value tun_write_batch(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, "ERR_TUN_BAD_BATCH", "malformed batch: a record's length runs past the buffer or is out of range");
     return NULL;
   }
+  if (t->write_merge && count > 1) {
+    /* merge runs of one UDP flow into GSO_UDP_L4 records (never longer than the input) */
+    if (t->gro_cap < len) {
+      uint8_t *g = realloc(t->gro_buf, len);
+      if (g == NULL) return throw_errno(env, "realloc", ENOMEM);
+      t->gro_buf = g;
+      t->gro_cap = len;
+    }
+    gro_run_t run = {0};
+    size_t out = 0;
+    for (size_t j = 0; j < len;) {
+      uint32_t n = read_be32(p + j);
+      out = gro_add(&run, t->gro_buf, out, p + j + 4, n, &t->tx_coalesced);
+      j += 4 + (size_t)n;
+    }
+    gro_finish(&run, t->gro_buf);
+    p = t->gro_buf;
+    len = out;
+  } else if (t->vnet_hdr && t->write_segs > 0) {
+    /* cut GSO_UDP_L4 records into smaller ones (see gso_split); others are copied unchanged */
+    int any = 0;
+    for (size_t j = 0; j < len && !any;) {
+      uint32_t n = read_be32(p + j);
+      if (n > 1 && p[j + 4] == 1 && p[j + 5] == 5) any = 1;
+      j += 4 + (size_t)n;
+    }
+    if (any) {
+      size_t out = 0;
+      for (size_t j = 0; j < len;) {
+        uint32_t n = read_be32(p + j);
+        size_t need = out + GSO_SPLIT_BOUND((size_t)n) + 4;
+        if (t->gro_cap < need) {
+          size_t cap = t->gro_cap ? t->gro_cap : 65536;
+          while (cap < need) cap *= 2;
+          uint8_t *g = realloc(t->gro_buf, cap);
+          if (g == NULL) return throw_errno(env, "realloc", ENOMEM);
+          t->gro_buf = g;
+          t->gro_cap = cap;
+        }
+        size_t made = gso_split(p + j + 4, n, t->write_segs, t->gro_buf + out, &t->tx_split);
+        if (made == 0) {
+          memcpy(t->gro_buf + out, p + j, 4 + (size_t)n);
+          made = 4 + (size_t)n;
+        }
+        out += made;
+        j += 4 + (size_t)n;
+      }
+      p = t->gro_buf;
+      len = out;
+    }
+  }
   uint64_t before_drops = t->tx_drops;
   if (t->wq_len > t->wq_off) {
     /* keep order: never let new packets overtake queued ones */
@@ -566,6 +653,9 @@ static napi_value tun_stats(napi_env env, napi_callback_info info) {
   PUT("txDrops", t->tx_drops);
   PUT("txQueued", t->tx_queued);
   PUT("txPendingBytes", t->wq_len - t->wq_off);
+  PUT("rxCoalesced", t->rx_coalesced);
+  PUT("txCoalesced", t->tx_coalesced);
+  PUT("txSplit", t->tx_split);
 #undef PUT
   return o;
 }

@@ -21,6 +21,8 @@ interface NativeTun {
   readonly fd: number
   readonly vnetHdr: boolean
   readonly offloadFlags: number
+  /** UDP datagrams are coalesced into GSO_UDP_L4 records (needs USO) */
+  readonly udpCoalesce?: boolean
   start: (cb: (err: (Error & { errno?: number }) | undefined, batch: Buffer | undefined) => void, maxPackets: number, maxBytes: number) => void
   stop: () => void
   writeBatch: (batch: Uint8Array) => number
@@ -58,6 +60,12 @@ export interface TunStats {
   /** packets that met EAGAIN and waited for writability */
   txQueued: number
   txPendingBytes: number
+  /** datagrams merged into a GSO_UDP_L4 record read from the device (rxPackets counts them too) */
+  rxCoalesced?: number
+  /** datagrams merged into a GSO_UDP_L4 record before writing (txPackets counts records written) */
+  txCoalesced?: number
+  /** records written that were cut out of a larger GSO_UDP_L4 record (see udpWriteSegments) */
+  txSplit?: number
 }
 
 export interface TunOptions extends AbortOptions {
@@ -72,6 +80,24 @@ export interface TunOptions extends AbortOptions {
   multiQueue?: boolean
   /** IFF_VNET_HDR + TSO/CSUM(+USO) offloads: records carry a virtio_net_hdr and may be ~60 KB GSO packets */
   offload?: boolean
+  /**
+   * With offloads and a kernel that takes UDP segmentation offload (TUN_F_USO4/6, Linux >= 6.2):
+   * merge consecutive datagrams of one UDP flow into one GSO_UDP_L4 record, on read and before
+   * write (native/tun/udp_gro.c). Default true (DMSNET_TUN_UDP_COALESCE=0 turns the default off,
+   * for before/after measurements).
+   */
+  udpCoalesce?: boolean
+  /**
+   * Before a write, GSO_UDP_L4 records are cut into records of at most this many datagrams
+   * (default 0: written whole, as wireguard-go and Tailscale do; 1: plain datagrams). Whole
+   * records cost ~25 % less CPU per datagram in a TUN-to-TUN forwarder here; cutting is for a
+   * receiver whose socket buffer cannot take ~45 datagrams at once (the kernel queues a GSO
+   * packet's datagrams together). A device without USO always cuts to 1.
+   * Env: DMSNET_TUN_UDP_WRITE_SEGMENTS.
+   */
+  udpWriteSegments?: number
+  /** Also merge single datagrams into GSO_UDP_L4 records before a write (GRO); default false. */
+  udpWriteCoalesce?: boolean
   /** move the device into this namespace after opening (the fd keeps working) */
   netns?: string
   /** addresses to put on the device (CIDR) */
@@ -104,6 +130,8 @@ export interface TunDevice {
   readonly offload: boolean
   /** TUN_F_* flags the kernel accepted (CSUM 0x1, TSO4 0x2, TSO6 0x4, USO4 0x20, USO6 0x40) */
   readonly offloadFlags: number
+  /** UDP datagrams are coalesced into GSO_UDP_L4 records (see TunOptions.udpCoalesce) */
+  readonly udpCoalesce: boolean
   readonly netns?: string
   /** the device outlives close() (TUNSETPERSIST) */
   readonly persist: boolean
@@ -133,6 +161,7 @@ class Tun extends EventTarget implements TunDevice {
   readonly mode: 'tun' | 'tap'
   readonly offload: boolean
   readonly offloadFlags: number
+  readonly udpCoalesce: boolean
   readonly netns?: string
   private readonly handle: NativeTun
   readonly persist: boolean
@@ -151,6 +180,7 @@ class Tun extends EventTarget implements TunDevice {
     this.mode = opts.mode
     this.offload = handle.vnetHdr
     this.offloadFlags = handle.offloadFlags
+    this.udpCoalesce = handle.udpCoalesce === true
     this.netns = opts.netns
     this.persist = opts.persist
     this.batchPackets = opts.batchPackets
@@ -257,6 +287,12 @@ class Tun extends EventTarget implements TunDevice {
   }
 }
 
+function writeSegments (n: number | undefined): number {
+  const v = n ?? (process.env.DMSNET_TUN_UDP_WRITE_SEGMENTS != null ? Number(process.env.DMSNET_TUN_UDP_WRITE_SEGMENTS) : 0)
+  if (!Number.isInteger(v) || v < 0 || v > 65535) throw new InvalidArgumentError('udpWriteSegments must be an integer 0-65535')
+  return v
+}
+
 /** Opens (or attaches to) a TUN/TAP device and configures its link. */
 export async function createTun (options: TunOptions = {}): Promise<TunDevice> {
   options.signal?.throwIfAborted()
@@ -275,7 +311,8 @@ export async function createTun (options: TunOptions = {}): Promise<TunDevice> {
   const { Tun: NativeTunClass } = loadNative()
   let handle: NativeTun
   try {
-    handle = new NativeTunClass({ name, tap: mode === 'tap', multiQueue: options.multiQueue === true, offload, persist: options.persist === true })
+    const nativeOptions = { name, tap: mode === 'tap', multiQueue: options.multiQueue === true, offload, persist: options.persist === true, udpCoalesce: options.udpCoalesce ?? process.env.DMSNET_TUN_UDP_COALESCE !== '0', udpWriteSegments: writeSegments(options.udpWriteSegments), udpWriteCoalesce: options.udpWriteCoalesce === true }
+    handle = new NativeTunClass(nativeOptions)
   } catch (err) {
     const e = err as Error & { errno?: number }
     throw new TunOpenError(`cannot open ${mode} device${name != null ? ` ${name}` : ''}: ${e.message}`, e.errno, { cause: err })

@@ -12,95 +12,32 @@
  * its first write), so waiting here could deadlock against a Go responder. Incoming bytes are
  * held until 24 have arrived, then decrypted; a remote that never sends them is cut off after
  * `nonceTimeoutMs`.
+ *
+ * The keystream runs on libsodium (sodium-native) when it loads, on pure JavaScript otherwise
+ * (src/swarm/xsalsa20.ts); the wire is the same either way.
  */
 import { randomBytes } from 'node:crypto'
 import { AbstractMessageStream, type SendResult } from '@libp2p/utils'
-import { xsalsa20 } from '@noble/ciphers/salsa.js'
-import { PskHandshakeError, PskKeystreamExhaustedError } from './errors.js'
+import { PskHandshakeError } from './errors.js'
 import { SWARM_KEY_LENGTH } from './key-file.js'
+import { PSK_NONCE_LENGTH } from './xsalsa20-js.js'
+import { createXSalsa20, type KeystreamXor, type XSalsa20Impl } from './xsalsa20.js'
 import type { AbortOptions, ConnectionProtector, MessageStream, StreamCloseEvent } from '@libp2p/interface'
 import type { Uint8ArrayList } from 'uint8arraylist'
 
-export const PSK_NONCE_LENGTH = 24
-const BLOCK = 64
-/** noble's salsa exposes only the low 32 bits of the block counter. */
-const MAX_BLOCKS = 2 ** 32
-const ZERO_BLOCK = new Uint8Array(BLOCK)
-
-/**
- * XSalsa20 keystream XOR that can be fed chunks of any length: the keystream position carries
- * over between calls, so `update(a) ++ update(b)` equals a one-shot XOR of `a ++ b`.
- */
-export class XSalsa20Stream {
-  private readonly key: Uint8Array
-  private readonly nonce: Uint8Array
-  /** Index of the next unused keystream block. */
-  private counter = 0
-  /** Keystream bytes left over from a partly used block: `block[offset..64]`. */
-  private readonly block = new Uint8Array(BLOCK)
-  private offset = BLOCK
-
-  constructor (key: Uint8Array, nonce: Uint8Array) {
-    if (key.byteLength !== SWARM_KEY_LENGTH) throw new RangeError('XSalsa20 key must be 32 bytes')
-    if (nonce.byteLength !== PSK_NONCE_LENGTH) throw new RangeError('XSalsa20 nonce must be 24 bytes')
-    this.key = key
-    this.nonce = nonce
-  }
-
-  /** Bytes of keystream consumed so far. */
-  get position (): number {
-    return this.counter * BLOCK - (BLOCK - this.offset)
-  }
-
-  /**
-   * A fresh buffer for the next `n` bytes, placed so that the whole-block part of the next
-   * `update(buf, buf)` is 4-byte aligned: noble XORs aligned data a word at a time, unaligned a
-   * byte at a time (measured ~30 % slower).
-   */
-  alloc (n: number): Uint8Array {
-    const lead = (BLOCK - this.offset) % 4
-    const pad = (4 - lead) % 4
-    return new Uint8Array(n + pad).subarray(pad)
-  }
-
-  /** XORs `data` with the next keystream bytes into `out` (a new array unless given). */
-  update (data: Uint8Array, out: Uint8Array = new Uint8Array(data.byteLength)): Uint8Array {
-    const n = data.byteLength
-    let i = 0
-    while (this.offset < BLOCK && i < n) {
-      out[i] = data[i]! ^ this.block[this.offset++]!
-      i++
-    }
-    if (i === n) return out
-    const whole = Math.floor((n - i) / BLOCK) * BLOCK
-    const tail = n - i - whole
-    const needed = whole / BLOCK + (tail > 0 ? 1 : 0)
-    if (this.counter + needed > MAX_BLOCKS) {
-      throw new PskKeystreamExhaustedError('XSalsa20 keystream exhausted (256 GiB in one direction); reconnect')
-    }
-    if (whole > 0) {
-      xsalsa20(this.key, this.nonce, data.subarray(i, i + whole), out.subarray(i, i + whole), this.counter)
-      this.counter += whole / BLOCK
-      i += whole
-    }
-    if (tail > 0) {
-      xsalsa20(this.key, this.nonce, ZERO_BLOCK, this.block, this.counter)
-      this.counter++
-      this.offset = 0
-      while (i < n) {
-        out[i] = data[i]! ^ this.block[this.offset++]!
-        i++
-      }
-    }
-    return out
-  }
-}
+export { PSK_NONCE_LENGTH, XSalsa20Stream } from './xsalsa20-js.js'
+export { createXSalsa20, nativeXSalsa20Available, NativeCipherUnavailableError, type KeystreamXor, type XSalsa20Impl } from './xsalsa20.js'
 
 export interface PskProtectorInit {
   /** The 32-byte pre-shared key (see `parseSwarmKey` for the file form). */
   psk: Uint8Array
   /** Cut off a connection whose remote nonce has not arrived after this long. Default 10 s. */
   nonceTimeoutMs?: number
+  /**
+   * Which XSalsa20 runs the keystream: `auto` (default) libsodium through sodium-native when it
+   * loads, else pure JavaScript; `native` refuses to start without libsodium; `js` never uses it.
+   */
+  cipher?: XSalsa20Impl
 }
 
 /** Counters shared by every connection a protector made (for tests and metrics). */
@@ -111,18 +48,21 @@ export interface PskProtectorStats {
   open: number
   /** Connections cut off for not sending a nonce in time. */
   nonceTimeouts: number
+  /** The cipher the connections use: `native` (libsodium) or `js`. */
+  cipher: 'native' | 'js'
 }
 
 class PskMessageStream extends AbstractMessageStream {
   private readonly conn: MessageStream
-  private readonly outbound: XSalsa20Stream
-  private inbound?: XSalsa20Stream
+  private readonly outbound: KeystreamXor
+  private inbound?: KeystreamXor
   private readonly psk: Uint8Array
+  private readonly cipher: XSalsa20Impl
   private readonly nonceBuf = new Uint8Array(PSK_NONCE_LENGTH)
   private nonceHave = 0
   private nonceTimer?: ReturnType<typeof setTimeout>
 
-  constructor (conn: MessageStream, psk: Uint8Array, localNonce: Uint8Array, nonceTimeoutMs: number, stats: PskProtectorStats) {
+  constructor (conn: MessageStream, psk: Uint8Array, localNonce: Uint8Array, nonceTimeoutMs: number, cipher: XSalsa20Impl, stats: PskProtectorStats) {
     super({
       log: conn.log.newScope('psk'),
       inactivityTimeout: conn.inactivityTimeout,
@@ -131,7 +71,8 @@ class PskMessageStream extends AbstractMessageStream {
     })
     this.conn = conn
     this.psk = psk
-    this.outbound = new XSalsa20Stream(psk, localNonce)
+    this.cipher = cipher
+    this.outbound = createXSalsa20(psk, localNonce, cipher)
     stats.open++
 
     this.nonceTimer = setTimeout(() => {
@@ -163,6 +104,8 @@ class PskMessageStream extends AbstractMessageStream {
       stats.open--
       if (this.nonceTimer != null) clearTimeout(this.nonceTimer)
       this.nonceTimer = undefined
+      this.outbound.dispose()
+      this.inbound?.dispose()
       if (evt.error != null) {
         if (evt.local === true) this.abort(evt.error)
         else this.onRemoteReset()
@@ -179,25 +122,18 @@ class PskMessageStream extends AbstractMessageStream {
       this.nonceHave += take
       buf = buf.subarray(take)
       if (this.nonceHave < PSK_NONCE_LENGTH) return
-      this.inbound = new XSalsa20Stream(this.psk, this.nonceBuf)
+      this.inbound = createXSalsa20(this.psk, this.nonceBuf, this.cipher)
       if (this.nonceTimer != null) clearTimeout(this.nonceTimer)
       this.nonceTimer = undefined
       this.log.trace('received remote nonce')
       if (buf.byteLength === 0) return
     }
-    const out = this.inbound.alloc(buf.byteLength)
-    out.set(buf)
-    this.onData(this.inbound.update(out, out))
+    // never in place: the transport may still hold `buf`
+    this.onData(this.inbound.xorCopy(buf))
   }
 
   sendData (data: Uint8ArrayList): SendResult {
-    const out = this.outbound.alloc(data.byteLength)
-    let off = 0
-    for (const buf of data) {
-      out.set(buf, off)
-      off += buf.byteLength
-    }
-    this.outbound.update(out, out)
+    const out = this.outbound.xorChunks(data, data.byteLength)
     return { sentBytes: data.byteLength, canSendMore: this.conn.send(out) }
   }
 
@@ -223,6 +159,7 @@ class PskConnectionProtector implements ConnectionProtector {
   readonly stats: PskProtectorStats
   private readonly psk: Uint8Array
   private readonly nonceTimeoutMs: number
+  private readonly cipher: XSalsa20Impl
 
   constructor (init: PskProtectorInit, stats: PskProtectorStats) {
     this.stats = stats
@@ -231,13 +168,18 @@ class PskConnectionProtector implements ConnectionProtector {
     }
     this.psk = new Uint8Array(init.psk)
     this.nonceTimeoutMs = init.nonceTimeoutMs ?? 10_000
+    this.cipher = init.cipher ?? 'auto'
+    // fails here (not at the first dial) when `native` was asked for and is missing
+    const probe = createXSalsa20(this.psk, new Uint8Array(PSK_NONCE_LENGTH), this.cipher)
+    stats.cipher = probe.native ? 'native' : 'js'
+    probe.dispose()
   }
 
   async protect (connection: MessageStream, options?: AbortOptions): Promise<MessageStream> {
     options?.signal?.throwIfAborted()
     const localNonce = new Uint8Array(randomBytes(PSK_NONCE_LENGTH))
     // listeners first, so no byte of the remote nonce can be missed
-    const wrapped = new PskMessageStream(connection, this.psk, localNonce, this.nonceTimeoutMs, this.stats)
+    const wrapped = new PskMessageStream(connection, this.psk, localNonce, this.nonceTimeoutMs, this.cipher, this.stats)
     this.stats.protected++
     connection.send(localNonce)
     return wrapped
@@ -251,7 +193,7 @@ export type PskProtectorFactory = ((components?: unknown) => ConnectionProtector
  * The returned factory carries `stats` (shared by the protector instances it made).
  */
 export function pskProtector (init: PskProtectorInit): PskProtectorFactory {
-  const stats: PskProtectorStats = { protected: 0, open: 0, nonceTimeouts: 0 }
+  const stats: PskProtectorStats = { protected: 0, open: 0, nonceTimeouts: 0, cipher: 'js' }
   // validate now, so a bad key fails at configuration time rather than at the first dial
   void new PskConnectionProtector(init, stats)
   // one stats object per factory, whichever host generation uses it

@@ -11,11 +11,14 @@
  */
 import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
+import { writeFile } from 'node:fs/promises'
+import { Session } from 'node:inspector/promises'
 import { loadConfig } from '../../src/config/load.js'
 import { createNetwork } from '../../src/network/network.js'
 import { createVpn } from '../../src/vpn/vpn.js'
 import { acceptsInvite } from '../../src/vpn/module.js'
 import { hostileCommand } from './vpn-hostile-commands.js'
+import { pause } from '../helpers/wait.js'
 import { netdevTunFactory } from '../../src/vpn/tun-device.js'
 import { buildBatch, VNET_HDR_LEN } from '../../src/netdev/records.js'
 import { buildIPv4, icmpEcho } from '../../src/vpn/packet.js'
@@ -84,11 +87,20 @@ await network.handle(BULK, (stream) => {
   })
 })
 
+/** Bare libp2p stream echo for the benchmark's `stream_rtt_ms` (round trips on one open stream, like ping over the VPN's). */
+const ECHO = '/dmsnet-bench/echo/1'
+await network.handle(ECHO, (stream) => {
+  stream.addEventListener('message', (evt) => { stream.send(evt.data) })
+  stream.addEventListener('remoteCloseWrite', () => { void stream.close() })
+})
+
 function out (obj: unknown): void {
   process.stdout.write(`${JSON.stringify(obj)}\n`)
 }
 
 type Cmd = { id: number, cmd: string } & Record<string, unknown>
+
+let profiler: Session | undefined
 
 async function run (c: Cmd): Promise<unknown> {
   switch (c.cmd) {
@@ -130,6 +142,46 @@ async function run (c: Cmd): Promise<unknown> {
       const received = await got
       const secs = (performance.now() - t0) / 1000
       return { bytes: received, seconds: secs, gbps: received * 8 / secs / 1e9 }
+    }
+    case 'cpu': return process.cpuUsage() // for the benchmark's CPU-s/GB figures
+    case 'profile': {
+      // CPU profile of this node for `npm run bench -- vpn --profile DIR`: start, then stop into `file`
+      if (c.action === 'start') {
+        profiler ??= new Session()
+        profiler.connect()
+        await profiler.post('Profiler.enable')
+        await profiler.post('Profiler.start')
+        return true
+      }
+      if (profiler == null) throw new Error('profile not started')
+      const { profile } = await profiler.post('Profiler.stop')
+      profiler.disconnect()
+      profiler = undefined
+      await writeFile(c.file as string, JSON.stringify(profile))
+      return true
+    }
+    case 'rtt': {
+      // `count` 64-byte round trips on one open bare stream, `intervalMs` apart (as ping -i): ms each.
+      const stream = await network.dialProtocol(c.peerId as string, ECHO)
+      const count = (c.count as number | undefined) ?? 40
+      const intervalMs = (c.intervalMs as number | undefined) ?? 50
+      const msg = new Uint8Array(64)
+      const rtts: number[] = []
+      let got = 0
+      let wake: (() => void) | undefined
+      stream.addEventListener('message', (evt) => { got += evt.data.byteLength; if (got >= msg.byteLength) { got -= msg.byteLength; wake?.() } })
+      for (let i = 0; i < count; i++) {
+        const t0 = process.hrtime.bigint()
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(() => { reject(new Error('echo round trip timed out (5 s)')) }, 5000)
+          wake = () => { clearTimeout(timer); resolve() }
+          stream.send(msg)
+        })
+        rtts.push(Number(process.hrtime.bigint() - t0) / 1e6)
+        await pause(intervalMs) // pacing between round trips, as ping -i
+      }
+      await stream.close()
+      return { rtts }
     }
     default: {
       const r = await hostileCommand({ network, vpn }, c)

@@ -8,24 +8,8 @@ import { randomBytes } from 'node:crypto'
 import { test } from 'node:test'
 import { multiaddrConnectionPair } from '@libp2p/utils'
 import { xsalsa20 } from '@noble/ciphers/salsa.js'
-import { Uint8ArrayList } from 'uint8arraylist'
 import { pskProtector, XSalsa20Stream } from '../../src/swarm/protector.js'
-import type { MessageStream } from '@libp2p/interface'
-import { pause } from '../helpers/wait.js'
-
-function collect (stream: MessageStream): { bytes: () => Uint8Array } {
-  const list = new Uint8ArrayList()
-  stream.addEventListener('message', (evt) => { list.append(evt.data) })
-  return { bytes: () => list.subarray() }
-}
-
-async function until (cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out waiting')
-    await pause(5) // polling interval of a bounded wait for a condition
-  }
-}
+import { collect, until } from './protector-streams.js'
 
 test('streaming keystream equals the one-shot cipher for random chunkings', () => {
   const key = new Uint8Array(randomBytes(32))
