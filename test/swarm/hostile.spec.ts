@@ -191,3 +191,40 @@ describe('private swarm against hostile peers', { timeout: 150_000 }, () => {
     assert.ok(!B.swarm.status().authorised.includes(C.id))
   })
 })
+
+describe('private swarm: a member that cannot refresh its membership statement', { timeout: 120_000 }, () => {
+  let A: SwarmNode // creator, goes down
+  let B: SwarmNode // member
+  let C: SwarmNode // member
+  const dirs: string[] = []
+  const fast = { membershipMaxAgeMs: 4000, membershipRefreshMs: 1000 }
+
+  before(async () => {
+    A = await startSwarmNode()
+    ;[B, C] = await Promise.all([0, 1].map(async () => await startSwarmNode({ init: fast }))) as [SwarmNode, SwarmNode]
+    dirs.push(A.dir, B.dir, C.dir)
+    await A.swarm.create('lab', [B.id, C.id])
+    for (const m of [B, C]) await m.swarm.join(A.swarm.status().keyService[0]!)
+  })
+
+  after(async () => {
+    await Promise.allSettled([A, B, C].map(async n => { await n.stop() }))
+    for (const d of dirs) removeDir(d)
+  })
+
+  it('admits only the creator once its statement is stale, drops the others, and trusts them again when the creator is back', async () => {
+    await waitFor(() => B.swarm.status().membershipFresh === true, 15_000, 'B fresh')
+    // positive control: while fresh, B admits and reaches C
+    const s = await B.net.dialProtocol(addrOf(C), PING, { signal: AbortSignal.timeout(8000) })
+    await s.close()
+    assert.ok(B.net.profile.allowPeers?.has(C.id))
+    await A.stop()
+    await waitFor(() => B.swarm.status().membershipFresh === false && B.net.profile.allowPeers?.has(C.id) === false, 20_000, 'B narrowed its allow-list to the creator')
+    await waitFor(() => !B.net.peers().includes(C.id), 10_000, 'B dropped its connection to C')
+    assert.equal(B.swarm.status().joined, true, 'B keeps its key and stays in the swarm')
+    assert.equal(B.swarm.status().epoch, 1)
+    // the creator is back: B fetches a statement and admits C again
+    A = await startSwarmNode({ dir: A.dir, port: A.port })
+    await waitFor(() => B.swarm.status().membershipFresh === true && B.net.profile.allowPeers?.has(C.id) === true, 60_000, 'B fresh again')
+  })
+})
