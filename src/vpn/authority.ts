@@ -86,7 +86,12 @@ export function startMembership (network: Network, config: VpnConfig, saved: Per
   const ctx = { network, selfPeerId, plan }
   const specs: VpnPeerSpec[] = [{ peerId: selfPeerId, name }, ...peers.filter(p => p.peerId !== selfPeerId)]
   const members: VpnMember[] = []
-  for (const spec of specs) members.push(memberFor(ctx, spec, [...base.members, ...members]))
+  for (const spec of specs) {
+    // a peer already in the saved membership keeps its entry: its own old name is not "taken"
+    const existing = base.members.find(m => m.peerId === spec.peerId)
+    const others = [...base.members.filter(m => m.peerId !== spec.peerId && !specs.some(s => s.peerId === m.peerId)), ...members]
+    members.push(memberFor(ctx, spec, others, existing))
+  }
   const dropped = base.members.filter(old => !members.some(m => m.peerId === old.peerId))
   for (const old of dropped) plan.release(old.peerId)
   return { plan, next: { ...base, version: base.version + 1, members }, dropped }
