@@ -48,6 +48,11 @@ test('policy: the default membership passes; hostile prefixes and public self-ad
   assert.throws(() => policy.check(membership({}, pub6)), refused)
   const dup6 = membership().members.map(x => x.peerId === C ? { ...x, ipv6: 'fd64:646d:736e::6440:2' } : x)
   assert.throws(() => policy.check(membership({}, dup6)), refused)
+  // different addresses, same low 32 bits (the route table's index): C would shadow B
+  const shadow6 = membership().members.map(x => x.peerId === C ? { ...x, ipv6: 'fd64:646d:736e:0:1::6440:2' } : x)
+  assert.throws(() => policy.check(membership({}, shadow6)), (e: Error) => refused(e) && /low 32 bits/.test(e.message))
+  const distinct6 = membership().members.map(x => x.peerId === C ? { ...x, ipv6: 'fd64:646d:736e:0:1::6440:3' } : x)
+  assert.equal(policy.check(membership({}, distinct6)).effective.members.length, 3)
 })
 
 test('policy: accepted ranges are configurable but never wider than private space', () => {
