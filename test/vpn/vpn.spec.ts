@@ -5,7 +5,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { startNode, waitFor, type TestNode } from '../network/helpers.js'
-import { createVpn, type Vpn } from '../../src/vpn/vpn.js'
+import { createVpn, type CreateVpnOptions, type Vpn } from '../../src/vpn/vpn.js'
+import { CONTROL_PROTOCOL } from '../../src/vpn/control.js'
 import { buildBatch, iterateRecords } from '../../src/netdev/records.js'
 import { buildIPv4, icmpEcho } from '../../src/vpn/packet.js'
 import { parseIPv4 } from '../../src/vpn/ip.js'
@@ -33,7 +34,7 @@ function fakeTunFactory (sink: { tun?: FakeTun }): TunFactory {
   }
 }
 
-async function vpnOn (node: TestNode, sink: { tun?: FakeTun }, name: string, maxQueueBytes?: number, acceptInvite?: (authority: string) => boolean): Promise<Vpn> {
+async function vpnOn (node: TestNode, sink: { tun?: FakeTun }, name: string, maxQueueBytes?: number, acceptInvite?: (authority: string) => boolean, extra: Partial<CreateVpnOptions> = {}): Promise<Vpn> {
   return await createVpn({
     network: node.net,
     config: { dataDir: node.dir, dnsPort: 0 },
@@ -42,7 +43,8 @@ async function vpnOn (node: TestNode, sink: { tun?: FakeTun }, name: string, max
     offload: false,
     ...(maxQueueBytes != null ? { maxQueueBytes } : {}),
     // the library refuses invitations by default; these tests trust everyone unless they say otherwise
-    acceptInvite: acceptInvite ?? (() => true)
+    acceptInvite: acceptInvite ?? (() => true),
+    ...extra
   })
 }
 
@@ -148,6 +150,48 @@ test('createVpn between two loopback nodes with an in-memory TUN', { timeout: 12
     const s: VpnStatus = va.status()
     assert.equal(s.peers.some(p => p.peerId === b.net.peerId.toString()), false)
   })
+})
+
+/**
+ * a (authority), b and c in one VPN; b stops serving the control protocol, so the push of c's
+ * removal cannot reach it (as when a push times out). Returns once a has removed c.
+ */
+async function removalPushMissedByB (t: { after: (fn: () => Promise<void>) => void }, refreshMs: number): Promise<{ a: TestNode, b: TestNode, vb: Vpn, c: string, version: number }> {
+  const [a, b, c] = [await startNode(), await startNode(), await startNode()]
+  t.after(async () => { await a.stop(); await b.stop(); await c.stop() })
+  const va = await vpnOn(a, {}, 'alpha')
+  const vb = await vpnOn(b, {}, 'beta', undefined, undefined, { membershipRefreshMs: refreshMs })
+  const vc = await vpnOn(c, {}, 'gamma')
+  t.after(async () => { await va.stop(); await vb.stop(); await vc.stop() })
+  await a.net.dial(b.net.host.getMultiaddrs()[0]!)
+  await a.net.dial(c.net.host.getMultiaddrs()[0]!)
+  const cId = c.net.peerId.toString()
+  await va.start([{ peerId: b.net.peerId.toString(), name: 'beta' }, { peerId: cId, name: 'gamma' }])
+  await waitFor(() => vb.membership()?.members.length === 3, 10_000, 'b to join')
+  const version = vb.membership()!.version
+  await b.net.unhandle(CONTROL_PROTOCOL)
+  await va.removePeer(cId)
+  assert.equal(va.membership()!.version, version + 1)
+  await waitFor(() => vc.status().state !== 'running', 10_000, 'c, told, to leave')
+  return { a, b, vb, c: cId, version }
+}
+
+test('a member that missed a removal push drops the removed peer at its next periodic fetch', { timeout: 90_000 }, async (t) => {
+  const { vb, c, version } = await removalPushMissedByB(t, 300)
+  await waitFor(() => vb.membership()?.version === version + 1, 10_000, 'b to fetch the new membership')
+  assert.equal(vb.membership()!.members.some(x => x.peerId === c), false)
+  assert.equal(vb.status().peers.some(p => p.peerId === c), false)
+})
+
+test('a member that missed a removal push fetches the membership when its connection to the authority comes back', { timeout: 90_000 }, async (t) => {
+  const { a, b, vb, c, version } = await removalPushMissedByB(t, 3_600_000)
+  // positive control: the push did not arrive, b still holds c
+  assert.equal(vb.membership()!.version, version)
+  assert.equal(vb.membership()!.members.some(x => x.peerId === c), true)
+  await a.net.host.hangUp(b.net.peerId)
+  await a.net.dial(b.net.host.getMultiaddrs()[0]!)
+  await waitFor(() => vb.membership()?.version === version + 1, 15_000, 'b to fetch the new membership')
+  assert.equal(vb.membership()!.members.some(x => x.peerId === c), false)
 })
 
 test('the per-peer queue is bounded: without a stream, packets beyond the bound are dropped and counted', async (t) => {
