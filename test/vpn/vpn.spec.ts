@@ -107,14 +107,22 @@ test('createVpn between two loopback nodes with an in-memory TUN', { timeout: 12
   })
 
   await t.test('a forged source or a foreign destination is dropped and counted', async () => {
-    const before = sb.tun!.written.length
+    const peerA = (): VpnStatus['peers'][number] => vb.status().peers.find(p => p.peerId === a.net.peerId.toString())!
+    let before = sb.tun!.written.length
     sa.tun!.inject(buildBatch([pkt('100.64.99.99', ipB, 1), pkt(ipA, '100.64.99.98', 2), pkt(ipA, ipB, 3)]))
     await waitFor(() => sb.tun!.written.length > before, 10_000, 'the honest packet')
     assert.equal(sb.tun!.written.length, before + 1)
-    const peerA = vb.status().peers.find(p => p.peerId === a.net.peerId.toString())!
-    assert.equal(peerA.dropSpoofed, 1)
+    assert.equal(peerA().dropSpoofed, 1)
     // the foreign destination never left a: no member behind it
     assert.ok(va.status().dropNoRoute >= 1)
+    // so send it past a's route lookup, straight onto the tunnel: b's own check must drop it
+    before = sb.tun!.written.length
+    assert.equal(peerA().dropNotForUs, 0)
+    assert.equal(va.injectRecords(b.net.peerId.toString(), buildBatch([pkt(ipA, '100.64.99.98', 4), pkt(ipA, ipB, 5)])), true)
+    await waitFor(() => sb.tun!.written.length > before, 10_000, 'the honest packet after the foreign one')
+    assert.equal(sb.tun!.written.length, before + 1, 'only the packet for b reached its TUN')
+    assert.equal(sb.tun!.written.at(-1)![27], 5)
+    assert.equal(peerA().dropNotForUs, 1)
   })
 
   await t.test('an oversized frame resets the stream and is counted; the tunnel comes back', async () => {
