@@ -65,10 +65,15 @@ test('a node that does not trust the inviter stays out of its VPN', { timeout: 6
   const asked: string[] = []
   const vb = await vpnOn(b, {}, 'beta', undefined, (authority) => { asked.push(authority); return false })
   t.after(async () => { await va.stop(); await vb.stop() })
+  const refusals: Array<{ from: string, error: string }> = []
+  vb.addEventListener('membership:refused', (e) => { refusals.push({ from: e.detail.from, error: e.detail.error }) })
   await a.net.dial(b.net.host.getMultiaddrs()[0]!)
   // start() awaits the membership push to every member, so b has decided when it returns
   await va.start([{ peerId: b.net.peerId.toString(), name: 'beta' }])
   assert.deepEqual(asked, [a.net.peerId.toString()], 'the invitation reached b and its rule was asked about a')
+  assert.deepEqual(refusals, [{ from: a.net.peerId.toString(), error: 'InvitationRefusedError' }])
+  assert.equal(vb.status().policy.invitationsRefused, 1)
+  assert.equal(vb.status().policy.refused, 0)
   assert.notEqual(vb.status().state, 'running', 'b must not have joined')
   assert.equal(vb.status().ipv4, undefined)
 })
