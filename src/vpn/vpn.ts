@@ -108,7 +108,8 @@ class DmsnetVpn extends TypedEventEmitter<VpnEvents> implements Vpn {
       intervalMs: opts.membershipRefreshMs,
       current: () => this.current,
       fetch: async (authority, networkId) => await this.tell(authority, { type: 'fetch', networkId }),
-      accept: async (from, m) => { await this.serial(async () => { await this.accept(from, m) }) }
+      // a fetch still in flight when the VPN stops must not bring the device back
+      accept: async (from, m) => { await this.serial(async () => { if (this.running) await this.accept(from, m) }) }
     })
     this.jobs = createJobNetwork({
       subnet: opts.jobSubnet,
