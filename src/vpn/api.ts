@@ -54,6 +54,8 @@ export interface CreateVpnOptions {
   acceptInvite?: (authority: string) => boolean
   /** Delay cap between redials of a lost tunnel stream; default 2000 ms. */
   maxRedialDelayMs?: number
+  /** How often a member fetches the membership from its authority (a missed push is caught then); default 30000 ms. */
+  membershipRefreshMs?: number
   /** Bridge subnet for attached job namespaces; default 10.250.0.0/24. */
   jobSubnet?: string
 }

@@ -6,8 +6,9 @@
  * - its IPv4 and IPv6 prefixes lie inside the ranges this node accepts (default 100.64.0.0/10
  *   and fc00::/7; configurable, never wider than private space), so no prefix route it brings
  *   can capture public destinations or the default route;
- * - every member address lies inside those prefixes and is unique, so the inbound source check
- *   never vouches for an address outside the VPN;
+ * - every member address lies inside those prefixes and is unique (IPv6: in its low 32 bits, by
+ *   which the route table finds members), so the inbound source check never vouches for an
+ *   address outside the VPN and no member shadows another;
  * - routes (prefixes behind a member) are private, overlap neither the VPN prefixes, nor a member
  *   address, nor another member's routes (so no member can claim another's source addresses);
  * - routes are kept only for members this node accepts routes from (`acceptRoutesFrom`); the
@@ -98,8 +99,10 @@ export function createMembershipPolicy (options: PolicyOptions = {}): Membership
         const a6 = parseIPv6(x.ipv6)
         if (!contains4(v4, a4)) refuse(`member ${x.name} address ${x.ipv4} is outside ${m.cidr}`)
         if (!contains6(v6, a6)) refuse(`member ${x.name} address ${x.ipv6} is outside ${m.ipv6Prefix}`)
-        const key = Buffer.from(a6).toString('hex')
-        if (addrs6.has(key)) refuse(`duplicate member address ${x.ipv6}`)
+        // the route table finds a member by the low 32 bits of its IPv6 address (routes.ts), so
+        // two members sharing them would let one shadow the other: they must differ there too
+        const key = Buffer.from(a6.subarray(12)).toString('hex')
+        if (addrs6.has(key)) refuse(`member address ${x.ipv6} shares its low 32 bits with another member's`)
         addrs6.add(key)
         v4s.push(a4)
         v6s.push(a6)

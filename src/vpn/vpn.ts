@@ -33,6 +33,7 @@ import { createMembershipPolicy, type MembershipPolicy } from './policy.js'
 import { createStateStore, type StateStore } from './state-store.js'
 import type { CreateVpnOptions, Vpn, VpnEvents } from './api.js'
 import type { VpnMember, VpnMembership } from './membership.js'
+import { createMembershipRefresher, type MembershipRefresher } from './refresh.js'
 import { buildStatus } from './status.js'
 import type { VpnPeerSpec, VpnStatus } from './types.js'
 import type { Logger } from '../logging.js'
@@ -67,6 +68,7 @@ class DmsnetVpn extends TypedEventEmitter<VpnEvents> implements Vpn {
   private serialTail: Promise<unknown> = Promise.resolve()
   private readonly counts = { refused: 0, invitationsRefused: 0, switches: 0, routesStripped: 0 }
   private readonly jobs: JobNetwork
+  private readonly refresher: MembershipRefresher
 
   constructor (opts: CreateVpnOptions) {
     super()
@@ -101,6 +103,15 @@ class DmsnetVpn extends TypedEventEmitter<VpnEvents> implements Vpn {
         refused: () => this.counts.refused + this.counts.invitationsRefused
       })
     }
+    this.refresher = createMembershipRefresher({
+      network: this.network,
+      log: this.log,
+      intervalMs: opts.membershipRefreshMs,
+      current: () => this.current,
+      fetch: async (authority, networkId) => await this.tell(authority, { type: 'fetch', networkId }),
+      // a fetch still in flight when the VPN stops must not bring the device back
+      accept: async (from, m) => { await this.serial(async () => { if (this.running) await this.accept(from, m) }) }
+    })
     this.jobs = createJobNetwork({
       subnet: opts.jobSubnet,
       tunName: () => this.data.tun?.name,
@@ -147,7 +158,7 @@ class DmsnetVpn extends TypedEventEmitter<VpnEvents> implements Vpn {
           if (ours && saved.plan != null) this.plan = createAddressPlan({ saved: saved.plan })
           // the state file is checked like any membership: it may have been written by an older version, or edited
           await this.apply(m, this.policy.check(m, ours).effective, options)
-          if (!ours) void this.pullFromAuthority()
+          if (!ours) void this.refresher.pull()
           else void this.pushAll(m)
         }
         return this.status()
@@ -276,19 +287,6 @@ class DmsnetVpn extends TypedEventEmitter<VpnEvents> implements Vpn {
     return await tell(this.network, peerId, req, this.log, options)
   }
 
-  private async pullFromAuthority (): Promise<void> {
-    const cur = this.current
-    if (cur == null) return
-    const reply = await this.tell(cur.authority, { type: 'fetch', networkId: cur.networkId })
-    if (reply?.ok === true && reply.membership != null) {
-      try {
-        await this.serial(async () => { await this.accept(cur.authority, reply.membership!) })
-      } catch (err) {
-        this.log?.warn({ err }, 'could not apply the authority\'s membership')
-      }
-    }
-  }
-
   private async onControlStream (stream: Stream, conn: Connection): Promise<void> {
     const from = conn.remotePeer.toString()
     const signal = AbortSignal.timeout(10_000)
@@ -389,6 +387,7 @@ class DmsnetVpn extends TypedEventEmitter<VpnEvents> implements Vpn {
       this.tunRoutes = routes
     }
     this.running = true
+    this.refresher.start(m.authority)
 
     for (const link of links) {
       const x = effective.members.find(y => y.peerId === link.peerId)
@@ -434,6 +433,7 @@ class DmsnetVpn extends TypedEventEmitter<VpnEvents> implements Vpn {
 
   private async teardown (reason: string): Promise<void> {
     this.running = false
+    this.refresher.stop()
     await this.jobs.close().catch((err: unknown) => { this.log?.warn({ err }, 'job network cleanup failed') })
     this.data.closeLinks()
     await this.closeDevice()

@@ -99,21 +99,47 @@ test('vpn: a hostile member and a hostile authority change nothing they must not
     // the authority's own older snapshot, replayed (with b at another address)
     const moved = m.members.map(y => y.peerId === b.peerId ? { ...y, ipv4: '100.64.77.77' } : y)
     refusedWith(await send(a, b, { request: { type: 'membership', membership: { ...m, version: m.version - 1, members: moved } } }), 'StaleMembershipError')
-    // a membership naming b itself as authority
-    refusedWith(await send(x, b, { request: { type: 'membership', membership: { ...m, networkId: 'mine', authority: b.peerId } } }), 'NotAuthorityError')
+    // a membership naming b itself as authority: over the network the sender is never b, so the
+    // check that the sender is the membership's authority refuses it (member.ts); the dedicated
+    // "names us as authority" check is proven in test/vpn/policy.spec.ts `judgeMembership: ...`
+    const namesB = await send(x, b, { request: { type: 'membership', membership: { ...m, networkId: 'mine', authority: b.peerId } } })
+    refusedWith(namesB, 'NotAuthorityError')
+    assert.match((namesB as { error: string }).error, /membership not sent by its authority/)
     refusedWith(await send(x, b, { request: { type: 'membership', membership: { ...m, members: 'all of them' } } }), 'InvalidFrameError')
     refusedWith(await send(x, b, { request: 42 }), 'InvalidFrameError')
     refusedWith(await send(x, b, { rawHex: '05' + hex(new TextEncoder().encode('{{{{{')) }), 'InvalidFrameError')
-    const huge = await send(x, b, { rawHex: '80808080' + '04' + '00'.repeat(16) }) // varint length 2^30
-    assert.ok(!('ok' in huge && huge.ok), `an oversized frame is not accepted: ${JSON.stringify(huge)}`)
+    // oversized frames (the bound is 1 MiB): refused on the length prefix, before any body is read
+    refusedWith(await send(x, b, { rawHex: '80808080' + '04' + '00'.repeat(16) }), 'InvalidDataLengthLengthError') // varint 2^30: longer than a 1 MiB length needs
+    refusedWith(await send(x, b, { rawHex: '818040' + '00'.repeat(16) }), 'InvalidDataLengthError') // 1 MiB + 1
 
     const sb = await b.call<VpnStatus>('status')
     assert.equal(sb.version, st.version)
     assert.equal(sb.networkId, st.networkId)
     assert.equal(sb.ipv4, ipOf(b))
-    assert.ok(sb.policy.refused >= 4, `refusals counted: ${JSON.stringify(sb.policy)}`)
+    // the four memberships judged and refused; the malformed frames never got that far
+    assert.equal(sb.policy.refused, 4, `refusals counted: ${JSON.stringify(sb.policy)}`)
     assert.deepEqual(await hostState(world, b.ns), before)
     assert.ok(await ping(world, b, ipOf(a)), 'b still serves')
+  })
+
+  await t.test('a VPN member cannot change the membership: the authority refuses what b sends', async () => {
+    const before = await hostState(world, a.ns)
+    const m = membershipOf(await a.call<VpnStatus>('status'))
+    // b (a member) sends a newer version in a's name, moving itself, and one naming itself as authority
+    const moved = m.members.map(y => y.peerId === b.peerId ? { ...y, ipv4: '100.64.77.77' } : y)
+    const inAsName = await send(b, a, { request: { type: 'membership', membership: { ...m, version: m.version + 1, members: moved } } })
+    refusedWith(inAsName, 'NotAuthorityError')
+    assert.match((inAsName as { error: string }).error, /membership not sent by its authority/)
+    const takeover = await send(b, a, { request: { type: 'membership', membership: { ...m, authority: b.peerId, version: m.version + 1 } } })
+    refusedWith(takeover, 'NotAuthorityError')
+    assert.match((takeover as { error: string }).error, /not the authority of this VPN/)
+    const sa = await a.call<VpnStatus>('status')
+    assert.equal(sa.version, st.version)
+    assert.equal(sa.authority, a.peerId)
+    assert.equal(peerOf(sa, b)!.ipv4, ipOf(b))
+    assert.equal(sa.policy.refused, 2, `refusals counted: ${JSON.stringify(sa.policy)}`)
+    assert.deepEqual(await hostState(world, a.ns), before)
+    assert.ok(await ping(world, a, ipOf(b)), 'a still serves b')
   })
 
   await t.test('hostile invitation: public prefixes or self-address, a multiaddr as peer id, overlapping routes: refused; no device, route or dial', async () => {

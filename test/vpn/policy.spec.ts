@@ -7,7 +7,7 @@ import { mkdtempSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createMembershipPolicy } from '../../src/vpn/policy.js'
-import { dialHints, judgeMembership } from '../../src/vpn/member.js'
+import { dialHints, judgeMembership, ownAddresses } from '../../src/vpn/member.js'
 import { parseMembership, type VpnMembership } from '../../src/vpn/membership.js'
 import { vnetHeaderOk } from '../../src/vpn/vnet-hdr.js'
 import { createRouteTable, VERDICT_OK, VERDICT_SPOOFED } from '../../src/vpn/routes.js'
@@ -48,6 +48,11 @@ test('policy: the default membership passes; hostile prefixes and public self-ad
   assert.throws(() => policy.check(membership({}, pub6)), refused)
   const dup6 = membership().members.map(x => x.peerId === C ? { ...x, ipv6: 'fd64:646d:736e::6440:2' } : x)
   assert.throws(() => policy.check(membership({}, dup6)), refused)
+  // different addresses, same low 32 bits (the route table's index): C would shadow B
+  const shadow6 = membership().members.map(x => x.peerId === C ? { ...x, ipv6: 'fd64:646d:736e:0:1::6440:2' } : x)
+  assert.throws(() => policy.check(membership({}, shadow6)), (e: Error) => refused(e) && /low 32 bits/.test(e.message))
+  const distinct6 = membership().members.map(x => x.peerId === C ? { ...x, ipv6: 'fd64:646d:736e:0:1::6440:3' } : x)
+  assert.equal(policy.check(membership({}, distinct6)).effective.members.length, 3)
 })
 
 test('policy: accepted ranges are configurable but never wider than private space', () => {
@@ -247,9 +252,18 @@ test('sysctl guard: restores what it changed, leaves a value someone else change
 })
 
 test('dial hints: only addresses of that peer, never this machine, link-local or multicast', () => {
+  const own = new Set(['10.1.0.1', 'fd00::1'])
   const hints = dialHints(B, [
     '/ip4/10.1.0.2/tcp/4001', `/ip4/10.1.0.2/tcp/4001/p2p/${B}`, `/ip4/10.1.0.9/tcp/4001/p2p/${C}/p2p-circuit`, `/ip4/10.1.0.9/tcp/4001/p2p/${C}/p2p-circuit/p2p/${B}`,
-    `/ip4/10.1.0.3/tcp/4001/p2p/${C}`, '/ip4/127.0.0.1/tcp/22', '/ip6/::1/tcp/22', '/ip4/169.254.169.254/tcp/80', '/ip6/fe80::1/tcp/1', '/ip4/0.0.0.0/tcp/1', '/ip4/239.1.1.1/udp/1', 'garbage'
-  ]).map(m => m.toString())
-  assert.deepEqual(hints, ['/ip4/10.1.0.2/tcp/4001', `/ip4/10.1.0.2/tcp/4001/p2p/${B}`, `/ip4/10.1.0.9/tcp/4001/p2p/${C}/p2p-circuit`, `/ip4/10.1.0.9/tcp/4001/p2p/${C}/p2p-circuit/p2p/${B}`])
+    '/ip6/fd00::2/tcp/4001', '/ip6/::ffff:10.1.0.2/tcp/4001',
+    `/ip4/10.1.0.3/tcp/4001/p2p/${C}`, '/ip4/127.0.0.1/tcp/22', '/ip6/::1/tcp/22', '/ip4/169.254.169.254/tcp/80', '/ip6/fe80::1/tcp/1', '/ip4/0.0.0.0/tcp/1', '/ip4/239.1.1.1/udp/1', 'garbage',
+    // DNS names (localhost is this machine), IPv4-mapped loopback in both spellings, this machine's own addresses
+    '/dns4/localhost/tcp/22', '/dns/localhost/tcp/22', '/dns6/localhost/tcp/22', '/dnsaddr/localhost', '/ip6/::ffff:127.0.0.1/tcp/22', '/ip6/::ffff:7f00:1/tcp/22',
+    '/ip6/::/tcp/22', '/ip6/::ffff:169.254.169.254/tcp/80', '/ip4/10.1.0.1/tcp/22', '/ip6/fd00::1/tcp/22', '/ip6/fd00:0::0:1/tcp/22', '/ip6/::ffff:10.1.0.1/tcp/22', '/ip4/255.255.255.255/udp/1'
+  ], own).map(m => m.toString())
+  assert.deepEqual(hints, ['/ip4/10.1.0.2/tcp/4001', `/ip4/10.1.0.2/tcp/4001/p2p/${B}`, `/ip4/10.1.0.9/tcp/4001/p2p/${C}/p2p-circuit`, `/ip4/10.1.0.9/tcp/4001/p2p/${C}/p2p-circuit/p2p/${B}`,
+    '/ip6/fd00::2/tcp/4001', '/ip6/::ffff:a01:2/tcp/4001'])
+  // by default this machine's own interface addresses are excluded
+  assert.deepEqual(dialHints(B, ['/ip4/127.0.0.1/tcp/1', '/ip4/10.99.0.7/tcp/1']).map(m => m.toString()), ['/ip4/10.99.0.7/tcp/1'])
+  assert.ok(ownAddresses().has('127.0.0.1'))
 })

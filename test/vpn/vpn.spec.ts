@@ -5,7 +5,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { startNode, waitFor, type TestNode } from '../network/helpers.js'
-import { createVpn, type Vpn } from '../../src/vpn/vpn.js'
+import { createVpn, type CreateVpnOptions, type Vpn } from '../../src/vpn/vpn.js'
+import { CONTROL_PROTOCOL } from '../../src/vpn/control.js'
 import { buildBatch, iterateRecords } from '../../src/netdev/records.js'
 import { buildIPv4, icmpEcho } from '../../src/vpn/packet.js'
 import { parseIPv4 } from '../../src/vpn/ip.js'
@@ -33,7 +34,7 @@ function fakeTunFactory (sink: { tun?: FakeTun }): TunFactory {
   }
 }
 
-async function vpnOn (node: TestNode, sink: { tun?: FakeTun }, name: string, maxQueueBytes?: number, acceptInvite?: (authority: string) => boolean): Promise<Vpn> {
+async function vpnOn (node: TestNode, sink: { tun?: FakeTun }, name: string, maxQueueBytes?: number, acceptInvite?: (authority: string) => boolean, extra: Partial<CreateVpnOptions> = {}): Promise<Vpn> {
   return await createVpn({
     network: node.net,
     config: { dataDir: node.dir, dnsPort: 0 },
@@ -42,7 +43,8 @@ async function vpnOn (node: TestNode, sink: { tun?: FakeTun }, name: string, max
     offload: false,
     ...(maxQueueBytes != null ? { maxQueueBytes } : {}),
     // the library refuses invitations by default; these tests trust everyone unless they say otherwise
-    acceptInvite: acceptInvite ?? (() => true)
+    acceptInvite: acceptInvite ?? (() => true),
+    ...extra
   })
 }
 
@@ -63,10 +65,15 @@ test('a node that does not trust the inviter stays out of its VPN', { timeout: 6
   const asked: string[] = []
   const vb = await vpnOn(b, {}, 'beta', undefined, (authority) => { asked.push(authority); return false })
   t.after(async () => { await va.stop(); await vb.stop() })
+  const refusals: Array<{ from: string, error: string }> = []
+  vb.addEventListener('membership:refused', (e) => { refusals.push({ from: e.detail.from, error: e.detail.error }) })
   await a.net.dial(b.net.host.getMultiaddrs()[0]!)
   // start() awaits the membership push to every member, so b has decided when it returns
   await va.start([{ peerId: b.net.peerId.toString(), name: 'beta' }])
   assert.deepEqual(asked, [a.net.peerId.toString()], 'the invitation reached b and its rule was asked about a')
+  assert.deepEqual(refusals, [{ from: a.net.peerId.toString(), error: 'InvitationRefusedError' }])
+  assert.equal(vb.status().policy.invitationsRefused, 1)
+  assert.equal(vb.status().policy.refused, 0)
   assert.notEqual(vb.status().state, 'running', 'b must not have joined')
   assert.equal(vb.status().ipv4, undefined)
 })
@@ -105,14 +112,22 @@ test('createVpn between two loopback nodes with an in-memory TUN', { timeout: 12
   })
 
   await t.test('a forged source or a foreign destination is dropped and counted', async () => {
-    const before = sb.tun!.written.length
+    const peerA = (): VpnStatus['peers'][number] => vb.status().peers.find(p => p.peerId === a.net.peerId.toString())!
+    let before = sb.tun!.written.length
     sa.tun!.inject(buildBatch([pkt('100.64.99.99', ipB, 1), pkt(ipA, '100.64.99.98', 2), pkt(ipA, ipB, 3)]))
     await waitFor(() => sb.tun!.written.length > before, 10_000, 'the honest packet')
     assert.equal(sb.tun!.written.length, before + 1)
-    const peerA = vb.status().peers.find(p => p.peerId === a.net.peerId.toString())!
-    assert.equal(peerA.dropSpoofed, 1)
+    assert.equal(peerA().dropSpoofed, 1)
     // the foreign destination never left a: no member behind it
     assert.ok(va.status().dropNoRoute >= 1)
+    // so send it past a's route lookup, straight onto the tunnel: b's own check must drop it
+    before = sb.tun!.written.length
+    assert.equal(peerA().dropNotForUs, 0)
+    assert.equal(va.injectRecords(b.net.peerId.toString(), buildBatch([pkt(ipA, '100.64.99.98', 4), pkt(ipA, ipB, 5)])), true)
+    await waitFor(() => sb.tun!.written.length > before, 10_000, 'the honest packet after the foreign one')
+    assert.equal(sb.tun!.written.length, before + 1, 'only the packet for b reached its TUN')
+    assert.equal(sb.tun!.written.at(-1)![27], 5)
+    assert.equal(peerA().dropNotForUs, 1)
   })
 
   await t.test('an oversized frame resets the stream and is counted; the tunnel comes back', async () => {
@@ -148,6 +163,48 @@ test('createVpn between two loopback nodes with an in-memory TUN', { timeout: 12
     const s: VpnStatus = va.status()
     assert.equal(s.peers.some(p => p.peerId === b.net.peerId.toString()), false)
   })
+})
+
+/**
+ * a (authority), b and c in one VPN; b stops serving the control protocol, so the push of c's
+ * removal cannot reach it (as when a push times out). Returns once a has removed c.
+ */
+async function removalPushMissedByB (t: { after: (fn: () => Promise<void>) => void }, refreshMs: number): Promise<{ a: TestNode, b: TestNode, vb: Vpn, c: string, version: number }> {
+  const [a, b, c] = [await startNode(), await startNode(), await startNode()]
+  t.after(async () => { await a.stop(); await b.stop(); await c.stop() })
+  const va = await vpnOn(a, {}, 'alpha')
+  const vb = await vpnOn(b, {}, 'beta', undefined, undefined, { membershipRefreshMs: refreshMs })
+  const vc = await vpnOn(c, {}, 'gamma')
+  t.after(async () => { await va.stop(); await vb.stop(); await vc.stop() })
+  await a.net.dial(b.net.host.getMultiaddrs()[0]!)
+  await a.net.dial(c.net.host.getMultiaddrs()[0]!)
+  const cId = c.net.peerId.toString()
+  await va.start([{ peerId: b.net.peerId.toString(), name: 'beta' }, { peerId: cId, name: 'gamma' }])
+  await waitFor(() => vb.membership()?.members.length === 3, 10_000, 'b to join')
+  const version = vb.membership()!.version
+  await b.net.unhandle(CONTROL_PROTOCOL)
+  await va.removePeer(cId)
+  assert.equal(va.membership()!.version, version + 1)
+  await waitFor(() => vc.status().state !== 'running', 10_000, 'c, told, to leave')
+  return { a, b, vb, c: cId, version }
+}
+
+test('a member that missed a removal push drops the removed peer at its next periodic fetch', { timeout: 90_000 }, async (t) => {
+  const { vb, c, version } = await removalPushMissedByB(t, 300)
+  await waitFor(() => vb.membership()?.version === version + 1, 10_000, 'b to fetch the new membership')
+  assert.equal(vb.membership()!.members.some(x => x.peerId === c), false)
+  assert.equal(vb.status().peers.some(p => p.peerId === c), false)
+})
+
+test('a member that missed a removal push fetches the membership when its connection to the authority comes back', { timeout: 90_000 }, async (t) => {
+  const { a, b, vb, c, version } = await removalPushMissedByB(t, 3_600_000)
+  // positive control: the push did not arrive, b still holds c
+  assert.equal(vb.membership()!.version, version)
+  assert.equal(vb.membership()!.members.some(x => x.peerId === c), true)
+  await a.net.host.hangUp(b.net.peerId)
+  await a.net.dial(b.net.host.getMultiaddrs()[0]!)
+  await waitFor(() => vb.membership()?.version === version + 1, 15_000, 'b to fetch the new membership')
+  assert.equal(vb.membership()!.members.some(x => x.peerId === c), false)
 })
 
 test('the per-peer queue is bounded: without a stream, packets beyond the bound are dropped and counted', async (t) => {
