@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url'
 import { createBridge } from '../../src/netdev/bridge.js'
 import { netnsFixture, type NetnsFixture } from '../helpers/netns.js'
 import type { TestContext } from 'node:test'
+import { pause } from '../helpers/wait.js'
 
 export interface VpnNodeProc {
   readonly label: string
@@ -161,7 +162,7 @@ export async function waitUntil (fn: () => Promise<boolean>, timeoutMs: number, 
   const end = Date.now() + timeoutMs
   while (Date.now() < end) {
     if (await fn()) return
-    await new Promise(resolve => setTimeout(resolve, 100))
+    await pause(100) // polling interval of a bounded wait for a condition
   }
   throw new Error(`timed out waiting for ${what}`)
 }

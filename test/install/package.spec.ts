@@ -12,6 +12,7 @@ import { join } from 'node:path'
 import { requireRoot } from '../helpers/root.js'
 import { repoRoot } from '../cli/helpers.js'
 import { createVpnWorld, type VpnNodeProc } from '../e2e/vpn-harness.js'
+import { pause } from '../helpers/wait.js'
 
 interface Run { code: number | null, stdout: string, stderr: string }
 
@@ -102,7 +103,7 @@ test('the packed tarball installs without scripts and its dmsnet runs init, up a
   for (let i = 0; i < 30 && pinged == null; i++) {
     const r = await run('ip', ['netns', 'exec', a.ns, 'dmsnet', '--data-dir', a.dataDir, 'vpn', 'ping', idB, '-c', '1', '--json'], { env, timeoutMs: 30_000 })
     if (r.code === 0) pinged = JSON.parse(r.stdout) as { address: string, rtts: number[] }
-    else await new Promise(resolve => setTimeout(resolve, 500))
+    else await pause(500) // pacing between pings of a bounded retry until the member's device is up
   }
   assert.equal(pinged?.address, ipB, 'ping over the VPN (TUN devices on both nodes) from the installed package')
   assert.match(await ok('ip', ['netns', 'exec', a.ns, 'ip', '-o', 'link', 'show', 'dmsnet0']), /dmsnet0/)

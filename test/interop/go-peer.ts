@@ -190,6 +190,7 @@ export class GoPeer {
       const left = end - Date.now()
       if (left <= 0) throw new GoPeerTimeoutError(`go peer: ${got.length} of ${count} events within ${timeoutMs} ms`)
       await new Promise<void>((resolve) => {
+        // not a sleep: wakes this wait for events at the latest after 1 s to re-check the deadline
         const t = setTimeout(done, Math.min(left, 1000))
         function done (): void { clearTimeout(t); waiters.delete(done); resolve() }
         const waiters = this.eventWaiters

@@ -13,6 +13,7 @@ import { FrameDecoder, FrameKind, MessageFlags, encodeFrame } from '../../src/me
 import type { ReceivedMessage } from '../../src/messaging/types.js'
 import { GoPeer } from './go-peer.js'
 import { dropped, startInteropNode, type InteropNode } from './nodes.js'
+import { pause } from '../helpers/wait.js'
 
 const HASH = 'interop.hash'
 const COUNT = 1000
@@ -101,7 +102,7 @@ describe('interop direct messages: dmsnet <-> go peer built from docs/protocols.
     stream.send(encodeFrame(FrameKind.Message, 3, flags, other.bytes))
     stream.send(encodeFrame(FrameKind.Message, 4, flags, good.bytes))
     const end = Date.now() + 10_000
-    while (answers.length < 4 && Date.now() < end) await new Promise(resolve => setTimeout(resolve, 20))
+    while (answers.length < 4 && Date.now() < end) await pause(20) // polling interval of a bounded wait for a condition
     stream.abort(new Error('done'))
     assert.deepEqual(answers.map(a => [a.id, a.kind]), [[1, FrameKind.Response], [2, FrameKind.Nack], [3, FrameKind.Nack], [4, FrameKind.Nack]])
     assert.equal(answers[0]!.text, sha256(Buffer.from('hello go')).toString())

@@ -13,6 +13,7 @@ import { buildBatch, iterateRecords, parseVnetHeader, VNET_HDR_GSO_UDP_L4, VNET_
 import { netnsFixture, type NetnsFixture } from '../helpers/netns.js'
 import { requireRoot } from '../helpers/root.js'
 import { checksum, ipv4, parseIpv4 } from './packets.js'
+import { pause } from '../helpers/wait.js'
 
 const SIZE = 1200
 const PORT = 5599
@@ -95,7 +96,7 @@ async function until (cond: () => boolean, what: string, ms = 15_000): Promise<v
   const end = Date.now() + ms
   while (!cond()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 10))
+    await pause(10) // polling interval of a bounded wait for a condition
   }
 }
 

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { startBootstrapRedial } from '../../src/network/bootstrap-redial.js'
 import { startNode, tempDir, waitFor } from './helpers.js'
+import { pause } from '../helpers/wait.js'
 
 describe('network: bootstrap re-dial', () => {
   it('a node that started while its bootstrap peer was down connects once the peer is back', async () => {
@@ -20,7 +21,7 @@ describe('network: bootstrap re-dial', () => {
     try {
       // the one dial @libp2p/bootstrap makes at start is refused (nobody listens on the port)
       await waitFor(() => b.net.host.getConnections().length === 0, 2000, 'B alone')
-      await new Promise(resolve => setTimeout(resolve, 500))
+      await pause(500) // a period in which B must stay alone: A is down (its coming back below is the positive control)
       assert.equal(b.net.peers().length, 0, 'B cannot have reached A: A is down')
       a = await startNode({ 'network.listen': [`/ip4/127.0.0.1/tcp/${port}`] }, {}, dirA.dir)
       await waitFor(() => b.net.isConnected(a.net.peerId), 15_000, 'B re-dials its bootstrap peer A')
@@ -48,14 +49,14 @@ describe('network: bootstrap re-dial', () => {
       assert.ok(errors.every(e => e === 'DialError') && errors.length >= 4)
       conns = 1
       const before = dials.length
-      await new Promise(resolve => setTimeout(resolve, 600))
+      await pause(600) // a period in which no dial may happen (the dials above show they would be seen)
       assert.ok(dials.length <= before + 1, 'no dial while connected (one may have been under way)')
     } finally {
       stop()
     }
     conns = 0
     const after = dials.length
-    await new Promise(resolve => setTimeout(resolve, 300))
+    await pause(300) // a period in which nothing may happen after stop
     assert.equal(dials.length, after, 'nothing after stop')
     assert.equal(typeof startBootstrapRedial(host as never, [], { intervalMs: 1, maxIntervalMs: 1, dialTimeoutMs: 1 }), 'function', 'an empty list is a no-op')
   })

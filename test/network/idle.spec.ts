@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { startDaemon, type Daemon } from '../cli/helpers.js'
+import { pause } from '../helpers/wait.js'
 
 const WARMUP_MS = Number(process.env.DMSNET_IDLE_WARMUP_MS ?? 20_000)
 const WINDOW_MS = Number(process.env.DMSNET_IDLE_WINDOW_MS ?? 45_000)
@@ -68,16 +69,16 @@ describe('idle nodes', () => {
       const deadline = Date.now() + 20_000
       while (await connectedPeers(d) < 1) {
         assert.ok(Date.now() < deadline, 'the daemons did not connect within 20 s')
-        await new Promise(resolve => setTimeout(resolve, 200))
+        await pause(200) // polling interval of a bounded wait for a condition
       }
     }
 
-    await new Promise(resolve => setTimeout(resolve, WARMUP_MS))
+    await pause(WARMUP_MS) // not a wait for an event: the warm-up the measurement excludes
     const before = [await dhtRpcs(a), await dhtRpcs(b)]
     // positive control: the counters are wired (the bootstrap and the first lookups counted)
     assert.ok(before[0]! > 0 && before[1]! > 0, `kad-dht RPC counters did not move during warm-up: ${before.join(', ')}`)
 
-    await new Promise(resolve => setTimeout(resolve, WINDOW_MS))
+    await pause(WINDOW_MS) // not a wait for an event: the idle window being measured
     assert.equal(await connectedPeers(a), 1, 'the daemons stayed connected through the window')
     const after = [await dhtRpcs(a), await dhtRpcs(b)]
     const perMin = after.map((x, i) => (x - before[i]!) * 60_000 / WINDOW_MS)

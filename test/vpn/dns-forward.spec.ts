@@ -12,6 +12,7 @@ import dnsPacket from 'dns-packet'
 import { loadConfig } from '../../src/config/load.js'
 import { createDnsResponder } from '../../src/vpn/dns.js'
 import { createDnsForwarder, parseResolvConf, parseUpstream, toForwardOptions } from '../../src/vpn/dns-forward.js'
+import { pause } from '../helpers/wait.js'
 
 type Decoded = dnsPacket.DecodedPacket & { rcode?: string }
 const decode = (b: Buffer): Decoded => dnsPacket.decode(b) as Decoded
@@ -183,7 +184,7 @@ async function until (cond: () => boolean, ms = 10_000): Promise<void> {
   const end = Date.now() + ms
   while (!cond()) {
     if (Date.now() > end) throw new Error('timed out waiting')
-    await new Promise(resolve => setTimeout(resolve, 10))
+    await pause(10) // polling interval of a bounded wait for a condition
   }
 }
 
