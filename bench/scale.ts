@@ -182,7 +182,7 @@ async function main (): Promise<void> {
       per_size: results
     }
     await mkdir(outDir, { recursive: true })
-    await writeReport(outDir, results, summary, swarm, vpn)
+    await writeReport(outDir, results, summary, swarm, vpn, failures)
     log(`plots and tables written to ${outDir}/`)
     if (failures.length > 0) {
       for (const f of failures) log(`FAILED ${f}`)

@@ -40,7 +40,8 @@ const CHARTS: Chart[] = [
 
 const v = (x: number | null | undefined): string => x == null ? '-' : String(x)
 
-export async function writeReport (dir: string, results: SizeResult[], summary: Record<string, unknown>, swarm?: SwarmResult, vpn?: VpnResult): Promise<void> {
+export async function writeReport (dir: string, results: SizeResult[], summary: Record<string, unknown>, swarm?: SwarmResult, vpn?: VpnResult, failures: string[] = []): Promise<void> {
+  const failed = (part: string): string => failures.find(f => f.startsWith(`${part}:`)) ?? `${part}: not run.`
   for (const c of CHARTS) {
     const series: Series[] = c.series.map(([label, f]) => ({ label, points: results.map(r => ({ x: r.nodes, y: f(r) })) }))
     await writeFile(join(dir, c.file), lineChart({ title: c.title, yLabel: c.yLabel, series, ...(c.target != null ? { target: c.target } : {}) }))
@@ -57,9 +58,9 @@ export async function writeReport (dir: string, results: SizeResult[], summary: 
     '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows,
     '',
-    swarm != null ? `Private swarm of ${swarm.members}: all joined in ${swarm.joinAllMs} ms; rotate() ${swarm.rotateCallMs} ms; every member on the new epoch after ${v(swarm.rotateAllMs)} ms (${swarm.onNewEpoch}/${swarm.members}); messages sent ${swarm.sent}, acknowledged ${swarm.acked}, lost ${swarm.lost}, failed sends ${swarm.sendErrors}.` : 'Private swarm: not run.',
+    swarm != null ? `Private swarm of ${swarm.members}: all joined in ${swarm.joinAllMs} ms; rotate() ${swarm.rotateCallMs} ms; every member on the new epoch after ${v(swarm.rotateAllMs)} ms (${swarm.onNewEpoch}/${swarm.members}); messages sent ${swarm.sent}, acknowledged ${swarm.acked}, lost ${swarm.lost}, failed sends ${swarm.sendErrors}.` : `Private ${failed('swarm')}`,
     '',
-    vpn != null ? `VPN of ${vpn.members}: up on every member after ${vpn.upAllMs} ms; ${vpn.pairsOk}/${vpn.pairs} pairs answered ping over dmsnet0; RTT p50 ${v(vpn.rtt.p50)} ms, p95 ${v(vpn.rtt.p95)} ms (${vpn.rtt.n} replies).` : 'VPN: not run.',
+    vpn != null ? `VPN of ${vpn.members}: up on every member after ${vpn.upAllMs} ms; ${vpn.pairsOk}/${vpn.pairs} pairs answered ping over dmsnet0; RTT p50 ${v(vpn.rtt.p50)} ms, p95 ${v(vpn.rtt.p95)} ms (${vpn.rtt.n} replies).` : failed('VPN'),
     '',
     '```json',
     JSON.stringify({ ...summary, per_size: undefined }, null, 1),
