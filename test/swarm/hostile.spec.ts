@@ -138,13 +138,32 @@ describe('private swarm against hostile peers', { timeout: 150_000 }, () => {
     } finally {
       await C.net.switchProfile({ name: 'public', dhtProtocolPrefix: '/dmsnet', bootstrap: [] })
     }
-    // the revoked peer's invite is void
+    // the invite C kept is void: revoke voided every outstanding invite (they are bearer tokens)
+    const ks = A.swarm.status().keyService[0]!
+    const authorised = A.swarm.status().authorised.sort()
     const refused = A.swarm.status().refused
-    const reply = await ask(C, A.swarm.status().keyService[0]!, { t: 'get', swarm: 'lab', invite: secret })
-    assert.equal(reply.t === 'err' ? reply.code : reply.t, 'unauthorized')
-    assert.ok(A.swarm.status().refused > refused)
-    assert.ok(!A.swarm.status().authorised.includes(C.id))
+    const reply = await ask(C, ks, { t: 'get', swarm: 'lab', invite: secret })
+    assert.equal(reply.t === 'err' ? reply.code : reply.t, 'bad-invite')
     await C.net.hangUp(A.id)
+    // ...also when C presents it under a new identity (a fresh key pair, unknown to the creator)
+    const fresh = await startSwarmNode()
+    dirs.push(fresh.dir)
+    try {
+      const again = await ask(fresh, ks, { t: 'get', swarm: 'lab', invite: secret })
+      assert.equal(again.t === 'err' ? again.code : again.t, 'bad-invite')
+      assert.equal(A.swarm.status().refused, refused + 2, 'both refusals counted')
+      assert.deepEqual(A.swarm.status().authorised.sort(), authorised, 'no one was authorised')
+      assert.equal(A.swarm.status().invites, 0)
+      // positive control: an invite issued after the revocation works for that same new identity
+      const later = await A.swarm.invite()
+      const laterSecret = JSON.parse(Buffer.from(later.slice('dmsnet-swarm:'.length), 'base64url').toString()).s as string
+      const served = await ask(fresh, ks, { t: 'get', swarm: 'lab', invite: laterSecret })
+      assert.equal(served.t, 'key')
+      assert.ok(A.swarm.status().authorised.includes(fresh.id))
+    } finally {
+      await fresh.stop()
+    }
+    assert.ok(!A.swarm.status().authorised.includes(C.id))
   })
 
   it('the key service admits a bounded number of connections per address', async () => {
