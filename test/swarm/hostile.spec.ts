@@ -17,8 +17,10 @@ import { removeDir, startSwarmNode, waitFor, type SwarmNode } from './helpers.js
 import type { HostProfile } from '../../src/network/types.js'
 
 const PING = '/ipfs/ping/1.0.0'
-/** How a refused dial ends: the gater or a PSK mismatch cuts the handshake (reset or stall). */
+/** How a dial with a different key ends: the PSK mismatch cuts the handshake (reset or stall). */
 const refusedDial = (err: Error): boolean => err.name === 'DialError' || err.name === 'TimeoutError'
+/** How a dial with the matching key but an unlisted identity ends: the remote gater closes it after Noise. */
+const gaterRefused = { name: 'DialError' }
 const addrOf = (n: SwarmNode): string => `/ip4/127.0.0.1/tcp/${n.port}/p2p/${n.id}`
 
 async function ask (from: SwarmNode, to: string, msg: SwarmMessage): Promise<SwarmMessage> {
@@ -96,6 +98,25 @@ describe('private swarm against hostile peers', { timeout: 150_000 }, () => {
     assert.ok(B.net.profile.allowPeers?.has(E.id))
   })
 
+  it('a live member refuses a peer holding the current key under an unlisted identity', async () => {
+    const psk = readSwarmState(A.config.swarm.stateFile)!.psk
+    const X = await startSwarmNode()
+    dirs.push(X.dir)
+    try {
+      await X.net.switchProfile(oldKeyProfile(psk))
+      // positive control: with this key a listed member (B) reaches D
+      const ok = await B.net.dialProtocol(addrOf(D), PING, { signal: AbortSignal.timeout(8000) })
+      await ok.close()
+      assert.equal(D.swarm.status().membershipFresh, true)
+      const deniedBefore = (await D.net.status()).denied?.inbound ?? 0
+      await assert.rejects(X.net.dialProtocol(addrOf(D), PING, { signal: AbortSignal.timeout(8000) }), gaterRefused)
+      assert.ok(((await D.net.status()).denied?.inbound ?? 0) > deniedBefore, "D's gater counted the refusal")
+      assert.ok(!D.net.peers().includes(X.id))
+    } finally {
+      await X.stop()
+    }
+  })
+
   it('expired invite: refused by the creator itself, no allow-list change; a valid one works', async () => {
     const token = await A.swarm.invite({ ttlMs: 1 })
     const secret = JSON.parse(Buffer.from(token.slice('dmsnet-swarm:'.length), 'base64url').toString()).s as string
@@ -128,7 +149,10 @@ describe('private swarm against hostile peers', { timeout: 150_000 }, () => {
     await C.net.switchProfile(oldKeyProfile(oldPsk))
     try {
       assert.equal(B.net.profile.allowPeers?.has(C.id), false, 'a restarted member admits only the creator until it holds a fresh statement')
-      await assert.rejects(C.net.dialProtocol(addrOf(B), PING, { signal: AbortSignal.timeout(5000) }), refusedDial)
+      // B still runs epoch 1 here, so the keys match: B's gater refuses C after the handshake
+      const deniedBefore = (await B.net.status()).denied?.inbound ?? 0
+      await assert.rejects(C.net.dialProtocol(addrOf(B), PING, { signal: AbortSignal.timeout(5000) }), gaterRefused)
+      assert.ok(((await B.net.status()).denied?.inbound ?? 0) > deniedBefore, "B's gater counted the refusal")
       // B recovers through the key service without help and ends on the new epoch
       await waitFor(() => B.swarm.status().epoch === 2 && B.swarm.status().membershipFresh === true, 60_000, 'B on epoch 2 with a fresh statement')
       assert.ok(!B.swarm.status().authorised.includes(C.id))
