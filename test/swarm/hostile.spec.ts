@@ -117,18 +117,36 @@ describe('private swarm against hostile peers', { timeout: 150_000 }, () => {
     }
   })
 
-  it('expired invite: refused by the creator itself, no allow-list change; a valid one works', async () => {
+  it('expired and used invites: refused by the creator itself, no allow-list change; a valid one works', async () => {
+    const ks = A.swarm.status().keyService[0]!
+    const secretOf = (token: string): { s: string, e: number } => JSON.parse(Buffer.from(token.slice('dmsnet-swarm:'.length), 'base64url').toString())
     const token = await A.swarm.invite({ ttlMs: 1 })
-    const secret = JSON.parse(Buffer.from(token.slice('dmsnet-swarm:'.length), 'base64url').toString()).s as string
-    await waitFor(() => Date.now() > JSON.parse(Buffer.from(token.slice('dmsnet-swarm:'.length), 'base64url').toString()).e, 1000, 'invite expired')
-    const authorised = A.swarm.status().authorised.sort()
-    // skip the joiner's own expiry check: present it on the wire
-    const reply = await ask(E, A.swarm.status().keyService[0]!, { t: 'get', swarm: 'lab', invite: secret })
-    assert.equal(reply.t === 'err' ? reply.code : reply.t, 'bad-invite')
-    await E.net.hangUp(A.id)
-    assert.deepEqual(A.swarm.status().authorised.sort(), authorised)
-    assert.equal(A.swarm.status().epoch, 1)
-    await assert.rejects(E.swarm.join(token), { name: 'InvalidInviteError' })
+    await waitFor(() => Date.now() > secretOf(token).e, 1000, 'invite expired')
+    const valid = await A.swarm.invite()
+    // two new identities, unknown to the creator
+    const [Y, Z] = await Promise.all([0, 1].map(async () => await startSwarmNode())) as [SwarmNode, SwarmNode]
+    dirs.push(Y.dir, Z.dir)
+    try {
+      const authorised = A.swarm.status().authorised.sort()
+      // skip the joiner's own expiry check: present it on the wire
+      const reply = await ask(Y, ks, { t: 'get', swarm: 'lab', invite: secretOf(token).s })
+      assert.equal(reply.t === 'err' ? reply.code : reply.t, 'bad-invite')
+      assert.deepEqual(A.swarm.status().authorised.sort(), authorised)
+      assert.equal(A.swarm.status().epoch, 1)
+      await assert.rejects(Y.swarm.join(token), { name: 'InvalidInviteError' })
+      // positive control: the same identity with an unexpired invite is served the key and authorised
+      const served = await ask(Y, ks, { t: 'get', swarm: 'lab', invite: secretOf(valid).s })
+      assert.equal(served.t, 'key')
+      assert.deepEqual(A.swarm.status().authorised.sort(), [...authorised, Y.id].sort())
+      // the used invite, presented again by another new identity: refused, the list unchanged
+      const used = await ask(Z, ks, { t: 'get', swarm: 'lab', invite: secretOf(valid).s })
+      assert.equal(used.t === 'err' ? used.code : used.t, 'bad-invite')
+      assert.deepEqual(A.swarm.status().authorised.sort(), [...authorised, Y.id].sort())
+      assert.ok(!A.swarm.status().authorised.includes(Z.id))
+      assert.equal(A.swarm.status().epoch, 1)
+    } finally {
+      await Promise.allSettled([Y, Z].map(async n => { await n.stop() }))
+    }
   })
 
   it('a revoked peer with the old key cannot get back in through a member that was offline, which ends on the new epoch by itself; its invite is void', async () => {
