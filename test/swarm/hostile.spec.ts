@@ -42,6 +42,7 @@ describe('private swarm against hostile peers', { timeout: 150_000 }, () => {
   const dirs: string[] = []
   const nodes = (): SwarmNode[] => [A, B, C, D, E].filter(n => n != null)
   let creatorBackup = ''
+  let epoch1 = { psk: '', authorised: [] as string[] } // the real epoch-1 key and list, as B held them
 
   before(async () => {
     ;[A, B, C, D, E] = await Promise.all([0, 1, 2, 3, 4].map(async (i) => await startSwarmNode(i === 0 ? { init: { keyServiceLimits: { maxConnectionsPerAddress: 3 } } } : {}))) as [SwarmNode, SwarmNode, SwarmNode, SwarmNode, SwarmNode]
@@ -50,6 +51,8 @@ describe('private swarm against hostile peers', { timeout: 150_000 }, () => {
     for (const m of [B, C, D]) await m.swarm.join(A.swarm.status().keyService[0]!)
     await waitFor(() => [B, C, D].every(m => m.swarm.status().membershipFresh === true), 20_000, 'members hold a fresh statement')
     creatorBackup = readFileSync(A.config.swarm.stateFile, 'utf8') // epoch 1, C still authorised
+    const b1 = readSwarmState(B.config.swarm.stateFile)!
+    epoch1 = { psk: b1.psk, authorised: [...b1.authorised] }
   })
 
   after(async () => {
@@ -57,8 +60,9 @@ describe('private swarm against hostile peers', { timeout: 150_000 }, () => {
     for (const d of dirs) removeDir(d)
   })
 
-  it('non-creator push/switch/members, a replayed old-epoch key and an old statement change no epoch or allow-list', async () => {
+  it('non-creator push/switch/members, a forged current-epoch key and an old statement change no epoch or allow-list', async () => {
     const prior = B.swarm.status()
+    const foreignBefore = prior.foreignMessages
     const allowBefore = [...(B.net.profile.allowPeers ?? [])].sort()
     // D (a member, but not the creator) sends every creator-only message to B
     const creatorKey = (await loadOrCreateIdentity(A.config.network.identityFile)).privateKey
@@ -74,8 +78,8 @@ describe('private swarm against hostile peers', { timeout: 150_000 }, () => {
       const reply = await ask(D, addrOf(B), msg)
       assert.deepEqual(reply.t === 'err' ? reply.code : reply.t, 'unauthorized', `${msg.t} from a non-creator is refused`)
     }
-    assert.ok(B.swarm.status().foreignMessages >= forged.length, 'refusals are counted')
-    // the creator's own identity replays an old-epoch sealed key: acknowledged, nothing changes
+    assert.equal(B.swarm.status().foreignMessages, foreignBefore + forged.length, 'each refusal is counted once')
+    // the creator's own identity pushes a different key for the epoch B already runs: acknowledged, nothing changes
     const replay = await ask(A, addrOf(B), { t: 'push', env })
     assert.deepEqual(replay, { t: 'ok', epoch: prior.epoch })
     // ...and a members message without a statement is refused
@@ -206,6 +210,36 @@ describe('private swarm against hostile peers', { timeout: 150_000 }, () => {
       await fresh.stop()
     }
     assert.ok(!A.swarm.status().authorised.includes(C.id))
+  })
+
+  it('a replayed old-epoch sealed key from the creator moves no member back', async () => {
+    // let the creator's last membership broadcast (an invite redeemed just before) settle first
+    const same = (): boolean => B.swarm.status().authorised.sort().join() === A.swarm.status().authorised.sort().join()
+    await waitFor(same, 15_000, "B holds the creator's current list")
+    const prior = B.swarm.status()
+    assert.equal(prior.epoch, 2)
+    const allowBefore = [...(B.net.profile.allowPeers ?? [])].sort()
+    // the genuine epoch-1 key and list (C still in it), sealed by the creator's identity to B
+    const creatorKey = (await loadOrCreateIdentity(A.config.network.identityFile)).privateKey
+    const old: KeyPayload = { swarm: 'lab', epoch: 1, psk: epoch1.psk, creator: A.id, authorised: epoch1.authorised, bootstrap: [], keyService: [], issuedAt: Date.now() }
+    const env = await sealTo(creatorKey, A.id, B.id, new TextEncoder().encode(JSON.stringify(old)))
+    const foreignBefore = prior.foreignMessages
+    const reply = await ask(A, addrOf(B), { t: 'push', env })
+    // opened and checked (not refused as foreign or malformed); B answers with the epoch it keeps
+    assert.deepEqual(reply, { t: 'ok', epoch: 2 })
+    assert.equal(B.swarm.status().foreignMessages, foreignBefore)
+    // an order to switch to epoch 1 finds no key held for it
+    const sw = await ask(A, addrOf(B), { t: 'switch', swarm: 'lab', epoch: 1 })
+    assert.equal(sw.t === 'err' ? sw.code : sw.t, 'stale')
+    const now = B.swarm.status()
+    assert.equal(now.epoch, 2)
+    assert.ok(!now.authorised.includes(C.id))
+    assert.deepEqual(now.authorised.sort(), prior.authorised.sort())
+    assert.deepEqual([...(B.net.profile.allowPeers ?? [])].sort(), allowBefore)
+    const st = readSwarmState(B.config.swarm.stateFile)!
+    assert.equal(st.epoch, 2)
+    assert.equal(st.pending, undefined, 'no pending key was stored')
+    assert.notEqual(st.psk, epoch1.psk)
   })
 
   it('the key service admits a bounded number of connections per address', async () => {
