@@ -6,9 +6,11 @@
  * invite, an expired invite, and anonymous peers filling the key service's connection slots.
  */
 import assert from 'node:assert/strict'
+import { generateKeyPair } from '@libp2p/crypto/keys'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { after, before, describe, it } from 'node:test'
 import { loadOrCreateIdentity } from '../../src/network/identity.js'
+import { DEFAULT_KEY_SERVICE_LIMITS, startKeyService } from '../../src/swarm/key-service.js'
 import { pskProtector } from '../../src/swarm/protector.js'
 import { sealTo } from '../../src/swarm/seal.js'
 import { readSwarmState } from '../../src/swarm/state.js'
@@ -321,5 +323,43 @@ describe('private swarm: a member that cannot refresh its membership statement',
     // the creator is back: B fetches a statement and admits C again
     A = await startSwarmNode({ dir: A.dir, port: A.port })
     await waitFor(() => B.swarm.status().membershipFresh === true && B.net.profile.allowPeers?.has(C.id) === true, 60_000, 'B fresh again')
+  })
+})
+
+describe('swarm key service: connection slots per address and connection lifetime', { timeout: 90_000 }, () => {
+  const limits = { maxConnectionsPerAddress: 2, idleTimeoutMs: 2000 }
+  let dialers: SwarmNode[] = []
+
+  after(async () => {
+    await Promise.allSettled(dialers.map(async n => { await n.stop(); removeDir(n.dir) }))
+  })
+
+  it('holds at most N connections from one address, refuses the next with DialError, closes each after its lifetime', async () => {
+    assert.equal(DEFAULT_KEY_SERVICE_LIMITS.idleTimeoutMs, 15_000, 'the documented default lifetime')
+    assert.equal(DEFAULT_KEY_SERVICE_LIMITS.maxConnectionsPerAddress, 16, 'the documented default per-address cap')
+    const owner = await generateKeyPair('Ed25519')
+    const ks = await startKeyService({ privateKey: owner, listen: ['/ip4/127.0.0.1/tcp/0'], handler: () => {}, limits })
+    try {
+      const owned = ks.addrs[0]!.split('/p2p/')[1]!
+      dialers = await Promise.all([0, 1, 2].map(async () => await startSwarmNode()))
+      const [first, second, third] = dialers as [SwarmNode, SwarmNode, SwarmNode]
+      // positive control: N connections from 127.0.0.1 are accepted and held
+      await first.net.dial(ks.addrs[0]!, { signal: AbortSignal.timeout(8000) })
+      await second.net.dial(ks.addrs[0]!, { signal: AbortSignal.timeout(8000) })
+      assert.ok(first.net.peers().includes(owned) && second.net.peers().includes(owned))
+      // the next one from the same address is refused before the handshake
+      await assert.rejects(third.net.dial(ks.addrs[0]!, { signal: AbortSignal.timeout(8000) }), { name: 'DialError' })
+      assert.equal(ks.stats().refusedConnections, 1)
+      assert.ok(!third.net.peers().includes(owned))
+      // the service closes every connection after its lifetime, even one its peer keeps open
+      await waitFor(() => ks.stats().idleClosed === 2, 10_000, 'both held connections closed by the service')
+      await waitFor(() => !first.net.peers().includes(owned) && !second.net.peers().includes(owned), 10_000, 'the dialers see the close')
+      // ...which frees the slots: the refused peer gets in now
+      await third.net.dial(ks.addrs[0]!, { signal: AbortSignal.timeout(8000) })
+      assert.ok(third.net.peers().includes(owned))
+      assert.equal(ks.stats().refusedConnections, 1)
+    } finally {
+      await ks.stop()
+    }
   })
 })
