@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { GossipSub } from '@libp2p/gossipsub'
-import { advertDhtKey, signAdvert } from '../../src/messaging/advert-record.js'
+import { advertDhtKey, signAdvert, verifyAdvert } from '../../src/messaging/advert-record.js'
 import type { AdvertQuotaDatastore } from '../../src/messaging/advert-store.js'
 import { signEnvelope } from '../../src/messaging/envelope.js'
 import { encodeFrame, FrameKind } from '../../src/messaging/framing.js'
@@ -97,11 +97,16 @@ describe('messaging and DHT against hostile peers', { timeout: 240_000 }, () => 
     const me = peerIdFromPrivateKey(attacker.privateKey)
     const record = async (key: string, ttl: number): Promise<[Uint8Array, Uint8Array]> =>
       [advertDhtKey(key, me), await signAdvert(attacker.privateKey, me, { key, seq: 1, expiresAt: Date.now() + ttl, deleted: false, data: new Uint8Array(200) })]
-    // far-future expiry: refused by the validator (RecordLifetimeError), nothing stored
-    assert.equal(await putValue(attacker.node.net, victim.id, protocol, ...await record('far', 30 * 86_400_000)), false)
+    // far-future expiry: the advert validator throws RecordLifetimeError, so the victim's kad-dht
+    // resets the PUT stream (it has no refusal message); nothing is stored
+    const far = await record('far', 30 * 86_400_000)
+    await assert.rejects(verifyAdvert(...far), { name: 'RecordLifetimeError' })
+    assert.deepEqual(await putValue(attacker.node.net, victim.id, protocol, ...far), { stored: false, error: 'StreamResetError' })
     assert.equal(ds.stats().records, 0)
     // positive control: the same record with a 1 h lifetime is stored
-    assert.equal(await putValue(attacker.node.net, victim.id, protocol, ...await record('near', 3_600_000)), true)
+    const near = await record('near', 3_600_000)
+    await verifyAdvert(...near)
+    assert.deepEqual(await putValue(attacker.node.net, victim.id, protocol, ...near), { stored: true })
     assert.equal(ds.stats().records, 1)
 
     const N = 20_000
@@ -120,7 +125,7 @@ describe('messaging and DHT against hostile peers', { timeout: 240_000 }, () => 
     // another signer still has its own quota
     const hk = peerIdFromPrivateKey(honest.privateKey)
     const hv = await signAdvert(honest.privateKey, hk, { key: 'honest', seq: 1, expiresAt: Date.now() + 3_600_000, deleted: false, data: new Uint8Array(10) })
-    assert.equal(await putValue(honest.node.net, victim.id, protocol, advertDhtKey('honest', hk), hv), true)
+    assert.deepEqual(await putValue(honest.node.net, victim.id, protocol, advertDhtKey('honest', hk), hv), { stored: true })
     assert.equal(ds.stats().records, 65)
   })
 })
