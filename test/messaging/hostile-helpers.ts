@@ -30,6 +30,12 @@ export class RawMessageClient {
     const f = this.answers.get(id)!
     return f.kind === FrameKind.Nack ? { kind: f.kind, reason: decodeNack(f.rest).reason } : { kind: f.kind }
   }
+
+  /** The human-readable text of a Nack already answered (which bound refused it). */
+  nackMessage (id: number): string | undefined {
+    const f = this.answers.get(id)
+    return f?.kind === FrameKind.Nack ? decodeNack(f.rest).message : undefined
+  }
 }
 
 /**
