@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { readFileSync, writeFileSync } from 'node:fs'
+import { connect, type Socket } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { loadOrCreateIdentity } from '../../src/network/identity.js'
 import { DEFAULT_KEY_SERVICE_LIMITS, startKeyService } from '../../src/swarm/key-service.js'
@@ -359,6 +360,33 @@ describe('swarm key service: connection slots per address and connection lifetim
       assert.ok(third.net.peers().includes(owned))
       assert.equal(ks.stats().refusedConnections, 1)
     } finally {
+      await ks.stop()
+    }
+  })
+
+  it('a handshake that fails frees its slot when its socket closes, not after the connection lifetime', async () => {
+    const ks = await startKeyService({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], handler: () => {}, limits: { maxConnectionsPerAddress: 2, idleTimeoutMs: 120_000 } })
+    const sockets: Socket[] = []
+    try {
+      const port = Number(/\/tcp\/(\d+)/.exec(ks.addrs[0]!)![1])
+      // two raw TCP connections that never finish a handshake hold both slots
+      for (let i = 0; i < 2; i++) {
+        const s = connect(port, '127.0.0.1')
+        s.on('error', () => {})
+        sockets.push(s)
+      }
+      await waitFor(() => ks.stats().pendingHandshakes === 2, 10_000, 'two handshakes pending')
+      const dialer = await startSwarmNode()
+      dialers.push(dialer)
+      await assert.rejects(dialer.net.dial(ks.addrs[0]!, { signal: AbortSignal.timeout(8000) }), { name: 'DialError' })
+      assert.equal(ks.stats().refusedConnections, 1)
+      // they give up: the slots are free long before the 120 s lifetime
+      for (const s of sockets) s.destroy()
+      await waitFor(() => ks.stats().pendingHandshakes === 0, 10_000, 'failed handshakes released')
+      await dialer.net.dial(ks.addrs[0]!, { signal: AbortSignal.timeout(8000) })
+      assert.equal(ks.stats().refusedConnections, 1)
+    } finally {
+      for (const s of sockets) s.destroy()
       await ks.stop()
     }
   })
