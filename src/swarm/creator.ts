@@ -96,9 +96,9 @@ export class CreatorRole {
     await ks?.stop()
   }
 
-  /** Key-service counters (connections refused by the per-address limit, idle ones closed). */
-  keyServiceStats (): { refusedConnections: number, idleClosed: number } {
-    return this.keyService?.stats() ?? { refusedConnections: 0, idleClosed: 0 }
+  /** Key-service counters (connections refused by the per-address limit, idle ones closed, handshakes pending). */
+  keyServiceStats (): { refusedConnections: number, idleClosed: number, pendingHandshakes?: number } {
+    return this.keyService?.stats() ?? { refusedConnections: 0, idleClosed: 0, pendingHandshakes: 0 }
   }
 
   /** The signed statement of the current authorised list, for `epoch` (default: the current one). */
