@@ -96,9 +96,9 @@ export class CreatorRole {
     await ks?.stop()
   }
 
-  /** Key-service counters (connections refused by the per-address limit, idle ones closed). */
-  keyServiceStats (): { refusedConnections: number, idleClosed: number } {
-    return this.keyService?.stats() ?? { refusedConnections: 0, idleClosed: 0 }
+  /** Key-service counters (connections refused by the per-address limit, idle ones closed, handshakes pending). */
+  keyServiceStats (): { refusedConnections: number, idleClosed: number, pendingHandshakes?: number } {
+    return this.keyService?.stats() ?? { refusedConnections: 0, idleClosed: 0, pendingHandshakes: 0 }
   }
 
   /** The signed statement of the current authorised list, for `epoch` (default: the current one). */
@@ -139,7 +139,11 @@ export class CreatorRole {
     await this.broadcastMembers(options)
   }
 
-  /** Removes `peer`, remembers it as revoked (its invites are void), tells and cuts it; the caller rotates. */
+  /**
+   * Removes `peer`, remembers it as revoked, voids every outstanding invite (invites are bearer
+   * tokens: one the revoked peer kept would let it back in under a fresh identity), tells and cuts
+   * it; the caller rotates.
+   */
   async revoke (peer: string, options?: AbortOptions): Promise<void> {
     const s = this.require()
     const was = s.authorised.includes(peer)
@@ -148,9 +152,10 @@ export class CreatorRole {
       const revoked = (st.revoked ?? []).filter(x => x !== peer)
       revoked.push(peer)
       st.revoked = revoked.slice(-MAX_REVOKED)
+      st.invites = []
       st.seq = nextSeq(st)
     })
-    this.ctx.log.info({ peer }, 'revoked peer')
+    this.ctx.log.info({ peer }, 'revoked peer; outstanding invites voided')
     if (was && this.ctx.inSwarm() && this.ctx.network.isConnected(peer)) {
       // tell it, so it leaves cleanly instead of retrying; then cut it off
       await this.ctx.send(peer, { t: 'revoked', swarm: s.name }, options).catch(() => {})

@@ -8,7 +8,8 @@
  * protocol, and every request on it is authenticated by the requester's peer id from Noise.
  *
  * Anyone can connect to it, so its connection slots are guarded: at most
- * `maxConnectionsPerAddress` connections per remote IP, and every connection is closed after
+ * `maxConnectionsPerAddress` connections per remote IPv4 address or IPv6 /64 (a handshake that
+ * fails frees its slot when its socket closes), and every connection is closed after
  * `idleTimeoutMs` (a key exchange is one request and one reply), so anonymous peers cannot hold
  * the slots that members coming back after a rotation need.
  */
@@ -50,11 +51,49 @@ export interface KeyServiceStats {
   refusedConnections: number
   /** Connections closed by the idle timeout. */
   idleClosed: number
+  /** Accepted connections still in their handshake (a failed one stops counting when it closes). */
+  pendingHandshakes?: number
 }
 
-function ipOf (addr: { toString(): string }): string {
-  return /^\/(?:ip4|ip6|dns4|dns6|dns)\/([^/]+)/.exec(addr.toString())?.[1] ?? addr.toString()
+/**
+ * The unit the per-address cap counts: an IPv4 address, or an IPv6 /64 (one host usually holds a
+ * whole /64, so counting single IPv6 addresses would not bound it); an IPv4-mapped IPv6 address
+ * counts as its IPv4 address.
+ */
+export function addressKeyOf (addr: { toString(): string }): string {
+  const m = /^\/(ip4|ip6|dns4|dns6|dns)\/([^/]+)/.exec(addr.toString())
+  if (m == null) return addr.toString()
+  const host = m[2]!
+  if (m[1] !== 'ip6') return host
+  const groups = expandIp6(host)
+  if (groups == null) return host
+  if (groups.slice(0, 5).every(g => g === 0) && groups[5] === 0xffff) {
+    return `${groups[6]! >> 8}.${groups[6]! & 0xff}.${groups[7]! >> 8}.${groups[7]! & 0xff}`
+  }
+  return `${groups.slice(0, 4).map(g => g.toString(16)).join(':')}::/64`
 }
+
+/** The eight 16-bit groups of an IPv6 address (dotted IPv4 tail allowed), or undefined. */
+function expandIp6 (host: string): number[] | undefined {
+  let h = host.toLowerCase().replace(/%.*$/, '')
+  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(h)
+  if (v4 != null) {
+    const b = v4.slice(1).map(Number)
+    if (b.some(x => x > 255)) return undefined
+    h = h.slice(0, v4.index) + `${((b[0]! << 8) | b[1]!).toString(16)}:${((b[2]! << 8) | b[3]!).toString(16)}`
+  }
+  const halves = h.split('::')
+  if (halves.length > 2) return undefined
+  const parse = (part: string): number[] => part === '' ? [] : part.split(':').map(g => /^[0-9a-f]{1,4}$/.test(g) ? parseInt(g, 16) : NaN)
+  const head = parse(halves[0]!)
+  const tail = halves.length === 2 ? parse(halves[1]!) : []
+  const fill = halves.length === 2 ? 8 - head.length - tail.length : 0
+  const groups = [...head, ...new Array<number>(Math.max(fill, 0)).fill(0), ...tail]
+  if (groups.length !== 8 || groups.some(Number.isNaN) || (halves.length === 2 && fill < 1)) return undefined
+  return groups
+}
+
+const ipOf = addressKeyOf
 
 /** ip and port: the same for the raw connection the gater sees and the upgraded one. */
 function hostPortOf (addr: { toString(): string }): string {
@@ -86,6 +125,16 @@ class AddressLimiter {
     return false
   }
 
+  /** The raw connection closed: a handshake that failed frees its slot now, not after the timeout. */
+  released (addr: { toString(): string }): void {
+    this.pending.delete(hostPortOf(addr))
+  }
+
+  /** Accepted connections still in their handshake (for tests and the stats). */
+  get pendingCount (): number {
+    return this.pending.size
+  }
+
   opened (addr: { toString(): string }): void {
     this.pending.delete(hostPortOf(addr))
     const ip = ipOf(addr)
@@ -109,7 +158,13 @@ async function tryStart (init: KeyServiceInit, listen: string[], limiter: Addres
     streamMuxers: [yamux()],
     // many members may come back at once after a rotation, often from one address (NAT, tests)
     connectionManager: { maxConnections: 128, maxIncomingPendingConnections: 32, inboundConnectionThreshold: 50 },
-    connectionGater: { denyInboundConnection: (maConn) => limiter.deny(maConn.remoteAddr) },
+    connectionGater: {
+      denyInboundConnection: (maConn) => {
+        if (limiter.deny(maConn.remoteAddr)) return true
+        maConn.addEventListener('close', () => { limiter.released(maConn.remoteAddr) }, { once: true })
+        return false
+      }
+    },
     start: false
   })
   const timers = new Map<string, ReturnType<typeof setTimeout>>()
@@ -158,6 +213,6 @@ export async function startKeyService (init: KeyServiceInit): Promise<KeyService
     addrs,
     listen,
     stop: async () => { await node.stop() },
-    stats: () => ({ ...limiter.stats })
+    stats: () => ({ ...limiter.stats, pendingHandshakes: limiter.pendingCount })
   }
 }

@@ -44,7 +44,7 @@ export interface SwarmStatus {
   /** Member: true while a fresh membership statement is held (other members are admitted). */
   membershipFresh?: boolean
   /** Creator: connections the key service refused (per-address limit) or closed (idle). */
-  keyServiceStats?: { refusedConnections: number, idleClosed: number }
+  keyServiceStats?: { refusedConnections: number, idleClosed: number, pendingHandshakes?: number }
   /** Creator-only messages (push, switch, members, revoked) refused from other peers. */
   foreignMessages: number
 }

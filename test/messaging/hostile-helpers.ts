@@ -30,6 +30,12 @@ export class RawMessageClient {
     const f = this.answers.get(id)!
     return f.kind === FrameKind.Nack ? { kind: f.kind, reason: decodeNack(f.rest).reason } : { kind: f.kind }
   }
+
+  /** The human-readable text of a Nack already answered (which bound refused it). */
+  nackMessage (id: number): string | undefined {
+    const f = this.answers.get(id)
+    return f?.kind === FrameKind.Nack ? decodeNack(f.rest).message : undefined
+  }
 }
 
 /**
@@ -64,23 +70,25 @@ export function putValueMessage (key: Uint8Array, value: Uint8Array): Uint8Array
   return Uint8Array.from([0x08, 0x00, ...field(2, key), ...field(3, record)])
 }
 
-/** Sends one PUT_VALUE on a new DHT stream; true if the remote stored it (echoed the message). */
-export async function putValue (net: Network, peer: string, protocol: string, key: Uint8Array, value: Uint8Array): Promise<boolean> {
-  let stream: Stream
-  try {
-    stream = await net.dialProtocol(peer, protocol, { signal: AbortSignal.timeout(10_000) })
-  } catch {
-    return false
-  }
+/** What one PUT_VALUE came to: stored (the remote echoed it), or the error that ended the exchange. */
+export type PutResult = { stored: true } | { stored: false, error: string }
+
+/**
+ * Sends one PUT_VALUE on a new DHT stream. A failure to open the stream throws (it says nothing
+ * about the record); a failure after the PUT was sent is returned by name, so a test can tell the
+ * remote resetting the stream (kad-dht's answer to a record its validator refused) from a timeout.
+ */
+export async function putValue (net: Network, peer: string, protocol: string, key: Uint8Array, value: Uint8Array): Promise<PutResult> {
+  const stream = await net.dialProtocol(peer, protocol, { signal: AbortSignal.timeout(10_000) })
   const lp = lpStream(stream)
   try {
     await lp.write(putValueMessage(key, value), { signal: AbortSignal.timeout(10_000) })
     await lp.read({ signal: AbortSignal.timeout(10_000) })
     await stream.close().catch(() => {})
-    return true
-  } catch {
+    return { stored: true }
+  } catch (err) {
     stream.abort(new Error('refused'))
-    return false
+    return { stored: false, error: (err as Error).name }
   }
 }
 

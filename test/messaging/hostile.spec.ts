@@ -10,12 +10,12 @@ import { after, before, describe, it } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { GossipSub } from '@libp2p/gossipsub'
-import { advertDhtKey, signAdvert } from '../../src/messaging/advert-record.js'
+import { advertDhtKey, signAdvert, verifyAdvert } from '../../src/messaging/advert-record.js'
 import type { AdvertQuotaDatastore } from '../../src/messaging/advert-store.js'
 import { signEnvelope } from '../../src/messaging/envelope.js'
 import { encodeFrame, FrameKind } from '../../src/messaging/framing.js'
 import { waitFor } from '../network/helpers.js'
-import { dropCount, enc, startMesh, stopAll, type MsgNode } from './helpers.js'
+import { dropCount, enc, startMesh, startMsgNode, stopAll, type MsgNode } from './helpers.js'
 import { publishAs, putMany, putValue, RawMessageClient } from './hostile-helpers.js'
 
 const MAX = 64 * 1024
@@ -97,11 +97,16 @@ describe('messaging and DHT against hostile peers', { timeout: 240_000 }, () => 
     const me = peerIdFromPrivateKey(attacker.privateKey)
     const record = async (key: string, ttl: number): Promise<[Uint8Array, Uint8Array]> =>
       [advertDhtKey(key, me), await signAdvert(attacker.privateKey, me, { key, seq: 1, expiresAt: Date.now() + ttl, deleted: false, data: new Uint8Array(200) })]
-    // far-future expiry: refused by the validator (RecordLifetimeError), nothing stored
-    assert.equal(await putValue(attacker.node.net, victim.id, protocol, ...await record('far', 30 * 86_400_000)), false)
+    // far-future expiry: the advert validator throws RecordLifetimeError, so the victim's kad-dht
+    // resets the PUT stream (it has no refusal message); nothing is stored
+    const far = await record('far', 30 * 86_400_000)
+    await assert.rejects(verifyAdvert(...far), { name: 'RecordLifetimeError' })
+    assert.deepEqual(await putValue(attacker.node.net, victim.id, protocol, ...far), { stored: false, error: 'StreamResetError' })
     assert.equal(ds.stats().records, 0)
     // positive control: the same record with a 1 h lifetime is stored
-    assert.equal(await putValue(attacker.node.net, victim.id, protocol, ...await record('near', 3_600_000)), true)
+    const near = await record('near', 3_600_000)
+    await verifyAdvert(...near)
+    assert.deepEqual(await putValue(attacker.node.net, victim.id, protocol, ...near), { stored: true })
     assert.equal(ds.stats().records, 1)
 
     const N = 20_000
@@ -120,7 +125,49 @@ describe('messaging and DHT against hostile peers', { timeout: 240_000 }, () => 
     // another signer still has its own quota
     const hk = peerIdFromPrivateKey(honest.privateKey)
     const hv = await signAdvert(honest.privateKey, hk, { key: 'honest', seq: 1, expiresAt: Date.now() + 3_600_000, deleted: false, data: new Uint8Array(10) })
-    assert.equal(await putValue(honest.node.net, victim.id, protocol, advertDhtKey('honest', hk), hv), true)
+    assert.deepEqual(await putValue(honest.node.net, victim.id, protocol, advertDhtKey('honest', hk), hv), { stored: true })
     assert.equal(ds.stats().records, 65)
+  })
+})
+
+describe('messaging: the global in-flight byte budget holds over all peers', { timeout: 60_000 }, () => {
+  const nodes: MsgNode[] = []
+
+  after(async () => { await stopAll(nodes) })
+
+  it('two peers, each within its own budget, together cannot hold more than the global budget', async () => {
+    // per peer 300 KB, all peers 400 KB: 4 messages of 60 KB from one peer, then only 2 more fit
+    const victim = await startMsgNode({ maxMessageSize: MAX, maxInFlightBytesPerPeer: 300_000, maxInFlightBytes: 400_000 })
+    nodes.push(victim)
+    const [a1, a2] = await Promise.all([0, 1].map(async () => await startMsgNode({ maxMessageSize: MAX })))
+    nodes.push(a1!, a2!)
+    let release!: () => void
+    const gate = new Promise<void>(resolve => { release = resolve })
+    victim.messaging.registerHandler('t.slow', async () => { await gate })
+    const env = async (from: MsgNode): Promise<Uint8Array> =>
+      (await signEnvelope(from.privateKey, peerIdFromPrivateKey(from.privateKey), { type: 't.slow', payload: new Uint8Array(60_000), nonce: randomBytes(16), expiry: Date.now() + 30_000 })).bytes
+    const send = async (c: RawMessageClient, from: MsgNode, id: number): Promise<void> => { c.stream.send(encodeFrame(FrameKind.Message, id, Uint8Array.of(0), await env(from))) }
+    const c1 = new RawMessageClient(await a1!.node.net.dialProtocol(victim.addr, victim.messaging.config.protocol))
+    const c2 = new RawMessageClient(await a2!.node.net.dialProtocol(victim.addr, victim.messaging.config.protocol))
+    const held = (): number => victim.messaging.stats().inboundInFlightBytes
+    for (let i = 1; i <= 4; i++) await send(c1, a1!, i)
+    await waitFor(() => held() >= 4 * 60_000, 10_000, "a1's 4 messages held")
+    // positive control: a2's first two fit both its own and the global budget
+    for (let i = 1; i <= 2; i++) await send(c2, a2!, i)
+    await waitFor(() => held() >= 6 * 60_000, 10_000, "a2's 2 messages held")
+    const floodBefore = await dropCount(victim, 'flood')
+    // a2 holds ~120 KB of its 300 KB, but all peers together would pass 400 KB: refused, typed
+    await send(c2, a2!, 3)
+    assert.deepEqual(await c2.answer(3), { kind: FrameKind.Nack, reason: 'flood' })
+    assert.equal(c2.nackMessage(3), 'too many bytes in flight in all')
+    assert.equal(await dropCount(victim, 'flood') - floodBefore, 1)
+    assert.ok(held() <= 400_000, `held ${held()} bytes`)
+    release()
+    for (let i = 1; i <= 4; i++) assert.deepEqual(await c1.answer(i), { kind: FrameKind.Ack })
+    for (let i = 1; i <= 2; i++) assert.deepEqual(await c2.answer(i), { kind: FrameKind.Ack })
+    // the global budget is back once handled
+    await waitFor(() => held() === 0, 10_000, 'nothing held')
+    await send(c2, a2!, 4)
+    assert.deepEqual(await c2.answer(4), { kind: FrameKind.Ack })
   })
 })
