@@ -8,32 +8,13 @@ import { randomBytes } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import type { Stream } from '@libp2p/interface'
 import { encodeEnvelope, signEnvelope } from '../../src/messaging/envelope.js'
-import { FrameDecoder, FrameKind, decodeNack, encodeFrame, type Frame } from '../../src/messaging/framing.js'
+import { FrameKind, encodeFrame } from '../../src/messaging/framing.js'
+import { RawMessageClient } from './hostile-helpers.js'
 import { startMesh, stopAll, dropCount, enc, type MsgNode } from './helpers.js'
 import { waitFor } from '../network/helpers.js'
 
 const MAX = 64 * 1024
-
-/** A raw client on the messaging protocol that collects answer frames by id. */
-class RawClient {
-  readonly answers = new Map<number, Frame>()
-  private readonly decoder = new FrameDecoder(1 << 20)
-  closed = false
-  constructor (readonly stream: Stream) {
-    stream.addEventListener('message', (e) => {
-      for (const f of this.decoder.push(e.data)) if (!(f instanceof Error)) this.answers.set(f.id, f)
-    })
-    stream.addEventListener('close', () => { this.closed = true })
-  }
-
-  async answer (id: number): Promise<{ kind: number, reason?: string }> {
-    await waitFor(() => this.answers.has(id), 10_000, `answer ${id}`)
-    const f = this.answers.get(id)!
-    return f.kind === FrameKind.Nack ? { kind: f.kind, reason: decodeNack(f.rest).reason } : { kind: f.kind }
-  }
-}
 
 describe('messaging: bad input on a real stream', () => {
   let nodes: MsgNode[] = []
@@ -52,8 +33,8 @@ describe('messaging: bad input on a real stream', () => {
     return (await signEnvelope(key, peerIdFromPrivateKey(key), { type: 't.in', payload: opts.payload ?? enc('x'), nonce: randomBytes(16), expiry: opts.expiry ?? Date.now() + 30_000 })).bytes
   }
 
-  async function raw (): Promise<RawClient> {
-    return new RawClient(await attacker.node.net.dialProtocol(victim.id, victim.messaging.config.protocol))
+  async function raw (): Promise<RawMessageClient> {
+    return new RawMessageClient(await attacker.node.net.dialProtocol(victim.id, victim.messaging.config.protocol))
   }
 
   it('drops and counts each kind of bad message; the honest peer is unaffected', async () => {
