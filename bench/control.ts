@@ -14,7 +14,8 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { createControlClient, createControlServer, createMethodRegistry } from '../src/control/index.js'
+import { z } from 'zod'
+import { catalogue, createControlClient, createControlServer, createMethodRegistry, stream, unary } from '../src/control/index.js'
 
 const CALLS = 500
 const RUNS = 3
@@ -25,19 +26,21 @@ const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - 
 const stats = (xs: number[]): { min: number, median: number, max: number } => ({ min: Math.min(...xs), median: median(xs), max: Math.max(...xs) })
 const round = (x: number, d = 3): number => Number(x.toFixed(d))
 
+const benchApi = catalogue(
+  unary('bench.echo', { description: 'returns its params', params: z.object({ i: z.number() }), result: z.object({ i: z.number() }) }),
+  stream('bench.items', { description: 'n small items', params: z.object({ n: z.number().int() }), result: z.object({ i: z.number() }) })
+)
+
 async function main (): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'dmsnet-bench-ctl-'))
   try {
     const socket = join(dir, 'control.sock')
     const registry = createMethodRegistry()
-    registry.register('bench.echo', { handler: (p) => p })
-    registry.register('control.methods', { handler: () => registry.list() })
-    registry.registerStream('bench.items', {
-      handler: async function * (p) { const n = (p as { n: number }).n; for (let i = 0; i < n; i++) yield { i } }
-    })
+    registry.implement(benchApi['bench.echo'], (p) => p)
+    registry.implement(benchApi['bench.items'], async function * ({ n }) { for (let i = 0; i < n; i++) yield { i } })
     const server = createControlServer({ socket, registry })
     await server.start()
-    const client = createControlClient({ socket })
+    const client = createControlClient<typeof benchApi>({ socket })
 
     // baseline: bare HTTP on a unix socket, fixed small JSON reply, same request shape
     const rawSock = join(dir, 'raw.sock')

@@ -9,8 +9,6 @@ import type { ScaleNode, ScaleWorld } from './scale-world.js'
 
 type Log = (msg: string) => void
 
-interface PeerInfo { peerId: string }
-
 export interface Convergence {
   /** ms until every node had >= minConns connections and a full routing table; null if never */
   ms: number | null
@@ -36,8 +34,8 @@ export async function waitConverged (nodes: ScaleNode[], minConns: number, k: nu
       try {
         const signal = AbortSignal.timeout(30_000)
         const [peers, dht] = await Promise.all([
-          n.client.call<PeerInfo[]>('node.peers', {}, { signal }),
-          n.client.call<{ routingTableSize: number }>('node.dht.status', {}, { signal })
+          n.client.call('node.peers', {}, { signal }),
+          n.client.call('node.dht.status', {}, { signal })
         ])
         return { conns: new Set(peers.map(p => p.peerId)).size, rt: dht.routingTableSize }
       } catch (err) {
@@ -61,7 +59,7 @@ export interface Lookups { latency: Tail, success: number, n: number, askedMedia
 /** DHT lookups (network query, no cache) of random peers from random nodes. */
 export async function dhtLookups (nodes: ScaleNode[], count: number, random: () => number): Promise<Lookups> {
   const pairs = Array.from({ length: count }, () => sample(nodes, 2, random) as [ScaleNode, ScaleNode])
-  const res = await pool(pairs, 4, async ([from, to]) => await from.client.call<{ found: boolean, ms: number, asked: number }>('node.dht.find-peer', { peer: to.peerId, timeoutMs: 20_000 })
+  const res = await pool(pairs, 4, async ([from, to]) => await from.client.call('node.dht.find-peer', { peer: to.peerId, timeoutMs: 20_000 })
     .catch(() => ({ found: false, ms: 0, asked: 0 })))
   const ok = res.filter(r => r.found)
   const asked = res.map(r => r.asked).sort((a, b) => a - b)
@@ -87,7 +85,7 @@ export async function gossip (nodes: ScaleNode[], count: number, topic: string, 
   const ac = new AbortController()
   const got = nodes.map(() => new Map<string, number>())
   const errors: string[] = []
-  const subs = nodes.map((n, i) => drain(n.client.stream<{ payload: string, at: number }>('messaging.subscribe', { topic }, { signal: ac.signal }), ac.signal,
+  const subs = nodes.map((n, i) => drain(n.client.stream('messaging.subscribe', { topic }, { signal: ac.signal }), ac.signal,
     m => { if (!got[i]!.has(m.payload)) got[i]!.set(m.payload, m.at) }, e => { errors.push(`node ${n.index}: ${e.name} ${e.message}`) }))
   try {
     const w0 = Date.now()
@@ -141,7 +139,7 @@ export async function jobBids (nodes: ScaleNode[], rounds: number, deadlineMs: n
     for (let r = 0; r < rounds; r++) {
       let received = 0
       let lastMs: number | null = null
-      for await (const ev of orch!.client.stream<{ event: string, elapsedMs: number, bids?: number }>('messaging.job.publish', { kind: 'scale', deadlineMs, maxBids: bidders.length })) {
+      for await (const ev of orch!.client.stream('messaging.job.publish', { kind: 'scale', deadlineMs, maxBids: bidders.length })) {
         if (ev.event === 'bid') { received++; lastMs = ev.elapsedMs }
       }
       out.push({ received, expected: bidders.length, lastMs })
@@ -168,7 +166,7 @@ export async function farRequests (nodes: ScaleNode[], rtt: number[][], count: n
   })
   const res = await pool(jobs, 4, async ({ from, to }) => {
     try {
-      return await from.client.call<{ ms: number }>('messaging.request', { peer: to.peerId, type: 'dmsnet.echo', payload: 'scale', timeoutMs: 15_000 })
+      return await from.client.call('messaging.request', { peer: to.peerId, type: 'dmsnet.echo', payload: 'scale', timeoutMs: 15_000 })
     } catch {
       return undefined
     }

@@ -10,8 +10,6 @@ import type { ScaleNode } from './scale-world.js'
 
 type Log = (msg: string) => void
 
-interface SwarmStatus { joined: boolean, epoch?: number, connected: string[], keyService: string[], profile: string }
-
 export interface SwarmResult {
   members: number
   joinAllMs: number
@@ -32,13 +30,13 @@ export async function swarmRotation (members: ScaleNode[], senderPairs: number, 
   const [creator, ...rest] = members
   const name = 'scale'
   await creator!.client.call('swarm.create', { name, authorised: rest.map(m => m.peerId) })
-  const st = await creator!.client.call<SwarmStatus>('swarm.status')
+  const st = await creator!.client.call('swarm.status')
   const ks = st.keyService.find(a => a.includes(`/ip4/${creator!.ip}/`)) ?? st.keyService[0]
   if (ks == null) throw new Error('the swarm creator reports no key-service address')
   const j0 = Date.now()
   await pool(rest, 4, async m => { await m.client.call('swarm.join', { target: ks, name }) })
   const inSwarm = await pollUntil(async () => {
-    const s = await pool(rest, 16, async m => await m.client.call<SwarmStatus>('swarm.status'))
+    const s = await pool(rest, 16, async m => await m.client.call('swarm.status'))
     return s.every(x => x.joined && x.connected.includes(creator!.peerId))
   }, 120_000, 1000)
   const joinAllMs = Date.now() - j0
@@ -50,7 +48,7 @@ export async function swarmRotation (members: ScaleNode[], senderPairs: number, 
   for (let i = 0; i < senderPairs && 2 * i + 2 < members.length; i++) pairs.push([rest[2 * i]!, rest[2 * i + 1]!])
   const ac = new AbortController()
   const received = new Set<string>()
-  const inboxes = pairs.map(([, r]) => drain(r.client.stream<{ payload: string }>('messaging.inbox', { type: 'scale.seq' }, { signal: ac.signal }), ac.signal,
+  const inboxes = pairs.map(([, r]) => drain(r.client.stream('messaging.inbox', { type: 'scale.seq' }, { signal: ac.signal }), ac.signal,
     m => { received.add(m.payload) }, e => { log(`inbox on ${r.index}: ${e.name} ${e.message}`) }))
   const acked = new Set<string>()
   let sent = 0
@@ -82,11 +80,11 @@ export async function swarmRotation (members: ScaleNode[], senderPairs: number, 
     senders = startSenders()
     await new Promise(resolve => setTimeout(resolve, 2000))
     const r0 = Date.now()
-    const rot = await creator!.client.call<{ epoch: number, delivered: string[], failed: string[] }>('swarm.rotate')
+    const rot = await creator!.client.call('swarm.rotate')
     const rotateCallMs = Date.now() - r0
     let onNew = 0
     const all = await pollUntil(async () => {
-      const s = await pool(members, 16, async m => await m.client.call<SwarmStatus>('swarm.status').catch(() => undefined))
+      const s = await pool(members, 16, async m => await m.client.call('swarm.status').catch(() => undefined))
       onNew = s.filter(x => x?.joined === true && x.epoch === rot.epoch).length
       return onNew === members.length
     }, 120_000, 250)
@@ -117,7 +115,7 @@ export async function vpnAllPairs (members: ScaleNode[], log: Log): Promise<VpnR
   await auth!.client.call('vpn.up', { peers: rest.map(m => ({ peerId: m.peerId, name: `n${m.index}`, addrs: [m.addr] })) })
   let st: VpnStatus[] = []
   const up = await pollUntil(async () => {
-    st = await pool(members, 16, async m => await m.client.call<VpnStatus>('vpn.status'))
+    st = await pool(members, 16, async m => await m.client.call('vpn.status'))
     return st.every(s => s.state === 'running' && s.ipv4 != null && s.peers.length === members.length)
   }, 120_000, 1000)
   const upAllMs = Date.now() - u0
@@ -128,7 +126,7 @@ export async function vpnAllPairs (members: ScaleNode[], log: Log): Promise<VpnR
   const rtts: number[] = []
   const res = await pool(pairs, 6, async ([a, addr]) => {
     try {
-      const r = await a.client.call<{ rtts: number[] }>('vpn.ping', { target: addr, count: 3 })
+      const r = await a.client.call('vpn.ping', { target: addr, count: 3 })
       rtts.push(...r.rtts)
       return r.rtts.length > 0
     } catch {

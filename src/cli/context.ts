@@ -12,6 +12,7 @@ import type { Command } from 'commander'
 import { loadConfig } from '../config/load.js'
 import type { Config } from '../config/schema.js'
 import { createControlClient, type ControlClient } from '../control/client.js'
+import { CliError, EXIT_USAGE } from './errors.js'
 
 export interface GlobalOptions {
   dataDir?: string
@@ -21,6 +22,8 @@ export interface GlobalOptions {
 export interface ActionArgs<O = Record<string, unknown>> {
   /** Positional arguments, in order. */
   args: string[]
+  /** Positional argument `i`; a usage error (exit 2) when it is missing. */
+  arg: (i: number) => string
   /** This command's own options. */
   opts: O
   globals: GlobalOptions
@@ -78,7 +81,12 @@ export function createCliContext (): CliContext {
         const globals = command.optsWithGlobals<GlobalOptions>()
         const config = resolveConfig({ dataDir: globals.dataDir, config: globals.config })
         const client = createControlClient({ socket: config.control.socket })
-        await handler({ args, opts: opts as never, globals, config, client, out: printOut })
+        const arg = (i: number): string => {
+          const v = args[i]
+          if (v == null) throw new CliError(`missing argument ${i + 1} (see dmsnet ${command.name()} --help)`, EXIT_USAGE)
+          return v
+        }
+        await handler({ args, arg, opts: opts as never, globals, config, client, out: printOut })
       }
     }
   }

@@ -1,39 +1,14 @@
 /**
- * `dmsnet` command line. Commands live in `commands/<name>/index.ts` and are discovered at start
- * (each exports `register(program, ctx)`), so feature helpers add a folder without editing this
- * file. Exit codes: see errors.ts.
+ * `dmsnet` command line. Commands live in `commands/<name>/index.ts` (each exports
+ * `register(program, ctx)`) and are listed in commands/index.ts. Exit codes: see errors.ts.
  */
-import { existsSync, readdirSync, realpathSync } from 'node:fs'
-import { dirname, join } from 'node:path'
-import { fileURLToPath, pathToFileURL } from 'node:url'
+import { realpathSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import { Command, CommanderError } from 'commander'
 import { version } from '../daemon/version.js'
-import { createCliContext, type CliContext } from './context.js'
+import { commands } from './commands/index.js'
+import { createCliContext } from './context.js'
 import { describeError, exitCodeFor, EXIT_USAGE } from './errors.js'
-
-/** Core commands first (the order `--help` lists them); feature commands follow alphabetically. */
-const CORE = ['init', 'up', 'status', 'id', 'peers', 'ping', 'connect', 'events', 'stop', 'call']
-
-interface CommandModule { register: (program: Command, ctx: CliContext) => void }
-
-async function loadCommands (): Promise<CommandModule[]> {
-  const dir = join(dirname(fileURLToPath(import.meta.url)), 'commands')
-  const names = readdirSync(dir, { withFileTypes: true }).filter(d => d.isDirectory()).map(d => d.name)
-  names.sort((a, b) => {
-    const ia = CORE.indexOf(a)
-    const ib = CORE.indexOf(b)
-    if (ia >= 0 || ib >= 0) return (ia < 0 ? 1e3 : ia) - (ib < 0 ? 1e3 : ib)
-    return a.localeCompare(b)
-  })
-  const mods: CommandModule[] = []
-  for (const name of names) {
-    const file = ['index.js', 'index.ts'].map(f => join(dir, name, f)).find(f => existsSync(f))
-    if (file == null) continue
-    const mod = await import(pathToFileURL(file).href) as Partial<CommandModule>
-    if (typeof mod.register === 'function') mods.push(mod as CommandModule)
-  }
-  return mods
-}
 
 export async function buildProgram (): Promise<Command> {
   const program = new Command('dmsnet')
@@ -45,7 +20,7 @@ export async function buildProgram (): Promise<Command> {
     .exitOverride()
   program.configureOutput({ writeErr: s => process.stderr.write(s) })
   const ctx = createCliContext()
-  for (const mod of await loadCommands()) mod.register(program, ctx)
+  for (const register of commands) register(program, ctx)
   // subcommands inherit exitOverride only when set before they are added; set it everywhere
   const walk = (c: Command): void => { c.exitOverride(); c.commands.forEach(walk) }
   walk(program)

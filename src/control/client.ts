@@ -2,11 +2,15 @@
  * The control client the CLI (and tests, and scripts) use to drive a running daemon.
  *
  *   const client = createControlClient({ socket, tokenFile })
- *   const status = await client.call('node.status')
+ *   const status = await client.call('node.status')                    // typed: NodeStatus
+ *   const r = await client.call('messaging.send', { peer, type: 'x' })  // params checked, result typed
  *   for await (const msg of client.stream('messaging.subscribe', { topic })) { ... }
  *
- * Errors raised by the daemon are re-thrown as their own classes (see remote-errors.ts); a daemon
- * that is not running shows up as DaemonNotRunningError.
+ * Method names, params and results come from the catalogue (catalogue/index.ts): a renamed
+ * field fails to compile. `callUnchecked` / `streamUnchecked` take any name, for names known only
+ * at run time (`dmsnet call`). Errors raised by the daemon are re-thrown as their own classes
+ * with their fields (see remote-errors.ts); a daemon that is not running shows up as
+ * DaemonNotRunningError.
  */
 import { request, type IncomingMessage } from 'node:http'
 import type { AbortOptions } from '@libp2p/interface'
@@ -14,6 +18,8 @@ import { UnauthorizedError } from '../errors.js'
 import { ControlProtocolError, DaemonNotRunningError } from './errors.js'
 import { CALL_PATH, TOKEN_HEADER, type StreamLine, type WireError } from './protocol.js'
 import { fromWireError } from './remote-errors.js'
+import type { DmsnetApi } from './catalogue/index.js'
+import type { CallArgs, Catalogue, ResultOf, StreamName, UnaryName } from './spec.js'
 import { defaultTokenFile } from './server.js'
 import { readToken } from './token.js'
 
@@ -25,16 +31,21 @@ export interface ControlClientOptions {
   token?: string
 }
 
-export interface ControlClient {
+/** A client typed against a catalogue: the dmsnet one unless another is given (tests, embedders). */
+export interface ControlClient<C extends Catalogue = DmsnetApi> {
   /** Calls a unary method and returns its result. */
-  call<T = unknown> (method: string, params?: unknown, options?: AbortOptions): Promise<T>
+  call: <M extends UnaryName<C>>(method: M, ...args: CallArgs<C[M]>) => Promise<ResultOf<C[M]>>
   /** Calls a streaming method; yields each value. Breaking out of the loop cancels the call. */
-  stream<T = unknown> (method: string, params?: unknown, options?: AbortOptions): AsyncGenerator<T, void, undefined>
+  stream: <M extends StreamName<C>>(method: M, ...args: CallArgs<C[M]>) => AsyncGenerator<ResultOf<C[M]>, void, undefined>
+  /** `call` for a method name known only at run time: nothing is checked at compile time. */
+  callUnchecked: (method: string, params?: unknown, options?: AbortOptions) => Promise<unknown>
+  /** `stream` for a method name known only at run time. */
+  streamUnchecked: (method: string, params?: unknown, options?: AbortOptions) => AsyncGenerator<unknown, void, undefined>
 }
 
 const NOT_RUNNING_CODES = new Set(['ENOENT', 'ECONNREFUSED', 'ENOTSOCK'])
 
-export function createControlClient (options: ControlClientOptions): ControlClient {
+export function createControlClient<C extends Catalogue = DmsnetApi> (options: ControlClientOptions): ControlClient<C> {
   const { socket } = options
   const tokenFile = options.tokenFile ?? defaultTokenFile(socket)
 
@@ -102,45 +113,52 @@ export function createControlClient (options: ControlClientOptions): ControlClie
     throw new ControlProtocolError(`daemon sent a malformed reply: ${text.slice(0, 200)}`)
   }
 
-  return {
-    async call<T> (method: string, params?: unknown, opts?: AbortOptions): Promise<T> {
-      const res = await post(method, params, opts?.signal)
-      if (res.headers['content-type']?.startsWith('application/x-ndjson') === true) {
-        res.destroy()
-        throw new ControlProtocolError(`${method} is a streaming method: use stream()`)
-      }
+  async function callUnchecked (method: string, params?: unknown, opts?: AbortOptions): Promise<unknown> {
+    const res = await post(method, params, opts?.signal)
+    if (res.headers['content-type']?.startsWith('application/x-ndjson') === true) {
+      res.destroy()
+      throw new ControlProtocolError(`${method} is a streaming method: use stream()`)
+    }
+    const reply = parse(await readAll(res))
+    if (reply.error != null) throw fromWireError(reply.error as WireError)
+    return reply.result
+  }
+
+  async function * streamUnchecked (method: string, params?: unknown, opts?: AbortOptions): AsyncGenerator<unknown, void, undefined> {
+    const res = await post(method, params, opts?.signal)
+    if (res.headers['content-type']?.startsWith('application/x-ndjson') !== true) {
       const reply = parse(await readAll(res))
       if (reply.error != null) throw fromWireError(reply.error as WireError)
-      return reply.result as T
-    },
-    async * stream<T> (method: string, params?: unknown, opts?: AbortOptions): AsyncGenerator<T, void, undefined> {
-      const res = await post(method, params, opts?.signal)
-      if (res.headers['content-type']?.startsWith('application/x-ndjson') !== true) {
-        const reply = parse(await readAll(res))
-        if (reply.error != null) throw fromWireError(reply.error as WireError)
-        throw new ControlProtocolError(`${method} is not a streaming method: use call()`)
-      }
-      let buf = ''
-      let ended = false
-      try {
-        for await (const chunk of res) {
-          buf += (chunk as Buffer).toString('utf8')
-          let nl: number
-          while ((nl = buf.indexOf('\n')) >= 0) {
-            const line = buf.slice(0, nl)
-            buf = buf.slice(nl + 1)
-            if (line.trim() === '') continue
-            const msg = parse(line) as StreamLine
-            if ('error' in msg) throw fromWireError(msg.error)
-            if ('end' in msg) { ended = true; return }
-            yield msg.data as T
-          }
-        }
-        if (!ended) throw new DaemonNotRunningError(`daemon closed the ${method} stream (it stopped?)`)
-      } finally {
-        // leaving the loop early closes the connection; the daemon aborts the call's signal
-        if (!ended) res.destroy()
-      }
+      throw new ControlProtocolError(`${method} is not a streaming method: use call()`)
     }
+    let buf = ''
+    let ended = false
+    try {
+      for await (const chunk of res) {
+        buf += (chunk as Buffer).toString('utf8')
+        let nl: number
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl)
+          buf = buf.slice(nl + 1)
+          if (line.trim() === '') continue
+          const msg = parse(line) as StreamLine
+          if ('error' in msg) throw fromWireError(msg.error)
+          if ('end' in msg) { ended = true; return }
+          yield msg.data
+        }
+      }
+      if (!ended) throw new DaemonNotRunningError(`daemon closed the ${method} stream (it stopped?)`)
+    } finally {
+      // leaving the loop early closes the connection; the daemon aborts the call's signal
+      if (!ended) res.destroy()
+    }
+  }
+
+  return {
+    // the types come from the catalogue; on the wire a typed call is the same request
+    call: (async (method: string, params?: unknown, opts?: AbortOptions) => await callUnchecked(method, params, opts)) as ControlClient<C>['call'],
+    stream: ((method: string, params?: unknown, opts?: AbortOptions) => streamUnchecked(method, params, opts)) as ControlClient<C>['stream'],
+    callUnchecked,
+    streamUnchecked
   }
 }

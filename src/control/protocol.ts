@@ -4,13 +4,18 @@
  *   POST /v1/call   {"method": "node.status", "params": {...}}
  *     -> 200 {"result": ...}                      (unary method)
  *     -> 200 NDJSON lines {"data": ...}, then {"end": true}   (streaming method)
- *     -> 4xx/5xx {"error": {"name", "message", "issues"?}}
+ *     -> 4xx/5xx {"error": {"name", "message", "fields"?}}
  *   A streaming method that fails after it started sends a last line {"error": {...}}.
  *
  * Every request carries the daemon's token (a random file in the data dir) in `TOKEN_HEADER`.
  * HTTP keeps the protocol debuggable with curl (`curl --unix-socket`), and NDJSON streams need
- * no framing of our own.
+ * no framing of our own. Which errors may appear, and their `fields`, is the error catalogue
+ * (catalogue/errors.ts).
  */
+import { ConfigError, InvalidArgumentError, UnauthorizedError } from '../errors.js'
+import { errorCatalogue } from './catalogue/errors.js'
+import { ControlProtocolError, MethodNotFoundError, RequestTooLargeError } from './errors.js'
+
 export const CALL_PATH = '/v1/call'
 export const TOKEN_HEADER = 'x-dmsnet-token'
 export const NDJSON = 'application/x-ndjson'
@@ -25,32 +30,35 @@ export interface CallRequest {
 export interface WireError {
   name: string
   message: string
-  /** ConfigError-style details (key, value, expected), when the error has them. */
-  issues?: unknown[]
+  /** The error's own fields (`reason`, `issues`, `command`, ...) as the error catalogue declares them. */
+  fields?: Record<string, unknown>
 }
 
 export type StreamLine = { data: unknown } | { end: true } | { error: WireError }
 
-/** Turns any thrown value into what travels on the wire (name + message, never a stack). */
+/** Turns any thrown value into what travels on the wire: name, message and declared fields, never a stack. */
 export function toWireError (err: unknown): WireError {
-  if (err instanceof Error) {
-    const out: WireError = { name: err.name, message: err.message }
-    const issues = (err as { issues?: unknown }).issues
-    if (Array.isArray(issues)) out.issues = issues
-    return out
+  if (!(err instanceof Error)) return { name: 'Error', message: String(err) }
+  const out: WireError = { name: err.name, message: err.message }
+  const fields = errorCatalogue.get(err.name)?.fields
+  if (fields != null) {
+    const picked: Record<string, unknown> = {}
+    for (const key of Object.keys(fields.shape)) {
+      const v = (err as unknown as Record<string, unknown>)[key]
+      if (v !== undefined) picked[key] = v
+    }
+    if (Object.keys(picked).length > 0) out.fields = picked
   }
-  return { name: 'Error', message: String(err) }
+  return out
 }
 
-/** HTTP status for an error name; the name, not the status, is what the client acts on. */
+/** HTTP status for an error (subclasses included); the name, not the status, is what the client acts on. */
 export function statusFor (err: WireError): number {
-  switch (err.name) {
-    case 'UnauthorizedError': return 401
-    case 'MethodNotFoundError': return 404
-    case 'RequestTooLargeError': return 413
-    case 'InvalidArgumentError':
-    case 'ConfigError':
-    case 'ControlProtocolError': return 400
-    default: return 500
-  }
+  const cls = errorCatalogue.get(err.name)?.cls
+  const is = (parent: abstract new (...args: never[]) => Error): boolean => cls != null && (cls === parent || cls.prototype instanceof parent)
+  if (is(UnauthorizedError)) return 401
+  if (is(MethodNotFoundError)) return 404
+  if (is(RequestTooLargeError)) return 413
+  if (is(InvalidArgumentError) || is(ConfigError) || is(ControlProtocolError)) return 400
+  return 500
 }

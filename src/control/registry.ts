@@ -1,67 +1,48 @@
 /**
- * The method registry: every feature module (network, messaging, swarm, VPN, ...) adds its own
- * control methods here, so the control server never needs editing for a new feature.
+ * The method registry: the running daemon's handlers, each registered against its declaration in
+ * the catalogue (spec.ts, catalogue/), so the control server never needs editing for a new method
+ * and a handler whose params or result drift from the declaration fails to compile.
  *
- *   registry.register('swarm.create', {
- *     description: 'create a private swarm',
- *     params: z.object({ name: z.string() }),        // optional zod schema, validated before the call
- *     handler: async (params, { signal }) => ({ ... })  // JSON-serialisable result
+ *   registry.implement(messaging.send, async (p, { signal }) => {   // p: the parsed params
+ *     ...
+ *     return { peer: p.peer, type: p.type, acked: true, ms }         // checked against send.result
  *   })
- *   registry.registerStream('messaging.subscribe', {
- *     params: z.object({ topic: z.string() }),
- *     handler: async function * (params, { signal }) { yield { ... } }  // one NDJSON line per value
- *   })
+ *   registry.implement(messaging.subscribe, (p, { signal }) => pushStream(signal, push => ...))
  *
  * `signal` aborts when the client goes away or the daemon stops; long calls must honour it.
  */
-import type { z } from 'zod'
 import { InvalidArgumentError } from '../errors.js'
 import { MethodNotFoundError } from './errors.js'
+import type { HandlerResult, MethodKind, MethodSpec, ParamsOut } from './spec.js'
 
 export interface MethodContext {
   /** Aborted when the caller disconnects or the daemon shuts down. */
   signal: AbortSignal
 }
 
-type Schema = z.ZodType
-
-type ParamsOf<S> = S extends z.ZodType ? z.output<S> : unknown
-
-export interface UnaryMethod<S extends Schema | undefined = Schema | undefined> {
-  description?: string
-  params?: S
-  handler: (params: ParamsOf<S>, ctx: MethodContext) => Promise<unknown> | unknown
-}
-
-export interface StreamMethod<S extends Schema | undefined = Schema | undefined> {
-  description?: string
-  params?: S
-  handler: (params: ParamsOf<S>, ctx: MethodContext) => AsyncIterable<unknown>
-}
+export type UnaryHandler<S extends MethodSpec> = (params: ParamsOut<S>, ctx: MethodContext) => Promise<HandlerResult<S>> | HandlerResult<S>
+export type StreamHandler<S extends MethodSpec> = (params: ParamsOut<S>, ctx: MethodContext) => AsyncIterable<HandlerResult<S>>
+export type HandlerFor<S extends MethodSpec> = S['kind'] extends 'stream' ? StreamHandler<S> : UnaryHandler<S>
 
 export type RegisteredMethod =
-  | { kind: 'unary', name: string, description?: string, params?: Schema, handler: UnaryMethod['handler'] }
-  | { kind: 'stream', name: string, description?: string, params?: Schema, handler: StreamMethod['handler'] }
+  | { kind: 'unary', name: string, spec: MethodSpec, handler: (params: unknown, ctx: MethodContext) => unknown }
+  | { kind: 'stream', name: string, spec: MethodSpec, handler: (params: unknown, ctx: MethodContext) => AsyncIterable<unknown> }
 
 export interface MethodInfo {
   name: string
-  kind: 'unary' | 'stream'
-  description?: string
+  kind: MethodKind
+  description: string
 }
 
 export interface MethodRegistry {
-  /** Adds a request/response method. Throws InvalidArgumentError if the name is taken. */
-  register<S extends Schema | undefined = undefined> (name: string, method: UnaryMethod<S>): () => void
-  /** Adds a streaming method (the response is NDJSON, one line per yielded value). */
-  registerStream<S extends Schema | undefined = undefined> (name: string, method: StreamMethod<S>): () => void
-  /** Removes a method (modules that stop call the function `register` returned instead). */
-  unregister (name: string): void
+  /** Adds the handler of a declared method; returns its removal. Throws InvalidArgumentError if the name is taken. */
+  implement: <S extends MethodSpec>(spec: S, handler: HandlerFor<S>) => () => void
   /** Finds a method; throws MethodNotFoundError. */
-  get (name: string): RegisteredMethod
-  has (name: string): boolean
-  list (): MethodInfo[]
+  get: (name: string) => RegisteredMethod
+  has: (name: string) => boolean
+  list: () => MethodInfo[]
   /** Validates raw params against the method's schema; throws InvalidArgumentError naming the field. */
-  parseParams (method: RegisteredMethod, raw: unknown): unknown
+  parseParams: (method: RegisteredMethod, raw: unknown) => unknown
 }
 
 const NAME = /^[a-z][a-z0-9-]*(\.[a-z][a-zA-Z0-9-]*)+$/
@@ -69,24 +50,15 @@ const NAME = /^[a-z][a-z0-9-]*(\.[a-z][a-zA-Z0-9-]*)+$/
 export function createMethodRegistry (): MethodRegistry {
   const methods = new Map<string, RegisteredMethod>()
 
-  function add (entry: RegisteredMethod): () => void {
-    if (!NAME.test(entry.name)) throw new InvalidArgumentError(`control method name "${entry.name}" must look like "area.verb"`)
-    if (methods.has(entry.name)) throw new InvalidArgumentError(`control method "${entry.name}" is already registered`)
-    methods.set(entry.name, entry)
-    return () => {
-      if (methods.get(entry.name) === entry) methods.delete(entry.name)
-    }
-  }
-
   return {
-    register (name, method) {
-      return add({ kind: 'unary', name, description: method.description, params: method.params, handler: method.handler as UnaryMethod['handler'] })
-    },
-    registerStream (name, method) {
-      return add({ kind: 'stream', name, description: method.description, params: method.params, handler: method.handler as StreamMethod['handler'] })
-    },
-    unregister (name) {
-      methods.delete(name)
+    implement (spec, handler) {
+      if (!NAME.test(spec.name)) throw new InvalidArgumentError(`control method name "${spec.name}" must look like "area.verb"`)
+      if (methods.has(spec.name)) throw new InvalidArgumentError(`control method "${spec.name}" is already registered`)
+      const entry = { kind: spec.kind, name: spec.name, spec, handler } as RegisteredMethod
+      methods.set(spec.name, entry)
+      return () => {
+        if (methods.get(spec.name) === entry) methods.delete(spec.name)
+      }
     },
     get (name) {
       const m = methods.get(name)
@@ -98,12 +70,11 @@ export function createMethodRegistry (): MethodRegistry {
     },
     list () {
       return [...methods.values()]
-        .map(m => ({ name: m.name, kind: m.kind, ...(m.description != null ? { description: m.description } : {}) }))
+        .map(m => ({ name: m.name, kind: m.kind, description: m.spec.description }))
         .sort((a, b) => a.name.localeCompare(b.name))
     },
     parseParams (method, raw) {
-      if (method.params == null) return raw ?? {}
-      const r = method.params.safeParse(raw ?? {})
+      const r = method.spec.params.safeParse(raw ?? {})
       if (r.success) return r.data
       const first = r.error.issues[0]
       const where = first != null && first.path.length > 0 ? first.path.join('.') : 'params'

@@ -1,34 +1,27 @@
 /**
- * Re-creates errors raised in the daemon as their own classes on the client side, so the CLI and
- * scripts can test `err.name` / `instanceof` exactly as they would in process.
- *
- * Feature modules with their own error classes call `registerErrorClass(MyError)` at import time
- * (e.g. in their CLI command's handler file) so the client knows them.
+ * Re-creates errors raised in the daemon as their own classes on the client side, with their
+ * fields, so the CLI and scripts can test `err.name`, `instanceof` and `err.reason` exactly as
+ * they would in process. The classes and fields come from the static error catalogue
+ * (catalogue/errors.ts); a name it does not list arrives as a RemoteError keeping that name.
  */
-import * as common from '../errors.js'
-import { ConfigError, DmsnetError } from '../errors.js'
-import * as control from './errors.js'
+import { errorCatalogue, type ErrorEntry } from './catalogue/errors.js'
 import { RemoteError } from './errors.js'
 import type { WireError } from './protocol.js'
 
-type ErrorClass = new (message: string) => Error
-
-const classes = new Map<string, ErrorClass>()
-
-export function registerErrorClass (cls: ErrorClass & { name: string }): void {
-  classes.set(cls.name, cls)
-}
-
-for (const value of [...Object.values(common), ...Object.values(control)]) {
-  if (typeof value === 'function' && value.prototype instanceof Error) registerErrorClass(value as ErrorClass)
-}
-registerErrorClass(DmsnetError)
-
-export function fromWireError (wire: WireError): Error {
-  if (wire.name === 'ConfigError') {
-    return new ConfigError(wire.message, (wire.issues ?? []) as ConstructorParameters<typeof ConfigError>[1])
+export function fromWireError (wire: WireError, catalogue: ReadonlyMap<string, ErrorEntry> = errorCatalogue): Error {
+  const entry = catalogue.get(wire.name)
+  if (entry == null || (entry.cls as unknown) === RemoteError) return new RemoteError(wire.name, wire.message)
+  // the Error constructor only (a stack from here, the message from the daemon): the classes'
+  // own constructors take different arguments, and the fields are set from the wire below
+  const err = Reflect.construct(Error, [wire.message], entry.cls) as Error & Record<string, unknown>
+  err.name = wire.name
+  if (entry.fields != null && wire.fields != null) {
+    // a field that does not match its declaration is left off rather than passed on malformed
+    for (const [key, schema] of Object.entries(entry.fields.shape)) {
+      if (!(key in wire.fields)) continue
+      const r = schema.safeParse(wire.fields[key])
+      if (r.success) err[key] = r.data
+    }
   }
-  const cls = classes.get(wire.name)
-  if (cls == null || (cls as unknown) === RemoteError) return new RemoteError(wire.name, wire.message)
-  return new cls(wire.message)
+  return err
 }

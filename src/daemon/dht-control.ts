@@ -4,8 +4,8 @@
  * scale bench (bench/scale.ts) can see whether the DHT itself finds peers, and how fast.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
-import { z } from 'zod'
 import type { MethodRegistry } from '../control/registry.js'
+import { node as api } from '../control/catalogue/index.js'
 import type { Network } from '../network/types.js'
 
 /** What kad-dht has and its public interface does not show. */
@@ -15,34 +15,27 @@ interface DhtInternals {
 }
 
 export function registerDhtControl (registry: MethodRegistry, network: Network): void {
-  registry.register('node.dht.status', {
-    description: 'DHT mode and routing table size',
-    handler: () => {
-      const dht = network.host.services.dht as unknown as DhtInternals
-      return { mode: dht.getMode(), routingTableSize: dht.routingTable?.size ?? 0 }
-    }
+  registry.implement(api.dhtStatus, () => {
+    const dht = network.host.services.dht as unknown as DhtInternals
+    return { mode: dht.getMode(), routingTableSize: dht.routingTable?.size ?? 0 }
   })
 
-  registry.register('node.dht.find-peer', {
-    description: 'look a peer up in the DHT (network query, not the peer store): found, addresses, time, peers asked',
-    params: z.object({ peer: z.string().min(1), timeoutMs: z.number().int().positive().max(120_000).default(30_000) }),
-    handler: async ({ peer, timeoutMs }, { signal }) => {
-      const id = peerIdFromString(peer)
-      const t0 = performance.now()
-      let asked = 0
-      let addresses: string[] | undefined
-      try {
-        const events = network.host.services.dht.findPeer(id, { signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]), useCache: false })
-        for await (const ev of events) {
-          if (ev.name === 'PEER_RESPONSE') asked++
-          if (ev.name === 'FINAL_PEER') { addresses = ev.peer.multiaddrs.map(String); break }
-        }
-      } catch (err) {
-        signal.throwIfAborted()
-        // not found, or the lookup timed out: an answer, not a failure of the call
-        return { found: false, ms: performance.now() - t0, asked, error: (err as Error).name }
+  registry.implement(api.dhtFindPeer, async ({ peer, timeoutMs }, { signal }) => {
+    const id = peerIdFromString(peer)
+    const t0 = performance.now()
+    let asked = 0
+    let addresses: string[] | undefined
+    try {
+      const events = network.host.services.dht.findPeer(id, { signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]), useCache: false })
+      for await (const ev of events) {
+        if (ev.name === 'PEER_RESPONSE') asked++
+        if (ev.name === 'FINAL_PEER') { addresses = ev.peer.multiaddrs.map(String); break }
       }
-      return { found: addresses != null, ms: performance.now() - t0, asked, addresses: addresses ?? [] }
+    } catch (err) {
+      signal.throwIfAborted()
+      // not found, or the lookup timed out: an answer, not a failure of the call
+      return { found: false, ms: performance.now() - t0, asked, error: (err as Error).name }
     }
+    return { found: addresses != null, ms: performance.now() - t0, asked, addresses: addresses ?? [] }
   })
 }

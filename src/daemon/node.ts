@@ -23,8 +23,9 @@ import { registerNodeControl } from './control-methods.js'
 import { registerDhtControl } from './dht-control.js'
 import type { ModuleFactory, NodeComponents, NodeModule } from './module.js'
 import { defaultModules } from './modules.js'
-import { swarmModule } from '../swarm/module.js'
-import { loadStaticSwarm, staticSwarmModule } from '../swarm/static.js'
+import { swarmModule } from './features/swarm.js'
+import { staticSwarmModule } from './features/swarm-static.js'
+import { loadStaticSwarm } from '../swarm/static.js'
 import { version } from './version.js'
 
 export interface CreateNodeOptions {

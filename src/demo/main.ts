@@ -15,7 +15,7 @@ import { startCluster, type Cluster, type DemoNode } from './cluster.js'
 import { createPrinter, type Printer } from './printer.js'
 import { steps } from './steps/index.js'
 import { table } from '../cli/format.js'
-import type { UiModule } from '../ui/module.js'
+import type { UiModule } from '../daemon/features/ui.js'
 
 function usage (msg: string): never {
   process.stderr.write(`demo: ${msg}\nusage: node dist/src/demo/main.js [--nodes 3-8] [--duration <seconds>] [--status-interval <seconds>] [--no-mdns]\n`)

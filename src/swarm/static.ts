@@ -5,19 +5,17 @@
  * `swarm.force` (or `LIBP2P_FORCE_PNET=1`, as in Kubo) refuses to start without a key.
  *
  * A managed swarm (swarm.ts: create/invite/join) and a static key are mutually exclusive: the
- * static one replaces the managed swarm module, whose commands then answer with a typed error.
+ * static one replaces the managed swarm module, whose commands then answer with a typed error
+ * (the daemon's plug-in for it: src/daemon/features/swarm-static.ts).
  */
 import { createHash } from 'node:crypto'
 import { statSync } from 'node:fs'
-import { z } from 'zod'
 import { ConfigError } from '../errors.js'
-import { InvalidSwarmKeyError, SwarmStateError } from './errors.js'
+import { InvalidSwarmKeyError } from './errors.js'
 import { readSwarmKeyFile } from './key-file.js'
 import { pskProtector, type PskProtectorFactory } from './protector.js'
 import { readSwarmState } from './state.js'
 import type { Config } from '../config/schema.js'
-import type { MethodRegistry } from '../control/registry.js'
-import type { ModuleFactory, NodeModule } from '../daemon/module.js'
 import type { HostProfile, Network } from '../network/types.js'
 import type { SwarmStatus } from './swarm.js'
 
@@ -151,41 +149,5 @@ export function staticSwarmStatus (s: StaticSwarm, network: Network): StaticSwar
     invites: 0,
     // no creator: nobody's creator-only messages are expected, so none can come from a wrong sender
     foreignMessages: 0
-  }
-}
-
-const MANAGED_METHODS = ['swarm.create', 'swarm.authorize', 'swarm.revoke', 'swarm.invite', 'swarm.join', 'swarm.leave', 'swarm.rotate']
-
-function registerStaticControl (registry: MethodRegistry, s: StaticSwarm, network: Network): Array<() => void> {
-  const off = [registry.register('swarm.status', {
-    description: 'the static private network (swarm.keyFile): key fingerprint, allow-list, connected peers',
-    handler: () => staticSwarmStatus(s, network)
-  })]
-  for (const method of MANAGED_METHODS) {
-    off.push(registry.register(method, {
-      description: 'not available: this node runs a static private network (swarm.keyFile)',
-      params: z.object({}).passthrough(),
-      handler: () => {
-        throw new SwarmStateError(`${method} is for managed swarms; this node runs a static private network from ${s.keyFile} (remove swarm.keyFile to use a managed swarm)`)
-      }
-    }))
-  }
-  return off
-}
-
-/** The daemon module that stands in for the managed swarm module when `swarm.keyFile` is set. */
-export function staticSwarmModule (s: StaticSwarm): ModuleFactory {
-  return (components) => {
-    let unregister: Array<() => void> = []
-    const mod: NodeModule = {
-      name: 'swarm',
-      registerControl: (registry) => { unregister = registerStaticControl(registry, s, components.network) },
-      stop: async () => { for (const u of unregister) u(); unregister = [] },
-      status: () => {
-        const st = staticSwarmStatus(s, components.network)
-        return { mode: st.mode, name: st.name, joined: true, profile: st.profile, fingerprint: st.fingerprint, allow: st.allow.length, connected: st.connected.length }
-      }
-    }
-    return mod
   }
 }

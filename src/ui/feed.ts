@@ -4,7 +4,7 @@
  * opens (or reconnects) sees what happened just before. Both the backlog and each listener's
  * share are bounded by the caller (server.ts drops a browser that stops reading).
  */
-import type { NodeEvent } from '../daemon/control-methods.js'
+import type { NodeEvent } from '../control/catalogue/index.js'
 import type { MethodRegistry } from '../control/registry.js'
 
 export interface EventFeed {

@@ -1,7 +1,7 @@
 // The parameters `dmsnet send` and `dmsnet request` send to the daemon (pure logic, no daemon).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { directMessageParams } from '../../src/cli/commands/send/errors.js'
+import { directMessageParams } from '../../src/cli/commands/send/params.js'
 import { EXIT_USAGE } from '../../src/cli/errors.js'
 
 test('direct message params: payload defaults to empty, --base64 picks the encoding, --timeout is passed as a number', () => {

@@ -12,6 +12,7 @@ import { loadConfig } from '../../src/config/load.js'
 import { createNode } from '../../src/daemon/node.js'
 import type { ModuleFactory } from '../../src/daemon/module.js'
 import { createControlClient } from '../../src/control/client.js'
+import { unary } from '../../src/control/spec.js'
 import { AlreadyStartedError, UnauthorizedError, SystemError } from '../../src/errors.js'
 
 async function config (t: import('node:test').TestContext, flags: Record<string, unknown> = {}): Promise<ReturnType<typeof loadConfig>> {
@@ -30,7 +31,8 @@ test('modules start in order, register control methods, stop in reverse; metrics
       start: async () => { log.push(`start ${name}`) },
       stop: async () => { log.push(`stop ${name}`) },
       registerControl: (registry) => {
-        registry.register(`${name}.echo`, { params: z.object({ say: z.string() }), handler: ({ say }) => ({ from: name, say }) })
+        const echo = unary(`${name}.echo`, { description: 'test', params: z.object({ say: z.string() }), result: z.object({ from: z.string(), say: z.string() }) })
+        registry.implement(echo, ({ say }) => ({ from: name, say }))
       },
       status: () => ({ name, healthy: true })
     }
@@ -41,15 +43,15 @@ test('modules start in order, register control methods, stop in reverse; metrics
   await node.start()
 
   const client = createControlClient({ socket: cfg.control.socket })
-  assert.deepEqual(await client.call('second.echo', { say: 'hi' }), { from: 'second', say: 'hi' })
-  const status = await client.call<{ modules: Record<string, unknown>, peerId: string }>('node.status')
+  assert.deepEqual(await client.callUnchecked('second.echo', { say: 'hi' }), { from: 'second', say: 'hi' })
+  const status = await client.call('node.status')
   assert.deepEqual(status.modules, { first: { name: 'first', healthy: true }, second: { name: 'second', healthy: true } })
   assert.equal(status.peerId, node.peerId)
 
   // a second daemon on the same data dir refuses before starting anything, and leaves the first alone
   const second = createNode(cfg, { modules: [] })
   await assert.rejects(second.start(), AlreadyStartedError)
-  assert.deepEqual(await client.call('second.echo', { say: 'still' }), { from: 'second', say: 'still' })
+  assert.deepEqual(await client.callUnchecked('second.echo', { say: 'still' }), { from: 'second', say: 'still' })
 
   // a wrong token is refused by the real daemon
   await assert.rejects(createControlClient({ socket: cfg.control.socket, token: 'x' }).call('node.status'), UnauthorizedError)
@@ -103,9 +105,9 @@ test('two nodes in one process: separate registries, connect and ping through th
   await b.start()
   const ca = createControlClient({ socket: a.config.control.socket })
   const addr = (await b.network.status()).announceAddrs[0]!
-  const r = await ca.call<{ peerId: string }>('node.connect', { target: addr })
+  const r = await ca.call('node.connect', { target: addr })
   assert.equal(r.peerId, b.peerId)
-  const p = await ca.call<{ rtts: number[] }>('node.ping', { peer: b.peerId, count: 2, intervalMs: 0 })
+  const p = await ca.call('node.ping', { peer: b.peerId, count: 2, intervalMs: 0 })
   assert.equal(p.rtts.length, 2)
   const text = await (await fetch(a.metricsUrl!)).text()
   assert.match(text, /^dmsnet_peers_connected\{node="a"\} 1$/m)

@@ -15,16 +15,11 @@ import { test, type TestContext } from 'node:test'
 import { xsalsa20 } from '@noble/ciphers/salsa.js'
 import { loadConfig } from '../../src/config/load.js'
 import { createControlClient } from '../../src/control/client.js'
-import { registerErrorClass } from '../../src/control/index.js'
 import { createNode, type DmsnetNode } from '../../src/daemon/node.js'
-import { SwarmStateError } from '../../src/swarm/errors.js'
-import { swarmModule } from '../../src/swarm/module.js'
+import { swarmModule } from '../../src/daemon/features/swarm.js'
 import { writeSwarmState } from '../../src/swarm/state.js'
 import { keyFingerprint, loadStaticSwarm, type StaticSwarmStatus } from '../../src/swarm/static.js'
 import { pause } from '../helpers/wait.js'
-
-// the daemon's error arrives by name; make it the same class here (as the CLI does)
-registerErrorClass(SwarmStateError)
 
 /** A key file exactly as Kubo's `ipfs-swarm-key-gen` writes it. */
 function kuboKeyFile (dir: string, psk: Uint8Array, name = 'swarm.key'): string {
@@ -94,7 +89,7 @@ test('nodes on the same Kubo-format key connect; no key, another key or not allo
 
   // the daemon reports the static network instead of a managed swarm
   const client = createControlClient({ socket: b.node.config.control.socket })
-  const st = await client.call<StaticSwarmStatus>('swarm.status')
+  const st = await client.call('swarm.status') as StaticSwarmStatus
   assert.equal(st.mode, 'static')
   assert.equal(st.fingerprint, keyFingerprint(psk))
   assert.equal(st.keyFile, keyFile)

@@ -11,7 +11,7 @@ import { buildBatch, iterateRecords } from '../../src/netdev/records.js'
 import { buildIPv4, icmpEcho } from '../../src/vpn/packet.js'
 import { parseIPv4 } from '../../src/vpn/ip.js'
 import type { TunFactory, VpnStatus, VpnTun } from '../../src/vpn/types.js'
-import { acceptsInvite } from '../../src/vpn/module.js'
+import { acceptsInvite } from '../../src/vpn/accept-invite.js'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 

@@ -3,7 +3,7 @@
  * subscribes to a gossip topic and n1 publishes on it, then n1 sends a request to the last node's
  * built-in echo handler (request/response on a reused stream).
  */
-import { ECHO_TYPE } from '../../messaging/module.js'
+import { ECHO_TYPE } from '../../daemon/features/messaging.js'
 import { messagingNodes, until } from './messaging-nodes.js'
 import type { DemoStep } from './types.js'
 

@@ -37,7 +37,7 @@ r.resolve4(name).then(a => console.log(a.join(',')), e => { console.error(e.code
 async function waitRunning (d: VpnDaemon, signal: AbortSignal): Promise<VpnStatus> {
   let st: VpnStatus | undefined
   for (let waited = 0; waited < 30_000; waited += 250) {
-    st = await d.client.call<VpnStatus>('vpn.status', {}, { signal })
+    st = await d.client.call('vpn.status', {}, { signal })
     if (st.state === 'running' && st.ipv4 != null) return st
     await new Promise(resolve => setTimeout(resolve, 250))
     signal.throwIfAborted()
@@ -72,7 +72,7 @@ async function runVpn (world: VpnWorld, { print, signal }: DemoContext): Promise
     print.line(from.label, `connected    -> ${to.label} over the underlay`)
   }
 
-  const up = await a.client.call<VpnStatus>('vpn.up', { peers: members.map(m => ({ peerId: m.peerId, name: m.label })) }, { signal })
+  const up = await a.client.call('vpn.up', { peers: members.map(m => ({ peerId: m.peerId, name: m.label })) }, { signal })
   print.line('a', `started a VPN as its authority (range ${up.cidr ?? '?'}, domain ${up.domain ?? '?'}, ${up.peers.length} members); invited b, c`)
   const statuses = new Map<VpnDaemon, VpnStatus>([[a, up]])
   for (const m of members) {

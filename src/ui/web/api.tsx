@@ -5,7 +5,7 @@
 import type { NetworkStatus } from '../../network/types.js'
 import type { SwarmStatus } from '../../swarm/swarm.js'
 import type { VpnStatus } from '../../vpn/types.js'
-import type { NodeEvent } from '../../daemon/control-methods.js'
+import type { NodeEvent } from '../../control/catalogue/index.js'
 
 export type { NetworkStatus, SwarmStatus, VpnStatus, NodeEvent }
 

@@ -20,13 +20,13 @@ async function call ({ client, args, opts }: ActionArgs<{ stream?: boolean }>): 
     const ac = new AbortController()
     process.once('SIGINT', () => { ac.abort() })
     try {
-      for await (const v of client.stream(method, params, { signal: ac.signal })) process.stdout.write(JSON.stringify(v) + '\n')
+      for await (const v of client.streamUnchecked(method, params, { signal: ac.signal })) process.stdout.write(JSON.stringify(v) + '\n')
     } catch (err) {
       if (!ac.signal.aborted) throw err
     }
     return
   }
-  process.stdout.write(JSON.stringify(await client.call(method, params), null, 2) + '\n')
+  process.stdout.write(JSON.stringify(await client.callUnchecked(method, params), null, 2) + '\n')
 }
 
 export function register (program: Command, ctx: CliContext): void {

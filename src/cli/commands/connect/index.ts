@@ -4,14 +4,14 @@
 import type { Command } from 'commander'
 import type { CliContext, ActionArgs } from '../../context.js'
 
-async function connect ({ client, args, opts, out }: ActionArgs<{ json?: boolean }>): Promise<void> {
-  const r = await client.call<{ peerId: string, remoteAddr: string }>('node.connect', { target: args[0] })
+async function connect ({ client, arg, opts, out }: ActionArgs<{ json?: boolean }>): Promise<void> {
+  const r = await client.call('node.connect', { target: arg(0) })
   out(r, opts.json === true, v => `connected to ${v.peerId} via ${v.remoteAddr}`)
 }
 
-async function disconnect ({ client, args, opts, out }: ActionArgs<{ json?: boolean }>): Promise<void> {
-  await client.call('node.disconnect', { peer: args[0] })
-  out({ peerId: args[0], disconnected: true }, opts.json === true, v => `disconnected from ${v.peerId}`)
+async function disconnect ({ client, arg, opts, out }: ActionArgs<{ json?: boolean }>): Promise<void> {
+  await client.call('node.disconnect', { peer: arg(0) })
+  out({ peerId: arg(0), disconnected: true }, opts.json === true, v => `disconnected from ${v.peerId}`)
 }
 
 export function register (program: Command, ctx: CliContext): void {

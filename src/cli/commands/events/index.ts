@@ -4,12 +4,11 @@
 import type { Command } from 'commander'
 import type { CliContext, ActionArgs } from '../../context.js'
 import { shortId } from '../../format.js'
-
-interface NodeEvent { type: string, at: number, detail: Record<string, unknown> }
+import type { NodeEvent } from '../../../control/catalogue/index.js'
 
 function human (e: NodeEvent): string {
   const t = new Date(e.at).toISOString().slice(11, 23)
-  const d = e.detail
+  const d = (e.detail ?? {}) as Record<string, unknown>
   switch (e.type) {
     case 'peer:connectedness': return `${t} ${d.connectedness === 'connected' ? 'connected   ' : 'disconnected'} ${shortId(String(d.peerId))}`
     case 'peer:identified': return `${t} identified   ${shortId(String(d.peerId))} ${String(d.agentVersion ?? '')}`
@@ -22,9 +21,9 @@ async function events ({ client, opts }: ActionArgs<{ json?: boolean }>): Promis
   const stop = (): void => { ac.abort() }
   process.once('SIGINT', stop)
   try {
-    for await (const e of client.stream<NodeEvent>('node.events', {}, { signal: ac.signal })) {
+    for await (const e of client.stream('node.events', {}, { signal: ac.signal })) {
       if (e.type === 'events:attached' && opts.json !== true) {
-        process.stderr.write(`following events of ${shortId(String(e.detail.peerId))} (Ctrl-C to stop)\n`)
+        process.stderr.write(`following events of ${shortId(String((e.detail as { peerId?: string }).peerId))} (Ctrl-C to stop)\n`)
         continue
       }
       process.stdout.write((opts.json === true ? JSON.stringify(e) : human(e)) + '\n')

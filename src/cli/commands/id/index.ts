@@ -4,10 +4,8 @@
 import type { Command } from 'commander'
 import type { CliContext, ActionArgs } from '../../context.js'
 
-interface IdResult { peerId: string, listenAddrs: string[], addresses: string[] }
-
 async function id ({ client, opts, out }: ActionArgs<{ json?: boolean }>): Promise<void> {
-  out(await client.call<IdResult>('node.id'), opts.json === true, r =>
+  out(await client.call('node.id'), opts.json === true, r =>
     [r.peerId, ...r.addresses.map(a => `  ${a.includes('/p2p/') ? a : `${a}/p2p/${r.peerId}`}`)].join('\n'))
 }
 

@@ -5,10 +5,6 @@ import type { Command } from 'commander'
 import type { ActionArgs, CliContext } from '../../context.js'
 import { CliError, EXIT_USAGE } from '../../errors.js'
 import { shortId } from '../../format.js'
-import '../send/errors.js'
-
-interface BidLine { event: 'bid', requestId: string, n: number, elapsedMs: number, bid: { bidder: string, price: number, info?: unknown } }
-interface DoneLine { event: 'done', requestId: string, bids: number, elapsedMs: number }
 
 function num (name: string, v: string | undefined, min: number, max: number, int = false): number | undefined {
   if (v == null) return undefined
@@ -46,7 +42,7 @@ async function jobPublish ({ client, opts }: ActionArgs<PublishOpts>): Promise<v
   const tty = process.stderr.isTTY && opts.json !== true
   await withSigint(async (signal) => {
     const params = { kind: opts.kind, resources, deadlineMs, ...(maxPrice != null ? { maxPrice } : {}), ...(maxBids != null ? { maxBids } : {}) }
-    for await (const line of client.stream<BidLine | DoneLine>('messaging.job.publish', params, { signal })) {
+    for await (const line of client.stream('messaging.job.publish', params, { signal })) {
       if (opts.json === true) {
         process.stdout.write(JSON.stringify(line) + '\n')
         continue
@@ -69,7 +65,7 @@ async function jobServe ({ client, opts }: ActionArgs<ServeOpts>): Promise<void>
   const price = num('price', opts.price, 0, Number.MAX_SAFE_INTEGER)!
   const maxCpuCores = num('max-cpu', opts.maxCpu, 0, 1e6)
   await withSigint(async (signal) => {
-    for await (const line of client.stream<{ requestId: string, orchestrator: string, price: number }>('messaging.job.serve', { price, ...(maxCpuCores != null ? { maxCpuCores } : {}) }, { signal })) {
+    for await (const line of client.stream('messaging.job.serve', { price, ...(maxCpuCores != null ? { maxCpuCores } : {}) }, { signal })) {
       process.stdout.write((opts.json === true ? JSON.stringify(line) : `bid on ${line.requestId} from ${shortId(line.orchestrator)} at ${line.price}`) + '\n')
     }
   })

@@ -3,11 +3,10 @@
  */
 import type { Command } from 'commander'
 import type { CliContext, ActionArgs } from '../../context.js'
-import type { PeerConnectionInfo } from '../../../network/types.js'
 import { formatPeers } from '../status/handler.js'
 
 async function peers ({ client, opts, out }: ActionArgs<{ json?: boolean }>): Promise<void> {
-  out(await client.call<PeerConnectionInfo[]>('node.peers'), opts.json === true, formatPeers)
+  out(await client.call('node.peers'), opts.json === true, formatPeers)
 }
 
 export function register (program: Command, ctx: CliContext): void {

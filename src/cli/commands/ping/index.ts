@@ -6,14 +6,12 @@ import type { CliContext, ActionArgs } from '../../context.js'
 import { ms } from '../../format.js'
 import { CliError, EXIT_USAGE } from '../../errors.js'
 
-interface PingResult { peerId: string, rtts: number[] }
-
-async function ping ({ client, args, opts, out }: ActionArgs<{ json?: boolean, count: string, interval: string }>): Promise<void> {
+async function ping ({ client, arg, opts, out }: ActionArgs<{ json?: boolean, count: string, interval: string }>): Promise<void> {
   const count = Number(opts.count)
   const intervalMs = Number(opts.interval)
   if (!Number.isInteger(count) || count < 1 || count > 100) throw new CliError(`--count: got "${opts.count}", expected an integer 1-100`, EXIT_USAGE)
   if (!Number.isInteger(intervalMs) || intervalMs < 0 || intervalMs > 10_000) throw new CliError(`--interval: got "${opts.interval}", expected milliseconds 0-10000`, EXIT_USAGE)
-  const r = await client.call<PingResult>('node.ping', { peer: args[0], count, intervalMs })
+  const r = await client.call('node.ping', { peer: arg(0), count, intervalMs })
   out(r, opts.json === true, v => {
     const sorted = [...v.rtts].sort((a, b) => a - b)
     const lines = v.rtts.map((t, i) => `pong from ${v.peerId}: seq=${i + 1} time=${ms(t)}`)

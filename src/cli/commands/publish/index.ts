@@ -3,13 +3,12 @@
  */
 import type { Command } from 'commander'
 import type { ActionArgs, CliContext } from '../../context.js'
-import '../send/errors.js'
 
 interface Opts { json?: boolean, base64?: boolean, type: string }
 
 async function publish ({ client, args, opts, out }: ActionArgs<Opts>): Promise<void> {
   const [topic, payload = ''] = args as [string, string?]
-  const r = await client.call<{ recipients: number }>('messaging.publish', {
+  const r = await client.call('messaging.publish', {
     topic, type: opts.type, payload, encoding: opts.base64 === true ? 'base64' : 'utf8'
   })
   out(r, opts.json === true, v => `published on ${topic} to ${v.recipients} peer(s)`)

@@ -3,12 +3,12 @@
  */
 import type { Command } from 'commander'
 import type { ActionArgs, CliContext } from '../../context.js'
-import { directMessageParams } from '../send/errors.js'
+import { directMessageParams } from '../send/params.js'
 
 interface Opts { json?: boolean, base64?: boolean, timeout?: string }
 
 async function request ({ client, args, opts, out }: ActionArgs<Opts>): Promise<void> {
-  const r = await client.call<{ response: string, bytes: number, ms: number }>('messaging.request', directMessageParams(args, opts))
+  const r = await client.call('messaging.request', directMessageParams(args, opts))
   out(r, opts.json === true, v => v.response)
 }
 

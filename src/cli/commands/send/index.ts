@@ -4,12 +4,12 @@
 import type { Command } from 'commander'
 import type { ActionArgs, CliContext } from '../../context.js'
 import { ms, shortId } from '../../format.js'
-import { directMessageParams } from './errors.js'
+import { directMessageParams } from './params.js'
 
 interface Opts { json?: boolean, base64?: boolean, timeout?: string }
 
 async function send ({ client, args, opts, out }: ActionArgs<Opts>): Promise<void> {
-  const r = await client.call<{ peer: string, type: string, ms: number }>('messaging.send', directMessageParams(args, opts))
+  const r = await client.call('messaging.send', directMessageParams(args, opts))
   out(r, opts.json === true, v => `acknowledged by ${shortId(v.peer)} (${v.type}) in ${ms(v.ms)}`)
 }
 

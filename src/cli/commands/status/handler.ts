@@ -4,21 +4,9 @@
 import type { ActionArgs } from '../../context.js'
 import { duration, ms, shortId, table } from '../../format.js'
 import type { PeerConnectionInfo } from '../../../network/types.js'
+import type { NodeStatus } from '../../../control/catalogue/index.js'
 
-export interface StatusResult {
-  peerId: string
-  profile: string
-  version: string
-  dataDir: string
-  uptimeMs: number
-  listenAddrs: string[]
-  announceAddrs: string[]
-  reachability: string
-  natType: { tcp: string, udp: string }
-  connections: PeerConnectionInfo[]
-  metricsUrl: string | null
-  modules: Record<string, unknown>
-}
+export type StatusResult = NodeStatus
 
 /** One line for a module's status object: scalars as key=value, lists by their length. */
 function summary (v: unknown): string {
@@ -58,5 +46,5 @@ export function formatPeers (conns: PeerConnectionInfo[]): string {
 }
 
 export async function status ({ client, opts, out }: ActionArgs<{ json?: boolean }>): Promise<void> {
-  out(await client.call<StatusResult>('node.status'), opts.json === true, formatStatus)
+  out(await client.call('node.status'), opts.json === true, formatStatus)
 }

@@ -4,10 +4,8 @@
 import type { Command } from 'commander'
 import type { ActionArgs, CliContext } from '../../context.js'
 import { shortId } from '../../format.js'
-import '../send/errors.js'
 
 interface Opts { json?: boolean, base64?: boolean }
-interface TopicMessage { from: string, type: string, topic: string, payload: string, bytes: number, at: number }
 
 async function subscribe ({ client, args, opts }: ActionArgs<Opts>): Promise<void> {
   const [topic] = args as [string]
@@ -16,7 +14,7 @@ async function subscribe ({ client, args, opts }: ActionArgs<Opts>): Promise<voi
   process.once('SIGINT', stop)
   process.once('SIGTERM', stop)
   try {
-    for await (const m of client.stream<TopicMessage>('messaging.subscribe', { topic, encoding: opts.base64 === true ? 'base64' : 'utf8' }, { signal: ac.signal })) {
+    for await (const m of client.stream('messaging.subscribe', { topic, encoding: opts.base64 === true ? 'base64' : 'utf8' }, { signal: ac.signal })) {
       const t = new Date(m.at).toISOString().slice(11, 23)
       process.stdout.write((opts.json === true ? JSON.stringify(m) : `${t} ${shortId(m.from)} ${m.type}: ${m.payload}`) + '\n')
     }

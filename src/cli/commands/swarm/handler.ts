@@ -1,17 +1,9 @@
 /**
  * What `dmsnet swarm ...` does: one control call per subcommand, printed as text or JSON.
  */
-import { registerErrorClass } from '../../../control/index.js'
-import * as swarmErrors from '../../../swarm/errors.js'
-import type { SwarmStatus, RotateResult } from '../../../swarm/swarm.js'
+import type { SwarmStatus } from '../../../swarm/swarm.js'
 import type { StaticSwarmStatus } from '../../../swarm/static.js'
 import type { ActionArgs } from '../../context.js'
-
-// the daemon's swarm errors arrive by name; make them the same classes here (all but the key-file
-// base class take just a message)
-for (const cls of Object.values(swarmErrors)) {
-  if (cls !== swarmErrors.InvalidSwarmKeyError) registerErrorClass(cls as unknown as (new (message: string) => Error) & { name: string })
-}
 
 export interface JsonOpt { json?: boolean }
 
@@ -39,43 +31,43 @@ export function formatStatus (s: SwarmStatus | StaticSwarmStatus): string {
   return lines.join('\n')
 }
 
-export async function swarmCreate ({ client, args, opts, out }: ActionArgs<JsonOpt & { authorize?: string[] }>): Promise<void> {
-  const r = await client.call<SwarmStatus>('swarm.create', { name: args[0], authorised: opts.authorize ?? [] })
+export async function swarmCreate ({ client, arg, opts, out }: ActionArgs<JsonOpt & { authorize?: string[] }>): Promise<void> {
+  const r = await client.call('swarm.create', { name: arg(0), authorised: opts.authorize ?? [] })
   out(r, opts.json === true, formatStatus)
 }
 
-export async function swarmAuthorize ({ client, args, opts, out }: ActionArgs<JsonOpt>): Promise<void> {
-  const r = await client.call<SwarmStatus>('swarm.authorize', { peer: args[0] })
-  out(r, opts.json === true, () => `authorised ${args[0]}`)
+export async function swarmAuthorize ({ client, arg, opts, out }: ActionArgs<JsonOpt>): Promise<void> {
+  const r = await client.call('swarm.authorize', { peer: arg(0) })
+  out(r, opts.json === true, () => `authorised ${arg(0)}`)
 }
 
-export async function swarmRevoke ({ client, args, opts, out }: ActionArgs<JsonOpt & { rotate: boolean }>): Promise<void> {
-  const r = await client.call<SwarmStatus>('swarm.revoke', { peer: args[0], rotate: opts.rotate })
-  out(r, opts.json === true, s => `revoked ${args[0]}${opts.rotate ? `; key rotated to epoch ${s.epoch}` : ''}`)
+export async function swarmRevoke ({ client, arg, opts, out }: ActionArgs<JsonOpt & { rotate: boolean }>): Promise<void> {
+  const r = await client.call('swarm.revoke', { peer: arg(0), rotate: opts.rotate })
+  out(r, opts.json === true, s => `revoked ${arg(0)}${opts.rotate ? `; key rotated to epoch ${s.epoch}` : ''}`)
 }
 
 export async function swarmInvite ({ client, opts, out }: ActionArgs<JsonOpt & { ttl?: string }>): Promise<void> {
   const ttlMs = opts.ttl != null ? Number(opts.ttl) * 1000 : undefined
-  const r = await client.call<{ token: string }>('swarm.invite', ttlMs != null && Number.isFinite(ttlMs) ? { ttlMs } : {})
+  const r = await client.call('swarm.invite', ttlMs != null && Number.isFinite(ttlMs) ? { ttlMs } : {})
   out(r, opts.json === true, v => v.token)
 }
 
-export async function swarmJoin ({ client, args, opts, out }: ActionArgs<JsonOpt & { name?: string }>): Promise<void> {
-  const r = await client.call<SwarmStatus>('swarm.join', { target: args[0], ...(opts.name != null ? { name: opts.name } : {}) })
+export async function swarmJoin ({ client, arg, opts, out }: ActionArgs<JsonOpt & { name?: string }>): Promise<void> {
+  const r = await client.call('swarm.join', { target: arg(0), ...(opts.name != null ? { name: opts.name } : {}) })
   out(r, opts.json === true, formatStatus)
 }
 
 export async function swarmLeave ({ client, opts, out }: ActionArgs<JsonOpt>): Promise<void> {
-  const r = await client.call<SwarmStatus>('swarm.leave', {})
+  const r = await client.call('swarm.leave')
   out(r, opts.json === true, s => `left swarm ${s.name ?? ''}; back on the ${s.profile} network`)
 }
 
 export async function swarmRotate ({ client, opts, out }: ActionArgs<JsonOpt>): Promise<void> {
-  const r = await client.call<RotateResult>('swarm.rotate', {})
+  const r = await client.call('swarm.rotate')
   out(r, opts.json === true, v => `epoch ${v.epoch}: key delivered to ${v.delivered.length} member(s)${v.failed.length > 0 ? `, ${v.failed.length} unreachable (they recover through the key service)` : ''}`)
 }
 
 export async function swarmStatus ({ client, opts, out }: ActionArgs<JsonOpt>): Promise<void> {
-  const r = await client.call<SwarmStatus | StaticSwarmStatus>('swarm.status', {})
+  const r = await client.call('swarm.status')
   out(r, opts.json === true, formatStatus)
 }

@@ -5,12 +5,12 @@
 import type { Command } from 'commander'
 import type { CliContext, ActionArgs } from '../../context.js'
 import { CliError } from '../../errors.js'
-import type { UiLogin } from '../../../ui/module.js'
+import type { UiLogin } from '../../../control/catalogue/index.js'
 
 async function ui ({ client, opts, out }: ActionArgs<{ json?: boolean }>): Promise<void> {
   let login: UiLogin
   try {
-    login = await client.call<UiLogin>('ui.login')
+    login = await client.call('ui.login')
   } catch (err) {
     if ((err as Error).name === 'MethodNotFoundError') throw new CliError('the status page is off on this daemon (config ui.enabled: false)')
     throw err

@@ -8,7 +8,7 @@ import { resolveConfig, type GlobalOptions } from '../../context.js'
 import { createNode } from '../../../daemon/node.js'
 import { onShutdown } from '../../../daemon/shutdown.js'
 import { upFlagsToConfig, type UpOptions } from './options.js'
-import type { UiModule } from '../../../ui/module.js'
+import type { UiModule } from '../../../daemon/features/ui.js'
 
 export async function up (opts: UpOptions, command: Command): Promise<void> {
   const globals = command.optsWithGlobals<GlobalOptions>()

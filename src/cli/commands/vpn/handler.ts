@@ -1,14 +1,8 @@
 /**
  * What `dmsnet vpn ...` does: one control call per subcommand, printed as text or JSON.
  */
-import { registerErrorClass } from '../../../control/index.js'
-import * as vpnErrors from '../../../vpn/errors.js'
-import type { VpnMember } from '../../../vpn/membership.js'
 import type { VpnStatus } from '../../../vpn/types.js'
 import type { ActionArgs } from '../../context.js'
-
-// the daemon's VPN errors arrive by name; make them the same classes here
-for (const cls of Object.values(vpnErrors)) registerErrorClass(cls)
 
 export interface JsonOpt { json?: boolean }
 
@@ -45,30 +39,30 @@ export function formatStatus (s: VpnStatus): string {
 }
 
 export async function vpnUp ({ client, args, opts, out }: ActionArgs<JsonOpt>): Promise<void> {
-  const r = await client.call<VpnStatus>('vpn.up', args.length > 0 ? { peers: args.map(peerId => ({ peerId })) } : {})
+  const r = await client.call('vpn.up', args.length > 0 ? { peers: args.map(peerId => ({ peerId })) } : {})
   out(r, opts.json === true, formatStatus)
 }
 
-export async function vpnAdd ({ client, args, opts, out }: ActionArgs<JsonOpt & { name?: string, route?: string[] }>): Promise<void> {
-  const r = await client.call<VpnMember>('vpn.add', { peer: { peerId: args[0], ...(opts.name != null ? { name: opts.name } : {}), ...(opts.route != null ? { routes: opts.route } : {}) } })
+export async function vpnAdd ({ client, arg, opts, out }: ActionArgs<JsonOpt & { name?: string, route?: string[] }>): Promise<void> {
+  const r = await client.call('vpn.add', { peer: { peerId: arg(0), ...(opts.name != null ? { name: opts.name } : {}), ...(opts.route != null ? { routes: opts.route } : {}) } })
   out(r, opts.json === true, m => `added ${m.name} ${m.peerId}: ${m.ipv4} ${m.ipv6}`)
 }
 
-export async function vpnRemove ({ client, args, opts, out }: ActionArgs<JsonOpt>): Promise<void> {
-  const r = await client.call<VpnStatus>('vpn.remove', { peerId: args[0] })
-  out(r, opts.json === true, () => `removed ${args[0]}`)
+export async function vpnRemove ({ client, arg, opts, out }: ActionArgs<JsonOpt>): Promise<void> {
+  const r = await client.call('vpn.remove', { peerId: arg(0) })
+  out(r, opts.json === true, () => `removed ${arg(0)}`)
 }
 
 export async function vpnDown ({ client, opts, out }: ActionArgs<JsonOpt & { forget?: boolean }>): Promise<void> {
-  const r = await client.call<VpnStatus>('vpn.down', { forget: opts.forget === true })
+  const r = await client.call('vpn.down', { forget: opts.forget === true })
   out(r, opts.json === true, () => opts.forget === true ? 'VPN down; membership forgotten' : 'VPN down (dmsnet vpn up resumes it)')
 }
 
 export async function vpnStatus ({ client, opts, out }: ActionArgs<JsonOpt>): Promise<void> {
-  out(await client.call<VpnStatus>('vpn.status', {}), opts.json === true, formatStatus)
+  out(await client.call('vpn.status'), opts.json === true, formatStatus)
 }
 
-export async function vpnPing ({ client, args, opts, out }: ActionArgs<JsonOpt & { count: string }>): Promise<void> {
-  const r = await client.call<{ address: string, rtts: number[] }>('vpn.ping', { target: args[0], count: Number(opts.count) })
+export async function vpnPing ({ client, arg, opts, out }: ActionArgs<JsonOpt & { count: string }>): Promise<void> {
+  const r = await client.call('vpn.ping', { target: arg(0), count: Number(opts.count) })
   out(r, opts.json === true, v => [...v.rtts.map((t, i) => `reply from ${v.address}: seq=${i + 1} time=${t} ms`), `${v.rtts.length} replies`].join('\n'))
 }

@@ -1,24 +1,16 @@
 /**
  * What `dmsnet vpn attach|detach|map-port|unmap-port|ports` do: job namespaces and port mappings
- * through the daemon's `vpn.*` control methods (src/vpn/job-control.ts checks the input there).
+ * through the daemon's `vpn.*` control methods (src/daemon/features/vpn-jobs.ts checks the input there).
  */
 import { isIP } from 'node:net'
-import { registerErrorClass } from '../../../control/index.js'
-import * as netdevErrors from '../../../netdev/errors.js'
-import { jobControlErrors } from '../../../vpn/job-control.js'
-import type { JobAttachment, PortMappingInfo } from '../../../vpn/jobs.js'
+import type { ResultOf } from '../../../control/spec.js'
+import type { vpn } from '../../../control/catalogue/index.js'
 import type { ActionArgs } from '../../context.js'
 import { CliError, EXIT_USAGE } from '../../errors.js'
 import { table } from '../../format.js'
 import type { JsonOpt } from './handler.js'
 
-// the daemon's errors arrive by name; make them the same classes here (exit code 2 for bad input)
-for (const cls of jobControlErrors) registerErrorClass(cls)
-for (const cls of Object.values(netdevErrors)) {
-  if (typeof cls === 'function' && cls.prototype instanceof Error) registerErrorClass(cls as unknown as (new (message: string) => Error) & { name: string })
-}
-
-interface PortsResult { address: string | null, mappings: PortMappingInfo[], jobs: JobAttachment[] }
+type PortsResult = ResultOf<typeof vpn.ports>
 
 /** `tcp/8080`, `udp/53` or `8080` (tcp). */
 export function parsePortSpec (s: string): { protocol: 'tcp' | 'udp', port: number } {
@@ -46,28 +38,28 @@ export function formatPorts (r: PortsResult): string {
   return lines.join('\n')
 }
 
-export async function vpnAttach ({ client, args, opts, out }: ActionArgs<JsonOpt>): Promise<void> {
-  const r = await client.call<JobAttachment>('vpn.attach', { netns: args[0] })
+export async function vpnAttach ({ client, arg, opts, out }: ActionArgs<JsonOpt>): Promise<void> {
+  const r = await client.call('vpn.attach', { netns: arg(0) })
   out(r, opts.json === true, a => `attached ${a.netns}: ${a.address} (gateway ${a.gateway}, host interface ${a.hostInterface})`)
 }
 
-export async function vpnDetach ({ client, args, opts, out }: ActionArgs<JsonOpt>): Promise<void> {
-  const r = await client.call<{ netns: string, detached: boolean }>('vpn.detach', { netns: args[0] })
+export async function vpnDetach ({ client, arg, opts, out }: ActionArgs<JsonOpt>): Promise<void> {
+  const r = await client.call('vpn.detach', { netns: arg(0) })
   out(r, opts.json === true, v => `detached ${v.netns}`)
 }
 
-export async function vpnMapPort ({ client, args, opts, out }: ActionArgs<JsonOpt>): Promise<void> {
-  const spec = parsePortSpec(args[0]!)
-  const to = parseTarget(args[1]!)
-  const r = await client.call<PortMappingInfo>('vpn.map-port', { ...spec, to })
+export async function vpnMapPort ({ client, arg, opts, out }: ActionArgs<JsonOpt>): Promise<void> {
+  const spec = parsePortSpec(arg(0))
+  const to = parseTarget(arg(1))
+  const r = await client.call('vpn.map-port', { ...spec, to })
   out(r, opts.json === true, m => `mapped ${m.protocol}/${m.port} -> ${m.target} (id ${m.id})`)
 }
 
-export async function vpnUnmapPort ({ client, args, opts, out }: ActionArgs<JsonOpt>): Promise<void> {
-  const r = await client.call('vpn.unmap-port', { id: args[0] })
-  out(r, opts.json === true, () => `removed port mapping ${args[0]}`)
+export async function vpnUnmapPort ({ client, arg, opts, out }: ActionArgs<JsonOpt>): Promise<void> {
+  const r = await client.call('vpn.unmap-port', { id: arg(0) })
+  out(r, opts.json === true, () => `removed port mapping ${arg(0)}`)
 }
 
 export async function vpnPorts ({ client, opts, out }: ActionArgs<JsonOpt>): Promise<void> {
-  out(await client.call<PortsResult>('vpn.ports', {}), opts.json === true, formatPorts)
+  out(await client.call('vpn.ports'), opts.json === true, formatPorts)
 }

@@ -1,108 +1,66 @@
 /**
- * The messaging module for the daemon: builds `Messaging` on the node's network and identity,
- * and exposes it to the CLI through control methods (`messaging.*`, see docs/messaging.md).
- *
- * Payloads cross the control API as text (`encoding: 'utf8'`, default) or base64.
+ * The messaging plug-in: builds `Messaging` on the node's network and identity, and implements
+ * its control methods (`messaging.*`, declared in src/control/catalogue/messaging.ts; see
+ * docs/messaging.md). Payloads cross the control API as text (`encoding: 'utf8'`, default) or base64.
  */
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { Gauge } from 'prom-client'
-import { z } from 'zod'
-import { InvalidArgumentError } from '../errors.js'
-import type { MethodRegistry } from '../control/registry.js'
-import { pushStream } from '../control/stream.js'
-import type { NodeModule, ModuleFactory } from '../daemon/module.js'
-import { loadOrCreateIdentity } from '../network/identity.js'
-import { advertStoreStatsOf } from './advert-store.js'
-import { createMessaging, type Messaging } from './index.js'
-import type { Bid } from './jobs.js'
-import type { MessagingConfig, ReceivedMessage } from './types.js'
+import { InvalidArgumentError } from '../../errors.js'
+import type { MethodRegistry } from '../../control/registry.js'
+import { pushStream } from '../../control/stream.js'
+import { messaging as api } from '../../control/catalogue/index.js'
+import type { NodeModule, ModuleFactory } from '../module.js'
+import { loadOrCreateIdentity } from '../../network/identity.js'
+import { advertStoreStatsOf } from '../../messaging/advert-store.js'
+import { createMessaging, type Messaging } from '../../messaging/index.js'
+import type { Bid } from '../../messaging/jobs.js'
+import type { MessagingConfig, ReceivedMessage } from '../../messaging/types.js'
 
 /** Built-in request type answered by every daemon with the request's own payload. */
 export const ECHO_TYPE = 'dmsnet.echo'
 
-const encoding = z.enum(['utf8', 'base64']).default('utf8')
-const timeoutMs = z.number().int().positive().max(600_000).optional()
+type Encoding = 'utf8' | 'base64'
 
-function toBytes (payload: string, enc: 'utf8' | 'base64'): Uint8Array {
+function toBytes (payload: string, enc: Encoding): Uint8Array {
   return enc === 'base64' ? new Uint8Array(Buffer.from(payload, 'base64')) : new TextEncoder().encode(payload)
 }
 
-function fromBytes (b: Uint8Array, enc: 'utf8' | 'base64'): string {
+function fromBytes (b: Uint8Array, enc: Encoding): string {
   return enc === 'base64' ? Buffer.from(b).toString('base64') : new TextDecoder().decode(b)
 }
 
-function view (m: ReceivedMessage, enc: 'utf8' | 'base64'): Record<string, unknown> {
+function view (m: ReceivedMessage, enc: Encoding): { from: string, type: string, topic?: string, replyTo?: string, payload: string, bytes: number, at: number } {
   return { from: m.from, type: m.type, topic: m.topic, replyTo: m.replyTo, payload: fromBytes(m.payload, enc), bytes: m.payload.byteLength, at: Date.now() }
 }
 
 export function registerMessagingControl (registry: MethodRegistry, messaging: Messaging): Array<() => void> {
-  const off: Array<() => void> = []
-  off.push(registry.register('messaging.send', {
-    description: 'send a direct message and wait for its acknowledgement',
-    params: z.object({ peer: z.string().min(1), type: z.string().min(1), payload: z.string().default(''), encoding, timeoutMs }),
-    handler: async (p, { signal }) => {
+  return [
+    registry.implement(api.send, async (p, { signal }) => {
       const t0 = performance.now()
       await messaging.sendMessage(p.peer, p.type, toBytes(p.payload, p.encoding), { signal, ...(p.timeoutMs != null ? { timeoutMs: p.timeoutMs } : {}) })
-      return { peer: p.peer, type: p.type, acked: true, ms: performance.now() - t0 }
-    }
-  }))
-  off.push(registry.register('messaging.request', {
-    description: 'send a request and return the remote handler\'s response',
-    params: z.object({ peer: z.string().min(1), type: z.string().min(1), payload: z.string().default(''), encoding, timeoutMs }),
-    handler: async (p, { signal }) => {
+      return { peer: p.peer, type: p.type, acked: true as const, ms: performance.now() - t0 }
+    }),
+    registry.implement(api.request, async (p, { signal }) => {
       const t0 = performance.now()
       const r = await messaging.request(p.peer, p.type, toBytes(p.payload, p.encoding), { signal, ...(p.timeoutMs != null ? { timeoutMs: p.timeoutMs } : {}) })
       return { peer: p.peer, type: p.type, response: fromBytes(r, p.encoding), bytes: r.byteLength, ms: performance.now() - t0 }
-    }
-  }))
-  off.push(registry.register('messaging.publish', {
-    description: 'publish a signed message on a gossip topic',
-    params: z.object({ topic: z.string().min(1), type: z.string().min(1).default('message'), payload: z.string().default(''), encoding }),
-    handler: async (p, { signal }) => messaging.publish(p.topic, p.type, toBytes(p.payload, p.encoding), { signal })
-  }))
-  off.push(registry.registerStream('messaging.subscribe', {
-    description: 'subscribe to a gossip topic; one line per verified message',
-    params: z.object({ topic: z.string().min(1), encoding }),
-    handler: (p, { signal }) => pushStream<Record<string, unknown>>(signal, (push) => {
+    }),
+    registry.implement(api.publish, async (p, { signal }) => await messaging.publish(p.topic, p.type, toBytes(p.payload, p.encoding), { signal })),
+    registry.implement(api.subscribe, (p, { signal }) => pushStream<ReturnType<typeof view>>(signal, (push) => {
       const sub = messaging.subscribe(p.topic, (m) => { push(view(m, p.encoding)) })
       return () => { sub.unsubscribe() }
-    })
-  }))
-  off.push(registry.registerStream('messaging.inbox', {
-    description: 'handle a direct message type while the caller listens; one line per message (acknowledged)',
-    params: z.object({ type: z.string().min(1), encoding }),
-    handler: (p, { signal }) => pushStream<Record<string, unknown>>(signal, (push) => {
+    })),
+    registry.implement(api.inbox, (p, { signal }) => pushStream<ReturnType<typeof view>>(signal, (push) => {
       messaging.registerHandler(p.type, (m) => { push(view(m, p.encoding)) })
       return () => { messaging.unregisterHandler(p.type) }
-    })
-  }))
-  off.push(registry.register('messaging.stats', {
-    description: 'messaging counters (sent, acked, dropped by reason, streams)',
-    handler: () => messaging.stats()
-  }))
-  off.push(registry.register('messaging.advertise', {
-    description: 'advertise data under a key in the DHT (signed, re-advertised)',
-    params: z.object({ key: z.string().min(1), data: z.string().default(''), encoding }),
-    handler: async (p, { signal }) => {
+    })),
+    registry.implement(api.stats, () => messaging.stats()),
+    registry.implement(api.advertise, async (p, { signal }) => {
       await messaging.advertise(p.key, toBytes(p.data, p.encoding), { signal })
       return { key: p.key }
-    }
-  }))
-  off.push(registry.register('messaging.query', {
-    description: 'every valid advertisement for a key',
-    params: z.object({ key: z.string().min(1), encoding }),
-    handler: async (p, { signal }) => (await messaging.query(p.key, { signal })).map(a => ({ peer: a.peer, data: fromBytes(a.data, p.encoding), seq: a.seq, expiresAt: a.expiresAt }))
-  }))
-  off.push(registry.registerStream('messaging.job.publish', {
-    description: 'broadcast a bid request; one line per bid as it arrives, then a summary line',
-    params: z.object({
-      kind: z.string().min(1).default('generic'),
-      resources: z.object({ cpuCores: z.number().nonnegative().optional(), memoryMiB: z.number().nonnegative().optional(), diskGiB: z.number().nonnegative().optional(), gpus: z.number().nonnegative().optional() }).default({}),
-      maxPrice: z.number().optional(),
-      deadlineMs: z.number().int().positive().max(600_000).default(5000),
-      maxBids: z.number().int().positive().optional()
     }),
-    handler: async function * (p, { signal }) {
+    registry.implement(api.query, async (p, { signal }) => (await messaging.query(p.key, { signal })).map(a => ({ peer: a.peer, data: fromBytes(a.data, p.encoding), seq: a.seq, expiresAt: a.expiresAt }))),
+    registry.implement(api.jobPublish, async function * (p, { signal }) {
       const t0 = Date.now()
       const job = messaging.publishJob({
         kind: p.kind,
@@ -112,16 +70,12 @@ export function registerMessagingControl (registry: MethodRegistry, messaging: M
       let n = 0
       for await (const bid of job) {
         n++
-        yield { event: 'bid', requestId: job.requestId, n, elapsedMs: Date.now() - t0, bid }
+        yield { event: 'bid' as const, requestId: job.requestId, n, elapsedMs: Date.now() - t0, bid }
       }
       const all: Bid[] = await job.bids
-      yield { event: 'done', requestId: job.requestId, bids: all.length, elapsedMs: Date.now() - t0 }
-    }
-  }))
-  off.push(registry.registerStream('messaging.job.serve', {
-    description: 'bid on bid requests at a fixed price while the caller listens; one line per bid sent',
-    params: z.object({ price: z.number().nonnegative(), maxCpuCores: z.number().nonnegative().optional() }),
-    handler: (p, { signal }) => pushStream<Record<string, unknown>>(signal, (push) => {
+      yield { event: 'done' as const, requestId: job.requestId, bids: all.length, elapsedMs: Date.now() - t0 }
+    }),
+    registry.implement(api.jobServe, (p, { signal }) => pushStream<{ event: 'bid', requestId: string, orchestrator: string, price: number, at: number }>(signal, (push) => {
       const server = messaging.serveBids((req) => {
         if (p.maxCpuCores != null && (req.resources.cpuCores ?? 0) > p.maxCpuCores) return null
         if (req.maxPrice != null && req.maxPrice < p.price) return null
@@ -129,9 +83,8 @@ export function registerMessagingControl (registry: MethodRegistry, messaging: M
         return { price: p.price }
       })
       return () => { server.stop() }
-    })
-  }))
-  return off
+    }))
+  ]
 }
 
 export const messagingModule: ModuleFactory = async (components) => {

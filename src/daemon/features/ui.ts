@@ -1,22 +1,17 @@
 /**
- * The `ui` module: serves the status page (server.ts) while the daemon runs and adds the control
- * method `ui.login`, which hands out a one-time login link. Asking the daemon over its control
- * socket (token required) is what puts the page behind the control token.
+ * The `ui` plug-in: serves the status page (src/ui/server.ts) while the daemon runs and implements
+ * the control method `ui.login`, which hands out a one-time login link. Asking the daemon over its
+ * control socket (token required) is what puts the page behind the control token.
  */
-import type { MethodRegistry } from '../control/registry.js'
-import { NotStartedError } from '../errors.js'
-import type { ModuleFactory, NodeModule } from '../daemon/module.js'
-import { startEventFeed, type EventFeed } from './feed.js'
-import { createSessionStore } from './sessions.js'
-import { startUiServer, type UiServer } from './server.js'
+import type { MethodRegistry } from '../../control/registry.js'
+import { ui as api, type UiLogin } from '../../control/catalogue/index.js'
+import { NotStartedError } from '../../errors.js'
+import type { ModuleFactory, NodeModule } from '../module.js'
+import { startEventFeed, type EventFeed } from '../../ui/feed.js'
+import { createSessionStore } from '../../ui/sessions.js'
+import { startUiServer, type UiServer } from '../../ui/server.js'
 
-export interface UiLogin {
-  /** Open this once: it logs the browser in and leads to the page. */
-  url: string
-  /** The page's address (needs a session: open `url` first). */
-  origin: string
-  expiresAt: number
-}
+export type { UiLogin }
 
 export interface UiModule extends NodeModule {
   /** e.g. http://127.0.0.1:41327 while running */
@@ -57,10 +52,7 @@ export const uiModule: ModuleFactory = ({ config, logger }) => {
     registerControl (reg) {
       registry = reg
       feed = startEventFeed(reg, { onError: err => { log.warn({ err }, 'status page event feed stopped') } })
-      off.push(reg.register('ui.login', {
-        description: 'a one-time login link to the status page (valid for 2 minutes)',
-        handler: () => login()
-      }))
+      off.push(reg.implement(api.login, () => login()))
     },
     get origin () { return server?.origin },
     status: () => ({ origin: server?.origin ?? null, sessions: sessions.sessions }),

@@ -1,0 +1,98 @@
+/**
+ * The daemon's own control methods (`node.*`, `control.methods`): what `dmsnet id`, `status`,
+ * `peers`, `ping`, `connect`, `events` and `stop` call. Handlers: src/daemon/control-methods.ts
+ * and src/daemon/dht-control.ts.
+ */
+import { z } from 'zod'
+import { DialError, PeerNotFoundError, TimeoutError } from '../../errors.js'
+import type { NetworkEventName, NetworkStatus } from '../../network/types.js'
+import { stream, typed, unary } from '../spec.js'
+
+const peerConnection = z.object({
+  peerId: z.string(),
+  direction: z.enum(['inbound', 'outbound']),
+  remoteAddr: z.string(),
+  transport: z.string(),
+  limited: z.boolean(),
+  latencyMs: z.number().optional(),
+  openedAt: z.number()
+})
+
+export const methods = unary('control.methods', {
+  description: 'list the control methods this daemon offers',
+  result: z.array(z.object({ name: z.string(), kind: z.enum(['unary', 'stream']), description: z.string() }))
+})
+
+export const id = unary('node.id', {
+  description: 'peer id and addresses',
+  result: z.object({ peerId: z.string(), listenAddrs: z.array(z.string()), addresses: z.array(z.string()) })
+})
+
+/** `node.status`: the network's status plus the daemon's own figures. */
+export interface NodeStatus extends NetworkStatus {
+  version: string
+  dataDir: string
+  uptimeMs: number
+  metricsUrl: string | null
+  /** Each module's `status()` summary, by module name. */
+  modules: Record<string, unknown>
+}
+
+export const status = unary('node.status', {
+  description: 'network status, uptime and module summaries',
+  result: typed<NodeStatus>('NodeStatus: NetworkStatus (src/network/types.ts) plus version, dataDir, uptimeMs, metricsUrl and modules (each module\'s summary)')
+})
+
+export const peers = unary('node.peers', {
+  description: 'open connections',
+  result: z.array(peerConnection)
+})
+
+export const connect = unary('node.connect', {
+  description: 'dial a multiaddr or a peer id',
+  params: z.object({ target: z.string().min(1) }),
+  result: z.object({ peerId: z.string(), remoteAddr: z.string() }),
+  errors: [DialError, PeerNotFoundError]
+})
+
+export const disconnect = unary('node.disconnect', {
+  description: 'close every connection to a peer',
+  params: z.object({ peer: z.string().min(1) }),
+  result: z.object({})
+})
+
+export const ping = unary('node.ping', {
+  description: 'libp2p ping round trips to a peer',
+  params: z.object({ peer: z.string().min(1), count: z.number().int().min(1).max(100).default(1), intervalMs: z.number().int().min(0).max(10_000).default(200) }),
+  result: z.object({ peerId: z.string(), rtts: z.array(z.number()) }),
+  errors: [DialError, PeerNotFoundError, TimeoutError]
+})
+
+/** One item of `node.events`. */
+export interface NodeEvent {
+  /** a network event, or `events:attached` (first item of the stream: listeners in place) */
+  type: NetworkEventName | 'events:attached'
+  at: number
+  detail: unknown
+}
+
+export const events = stream('node.events', {
+  description: 'network events as they happen (peer connected, identified, addresses, ...); the first item, events:attached, says the listeners are in place',
+  result: typed<NodeEvent>('NodeEvent: {type, at, detail}; type is a network event name (src/network/types.ts NetworkEvents) or events:attached')
+})
+
+export const shutdown = unary('node.shutdown', {
+  description: 'stop the daemon gracefully',
+  result: z.object({})
+})
+
+export const dhtStatus = unary('node.dht.status', {
+  description: 'DHT mode and routing table size',
+  result: z.object({ mode: z.enum(['client', 'server']), routingTableSize: z.number().int() })
+})
+
+export const dhtFindPeer = unary('node.dht.find-peer', {
+  description: 'look a peer up in the DHT (network query, not the peer store): found, addresses, time, peers asked',
+  params: z.object({ peer: z.string().min(1), timeoutMs: z.number().int().positive().max(120_000).default(30_000) }),
+  result: z.object({ found: z.boolean(), ms: z.number(), asked: z.number().int(), addresses: z.array(z.string()).optional(), error: z.string().optional() })
+})

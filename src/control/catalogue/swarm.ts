@@ -1,0 +1,64 @@
+/**
+ * Private-swarm control methods (`swarm.*`): what `dmsnet swarm ...` calls. No method returns the
+ * swarm key. Handlers: src/daemon/features/swarm.ts (managed swarm) and swarm-static.ts (a static
+ * key, where the managed methods answer SwarmStateError).
+ */
+import { z } from 'zod'
+import { InvalidInviteError, SwarmStateError, SwarmUnauthorizedError } from '../../swarm/errors.js'
+import type { StaticSwarmStatus } from '../../swarm/static.js'
+import type { SwarmStatus } from '../../swarm/swarm.js'
+import { typed, unary } from '../spec.js'
+
+const swarmStatus = typed<SwarmStatus>('SwarmStatus (src/swarm/swarm.ts)')
+
+export const create = unary('swarm.create', {
+  description: 'create a private swarm (this node is its creator and bootstrap node) and enter it',
+  params: z.object({ name: z.string().min(1), authorised: z.array(z.string().min(1)).default([]) }),
+  result: swarmStatus,
+  errors: [SwarmStateError]
+})
+
+export const authorize = unary('swarm.authorize', {
+  description: 'authorise a peer id in the swarm (creator)',
+  params: z.object({ peer: z.string().min(1) }),
+  result: swarmStatus,
+  errors: [SwarmStateError]
+})
+
+export const revoke = unary('swarm.revoke', {
+  description: 'revoke a peer id and (by default) rotate the key (creator)',
+  params: z.object({ peer: z.string().min(1), rotate: z.boolean().default(true) }),
+  result: swarmStatus,
+  errors: [SwarmStateError]
+})
+
+export const invite = unary('swarm.invite', {
+  description: 'a one-time invite token for one new member (creator)',
+  params: z.object({ ttlMs: z.number().int().positive().max(30 * 24 * 3600 * 1000).optional() }),
+  result: z.object({ token: z.string() }),
+  errors: [SwarmStateError]
+})
+
+export const join = unary('swarm.join', {
+  description: 'join a swarm: invite token, creator key-service multiaddr, or the name of a known swarm',
+  params: z.object({ target: z.string().min(1), name: z.string().min(1).optional() }),
+  result: swarmStatus,
+  errors: [SwarmStateError, SwarmUnauthorizedError, InvalidInviteError]
+})
+
+export const leave = unary('swarm.leave', {
+  description: 'leave the swarm and return to the public network',
+  result: swarmStatus,
+  errors: [SwarmStateError]
+})
+
+export const rotate = unary('swarm.rotate', {
+  description: 'new key epoch pushed to the members, then everyone switches (creator)',
+  result: z.object({ epoch: z.number().int(), delivered: z.array(z.string()), failed: z.array(z.string()) }),
+  errors: [SwarmStateError]
+})
+
+export const status = unary('swarm.status', {
+  description: 'swarm membership, epoch, role, authorised and connected peers (a static private network adds mode: static, key fingerprint and allow-list)',
+  result: typed<SwarmStatus | StaticSwarmStatus>('SwarmStatus (src/swarm/swarm.ts), or StaticSwarmStatus (src/swarm/static.ts) with mode: static')
+})
