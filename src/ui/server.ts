@@ -16,12 +16,14 @@ import { ConfigError, UnauthorizedError } from '../errors.js'
 import { ControlProtocolError, RequestTooLargeError } from '../control/errors.js'
 import { statusFor, toWireError } from '../control/protocol.js'
 import type { MethodRegistry } from '../control/registry.js'
+import type { DmsnetMethod } from '../control/catalogue/index.js'
 import { isLoopbackHost } from '../metrics.js'
 import type { EventFeed } from './feed.js'
 import type { SessionStore } from './sessions.js'
 
 /** What the page may call: read-only methods only (the page never changes the node). */
-export const UI_METHODS = ['node.status', 'node.peers', 'swarm.status', 'vpn.status', 'messaging.stats', 'control.methods']
+export const UI_METHODS = ['node.status', 'node.peers', 'swarm.status', 'vpn.status', 'messaging.stats', 'control.methods'] as const satisfies readonly DmsnetMethod[]
+export type UiMethod = typeof UI_METHODS[number]
 /** Bytes queued for one browser's event feed before it is cut off. */
 const MAX_PENDING_FEED_BYTES = 256 * 1024
 const MAX_BODY = 16 * 1024
@@ -139,7 +141,7 @@ export async function startUiServer (options: UiServerOptions): Promise<UiServer
     const registry = options.registry()
     if (registry == null) { sendJson(res, 503, { error: { name: 'NotStartedError', message: 'the node is still starting' } }); return }
     const body = await readJson(req)
-    if (typeof body.method !== 'string' || !UI_METHODS.includes(body.method)) {
+    if (typeof body.method !== 'string' || !(UI_METHODS as readonly string[]).includes(body.method)) {
       throw new UnauthorizedError(`the status page may not call "${String(body.method)}" (read-only methods: ${UI_METHODS.join(', ')})`)
     }
     const entry = registry.get(body.method)

@@ -5,18 +5,14 @@
 import type { NetworkStatus } from '../../network/types.js'
 import type { SwarmStatus } from '../../swarm/swarm.js'
 import type { VpnStatus } from '../../vpn/types.js'
-import type { NodeEvent } from '../../control/catalogue/index.js'
+import type { DmsnetApi, NodeEvent, NodeStatus } from '../../control/catalogue/index.js'
+import type { ResultOf } from '../../control/spec.js'
+import type { UiMethod } from '../server.js'
 
-export type { NetworkStatus, SwarmStatus, VpnStatus, NodeEvent }
+export type { NetworkStatus, SwarmStatus, VpnStatus, NodeEvent, NodeStatus }
 
-/** `node.status`'s result (see src/daemon/control-methods.ts). */
-export interface NodeStatus extends NetworkStatus {
-  version: string
-  dataDir: string
-  uptimeMs: number
-  metricsUrl: string | null
-  modules: Record<string, unknown>
-}
+/** A method's result, as the control catalogue declares it. */
+export type Result<M extends UiMethod> = ResultOf<DmsnetApi[M]>
 
 export class ApiError extends Error {
   static override name = 'ApiError'
@@ -25,22 +21,23 @@ export class ApiError extends Error {
   }
 }
 
-export async function call<T> (method: string, params: Record<string, unknown> = {}): Promise<T> {
+/** Calls one of the read-only methods the page may use (server.ts UI_METHODS); typed by the catalogue. */
+export async function call<M extends UiMethod> (method: M, params: Record<string, unknown> = {}): Promise<Result<M>> {
   const res = await fetch('/api/call', {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ method, params }),
     credentials: 'same-origin'
   })
-  const body = await res.json().catch(() => ({})) as { result?: T, error?: { name: string, message: string } }
+  const body = await res.json().catch(() => ({})) as { result?: Result<M>, error?: { name: string, message: string } }
   if (!res.ok || body.error != null) throw new ApiError(body.error?.name ?? 'Error', body.error?.message ?? `HTTP ${res.status}`, res.status)
-  return body.result as T
+  return body.result as Result<M>
 }
 
 /** Calls a method a disabled module may not offer: undefined instead of an error. */
-export async function optional<T> (method: string): Promise<T | undefined> {
+export async function optional<M extends UiMethod> (method: M): Promise<Result<M> | undefined> {
   try {
-    return await call<T>(method)
+    return await call(method)
   } catch (err) {
     if (err instanceof ApiError && err.errorName === 'MethodNotFoundError') return undefined
     throw err

@@ -22,7 +22,7 @@ function App () {
 
   const refresh = useCallback(async () => {
     try {
-      const [node, swarm, vpn] = await Promise.all([call<NodeStatus>('node.status'), optional<SwarmStatus>('swarm.status'), optional<VpnStatus>('vpn.status')])
+      const [node, swarm, vpn] = await Promise.all([call('node.status'), optional('swarm.status'), optional('vpn.status')])
       setSnap({ node, swarm, vpn, at: Date.now() })
       setError(undefined)
     } catch (err) {
