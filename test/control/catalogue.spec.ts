@@ -1,7 +1,8 @@
 /**
  * The method catalogue is the one contract between the CLI and the daemon:
  * - every declared method is well formed and names only errors of the error catalogue;
- * - a real daemon (createNode with its default plug-ins) serves exactly the declared methods;
+ * - a real daemon (createNode with its default plug-ins) serves exactly the declared methods, and
+ *   what its read-only methods return matches their declared result schemas;
  * - docs/control-api.json is what the catalogue generates (else: run npm run gen:api);
  * - a renamed method, param or result field fails to compile (the @ts-expect-error lines below
  *   are checked by `npm run typecheck`: if one of them compiled, tsc would fail on it).
@@ -14,7 +15,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { loadConfig } from '../../src/config/load.js'
-import { controlApi, errorCatalogue, type ControlClient, type MethodRegistry } from '../../src/control/index.js'
+import { controlApi, createControlClient, errorCatalogue, type ControlClient, type MethodRegistry } from '../../src/control/index.js'
 import { messaging, vpn } from '../../src/control/catalogue/index.js'
 import { controlApiText } from '../../src/control/describe.js'
 import { createNode } from '../../src/daemon/node.js'
@@ -42,6 +43,14 @@ test('a running daemon serves exactly the methods of the catalogue', async (t: T
   const served = node.registry.list()
   assert.deepEqual(served.map(m => m.name), Object.keys(controlApi).sort())
   for (const m of served) assert.equal(m.kind, controlApi[m.name as keyof typeof controlApi].kind, m.name)
+
+  // what the read-only methods really return over the socket matches their declared result schema
+  const client = createControlClient({ socket: config.control.socket })
+  const readOnly = ['control.methods', 'node.id', 'node.status', 'node.peers', 'node.dht.status', 'messaging.stats', 'swarm.status', 'vpn.status', 'vpn.ports'] as const
+  for (const name of readOnly) {
+    const r = controlApi[name].result.safeParse(await client.call(name))
+    assert.ok(r.success, `${name}: ${r.error?.issues.map(i => `${i.path.join('.')}: ${i.message}`).join('; ')}`)
+  }
 })
 
 test('docs/control-api.json is current (run npm run gen:api after changing a method)', () => {

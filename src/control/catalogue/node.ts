@@ -5,7 +5,7 @@
  */
 import { z } from 'zod'
 import { DialError, PeerNotFoundError, TimeoutError } from '../../errors.js'
-import type { NetworkEventName, NetworkStatus } from '../../network/types.js'
+import type { NetworkEventName } from '../../network/types.js'
 import { stream, typed, unary } from '../spec.js'
 
 const peerConnection = z.object({
@@ -28,19 +28,30 @@ export const id = unary('node.id', {
   result: z.object({ peerId: z.string(), listenAddrs: z.array(z.string()), addresses: z.array(z.string()) })
 })
 
-/** `node.status`: the network's status plus the daemon's own figures. */
-export interface NodeStatus extends NetworkStatus {
-  version: string
-  dataDir: string
-  uptimeMs: number
-  metricsUrl: string | null
-  /** Each module's `status()` summary, by module name. */
-  modules: Record<string, unknown>
-}
+const natType = z.enum(['unknown', 'endpoint-independent', 'endpoint-dependent'])
+
+/** `node.status`: the network's status (src/network/types.ts NetworkStatus) plus the daemon's own figures. */
+const nodeStatus = z.object({
+  peerId: z.string(),
+  profile: z.string(),
+  started: z.boolean(),
+  listenAddrs: z.array(z.string()),
+  announceAddrs: z.array(z.string()),
+  reachability: z.enum(['unknown', 'public', 'private']),
+  natType: z.object({ tcp: natType, udp: natType }),
+  connections: z.array(peerConnection),
+  denied: z.object({ dial: z.number().int(), inbound: z.number().int(), outbound: z.number().int() }).optional(),
+  version: z.string(),
+  dataDir: z.string(),
+  uptimeMs: z.number(),
+  metricsUrl: z.string().nullable(),
+  modules: z.record(z.string(), z.unknown()).meta({ description: 'each module\'s status() summary, by module name' })
+})
+export type NodeStatus = z.output<typeof nodeStatus>
 
 export const status = unary('node.status', {
   description: 'network status, uptime and module summaries',
-  result: typed<NodeStatus>('NodeStatus: NetworkStatus (src/network/types.ts) plus version, dataDir, uptimeMs, metricsUrl and modules (each module\'s summary)')
+  result: nodeStatus
 })
 
 export const peers = unary('node.peers', {

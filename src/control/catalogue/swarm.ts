@@ -5,11 +5,41 @@
  */
 import { z } from 'zod'
 import { InvalidInviteError, SwarmStateError, SwarmUnauthorizedError } from '../../swarm/errors.js'
-import type { StaticSwarmStatus } from '../../swarm/static.js'
-import type { SwarmStatus } from '../../swarm/swarm.js'
-import { typed, unary } from '../spec.js'
+import { unary } from '../spec.js'
 
-const swarmStatus = typed<SwarmStatus>('SwarmStatus (src/swarm/swarm.ts)')
+const count = z.number().int()
+
+/** src/swarm/types.ts SwarmStatus. */
+const swarmStatus = z.object({
+  name: z.string().optional(),
+  role: z.enum(['creator', 'member']).optional(),
+  joined: z.boolean(),
+  epoch: count.optional(),
+  creator: z.string().optional(),
+  profile: z.string().meta({ description: 'the network profile the node runs (public, or the swarm\'s)' }),
+  authorised: z.array(z.string()),
+  connected: z.array(z.string()),
+  bootstrap: z.array(z.string()),
+  keyService: z.array(z.string()),
+  refused: count,
+  invites: count,
+  membershipSeq: count.optional(),
+  membershipFresh: z.boolean().optional(),
+  keyServiceStats: z.object({ refusedConnections: count, idleClosed: count, pendingHandshakes: count.optional() }).optional(),
+  foreignMessages: count
+})
+
+/** src/swarm/static.ts StaticSwarmStatus: a static private network (swarm.keyFile). */
+const staticSwarmStatus = swarmStatus.extend({
+  mode: z.literal('static'),
+  name: z.string(),
+  joined: z.literal(true),
+  keyFile: z.string(),
+  keyFileMode: z.string(),
+  fingerprint: z.string(),
+  allow: z.array(z.string()),
+  protectedConnections: count
+})
 
 export const create = unary('swarm.create', {
   description: 'create a private swarm (this node is its creator and bootstrap node) and enter it',
@@ -60,5 +90,5 @@ export const rotate = unary('swarm.rotate', {
 
 export const status = unary('swarm.status', {
   description: 'swarm membership, epoch, role, authorised and connected peers (a static private network adds mode: static, key fingerprint and allow-list)',
-  result: typed<SwarmStatus | StaticSwarmStatus>('SwarmStatus (src/swarm/swarm.ts), or StaticSwarmStatus (src/swarm/static.ts) with mode: static')
+  result: z.union([staticSwarmStatus, swarmStatus])
 })

@@ -7,8 +7,7 @@ import { z } from 'zod'
 import { InvalidArgumentError } from '../../errors.js'
 import { CommandFailedError, InvalidAddressError, InvalidNamespaceNameError } from '../../netdev/errors.js'
 import { AddressExhaustedError, InvitationRefusedError, MembershipRefusedError, NotAuthorityError, VpnNotRunningError } from '../../vpn/errors.js'
-import type { VpnStatus } from '../../vpn/types.js'
-import { typed, unary } from '../spec.js'
+import { unary } from '../spec.js'
 import { NamespaceNotAttachedError, NamespaceNotFoundError, PortInUseError, PortMappingNotFoundError } from './vpn-errors.js'
 
 const peerSpec = z.object({
@@ -18,10 +17,55 @@ const peerSpec = z.object({
   addrs: z.array(z.string().min(1)).max(32).optional()
 })
 
-const vpnStatus = typed<VpnStatus>('VpnStatus (src/vpn/types.ts)')
 const port = z.number().int().min(1).max(65535)
 const portMapping = z.object({ id: z.string(), protocol: z.enum(['tcp', 'udp']), port: z.number().int(), target: z.string() })
 const jobAttachment = z.object({ netns: z.string(), address: z.string(), gateway: z.string(), hostInterface: z.string() })
+const count = z.number().int()
+
+/** One member as `vpn.status` shows it (src/vpn/types.ts VpnPeerStatus). */
+const peerStatus = z.object({
+  peerId: z.string(),
+  name: z.string(),
+  ipv4: z.string(),
+  ipv6: z.string(),
+  routes: z.array(z.string()),
+  self: z.boolean(),
+  path: z.enum(['direct', 'relayed', 'none']),
+  queuedBytes: count,
+  txPackets: count,
+  txBytes: count,
+  rxPackets: count,
+  rxBytes: count,
+  dropQueueFull: count,
+  dropSpoofed: count,
+  dropNotForUs: count,
+  dropMalformed: count,
+  dropBadOffload: count,
+  streamsOpened: count
+})
+
+/** src/vpn/types.ts VpnStatus. */
+const vpnStatus = z.object({
+  state: z.enum(['idle', 'running', 'stopped']),
+  networkId: z.string().optional(),
+  authority: z.string().optional(),
+  isAuthority: z.boolean(),
+  version: count,
+  interface: z.string().optional(),
+  cidr: z.string().optional(),
+  ipv6Prefix: z.string().optional(),
+  domain: z.string().optional(),
+  mtu: count.optional(),
+  ipv4: z.string().optional(),
+  ipv6: z.string().optional(),
+  peers: z.array(peerStatus),
+  dropNoRoute: count.meta({ description: 'outbound packets with no member behind their destination' }),
+  dropNotMember: count.meta({ description: 'inbound packets (and refused tunnel streams) from a peer that is not a member' }),
+  policy: z.object({ refused: count, invitationsRefused: count, switches: count, routesStripped: count }),
+  tun: z.record(z.string(), z.number()).optional().meta({ description: 'the TUN device\'s own counters' }),
+  jobs: z.array(jobAttachment),
+  portMappings: z.array(portMapping)
+})
 
 export const up = unary('vpn.up', {
   description: 'start the VPN with these peers (this node becomes its authority), or resume the saved one',
