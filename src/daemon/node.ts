@@ -123,6 +123,7 @@ export function createNode (config: Config, options: CreateNodeOptions = {}): Dm
     const components: NodeComponents = {
       config,
       network: net,
+      privateKey: identity.privateKey,
       metrics,
       logger: makeLogger,
       getModule: <T extends NodeModule>(name: string) => modules.find(m => m.name === name) as T | undefined

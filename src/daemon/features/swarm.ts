@@ -4,7 +4,6 @@
  * method returns the swarm key.
  */
 import { Gauge } from 'prom-client'
-import { loadOrCreateIdentity } from '../../network/identity.js'
 import { createSwarmManager, type SwarmManager } from '../../swarm/swarm.js'
 import type { MethodRegistry } from '../../control/registry.js'
 import { swarm as api } from '../../control/catalogue/index.js'
@@ -25,8 +24,7 @@ export function registerSwarmControl (registry: MethodRegistry, swarm: SwarmMana
 
 export const swarmModule: ModuleFactory = async (components) => {
   const { config, network } = components
-  const identity = await loadOrCreateIdentity(config.network.identityFile)
-  const swarm = await createSwarmManager({ network, config, privateKey: identity.privateKey, logger: components.logger('swarm') })
+  const swarm = await createSwarmManager({ network, config, privateKey: components.privateKey, logger: components.logger('swarm') })
   new Gauge({
     name: 'dmsnet_swarm_epoch',
     help: 'key epoch of the swarm this node is in (0 when on the public network)',
