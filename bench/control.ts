@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
-import { catalogue, createControlClient, createControlServer, createMethodRegistry, stream, unary } from '../src/control/index.js'
+import { catalogue, controlApi, createControlClient, createControlServer, createMethodRegistry, stream, unary } from '../src/control/index.js'
 
 const CALLS = 500
 const RUNS = 3
@@ -38,6 +38,8 @@ async function main (): Promise<void> {
     const registry = createMethodRegistry()
     registry.implement(benchApi['bench.echo'], (p) => p)
     registry.implement(benchApi['bench.items'], async function * ({ n }) { for (let i = 0; i < n; i++) yield { i } })
+    // what the timed `dmsnet call` asks for
+    registry.implement(controlApi['control.methods'], () => registry.list())
     const server = createControlServer({ socket, registry })
     await server.start()
     const client = createControlClient<typeof benchApi>({ socket })
