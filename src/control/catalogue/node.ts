@@ -5,8 +5,7 @@
  */
 import { z } from 'zod'
 import { DialError, PeerNotFoundError, TimeoutError } from '../../errors.js'
-import type { NetworkEventName } from '../../network/types.js'
-import { stream, typed, unary } from '../spec.js'
+import { stream, unary } from '../spec.js'
 
 const peerConnection = z.object({
   peerId: z.string(),
@@ -80,16 +79,16 @@ export const ping = unary('node.ping', {
 })
 
 /** One item of `node.events`. */
-export interface NodeEvent {
-  /** a network event, or `events:attached` (first item of the stream: listeners in place) */
-  type: NetworkEventName | 'events:attached'
-  at: number
-  detail: unknown
-}
+const nodeEvent = z.object({
+  type: z.string().meta({ description: 'a network event name (src/network/types.ts NetworkEvents: peer:connectedness, peer:identified, local-addresses:updated, reachability:changed, nat:type-changed, host:changed), or events:attached' }),
+  at: z.number(),
+  detail: z.unknown().meta({ description: 'the event\'s own payload; {peerId} for events:attached, {profile} for host:changed' })
+})
+export type NodeEvent = z.output<typeof nodeEvent>
 
 export const events = stream('node.events', {
   description: 'network events as they happen (peer connected, identified, addresses, ...); the first item, events:attached, says the listeners are in place',
-  result: typed<NodeEvent>('NodeEvent: {type, at, detail}; type is a network event name (src/network/types.ts NetworkEvents) or events:attached')
+  result: nodeEvent
 })
 
 export const shutdown = unary('node.shutdown', {
