@@ -1,0 +1,30 @@
+/**
+ * The CLI's commands are an explicit list (src/cli/commands/index.ts), not a directory scan: this
+ * checks the list against the folders, so a command folder whose line was forgotten (or a line
+ * left after its folder went) fails here rather than silently missing from `dmsnet --help`.
+ */
+import assert from 'node:assert/strict'
+import { readdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { test } from 'node:test'
+import { pathToFileURL } from 'node:url'
+import { commands } from '../../src/cli/commands/index.js'
+import { repoRoot } from './helpers.js'
+
+test('every command folder is in the explicit list, once, and the list holds nothing else', async () => {
+  const compiled = import.meta.url.endsWith('.js')
+  // folders from the source tree (a stale dist/ may hold removed ones), modules as this suite runs them
+  const srcDir = join(repoRoot, 'src', 'cli', 'commands')
+  const dir = compiled ? join(repoRoot, 'dist', 'src', 'cli', 'commands') : srcDir
+  const folders = readdirSync(srcDir, { withFileTypes: true }).filter(d => d.isDirectory()).map(d => d.name).sort()
+  assert.ok(folders.length >= 10, `found the command folders in ${srcDir}`)
+  const missing: string[] = []
+  for (const name of folders) {
+    const mod = await import(pathToFileURL(join(dir, name, compiled ? 'index.js' : 'index.ts')).href) as { register?: unknown }
+    assert.equal(typeof mod.register, 'function', `${name}/index exports register`)
+    if (!commands.includes(mod.register as typeof commands[number])) missing.push(name)
+  }
+  assert.deepEqual(missing, [], `add these to src/cli/commands/index.ts: ${missing.join(', ')}`)
+  assert.equal(new Set(commands).size, commands.length, 'no command listed twice')
+  assert.equal(commands.length, folders.length, 'one entry per folder')
+})
