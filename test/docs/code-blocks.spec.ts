@@ -70,6 +70,7 @@ test('every TypeScript block in README.md and docs/ compiles against the package
       module: 'NodeNext',
       moduleResolution: 'NodeNext',
       strict: true,
+      verbatimModuleSyntax: true,
       skipLibCheck: true,
       types: ['node'],
       rootDir: '.',
