@@ -10,4 +10,4 @@ export { createNetns, deleteNetns, execInNetns, listNetns, netnsExists, type Net
 export { createVeth, type Veth, type VethEndOptions, type VethOptions } from './veth.js'
 export { attachToBridge, createBridge, type Bridge, type BridgeOptions } from './bridge.js'
 export { createFirewall, type FilterRule, type Firewall, type FirewallOptions, type Masquerade, type PortMapping, type Protocol, type RuleCounter, type RuleEntry, type RuleKind } from './firewall.js'
-export { checkCidr, checkInterfaceName, checkIp, checkNamespaceName, checkPort, type Cidr } from './validate.js'
+export type { Cidr } from './validate.js'
