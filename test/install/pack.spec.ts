@@ -113,6 +113,12 @@ test('the packed tarball installs into an empty directory; every documented expo
     assert.deepEqual(Object.keys(got.exports[specs[i]!] ?? {}).sort(), want, `${specs[i]} exports the same names as ${target.import}`)
     assert.ok(want.length > 0, `${specs[i]} exports something`)
   }
+  // the root re-exports each area whole: no name lost to a clash between areas
+  const root = got.exports[pkg.name] ?? {}
+  for (const area of ['config', 'network', 'messaging', 'swarm', 'vpn', 'netdev']) {
+    const lost = Object.keys(got.exports[`${pkg.name}/${area}`] ?? {}).filter(name => !(name in root))
+    assert.deepEqual(lost, [], `dmsnet re-exports every name of dmsnet/${area}`)
+  }
   // the root carries the areas the issue names, the node and the control client
   for (const name of ['createNetwork', 'createMessaging', 'createSwarmManager', 'createVpn', 'createTun', 'createVeth', 'createBridge', 'createFirewall', 'createNetns', 'createNode', 'createControlClient']) {
     assert.equal(got.exports[pkg.name]?.[name], 'function', `dmsnet exports ${name}`)
