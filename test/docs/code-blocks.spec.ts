@@ -9,25 +9,14 @@
 // HTML comment right above the fence, invisible once rendered: `<!-- ts: declare const net: Network -->`.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { repoRoot } from '../cli/helpers.js'
+import { run } from '../install/run.js'
 import { allBlocks, type DocBlock } from './blocks.js'
 
 /** Blocks that may stay unchecked; each must give its reason in the fence. Keep it small. */
 const MAX_UNCHECKED = 4
-
-interface Run { code: number | null, out: string }
-
-function run (cmd: string, args: string[], cwd: string, timeoutMs: number): Promise<Run> {
-  const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] })
-  let out = ''
-  child.stdout.on('data', (d: Buffer) => { out += d.toString() })
-  child.stderr.on('data', (d: Buffer) => { out += d.toString() })
-  const timer = setTimeout(() => { child.kill('SIGKILL') }, timeoutMs)
-  return new Promise(resolve => child.on('close', code => { clearTimeout(timer); resolve({ code, out }) }))
-}
 
 interface Module { name: string, block?: DocBlock, preludeLines: number }
 
@@ -82,7 +71,8 @@ test('every TypeScript block in README.md and docs/ compiles against the package
   }, null, 2))
 
   const tsc = join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc')
-  const r = await run(process.execPath, [tsc, '-p', 'tsconfig.json'], dir, 100_000)
+  const tscRun = await run(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: dir, timeoutMs: 100_000 })
+  const r = { code: tscRun.code, out: tscRun.stdout + tscRun.stderr }
   // file(line,col): error TSxxxx: message
   const errors = [...r.out.matchAll(/^(\S+?\.ts)\((\d+),(\d+)\): error (TS\d+): (.*)$/gm)].map(m => ({ file: m[1]!, line: Number(m[2]), code: m[4]!, text: m[5]! }))
   const docErrors = errors.filter(e => e.file !== control).map(e => {
@@ -98,7 +88,7 @@ test('every TypeScript block in README.md and docs/ compiles against the package
 
   for (const m of modules.filter(x => x.block?.run === true)) {
     const js = join(dir, 'out', m.name.replace(/\.ts$/, '.js'))
-    const ran = await run(process.execPath, [js], dir, 30_000)
-    assert.equal(ran.code, 0, `${m.block!.file}:${m.block!.line} (marked run) failed:\n${ran.out}`)
+    const ran = await run(process.execPath, [js], { cwd: dir, timeoutMs: 30_000 })
+    assert.equal(ran.code, 0, `${m.block!.file}:${m.block!.line} (marked run) failed:\n${ran.stdout}${ran.stderr}`)
   }
 })

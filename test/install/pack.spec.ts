@@ -10,30 +10,12 @@
 // linked beside it: the package under test is still exactly the tarball's files.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { repoRoot } from '../cli/helpers.js'
 import { documentedImports } from '../docs/blocks.js'
-
-interface Run { code: number | null, stdout: string, stderr: string }
-
-function run (cmd: string, args: string[], opts: { cwd: string, env: NodeJS.ProcessEnv, timeoutMs: number }): Promise<Run> {
-  const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-  const timer = setTimeout(() => { child.kill('SIGKILL') }, opts.timeoutMs)
-  return new Promise(resolve => child.on('close', code => { clearTimeout(timer); resolve({ code, stdout, stderr }) }))
-}
-
-async function ok (cmd: string, args: string[], opts: Parameters<typeof run>[2]): Promise<string> {
-  const r = await run(cmd, args, opts)
-  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.code}:\n${r.stderr.slice(-3000)}${r.stdout.slice(-1000)}`)
-  return r.stdout
-}
+import { ok, run } from './run.js'
 
 type ExportTarget = string | { types: string, import: string }
 interface PackageJson { name: string, version: string, exports: Record<string, ExportTarget> }
