@@ -199,15 +199,6 @@ export class MessagingCore extends TypedEventEmitter<MessagingEvents> {
     return decoded
   }
 
-  /**
-   * Verifies and dispatches one envelope received from `remote`; returns the handler's response.
-   * Throws `DropError` (bad input) or the handler's own error.
-   */
-  async processMessage (bytes: Uint8Array, remote: PeerId): Promise<Uint8Array | undefined> {
-    const { envelope } = await this.verify(bytes, remote)
-    return this.dispatch(envelope)
-  }
-
   async dispatch (envelope: Envelope): Promise<Uint8Array | undefined> {
     const handler = this.handlers.get(envelope.type)
     if (handler == null) throw new DropError('no-handler', envelope.type)

@@ -64,7 +64,7 @@ export async function attachToBridge (bridge: string, port: string, options?: Ne
 }
 
 /** Releases `port` from whatever bridge holds it (idempotent; a missing port is fine). */
-export async function detachFromBridge (port: string, options?: NetdevOptions): Promise<void> {
+async function detachFromBridge (port: string, options?: NetdevOptions): Promise<void> {
   checkInterfaceName(port)
   const netns = checkOptionalNamespace(options?.netns)
   const p = await getLink(port, { netns, signal: options?.signal })
@@ -72,7 +72,7 @@ export async function detachFromBridge (port: string, options?: NetdevOptions): 
   await ip(['link', 'set', 'dev', port, 'nomaster'], netns, options)
 }
 
-export async function bridgePorts (bridge: string, options?: NetdevOptions): Promise<string[]> {
+async function bridgePorts (bridge: string, options?: NetdevOptions): Promise<string[]> {
   checkInterfaceName(bridge)
   const out = await ip(['-json', 'link', 'show', 'master', bridge], checkOptionalNamespace(options?.netns), options)
   if (out.trim() === '') return []

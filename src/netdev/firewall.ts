@@ -306,7 +306,7 @@ export function createFirewall (options: FirewallOptions = {}): Firewall {
 }
 
 /** Rule counters by dmsnet rule id, from `nft -j list table` output. */
-export function parseCounters (json: string): Map<string, RuleCounter> {
+function parseCounters (json: string): Map<string, RuleCounter> {
   const out = new Map<string, RuleCounter>()
   const doc = JSON.parse(json) as { nftables?: Array<{ rule?: { comment?: string, expr?: Array<Record<string, unknown>> } }> }
   for (const item of doc.nftables ?? []) {

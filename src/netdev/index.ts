@@ -3,11 +3,11 @@
  * bridges and an nftables firewall in a table of its own. See docs/netdev.md.
  */
 export * from './errors.js'
-export { createTun, loadNative, type TunDevice, type TunEvents, type TunOptions, type TunStats } from './tun.js'
+export { createTun, type TunDevice, type TunEvents, type TunOptions, type TunStats } from './tun.js'
 export * from './records.js'
 export * from './link.js'
 export { createNetns, deleteNetns, execInNetns, listNetns, netnsExists, type NetdevOptions } from './netns.js'
 export { createVeth, type Veth, type VethEndOptions, type VethOptions } from './veth.js'
-export { attachToBridge, bridgePorts, createBridge, detachFromBridge, type Bridge, type BridgeOptions } from './bridge.js'
+export { attachToBridge, createBridge, type Bridge, type BridgeOptions } from './bridge.js'
 export { createFirewall, type FilterRule, type Firewall, type FirewallOptions, type Masquerade, type PortMapping, type Protocol, type RuleCounter, type RuleEntry, type RuleKind } from './firewall.js'
-export { checkCidr, checkInterfaceName, checkIp, checkNamespaceName, checkPort, type Cidr } from './validate.js'
+export type { Cidr } from './validate.js'

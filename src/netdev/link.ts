@@ -100,10 +100,6 @@ export async function getLink (name: string, options?: NetdevOptions): Promise<L
   }
 }
 
-export async function linkExists (name: string, options?: NetdevOptions): Promise<boolean> {
-  return (await getLink(name, options)) != null
-}
-
 export interface LinkSettings {
   up?: boolean
   mtu?: number
@@ -131,20 +127,19 @@ export async function setLink (name: string, settings: LinkSettings, options?: N
   await ip(args, ns(options), options)
 }
 
+/** Brings a link up (`setLink(name, { up: true })`). */
 export async function setLinkUp (name: string, options?: NetdevOptions): Promise<void> {
   await setLink(name, { up: true }, options)
 }
 
+/** Takes a link down (`setLink(name, { up: false })`). */
 export async function setLinkDown (name: string, options?: NetdevOptions): Promise<void> {
   await setLink(name, { up: false }, options)
 }
 
+/** Sets a link's MTU (`setLink(name, { mtu })`). */
 export async function setMtu (name: string, mtu: number, options?: NetdevOptions): Promise<void> {
   await setLink(name, { mtu }, options)
-}
-
-export async function setTxQueueLen (name: string, txqueuelen: number, options?: NetdevOptions): Promise<void> {
-  await setLink(name, { txqueuelen }, options)
 }
 
 /** Moves a link into namespace `target` (from `options.netns`, or from ours). Its addresses are lost, as the kernel does. */

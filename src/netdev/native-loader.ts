@@ -17,7 +17,7 @@ interface NodeGypBuild {
 }
 
 /** The package root (the directory holding binding.gyp), from src/netdev under tsx or dist/src/netdev. */
-export function addonRoot (): string {
+function addonRoot (): string {
   for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
     if (existsSync(join(dir, 'binding.gyp'))) return dir
     if (dirname(dir) === dir) throw new NativeBindingError('cannot find the dmsnet package root (no binding.gyp above this file); the installation is incomplete: reinstall dmsnet')

@@ -13,24 +13,7 @@ import { requireRoot } from '../helpers/root.js'
 import { repoRoot } from '../cli/helpers.js'
 import { createVpnWorld, type VpnNodeProc } from '../e2e/vpn-harness.js'
 import { pause } from '../helpers/wait.js'
-
-interface Run { code: number | null, stdout: string, stderr: string }
-
-function run (cmd: string, args: string[], opts: { cwd?: string, env?: NodeJS.ProcessEnv, timeoutMs?: number } = {}): Promise<Run> {
-  const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-  const timer = setTimeout(() => { child.kill('SIGKILL') }, opts.timeoutMs ?? 120_000)
-  return new Promise(resolve => child.on('close', code => { clearTimeout(timer); resolve({ code, stdout, stderr }) }))
-}
-
-async function ok (cmd: string, args: string[], opts: Parameters<typeof run>[2] = {}): Promise<string> {
-  const r = await run(cmd, args, opts)
-  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.code}:\n${r.stderr.slice(-3000)}`)
-  return r.stdout
-}
+import { ok, run } from './run.js'
 
 test('the packed tarball installs without scripts and its dmsnet runs init, up and the VPN', { timeout: 300_000 }, async (t) => {
   if (!requireRoot(t)) return

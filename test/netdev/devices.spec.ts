@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { createBridge } from '../../src/netdev/bridge.js'
-import { addAddress, addRoute, deleteAddress, deleteLink, deleteRoute, getLink, listAddresses, listLinks, listRoutes, moveLinkToNetns, setLink } from '../../src/netdev/link.js'
+import { addAddress, addRoute, deleteAddress, deleteLink, deleteRoute, getLink, listAddresses, listLinks, listRoutes, moveLinkToNetns, setLink, setLinkDown, setLinkUp, setMtu } from '../../src/netdev/link.js'
 import { createNetns, deleteNetns, execInNetns, listNetns, netnsExists } from '../../src/netdev/netns.js'
 import { createVeth } from '../../src/netdev/veth.js'
 import { netnsFixture } from '../helpers/netns.js'
@@ -48,6 +48,14 @@ test('veth: a pair carries a ping between two namespaces; links, addresses and r
 
   await setLink(an, { txqueuelen: 4000, mtu: 1500 }, { netns: a })
   assert.equal((await getLink(an, { netns: a }))?.txqlen, 4000)
+  // the documented shorthands: down, up, MTU, each seen by the kernel
+  await setLinkDown(an, { netns: a })
+  assert.equal((await getLink(an, { netns: a }))?.up, false)
+  await setLinkUp(an, { netns: a })
+  assert.equal((await getLink(an, { netns: a }))?.up, true)
+  await setMtu(an, 1400, { netns: a })
+  assert.equal((await getLink(an, { netns: a }))?.mtu, 1400)
+  await assert.rejects(setMtu(an, 70000, { netns: a }), { name: 'InvalidAddressError' })
   await addAddress(an, '10.82.5.1/24', { netns: a })
   await addAddress(an, '10.82.5.1/24', { netns: a })
   await addRoute({ dst: '10.99.0.0/16', via: '10.82.0.2' }, { netns: a })

@@ -26,7 +26,11 @@ test('firewall: a drop rule blocks a real TCP connection, removing it allows it 
   // blocked means: no answer, and the kernel counted our drop rule matching the client's SYNs
   assert.deepEqual(await tcpProbe(a, '10.80.0.2', 7100, 1000), { kind: 'silent' }, 'blocked')
   assert.ok((await fw.counters()).get(id)!.packets >= 1, 'the drop rule matched the connection attempt')
+  // render() is the script in force: the rule it shows is the one the kernel holds
+  assert.match(fw.render(), new RegExp(`ip saddr 10\\.80\\.0\\.1.*tcp dport 7100.*drop comment "dmsnet:${id}"`))
+  assert.match(await net.exec(b, 'nft', ['list', 'table', 'inet', fw.table]), new RegExp(`comment "dmsnet:${id}"`))
   await fw.remove(id)
+  assert.doesNotMatch(fw.render(), new RegExp(`dmsnet:${id}`))
   assert.equal(await tcpRequest(a, '10.80.0.2', 7100), 'srv 10.80.0.1', 'allowed again')
 
   // allow-list: policy drop, only our subnet's tcp/7100 is accepted
