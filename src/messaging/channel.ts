@@ -25,7 +25,8 @@ export class OutboundChannel {
   private inFlight = 0
   closed = false
 
-  constructor (readonly peer: string, readonly stream: Stream, private readonly maxInFlight: number, maxFrame: number, private readonly onClose: (ch: OutboundChannel) => void) {
+  /** `compact`: the stream speaks /dmsnet/msg/2.0.0 (compact, connection-authenticated bodies allowed). */
+  constructor (readonly peer: string, readonly stream: Stream, readonly compact: boolean, private readonly maxInFlight: number, maxFrame: number, private readonly onClose: (ch: OutboundChannel) => void) {
     this.decoder = new FrameDecoder(maxFrame)
     this.writer = new FrameWriter(stream)
     stream.addEventListener('message', (evt) => {
@@ -59,8 +60,11 @@ export class OutboundChannel {
     return !this.closed && this.stream.status === 'open' && this.stream.writeStatus === 'writable'
   }
 
-  /** Sends one message frame and resolves with the remote's answer (undefined for a plain ACK). */
-  async call (envelopeBytes: Uint8Array, flags: number, options: AbortOptions & { signal: AbortSignal }): Promise<Uint8Array | undefined> {
+  /**
+   * Sends one message frame (`rest` = flags byte + body, in parts) and resolves with the
+   * remote's answer (undefined for a plain ACK).
+   */
+  async call (rest: Uint8Array[], options: AbortOptions & { signal: AbortSignal }): Promise<Uint8Array | undefined> {
     await this.acquire(options.signal)
     const id = this.nextId
     this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1
@@ -71,7 +75,7 @@ export class OutboundChannel {
       if (this.stream.writableNeedsDrain) await this.stream.onDrain({ signal: options.signal })
       if (this.closed) throw new StreamClosedError(`stream to ${this.peer} closed`)
       if (this.stream.writeStatus !== 'writable') throw new StreamClosedError(`stream to ${this.peer} is not writable`)
-      this.writer.write(encodeFrame(FrameKind.Message, id, Uint8Array.of(flags), envelopeBytes))
+      this.writer.write(encodeFrame(FrameKind.Message, id, ...rest))
       return await abortable(answer, options.signal)
     } finally {
       this.pending.delete(id)

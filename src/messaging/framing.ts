@@ -21,8 +21,12 @@ export const FrameKind = {
 } as const
 export type FrameKind = typeof FrameKind[keyof typeof FrameKind]
 
-/** Flag bits of a Message frame (first byte of rest). */
-export const MessageFlags = { WantResponse: 1 } as const
+/**
+ * Flag bits of a Message frame (first byte of rest). `Signed` only means something on
+ * `/dmsnet/msg/2.0.0` (the rest is a signed envelope, not a compact body); on 1.0.0 every message
+ * is a signed envelope and other bits are ignored.
+ */
+export const MessageFlags = { WantResponse: 1, Signed: 2 } as const
 
 export const FRAME_HEADER = 5
 const LENGTH_PREFIX = 4
