@@ -19,9 +19,9 @@ import { OutboundChannel, abortable } from './channel.js'
 import { NoncePool, encodeCompactHeader } from './compact.js'
 import { DropError, InboundStreams, envelopeMessage } from './inbound.js'
 import { MAX_ADVERT_LIFETIME_MS } from './advert-record.js'
-import { MAX_NAME_LENGTH, decodeEnvelope, signEnvelope, verifyEnvelopeSignature, type DecodedEnvelope, type Envelope, type PublicKeyLookup } from './envelope.js'
+import { MAX_NAME_LENGTH, decodeEnvelope, signEnvelope, signEnvelopeSync, verifyEnvelopeSignature, type DecodedEnvelope, type Envelope, type PublicKeyLookup } from './envelope.js'
 import { MessageRejectedError, MessageTooLargeError, NoHandlerError, StreamClosedError } from './errors.js'
-import { createSigner, type SignFn } from './fast-ed25519.js'
+import { createSigner, createSyncSigner, type SignFn, type SyncSignFn } from './fast-ed25519.js'
 import { MessageFlags } from './framing.js'
 import { MessagingMetrics } from './metrics.js'
 import { HandlerRegistry } from './registry.js'
@@ -48,6 +48,7 @@ export class MessagingCore extends TypedEventEmitter<MessagingEvents> {
   readonly network: Network
   readonly privateKey: PrivateKey
   private readonly signer: SignFn
+  private readonly syncSigner?: SyncSignFn
   readonly metrics: MessagingMetrics
   readonly replay: ReplayCache
   readonly handlers = new HandlerRegistry()
@@ -68,6 +69,7 @@ export class MessagingCore extends TypedEventEmitter<MessagingEvents> {
     this.network = init.network
     this.privateKey = init.privateKey
     this.signer = createSigner(init.privateKey)
+    this.syncSigner = createSyncSigner(init.privateKey)
     this.config = { ...DEFAULT_MESSAGING_CONFIG, ...init.config }
     validateConfig(this.config)
     this.logger = init.logger
@@ -305,7 +307,9 @@ export class MessagingCore extends TypedEventEmitter<MessagingEvents> {
       if (ch.compact && !signed) {
         parts = [encodeCompactHeader(flags, { type, nonce: this.nonces.next(), expiry, ...(options.replyTo != null ? { replyTo: options.replyTo } : {}) }), payload]
       } else {
-        const { bytes } = await this.sign(type, payload, signOpts)
+        // signed synchronously where the key allows, so concurrent sends leave in call order
+        const fields = { type, payload, nonce: this.nonces.next(), expiry, ...(options.replyTo != null ? { replyTo: options.replyTo } : {}) }
+        const { bytes } = this.syncSigner != null ? signEnvelopeSync(this.syncSigner, this.peerId, fields) : await signEnvelope(this.signer, this.peerId, fields)
         parts = [Uint8Array.of(ch.compact ? flags | MessageFlags.Signed : flags), bytes]
       }
       const r = await ch.call(parts, { signal })
