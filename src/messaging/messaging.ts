@@ -292,9 +292,13 @@ export class MessagingCore extends TypedEventEmitter<MessagingEvents> {
     if (!this.running) throw new NotStartedError('messaging is not started')
     const target = peer.toString()
     const timeoutMs = options.timeoutMs ?? this.config.ackTimeoutMs
-    const signal = options.signal != null ? AbortSignal.any([options.signal, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs)
-    const signOpts = { ...(options.ttlMs != null ? { ttlMs: options.ttlMs } : {}), ...(options.replyTo != null ? { replyTo: options.replyTo } : {}) }
-    if (target === this.peerId.toString()) return this.deliverLocal(type, payload, signOpts, signal)
+    const deadline = Date.now() + timeoutMs
+    // an AbortSignal (and its timer) only where something needs one: dialling, local dispatch
+    const signalFor = (): AbortSignal => options.signal != null ? AbortSignal.any([options.signal, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs)
+    if (target === this.peerId.toString()) {
+      const signOpts = { ...(options.ttlMs != null ? { ttlMs: options.ttlMs } : {}), ...(options.replyTo != null ? { replyTo: options.replyTo } : {}) }
+      return this.deliverLocal(type, payload, signOpts, signalFor())
+    }
     const signed = options.signed ?? this.config.signDirect
     // checked before any dial: a bad send fails the same way whatever the peer speaks
     const expiry = this.expiryFor(payload, options.ttlMs)
@@ -302,7 +306,7 @@ export class MessagingCore extends TypedEventEmitter<MessagingEvents> {
     if (options.replyTo != null && (options.replyTo.length === 0 || options.replyTo.length > MAX_NAME_LENGTH)) throw new InvalidArgumentError(`replyTo must be a string of 1-${MAX_NAME_LENGTH} characters`)
     try {
       let ch = this.ready.get(target)
-      if (ch?.usable !== true) ch = await this.channel(target, signal)
+      if (ch?.usable !== true) ch = await this.channel(target, signalFor())
       let parts: Uint8Array[]
       if (ch.compact && !signed) {
         parts = [encodeCompactHeader(flags, { type, nonce: this.nonces.next(), expiry, ...(options.replyTo != null ? { replyTo: options.replyTo } : {}) }), payload]
@@ -312,7 +316,7 @@ export class MessagingCore extends TypedEventEmitter<MessagingEvents> {
         const { bytes } = this.syncSigner != null ? signEnvelopeSync(this.syncSigner, this.peerId, fields) : await signEnvelope(this.signer, this.peerId, fields)
         parts = [Uint8Array.of(ch.compact ? flags | MessageFlags.Signed : flags), bytes]
       }
-      const r = await ch.call(parts, { signal })
+      const r = await ch.call(parts, { timeoutMs: Math.max(1, deadline - Date.now()), ...(options.signal != null ? { signal: options.signal } : {}) })
       this.metrics.onSent(true)
       return r
     } catch (err) {
