@@ -41,6 +41,13 @@ export interface InboundCore {
 
 type Verified = ReceivedMessage | Promise<ReceivedMessage>
 
+/**
+ * Connection encrypters that authenticate the remote peer and protect every byte (Noise, TLS):
+ * only on these does a message without a signature prove its sender. dmsnet's hosts run Noise
+ * only; the check keeps that promise if another encrypter is ever configured.
+ */
+export const AUTHENTICATING_ENCRYPTERS: ReadonlySet<string> = new Set(['/noise', '/tls/1.0.0'])
+
 export class InboundStreams {
   private readonly streams = new Set<Stream>()
   private readonly inFlight = new Map<string, number>()
@@ -68,6 +75,7 @@ export class InboundStreams {
     const core = this.core
     const remote = connection.remotePeer
     const remoteStr = remote.toString()
+    const authenticated = connection.encryption != null && AUTHENTICATING_ENCRYPTERS.has(connection.encryption)
     const decoder = new FrameDecoder(core.maxFrame)
     // messages whose handler has not started yet: while any wait, later ones queue behind them
     let waiting = 0
@@ -92,6 +100,7 @@ export class InboundStreams {
       if (!compact || (flags & MessageFlags.Signed) !== 0) {
         return core.verify(rest.subarray(1), remote).then(d => envelopeMessage(d.envelope, 'signature'))
       }
+      if (!authenticated) throw new DropError('unauthenticated', `an unsigned message on a connection not authenticated by its encrypter (${connection.encryption ?? 'none'})`)
       let f
       try {
         f = decodeCompact(rest.subarray(1), core.config.maxMessageSize)

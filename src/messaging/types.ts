@@ -114,6 +114,8 @@ export type DropReason =
   | 'no-handler'
   | 'handler-error'
   | 'validator'
+  /** An unsigned (compact) message on a connection whose encrypter does not authenticate the peer. */
+  | 'unauthenticated'
 
 export interface MessagingEvents {
   /** A fire-and-forget `send` failed. */

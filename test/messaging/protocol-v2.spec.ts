@@ -9,10 +9,14 @@ import { randomBytes } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import type { Connection, Stream } from '@libp2p/interface'
 import { encodeCompactHeader } from '../../src/messaging/compact.js'
+import { DropError, InboundStreams } from '../../src/messaging/inbound.js'
+import { DEFAULT_MESSAGING_CONFIG } from '../../src/messaging/types.js'
 import { encodeEnvelope, signEnvelope } from '../../src/messaging/envelope.js'
-import { FrameKind, MessageFlags, encodeFrame } from '../../src/messaging/framing.js'
+import { FrameDecoder, FrameKind, MessageFlags, decodeNack, encodeFrame } from '../../src/messaging/framing.js'
 import type { ReceivedMessage } from '../../src/messaging/types.js'
+import { waitFor } from '../helpers/wait.js'
 import { RawMessageClient } from './hostile-helpers.js'
 import { dec, dropCount, enc, startMesh, startMsgNode, stopAll, type MsgNode } from './helpers.js'
 
@@ -121,5 +125,54 @@ describe('messaging: protocol 2.0.0', () => {
     } finally {
       await stopAll([old])
     }
+  })
+})
+
+describe('messaging: protocol 2.0.0 receive path (unit)', () => {
+  /** An in-memory stream: frames written to it are pushed back as its answers. */
+  function fakeStream (): { stream: Stream, answers: Array<{ kind: number, reason?: string }> } {
+    const target = new EventTarget()
+    const answers: Array<{ kind: number, reason?: string }> = []
+    const decoder = new FrameDecoder(1 << 20)
+    const stream = Object.assign(target, {
+      writeStatus: 'writable',
+      writeBufferLength: 0,
+      send: (data: Uint8Array) => {
+        for (const f of decoder.push(data)) if (!(f instanceof Error)) answers.push(f.kind === FrameKind.Nack ? { kind: f.kind, reason: decodeNack(f.rest).reason } : { kind: f.kind })
+        return true
+      },
+      abort: () => {}
+    })
+    return { stream: stream as unknown as Stream, answers }
+  }
+
+  it('accepts a compact message only on a connection its encrypter authenticates', async () => {
+    const key = await generateKeyPair('Ed25519')
+    const remotePeer = peerIdFromPrivateKey(key)
+    const handled: string[] = []
+    const drops: string[] = []
+    const inbound = new InboundStreams({
+      config: { ...DEFAULT_MESSAGING_CONFIG },
+      maxFrame: 1 << 20,
+      countDrop: (_peer, reason) => { drops.push(reason) },
+      verify: async () => { throw new DropError('bad-signature', 'not used here') },
+      checkFresh: () => {},
+      dispatchMessage: (m) => { handled.push(`${m.from === remotePeer.toString() ? 'remote' : '?'}:${dec(m.payload)}`); return undefined }
+    })
+    const frame = (id: number, text: string): Uint8Array => encodeFrame(FrameKind.Message, id, encodeCompactHeader(0, { type: 't', nonce: randomBytes(16), expiry: Date.now() + 10_000 }), enc(text))
+    const deliver = (stream: Stream, data: Uint8Array): void => { stream.dispatchEvent(Object.assign(new Event('message'), { data })) }
+
+    const noise = fakeStream()
+    inbound.serve(noise.stream, { remotePeer, encryption: '/noise' } as unknown as Connection, true)
+    deliver(noise.stream, frame(1, 'over-noise'))
+    const plain = fakeStream()
+    inbound.serve(plain.stream, { remotePeer, encryption: '/plaintext/2.0.0' } as unknown as Connection, true)
+    deliver(plain.stream, frame(1, 'over-plaintext'))
+
+    await waitFor(() => noise.answers.length > 0 && plain.answers.length > 0, 5000, 'both answers')
+    assert.deepEqual(noise.answers, [{ kind: FrameKind.Ack }])
+    assert.deepEqual(plain.answers, [{ kind: FrameKind.Nack, reason: 'unauthenticated' }])
+    assert.deepEqual(handled, ['remote:over-noise'])
+    assert.deepEqual(drops, ['unauthenticated'])
   })
 })
