@@ -163,10 +163,11 @@ async function client (): Promise<void> {
     const me = await startBenchNode()
     await me.net.dial(info.addr)
     log(`server ${info.peerId}; ${runs} runs of ${pings} round trips and ${msgs} acked messages`)
-    // warm-up
-    await reqRtt(me.messaging, info.peerId, 200)
-    await bareRtt(me.net, info.addr, 200)
-    await ackedRate(me.messaging, info.peerId, 1000, 64)
+    // warm-up: every path measured below, long enough for the JIT to settle (run 1 was slower)
+    await reqRtt(me.messaging, info.peerId, 1000)
+    await bareRtt(me.net, info.addr, 1000)
+    await ackedRate(me.messaging, info.peerId, 2000, 256)
+    await ackedRate(me.messaging, info.peerId, 500, 1)
     for (let r = 0; r < runs && Date.now() < deadlineAt - 60_000; r++) {
       const q = await reqRtt(me.messaging, info.peerId, pings)
       const b = await bareRtt(me.net, info.addr, pings)
