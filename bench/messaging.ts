@@ -11,6 +11,8 @@
  * - targets (issue 13): req_rtt_p50_us <= 1.3 x bare_rtt_p50_us; acked_msgs_per_s >= 4 x 1e6 /
  *   bare_rtt_p50_us; acked_sequential_msgs_per_s >= 0.8 x bare_round_trips_per_s. `targets`
  *   in the JSON line gives each bound from this run and whether it was met.
+ * - client_cpu_us_per_request / _echo: the client process's CPU time per round trip (user +
+ *   system), request vs bare echo: the sender's share of what messaging adds.
  * - --signed: every direct message signed (per-message signatures, the 1.0.0 way of working).
  * - gossip_all20: 20 in-process nodes (sparse mesh), time from `publish()` until all 19 others
  *   delivered the verified message.
@@ -157,7 +159,7 @@ async function client (): Promise<void> {
   const child = spawnServer(self)
   const killer = setTimeout(() => { log('time limit reached, stopping'); child.kill('SIGKILL'); process.exit(1) }, 175_000)
   killer.unref()
-  const res = { req: [] as number[], bare: [] as number[], reqAll: [] as number[], bareAll: [] as number[], acked: [] as number[], seq: [] as number[], bareRate: [] as number[] }
+  const res = { req: [] as number[], bare: [] as number[], reqAll: [] as number[], bareAll: [] as number[], acked: [] as number[], seq: [] as number[], bareRate: [] as number[], cpuReq: [] as number[], cpuBare: [] as number[] }
   try {
     const info = await serverAnnouncement<{ addr: string, peerId: string }>(child)
     const me = await startBenchNode()
@@ -169,8 +171,14 @@ async function client (): Promise<void> {
     await ackedRate(me.messaging, info.peerId, 2000, 256)
     await ackedRate(me.messaging, info.peerId, 500, 1)
     for (let r = 0; r < runs && Date.now() < deadlineAt - 60_000; r++) {
+      // the client process's CPU per round trip: what the messaging layer adds on one side
+      const c0 = process.cpuUsage()
       const q = await reqRtt(me.messaging, info.peerId, pings)
+      const c1 = process.cpuUsage()
       const b = await bareRtt(me.net, info.addr, pings)
+      const c2 = process.cpuUsage()
+      res.cpuReq.push((c1.user + c1.system - c0.user - c0.system) / pings)
+      res.cpuBare.push((c2.user + c2.system - c1.user - c1.system) / pings)
       res.req.push(median(q)); res.reqAll.push(...q)
       res.bare.push(median(b)); res.bareAll.push(...b)
       res.bareRate.push(b.length / (b.reduce((x, y) => x + y, 0) / 1e6))
@@ -211,6 +219,8 @@ async function client (): Promise<void> {
       acked_msgs_per_s: round(median(res.acked), 0),
       acked_sequential_msgs_per_s: round(median(res.seq), 0),
       bare_round_trips_per_s: round(bareRate, 0),
+      client_cpu_us_per_request: round(median(res.cpuReq)),
+      client_cpu_us_per_echo: round(median(res.cpuBare)),
       acked_sequential_vs_bare_rate: round(median(res.seq) / bareRate, 2),
       targets,
       gossip_all20_p50_ms: g.length > 0 ? round(median(g), 2) : null,
