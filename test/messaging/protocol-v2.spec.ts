@@ -109,6 +109,19 @@ describe('messaging: protocol 2.0.0', () => {
     c.stream.abort(new Error('done'))
   })
 
+  it('signDirect signs every direct message; a send can still opt out', async () => {
+    const signer = await startMsgNode({ signDirect: true })
+    try {
+      await signer.node.net.dial(b.addr)
+      got.length = 0
+      await signer.messaging.sendMessage(b.id, 'v2.in', enc('by-config'))
+      await signer.messaging.sendMessage(b.id, 'v2.in', enc('opted-out'), { signed: false })
+      assert.deepEqual(got.map(m => [dec(m.payload), m.from, m.authenticatedBy]), [['by-config', signer.id, 'signature'], ['opted-out', signer.id, 'connection']])
+    } finally {
+      await stopAll([signer])
+    }
+  })
+
   it('falls back to signed 1.0.0 messages with a peer that does not speak 2.0.0', async () => {
     // an older peer: its messaging answers 1.0.0 only (2.0.0 is registered under another id)
     const old = await startMsgNode({ protocolV2: '/dmsnet-test/not-2.0.0' })
