@@ -6,7 +6,7 @@
  * (nothing is buffered without bound), and a full transport write buffer is waited out with
  * `onDrain`. When the stream breaks, every pending call fails with `StreamClosedError`.
  */
-import type { AbortOptions, Stream } from '@libp2p/interface'
+import type { Stream } from '@libp2p/interface'
 import { AbortedError, DmsnetError, TimeoutError } from '../errors.js'
 import { MessageRejectedError, NoHandlerError, StreamClosedError } from './errors.js'
 import { FrameDecoder, FrameKind, FrameWriter, decodeNack, encodeFrame } from './framing.js'
@@ -16,16 +16,28 @@ interface Pending {
   reject: (err: Error) => void
 }
 
+interface Waiter {
+  grant: () => void
+  reject: (e: Error) => void
+}
+
+export interface CallOptions {
+  signal?: AbortSignal
+  /** Time for the whole call (waiting for credit included); `TimeoutError` after it. */
+  timeoutMs: number
+}
+
 export class OutboundChannel {
   private readonly pending = new Map<number, Pending>()
-  private readonly waiters: Array<{ resolve: () => void, reject: (e: Error) => void }> = []
+  private readonly waiters: Waiter[] = []
   private readonly decoder: FrameDecoder
   private readonly writer: FrameWriter
   private nextId = 1
   private inFlight = 0
   closed = false
 
-  constructor (readonly peer: string, readonly stream: Stream, private readonly maxInFlight: number, maxFrame: number, private readonly onClose: (ch: OutboundChannel) => void) {
+  /** `compact`: the stream speaks /dmsnet/msg/2.0.0 (compact, connection-authenticated bodies allowed). */
+  constructor (readonly peer: string, readonly stream: Stream, readonly compact: boolean, private readonly maxInFlight: number, maxFrame: number, private readonly onClose: (ch: OutboundChannel) => void) {
     this.decoder = new FrameDecoder(maxFrame)
     this.writer = new FrameWriter(stream)
     stream.addEventListener('message', (evt) => {
@@ -59,58 +71,79 @@ export class OutboundChannel {
     return !this.closed && this.stream.status === 'open' && this.stream.writeStatus === 'writable'
   }
 
-  /** Sends one message frame and resolves with the remote's answer (undefined for a plain ACK). */
-  async call (envelopeBytes: Uint8Array, flags: number, options: AbortOptions & { signal: AbortSignal }): Promise<Uint8Array | undefined> {
-    await this.acquire(options.signal)
-    const id = this.nextId
-    this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1
-    try {
-      const answer = new Promise<Uint8Array | undefined>((resolve, reject) => {
-        this.pending.set(id, { resolve, reject })
-      })
-      if (this.stream.writableNeedsDrain) await this.stream.onDrain({ signal: options.signal })
-      if (this.closed) throw new StreamClosedError(`stream to ${this.peer} closed`)
-      if (this.stream.writeStatus !== 'writable') throw new StreamClosedError(`stream to ${this.peer} is not writable`)
-      this.writer.write(encodeFrame(FrameKind.Message, id, Uint8Array.of(flags), envelopeBytes))
-      return await abortable(answer, options.signal)
-    } finally {
-      this.pending.delete(id)
-      this.release()
-    }
+  /**
+   * Sends one message frame (`rest` = flags byte + body, in parts) and resolves with the
+   * remote's answer (undefined for a plain ACK).
+   *
+   * One promise and one plain timer per call: credit, drain, answer, timeout and abort all
+   * settle it through `finish`. With credit at hand the frame is written before `call` returns,
+   * so concurrent callers' frames leave in call order.
+   */
+  async call (rest: Uint8Array[], options: CallOptions): Promise<Uint8Array | undefined> {
+    const { signal } = options
+    if (signal?.aborted === true) throw abortError(signal)
+    if (this.closed) throw new StreamClosedError(`stream to ${this.peer} closed`)
+    return await new Promise<Uint8Array | undefined>((resolve, reject) => {
+      let id = 0
+      let done = false
+      let holdsCredit = false
+      let waiter: Waiter | undefined
+      const finish = (err: Error | undefined, value?: Uint8Array): void => {
+        if (done) return
+        done = true
+        clearTimeout(timer)
+        signal?.removeEventListener('abort', onAbort)
+        if (id !== 0) this.pending.delete(id)
+        if (holdsCredit) this.release()
+        else if (waiter != null) {
+          const i = this.waiters.indexOf(waiter)
+          if (i >= 0) this.waiters.splice(i, 1)
+        }
+        if (err != null) reject(err)
+        else resolve(value)
+      }
+      const onAbort = (): void => { finish(abortError(signal!)) }
+      const timer = setTimeout(() => { finish(new TimeoutError('operation timed out')) }, options.timeoutMs)
+      signal?.addEventListener('abort', onAbort, { once: true })
+      const write = (): void => {
+        if (done) return
+        if (this.closed) { finish(new StreamClosedError(`stream to ${this.peer} closed`)); return }
+        if (this.stream.writeStatus !== 'writable') { finish(new StreamClosedError(`stream to ${this.peer} is not writable`)); return }
+        this.writer.write(encodeFrame(FrameKind.Message, id, ...rest))
+      }
+      const send = (): void => {
+        holdsCredit = true
+        if (done) { this.release(); holdsCredit = false; return }
+        id = this.nextId
+        this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1
+        this.pending.set(id, { resolve: (v) => { finish(undefined, v) }, reject: finish })
+        if (this.stream.writableNeedsDrain) this.stream.onDrain().then(write, finish)
+        else write()
+      }
+      // release() hands its slot straight to the first waiter (inFlight unchanged), so no
+      // newcomer can overtake a waiter and the bound is never exceeded.
+      if (this.inFlight < this.maxInFlight && this.waiters.length === 0) {
+        this.inFlight++
+        send()
+      } else {
+        waiter = { grant: send, reject: finish }
+        this.waiters.push(waiter)
+      }
+    })
   }
 
   shutdown (err: Error): void {
     if (this.closed) return
     this.closed = true
-    for (const p of this.pending.values()) p.reject(err)
+    for (const p of [...this.pending.values()]) p.reject(err)
     this.pending.clear()
     for (const w of this.waiters.splice(0)) w.reject(err)
     this.onClose(this)
   }
 
-  private async acquire (signal: AbortSignal): Promise<void> {
-    if (this.closed) throw new StreamClosedError(`stream to ${this.peer} closed`)
-    if (this.inFlight < this.maxInFlight && this.waiters.length === 0) {
-      this.inFlight++
-      return
-    }
-    // release() hands its slot straight to the first waiter (inFlight unchanged), so no newcomer
-    // can overtake a waiter and the bound is never exceeded.
-    let waiter: { resolve: () => void, reject: (e: Error) => void } | undefined
-    const granted = new Promise<void>((resolve, reject) => {
-      waiter = { resolve, reject }
-      this.waiters.push(waiter)
-    })
-    await abortable(granted, signal, () => {
-      const i = this.waiters.indexOf(waiter!)
-      if (i >= 0) this.waiters.splice(i, 1)
-      else this.release() // granted just before the abort: give the slot on
-    })
-  }
-
   private release (): void {
     const w = this.waiters.shift()
-    if (w != null) w.resolve()
+    if (w != null) w.grant()
     else this.inFlight--
   }
 }

@@ -13,7 +13,7 @@ import { peerIdFromMultihash, peerIdFromString } from '@libp2p/peer-id'
 import * as Digest from 'multiformats/hashes/digest'
 import type { PeerId, PrivateKey, PublicKey } from '@libp2p/interface'
 import { InvalidMessageError, MessageTooLargeError } from './errors.js'
-import { createSigner, verifyWith, type SignFn } from './fast-ed25519.js'
+import { createSigner, verifyWith, type SignFn, type SyncSignFn } from './fast-ed25519.js'
 
 export const ENVELOPE_VERSION = 1
 const DOMAIN = new TextEncoder().encode('dmsnet:msg:v1\0')
@@ -62,6 +62,17 @@ export async function signEnvelope (privateKey: PrivateKey | SignFn, sender: Pee
   const senderMh = sender.toMultihash().bytes
   const data = signedPart(ENVELOPE_VERSION, fields.type, fields.payload, senderMh, fields.nonce, fields.expiry, fields.replyTo, fields.topic)
   const signature = typeof privateKey === 'function' ? await privateKey(data) : await createSigner(privateKey)(data)
+  return sealEnvelope(sender, senderMh, fields, signature)
+}
+
+/** `signEnvelope` with a synchronous signer (`createSyncSigner`): no promise, so callers keep their order. */
+export function signEnvelopeSync (sign: SyncSignFn, sender: PeerId, fields: UnsignedEnvelope): { envelope: Envelope, bytes: Uint8Array } {
+  const senderMh = sender.toMultihash().bytes
+  const data = signedPart(ENVELOPE_VERSION, fields.type, fields.payload, senderMh, fields.nonce, fields.expiry, fields.replyTo, fields.topic)
+  return sealEnvelope(sender, senderMh, fields, sign(data))
+}
+
+function sealEnvelope (sender: PeerId, senderMh: Uint8Array, fields: UnsignedEnvelope, signature: Uint8Array): { envelope: Envelope, bytes: Uint8Array } {
   const envelope: Envelope = { version: ENVELOPE_VERSION, ...fields, sender: sender.toString(), signature }
   const bytes = encode([ENVELOPE_VERSION, fields.type, fields.payload, senderMh, fields.nonce, fields.expiry, fields.replyTo ?? null, fields.topic ?? null, signature])
   return { envelope, bytes }

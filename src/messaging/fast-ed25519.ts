@@ -14,15 +14,21 @@ import type { PrivateKey, PublicKey } from '@libp2p/interface'
 const b64url = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64url')
 
 export type SignFn = (data: Uint8Array) => Promise<Uint8Array>
+export type SyncSignFn = (data: Uint8Array) => Uint8Array
+
+/** A synchronous signer for an Ed25519 key (node:crypto is synchronous); undefined for other key types. */
+export function createSyncSigner (key: PrivateKey): SyncSignFn | undefined {
+  if (key.type !== 'Ed25519' || key.raw.byteLength !== 64) return undefined
+  const obj = createPrivateKey({
+    format: 'jwk',
+    key: { kty: 'OKP', crv: 'Ed25519', d: b64url(key.raw.subarray(0, 32)), x: b64url(key.raw.subarray(32)) }
+  })
+  return (data) => new Uint8Array(nodeSign(null, data, obj))
+}
 
 export function createSigner (key: PrivateKey): SignFn {
-  if (key.type === 'Ed25519' && key.raw.byteLength === 64) {
-    const obj = createPrivateKey({
-      format: 'jwk',
-      key: { kty: 'OKP', crv: 'Ed25519', d: b64url(key.raw.subarray(0, 32)), x: b64url(key.raw.subarray(32)) }
-    })
-    return async (data) => new Uint8Array(nodeSign(null, data, obj))
-  }
+  const sync = createSyncSigner(key)
+  if (sync != null) return async (data) => sync(data)
   return async (data) => key.sign(data)
 }
 

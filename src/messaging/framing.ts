@@ -21,8 +21,12 @@ export const FrameKind = {
 } as const
 export type FrameKind = typeof FrameKind[keyof typeof FrameKind]
 
-/** Flag bits of a Message frame (first byte of rest). */
-export const MessageFlags = { WantResponse: 1 } as const
+/**
+ * Flag bits of a Message frame (first byte of rest). `Signed` only means something on
+ * `/dmsnet/msg/2.0.0` (the rest is a signed envelope, not a compact body); on 1.0.0 every message
+ * is a signed envelope and other bits are ignored.
+ */
+export const MessageFlags = { WantResponse: 1, Signed: 2 } as const
 
 export const FRAME_HEADER = 5
 const LENGTH_PREFIX = 4
@@ -99,9 +103,11 @@ export class FrameDecoder {
 }
 
 /**
- * Coalesces frames written within one event-loop turn into one stream write: the first frame
- * goes out at once (no added latency for a lone request), later ones wait for the next turn and
- * leave together — one yamux frame and one noise record instead of one per small message.
+ * Coalesces frames written within one event-loop turn into few stream writes: frames written
+ * by the same synchronous run (e.g. the acks of every message in one received chunk) leave
+ * together at its end (a microtask, no added latency for a lone request); later ones in the same
+ * turn wait for the next turn and leave together: one yamux frame and one noise record instead
+ * of one per small message.
  */
 export class FrameWriter {
   private queue: Uint8Array[] = []
@@ -111,14 +117,16 @@ export class FrameWriter {
   constructor (private readonly stream: { send: (data: Uint8Array | Uint8ArrayList) => boolean, abort: (err: Error) => void }, private readonly maxBatch = 256 * 1024) {}
 
   write (frame: Uint8Array): void {
-    if (!this.window) {
-      this.window = true
-      setImmediate(() => { this.flush() })
-      this.send(frame)
-      return
-    }
     this.queue.push(frame)
     this.queued += frame.byteLength
+    if (!this.window) {
+      this.window = true
+      queueMicrotask(() => {
+        this.drainQueue()
+        setImmediate(() => { this.flush() })
+      })
+      return
+    }
     if (this.queued >= this.maxBatch) this.drainQueue()
   }
 

@@ -1,8 +1,9 @@
 /**
  * Job bidding: an orchestrator broadcasts a typed `BidRequest` on the jobs topic; nodes serving
- * bids evaluate it with a pluggable bidder and answer the orchestrator *directly* with a signed
- * `Bid` (an acknowledged direct message carrying the request id). Bids are verified (the envelope
- * signer must be the bid's bidder), matched to an open request and de-duplicated per bidder.
+ * bids evaluate it with a pluggable bidder and answer the orchestrator *directly* with a `Bid`
+ * (an acknowledged direct message carrying the request id, authenticated by the connection or
+ * signed). Bids are verified (the sender must be the bid's bidder), matched to an open request
+ * and de-duplicated per bidder.
  */
 import { decode, encode } from 'cborg'
 import { randomBytes } from 'node:crypto'

@@ -1,24 +1,28 @@
 /**
- * Direct messaging between peers: signed envelopes over one long-lived stream per peer and
- * direction, acknowledged after verification and handler acceptance, with request/response.
+ * Direct messaging between peers over one long-lived stream per peer and direction, acknowledged
+ * after verification and handler acceptance, with request/response. On `/dmsnet/msg/2.0.0` a
+ * message is authenticated by the connection (compact body) unless signed on request; on
+ * `/dmsnet/msg/1.0.0` (older peers) every message is a signed envelope.
  *
- * Receive path, in order: frame bounds -> envelope decode -> sender == authenticated remote peer
- * -> expiry window -> signature -> replay cache -> handler. Anything failing a step is dropped,
- * counted (`dmsnet_messages_dropped_total{reason}`), NACKed when the framing still allows it,
- * and logged at most once per peer and reason per interval; other peers are unaffected.
+ * Receive path (src/messaging/inbound.ts), in order: frame bounds -> in-flight bounds -> decode
+ * -> [signed: sender == authenticated remote peer -> signature] -> expiry window -> replay cache
+ * -> handler. Anything failing a step is dropped, counted (`dmsnet_messages_dropped_total{reason}`),
+ * NACKed when the framing still allows it, and logged at most once per peer and reason per
+ * interval; other peers are unaffected.
  */
 import { TypedEventEmitter } from '@libp2p/interface'
-import { randomBytes } from 'node:crypto'
-import type { AbortOptions, Connection, PeerId, PrivateKey, Stream } from '@libp2p/interface'
+import type { AbortOptions, PeerId, PrivateKey, Stream } from '@libp2p/interface'
 import type { Registry } from 'prom-client'
 import { InvalidArgumentError, NotStartedError } from '../errors.js'
 import type { Network } from '../network/types.js'
 import { OutboundChannel, abortable } from './channel.js'
+import { NoncePool, encodeCompactHeader } from './compact.js'
+import { DropError, InboundStreams, envelopeMessage } from './inbound.js'
 import { MAX_ADVERT_LIFETIME_MS } from './advert-record.js'
-import { decodeEnvelope, signEnvelope, verifyEnvelopeSignature, NONCE_LENGTH, type DecodedEnvelope, type Envelope, type PublicKeyLookup } from './envelope.js'
+import { MAX_NAME_LENGTH, decodeEnvelope, signEnvelope, signEnvelopeSync, verifyEnvelopeSignature, type DecodedEnvelope, type Envelope, type PublicKeyLookup } from './envelope.js'
 import { MessageRejectedError, MessageTooLargeError, NoHandlerError, StreamClosedError } from './errors.js'
-import { createSigner, type SignFn } from './fast-ed25519.js'
-import { FrameDecoder, FrameKind, FrameWriter, MessageFlags, ShortFrameError, encodeFrame, encodeNack } from './framing.js'
+import { createSigner, createSyncSigner, type SignFn, type SyncSignFn } from './fast-ed25519.js'
+import { MessageFlags } from './framing.js'
 import { MessagingMetrics } from './metrics.js'
 import { HandlerRegistry } from './registry.js'
 import { ReplayCache } from './replay-cache.js'
@@ -37,34 +41,21 @@ export interface MessagingInit {
   metrics?: Registry
 }
 
-/** Thrown inside the receive path: carries the drop reason to count and NACK. */
-
-/** Bytes of acks/responses waiting for a peer to read before its stream is cut. */
-export const MAX_UNREAD_REPLY_BYTES = 4 * 1024 * 1024
-
-export class DropError extends Error {
-  static override name = 'DropError'
-  /** `blame`: the peer that handed us the message is at fault (gossip scores it), not just the signer. */
-  constructor (readonly reason: DropReason, message: string, readonly blame = false) {
-    super(message)
-  }
-}
+export { DropError, MAX_UNREAD_REPLY_BYTES } from './inbound.js'
 
 export class MessagingCore extends TypedEventEmitter<MessagingEvents> {
   readonly config: MessagingConfig
   readonly network: Network
   readonly privateKey: PrivateKey
   private readonly signer: SignFn
+  private readonly syncSigner?: SyncSignFn
   readonly metrics: MessagingMetrics
   readonly replay: ReplayCache
   readonly handlers = new HandlerRegistry()
   readonly logger?: MessagingLogger
   private readonly channels = new Map<string, Promise<OutboundChannel>>()
-  private readonly inbound = new Set<Stream>()
-  private readonly inboundInFlight = new Map<string, number>()
-  /** Bytes of messages being verified or handled, per peer and in all. */
-  private readonly inboundInFlightBytes = new Map<string, number>()
-  private inFlightBytes = 0
+  private readonly inbound: InboundStreams
+  private readonly nonces = new NoncePool()
   private unlistenHost?: () => void
   private pruneTimer?: ReturnType<typeof setInterval>
   private running = false
@@ -78,6 +69,7 @@ export class MessagingCore extends TypedEventEmitter<MessagingEvents> {
     this.network = init.network
     this.privateKey = init.privateKey
     this.signer = createSigner(init.privateKey)
+    this.syncSigner = createSyncSigner(init.privateKey)
     this.config = { ...DEFAULT_MESSAGING_CONFIG, ...init.config }
     validateConfig(this.config)
     this.logger = init.logger
@@ -87,6 +79,7 @@ export class MessagingCore extends TypedEventEmitter<MessagingEvents> {
       maxSendersPerPeer: this.config.replayCacheSendersPerPeer,
       maxEntriesPerPeer: this.config.replayCacheEntriesPerPeer
     })
+    this.inbound = new InboundStreams(this)
   }
 
   get peerId (): PeerId {
@@ -99,10 +92,14 @@ export class MessagingCore extends TypedEventEmitter<MessagingEvents> {
 
   async start (_options?: AbortOptions): Promise<void> {
     if (this.running) return
-    await this.network.handle(this.config.protocol, (stream, connection) => { this.serveInbound(stream, connection) }, {
-      maxInboundStreams: 16,
-      maxOutboundStreams: 16
-    })
+    const limits = { maxInboundStreams: 16, maxOutboundStreams: 16 }
+    await this.network.handle(this.config.protocol, (stream, connection) => { this.inbound.serve(stream, connection, false) }, limits)
+    try {
+      await this.network.handle(this.config.protocolV2, (stream, connection) => { this.inbound.serve(stream, connection, true) }, limits)
+    } catch (err) {
+      await this.network.unhandle(this.config.protocol).catch(() => {})
+      throw err
+    }
     this.unlistenHost = this.network.eventRegister('host:changed', () => {
       // The old host's streams are gone: fail their in-flight calls now, re-dial lazily.
       this.closeChannels(new StreamClosedError('host changed'))
@@ -121,9 +118,9 @@ export class MessagingCore extends TypedEventEmitter<MessagingEvents> {
     this.unlistenHost?.()
     clearInterval(this.pruneTimer)
     this.closeChannels(new StreamClosedError('messaging stopped'))
-    for (const s of this.inbound) s.abort(new StreamClosedError('messaging stopped'))
-    this.inbound.clear()
+    this.inbound.abortAll(new StreamClosedError('messaging stopped'))
     await this.network.unhandle(this.config.protocol).catch(() => {})
+    await this.network.unhandle(this.config.protocolV2).catch(() => {})
   }
 
   registerHandler (type: string, handler: MessageHandler): void {
@@ -154,20 +151,26 @@ export class MessagingCore extends TypedEventEmitter<MessagingEvents> {
 
   /** Builds and signs an envelope with our key (used by pubsub and jobs too). */
   async sign (type: string, payload: Uint8Array, options: { ttlMs?: number, replyTo?: string, topic?: string } = {}): Promise<{ envelope: Envelope, bytes: Uint8Array }> {
+    const expiry = this.expiryFor(payload, options.ttlMs)
+    return signEnvelope(this.signer, this.peerId, {
+      type,
+      payload,
+      nonce: this.nonces.next(),
+      expiry,
+      ...(options.replyTo != null ? { replyTo: options.replyTo } : {}),
+      ...(options.topic != null ? { topic: options.topic } : {})
+    })
+  }
+
+  /** Checks a payload and lifetime to send; returns the expiry. */
+  private expiryFor (payload: Uint8Array, ttlMs: number | undefined): number {
     if (!(payload instanceof Uint8Array)) throw new InvalidArgumentError('payload must be a Uint8Array')
     if (payload.byteLength > this.config.maxMessageSize) {
       throw new MessageTooLargeError(`payload of ${payload.byteLength} bytes exceeds messaging.maxMessageSize ${this.config.maxMessageSize}`)
     }
-    const ttl = options.ttlMs ?? this.config.defaultExpiryMs
+    const ttl = ttlMs ?? this.config.defaultExpiryMs
     if (!(ttl > 0) || ttl > this.config.replayWindowMs) throw new InvalidArgumentError(`ttlMs must be in (0, ${this.config.replayWindowMs}]`)
-    return signEnvelope(this.signer, this.peerId, {
-      type,
-      payload,
-      nonce: randomBytes(NONCE_LENGTH),
-      expiry: Date.now() + ttl,
-      ...(options.replyTo != null ? { replyTo: options.replyTo } : {}),
-      ...(options.topic != null ? { topic: options.topic } : {})
-    })
+    return Date.now() + ttl
   }
 
   /**
@@ -192,33 +195,49 @@ export class MessagingCore extends TypedEventEmitter<MessagingEvents> {
     // beyond the replay window a nonce would have to be remembered for longer than we promise to
     if (decoded.envelope.expiry > now + this.config.replayWindowMs + 30_000) throw new DropError('expiry-too-far', `expires ${decoded.envelope.expiry - now} ms from now, past the replay window`)
     if (!await verifyEnvelopeSignature(decoded, lookup ?? this.lookupKey)) throw new DropError('bad-signature', 'signature does not verify')
-    const verdict = this.replay.check(decoded.envelope.sender, decoded.envelope.nonce, decoded.envelope.expiry, now, via ?? `direct:${decoded.envelope.sender}`)
-    if (verdict === 'replayed') throw new DropError('replayed', 'nonce seen before')
-    if (verdict === 'quota') throw new DropError('flood', 'the forwarding peer is over its replay-cache quota', true)
-    if (verdict === 'full') throw new DropError('flood', 'replay cache full: message refused')
+    this.checkReplay(decoded.envelope.sender, decoded.envelope.nonce, decoded.envelope.expiry, now, via ?? `direct:${decoded.envelope.sender}`)
     return decoded
   }
 
+  /** Expiry window and replay cache for a connection-authenticated message `sender` sent us directly. */
+  checkFresh (sender: string, nonce: Uint8Array, expiry: number): void {
+    const now = Date.now()
+    if (expiry < now) throw new DropError('expired', `expired ${now - expiry} ms ago`)
+    if (expiry > now + this.config.replayWindowMs + 30_000) throw new DropError('expiry-too-far', `expires ${expiry - now} ms from now, past the replay window`)
+    this.checkReplay(sender, nonce, expiry, now, `direct:${sender}`)
+  }
+
+  private checkReplay (sender: string, nonce: Uint8Array, expiry: number, now: number, via: string): void {
+    const verdict = this.replay.check(sender, nonce, expiry, now, via)
+    if (verdict === 'replayed') throw new DropError('replayed', 'nonce seen before')
+    if (verdict === 'quota') throw new DropError('flood', 'the forwarding peer is over its replay-cache quota', true)
+    if (verdict === 'full') throw new DropError('flood', 'replay cache full: message refused')
+  }
+
   async dispatch (envelope: Envelope): Promise<Uint8Array | undefined> {
-    const handler = this.handlers.get(envelope.type)
-    if (handler == null) throw new DropError('no-handler', envelope.type)
-    const msg: ReceivedMessage = {
-      type: envelope.type,
-      payload: envelope.payload,
-      from: envelope.sender,
-      nonce: envelope.nonce,
-      expiry: envelope.expiry,
-      ...(envelope.replyTo != null ? { replyTo: envelope.replyTo } : {}),
-      ...(envelope.topic != null ? { topic: envelope.topic } : {})
-    }
-    let result: void | Uint8Array
+    return await this.dispatchMessage(envelopeMessage(envelope, 'signature'))
+  }
+
+  /**
+   * Runs the handler of `msg.type`: synchronously when the handler returns a value (no promise
+   * on the hot path), else a promise. Throws / rejects with `DropError`.
+   */
+  dispatchMessage (msg: ReceivedMessage): Uint8Array | undefined | Promise<Uint8Array | undefined> {
+    const handler = this.handlers.get(msg.type)
+    if (handler == null) throw new DropError('no-handler', msg.type)
+    let result: ReturnType<MessageHandler>
     try {
-      result = await handler(msg)
+      result = handler(msg)
     } catch (err) {
-      const e = new DropError('handler-error', (err as Error)?.message ?? String(err))
-      e.cause = err
-      throw e
+      throw handlerError(err)
     }
+    if (isPromiseLike(result)) {
+      return Promise.resolve(result).then((r) => this.accepted(r), (err: unknown) => { throw handlerError(err) })
+    }
+    return this.accepted(result)
+  }
+
+  private accepted (result: void | Uint8Array): Uint8Array | undefined {
     this.metrics.onReceived()
     return result instanceof Uint8Array ? result : undefined
   }
@@ -237,7 +256,7 @@ export class MessagingCore extends TypedEventEmitter<MessagingEvents> {
       outboundStreams,
       inboundStreams: this.inbound.size,
       replayCacheSize: this.replay.size,
-      inboundInFlightBytes: this.inFlightBytes,
+      inboundInFlightBytes: this.inbound.inFlightByteCount,
       replayCache: this.replay.stats()
     }
   }
@@ -248,6 +267,8 @@ export class MessagingCore extends TypedEventEmitter<MessagingEvents> {
   }
 
   private readonly openChannels = new Set<OutboundChannel>()
+  /** Channels that finished opening, looked up without a promise on every send (dropped when unusable). */
+  private readonly ready = new Map<string, OutboundChannel>()
 
   private readonly lookupKey: PublicKeyLookup = async (peer) => {
     try {
@@ -262,13 +283,31 @@ export class MessagingCore extends TypedEventEmitter<MessagingEvents> {
     if (!this.running) throw new NotStartedError('messaging is not started')
     const target = peer.toString()
     const timeoutMs = options.timeoutMs ?? this.config.ackTimeoutMs
-    const signal = options.signal != null ? AbortSignal.any([options.signal, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs)
-    const signOpts = { ...(options.ttlMs != null ? { ttlMs: options.ttlMs } : {}), ...(options.replyTo != null ? { replyTo: options.replyTo } : {}) }
-    if (target === this.peerId.toString()) return this.deliverLocal(type, payload, signOpts, signal)
-    const { bytes } = await this.sign(type, payload, signOpts)
+    const deadline = Date.now() + timeoutMs
+    // an AbortSignal (and its timer) only where something needs one: dialling, local dispatch
+    const signalFor = (): AbortSignal => options.signal != null ? AbortSignal.any([options.signal, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs)
+    if (target === this.peerId.toString()) {
+      const signOpts = { ...(options.ttlMs != null ? { ttlMs: options.ttlMs } : {}), ...(options.replyTo != null ? { replyTo: options.replyTo } : {}) }
+      return this.deliverLocal(type, payload, signOpts, signalFor())
+    }
+    const signed = options.signed ?? this.config.signDirect
+    // checked before any dial: a bad send fails the same way whatever the peer speaks
+    const expiry = this.expiryFor(payload, options.ttlMs)
+    if (typeof type !== 'string' || type.length === 0 || type.length > MAX_NAME_LENGTH) throw new InvalidArgumentError(`message type must be a string of 1-${MAX_NAME_LENGTH} characters`)
+    if (options.replyTo != null && (options.replyTo.length === 0 || options.replyTo.length > MAX_NAME_LENGTH)) throw new InvalidArgumentError(`replyTo must be a string of 1-${MAX_NAME_LENGTH} characters`)
     try {
-      const ch = await this.channel(target, signal)
-      const r = await ch.call(bytes, flags, { signal })
+      let ch = this.ready.get(target)
+      if (ch?.usable !== true) ch = await this.channel(target, signalFor())
+      let parts: Uint8Array[]
+      if (ch.compact && !signed) {
+        parts = [encodeCompactHeader(flags, { type, nonce: this.nonces.next(), expiry, ...(options.replyTo != null ? { replyTo: options.replyTo } : {}) }), payload]
+      } else {
+        // signed synchronously where the key allows, so concurrent sends leave in call order
+        const fields = { type, payload, nonce: this.nonces.next(), expiry, ...(options.replyTo != null ? { replyTo: options.replyTo } : {}) }
+        const { bytes } = this.syncSigner != null ? signEnvelopeSync(this.syncSigner, this.peerId, fields) : await signEnvelope(this.signer, this.peerId, fields)
+        parts = [Uint8Array.of(ch.compact ? flags | MessageFlags.Signed : flags), bytes]
+      }
+      const r = await ch.call(parts, { timeoutMs: Math.max(1, deadline - Date.now()), ...(options.signal != null ? { signal: options.signal } : {}) })
       this.metrics.onSent(true)
       return r
     } catch (err) {
@@ -294,6 +333,7 @@ export class MessagingCore extends TypedEventEmitter<MessagingEvents> {
   }
 
   private async channel (peer: string, signal: AbortSignal): Promise<OutboundChannel> {
+    this.ready.delete(peer)
     const existing = this.channels.get(peer)
     if (existing != null) {
       const ch = await abortable(existing, signal).catch(() => undefined)
@@ -303,20 +343,33 @@ export class MessagingCore extends TypedEventEmitter<MessagingEvents> {
       if (signal.aborted) await abortable(existing, signal) // throws the typed abort error
     }
     const opening = (async () => {
-      const stream = await this.network.dialProtocol(peer, this.config.protocol, { signal })
-      const ch = new OutboundChannel(peer, stream, this.config.maxInFlight, this.maxFrame, (closed) => {
+      const { stream, compact } = await this.openStream(peer, signal)
+      const ch = new OutboundChannel(peer, stream, compact, this.config.maxInFlight, this.maxFrame, (closed) => {
         this.openChannels.delete(closed)
+        if (this.ready.get(peer) === closed) this.ready.delete(peer)
         void this.channels.get(peer)?.then(c => { if (c === closed) this.channels.delete(peer) }, () => {})
       })
       this.openChannels.add(ch)
       return ch
     })()
     this.channels.set(peer, opening)
+    // still the current channel once open (not replaced or closed meanwhile): sends skip the promise
+    opening.then((ch) => { if (this.channels.get(peer) === opening && ch.usable) this.ready.set(peer, ch) }, () => {})
     opening.catch(() => { if (this.channels.get(peer) === opening) this.channels.delete(peer) })
     return opening
   }
 
-  private get maxFrame (): number {
+  /** A stream on protocolV2, or on the signed-only protocol for a peer that does not speak it. */
+  private async openStream (peer: string, signal: AbortSignal): Promise<{ stream: Stream, compact: boolean }> {
+    try {
+      return { stream: await this.network.dialProtocol(peer, this.config.protocolV2, { signal }), compact: true }
+    } catch (err) {
+      if (signal.aborted || !isUnsupportedProtocol(err)) throw err
+      return { stream: await this.network.dialProtocol(peer, this.config.protocol, { signal }), compact: false }
+    }
+  }
+
+  get maxFrame (): number {
     return this.config.maxMessageSize + ENVELOPE_OVERHEAD
   }
 
@@ -328,99 +381,7 @@ export class MessagingCore extends TypedEventEmitter<MessagingEvents> {
     }
     this.openChannels.clear()
     this.channels.clear()
-  }
-
-  private serveInbound (stream: Stream, connection: Connection): void {
-    const remote = connection.remotePeer
-    const remoteStr = remote.toString()
-    const decoder = new FrameDecoder(this.maxFrame)
-    let order: Promise<void> = Promise.resolve()
-    this.inbound.add(stream)
-    stream.addEventListener('close', () => { this.inbound.delete(stream) })
-    const writer = new FrameWriter(stream)
-    const reply = (frame: Uint8Array): void => {
-      if (stream.writeStatus !== 'writable') return
-      // A peer that keeps sending but never reads our acks would make us buffer them without
-      // bound (the muxer's write buffer is unbounded): cut that stream instead.
-      if (stream.writeBufferLength > MAX_UNREAD_REPLY_BYTES) {
-        this.countDrop(remoteStr, 'flood', 'peer does not read its acknowledgements')
-        stream.abort(new Error('peer does not read its acknowledgements'))
-        return
-      }
-      writer.write(frame)
-    }
-    stream.addEventListener('message', (evt) => {
-      let frames
-      try {
-        frames = decoder.push(evt.data)
-      } catch (err) {
-        // The length prefix is beyond the bound: framing is lost, reset this stream only.
-        this.countDrop(remoteStr, 'oversized', (err as Error).message)
-        stream.abort(err as Error)
-        return
-      }
-      for (const f of frames) {
-        if (f instanceof ShortFrameError) {
-          this.countDrop(remoteStr, 'undecodable', f.message)
-          continue
-        }
-        if (f.kind !== FrameKind.Message || f.rest.byteLength < 1) {
-          this.countDrop(remoteStr, 'undecodable', `unexpected frame kind ${f.kind}`)
-          reply(encodeNack(f.id, 'undecodable', 'unexpected frame'))
-          continue
-        }
-        // the bounds are per peer, over all of its inbound streams, and over all peers
-        const inFlight = this.inboundInFlight.get(remoteStr) ?? 0
-        const size = f.rest.byteLength
-        const peerBytes = this.inboundInFlightBytes.get(remoteStr) ?? 0
-        const over = inFlight >= this.config.maxInFlight
-          ? 'too many messages in flight'
-          : peerBytes + size > this.config.maxInFlightBytesPerPeer
-            ? 'too many bytes in flight from this peer'
-            : this.inFlightBytes + size > this.config.maxInFlightBytes ? 'too many bytes in flight in all' : undefined
-        if (over != null) {
-          this.countDrop(remoteStr, 'flood', over)
-          reply(encodeNack(f.id, 'flood', over))
-          continue
-        }
-        this.inboundInFlight.set(remoteStr, inFlight + 1)
-        this.inboundInFlightBytes.set(remoteStr, peerBytes + size)
-        this.inFlightBytes += size
-        const wantResponse = ((f.rest[0] as number) & MessageFlags.WantResponse) !== 0
-        // Verification runs concurrently, but handlers are *started* strictly in arrival order:
-        // each message's dispatch waits for the previous one's to have begun (not finished).
-        const verified = this.verify(f.rest.subarray(1), remote)
-        verified.catch(() => {}) // handled below, maybe after an earlier message's dispatch began
-        const started = order.then(async () => {
-          const { envelope } = await verified
-          return { running: this.dispatch(envelope) }
-        })
-        order = started.then(() => {}, () => {})
-        started.then(async ({ running }) => await running).then((response) => {
-          if (wantResponse && response != null) {
-            if (response.byteLength > this.config.maxMessageSize) {
-              reply(encodeNack(f.id, 'response-too-large', `${response.byteLength} bytes`))
-            } else {
-              reply(encodeFrame(FrameKind.Response, f.id, response))
-            }
-          } else {
-            reply(encodeFrame(wantResponse ? FrameKind.Response : FrameKind.Ack, f.id))
-          }
-        }, (err: Error) => {
-          const reason: DropReason = err instanceof DropError ? err.reason : 'handler-error'
-          this.countDrop(remoteStr, reason, err.message)
-          reply(encodeNack(f.id, reason, err.message))
-        }).finally(() => {
-          const n = (this.inboundInFlight.get(remoteStr) ?? 1) - 1
-          if (n <= 0) this.inboundInFlight.delete(remoteStr)
-          else this.inboundInFlight.set(remoteStr, n)
-          const b = (this.inboundInFlightBytes.get(remoteStr) ?? size) - size
-          if (b <= 0) this.inboundInFlightBytes.delete(remoteStr)
-          else this.inboundInFlightBytes.set(remoteStr, b)
-          this.inFlightBytes -= size
-        })
-      }
-    })
+    this.ready.clear()
   }
 
   private safeDispatch<K extends keyof MessagingEvents> (name: K, detail: MessagingEvents[K]['detail']): void {
@@ -430,6 +391,24 @@ export class MessagingCore extends TypedEventEmitter<MessagingEvents> {
       this.logger?.error({ err }, `listener of ${name} threw`)
     }
   }
+}
+
+/** The remote does not speak the protocol (multistream-select said "na"), by name along the cause chain. */
+function isUnsupportedProtocol (err: unknown): boolean {
+  for (let e = err as { name?: string, cause?: unknown } | undefined, i = 0; e != null && i < 5; e = e.cause as typeof e, i++) {
+    if (e.name === 'UnsupportedProtocolError') return true
+  }
+  return false
+}
+
+function isPromiseLike (v: unknown): v is PromiseLike<void | Uint8Array> {
+  return v != null && typeof (v as { then?: unknown }).then === 'function'
+}
+
+function handlerError (err: unknown): DropError {
+  const e = new DropError('handler-error', (err as Error)?.message ?? String(err))
+  e.cause = err
+  return e
 }
 
 function validateConfig (c: MessagingConfig): void {
@@ -446,5 +425,6 @@ function validateConfig (c: MessagingConfig): void {
   }
   if (c.defaultExpiryMs > c.replayWindowMs) throw new InvalidArgumentError('messaging.defaultExpiryMs must not exceed messaging.replayWindowMs')
   if (!c.protocol.startsWith('/')) throw new InvalidArgumentError('messaging.protocol must start with "/"')
+  if (!c.protocolV2.startsWith('/') || c.protocolV2 === c.protocol) throw new InvalidArgumentError('messaging.protocolV2 must start with "/" and differ from messaging.protocol')
 }
 

@@ -15,6 +15,7 @@ import type { AbortOptions, PeerId } from '@libp2p/interface'
 import { InvalidArgumentError } from '../errors.js'
 import { MAX_NAME_LENGTH, type Envelope } from './envelope.js'
 import { DropError, type MessagingCore } from './messaging.js'
+import { envelopeMessage } from './inbound.js'
 import type { DropReason, ReceivedMessage } from './types.js'
 
 export type ValidatorVerdict = 'accept' | 'reject' | 'ignore' | boolean
@@ -279,13 +280,5 @@ function checkTopic (topic: string): void {
 }
 
 function toReceived (e: Envelope): ReceivedMessage {
-  return {
-    type: e.type,
-    payload: e.payload,
-    from: e.sender,
-    nonce: e.nonce,
-    expiry: e.expiry,
-    ...(e.replyTo != null ? { replyTo: e.replyTo } : {}),
-    ...(e.topic != null ? { topic: e.topic } : {})
-  }
+  return envelopeMessage(e, 'signature')
 }

@@ -49,6 +49,12 @@ interface Entry { exp: number, via: PeerUsage }
 
 interface SenderCache {
   nonces: Map<string, Entry>
+  /**
+   * Where eviction left off in `nonces`, oldest first. A fresh `entries()` iterator would skip
+   * every slot already deleted at the front of the Map's table (V8 compacts it only when it
+   * fills), which cost tens of microseconds per message at a full cache.
+   */
+  oldest?: MapIterator<[string, Entry]>
   floor: number
   maxExpiry: number
   lastSweep: number
@@ -108,7 +114,12 @@ export class ReplayCache {
           for (const [k, e] of c.nonces) if (e.exp < now) this.drop(c, k, e)
         }
         while (c.nonces.size >= this.limits.maxEntriesPerSender) {
-          const [k, e] = c.nonces.entries().next().value as [string, Entry]
+          let next = c.oldest?.next()
+          if (next == null || next.done === true) {
+            c.oldest = c.nonces.entries()
+            next = c.oldest.next()
+          }
+          const [k, e] = next.value as [string, Entry]
           this.drop(c, k, e)
           if (e.exp > c.floor) c.floor = e.exp
         }

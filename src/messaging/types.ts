@@ -15,8 +15,12 @@ export interface MessagingConfig {
   replayWindowMs: number
   /** Default time a `sendMessage` / `request` waits for its acknowledgement, ms. Default 10 s. */
   ackTimeoutMs: number
-  /** Protocol id of the direct-message stream. */
+  /** Protocol id of the direct-message stream where every message is a signed envelope (still answered; used with peers that lack `protocolV2`). */
   protocol: string
+  /** Protocol id of the direct-message stream where messages may be authenticated by the connection (compact, unsigned) or signed. Tried first. */
+  protocolV2: string
+  /** Sign every direct message even where the connection authenticates it (default false; per message: `SendOptions.signed`). */
+  signDirect: boolean
   /** A given (peer, drop reason) is logged at most once per interval, ms. Default 60 s. */
   dropLogIntervalMs: number
   /** Re-advertising period for DHT advertisements, ms. Default 1 h. */
@@ -44,6 +48,8 @@ export const DEFAULT_MESSAGING_CONFIG: Readonly<MessagingConfig> = Object.freeze
   replayWindowMs: 120_000,
   ackTimeoutMs: 10_000,
   protocol: '/dmsnet/msg/1.0.0',
+  protocolV2: '/dmsnet/msg/2.0.0',
+  signDirect: false,
   dropLogIntervalMs: 60_000,
   advertiseIntervalMs: 3_600_000,
   advertTtlMs: 7_200_000,
@@ -66,6 +72,12 @@ export interface ReceivedMessage {
   nonce: Uint8Array
   /** ms since the epoch */
   expiry: number
+  /**
+   * What proves `from`: its signature over the envelope (`signature`: pubsub, signed direct
+   * messages), or the authenticated connection it arrived on (`connection`: compact direct
+   * messages on `/dmsnet/msg/2.0.0`). Absent where an older caller built the message.
+   */
+  authenticatedBy?: 'signature' | 'connection'
 }
 
 /**
@@ -81,6 +93,11 @@ export interface SendOptions extends AbortOptions {
   /** Envelope lifetime (default `config.defaultExpiryMs`). */
   ttlMs?: number
   replyTo?: string
+  /**
+   * Send a signed envelope even where the connection authenticates the message (default
+   * `config.signDirect`): for a receiver that must hold the sender's signature, not just its word.
+   */
+  signed?: boolean
 }
 
 /** Why an incoming message was dropped or refused (label of `dmsnet_messages_dropped_total`). */
@@ -97,6 +114,8 @@ export type DropReason =
   | 'no-handler'
   | 'handler-error'
   | 'validator'
+  /** An unsigned (compact) message on a connection whose encrypter does not authenticate the peer. */
+  | 'unauthenticated'
 
 export interface MessagingEvents {
   /** A fire-and-forget `send` failed. */
