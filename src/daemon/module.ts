@@ -3,7 +3,7 @@
  * and what a module gives back. A module never reaches for the whole node: it gets the narrow
  * `NodeComponents` and earlier modules by name.
  */
-import type { AbortOptions } from '@libp2p/interface'
+import type { AbortOptions, PrivateKey } from '@libp2p/interface'
 import type { Registry } from 'prom-client'
 import type { Config } from '../config/schema.js'
 import type { MethodRegistry } from '../control/registry.js'
@@ -16,6 +16,8 @@ export interface NodeComponents {
   network: Network
   /** The node's prom-client registry: add metrics named `dmsnet_<area>_*`. */
   metrics: Registry
+  /** The node's identity key, read once by the composition (the same key the network runs on). */
+  privateKey: PrivateKey
   /** Makes a logger for a sub-component, e.g. `logger('swarm:keys')`. */
   logger: (component: string) => Logger
   /** Modules created before this one, by name (creation order = the order in modules.ts). */

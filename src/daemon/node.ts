@@ -26,6 +26,7 @@ import { defaultModules } from './modules.js'
 import { swarmModule } from '../swarm/module.js'
 import { loadStaticSwarm, staticSwarmModule } from '../swarm/static.js'
 import { version } from './version.js'
+import { advertDhtRecords } from '../messaging/dht-records.js'
 
 export interface CreateNodeOptions {
   /** Feature modules to run; default `defaultModules` (src/daemon/modules.ts). */
@@ -101,6 +102,8 @@ export function createNode (config: Config, options: CreateNodeOptions = {}): Dm
       privateKey: identity.privateKey,
       config,
       logger: makeLogger('network'),
+      // record types of the capabilities: the network validates what it is told to
+      dht: advertDhtRecords(),
       ...(pnet != null ? { profile: pnet.profile } : {}),
       // libp2p's metrics in our registry; process metrics are already collected by createMetricsRegistry
       libp2p: { metrics: prometheusMetrics({ registry: metrics, collectDefaultMetrics: false, preserveExistingMetrics: true }) }
@@ -108,7 +111,7 @@ export function createNode (config: Config, options: CreateNodeOptions = {}): Dm
     network = net
     await net.start({ signal })
     undo.push({ what: 'network', fn: async () => { await net.stop() } })
-    logger.info({ listen: net.host.getMultiaddrs().map(String) }, 'network started')
+    logger.info({ listen: net.getMultiaddrs().map(String) }, 'network started')
     if (pnet != null) logger.info({ keyFile: pnet.keyFile, fingerprint: pnet.fingerprint, allow: pnet.allow.length }, 'in a static private network')
     if (pnet != null && (parseInt(pnet.keyFileMode, 8) & 0o077) !== 0) logger.warn({ keyFile: pnet.keyFile, mode: pnet.keyFileMode }, 'the swarm key file is readable by other users: chmod 600 it')
 
@@ -122,6 +125,7 @@ export function createNode (config: Config, options: CreateNodeOptions = {}): Dm
     const components: NodeComponents = {
       config,
       network: net,
+      privateKey: identity.privateKey,
       metrics,
       logger: makeLogger,
       getModule: <T extends NodeModule>(name: string) => modules.find(m => m.name === name) as T | undefined

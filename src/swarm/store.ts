@@ -10,6 +10,7 @@
  */
 import { writeSwarmStateAsync, type SwarmState } from './state.js'
 import type { Logger } from '../logging.js'
+import { createSerialQueue } from '../util/serial.js'
 
 export class SwarmStore {
   state?: SwarmState
@@ -18,7 +19,7 @@ export class SwarmStore {
   /** Member: may peers other than the creator be admitted (a fresh membership statement is held)? */
   private trustMembers = false
   private writes: Promise<void> = Promise.resolve()
-  private ops: Promise<unknown> = Promise.resolve()
+  private readonly ops = createSerialQueue()
 
   constructor (readonly file: string, private readonly log: Logger) {}
 
@@ -48,14 +49,12 @@ export class SwarmStore {
 
   /** Serialises multi-step operations (create, join, leave, rotate, recover...). */
   op<T> (fn: () => Promise<T>): Promise<T> {
-    const run = this.ops.then(fn, fn)
-    this.ops = run.catch(() => {})
-    return run
+    return this.ops.run(fn)
   }
 
   /** Resolves once every queued operation and write has finished. */
   async idle (): Promise<void> {
-    await this.ops.catch(() => {})
+    await this.ops.idle()
     await this.writes.catch(() => {})
   }
 

@@ -43,15 +43,10 @@ export function memberFor (ctx: AuthorityContext, spec: VpnPeerSpec, others: Vpn
   for (const r of spec.routes ?? []) if (!isAllowedRoute(r)) throw new InvalidArgumentError(`route ${r} is not a private prefix (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7)`)
   const ip = ctx.plan.allocate(spec.peerId)
   let addrs = spec.addrs ?? existing?.addrs ?? []
-  const host = ctx.network.host
   if (addrs.length === 0 && spec.peerId !== ctx.selfPeerId) {
-    try {
-      addrs = host.getConnections(peerIdFromString(spec.peerId)).filter(c => c.limits == null).map(c => c.remoteAddr.toString())
-    } catch { /* best effort: a hint only */ }
+    addrs = ctx.network.connectionsTo(spec.peerId).filter(c => !c.limited).map(c => c.remoteAddr)
   }
-  if (spec.peerId === ctx.selfPeerId) {
-    try { addrs = host.getMultiaddrs().map(a => a.toString()) } catch { /* best effort: a hint only */ }
-  }
+  if (spec.peerId === ctx.selfPeerId) addrs = ctx.network.getMultiaddrs().map(a => a.toString())
   return {
     peerId: spec.peerId,
     name,

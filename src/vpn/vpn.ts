@@ -14,14 +14,15 @@
  * starts the VPN is its authority: it assigns addresses, persists them, and pushes each snapshot to
  * every member; members persist the last snapshot they accepted so a restart resumes it.
  */
-import { peerIdFromString } from '@libp2p/peer-id'
 import { TypedEventEmitter } from 'main-event'
 import { InvalidArgumentError } from '../errors.js'
 import { createAddressPlan, type AddressPlan } from './address-plan.js'
 import { memberFor, startMembership } from './authority.js'
 import { CONTROL_PROTOCOL, serve, tell, type ControlReply, type ControlRequest } from './control.js'
 import { DataPath } from './datapath.js'
-import { createDialler, sleep, type Dialler } from './dialler.js'
+import { createDialler, type Dialler } from './dialler.js'
+import { sleep } from '../util/sleep.js'
+import { createSerialQueue } from '../util/serial.js'
 import { createDnsResponder, type DnsResponder } from './dns.js'
 import { NotAuthorityError, VpnNotRunningError } from './errors.js'
 import { toForwardOptions } from './dns-forward.js'
@@ -65,7 +66,7 @@ class DmsnetVpn extends TypedEventEmitter<VpnEvents> implements Vpn {
   private dns: DnsResponder | undefined
   private running = false
   private handlersUp = false
-  private serialTail: Promise<unknown> = Promise.resolve()
+  private readonly queue = createSerialQueue()
   private readonly counts = { refused: 0, invitationsRefused: 0, switches: 0, routesStripped: 0 }
   private readonly jobs: JobNetwork
   private readonly refresher: MembershipRefresher
@@ -257,9 +258,7 @@ class DmsnetVpn extends TypedEventEmitter<VpnEvents> implements Vpn {
   // ---------------------------------------------------------------- control
 
   private serial<T> (fn: () => Promise<T>): Promise<T> {
-    const run = this.serialTail.then(fn, fn)
-    this.serialTail = run.catch(() => {})
-    return run
+    return this.queue.run(fn)
   }
 
   private requireAuthority (): VpnMembership {
@@ -394,7 +393,7 @@ class DmsnetVpn extends TypedEventEmitter<VpnEvents> implements Vpn {
       const hints = x == null ? [] : dialHints(x.peerId, x.addrs)
       if (hints.length > 0) {
         try {
-          await this.network.host.peerStore.merge(peerIdFromString(link.peerId), { multiaddrs: hints })
+          await this.network.addPeerAddresses(link.peerId, hints)
         } catch { /* best effort: a hint only */ }
       }
       this.dialler.ensure(link)
