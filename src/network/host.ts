@@ -78,6 +78,8 @@ export function createGater (config: Pick<NetworkConfig, 'denyPeers' | 'allowPee
 /** Builds (does not start) a libp2p host. */
 export async function createHost (options: CreateHostOptions & { gater?: ConnectionGater }): Promise<DmsnetHost> {
   const { config, profile, privateKey } = options
+  // `auto` and `server` serve from the start (an explicit clientMode: false); kad-dht's own
+  // automatic switch would wait for a public address that loopback and LAN clusters never get
   const dhtClientOnly = config.dht.mode === 'client'
   const mapper = config.dht.addressFilter === 'public'
     ? removePrivateAddressesMapper

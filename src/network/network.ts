@@ -28,7 +28,7 @@ import type { Libp2pOptions } from 'libp2p'
 export { pinListenPorts, transportOf } from './addressing.js'
 
 export interface CreateNetworkOptions {
-  /** The whole node config (`loadConfig`/`defaultConfig`); only `network` and `profile` are read. */
+  /** The whole node config (`loadConfig`/`defaultConfig`); only `network` and `logging` are read. */
   config: Config
   /**
    * The node key, a component the composition reads once (src/daemon/node.ts) and hands to every
@@ -168,9 +168,6 @@ class DmsnetNetwork extends TypedEventEmitter<NetworkEvents> implements Network 
       }
       await host.start()
       options?.signal?.throwIfAborted()
-      if (this.config.network.dht.mode === 'server' || (this.config.network.dht.mode === 'auto' && this.config.profile === 'lan')) {
-        await host.services.dht.setMode('server')
-      }
     } catch (err) {
       this.detach?.()
       this.detach = undefined

@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import { peerIdFromString } from '@libp2p/peer-id'
+import { configDefaults } from '../config/schema.js'
 import { InvalidArgumentError } from '../errors.js'
 import { createAddressPlan, DEFAULT_CIDR, DEFAULT_IPV6_PREFIX, type AddressPlan } from './address-plan.js'
 import { formatIPv4, formatIPv6 } from './ip.js'
@@ -74,8 +75,8 @@ export function startMembership (network: Network, config: VpnConfig, saved: Per
     version: 0,
     cidr,
     ipv6Prefix,
-    domain: config.domain ?? 'dmsnet',
-    mtu: config.mtu ?? 1420,
+    domain: config.domain ?? configDefaults.vpn.domain,
+    mtu: config.mtu ?? configDefaults.vpn.mtu,
     members: []
   }
   const ctx = { network, selfPeerId, plan }
