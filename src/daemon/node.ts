@@ -14,7 +14,7 @@ import type { Config } from '../config/schema.js'
 import { assertNoDaemon, assertSocketPath, createControlServer, type ControlServer } from '../control/server.js'
 import { createMethodRegistry, type MethodRegistry } from '../control/registry.js'
 import { AlreadyStartedError, NotStartedError } from '../errors.js'
-import { createLogger, setLogLevel, type Logger } from '../logging.js'
+import { createLoggerFactory, setLogLevel, type Logger } from '../logging.js'
 import { assertLoopbackHost, createMetricsRegistry, startMetricsServer, type MetricsServer } from '../metrics.js'
 import { createNetwork } from '../network/index.js'
 import { loadOrCreateIdentity } from '../network/identity.js'
@@ -62,9 +62,8 @@ export interface DmsnetNode {
 
 export function createNode (config: Config, options: CreateNodeOptions = {}): DmsnetNode {
   const factories = options.modules ?? defaultModules
-  const logName = (c: string): string => options.name != null ? `${options.name}:${c}` : c
   // with several nodes in one process (demo, tests) each keeps its own level instead of the process's
-  const makeLogger = (c: string): Logger => createLogger(logName(c), options.setProcessLogLevel === false ? config.logging.level : undefined)
+  const makeLogger = createLoggerFactory({ prefix: options.name, level: options.setProcessLogLevel === false ? config.logging.level : undefined })
   const logger = makeLogger('daemon')
   const registry = createMethodRegistry()
   const metrics = createMetricsRegistry(options.name != null ? { labels: { node: options.name } } : {})

@@ -243,16 +243,16 @@ class DmsnetNetwork extends TypedEventEmitter<NetworkEvents> implements Network 
     return host.getMultiaddrs().map(a => a.toString())
   }
 
-  private peers_ (): PeerLookupContext {
+  private lookupContext (): PeerLookupContext {
     return { host: this.host, self: this.peerId, dialTimeoutMs: this.config.network.connectionManager.dialTimeoutMs, log: this.log }
   }
 
   async dial (target: string | PeerId | Multiaddr, options?: AbortOptions): Promise<Connection> {
-    return await dialTarget(this.peers_(), target, options)
+    return await dialTarget(this.lookupContext(), target, options)
   }
 
   async resolveAddress (peer: string | PeerId, options?: AbortOptions): Promise<string[]> {
-    return await resolveAddress(this.peers_(), peer, options)
+    return await resolveAddress(this.lookupContext(), peer, options)
   }
 
   async peerPublicKey (peer: string | PeerId, options?: AbortOptions): Promise<PublicKey> {
