@@ -11,6 +11,7 @@ import { InvalidArgumentError } from '../errors.js'
 import type { MethodRegistry } from '../control/registry.js'
 import { pushStream } from '../control/stream.js'
 import type { NodeModule, ModuleFactory } from '../daemon/module.js'
+import { loadOrCreateIdentity } from '../network/identity.js'
 import { advertStoreStatsOf } from './advert-store.js'
 import { createMessaging, type Messaging } from './index.js'
 import type { Bid } from './jobs.js'
@@ -135,7 +136,8 @@ export function registerMessagingControl (registry: MethodRegistry, messaging: M
 
 export const messagingModule: ModuleFactory = async (components) => {
   const { config, network } = components
-  const identity = { privateKey: components.privateKey }
+  // the daemon loaded this same file for the network; the key never leaves the process
+  const identity = await loadOrCreateIdentity(config.network.identityFile)
   if (!peerIdFromPrivateKey(identity.privateKey).equals(network.peerId)) {
     // envelopes signed with another key would be refused by every peer as `wrong-sender`
     throw new InvalidArgumentError(`the identity file ${config.network.identityFile} does not hold the running node's key`)

@@ -4,6 +4,7 @@
  */
 import { Gauge } from 'prom-client'
 import { z } from 'zod'
+import { loadOrCreateIdentity } from '../network/identity.js'
 import { createSwarmManager, type SwarmManager } from './swarm.js'
 import type { MethodRegistry } from '../control/registry.js'
 import type { ModuleFactory, NodeModule } from '../daemon/module.js'
@@ -52,7 +53,8 @@ export function registerSwarmControl (registry: MethodRegistry, swarm: SwarmMana
 
 export const swarmModule: ModuleFactory = async (components) => {
   const { config, network } = components
-  const swarm = await createSwarmManager({ network, config, privateKey: components.privateKey, logger: components.logger('swarm') })
+  const identity = await loadOrCreateIdentity(config.network.identityFile)
+  const swarm = await createSwarmManager({ network, config, privateKey: identity.privateKey, logger: components.logger('swarm') })
   new Gauge({
     name: 'dmsnet_swarm_epoch',
     help: 'key epoch of the swarm this node is in (0 when on the public network)',
