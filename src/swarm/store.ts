@@ -18,7 +18,7 @@ export class SwarmStore {
   readonly allowed = new Set<string>()
   /** Member: may peers other than the creator be admitted (a fresh membership statement is held)? */
   private trustMembers = false
-  private writes: Promise<void> = Promise.resolve()
+  private readonly writes = createSerialQueue()
   private readonly ops = createSerialQueue()
 
   constructor (readonly file: string, private readonly log: Logger) {}
@@ -55,7 +55,7 @@ export class SwarmStore {
   /** Resolves once every queued operation and write has finished. */
   async idle (): Promise<void> {
     await this.ops.idle()
-    await this.writes.catch(() => {})
+    await this.writes.idle()
   }
 
   private refreshAllowed (): void {
@@ -71,8 +71,8 @@ export class SwarmStore {
     const s = this.state
     if (s == null) return
     const snapshot = structuredClone(s)
-    const write = this.writes.then(async () => { await writeSwarmStateAsync(this.file, snapshot) })
-    this.writes = write.catch((err: unknown) => { this.log.error({ err, file: this.file }, 'could not write the swarm state file') })
+    const write = this.writes.run(async () => { await writeSwarmStateAsync(this.file, snapshot) })
+    write.catch((err: unknown) => { this.log.error({ err, file: this.file }, 'could not write the swarm state file') })
     await write
   }
 }
