@@ -15,6 +15,7 @@
  * The same file runs the throughput server when given `--server` (spawned by the client).
  * Progress on stderr; the last stdout line is one JSON object.
  */
+import { generateKeyPair } from '@libp2p/crypto/keys'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -186,9 +187,10 @@ async function rotation (nodes: number, rotations: number): Promise<{ allMs: num
   try {
     for (let i = 0; i < nodes; i++) {
       const config = benchConfig(join(dir, String(i)), await freePort())
-      const net = await createNetwork({ config })
+      const privateKey = await generateKeyPair('Ed25519')
+      const net = await createNetwork({ config, privateKey })
       await net.start()
-      const swarm = await createSwarmManager({ network: net, config, logger, keyServiceListen: ['/ip4/127.0.0.1/tcp/0'], rejoinTimeoutMs: 5000, watchdogIntervalMs: 2000 })
+      const swarm = await createSwarmManager({ network: net, config, logger, privateKey, keyServiceListen: ['/ip4/127.0.0.1/tcp/0'], rejoinTimeoutMs: 5000, watchdogIntervalMs: 2000 })
       await swarm.start()
       all.push({ net, swarm })
     }

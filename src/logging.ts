@@ -36,3 +36,15 @@ export function createLogger (component: string, level?: string): Logger {
   if (level != null && LEVELS.has(level)) child.level = level
   return child
 }
+
+/** The logger component: makes the logger of a sub-component (`network`, `swarm:keys`...). */
+export type LoggerFactory = (component: string) => Logger
+
+/**
+ * The one logger factory of a node: its composition makes it and hands it down, so no module
+ * builds its own. `prefix` names the node (several nodes in one process); `level` overrides the
+ * process-wide level for this node's loggers only.
+ */
+export function createLoggerFactory (options: { prefix?: string, level?: string } = {}): LoggerFactory {
+  return (component) => createLogger(options.prefix != null ? `${options.prefix}:${component}` : component, options.level)
+}

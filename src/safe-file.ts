@@ -6,8 +6,9 @@
  * refuse a link (O_NOFOLLOW). Directories that hold such files must not be writable by others.
  */
 import { randomBytes } from 'node:crypto'
-import { constants } from 'node:fs'
+import { closeSync, constants, fchmodSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { lstat, mkdir, open, rename, rm, stat } from 'node:fs/promises'
+import { dirname } from 'node:path'
 import { DmsnetError } from './errors.js'
 
 /** A data, state or socket path is unsafe: a symbolic link, or a directory others may write to. */
@@ -37,9 +38,26 @@ export async function ensurePrivateDir (dir: string): Promise<void> {
   await assertPrivateDir(dir, { noLink: true })
 }
 
-/** Writes `data` to `file` atomically: exclusive create of a random temporary file, fsync, rename. */
-export async function writeFileAtomic (file: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
-  const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`
+export interface AtomicWriteOptions {
+  /** File mode, default 0600 (the umask never narrows or widens it). */
+  mode?: number
+  /** Create the parent directory (0700) when missing. Default false. */
+  mkdirParent?: boolean
+}
+
+function tempName (file: string): string {
+  return `${file}.${randomBytes(6).toString('hex')}.tmp`
+}
+
+/**
+ * The one atomic private-file writer: exclusive create of a random temporary file next to
+ * `file` (never through a planted link), write, chmod, fsync, rename over `file`. A reader sees
+ * the old content or the new, never a half-written file. `options` may be a mode (older callers).
+ */
+export async function writeFileAtomic (file: string, data: string | Uint8Array, options: AtomicWriteOptions | number = {}): Promise<void> {
+  const { mode = 0o600, mkdirParent = false } = typeof options === 'number' ? { mode: options } : options
+  if (mkdirParent) await mkdir(dirname(file), { recursive: true, mode: 0o700 })
+  const tmp = tempName(file)
   const fh = await open(tmp, WRITE_FLAGS, mode)
   try {
     await fh.writeFile(data)
@@ -55,6 +73,25 @@ export async function writeFileAtomic (file: string, data: string | Uint8Array, 
     await rename(tmp, file)
   } catch (err) {
     await rm(tmp, { force: true })
+    throw err
+  }
+}
+
+/** `writeFileAtomic` for synchronous callers (first-start identity, CLI key generation). */
+export function writeFileAtomicSync (file: string, data: string | Uint8Array, options: AtomicWriteOptions = {}): void {
+  const { mode = 0o600, mkdirParent = false } = options
+  if (mkdirParent) mkdirSync(dirname(file), { recursive: true, mode: 0o700 })
+  const tmp = tempName(file)
+  const fd = openSync(tmp, WRITE_FLAGS, mode)
+  try {
+    writeFileSync(fd, data)
+    fchmodSync(fd, mode)
+    fsyncSync(fd)
+    closeSync(fd)
+    renameSync(tmp, file)
+  } catch (err) {
+    try { closeSync(fd) } catch { /* already closed */ }
+    rmSync(tmp, { force: true })
     throw err
   }
 }

@@ -11,8 +11,7 @@ import { isAbsolute, join, resolve } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { z } from 'zod'
-import { parseCidr } from '../vpn/ip.js'
-import { isPrivatePrefix } from '../vpn/policy.js'
+import { isPrivatePrefix, parseCidr } from '../util/ip.js'
 
 function posInt (expected = 'a positive integer'): z.ZodNumber {
   return z.number({ error: expected }).int({ error: expected }).positive({ error: expected })
@@ -110,7 +109,7 @@ const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'si
 const DhtSchema = z.strictObject({
   /** `/dmsnet` -> the DHT speaks `/dmsnet/kad/1.0.0`; a private swarm uses its own prefix. */
   protocolPrefix: str('a protocol prefix starting with /').regex(/^\/[^\s]*[^/\s]$/, { error: 'a protocol prefix starting with / (e.g. /dmsnet)' }).default('/dmsnet'),
-  /** auto: client until libp2p finds a public address, then server. */
+  /** auto (default): serve DHT queries from the start, like `server` (docs/config.md says why). */
   mode: z.enum(['auto', 'client', 'server'], { error: 'one of auto, client, server' }).default('auto'),
   /** Which peer addresses the DHT stores and hands out: public only, private only or all. */
   addressFilter: z.enum(['public', 'private', 'all'], { error: 'one of public, private, all' }).default('all'),
@@ -222,6 +221,7 @@ export const NetworkSchema = z.strictObject({
 
 export const RawConfigSchema = z.strictObject({
   dataDir: str('a directory path').min(1, { error: 'a non-empty directory path' }).default('~/.dmsnet'),
+  /** Sets the default of `network.mdns.enabled` (on for `lan`); nothing else. */
   profile: z.enum(['server', 'lan'], { error: 'one of server, lan' }).default('server'),
   network: NetworkSchema,
   logging: z.strictObject({ level: logLevel.default('info') }).prefault({}),
@@ -319,6 +319,12 @@ function finish (raw: RawConfig): RawConfig & { network: { mdns: { enabled: bool
     swarm: { ...raw.swarm, stateFile: orDefault(raw.swarm.stateFile, 'swarm.json'), keyFile: raw.swarm.keyFile === '' ? '' : expandHome(raw.swarm.keyFile) }
   }
 }
+
+/**
+ * Every default, straight from the schema: the one source features read their defaults from
+ * (paths that follow `dataDir` stay empty here; `loadConfig` resolves them).
+ */
+export const configDefaults: Readonly<RawConfig> = Object.freeze(RawConfigSchema.parse({}))
 
 /** The whole node configuration: parse with `ConfigSchema.parse` or, better, `loadConfig`. */
 export const ConfigSchema = RawConfigSchema.transform(finish)

@@ -16,7 +16,7 @@ interface DhtInternals {
 
 export function registerDhtControl (registry: MethodRegistry, network: Network): void {
   registry.implement(api.dhtStatus, () => {
-    const dht = network.host.services.dht as unknown as DhtInternals
+    const dht = network.dht as unknown as DhtInternals
     return { mode: dht.getMode(), routingTableSize: dht.routingTable?.size ?? 0 }
   })
 
@@ -26,7 +26,7 @@ export function registerDhtControl (registry: MethodRegistry, network: Network):
     let asked = 0
     let addresses: string[] | undefined
     try {
-      const events = network.host.services.dht.findPeer(id, { signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]), useCache: false })
+      const events = network.dht.findPeer(id, { signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]), useCache: false })
       for await (const ev of events) {
         if (ev.name === 'PEER_RESPONSE') asked++
         if (ev.name === 'FINAL_PEER') { addresses = ev.peer.multiaddrs.map(String); break }

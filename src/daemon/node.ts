@@ -14,7 +14,7 @@ import type { Config } from '../config/schema.js'
 import { assertNoDaemon, assertSocketPath, createControlServer, type ControlServer } from '../control/server.js'
 import { createMethodRegistry, type MethodRegistry } from '../control/registry.js'
 import { AlreadyStartedError, NotStartedError } from '../errors.js'
-import { createLogger, setLogLevel, type Logger } from '../logging.js'
+import { createLoggerFactory, setLogLevel, type Logger } from '../logging.js'
 import { assertLoopbackHost, createMetricsRegistry, startMetricsServer, type MetricsServer } from '../metrics.js'
 import { createNetwork } from '../network/index.js'
 import { loadOrCreateIdentity } from '../network/identity.js'
@@ -27,6 +27,7 @@ import { swarmModule } from './features/swarm.js'
 import { staticSwarmModule } from './features/swarm-static.js'
 import { loadStaticSwarm } from '../swarm/static.js'
 import { version } from './version.js'
+import { advertDhtRecords } from '../messaging/dht-records.js'
 
 export interface CreateNodeOptions {
   /** Feature modules to run; default `defaultModules` (src/daemon/modules.ts). */
@@ -62,9 +63,8 @@ export interface DmsnetNode {
 
 export function createNode (config: Config, options: CreateNodeOptions = {}): DmsnetNode {
   const factories = options.modules ?? defaultModules
-  const logName = (c: string): string => options.name != null ? `${options.name}:${c}` : c
   // with several nodes in one process (demo, tests) each keeps its own level instead of the process's
-  const makeLogger = (c: string): Logger => createLogger(logName(c), options.setProcessLogLevel === false ? config.logging.level : undefined)
+  const makeLogger = createLoggerFactory({ prefix: options.name, level: options.setProcessLogLevel === false ? config.logging.level : undefined })
   const logger = makeLogger('daemon')
   const registry = createMethodRegistry()
   const metrics = createMetricsRegistry(options.name != null ? { labels: { node: options.name } } : {})
@@ -102,6 +102,8 @@ export function createNode (config: Config, options: CreateNodeOptions = {}): Dm
       privateKey: identity.privateKey,
       config,
       logger: makeLogger('network'),
+      // record types of the capabilities: the network validates what it is told to
+      dht: advertDhtRecords(),
       ...(pnet != null ? { profile: pnet.profile } : {}),
       // libp2p's metrics in our registry; process metrics are already collected by createMetricsRegistry
       libp2p: { metrics: prometheusMetrics({ registry: metrics, collectDefaultMetrics: false, preserveExistingMetrics: true }) }
@@ -109,7 +111,7 @@ export function createNode (config: Config, options: CreateNodeOptions = {}): Dm
     network = net
     await net.start({ signal })
     undo.push({ what: 'network', fn: async () => { await net.stop() } })
-    logger.info({ listen: net.host.getMultiaddrs().map(String) }, 'network started')
+    logger.info({ listen: net.getMultiaddrs().map(String) }, 'network started')
     if (pnet != null) logger.info({ keyFile: pnet.keyFile, fingerprint: pnet.fingerprint, allow: pnet.allow.length }, 'in a static private network')
     if (pnet != null && (parseInt(pnet.keyFileMode, 8) & 0o077) !== 0) logger.warn({ keyFile: pnet.keyFile, mode: pnet.keyFileMode }, 'the swarm key file is readable by other users: chmod 600 it')
 

@@ -78,7 +78,7 @@ export async function startCluster (options: ClusterOptions, hooks: ClusterHooks
       await node.start()
       hooks.started?.(demoNode)
       if (i === 1) {
-        bootstrap = node.network.host.getMultiaddrs().map(String).filter(a => a.includes('/tcp/') && !a.includes('/ws')).slice(0, 1)
+        bootstrap = node.network.getMultiaddrs().map(String).filter(a => a.includes('/tcp/') && !a.includes('/ws')).slice(0, 1)
       }
     }
   } catch (err) {

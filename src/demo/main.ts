@@ -51,18 +51,12 @@ function watch (n: DemoNode, print: Printer): void {
   })
   // discovery repeats (mDNS every few seconds, again after each host switch): one line per peer
   const discovered = new Set<string>()
-  const onDiscovery = (evt: CustomEvent<{ id: { toString: () => string } }>): void => {
-    const id = evt.detail.id.toString()
-    if (discovered.has(id)) return
-    discovered.add(id)
-    print.line(n.name, `discovered      ${print.peer(id)}`)
-  }
-  let host = net.host
-  host.addEventListener('peer:discovery', onDiscovery)
+  net.eventRegister('peer:discovered', d => {
+    if (discovered.has(d.peerId)) return
+    discovered.add(d.peerId)
+    print.line(n.name, `discovered      ${print.peer(d.peerId)}`)
+  })
   net.eventRegister('host:changed', d => {
-    host.removeEventListener('peer:discovery', onDiscovery)
-    host = d.host
-    host.addEventListener('peer:discovery', onDiscovery)
     print.line(n.name, `host restarted on profile ${d.profile.name} (same identity)`)
   })
 }
@@ -143,7 +137,7 @@ async function main (): Promise<void> {
     },
     started: n => {
       watch(n, print)
-      const addr = n.node.network.host.getMultiaddrs().map(String).find(a => a.includes('/tcp/'))
+      const addr = n.node.network.getMultiaddrs().map(String).find(a => a.includes('/tcp/'))
       print.line(n.name, `up: ${n.node.peerId} at ${addr ?? '-'}`)
     }
   }).catch(err => {

@@ -55,7 +55,7 @@ export class AdvertManager {
   }
 
   private get dht (): KadDHT {
-    return this.core.network.host.services.dht as KadDHT
+    return this.core.network.dht
   }
 
   private nextSeq (): number {

@@ -272,8 +272,7 @@ export class MessagingCore extends TypedEventEmitter<MessagingEvents> {
 
   private readonly lookupKey: PublicKeyLookup = async (peer) => {
     try {
-      const p = await this.network.host.peerStore.get(peer)
-      return p.id.publicKey
+      return await this.network.peerPublicKey(peer)
     } catch {
       return undefined
     }

@@ -73,7 +73,7 @@ export class PubsubManager {
   }
 
   private get pubsub (): GossipSub {
-    return this.core.network.host.services.pubsub as GossipSub
+    return this.core.network.pubsub
   }
 
   /** (Re)attaches every subscription to the current host's gossipsub. */

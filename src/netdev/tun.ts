@@ -9,7 +9,7 @@
  * it; if any step fails the device is closed (and un-persisted) before the error is thrown.
  */
 import type { AbortOptions } from '@libp2p/interface'
-import { InvalidArgumentError } from '../errors.js'
+import { AbortedError, InvalidArgumentError } from '../errors.js'
 import { DeviceClosedError, InvalidBatchError, TunOpenError } from './errors.js'
 import { addAddress, moveLinkToNetns, setLink } from './link.js'
 import { loadAddon } from './native-loader.js'
@@ -68,6 +68,11 @@ export interface TunStats {
   txSplit?: number
 }
 
+/**
+ * `signal` (from AbortOptions) bounds the open only: aborting while the device is being opened
+ * and configured cancels it and leaves nothing behind; once `createTun` resolved, the device
+ * lives until `close()`.
+ */
 export interface TunOptions extends AbortOptions {
   /** interface name; the kernel picks tunN/tapN when absent */
   name?: string
@@ -327,13 +332,16 @@ export async function createTun (options: TunOptions = {}): Promise<TunDevice> {
     }, { netns, ...abort })
     for (const c of options.addresses ?? []) await addAddress(handle.name, c, { netns, ...abort })
     if (options.up !== false) await setLink(handle.name, { up: true }, { netns, ...abort })
+    // aborted between the last step and here: the caller gave up on the open, so no device
+    options.signal?.throwIfAborted()
   } catch (err) {
     // leave nothing behind: a persistent device would otherwise outlive this failed call
     if (options.persist === true) { try { handle.setPersist(false) } catch { /* closing below still releases the fd */ } }
     handle.close()
+    if (options.signal?.aborted === true && !(err instanceof AbortedError)) throw new AbortedError('opening the TUN device was aborted', { cause: err })
     throw err
   }
-  const tun = new Tun(handle, { mtu, mode, netns, persist: options.persist === true, batchPackets, batchBytes })
-  options.signal?.addEventListener('abort', () => { void tun.close() }, { once: true })
-  return tun
+  // the signal bounds the open only: the device lives until close(), however long after that the
+  // caller's signal aborts (issue 14: a control request's signal closed the VPN's TUN under it)
+  return new Tun(handle, { mtu, mode, netns, persist: options.persist === true, batchPackets, batchBytes })
 }

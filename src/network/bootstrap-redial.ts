@@ -13,6 +13,7 @@
  */
 import type { Libp2p } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
+import { withTimeout } from '../util/signal.js'
 
 export interface BootstrapRedialInit {
   /** first wait, and the wait after a success */
@@ -44,7 +45,7 @@ export function startBootstrapRedial (host: Pick<Libp2p, 'getConnections' | 'dia
     }
     await Promise.all(bootstrap.map(async addr => {
       try {
-        await host.dial(multiaddr(addr), { signal: AbortSignal.any([stop.signal, AbortSignal.timeout(init.dialTimeoutMs)]) })
+        await host.dial(multiaddr(addr), { signal: withTimeout(stop.signal, init.dialTimeoutMs) })
       } catch (err) {
         if (!stop.signal.aborted) init.onDialError?.(addr, err as Error)
       }

@@ -22,9 +22,7 @@ import { createLibp2p, type Libp2pOptions } from 'libp2p'
 import { paceRandomWalk } from './paced-walk.js'
 import { windowedYamux } from './yamux-window.js'
 import type { NetworkConfig } from '../config/schema.js'
-import { ADVERT_NAMESPACE, advertSelector, advertValidator } from '../messaging/advert-record.js'
-import { AdvertQuotaDatastore } from '../messaging/advert-store.js'
-import type { DmsnetHost, DmsnetServices, HostProfile } from './types.js'
+import type { DhtRecordOptions, DmsnetHost, DmsnetServices, HostProfile } from './types.js'
 import type { ConnectionGater, PeerId, PrivateKey } from '@libp2p/interface'
 
 export const AGENT_VERSION = 'dmsnet/0.1.0'
@@ -33,8 +31,8 @@ export interface CreateHostOptions {
   privateKey: PrivateKey
   config: NetworkConfig
   profile: HostProfile
-  /** `lan`: the DHT serves queries without waiting for a public address. */
-  nodeProfile?: 'server' | 'lan'
+  /** Record validators, selectors and datastore of the capabilities the composition plugs in. */
+  dht?: DhtRecordOptions
   /** Extra libp2p options merged last (metrics, a custom datastore...). */
   extra?: Partial<Libp2pOptions<DmsnetServices>>
 }
@@ -80,7 +78,8 @@ export function createGater (config: Pick<NetworkConfig, 'denyPeers' | 'allowPee
 /** Builds (does not start) a libp2p host. */
 export async function createHost (options: CreateHostOptions & { gater?: ConnectionGater }): Promise<DmsnetHost> {
   const { config, profile, privateKey } = options
-  const _lan = options.nodeProfile === 'lan' // see allowQueryWithZeroPeers below
+  // `auto` and `server` serve from the start (an explicit clientMode: false); kad-dht's own
+  // automatic switch would wait for a public address that loopback and LAN clusters never get
   const dhtClientOnly = config.dht.mode === 'client'
   const mapper = config.dht.addressFilter === 'public'
     ? removePrivateAddressesMapper
@@ -118,10 +117,10 @@ export async function createHost (options: CreateHostOptions & { gater?: Connect
       // looping over lookups that return at once with no peers; it is paced now
       // (./paced-walk.ts). Still off: queries wait for the first self-query.
       allowQueryWithZeroPeers: false,
-      // signed per-signer advertisement records (src/messaging/advert-record.ts): every DHT
-      // node must validate them, so the namespace is part of every host
-      validators: { [ADVERT_NAMESPACE]: advertValidator },
-      selectors: { [ADVERT_NAMESPACE]: advertSelector }
+      // record types are the capabilities' business (messaging's signed adverts...): the node's
+      // composition passes their validators in, and every host generation gets them
+      validators: { ...options.dht?.validators },
+      selectors: { ...options.dht?.selectors }
     }),
     pubsub: gossipsub({
       globalSignaturePolicy: 'StrictSign',
@@ -183,8 +182,8 @@ export async function createHost (options: CreateHostOptions & { gater?: Connect
     },
     connectionGater: options.gater ?? createGater(config, profile),
     services: services as unknown as Libp2pOptions<DmsnetServices>['services'],
-    // the DHT keeps its records here: quotas on advert records (src/messaging/advert-store.ts)
-    datastore: new AdvertQuotaDatastore(),
+    // the DHT keeps its records here; a capability may bring one with quotas (see DhtRecordOptions)
+    ...(options.dht?.datastore != null ? { datastore: options.dht.datastore() } : {}),
     start: false,
     ...options.extra
   }

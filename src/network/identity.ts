@@ -4,11 +4,11 @@
  * line. A file that cannot be decoded is an error, never replaced: replacing it would silently
  * change the node's peer ID and lose its place in every allow-list.
  */
-import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync, openSync, closeSync, renameSync } from 'node:fs'
-import { dirname } from 'node:path'
+import { chmodSync, readFileSync, statSync } from 'node:fs'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { InvalidArgumentError } from '../errors.js'
+import { writeFileAtomicSync } from '../safe-file.js'
 import { IdentityCorruptError, IdentityPermissionError } from './errors.js'
 import type { PrivateKey } from '@libp2p/interface'
 
@@ -63,17 +63,7 @@ function checkPermissions (path: string, options: LoadIdentityOptions): void {
 
 /** Writes the key atomically (temp file + rename) with mode 0600. */
 export function saveIdentity (path: string, key: PrivateKey): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
-  const tmp = `${path}.tmp-${process.pid}`
-  // 'wx': refuse to follow a pre-existing file or symlink at the temp path
-  const fd = openSync(tmp, 'wx', 0o600)
-  try {
-    writeFileSync(fd, exportIdentity(key))
-  } finally {
-    closeSync(fd)
-  }
-  chmodSync(tmp, 0o600)
-  renameSync(tmp, path)
+  writeFileAtomicSync(path, exportIdentity(key), { mkdirParent: true })
 }
 
 /** Reads the key at `path`, or creates (and stores) a new Ed25519 key when the file does not exist. */

@@ -5,133 +5,50 @@
  * every new host) and the translation of libp2p events into dmsnet's typed events. Start, stop
  * and profile switches are serialised so callers never see half a host.
  */
-import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
-import { isMultiaddr, multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { TypedEventEmitter } from 'main-event'
-import { AbortedError, DialError, DmsnetError, SystemError, InvalidArgumentError, NotStartedError, PeerNotFoundError, TimeoutError } from '../errors.js'
+import { DialError, DmsnetError, SystemError, InvalidArgumentError, NotStartedError, PeerNotFoundError } from '../errors.js'
 import { createLogger, type Logger } from '../logging.js'
+import { createSerialQueue } from '../util/serial.js'
+import { connectionInfo, listenAddrsOf, pinListenPorts, toPeerId, toTarget, transportManagerOf, wrapAbort } from './addressing.js'
 import { startBootstrapRedial } from './bootstrap-redial.js'
 import { createGater, createHost, publicProfile } from './host.js'
+import { attachHostEvents } from './host-events.js'
+import { dialTarget, peerPublicKey, resolveAddress, type PeerLookupContext } from './peer-lookup.js'
 import { loadOrCreateIdentity } from './identity.js'
 import { classifyReachability, NatTypeTracker } from './reachability.js'
 import type { Config } from '../config/schema.js'
-import type { DialProtocolOptions, DmsnetHost, DmsnetServices, HostProfile, Network, NetworkEventName, NetworkEvents, NetworkStatus, PeerConnectionInfo, Reachability } from './types.js'
-import type { AbortOptions, Connection, IdentifyResult, PeerId, PeerUpdate, PrivateKey, PublicKey, Stream, StreamHandler, StreamHandlerOptions } from '@libp2p/interface'
+import type { DhtRecordOptions, DialProtocolOptions, DmsnetHost, DmsnetServices, HostProfile, Network, NetworkEventName, NetworkEvents, NetworkStatus, PeerConnectionInfo, PeerStoreInfo, Reachability } from './types.js'
+import type { GossipSub } from '@libp2p/gossipsub'
+import type { KadDHT } from '@libp2p/kad-dht'
+import type { AbortOptions, Connection, PeerId, PrivateKey, PublicKey, Stream, StreamHandler, StreamHandlerOptions } from '@libp2p/interface'
 import type { Libp2pOptions } from 'libp2p'
 
+export { pinListenPorts, transportOf } from './addressing.js'
+
 export interface CreateNetworkOptions {
-  /** The whole node config (`loadConfig`/`defaultConfig`); only `network` and `profile` are read. */
+  /** The whole node config (`loadConfig`/`defaultConfig`); only `network` and `logging` are read. */
   config: Config
-  /** The node key; if absent it is loaded from (or created at) `config.network.identityFile`. */
+  /**
+   * The node key, a component the composition reads once (src/daemon/node.ts) and hands to every
+   * part that signs. Standalone use may leave it out: it is then loaded from (or created at)
+   * `config.network.identityFile`.
+   */
   privateKey?: PrivateKey
   /** Same as `privateKey`, in the shape `loadOrCreateIdentity` returns. */
   identity?: { privateKey: PrivateKey }
+  /** The logger component; default: a `network` logger at `config.logging.level`. */
   logger?: Logger
   /** The first host's profile; default: the public network from the config. */
   profile?: HostProfile
+  /** DHT record types of the capabilities the composition plugs in (validators, selectors, datastore). */
+  dht?: DhtRecordOptions
   /** Extra libp2p options for every host generation (tests, metrics). */
   libp2p?: Partial<Libp2pOptions<DmsnetServices>>
 }
 
 interface HandlerEntry { handler: StreamHandler, options?: StreamHandlerOptions }
-
-/** Name of the transport a connection runs over, from its remote address. */
-export function transportOf (ma: Multiaddr): string {
-  const names = ma.getComponents().map(c => c.name)
-  if (names.includes('p2p-circuit')) return 'circuit-relay'
-  if (names.includes('webtransport')) return 'webtransport'
-  if (names.includes('webrtc') || names.includes('webrtc-direct')) return 'webrtc'
-  if (names.includes('ws') || names.includes('wss')) return 'websockets'
-  if (names.includes('quic-v1') || names.includes('quic')) return 'quic'
-  if (names.includes('memory')) return 'memory'
-  if (names.includes('tcp')) return 'tcp'
-  return names.at(-1) ?? 'unknown'
-}
-
-interface TransportManagerLike {
-  listen(addrs: Multiaddr[]): Promise<void>
-  getAddrs(): Multiaddr[]
-}
-
-/**
- * libp2p has no public call to listen on more addresses or to list the bound (not announced)
- * ones; both live on the transport manager component. Reached defensively so a libp2p upgrade that
- * moves it degrades `listen`/`status` instead of crashing them.
- */
-function transportManagerOf (host: DmsnetHost): TransportManagerLike | undefined {
-  const tm = (host as unknown as { components?: { transportManager?: Partial<TransportManagerLike> } }).components?.transportManager
-  return typeof tm?.listen === 'function' && typeof tm.getAddrs === 'function' ? tm as TransportManagerLike : undefined
-}
-
-function listenAddrsOf (host: DmsnetHost): Multiaddr[] {
-  try {
-    return transportManagerOf(host)?.getAddrs() ?? host.getMultiaddrs()
-  } catch {
-    return host.getMultiaddrs()
-  }
-}
-
-/**
- * Listen addresses with every `/tcp/0` replaced by the port the first host actually bound.
- *
- * Why: joining, leaving or rotating a private swarm replaces the host; with port 0 each new host
- * would land on a fresh port and every peer's stored address for us would go stale at once. Keeping
- * the port makes a host switch look like a short reconnect to everyone else.
- */
-export function pinListenPorts (configured: string[], bound: Multiaddr[]): string[] {
-  const boundStrs = bound.map(a => a.toString())
-  return configured.map(addr => {
-    const m = /^\/(ip4|ip6)\/([^/]+)\/tcp\/0(\/.*)?$/.exec(addr)
-    if (m == null) return addr
-    const [, family, ip, tail = ''] = m
-    const wildcard = ip === '0.0.0.0' || ip === '::'
-    for (const b of boundStrs) {
-      const bm = /^\/(ip4|ip6)\/([^/]+)\/tcp\/(\d+)(\/.*)?$/.exec(b)
-      if (bm == null) continue
-      const [, bFamily, bIp, port, bTail = ''] = bm
-      if (bFamily === family && bTail === tail && (wildcard || bIp === ip) && port !== '0') {
-        return `/${family}/${ip}/tcp/${port}${tail}`
-      }
-    }
-    return addr
-  })
-}
-
-function toPeerId (peer: string | PeerId): PeerId {
-  if (typeof peer !== 'string') return peer
-  try {
-    return peerIdFromString(peer)
-  } catch (err) {
-    throw new InvalidArgumentError(`not a peer id: "${peer}"`, { cause: err })
-  }
-}
-
-type Target = { kind: 'peer', peerId: PeerId } | { kind: 'addr', addr: Multiaddr, peerId?: PeerId }
-
-function toTarget (target: string | PeerId | Multiaddr): Target {
-  if (isMultiaddr(target)) {
-    const p = target.getComponents().findLast(c => c.name === 'p2p')?.value
-    return { kind: 'addr', addr: target, peerId: p != null ? peerIdFromString(p) : undefined }
-  }
-  if (typeof target === 'string' && target.startsWith('/')) {
-    let addr: Multiaddr
-    try {
-      addr = multiaddr(target)
-    } catch (err) {
-      throw new InvalidArgumentError(`not a multiaddr: "${target}"`, { cause: err })
-    }
-    return toTarget(addr)
-  }
-  return { kind: 'peer', peerId: toPeerId(target as string | PeerId) }
-}
-
-function wrapAbort (err: unknown, options?: AbortOptions): Error | undefined {
-  if (options?.signal?.aborted === true) {
-    const reason = options.signal.reason as Error | undefined
-    return reason?.name === 'TimeoutError' ? new TimeoutError('operation timed out', { cause: err }) : new AbortedError('operation aborted', { cause: err })
-  }
-  return undefined
-}
 
 class DmsnetNetwork extends TypedEventEmitter<NetworkEvents> implements Network {
   readonly peerId: PeerId
@@ -139,6 +56,7 @@ class DmsnetNetwork extends TypedEventEmitter<NetworkEvents> implements Network 
   private readonly privateKey: PrivateKey
   private readonly log: Logger
   private readonly extra?: Partial<Libp2pOptions<DmsnetServices>>
+  private readonly dhtRecords?: DhtRecordOptions
   private readonly handlers = new Map<string, HandlerEntry>()
   private readonly latency = new Map<string, number>()
   private currentProfile: HostProfile
@@ -151,9 +69,9 @@ class DmsnetNetwork extends TypedEventEmitter<NetworkEvents> implements Network 
   /** Configured listen addresses with port 0 pinned to what the first host bound (see pinListenPorts). */
   private pinnedListen?: string[]
   /** Serialises start/stop/switch. */
-  private queue: Promise<unknown> = Promise.resolve()
+  private readonly queue = createSerialQueue()
 
-  constructor (config: Config, privateKey: PrivateKey, profile: HostProfile, log: Logger, extra?: Partial<Libp2pOptions<DmsnetServices>>) {
+  constructor (config: Config, privateKey: PrivateKey, profile: HostProfile, log: Logger, extra?: Partial<Libp2pOptions<DmsnetServices>>, dhtRecords?: DhtRecordOptions) {
     super()
     this.config = config
     this.privateKey = privateKey
@@ -161,11 +79,20 @@ class DmsnetNetwork extends TypedEventEmitter<NetworkEvents> implements Network 
     this.currentProfile = profile
     this.log = log
     this.extra = extra
+    this.dhtRecords = dhtRecords
   }
 
   get host (): DmsnetHost {
     if (this.current == null) throw new NotStartedError('network is not started')
     return this.current
+  }
+
+  get dht (): KadDHT {
+    return this.host.services.dht
+  }
+
+  get pubsub (): GossipSub {
+    return this.host.services.pubsub
   }
 
   get started (): boolean {
@@ -177,9 +104,7 @@ class DmsnetNetwork extends TypedEventEmitter<NetworkEvents> implements Network 
   }
 
   private serial<T> (fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(fn, fn)
-    this.queue = run.catch(() => {})
-    return run
+    return this.queue.run(fn)
   }
 
   async start (options?: AbortOptions): Promise<void> {
@@ -223,13 +148,18 @@ class DmsnetNetwork extends TypedEventEmitter<NetworkEvents> implements Network 
       privateKey: this.privateKey,
       config: { ...this.config.network, listen },
       profile,
-      nodeProfile: this.config.profile,
+      dht: this.dhtRecords,
       gater,
       extra: this.extra
     })
     this.reachability = 'unknown'
     this.nat = new NatTypeTracker()
-    this.detach = this.attach(host)
+    this.detach = attachHostEvents(host, {
+      emit: (name, detail) => { this.safeDispatch(name, detail) },
+      nat: () => this.nat,
+      addressesChanged: (addrs) => { this.updateReachability(addrs) },
+      disconnected: (peerId) => { this.latency.delete(peerId) }
+    })
     const ours = new Set<string>()
     try {
       for (const [protocol, { handler, options: hOpts }] of this.handlers) {
@@ -238,9 +168,6 @@ class DmsnetNetwork extends TypedEventEmitter<NetworkEvents> implements Network 
       }
       await host.start()
       options?.signal?.throwIfAborted()
-      if (this.config.network.dht.mode === 'server' || (this.config.network.dht.mode === 'auto' && this.config.profile === 'lan')) {
-        await host.services.dht.setMode('server')
-      }
     } catch (err) {
       this.detach?.()
       this.detach = undefined
@@ -289,47 +216,6 @@ class DmsnetNetwork extends TypedEventEmitter<NetworkEvents> implements Network 
     }
   }
 
-  /** Wires libp2p events of `host` to ours; returns the function that unwires them. */
-  private attach (host: DmsnetHost): () => void {
-    const onSelf = (_evt: CustomEvent<PeerUpdate>): void => {
-      // what we announce (with /p2p/<self>), the same list `status().announceAddrs` shows
-      const addrs = host.getMultiaddrs()
-      this.safeDispatch('local-addresses:updated', { addresses: addrs.map(a => a.toString()) })
-      this.updateReachability(addrs)
-    }
-    const onIdentify = (evt: CustomEvent<IdentifyResult>): void => {
-      const r = evt.detail
-      const peerId = r.peerId.toString()
-      this.safeDispatch('peer:identified', {
-        peerId,
-        protocols: [...r.protocols],
-        listenAddrs: r.listenAddrs.map(a => a.toString()),
-        agentVersion: r.agentVersion
-      })
-      if (r.observedAddr != null && r.connection?.direction === 'outbound') {
-        const changed = this.nat.observe(peerId, r.observedAddr)
-        if (changed != null) this.safeDispatch('nat:type-changed', changed)
-      }
-    }
-    const onConnect = (evt: CustomEvent<PeerId>): void => {
-      this.safeDispatch('peer:connectedness', { peerId: evt.detail.toString(), connectedness: 'connected' })
-    }
-    const onDisconnect = (evt: CustomEvent<PeerId>): void => {
-      this.latency.delete(evt.detail.toString())
-      this.safeDispatch('peer:connectedness', { peerId: evt.detail.toString(), connectedness: 'not-connected' })
-    }
-    host.addEventListener('self:peer:update', onSelf)
-    host.addEventListener('peer:identify', onIdentify)
-    host.addEventListener('peer:connect', onConnect)
-    host.addEventListener('peer:disconnect', onDisconnect)
-    return () => {
-      host.removeEventListener('self:peer:update', onSelf)
-      host.removeEventListener('peer:identify', onIdentify)
-      host.removeEventListener('peer:connect', onConnect)
-      host.removeEventListener('peer:disconnect', onDisconnect)
-    }
-  }
-
   private updateReachability (addrs: Multiaddr[]): void {
     const next = classifyReachability(addrs)
     if (next === this.reachability) return
@@ -357,84 +243,20 @@ class DmsnetNetwork extends TypedEventEmitter<NetworkEvents> implements Network 
     return host.getMultiaddrs().map(a => a.toString())
   }
 
+  private lookupContext (): PeerLookupContext {
+    return { host: this.host, self: this.peerId, dialTimeoutMs: this.config.network.connectionManager.dialTimeoutMs, log: this.log }
+  }
+
   async dial (target: string | PeerId | Multiaddr, options?: AbortOptions): Promise<Connection> {
-    const host = this.host
-    const t = toTarget(target)
-    try {
-      if (t.kind === 'addr') return await host.dial(t.addr, options)
-      const existing = host.getConnections(t.peerId).find(c => c.status === 'open')
-      if (existing != null) return existing
-      const fromStore = await this.ensureAddresses(t.peerId, options)
-      try {
-        return await host.dial(t.peerId, options)
-      } catch (err) {
-        // the peer store's addresses may be stale: ask the DHT once before giving up
-        if (!fromStore || options?.signal?.aborted === true) throw err
-        this.log.debug({ peer: t.peerId.toString(), err }, 'dial with stored addresses failed; trying a DHT lookup')
-        await this.lookup(t.peerId, options)
-        return await host.dial(t.peerId, options)
-      }
-    } catch (err) {
-      const aborted = wrapAbort(err, options)
-      if (aborted != null) throw aborted
-      if (err instanceof PeerNotFoundError || err instanceof InvalidArgumentError) throw err
-      const what = t.kind === 'addr' ? t.addr.toString() : t.peerId.toString()
-      throw new DialError(`cannot dial ${what}: ${(err as Error).message}`, { cause: err })
-    }
-  }
-
-  /**
-   * Makes sure the peer store has addresses for `peerId`, asking the DHT if not. Returns true when
-   * the peer store already had some (they may be stale).
-   */
-  private async ensureAddresses (peerId: PeerId, options?: AbortOptions): Promise<boolean> {
-    if (peerId.equals(this.peerId)) throw new InvalidArgumentError('cannot dial self')
-    try {
-      const peer = await this.host.peerStore.get(peerId)
-      if (peer.addresses.length > 0) return true
-    } catch {
-      // not in the peer store
-    }
-    await this.lookup(peerId, options)
-    return false
-  }
-
-  /** DHT `findPeer`, bounded by the dial timeout; the answer goes to the peer store. */
-  private async lookup (peerId: PeerId, options?: AbortOptions): Promise<void> {
-    const host = this.host
-    const signal = AbortSignal.any([
-      AbortSignal.timeout(this.config.network.connectionManager.dialTimeoutMs),
-      ...(options?.signal != null ? [options.signal] : [])
-    ])
-    try {
-      const info = await host.peerRouting.findPeer(peerId, { signal })
-      if (info.multiaddrs.length === 0) throw new PeerNotFoundError(`peer ${peerId.toString()} has no known addresses`)
-      await host.peerStore.merge(peerId, { multiaddrs: info.multiaddrs })
-    } catch (err) {
-      if (options?.signal?.aborted === true) throw wrapAbort(err, options)!
-      if (err instanceof PeerNotFoundError) throw err
-      throw new PeerNotFoundError(`peer ${peerId.toString()} not found (peer store, DHT): ${(err as Error).message}`, { cause: err })
-    }
+    return await dialTarget(this.lookupContext(), target, options)
   }
 
   async resolveAddress (peer: string | PeerId, options?: AbortOptions): Promise<string[]> {
-    const peerId = toPeerId(peer)
-    if (peerId.equals(this.peerId)) return this.host.getMultiaddrs().map(a => a.toString())
-    await this.ensureAddresses(peerId, options)
-    const stored = await this.host.peerStore.get(peerId, options)
-    return stored.addresses.map(a => a.multiaddr.toString())
+    return await resolveAddress(this.lookupContext(), peer, options)
   }
 
   async peerPublicKey (peer: string | PeerId, options?: AbortOptions): Promise<PublicKey> {
-    const peerId = toPeerId(peer)
-    if (peerId.publicKey != null) return peerId.publicKey
-    try {
-      const stored = await this.host.peerStore.get(peerId, options)
-      if (stored.id.publicKey != null) return stored.id.publicKey
-    } catch {
-      // not known yet
-    }
-    throw new PeerNotFoundError(`public key of ${peerId.toString()} is not known (RSA ids carry none until identify ran)`)
+    return await peerPublicKey(this.current, peer, options)
   }
 
   async hangUp (peer: string | PeerId, options?: AbortOptions): Promise<void> {
@@ -462,15 +284,7 @@ class DmsnetNetwork extends TypedEventEmitter<NetworkEvents> implements Network 
     const host = this.current
     const connections: PeerConnectionInfo[] = host == null
       ? []
-      : host.getConnections().map(c => ({
-        peerId: c.remotePeer.toString(),
-        direction: c.direction,
-        remoteAddr: c.remoteAddr.toString(),
-        transport: transportOf(c.remoteAddr),
-        limited: c.limits != null,
-        latencyMs: this.latency.get(c.remotePeer.toString()) ?? c.rtt,
-        openedAt: c.timeline.open
-      }))
+      : host.getConnections().map(c => connectionInfo(c, this.latency.get(c.remotePeer.toString())))
     const listenAddrs = host == null ? [] : listenAddrsOf(host).map(a => a.toString())
     return {
       peerId: this.peerId.toString(),
@@ -493,6 +307,40 @@ class DmsnetNetwork extends TypedEventEmitter<NetworkEvents> implements Network 
     const host = this.current
     if (host == null) return false
     return host.getConnections(toPeerId(peer)).some(c => c.status === 'open')
+  }
+
+  getMultiaddrs (): Multiaddr[] {
+    return this.current?.getMultiaddrs() ?? []
+  }
+
+  connectionsTo (peer: string | PeerId): PeerConnectionInfo[] {
+    const host = this.current
+    if (host == null) return []
+    const id = toPeerId(peer)
+    return host.getConnections(id).filter(c => c.status === 'open').map(c => connectionInfo(c, this.latency.get(id.toString())))
+  }
+
+  async getPeerInfo (peer: string | PeerId, options?: AbortOptions): Promise<PeerStoreInfo | undefined> {
+    const id = toPeerId(peer)
+    try {
+      const p = await this.host.peerStore.get(id, options)
+      return { peerId: id.toString(), addresses: p.addresses.map(a => a.multiaddr.toString()), protocols: [...p.protocols] }
+    } catch (err) {
+      if ((err as Error).name === 'NotFoundError') return undefined
+      throw err
+    }
+  }
+
+  async addPeerAddresses (peer: string | PeerId, addrs: Array<string | Multiaddr>, options?: AbortOptions): Promise<void> {
+    if (addrs.length === 0) return
+    const multiaddrs = addrs.map(a => {
+      try {
+        return typeof a === 'string' ? multiaddr(a) : a
+      } catch (err) {
+        throw new InvalidArgumentError(`not a multiaddr: "${String(a)}"`, { cause: err })
+      }
+    })
+    await this.host.peerStore.merge(toPeerId(peer), { multiaddrs }, options)
   }
 
   async handle (protocol: string, handler: StreamHandler, options?: StreamHandlerOptions): Promise<void> {
@@ -569,5 +417,5 @@ export async function createNetwork (options: CreateNetworkOptions): Promise<Net
     privateKey = id.privateKey
   }
   const profile = options.profile ?? publicProfile(config.network)
-  return new DmsnetNetwork(config, privateKey, profile, log, options.libp2p)
+  return new DmsnetNetwork(config, privateKey, profile, log, options.libp2p, options.dht)
 }

@@ -11,7 +11,8 @@ import type { AbortOptions, Connection, ConnectionProtector, PublicKey, Libp2p, 
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
-import type { KadDHT } from '@libp2p/kad-dht'
+import type { KadDHT, Selectors, Validators } from '@libp2p/kad-dht'
+import type { Libp2pOptions } from 'libp2p'
 import type { Ping } from '@libp2p/ping'
 
 /** Services every dmsnet host has (`host.services.pubsub` etc.); the optional ones follow the config. */
@@ -46,6 +47,8 @@ export interface NetworkEvents {
   'peer:identified': CustomEvent<{ peerId: string, protocols: string[], listenAddrs: string[], agentVersion?: string }>
   'nat:type-changed': CustomEvent<{ transport: 'tcp' | 'udp', natType: NatDeviceType }>
   'peer:connectedness': CustomEvent<{ peerId: string, connectedness: Connectedness }>
+  /** A discovery service (bootstrap, mDNS, DHT walk) found a peer; not yet connected. */
+  'peer:discovered': CustomEvent<{ peerId: string, addresses: string[] }>
   /** The libp2p host was (re)created: per-host state must be re-attached to `host`. */
   'host:changed': CustomEvent<{ host: DmsnetHost, profile: HostProfile }>
 }
@@ -69,6 +72,22 @@ export interface HostProfile {
   allowPeers?: Set<string>
 }
 
+/**
+ * DHT record namespaces a capability adds to every host (e.g. messaging's signed adverts), given
+ * by whoever composes the node: the network itself knows no record type.
+ */
+export interface DhtRecordOptions {
+  /** Record validators by key namespace (`/<namespace>/...`): a record failing one is not stored. */
+  validators?: Validators
+  /** Picks the best of several records for one key, by namespace. */
+  selectors?: Selectors
+  /**
+   * Makes the datastore of each host generation (the DHT keeps its records there), e.g. one with
+   * per-signer quotas. Default: libp2p's in-memory datastore.
+   */
+  datastore?: () => NonNullable<Libp2pOptions['datastore']>
+}
+
 /** Options of `dialProtocol`: streams over relayed (limited) connections must be asked for. */
 export interface DialProtocolOptions extends AbortOptions {
   /** Allow the stream on a limited (relayed) connection. Default false, as in libp2p. */
@@ -88,6 +107,12 @@ export interface PeerConnectionInfo {
   openedAt: number
 }
 
+export interface PeerStoreInfo {
+  peerId: string
+  addresses: string[]
+  protocols: string[]
+}
+
 export interface NetworkStatus {
   peerId: string
   profile: string
@@ -103,10 +128,18 @@ export interface NetworkStatus {
 
 export interface Network extends TypedEventTarget<NetworkEvents> {
   readonly peerId: PeerId
-  /** The current libp2p host. Throws NotStartedError before `start`. Changes on `host:changed`. */
+  /**
+   * Escape hatch: the current libp2p host. Throws NotStartedError before `start`; replaced on
+   * every `host:changed`, so never keep it. dmsnet's own features do not use it (docs/network.md
+   * says which narrow call to use instead); tests and benchmarks inspect libp2p internals with it.
+   */
   readonly host: DmsnetHost
   readonly started: boolean
   readonly profile: HostProfile
+  /** The current host's DHT (kad-dht). Throws NotStartedError before `start`; changes on `host:changed`. */
+  readonly dht: KadDHT
+  /** The current host's gossipsub. Throws NotStartedError before `start`; changes on `host:changed`. */
+  readonly pubsub: GossipSub
 
   start (options?: AbortOptions): Promise<void>
   stop (options?: AbortOptions): Promise<void>
@@ -121,6 +154,14 @@ export interface Network extends TypedEventTarget<NetworkEvents> {
   /** Connected peers' ids. */
   peers (): string[]
   isConnected (peer: string | PeerId): boolean
+  /** Our announceable addresses (with /p2p/<self>); empty before `start`. */
+  getMultiaddrs (): Multiaddr[]
+  /** Open connections to `peer` (empty when none, or before `start`). */
+  connectionsTo (peer: string | PeerId): PeerConnectionInfo[]
+  /** What the peer store knows of `peer` (no network lookup); undefined when nothing. */
+  getPeerInfo (peer: string | PeerId, options?: AbortOptions): Promise<PeerStoreInfo | undefined>
+  /** Adds dial hints for `peer` to the peer store (kept with what it already has). */
+  addPeerAddresses (peer: string | PeerId, addrs: Array<string | Multiaddr>, options?: AbortOptions): Promise<void>
 
   /** A peer's addresses: the peer store's, else a DHT lookup (Go DMS `ResolveAddress`). */
   resolveAddress (peer: string | PeerId, options?: AbortOptions): Promise<string[]>

@@ -4,6 +4,7 @@
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { InvalidArgumentError } from '../errors.js'
+import { withTimeout } from '../util/signal.js'
 import { pskProtector } from './protector.js'
 import { request, SWARM_KEY_PROTOCOL, type SwarmMessage } from './wire.js'
 import type { Logger } from '../logging.js'
@@ -26,8 +27,6 @@ export function checkPeerId (p: string): string {
 export function withP2p (addr: string, peer: string): string {
   return /\/p2p\/[^/]+$/.test(addr) ? addr : `${addr}/p2p/${peer}`
 }
-
-export const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
 export interface SwarmContextInit {
   network: Network
@@ -86,7 +85,7 @@ export class SwarmContext {
 
   ownSwarmAddrs (): string[] {
     if (!this.network.started) return []
-    return this.network.host.getMultiaddrs()
+    return this.network.getMultiaddrs()
       .map(a => a.toString())
       .filter(a => !a.includes('/p2p-circuit'))
       .map(a => withP2p(a, this.self))
@@ -113,7 +112,7 @@ export class SwarmContext {
 
   /** One request/reply on a new key-protocol stream to `peer`. */
   async send (peer: string, msg: SwarmMessage, options?: AbortOptions, timeoutMs = this.requestTimeoutMs): Promise<SwarmMessage> {
-    const signal = options?.signal != null ? AbortSignal.any([options.signal, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs)
+    const signal = withTimeout(options?.signal, timeoutMs)
     const stream = await this.network.dialProtocol(peer, SWARM_KEY_PROTOCOL, { signal })
     return await request(stream, msg, { signal })
   }

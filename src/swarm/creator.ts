@@ -3,7 +3,6 @@
  * issues the signed membership statement, hands the key out sealed to authorised peers (also on
  * its public key service), redeems invites, rotates the key and revokes peers.
  */
-import { peerIdFromString } from '@libp2p/peer-id'
 import { SwarmStateError } from './errors.js'
 import { formatInvite, hashInviteSecret, newInviteSecret } from './invite.js'
 import { generateSwarmKey } from './key-file.js'
@@ -113,16 +112,13 @@ export class CreatorRole {
     if (s == null) return []
     if (!this.ctx.inSwarm()) return s.bootstrap
     const out = new Set(this.ctx.ownSwarmAddrs())
-    const host = this.ctx.network.host
     for (const p of s.authorised) {
       if (!this.ctx.network.isConnected(p)) continue
-      try {
-        const peer = await host.peerStore.get(peerIdFromString(p))
-        for (const a of peer.addresses) {
-          const str = a.multiaddr.toString()
-          if (!str.includes('/p2p-circuit')) out.add(withP2p(str, p))
-        }
-      } catch { /* not in the peer store yet: its own dials will find us */ }
+      // not in the peer store yet: its own dials will find us
+      const peer = await this.ctx.network.getPeerInfo(p).catch(() => undefined)
+      for (const str of peer?.addresses ?? []) {
+        if (!str.includes('/p2p-circuit')) out.add(withP2p(str, p))
+      }
     }
     return [...out]
   }

@@ -13,8 +13,8 @@
  * `@libp2p/pnet` all load.
  */
 import { randomBytes } from 'node:crypto'
-import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
-import { dirname } from 'node:path'
+import { readFileSync } from 'node:fs'
+import { writeFileAtomicSync } from '../safe-file.js'
 import { SwarmKeyEncodingError, SwarmKeyHeaderError, SwarmKeyLengthError } from './errors.js'
 
 export const SWARM_KEY_HEADER = '/key/swarm/psk/1.0.0/'
@@ -101,14 +101,5 @@ export function writeSwarmKeyFile (path: string, psk: Uint8Array, encoding: Swar
 
 /** Atomic write (temp file + rename) of a secret file, mode 0600, parent directory 0700. */
 export function writePrivateFile (path: string, text: string): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`
-  const fd = openSync(tmp, 'wx', 0o600)
-  try {
-    writeFileSync(fd, text)
-  } finally {
-    closeSync(fd)
-  }
-  chmodSync(tmp, 0o600)
-  renameSync(tmp, path)
+  writeFileAtomicSync(path, text, { mkdirParent: true })
 }

@@ -14,7 +14,9 @@ import { DialError } from '../errors.js'
 import { InvalidInviteError, SealError, SwarmProtocolError, SwarmUnauthorizedError } from './errors.js'
 import { verifyMembership, type MembershipStatement } from './membership.js'
 import { openSealed } from './seal.js'
-import { sleep, type SwarmContext } from './context.js'
+import type { SwarmContext } from './context.js'
+import { sleep } from '../util/sleep.js'
+import { withTimeout } from '../util/signal.js'
 import { decodePayload, request, SWARM_KEY_PROTOCOL, type KeyPayload, type SwarmMessage } from './wire.js'
 import type { SwarmState } from './state.js'
 import type { AbortOptions } from '@libp2p/interface'
@@ -185,7 +187,7 @@ export class MemberRole {
     // a short retry: the key service may be busy (many members at once) or restarting
     for (const addr of [...addrs, ...addrs, ...addrs]) {
       if (last != null) await sleep(300)
-      const signal = options?.signal != null ? AbortSignal.any([options.signal, AbortSignal.timeout(ctx.requestTimeoutMs)]) : AbortSignal.timeout(ctx.requestTimeoutMs)
+      const signal = withTimeout(options?.signal, ctx.requestTimeoutMs)
       let reply: SwarmMessage
       try {
         const stream = await ctx.network.dialProtocol(addr, SWARM_KEY_PROTOCOL, { signal })

@@ -3,10 +3,8 @@
  * joined, the current key and epoch, the authorised peers, where to find the swarm and its
  * creator. A restarted node reads it and resumes (rejoins) without any user action.
  */
-import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { chmod, mkdir, open, rename, unlink } from 'node:fs/promises'
-import { dirname } from 'node:path'
+import { writeFileAtomic } from '../safe-file.js'
 import { SwarmStateFileError } from './errors.js'
 import { writePrivateFile } from './key-file.js'
 import type { MembershipStatement } from './membership.js'
@@ -107,19 +105,5 @@ export function writeSwarmState (path: string, state: SwarmState): void {
  * through this so a slow disk never blocks the event loop.
  */
 export async function writeSwarmStateAsync (path: string, state: SwarmState): Promise<void> {
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 })
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`
-  const fh = await open(tmp, 'wx', 0o600)
-  try {
-    await fh.writeFile(JSON.stringify(state, null, 2) + '\n')
-  } finally {
-    await fh.close()
-  }
-  try {
-    await chmod(tmp, 0o600)
-    await rename(tmp, path)
-  } catch (err) {
-    await unlink(tmp).catch(() => {})
-    throw err
-  }
+  await writeFileAtomic(path, JSON.stringify(state, null, 2) + '\n', { mkdirParent: true })
 }

@@ -10,6 +10,7 @@
  */
 import { writeSwarmStateAsync, type SwarmState } from './state.js'
 import type { Logger } from '../logging.js'
+import { createSerialQueue } from '../util/serial.js'
 
 export class SwarmStore {
   state?: SwarmState
@@ -17,8 +18,8 @@ export class SwarmStore {
   readonly allowed = new Set<string>()
   /** Member: may peers other than the creator be admitted (a fresh membership statement is held)? */
   private trustMembers = false
-  private writes: Promise<void> = Promise.resolve()
-  private ops: Promise<unknown> = Promise.resolve()
+  private readonly writes = createSerialQueue()
+  private readonly ops = createSerialQueue()
 
   constructor (readonly file: string, private readonly log: Logger) {}
 
@@ -48,15 +49,13 @@ export class SwarmStore {
 
   /** Serialises multi-step operations (create, join, leave, rotate, recover...). */
   op<T> (fn: () => Promise<T>): Promise<T> {
-    const run = this.ops.then(fn, fn)
-    this.ops = run.catch(() => {})
-    return run
+    return this.ops.run(fn)
   }
 
   /** Resolves once every queued operation and write has finished. */
   async idle (): Promise<void> {
-    await this.ops.catch(() => {})
-    await this.writes.catch(() => {})
+    await this.ops.idle()
+    await this.writes.idle()
   }
 
   private refreshAllowed (): void {
@@ -72,8 +71,8 @@ export class SwarmStore {
     const s = this.state
     if (s == null) return
     const snapshot = structuredClone(s)
-    const write = this.writes.then(async () => { await writeSwarmStateAsync(this.file, snapshot) })
-    this.writes = write.catch((err: unknown) => { this.log.error({ err, file: this.file }, 'could not write the swarm state file') })
+    const write = this.writes.run(async () => { await writeSwarmStateAsync(this.file, snapshot) })
+    write.catch((err: unknown) => { this.log.error({ err, file: this.file }, 'could not write the swarm state file') })
     await write
   }
 }

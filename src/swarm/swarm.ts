@@ -11,7 +11,6 @@ import { TypedEventEmitter } from 'main-event'
 import { InvalidArgumentError } from '../errors.js'
 import { createLogger, type Logger } from '../logging.js'
 import { publicProfile as publicProfileOf } from '../network/host.js'
-import { loadOrCreateIdentity } from '../network/identity.js'
 import { checkPeerId, SwarmContext } from './context.js'
 import { CreatorRole } from './creator.js'
 import { InvalidInviteError, SwarmStateError } from './errors.js'
@@ -267,8 +266,7 @@ class DmsnetSwarmManager extends TypedEventEmitter<SwarmEvents> implements Swarm
  * persisted swarm is rejoined then.
  */
 export async function createSwarmManager (init: SwarmManagerInit): Promise<SwarmManager> {
-  let key = init.privateKey
-  if (key == null) key = (await loadOrCreateIdentity(init.config.network.identityFile)).privateKey
+  const key = init.privateKey
   const mgr = new DmsnetSwarmManager(init, key)
   if (init.network.peerId.publicKey != null && !init.network.peerId.publicKey.equals(key.publicKey)) {
     throw new InvalidArgumentError('the swarm manager\'s identity key does not match the network\'s peer id')

@@ -86,8 +86,8 @@ export interface SwarmManagerInit {
   network: Network
   config: Pick<Config, 'swarm' | 'network'>
   logger?: Logger
-  /** The node's identity key (must match `network.peerId`); default: read from `config.network.identityFile`. */
-  privateKey?: PrivateKey
+  /** The node's identity key (must match `network.peerId`): a component the composition reads once. */
+  privateKey: PrivateKey
   /**
    * Creator: listen addresses of the public key service. Default: the TCP addresses of
    * `config.network.listen` with port 0 (a free port, then kept across restarts).

@@ -12,12 +12,14 @@
  * in the last 32 bits, so one number identifies a member in both families.
  */
 import { createHash } from 'node:crypto'
+import { configDefaults } from '../config/schema.js'
 import { InvalidArgumentError } from '../errors.js'
 import { AddressExhaustedError } from './errors.js'
 import { formatIPv4, formatIPv6, parseCidr, type Cidr4, type Cidr6 } from './ip.js'
 
-export const DEFAULT_CIDR = '100.64.0.0/10'
-export const DEFAULT_IPV6_PREFIX = 'fd64:646d:736e::/64'
+/** Defaults of `vpn.cidr` / `vpn.ipv6Prefix`, from the config schema (their one source). */
+export const DEFAULT_CIDR = configDefaults.vpn.cidr
+export const DEFAULT_IPV6_PREFIX = configDefaults.vpn.ipv6Prefix
 
 export interface AddressPlanJSON {
   cidr: string

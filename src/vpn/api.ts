@@ -15,6 +15,11 @@ import type { TypedEventTarget } from 'main-event'
 import type { Registry } from 'prom-client'
 import type { DnsForwardConfig } from './dns-forward.js'
 
+/**
+ * `config.vpn` (src/config/schema.ts). Every key is optional here so the library can be used with
+ * a partial config; whatever is missing takes the schema's default (`configDefaults.vpn`), the one
+ * place defaults are written.
+ */
 export interface VpnConfig {
   cidr?: string
   ipv6Prefix?: string

@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import { peerIdFromString } from '@libp2p/peer-id'
+import { configDefaults } from '../config/schema.js'
 import { InvalidArgumentError } from '../errors.js'
 import { createAddressPlan, DEFAULT_CIDR, DEFAULT_IPV6_PREFIX, type AddressPlan } from './address-plan.js'
 import { formatIPv4, formatIPv6 } from './ip.js'
@@ -43,15 +44,10 @@ export function memberFor (ctx: AuthorityContext, spec: VpnPeerSpec, others: Vpn
   for (const r of spec.routes ?? []) if (!isAllowedRoute(r)) throw new InvalidArgumentError(`route ${r} is not a private prefix (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7)`)
   const ip = ctx.plan.allocate(spec.peerId)
   let addrs = spec.addrs ?? existing?.addrs ?? []
-  const host = ctx.network.host
   if (addrs.length === 0 && spec.peerId !== ctx.selfPeerId) {
-    try {
-      addrs = host.getConnections(peerIdFromString(spec.peerId)).filter(c => c.limits == null).map(c => c.remoteAddr.toString())
-    } catch { /* best effort: a hint only */ }
+    addrs = ctx.network.connectionsTo(spec.peerId).filter(c => !c.limited).map(c => c.remoteAddr)
   }
-  if (spec.peerId === ctx.selfPeerId) {
-    try { addrs = host.getMultiaddrs().map(a => a.toString()) } catch { /* best effort: a hint only */ }
-  }
+  if (spec.peerId === ctx.selfPeerId) addrs = ctx.network.getMultiaddrs().map(a => a.toString())
   return {
     peerId: spec.peerId,
     name,
@@ -79,8 +75,8 @@ export function startMembership (network: Network, config: VpnConfig, saved: Per
     version: 0,
     cidr,
     ipv6Prefix,
-    domain: config.domain ?? 'dmsnet',
-    mtu: config.mtu ?? 1420,
+    domain: config.domain ?? configDefaults.vpn.domain,
+    mtu: config.mtu ?? configDefaults.vpn.mtu,
     members: []
   }
   const ctx = { network, selfPeerId, plan }

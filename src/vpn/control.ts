@@ -6,6 +6,7 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
 import type { Logger } from '../logging.js'
+import { withTimeout } from '../util/signal.js'
 import type { Network } from '../network/types.js'
 import type { AbortOptions, Stream } from '@libp2p/interface'
 import { InvalidFrameError } from './errors.js'
@@ -71,7 +72,7 @@ export async function serve (stream: Stream, handle: (req: ControlRequest) => Pr
 
 /** Sends one control request to `peerId` (by peer id only) on a fresh stream; failures are logged and yield undefined. */
 export async function tell (network: Network, peerId: string, req: ControlRequest, log?: Logger, options?: AbortOptions): Promise<ControlReply | undefined> {
-  const signal = AbortSignal.any([AbortSignal.timeout(5000), ...(options?.signal != null ? [options.signal] : [])])
+  const signal = withTimeout(options?.signal, 5000)
   try {
     const conn = await network.dial(peerIdFromString(peerId), { signal })
     const stream = await conn.newStream(CONTROL_PROTOCOL, { signal, runOnLimitedConnection: true } as AbortOptions)

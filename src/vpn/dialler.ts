@@ -6,6 +6,8 @@
  * could take for a multiaddr), with backoff, until the link has a stream or is no longer current.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
+import { sleep } from '../util/sleep.js'
+import { withTimeout } from '../util/signal.js'
 import type { PeerLink } from './link.js'
 import type { Logger } from '../logging.js'
 import type { Network } from '../network/types.js'
@@ -13,13 +15,6 @@ import type { AbortOptions } from '@libp2p/interface'
 
 /** How long the member with the larger peer id waits for the designated dialer before dialling itself. */
 const FALLBACK_DIAL_MS = 3000
-
-export function sleep (ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms)
-    signal?.addEventListener('abort', () => { clearTimeout(t); resolve() }, { once: true })
-  })
-}
 
 export interface DiallerOptions {
   network: Network
@@ -58,7 +53,7 @@ export function createDialler (opts: DiallerOptions): Dialler {
           if (!designated) await sleep(FALLBACK_DIAL_MS, signal)
           while (!signal.aborted && opts.isCurrent(link) && link.stream == null) {
             try {
-              const s = AbortSignal.any([signal, AbortSignal.timeout(5000)])
+              const s = withTimeout(signal, 5000)
               const conn = await opts.network.dial(peer, { signal: s })
               const stream = await conn.newStream(opts.dataProtocol, { signal: s, runOnLimitedConnection: true } as AbortOptions)
               if (!opts.isCurrent(link)) {

@@ -14,6 +14,7 @@ import { createSocket, type Socket } from 'node:dgram'
 import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import dnsPacket from 'dns-packet'
+import { configDefaults } from '../config/schema.js'
 import type { Logger } from '../logging.js'
 
 export interface DnsUpstream { address: string, port: number }
@@ -167,10 +168,11 @@ interface Pending {
 export function createDnsForwarder (options: DnsForwarderOptions = {}): DnsForwarder {
   const exclude = new Set((options.exclude ?? []).map(u => `${u.address}|${u.port}`))
   const upstreams = (options.upstreams ?? readResolvConf(options.resolvConf)).filter(u => !exclude.has(`${u.address}|${u.port}`))
-  const timeoutMs = options.timeoutMs ?? 2000
-  const maxInFlight = options.maxInFlight ?? 256
-  const cacheSize = options.cacheSize ?? 1024
-  const maxTtlSec = options.maxTtlSec ?? 300
+  const dflt = configDefaults.vpn.dnsForward
+  const timeoutMs = options.timeoutMs ?? dflt.timeoutMs
+  const maxInFlight = options.maxInFlight ?? dflt.maxInFlight
+  const cacheSize = options.cacheSize ?? dflt.cacheSize
+  const maxTtlSec = options.maxTtlSec ?? dflt.maxTtlSec
   const now = options.now ?? Date.now
   const log = options.logger
   const cache = new Map<string, { reply: Buffer, storedAt: number, expiresAt: number }>()

@@ -16,25 +16,14 @@
  */
 import { InvalidArgumentError } from '../errors.js'
 import { MembershipRefusedError } from './errors.js'
-import { contains4, contains6, overlaps, parseCidr, parseIPv4, parseIPv6, type Cidr, type Cidr4, type Cidr6 } from './ip.js'
+import { configDefaults } from '../config/schema.js'
+import { contains4, contains6, isPrivatePrefix, overlaps, PRIVATE_SPACE, parseCidr, parseIPv4, parseIPv6, within, type Cidr, type Cidr4, type Cidr6 } from './ip.js'
+
+export { isPrivatePrefix, PRIVATE_SPACE, within } from './ip.js'
 import type { VpnMembership } from './membership.js'
 
-/** Private address space: no accepted range, and no member route, may leave it. */
-export const PRIVATE_SPACE = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', 'fc00::/7']
-/** Ranges a membership's prefixes must lie in unless configured otherwise. */
-export const DEFAULT_ACCEPT_RANGES = ['100.64.0.0/10', 'fc00::/7']
-
-const PRIVATE: Cidr[] = PRIVATE_SPACE.map(parseCidr)
-
-/** `inner` lies entirely inside `outer` (same family, no shorter prefix). */
-export function within (inner: Cidr, outer: Cidr): boolean {
-  return inner.family === outer.family && outer.prefixLen <= inner.prefixLen && overlaps(outer, inner)
-}
-
-/** Whether the prefix lies inside private address space (RFC 1918, RFC 6598, RFC 4193). */
-export function isPrivatePrefix (c: Cidr): boolean {
-  return PRIVATE.some(r => within(c, r))
-}
+/** Ranges a membership's prefixes must lie in unless configured otherwise (the config schema's default). */
+export const DEFAULT_ACCEPT_RANGES: readonly string[] = configDefaults.vpn.acceptRanges
 
 export interface PolicyOptions {
   /** Prefixes a membership's `cidr` and `ipv6Prefix` must lie in; each inside private space. */

@@ -2,6 +2,7 @@
  * The VPN's TUN factory on top of src/netdev: opens the device (offloads, MTU, txqueuelen,
  * gso_max_size are netdev's job), puts the member's addresses on it (IPv6 without duplicate
  * address detection, so the DNS responder can bind at once) and routes extra prefixes into it.
+ * The open's AbortSignal bounds the open only; the device lives until the VPN closes it.
  */
 import { writeFile } from 'node:fs/promises'
 import { addAddress, addRoute, deleteRoute } from '../netdev/link.js'
@@ -10,16 +11,24 @@ import { createTun } from '../netdev/tun.js'
 import type { TunFactory, TunOpenOptions, VpnTun } from './types.js'
 import type { AbortOptions } from '@libp2p/interface'
 
-export function netdevTunFactory (): TunFactory {
+export interface NetdevTunFactoryOptions {
+  /** Network namespace to move the device into (tests, a node whose VPN lives in a namespace). */
+  netns?: string
+}
+
+export function netdevTunFactory (factoryOptions: NetdevTunFactoryOptions = {}): TunFactory {
+  const { netns } = factoryOptions
   return async (options: TunOpenOptions, abort?: AbortOptions): Promise<VpnTun> => {
-    const dev = await createTun({ name: options.name, mtu: options.mtu, offload: options.offload, signal: abort?.signal })
+    const dev = await createTun({ name: options.name, mtu: options.mtu, offload: options.offload, netns, signal: abort?.signal })
+    const where = { netns, signal: abort?.signal }
     try {
-      await writeFile(`/proc/sys/net/ipv6/conf/${dev.name}/accept_dad`, '0').catch(() => {})
+      // (in a namespace, `nodad` below is enough: /proc/sys here is the host's)
+      if (netns == null) await writeFile(`/proc/sys/net/ipv6/conf/${dev.name}/accept_dad`, '0').catch(() => {})
       for (const a of options.addresses) {
-        if (a.includes(':')) await ip(['-6', 'addr', 'replace', a, 'dev', dev.name, 'nodad'], undefined, abort)
-        else await addAddress(dev.name, a, abort)
+        if (a.includes(':')) await ip(['-6', 'addr', 'replace', a, 'dev', dev.name, 'nodad'], netns, where)
+        else await addAddress(dev.name, a, where)
       }
-      for (const r of options.routes) await addRoute({ dst: r, dev: dev.name }, abort)
+      for (const r of options.routes) await addRoute({ dst: r, dev: dev.name }, where)
     } catch (err) {
       await dev.close().catch(() => {})
       throw err
@@ -52,8 +61,8 @@ export function netdevTunFactory (): TunFactory {
         dev.writeBatch(batch)
       },
       async setRoutes (next: string[]) {
-        for (const r of routes) if (!next.includes(r)) await deleteRoute({ dst: r, dev: dev.name }).catch(() => {})
-        for (const r of next) if (!routes.includes(r)) await addRoute({ dst: r, dev: dev.name })
+        for (const r of routes) if (!next.includes(r)) await deleteRoute({ dst: r, dev: dev.name }, { netns }).catch(() => {})
+        for (const r of next) if (!routes.includes(r)) await addRoute({ dst: r, dev: dev.name }, { netns })
         routes = [...next]
       },
       async close () {

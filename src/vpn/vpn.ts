@@ -14,20 +14,19 @@
  * starts the VPN is its authority: it assigns addresses, persists them, and pushes each snapshot to
  * every member; members persist the last snapshot they accepted so a restart resumes it.
  */
-import { peerIdFromString } from '@libp2p/peer-id'
 import { TypedEventEmitter } from 'main-event'
 import { InvalidArgumentError } from '../errors.js'
 import { createAddressPlan, type AddressPlan } from './address-plan.js'
 import { memberFor, startMembership } from './authority.js'
 import { CONTROL_PROTOCOL, serve, tell, type ControlReply, type ControlRequest } from './control.js'
 import { DataPath } from './datapath.js'
-import { createDialler, sleep, type Dialler } from './dialler.js'
-import { createDnsResponder, type DnsResponder } from './dns.js'
+import { createDialler, type Dialler } from './dialler.js'
+import { sleep } from '../util/sleep.js'
+import { createSerialQueue } from '../util/serial.js'
+import { LocalDevice } from './device.js'
 import { NotAuthorityError, VpnNotRunningError } from './errors.js'
-import { toForwardOptions } from './dns-forward.js'
 import { createJobNetwork, type JobAttachment, type JobNetwork, type PortMappingInfo } from './jobs.js'
 import { dialHints, judgeMembership } from './member.js'
-import { parseCidr } from './ip.js'
 import { registerVpnMetrics } from './metrics.js'
 import { createMembershipPolicy, type MembershipPolicy } from './policy.js'
 import { createStateStore, type StateStore } from './state-store.js'
@@ -61,11 +60,10 @@ class DmsnetVpn extends TypedEventEmitter<VpnEvents> implements Vpn {
   /** `current` as applied here (routes this node does not accept stripped). */
   private applied: VpnMembership | undefined
   private plan: AddressPlan | undefined
-  private tunRoutes: string[] = []
-  private dns: DnsResponder | undefined
+  private readonly device: LocalDevice
   private running = false
   private handlersUp = false
-  private serialTail: Promise<unknown> = Promise.resolve()
+  private readonly queue = createSerialQueue()
   private readonly counts = { refused: 0, invitationsRefused: 0, switches: 0, routesStripped: 0 }
   private readonly jobs: JobNetwork
   private readonly refresher: MembershipRefresher
@@ -111,6 +109,17 @@ class DmsnetVpn extends TypedEventEmitter<VpnEvents> implements Vpn {
       fetch: async (authority, networkId) => await this.tell(authority, { type: 'fetch', networkId }),
       // a fetch still in flight when the VPN stops must not bring the device back
       accept: async (from, m) => { await this.serial(async () => { if (this.running) await this.accept(from, m) }) }
+    })
+    this.device = new LocalDevice({
+      tun: opts.tun,
+      config: opts.config,
+      offload: this.offload,
+      data: this.data,
+      log: this.log,
+      resolve: (name) => {
+        const x = this.applied?.members.find(y => y.name === name)
+        return x == null ? undefined : { ipv4: x.ipv4, ipv6: x.ipv6 }
+      }
     })
     this.jobs = createJobNetwork({
       subnet: opts.jobSubnet,
@@ -257,9 +266,7 @@ class DmsnetVpn extends TypedEventEmitter<VpnEvents> implements Vpn {
   // ---------------------------------------------------------------- control
 
   private serial<T> (fn: () => Promise<T>): Promise<T> {
-    const run = this.serialTail.then(fn, fn)
-    this.serialTail = run.catch(() => {})
-    return run
+    return this.queue.run(fn)
   }
 
   private requireAuthority (): VpnMembership {
@@ -357,8 +364,6 @@ class DmsnetVpn extends TypedEventEmitter<VpnEvents> implements Vpn {
     const self = effective.members.find(x => x.peerId === this.peerId)
     if (self == null) throw new InvalidArgumentError('this node is not a member')
     const prev = this.applied
-    const v4 = parseCidr(effective.cidr)
-    const v6 = parseCidr(effective.ipv6Prefix)
     const routes = effective.members.filter(x => x.peerId !== this.peerId).flatMap(x => x.routes)
     const prevSelf = prev?.members.find(x => x.peerId === this.peerId)
     const needNewTun = this.data.tun == null || prevSelf?.ipv4 !== self.ipv4 || prevSelf?.ipv6 !== self.ipv6 || prev?.mtu !== effective.mtu || prev.cidr !== effective.cidr || prev.ipv6Prefix !== effective.ipv6Prefix
@@ -369,22 +374,11 @@ class DmsnetVpn extends TypedEventEmitter<VpnEvents> implements Vpn {
     const links = this.data.applyMembership(effective)
 
     if (needNewTun) {
-      await this.closeDevice()
-      const tun = await this.opts.tun({
-        name: this.opts.config.interfaceName ?? 'dmsnet0',
-        mtu: effective.mtu,
-        offload: this.offload,
-        addresses: [`${self.ipv4}/${v4.prefixLen}`, `${self.ipv6}/${v6.prefixLen}`],
-        routes
-      }, options)
-      this.tunRoutes = routes
       this.dialler.reset()
-      this.data.attachTun(tun)
-      await this.startDns(effective, self)
-    } else if (routes.join(',') !== this.tunRoutes.join(',')) {
-      // Extra routes changed: reopen would drop traffic; the factory's device can update in place.
-      await this.data.tun?.setRoutes?.(routes)
-      this.tunRoutes = routes
+      await this.device.open(effective, self, routes, options)
+      this.dialler.reset()
+    } else {
+      await this.device.setRoutes(routes)
     }
     this.running = true
     this.refresher.start(m.authority)
@@ -394,7 +388,7 @@ class DmsnetVpn extends TypedEventEmitter<VpnEvents> implements Vpn {
       const hints = x == null ? [] : dialHints(x.peerId, x.addrs)
       if (hints.length > 0) {
         try {
-          await this.network.host.peerStore.merge(peerIdFromString(link.peerId), { multiaddrs: hints })
+          await this.network.addPeerAddresses(link.peerId, hints)
         } catch { /* best effort: a hint only */ }
       }
       this.dialler.ensure(link)
@@ -402,33 +396,9 @@ class DmsnetVpn extends TypedEventEmitter<VpnEvents> implements Vpn {
     this.safeDispatchEvent('membership:changed', { detail: { version: m.version, members: m.members.length } })
   }
 
-  private async startDns (m: VpnMembership, self: VpnMember): Promise<void> {
-    const port = this.opts.config.dnsPort ?? 53
-    if (port <= 0) return
-    try {
-      this.dns = await createDnsResponder({
-        domain: m.domain,
-        addresses: [self.ipv4, self.ipv6],
-        port,
-        logger: this.log,
-        forward: toForwardOptions(this.opts.config.dnsForward),
-        resolve: (name) => {
-          const x = this.applied?.members.find(y => y.name === name)
-          return x == null ? undefined : { ipv4: x.ipv4, ipv6: x.ipv6 }
-        }
-      })
-    } catch (err) {
-      this.log?.warn({ err }, 'dns responder not started')
-    }
-  }
-
   private async closeDevice (): Promise<void> {
     this.dialler.reset()
-    const dns = this.dns
-    this.dns = undefined
-    await dns?.close().catch(() => {})
-    const tun = this.data.detachTun()
-    await tun?.close().catch((err: unknown) => { this.log?.warn({ err }, 'tun close failed') })
+    await this.device.close()
   }
 
   private async teardown (reason: string): Promise<void> {

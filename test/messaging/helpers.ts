@@ -6,6 +6,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { Registry } from 'prom-client'
 import { createMessaging, type Messaging } from '../../src/messaging/index.js'
+import { advertDhtRecords } from '../../src/messaging/dht-records.js'
 import type { MessagingConfig } from '../../src/messaging/types.js'
 import { startNode, type TestNode } from '../network/helpers.js'
 
@@ -20,7 +21,7 @@ export interface MsgNode {
 
 export async function startMsgNode (config: Partial<MessagingConfig> = {}): Promise<MsgNode> {
   const privateKey = await generateKeyPair('Ed25519')
-  const node = await startNode({}, { privateKey })
+  const node = await startNode({}, { privateKey, dht: advertDhtRecords() })
   const registry = new Registry()
   const messaging = createMessaging({ network: node.net, privateKey, config, metrics: registry })
   await messaging.start()

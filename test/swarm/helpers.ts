@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadConfig, type Config } from '../../src/config/index.js'
 import { createNetwork } from '../../src/network/network.js'
+import { loadOrCreateIdentity } from '../../src/network/identity.js'
 import { createSwarmManager, type SwarmManager, type SwarmManagerInit } from '../../src/swarm/swarm.js'
 import type { Network } from '../../src/network/types.js'
 
@@ -50,10 +51,12 @@ export async function startSwarmNode (opts: { dir?: string, port?: number, init?
   // port 0 unless restarting: the network keeps the port its first host bound across host
   // switches, so no free port has to be guessed (and raced for) before the node starts
   const config = swarmTestConfig(dir, opts.port ?? 0)
-  const net = await createNetwork({ config })
+  // the composition reads the key once and hands it to the network and the swarm manager
+  const { privateKey } = await loadOrCreateIdentity(config.network.identityFile)
+  const net = await createNetwork({ config, privateKey })
   await net.start()
   const port = opts.port ?? boundPort(net)
-  const swarm = await createSwarmManager({ network: net, config, ...FAST, ...opts.init })
+  const swarm = await createSwarmManager({ network: net, config, privateKey, ...FAST, ...opts.init })
   await swarm.start()
   return {
     net,

@@ -35,7 +35,7 @@ export async function up (opts: UpOptions, command: Command): Promise<void> {
     shutdown.dispose()
     throw err
   }
-  const addrs = node.network.host.getMultiaddrs().map(String)
+  const addrs = node.network.getMultiaddrs().map(String)
   if (opts.json === true) {
     process.stdout.write(JSON.stringify({ event: 'ready', peerId: node.peerId, listen: addrs, control: config.control.socket, metrics: node.metricsUrl ?? null, profile: config.profile, dataDir: config.dataDir }) + '\n')
   } else process.stdout.write([

@@ -1,0 +1,7 @@
+/**
+ * Small shared helpers every layer may use (they import nothing from dmsnet): pauses, signal
+ * deadlines, serialised operations. Atomic private files live in ../safe-file.ts.
+ */
+export * from './sleep.js'
+export * from './signal.js'
+export * from './serial.js'
