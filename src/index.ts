@@ -21,4 +21,4 @@ export type { CreateNodeOptions, DmsnetNode, NodeModule, NodeComponents, ModuleF
 
 // the control client: drive a running daemon as the CLI does
 export { createControlClient, DaemonNotRunningError, MethodNotFoundError, ControlProtocolError, RequestTooLargeError, RemoteError } from './control/index.js'
-export type { ControlClient, ControlClientOptions } from './control/index.js'
+export type { ControlClient, ControlClientOptions, DmsnetApi, DmsnetMethod } from './control/index.js'

@@ -246,7 +246,9 @@ export const RawConfigSchema = z.strictObject({
     ackTimeoutMs: posInt().default(10_000),
     maxInFlight: posInt().default(256),
     replayWindowMs: posInt().default(120_000),
-    defaultExpiryMs: posInt().default(60_000)
+    defaultExpiryMs: posInt().default(60_000),
+    /** Sign every direct message too (1.0.0 envelope); off: the Noise connection authenticates the sender (docs/messaging.md). */
+    signDirect: bool().default(false)
   }).prefault({}),
   swarm: z.strictObject({
     /** default `<dataDir>/swarm.json` */

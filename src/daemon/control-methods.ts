@@ -8,6 +8,7 @@ import type { MethodRegistry } from '../control/registry.js'
 import { node as api, type NodeEvent } from '../control/catalogue/index.js'
 import type { Network, NetworkEventName } from '../network/types.js'
 import type { NodeModule } from './module.js'
+import { withTimeout } from '../util/signal.js'
 
 export interface NodeControlDeps {
   network: Network
@@ -49,7 +50,7 @@ export function registerNodeControl (registry: MethodRegistry, deps: NodeControl
   registry.implement(api.peers, async (_p, { signal }) => (await network.status({ signal })).connections)
 
   registry.implement(api.connect, async ({ target }, { signal }) => {
-    const conn = await network.dial(target, { signal: AbortSignal.any([signal, AbortSignal.timeout(30_000)]) })
+    const conn = await network.dial(target, { signal: withTimeout(signal, 30_000) })
     return { peerId: conn.remotePeer.toString(), remoteAddr: conn.remoteAddr.toString() }
   })
 
@@ -64,7 +65,7 @@ export function registerNodeControl (registry: MethodRegistry, deps: NodeControl
     for (let i = 0; i < count; i++) {
       if (i > 0) await new Promise(resolve => setTimeout(resolve, intervalMs))
       signal.throwIfAborted()
-      rtts.push(await network.ping(peer, { signal: AbortSignal.any([signal, AbortSignal.timeout(15_000)]) }))
+      rtts.push(await network.ping(peer, { signal: withTimeout(signal, 15_000) }))
     }
     if (peer.startsWith('/')) peerId = /\/p2p\/([^/]+)/.exec(peer)?.[1] ?? peer
     return { peerId, rtts }

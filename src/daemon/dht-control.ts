@@ -7,6 +7,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import type { MethodRegistry } from '../control/registry.js'
 import { node as api } from '../control/catalogue/index.js'
 import type { Network } from '../network/types.js'
+import { withTimeout } from '../util/signal.js'
 
 /** What kad-dht has and its public interface does not show. */
 interface DhtInternals {
@@ -26,7 +27,7 @@ export function registerDhtControl (registry: MethodRegistry, network: Network):
     let asked = 0
     let addresses: string[] | undefined
     try {
-      const events = network.dht.findPeer(id, { signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]), useCache: false })
+      const events = network.dht.findPeer(id, { signal: withTimeout(signal, timeoutMs), useCache: false })
       for await (const ev of events) {
         if (ev.name === 'PEER_RESPONSE') asked++
         if (ev.name === 'FINAL_PEER') { addresses = ev.peer.multiaddrs.map(String); break }

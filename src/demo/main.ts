@@ -16,6 +16,7 @@ import { createPrinter, type Printer } from './printer.js'
 import { steps } from './steps/index.js'
 import { table } from '../cli/format.js'
 import type { UiModule } from '../daemon/features/ui.js'
+import { withTimeout } from '../util/signal.js'
 
 function usage (msg: string): never {
   process.stderr.write(`demo: ${msg}\nusage: node dist/src/demo/main.js [--nodes 3-8] [--duration <seconds>] [--status-interval <seconds>] [--no-mdns]\n`)
@@ -71,7 +72,7 @@ async function statusTable (cluster: Cluster, print: Printer, signal: AbortSigna
     for (const p of peers) {
       if (signal.aborted) break
       try {
-        const ms = await net.ping(p, { signal: AbortSignal.any([signal, AbortSignal.timeout(2000)]) })
+        const ms = await net.ping(p, { signal: withTimeout(signal, 2000) })
         rtts.push(`${print.peer(p)} ${ms < 1 ? '<1' : ms < 10 ? ms.toFixed(1) : Math.round(ms)}ms`)
       } catch {
         rtts.push(`${print.peer(p)} -`)

@@ -27,6 +27,7 @@ import { MessagingMetrics } from './metrics.js'
 import { HandlerRegistry } from './registry.js'
 import { ReplayCache } from './replay-cache.js'
 import { DEFAULT_MESSAGING_CONFIG, type DropReason, type MessageHandler, type MessagingConfig, type MessagingEvents, type MessagingLogger, type MessagingStats, type ReceivedMessage, type SendOptions } from './types.js'
+import { withTimeout } from '../util/signal.js'
 
 /** Room for the frame header and the envelope's own fields around a maximal payload. */
 export const ENVELOPE_OVERHEAD = 4096
@@ -284,7 +285,7 @@ export class MessagingCore extends TypedEventEmitter<MessagingEvents> {
     const timeoutMs = options.timeoutMs ?? this.config.ackTimeoutMs
     const deadline = Date.now() + timeoutMs
     // an AbortSignal (and its timer) only where something needs one: dialling, local dispatch
-    const signalFor = (): AbortSignal => options.signal != null ? AbortSignal.any([options.signal, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs)
+    const signalFor = (): AbortSignal => withTimeout(options.signal, timeoutMs)
     if (target === this.peerId.toString()) {
       const signOpts = { ...(options.ttlMs != null ? { ttlMs: options.ttlMs } : {}), ...(options.replyTo != null ? { replyTo: options.replyTo } : {}) }
       return this.deliverLocal(type, payload, signOpts, signalFor())

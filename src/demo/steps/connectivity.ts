@@ -4,6 +4,7 @@
  * the address comes from the peer store or a DHT lookup - peer routing at work.
  */
 import type { DemoContext, DemoStep } from './types.js'
+import { withTimeout } from '../../util/signal.js'
 
 /**
  * Waits up to `graceMs` for discovery to connect every pair, then dials the pairs still apart by
@@ -28,7 +29,7 @@ export async function ensureMesh ({ nodes, print, signal }: DemoContext, graceMs
     const to = nodes[i]!
     print.line(from.name, `not yet connected to ${to.name}: dialling it by peer id (peer store / DHT lookup)`)
     try {
-      await from.node.network.dial(to.node.peerId, { signal: AbortSignal.any([signal, AbortSignal.timeout(15_000)]) })
+      await from.node.network.dial(to.node.peerId, { signal: withTimeout(signal, 15_000) })
     } catch (err) {
       if (signal.aborted) throw err
       print.line(from.name, `could not reach ${to.name}: ${(err as Error).name}: ${(err as Error).message}`)
