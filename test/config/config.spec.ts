@@ -50,7 +50,7 @@ describe('config defaults', () => {
     assert.deepEqual(c.network.randomWalk, { minIntervalMs: 5000, maxIntervalMs: 300000 })
     assert.equal(c.control.socket, join(homedir(), '.dmsnet', 'control.sock'))
     assert.equal(c.swarm.stateFile, join(homedir(), '.dmsnet', 'swarm.json'))
-    assert.deepEqual(c.messaging, { maxMessageSize: 1048576, ackTimeoutMs: 10000, maxInFlight: 256, replayWindowMs: 120000, defaultExpiryMs: 60000 })
+    assert.deepEqual(c.messaging, { maxMessageSize: 1048576, ackTimeoutMs: 10000, maxInFlight: 256, replayWindowMs: 120000, defaultExpiryMs: 60000, signDirect: false })
     assert.equal(c.vpn.cidr, '100.64.0.0/10')
     assert.equal(c.vpn.ipv6Prefix, 'fd64:646d:736e::/64')
     assert.deepEqual(c.metrics, { enabled: false, host: '127.0.0.1', port: 9464 })
