@@ -168,7 +168,12 @@ const ConnectionManagerSchema = z.strictObject({
   maxParallelDials: posInt().default(100),
   dialTimeoutMs: posInt().default(10_000),
   /** Inbound connection attempts per host per second before it is refused. */
-  inboundConnectionThreshold: posInt().default(10)
+  inboundConnectionThreshold: posInt().default(10),
+  // -- connection keeper (issue 10, src/network/connection-keeper.ts) --
+  /** Low-water mark: below this many connected peers, known peers are dialed. 0 = off. */
+  minConnections: nonNegInt().default(8),
+  /** Time between the keeper's checks (each dials at most 4 peers). */
+  keeperIntervalMs: posInt().default(10_000)
 }).prefault({})
 
 const YamuxSchema = z.strictObject({
