@@ -15,7 +15,7 @@
  *
  * Usage: npm run bench -- idle [--nodes 3] [--duration 180] [--warmup 30] [--sample 5]
  *        [--rss-bucket 30] [--profile public,lan,swarm,vpn] [--cpu-prof <dir>]
- *        [--connect mesh|bootstrap]
+ *        [--connect mesh|bootstrap] [--ab-flags "<node flags for the odd daemons>"]
  * Progress on stderr. stdout: one JSON line per profile, and with several profiles a last summary
  * line (`profile: "all"`, the max over profiles and a `profiles` object). Targets (issue 10):
  * <= 1 % of a core per node and RSS growth <= 5 MB/h.
@@ -113,8 +113,16 @@ async function softWaitConnected (nodes: BenchDaemon[]): Promise<void> {
 
 interface World { nodes: BenchDaemon[], cleanup: () => Promise<void> }
 
+/**
+ * `--ab-flags "<node flags>"`: the odd-numbered daemons run with these `node` flags (e.g.
+ * `--max-semi-space-size=1`), the even ones without; the JSON compares the two halves (`ab`),
+ * measured side by side under the same machine load.
+ */
+const AB_FLAGS = (strArg('ab-flags') ?? '').split(' ').filter(f => f !== '')
+
 function daemonArgs (i: number): string[] {
-  return cpuProfDir != null ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, `--cpu-prof-name=idle-${i}-\${pid}.cpuprofile`] : []
+  const ab = i % 2 === 1 ? AB_FLAGS : []
+  return [...ab, ...(cpuProfDir != null ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, `--cpu-prof-name=idle-${i}-\${pid}.cpuprofile`] : [])]
 }
 
 async function startAll (specs: Array<ConstructorParameters<typeof BenchDaemon>[0]>, nodes: BenchDaemon[]): Promise<void> {
@@ -253,6 +261,19 @@ function rssGrowthPerHour (samples: ProcSample[]): number {
 const dhtRpcs = (text: string): number => metricSum(text, 'libp2p_kad_dht_inbound_rpc_requests_total') + metricSum(text, 'libp2p_kad_dht_outbound_rpc_requests_total')
 const bytes = (text: string): number => metricSum(text, 'libp2p_data_transfer_bytes_total', l => l.includes('global'))
 
+/** Medians of the even (plain) and odd (`--ab-flags`) daemons. */
+function abSummary (results: NodeResult[]): Record<string, unknown> {
+  const half = (odd: boolean): Record<string, number> => {
+    const rs = results.filter((_, i) => (i % 2 === 1) === odd)
+    return {
+      cpu_pct_median: round(median(rs.map(r => r.cpu_pct)), 2),
+      rss_mb_median: round(median(rs.map(r => r.rss_end_mb))),
+      heap_used_mb_median: round(median(rs.map(r => r.heap_used_mb)))
+    }
+  }
+  return { flags: AB_FLAGS.join(' '), plain: half(false), flagged: half(true) }
+}
+
 async function measure (profile: Profile): Promise<Record<string, unknown>> {
   log(`${profile}: starting ${NODES} daemons`)
   const world = await setUp(profile)
@@ -318,6 +339,7 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
       peers_min: Math.min(...results.map(r => r.peers)),
       peers_median: median(results.map(r => r.peers)),
       rss_mb_median: round(median(results.map(r => r.rss_end_mb))),
+      ab: AB_FLAGS.length === 0 ? undefined : abSummary(results),
       ping_rtt_ms_median: round(median(ping.rtts), 2),
       ping_rtt_ms_max: round(Math.max(...ping.rtts), 2),
       per_node: results
