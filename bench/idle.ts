@@ -15,6 +15,7 @@
  *
  * Usage: npm run bench -- idle [--nodes 3] [--duration 180] [--warmup 30] [--sample 5]
  *        [--rss-bucket 30] [--profile public,lan,swarm,vpn] [--cpu-prof <dir>]
+ *        [--connect mesh|bootstrap] [--ab-flags "<node flags for the odd daemons>"]
  * Progress on stderr. stdout: one JSON line per profile, and with several profiles a last summary
  * line (`profile: "all"`, the max over profiles and a `profiles` object). Targets (issue 10):
  * <= 1 % of a core per node and RSS growth <= 5 MB/h.
@@ -40,6 +41,16 @@ function strArg (name: string): string | undefined {
 
 const isRoot = process.getuid?.() === 0
 const cpuProfDir = strArg('cpu-prof')
+/**
+ * `mesh` (default): every pair connected by hand. `bootstrap`: public profile only; nodes bootstrap
+ * from the first three and find the rest themselves (DHT, connection keeper), as in a real
+ * network: the way to look at 15-25 idle daemons with ~15 connections each on one machine.
+ */
+const CONNECT = strArg('connect') ?? 'mesh'
+if (CONNECT !== 'mesh' && CONNECT !== 'bootstrap') {
+  console.error(`--connect: mesh or bootstrap, not "${CONNECT}"`)
+  process.exit(2)
+}
 const requested = (strArg('profile') ?? ALL_PROFILES.join(',')).split(',').map(s => s.trim()).filter(s => s !== '')
 for (const p of requested) {
   if (!(ALL_PROFILES as readonly string[]).includes(p)) {
@@ -65,7 +76,18 @@ async function waitUntil (what: string, fn: () => Promise<boolean>, ms = 60_000)
   }
 }
 
-const peersOf = async (d: BenchDaemon): Promise<number> => metricSum(await d.metrics(), 'dmsnet_peers_connected')
+/** A daemon's /metrics, tried 3 times: on a loaded machine one scrape may miss its 10 s bound. */
+async function metricsOf (d: BenchDaemon): Promise<string> {
+  for (let i = 0; ; i++) {
+    try {
+      return await d.metrics()
+    } catch (err) {
+      if (i >= 2) throw err
+    }
+  }
+}
+
+const peersOf = async (d: BenchDaemon): Promise<number> => metricSum(await metricsOf(d), 'dmsnet_peers_connected')
 
 /** Every daemon connected to every other (dials the missing pairs by address when given). */
 async function fullMesh (nodes: BenchDaemon[], addrOf: (d: BenchDaemon) => string | undefined): Promise<void> {
@@ -77,10 +99,30 @@ async function fullMesh (nodes: BenchDaemon[], addrOf: (d: BenchDaemon) => strin
   await waitUntil('a full mesh of connections', async () => (await Promise.all(nodes.map(peersOf))).every(n => n >= nodes.length - 1))
 }
 
+/** `--connect bootstrap`: up to 120 s for every node to have a peer; says how far they got either way. */
+async function softWaitConnected (nodes: BenchDaemon[]): Promise<void> {
+  const end = Date.now() + 120_000
+  let counts: number[] = []
+  while (Date.now() < end) {
+    counts = await Promise.all(nodes.map(async d => await peersOf(d).catch(() => -1)))
+    if (counts.every(n => n >= 1)) break
+    await sleep(2000)
+  }
+  log(`connections per node (-1 = no metrics): ${counts.join(' ')}`)
+}
+
 interface World { nodes: BenchDaemon[], cleanup: () => Promise<void> }
 
+/**
+ * `--ab-flags "<node flags>"`: the odd-numbered daemons run with these `node` flags (e.g.
+ * `--max-semi-space-size=1`), the even ones without; the JSON compares the two halves (`ab`),
+ * measured side by side under the same machine load.
+ */
+const AB_FLAGS = (strArg('ab-flags') ?? '').split(' ').filter(f => f !== '')
+
 function daemonArgs (i: number): string[] {
-  return cpuProfDir != null ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, `--cpu-prof-name=idle-${i}-\${pid}.cpuprofile`] : []
+  const ab = i % 2 === 1 ? AB_FLAGS : []
+  return [...ab, ...(cpuProfDir != null ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, `--cpu-prof-name=idle-${i}-\${pid}.cpuprofile`] : [])]
 }
 
 async function startAll (specs: Array<ConstructorParameters<typeof BenchDaemon>[0]>, nodes: BenchDaemon[]): Promise<void> {
@@ -92,7 +134,8 @@ async function startAll (specs: Array<ConstructorParameters<typeof BenchDaemon>[
       await d.start()
       continue
     }
-    spec.args.push('--bootstrap', nodes[0]!.listen)
+    const boot = CONNECT === 'bootstrap' ? nodes.slice(0, Math.min(3, nodes.length - 1)) : nodes.slice(0, 1)
+    for (const b of boot) spec.args.push('--bootstrap', b.listen)
     await d.start()
   }
 }
@@ -108,7 +151,8 @@ async function setUp (profile: Profile): Promise<World> {
     const names = Array.from({ length: NODES }, (_, i) => `n${i}`)
     if (profile === 'public' || profile === 'swarm') {
       await startAll(names.map((name, i) => ({ name, args: ['--listen', '/ip4/127.0.0.1/tcp/0'], nodeArgs: daemonArgs(i) })), nodes)
-      await fullMesh(nodes, d => d.listen)
+      if (CONNECT === 'mesh' || profile === 'swarm') await fullMesh(nodes, d => d.listen)
+      else await softWaitConnected(nodes)
     }
     if (profile === 'lan') {
       net = netnsFixture(undefined, 'di')
@@ -188,6 +232,8 @@ interface NodeResult {
   rss_growth_mb_per_h: number
   rss_growth_raw_mb_per_h: number
   open_streams: number
+  /** V8 heap in use at the end (the rest of RSS is free heap V8 keeps, code, buffers, native). */
+  heap_used_mb: number
   dht_rpcs_per_s: number
   bytes_per_s: number | null
 }
@@ -215,6 +261,19 @@ function rssGrowthPerHour (samples: ProcSample[]): number {
 const dhtRpcs = (text: string): number => metricSum(text, 'libp2p_kad_dht_inbound_rpc_requests_total') + metricSum(text, 'libp2p_kad_dht_outbound_rpc_requests_total')
 const bytes = (text: string): number => metricSum(text, 'libp2p_data_transfer_bytes_total', l => l.includes('global'))
 
+/** Medians of the even (plain) and odd (`--ab-flags`) daemons. */
+function abSummary (results: NodeResult[]): Record<string, unknown> {
+  const half = (odd: boolean): Record<string, number> => {
+    const rs = results.filter((_, i) => (i % 2 === 1) === odd)
+    return {
+      cpu_pct_median: round(median(rs.map(r => r.cpu_pct)), 2),
+      rss_mb_median: round(median(rs.map(r => r.rss_end_mb))),
+      heap_used_mb_median: round(median(rs.map(r => r.heap_used_mb)))
+    }
+  }
+  return { flags: AB_FLAGS.join(' '), plain: half(false), flagged: half(true) }
+}
+
 async function measure (profile: Profile): Promise<Record<string, unknown>> {
   log(`${profile}: starting ${NODES} daemons`)
   const world = await setUp(profile)
@@ -223,7 +282,7 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
     const startRss = nodes.map(d => d.sample().rssMb)
     log(`${profile}: connected; warm-up ${WARMUP_S} s`)
     await sleep(WARMUP_S * 1000)
-    const m0 = await Promise.all(nodes.map(async d => await d.metrics()))
+    const m0 = await Promise.all(nodes.map(async d => await metricsOf(d)))
     const samples: ProcSample[][] = nodes.map(d => [d.sample()])
     log(`${profile}: measuring ${DURATION_S} s`)
     const end = Date.now() + DURATION_S * 1000
@@ -231,7 +290,7 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
       await sleep(Math.min(SAMPLE_S * 1000, Math.max(0, end - Date.now())))
       for (const [i, d] of nodes.entries()) samples[i]!.push(d.sample())
     }
-    const m1 = await Promise.all(nodes.map(async d => await d.metrics()))
+    const m1 = await Promise.all(nodes.map(async d => await metricsOf(d)))
     // what an idle node's load does to latency: libp2p ping between two of them, after the window
     const ping = JSON.parse(await nodes[1]!.cli(['ping', nodes[0]!.peerId, '-c', '20', '-i', '100', '--json'])) as { rtts: number[] }
     const results: NodeResult[] = nodes.map((d, i) => {
@@ -249,6 +308,7 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
         rss_growth_mb_per_h: round(rssGrowthPerHour(s), 1),
         rss_growth_raw_mb_per_h: round(slope(s.map(x => x.at / 3_600_000), s.map(x => x.rssMb)), 1),
         open_streams: metricSum(m1[i]!, 'libp2p_protocol_streams_total'),
+        heap_used_mb: round(metricSum(m1[i]!, 'nodejs_heap_size_used_bytes') / 1024 / 1024),
         dht_rpcs_per_s: round((dhtRpcs(m1[i]!) - dhtRpcs(m0[i]!)) / secs, 3),
         // libp2p's byte counters freeze after a host switch (the swarm profile: the metric group
         // stays bound to the first host), so "no bytes while RPCs went" means unknown, not zero
@@ -274,6 +334,12 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
       dht_rpcs_per_s_max: max('dht_rpcs_per_s'),
       bytes_per_s_max: max('bytes_per_s'),
       open_streams_max: max('open_streams'),
+      heap_used_mb_max: max('heap_used_mb'),
+      connect: CONNECT,
+      peers_min: Math.min(...results.map(r => r.peers)),
+      peers_median: median(results.map(r => r.peers)),
+      rss_mb_median: round(median(results.map(r => r.rss_end_mb))),
+      ab: AB_FLAGS.length === 0 ? undefined : abSummary(results),
       ping_rtt_ms_median: round(median(ping.rtts), 2),
       ping_rtt_ms_max: round(Math.max(...ping.rtts), 2),
       per_node: results

@@ -157,7 +157,9 @@ const RandomWalkSchema = z.strictObject({
   /** Pause after a lookup that found a new peer. */
   minIntervalMs: posInt().default(5_000),
   /** Ceiling of the doubling pause while lookups find nothing new. */
-  maxIntervalMs: posInt().default(300_000)
+  maxIntervalMs: posInt().default(300_000),
+  /** No walk at all while this many peers are connected (src/network/walk-gate.ts, issue 10); 0 = never stop. */
+  stopAtConnections: nonNegInt().default(16)
 }).prefault({})
 
 const ConnectionManagerSchema = z.strictObject({
@@ -167,7 +169,24 @@ const ConnectionManagerSchema = z.strictObject({
   maxParallelDials: posInt().default(100),
   dialTimeoutMs: posInt().default(10_000),
   /** Inbound connection attempts per host per second before it is refused. */
-  inboundConnectionThreshold: posInt().default(10)
+  inboundConnectionThreshold: posInt().default(10),
+  // -- connection keeper (issue 10, src/network/connection-keeper.ts) --
+  /** Low-water mark: below this many connected peers, known peers are dialed. 0 = off. */
+  minConnections: nonNegInt().default(8),
+  /** Time between the keeper's checks (each dials at most 4 peers). */
+  keeperIntervalMs: posInt().default(10_000)
+}).prefault({})
+
+/**
+ * libp2p's connection monitor (issue 10): it pings every connection on a fresh stream and closes
+ * the connection when one ping fails. libp2p's defaults (every 10 s, fail after 5 s+) cost an idle
+ * node a stream per connection every 10 s and, on a busy host or a slow link, killed healthy
+ * connections, whose re-dials (noise, identify, gossipsub, DHT) cost far more than the pings.
+ */
+const ConnectionMonitorSchema = z.strictObject({
+  pingIntervalMs: posInt().default(60_000),
+  /** A ping slower than this (and than libp2p's adaptive estimate) fails and closes the connection. */
+  pingTimeoutMs: posInt().default(30_000)
 }).prefault({})
 
 const YamuxSchema = z.strictObject({
@@ -208,6 +227,7 @@ export const NetworkSchema = z.strictObject({
   dcutr: z.strictObject({ enabled: bool().default(true) }).prefault({}),
   upnp: z.strictObject({ enabled: bool().default(false) }).prefault({}),
   connectionManager: ConnectionManagerSchema,
+  connectionMonitor: ConnectionMonitorSchema,
   yamux: YamuxSchema,
   randomWalk: RandomWalkSchema,
   pubsub: PubsubSchema,

@@ -20,6 +20,7 @@ import { uPnPNAT } from '@libp2p/upnp-nat'
 import { webSockets } from '@libp2p/websockets'
 import { createLibp2p, type Libp2pOptions } from 'libp2p'
 import { paceRandomWalk } from './paced-walk.js'
+import { gateRandomWalk } from './walk-gate.js'
 import { windowedYamux } from './yamux-window.js'
 import type { NetworkConfig } from '../config/schema.js'
 import type { DhtRecordOptions, DmsnetHost, DmsnetServices, HostProfile } from './types.js'
@@ -180,6 +181,11 @@ export async function createHost (options: CreateHostOptions & { gater?: Connect
       dialTimeout: config.connectionManager.dialTimeoutMs,
       inboundConnectionThreshold: config.connectionManager.inboundConnectionThreshold
     },
+    // issue 10: fewer pings, and a slow one does not kill the connection (docs/scale.md)
+    connectionMonitor: {
+      pingInterval: config.connectionMonitor.pingIntervalMs,
+      pingTimeout: { minTimeout: config.connectionMonitor.pingTimeoutMs, maxTimeout: Math.max(60_000, config.connectionMonitor.pingTimeoutMs) }
+    },
     connectionGater: options.gater ?? createGater(config, profile),
     services: services as unknown as Libp2pOptions<DmsnetServices>['services'],
     // the DHT keeps its records here; a capability may bring one with quotas (see DhtRecordOptions)
@@ -193,5 +199,7 @@ export async function createHost (options: CreateHostOptions & { gater?: Connect
   // the root cause of the idle CPU burn (issue 10): libp2p's random walk has no pause between
   // DHT lookups; see src/network/paced-walk.ts
   paceRandomWalk(host as unknown as Parameters<typeof paceRandomWalk>[0], config.randomWalk)
+  // and no walk at all while the node has enough peers (./walk-gate.ts)
+  gateRandomWalk(host as unknown as Parameters<typeof gateRandomWalk>[0], { stopAtConnections: config.randomWalk.stopAtConnections, checkIntervalMs: 30_000 })
   return host
 }

@@ -13,6 +13,7 @@ import { createLogger, type Logger } from '../logging.js'
 import { createSerialQueue } from '../util/serial.js'
 import { connectionInfo, listenAddrsOf, pinListenPorts, toPeerId, toTarget, transportManagerOf, wrapAbort } from './addressing.js'
 import { startBootstrapRedial } from './bootstrap-redial.js'
+import { startConnectionKeeper, type ConnectionKeeper } from './connection-keeper.js'
 import { createGater, createHost, publicProfile } from './host.js'
 import { attachHostEvents } from './host-events.js'
 import { dialTarget, peerPublicKey, resolveAddress, type PeerLookupContext } from './peer-lookup.js'
@@ -63,6 +64,7 @@ class DmsnetNetwork extends TypedEventEmitter<NetworkEvents> implements Network 
   private current?: DmsnetHost
   private detach?: () => void
   private stopRedial?: () => void
+  private keeper?: ConnectionKeeper
   private reachability: Reachability = 'unknown'
   private nat = new NatTypeTracker()
   private readonly denied = { dial: 0, inbound: 0, outbound: 0 }
@@ -183,6 +185,14 @@ class DmsnetNetwork extends TypedEventEmitter<NetworkEvents> implements Network 
       dialTimeoutMs: this.config.network.connectionManager.dialTimeoutMs,
       onDialError: (addr, err) => { this.log.debug({ addr, err: err.message }, 'bootstrap re-dial failed') }
     })
+    // libp2p has no low-water mark: dial known peers while below it (./connection-keeper.ts)
+    this.keeper = startConnectionKeeper(host, {
+      minConnections: this.config.network.connectionManager.minConnections,
+      intervalMs: this.config.network.connectionManager.keeperIntervalMs,
+      maxDialsPerCheck: 4,
+      dialTimeoutMs: this.config.network.connectionManager.dialTimeoutMs,
+      onDial: (peer, err) => { if (err != null) this.log.debug({ peer, err: err.message }, 'keeper dial failed') }
+    })
     // (un)registrations made while the host was starting (no current host then) are applied now
     for (const [protocol, { handler, options: hOpts }] of this.handlers) {
       if (!ours.has(protocol)) await host.handle(protocol, handler, hOpts).catch((err: unknown) => { this.log.error({ err, protocol }, 'cannot register handler') })
@@ -201,6 +211,8 @@ class DmsnetNetwork extends TypedEventEmitter<NetworkEvents> implements Network 
     this.current = undefined
     this.stopRedial?.()
     this.stopRedial = undefined
+    this.keeper?.stop()
+    this.keeper = undefined
     this.detach?.()
     this.detach = undefined
     this.latency.clear()

@@ -47,7 +47,7 @@ describe('config defaults', () => {
     assert.equal(c.network.yamux.maxStreamWindowSize, 16 * 1024 * 1024)
     assert.equal(c.network.yamux.connectionWindowBudget, 32 * 1024 * 1024)
     assert.equal(c.network.yamux.globalWindowBudget, 64 * 1024 * 1024)
-    assert.deepEqual(c.network.randomWalk, { minIntervalMs: 5000, maxIntervalMs: 300000 })
+    assert.deepEqual(c.network.randomWalk, { minIntervalMs: 5000, maxIntervalMs: 300000, stopAtConnections: 16 })
     assert.equal(c.control.socket, join(homedir(), '.dmsnet', 'control.sock'))
     assert.equal(c.swarm.stateFile, join(homedir(), '.dmsnet', 'swarm.json'))
     assert.deepEqual(c.messaging, { maxMessageSize: 1048576, ackTimeoutMs: 10000, maxInFlight: 256, replayWindowMs: 120000, defaultExpiryMs: 60000, signDirect: false })

@@ -1,0 +1,92 @@
+/**
+ * The connection keeper (src/network/connection-keeper.ts) on real js-libp2p nodes over loopback
+ * TCP: a node that knows peers (peer store) but is not connected to them is brought up to its
+ * minimum and no further, re-dials after losing one, backs off from a peer that cannot be dialed,
+ * and the config key `network.connectionManager.minConnections` turns it on in a Network.
+ */
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { connectedPeers, startConnectionKeeper } from '../../src/network/connection-keeper.js'
+import { startNode, waitFor, type TestNode } from './helpers.js'
+import { pause } from '../helpers/wait.js'
+import type { Multiaddr } from '@multiformats/multiaddr'
+
+/**
+ * Keeper off, and DHT clients: a DHT server tags its closest peers keep-alive and libp2p then
+ * re-dials them by itself, which would hide what the keeper does.
+ */
+const OFF = { 'network.connectionManager.minConnections': 0, 'network.dht.mode': 'client' }
+
+/** Puts `peers`' addresses into `node`'s peer store without dialing them. */
+async function teach (node: TestNode, peers: Array<{ id: TestNode['net']['peerId'], addrs: Multiaddr[] }>): Promise<void> {
+  for (const p of peers) await node.net.host.peerStore.merge(p.id, { multiaddrs: p.addrs })
+}
+
+const infoOf = (n: TestNode): { id: TestNode['net']['peerId'], addrs: Multiaddr[] } => ({ id: n.net.peerId, addrs: n.net.host.getMultiaddrs() })
+const connectedCount = (n: TestNode): number => connectedPeers(n.net.host.getConnections()).size
+
+describe('network: connection keeper', () => {
+  let others: TestNode[] = []
+  /** A peer whose address nobody listens on any more (stopped). */
+  let dead: { id: TestNode['net']['peerId'], addrs: Multiaddr[] }
+
+  before(async () => {
+    others = await Promise.all(Array.from({ length: 4 }, async () => await startNode(OFF)))
+    const gone = await startNode(OFF)
+    dead = infoOf(gone)
+    await gone.stop()
+  })
+  after(async () => { await Promise.all(others.map(async n => { await n.stop() })) })
+
+  it('dials known peers up to the minimum and no further, and re-dials after a loss', async () => {
+    const a = await startNode(OFF)
+    await teach(a, others.map(infoOf))
+    assert.equal(connectedCount(a), 0, 'knowing peers does not connect (no keeper yet)')
+    const keeper = startConnectionKeeper(a.net.host, { minConnections: 3, intervalMs: 150, maxDialsPerCheck: 4, dialTimeoutMs: 5000 })
+    try {
+      await waitFor(() => connectedCount(a) >= 3, 10_000, 'A connected to 3 peers')
+      const checks = keeper.stats().checks
+      await waitFor(() => keeper.stats().checks >= checks + 4, 5000, 'four more checks at the minimum')
+      assert.equal(connectedCount(a), 3, 'no dial beyond the minimum (a 4th peer was known and reachable)')
+      assert.equal(keeper.stats().dials, 3)
+      const lost = [...connectedPeers(a.net.host.getConnections())][0]!
+      await a.net.hangUp(lost)
+      await waitFor(() => keeper.stats().dials === 4 && connectedCount(a) === 3, 10_000, 'A back at 3 peers after losing one')
+      assert.equal(keeper.stats().dialFailures, 0)
+    } finally {
+      keeper.stop()
+      await a.stop()
+    }
+  })
+
+  it('backs off from a peer that cannot be dialed instead of dialing it every check', async () => {
+    const a = await startNode(OFF)
+    await teach(a, [infoOf(others[0]!), dead])
+    // asks for more than exist: the live peer is the positive control, the dead one must not loop
+    const keeper = startConnectionKeeper(a.net.host, { minConnections: 3, intervalMs: 100, maxDialsPerCheck: 4, dialTimeoutMs: 3000, backoffMs: 60_000 })
+    try {
+      await waitFor(() => a.net.isConnected(others[0]!.net.peerId) && keeper.stats().dialFailures === 1, 10_000, 'live peer connected, dead one failed once')
+      const checks = keeper.stats().checks
+      await waitFor(() => keeper.stats().checks >= checks + 5, 5000, 'five more checks below the minimum')
+      assert.equal(keeper.stats().dialFailures, 1, 'the dead peer is not dialed again during its backoff')
+      assert.equal(keeper.stats().backingOff, 1)
+      assert.ok(keeper.stats().below >= 5, 'the checks saw the node below its minimum')
+    } finally {
+      keeper.stop()
+      await a.stop()
+    }
+    const dials = keeper.stats().dials
+    await pause(300) // a period in which a running keeper would check twice: nothing may happen after stop
+    assert.equal(keeper.stats().dials, dials)
+  })
+
+  it('runs in every Network from network.connectionManager.minConnections', async () => {
+    const a = await startNode({ ...OFF, 'network.connectionManager.minConnections': 2, 'network.connectionManager.keeperIntervalMs': 200 })
+    try {
+      await teach(a, others.slice(0, 2).map(infoOf))
+      await waitFor(() => others.slice(0, 2).every(o => a.net.isConnected(o.net.peerId)), 10_000, 'A keeps 2 peers from config')
+    } finally {
+      await a.stop()
+    }
+  })
+})
