@@ -15,6 +15,7 @@
  * DMSNET_TUN_UDP_COALESCE=0 in the environment turns the TUN's UDP coalescing off (the "before").
  * Progress on stderr; the last stdout line is one JSON object. Needs root (namespaces, TUN).
  */
+import { mkdirSync } from 'node:fs'
 import { createVpnWorld, specOf, type VpnNodeProc, type VpnWorld } from '../test/e2e/vpn-harness.js'
 import type { VpnStatus } from '../src/vpn/types.js'
 
@@ -84,6 +85,7 @@ async function iperf (world: VpnWorld, client: VpnNodeProc, server: VpnNodeProc,
 const profIdx = process.argv.indexOf('--profile')
 /** `--profile DIR`: CPU profiles of both VPN nodes during the first run's VPN TCP and UDP iperf3 (DIR/vpn-{tcp,udp}-{a,b}.cpuprofile). */
 const profileDir = profIdx >= 0 ? process.argv[profIdx + 1] : undefined
+if (profileDir != null) mkdirSync(profileDir, { recursive: true })
 
 async function profiled<T> (nodes: VpnNodeProc[], name: string, on: boolean, fn: () => Promise<T>): Promise<T> {
   if (!on || profileDir == null) return await fn()
@@ -119,6 +121,13 @@ async function rtt (world: VpnWorld, from: VpnNodeProc, addr: string): Promise<n
   return stats(times)!.median
 }
 
+/** Average sizes from a node's TUN counters (see TunStats). */
+function tunSummary (t: Record<string, number> | undefined): Record<string, number | null> | null {
+  if (t == null) return null
+  const per = (x: number | undefined, y: number | undefined): number | null => x == null || y == null || y === 0 ? null : round(x / y, 1)
+  return { rxBytesPerPacket: per(t.rxBytes, t.rxPackets), rxPacketsPerBatch: per(t.rxPackets, t.rxBatches), txBytesPerPacket: per(t.txBytes, t.txPackets), txQueued: t.txQueued ?? null, txDrops: t.txDrops ?? null }
+}
+
 async function main (): Promise<Record<string, unknown>> {
   const runs = arg('runs', 3)
   const secs = arg('secs', 5)
@@ -139,7 +148,7 @@ async function main (): Promise<Record<string, unknown>> {
     log(`two namespaces up; VPN ${st.ipv4} -> ${vpnB}, underlay ${a.underlayIp} -> ${b.underlayIp}, offload ${offload}`)
 
     const series: Record<string, number[]> = {
-      vpn_tcp: [], veth_tcp: [], vpn_udp: [], veth_udp: [], vpn_udp_loss_500m: [], veth_udp_loss_500m: [], stream: [], vpn_rtt: [], veth_rtt: [], stream_rtt: [], vpn_tcp_cpu: [], vpn_udp_cpu: []
+      vpn_tcp: [], veth_tcp: [], vpn_udp: [], veth_udp: [], vpn_udp_loss_500m: [], veth_udp_loss_500m: [], stream: [], vpn_rtt: [], veth_rtt: [], stream_rtt: [], vpn_tcp_cpu: [], vpn_udp_cpu: [], tcp_vs_stream_same_run: []
     }
     const push = (k: string, v: number): void => { series[k]!.push(v) }
     for (let i = 0; i < runs; i++) {
@@ -157,11 +166,14 @@ async function main (): Promise<Record<string, unknown>> {
         push('stream', (await a.call<{ gbps: number }>('bulk', { peerId: b.peerId, bytes: 256 * 1024 * 1024 }, 120_000)).gbps)
         push('stream_rtt', stats((await a.call<{ rtts: number[] }>('rtt', { peerId: b.peerId, count: 40, intervalMs: 50 }, 60_000)).rtts)!.median)
       } catch (err) { throw new BenchRunError(`bare stream run failed: ${(err as Error).message}`) }
+      // per-run ratio: the machine's speed drifts between runs, less so within one
+      push('tcp_vs_stream_same_run', tcp.gbps / series.stream!.at(-1)!)
       push('veth_rtt', await rtt(world, a, b.underlayIp))
       push('vpn_rtt', await rtt(world, a, vpnB))
       log(`run ${i + 1}/${runs}: ${Object.entries(series).map(([k, v]) => `${k}=${round(v.at(-1))}`).join(' ')}`)
     }
     const s = await a.call<VpnStatus>('status')
+    const sb = await b.call<VpnStatus>('status')
     const peer = s.peers.find(p => p.peerId === b.peerId)
     const out: Record<string, unknown> = {
       vpn_tcp_gbps: round(stats(series.vpn_tcp!)?.median),
@@ -187,7 +199,10 @@ async function main (): Promise<Record<string, unknown>> {
       udp_len: Number(udpLen),
       runs,
       secs,
-      drops: peer == null ? null : { queueFull: peer.dropQueueFull, spoofed: peer.dropSpoofed, noRoute: s.dropNoRoute }
+      drops: peer == null ? null : { queueFull: peer.dropQueueFull, spoofed: peer.dropSpoofed, noRoute: s.dropNoRoute },
+      // what the TUNs saw over all runs: bytes per packet read shows whether TSO/USO super-packets
+      // reach the data path, packets per read batch how much each wakeup carries
+      tun: { a: tunSummary(s.tun), b: tunSummary(sb.tun) }
     }
     for (const [k, v] of Object.entries(series)) {
       const st2 = stats(v)

@@ -138,7 +138,7 @@ export class RecordReassembler {
 
   /** Bytes held back waiting for the rest of a record. */
   get pending (): number {
-    return this.partial != null ? this.partialFill : this.headerFill
+    return this.partial != null || this.scratchLen > 0 ? this.partialFill : this.headerFill
   }
 
   push (data: Uint8Array | Chunk): Uint8Array[] {
@@ -193,6 +193,76 @@ export class RecordReassembler {
       }
     }
     return out
+  }
+
+  /**
+   * Like `push`, without copying the stream's chunks together and without allocating per record:
+   * each chunk of a Uint8ArrayList is scanned in place, and `onRun` is called at once with every
+   * run of whole records (a view into the chunk) or record completed across chunks (a view into
+   * one reused scratch buffer). A run is valid only during its `onRun` call: a consumer that keeps
+   * it must copy it. Throws InvalidBatchError like `push` (runs before the bad length were delivered).
+   */
+  pushEach (data: Uint8Array | Iterable<Uint8Array>, onRun: (run: Uint8Array) => void): void {
+    if (data instanceof Uint8Array) { this.scanChunk(data, onRun); return }
+    for (const chunk of data) this.scanChunk(chunk, onRun)
+  }
+
+  private scanChunk (chunk: Uint8Array, onRun: (run: Uint8Array) => void): void {
+    let off = 0
+    const n = chunk.byteLength
+    if (this.headerFill > 0) {
+      const take = Math.min(RECORD_HEADER - this.headerFill, n)
+      this.header.set(chunk.subarray(0, take), this.headerFill)
+      this.headerFill += take
+      off = take
+      if (this.headerFill < RECORD_HEADER) return
+      this.headerFill = 0
+      this.startScratch(readRecordLength(this.header, 0))
+      this.scratch!.set(this.header, 0)
+      this.partialFill = RECORD_HEADER
+    }
+    if (this.scratchLen > 0) {
+      const take = Math.min(this.scratchLen - this.partialFill, n - off)
+      this.scratch!.set(chunk.subarray(off, off + take), this.partialFill)
+      this.partialFill += take
+      off += take
+      if (this.partialFill < this.scratchLen) return
+      const len = this.scratchLen
+      this.scratchLen = 0
+      this.partialFill = 0
+      onRun(this.scratch!.subarray(0, len))
+    }
+    const runStart = off
+    while (n - off >= RECORD_HEADER) {
+      const len = readRecordLength(chunk, off)
+      this.check(len)
+      if (off + RECORD_HEADER + len > n) break
+      off += RECORD_HEADER + len
+    }
+    if (off > runStart) onRun(chunk.subarray(runStart, off))
+    const rest = n - off
+    if (rest > 0) {
+      if (rest < RECORD_HEADER) {
+        this.header.set(chunk.subarray(off), 0)
+        this.headerFill = rest
+      } else {
+        this.startScratch(readRecordLength(chunk, off))
+        this.scratch!.set(chunk.subarray(off), 0)
+        this.partialFill = rest
+      }
+    }
+  }
+
+  /** Reused buffer of `pushEach` for a record split across chunks (grown once, to the largest record). */
+  private scratch: Uint8Array | undefined
+  /** Length (header included) of the record being completed in `scratch`; 0 = none. */
+  private scratchLen = 0
+
+  private startScratch (len: number): void {
+    this.check(len)
+    const need = RECORD_HEADER + len
+    if (this.scratch == null || this.scratch.byteLength < need) this.scratch = new Uint8Array(Math.max(need, 16 * 1024))
+    this.scratchLen = need
   }
 
   private check (len: number): void {
