@@ -7,6 +7,8 @@
  * - stream_gbps: 256 MiB on a bare libp2p stream between the two vpn-node processes (the ceiling).
  * - vpn_udp_loss_pct_500m / veth_udp_loss_pct_500m: iperf3 UDP at 500 Mbit/s offered: loss in percent.
  * - vpn_rtt_ms / veth_rtt_ms: median ping RTT (40 pings, 50 ms apart).
+ * - vpn_tcp_cpu_s_per_gb / vpn_udp_cpu_s_per_gb / stream_cpu_s_per_gb: CPU seconds of both node processes per GB.
+ * - tun: per node, bytes per packet and packets per batch the TUN saw, coalescing counters.
  * - stream_rtt_ms: median round trip of 64 bytes on one open bare libp2p stream (40, 50 ms apart).
  * Any measurement that fails (iperf3 error, unreadable result, lost pings, a failed stream run)
  * fails the benchmark: exit 1 with the reason on stderr and in the JSON line's `error`.
@@ -125,7 +127,7 @@ async function rtt (world: VpnWorld, from: VpnNodeProc, addr: string): Promise<n
 function tunSummary (t: Record<string, number> | undefined): Record<string, number | null> | null {
   if (t == null) return null
   const per = (x: number | undefined, y: number | undefined): number | null => x == null || y == null || y === 0 ? null : round(x / y, 1)
-  return { rxBytesPerPacket: per(t.rxBytes, t.rxPackets), rxPacketsPerBatch: per(t.rxPackets, t.rxBatches), txBytesPerPacket: per(t.txBytes, t.txPackets), txQueued: t.txQueued ?? null, txDrops: t.txDrops ?? null }
+  return { rxBytesPerPacket: per(t.rxBytes, t.rxPackets), rxPacketsPerBatch: per(t.rxPackets, t.rxBatches), txBytesPerPacket: per(t.txBytes, t.txPackets), txQueued: t.txQueued ?? null, txDrops: t.txDrops ?? null, rxCoalesced: t.rxCoalesced ?? null, txCoalesced: t.txCoalesced ?? null, txSplit: t.txSplit ?? null }
 }
 
 async function main (): Promise<Record<string, unknown>> {
@@ -148,7 +150,7 @@ async function main (): Promise<Record<string, unknown>> {
     log(`two namespaces up; VPN ${st.ipv4} -> ${vpnB}, underlay ${a.underlayIp} -> ${b.underlayIp}, offload ${offload}`)
 
     const series: Record<string, number[]> = {
-      vpn_tcp: [], veth_tcp: [], vpn_udp: [], veth_udp: [], vpn_udp_loss_500m: [], veth_udp_loss_500m: [], stream: [], vpn_rtt: [], veth_rtt: [], stream_rtt: [], vpn_tcp_cpu: [], vpn_udp_cpu: [], tcp_vs_stream_same_run: []
+      vpn_tcp: [], veth_tcp: [], vpn_udp: [], veth_udp: [], vpn_udp_loss_500m: [], veth_udp_loss_500m: [], stream: [], vpn_rtt: [], veth_rtt: [], stream_rtt: [], vpn_tcp_cpu: [], vpn_udp_cpu: [], tcp_vs_stream_same_run: [], stream_cpu: []
     }
     const push = (k: string, v: number): void => { series[k]!.push(v) }
     for (let i = 0; i < runs; i++) {
@@ -163,7 +165,10 @@ async function main (): Promise<Record<string, unknown>> {
       push('veth_udp_loss_500m', (await iperf(world, a, b, b.underlayIp, secs, '500M')).lossPct!)
       push('vpn_udp_loss_500m', (await iperf(world, a, b, vpnB, secs, '500M')).lossPct!)
       try {
-        push('stream', (await a.call<{ gbps: number }>('bulk', { peerId: b.peerId, bytes: 256 * 1024 * 1024 }, 120_000)).gbps)
+        const c0 = await nodesCpuS([a, b])
+        const bulk = await a.call<{ gbps: number }>('bulk', { peerId: b.peerId, bytes: 256 * 1024 * 1024 }, 120_000)
+        push('stream_cpu', (await nodesCpuS([a, b]) - c0) / (256 * 1024 * 1024 / 1e9))
+        push('stream', bulk.gbps)
         push('stream_rtt', stats((await a.call<{ rtts: number[] }>('rtt', { peerId: b.peerId, count: 40, intervalMs: 50 }, 60_000)).rtts)!.median)
       } catch (err) { throw new BenchRunError(`bare stream run failed: ${(err as Error).message}`) }
       // per-run ratio: the machine's speed drifts between runs, less so within one
@@ -191,6 +196,8 @@ async function main (): Promise<Record<string, unknown>> {
       // CPU seconds of both VPN node processes per GB received (medians)
       vpn_tcp_cpu_s_per_gb: round(stats(series.vpn_tcp_cpu!)?.median, 2),
       vpn_udp_cpu_s_per_gb: round(stats(series.vpn_udp_cpu!)?.median, 2),
+      // the same for the bare stream: what the VPN's own work adds per GB, apart from noise + yamux
+      stream_cpu_s_per_gb: round(stats(series.stream_cpu!)?.median, 2),
       vpn_tcp_vs_stream: round((stats(series.vpn_tcp!)?.median ?? NaN) / (stats(series.stream!)?.median ?? NaN), 2),
       vpn_udp_vs_veth: round((stats(series.vpn_udp!)?.median ?? NaN) / (stats(series.veth_udp!)?.median ?? NaN), 2),
       vpn_rtt_vs_stream: round((stats(series.vpn_rtt!)?.median ?? NaN) / (stats(series.stream_rtt!)?.median ?? NaN), 2),
