@@ -119,14 +119,14 @@ interface Chunk { subarray: (start?: number, end?: number) => Uint8Array, byteLe
 /**
  * Reassembles records from the arbitrary chunks a stream delivers. `push` returns the runs of whole
  * records that became complete: views into the chunk where possible, a fresh buffer only for a
- * record split across chunks. A length is checked against `bounds` before anything is allocated
+ * record split across chunks (`pushEach` is the same without that buffer, for a consumer that
+ * uses each run at once). A length is checked against `bounds` before anything is allocated
  * for it; a bad length means the stream is out of sync, so it throws InvalidBatchError (the caller
  * resets the stream) rather than skipping.
  */
 export class RecordReassembler {
   private readonly bounds: RecordBounds
-  /** Bytes of a record (header included) split across chunks; allocated once its length is known and checked. */
-  private partial: Uint8Array | undefined
+  /** Bytes of the record being completed in `scratch` that have arrived (header included). */
   private partialFill = 0
   /** Up to 3 bytes of a record header split across chunks. */
   private readonly header = new Uint8Array(RECORD_HEADER)
@@ -138,60 +138,14 @@ export class RecordReassembler {
 
   /** Bytes held back waiting for the rest of a record. */
   get pending (): number {
-    return this.partial != null || this.scratchLen > 0 ? this.partialFill : this.headerFill
+    return this.scratchLen > 0 ? this.partialFill : this.headerFill
   }
 
   push (data: Uint8Array | Chunk): Uint8Array[] {
-    const chunk = data instanceof Uint8Array ? data : data.subarray()
     const out: Uint8Array[] = []
-    let off = 0
-    const n = chunk.byteLength
-
-    // Finish a record started in an earlier chunk.
-    if (this.headerFill > 0) {
-      const take = Math.min(RECORD_HEADER - this.headerFill, n)
-      this.header.set(chunk.subarray(0, take), this.headerFill)
-      this.headerFill += take
-      off = take
-      if (this.headerFill < RECORD_HEADER) return out
-      this.headerFill = 0
-      this.startPartial(readRecordLength(this.header, 0))
-      this.partial!.set(this.header, 0)
-      this.partialFill = RECORD_HEADER
-    }
-    if (this.partial != null) {
-      const take = Math.min(this.partial.byteLength - this.partialFill, n - off)
-      this.partial.set(chunk.subarray(off, off + take), this.partialFill)
-      this.partialFill += take
-      off += take
-      if (this.partialFill < this.partial.byteLength) return out
-      out.push(this.partial)
-      this.partial = undefined
-      this.partialFill = 0
-    }
-
-    // Whole records inside this chunk: one view for the whole run.
-    const runStart = off
-    while (n - off >= RECORD_HEADER) {
-      const len = readRecordLength(chunk, off)
-      this.check(len)
-      if (off + RECORD_HEADER + len > n) break
-      off += RECORD_HEADER + len
-    }
-    if (off > runStart) out.push(chunk.subarray(runStart, off))
-
-    // Keep the tail for the next chunk.
-    const rest = n - off
-    if (rest > 0) {
-      if (rest < RECORD_HEADER) {
-        this.header.set(chunk.subarray(off), 0)
-        this.headerFill = rest
-      } else {
-        this.startPartial(readRecordLength(chunk, off))
-        this.partial!.set(chunk.subarray(off), 0)
-        this.partialFill = rest
-      }
-    }
+    const chunks = data instanceof Uint8Array ? data : Symbol.iterator in data ? data as Iterable<Uint8Array> : data.subarray()
+    // a record completed in the reused buffer is copied out: these runs may be kept
+    this.pushEach(chunks, run => { out.push(run.buffer === this.scratch?.buffer ? run.slice() : run) })
     return out
   }
 
@@ -267,11 +221,6 @@ export class RecordReassembler {
 
   private check (len: number): void {
     if (len < this.bounds.min || len > this.bounds.max) throw new InvalidBatchError(`record length ${len} out of bounds [${this.bounds.min}, ${this.bounds.max}]`)
-  }
-
-  private startPartial (len: number): void {
-    this.check(len)
-    this.partial = new Uint8Array(RECORD_HEADER + len)
   }
 }
 
