@@ -7,14 +7,18 @@
  * - stream_gbps: 256 MiB on a bare libp2p stream between the two vpn-node processes (the ceiling).
  * - vpn_udp_loss_pct_500m / veth_udp_loss_pct_500m: iperf3 UDP at 500 Mbit/s offered: loss in percent.
  * - vpn_rtt_ms / veth_rtt_ms: median ping RTT (40 pings, 50 ms apart).
+ * - vpn_tcp_cpu_s_per_gb / vpn_udp_cpu_s_per_gb / stream_cpu_s_per_gb: CPU seconds of both node processes per GB.
+ * - tun: per node, bytes per packet and packets per batch the TUN saw, coalescing counters.
  * - stream_rtt_ms: median round trip of 64 bytes on one open bare libp2p stream (40, 50 ms apart).
  * Any measurement that fails (iperf3 error, unreadable result, lost pings, a failed stream run)
  * fails the benchmark: exit 1 with the reason on stderr and in the JSON line's `error`.
  *
- * Usage: npm run bench -- vpn [--runs 3] [--secs 5] [--no-offload] [--udp-rate 5G] [--udp-len 1392] [--profile DIR]
+ * Before the runs, `--warmup 3` seconds of VPN TCP on the fresh tunnel (vpn_tcp_cold_*; not in the medians).
+ * Usage: npm run bench -- vpn [--runs 3] [--secs 5] [--warmup 3] [--no-offload] [--udp-rate 5G] [--udp-len 1392] [--profile DIR]
  * DMSNET_TUN_UDP_COALESCE=0 in the environment turns the TUN's UDP coalescing off (the "before").
  * Progress on stderr; the last stdout line is one JSON object. Needs root (namespaces, TUN).
  */
+import { mkdirSync } from 'node:fs'
 import { createVpnWorld, specOf, type VpnNodeProc, type VpnWorld } from '../test/e2e/vpn-harness.js'
 import type { VpnStatus } from '../src/vpn/types.js'
 
@@ -84,6 +88,7 @@ async function iperf (world: VpnWorld, client: VpnNodeProc, server: VpnNodeProc,
 const profIdx = process.argv.indexOf('--profile')
 /** `--profile DIR`: CPU profiles of both VPN nodes during the first run's VPN TCP and UDP iperf3 (DIR/vpn-{tcp,udp}-{a,b}.cpuprofile). */
 const profileDir = profIdx >= 0 ? process.argv[profIdx + 1] : undefined
+if (profileDir != null) mkdirSync(profileDir, { recursive: true })
 
 async function profiled<T> (nodes: VpnNodeProc[], name: string, on: boolean, fn: () => Promise<T>): Promise<T> {
   if (!on || profileDir == null) return await fn()
@@ -119,6 +124,13 @@ async function rtt (world: VpnWorld, from: VpnNodeProc, addr: string): Promise<n
   return stats(times)!.median
 }
 
+/** Average sizes from a node's TUN counters (see TunStats). */
+function tunSummary (t: Record<string, number> | undefined): Record<string, number | null> | null {
+  if (t == null) return null
+  const per = (x: number | undefined, y: number | undefined): number | null => x == null || y == null || y === 0 ? null : round(x / y, 1)
+  return { rxBytesPerPacket: per(t.rxBytes, t.rxPackets), rxPacketsPerBatch: per(t.rxPackets, t.rxBatches), txBytesPerPacket: per(t.txBytes, t.txPackets), txQueued: t.txQueued ?? null, txDrops: t.txDrops ?? null, rxCoalesced: t.rxCoalesced ?? null, txCoalesced: t.txCoalesced ?? null, txSplit: t.txSplit ?? null }
+}
+
 async function main (): Promise<Record<string, unknown>> {
   const runs = arg('runs', 3)
   const secs = arg('secs', 5)
@@ -138,8 +150,18 @@ async function main (): Promise<Record<string, unknown>> {
     await world.net.status(a.ns, 'ping', ['-c', '3', '-i', '0.2', vpnB])
     log(`two namespaces up; VPN ${st.ipv4} -> ${vpnB}, underlay ${a.underlayIp} -> ${b.underlayIp}, offload ${offload}`)
 
+    // A cold tunnel (fresh stream at yamux's 256 KiB window, cold JIT, V8 heap not yet grown)
+    // carries about half of what it does from the second run on (8-10 CPU-s/GB against 4); the
+    // bare stream is always measured on processes the VPN runs have warmed. So the VPN is warmed
+    // too, and the cold figure is reported apart (`--warmup 0` turns this off).
+    const warmupSecs = process.argv.includes('--warmup') ? Number(process.argv[process.argv.indexOf('--warmup') + 1]) : 3
+    let coldTcp: { gbps: number, cpuSPerGb: number } | undefined
+    if (warmupSecs > 0) {
+      coldTcp = await iperfVpn(world, a, b, vpnB, warmupSecs, false)
+      log(`warm-up: VPN TCP ${warmupSecs} s on the fresh tunnel: ${round(coldTcp.gbps)} Gbit/s, ${round(coldTcp.cpuSPerGb, 2)} CPU-s/GB (not in the medians)`)
+    }
     const series: Record<string, number[]> = {
-      vpn_tcp: [], veth_tcp: [], vpn_udp: [], veth_udp: [], vpn_udp_loss_500m: [], veth_udp_loss_500m: [], stream: [], vpn_rtt: [], veth_rtt: [], stream_rtt: [], vpn_tcp_cpu: [], vpn_udp_cpu: []
+      vpn_tcp: [], veth_tcp: [], vpn_udp: [], veth_udp: [], vpn_udp_loss_500m: [], veth_udp_loss_500m: [], stream: [], vpn_rtt: [], veth_rtt: [], stream_rtt: [], vpn_tcp_cpu: [], vpn_udp_cpu: [], tcp_vs_stream_same_run: [], stream_cpu: []
     }
     const push = (k: string, v: number): void => { series[k]!.push(v) }
     for (let i = 0; i < runs; i++) {
@@ -154,14 +176,20 @@ async function main (): Promise<Record<string, unknown>> {
       push('veth_udp_loss_500m', (await iperf(world, a, b, b.underlayIp, secs, '500M')).lossPct!)
       push('vpn_udp_loss_500m', (await iperf(world, a, b, vpnB, secs, '500M')).lossPct!)
       try {
-        push('stream', (await a.call<{ gbps: number }>('bulk', { peerId: b.peerId, bytes: 256 * 1024 * 1024 }, 120_000)).gbps)
+        const c0 = await nodesCpuS([a, b])
+        const bulk = await a.call<{ gbps: number }>('bulk', { peerId: b.peerId, bytes: 256 * 1024 * 1024 }, 120_000)
+        push('stream_cpu', (await nodesCpuS([a, b]) - c0) / (256 * 1024 * 1024 / 1e9))
+        push('stream', bulk.gbps)
         push('stream_rtt', stats((await a.call<{ rtts: number[] }>('rtt', { peerId: b.peerId, count: 40, intervalMs: 50 }, 60_000)).rtts)!.median)
       } catch (err) { throw new BenchRunError(`bare stream run failed: ${(err as Error).message}`) }
+      // per-run ratio: the machine's speed drifts between runs, less so within one
+      push('tcp_vs_stream_same_run', tcp.gbps / series.stream!.at(-1)!)
       push('veth_rtt', await rtt(world, a, b.underlayIp))
       push('vpn_rtt', await rtt(world, a, vpnB))
       log(`run ${i + 1}/${runs}: ${Object.entries(series).map(([k, v]) => `${k}=${round(v.at(-1))}`).join(' ')}`)
     }
     const s = await a.call<VpnStatus>('status')
+    const sb = await b.call<VpnStatus>('status')
     const peer = s.peers.find(p => p.peerId === b.peerId)
     const out: Record<string, unknown> = {
       vpn_tcp_gbps: round(stats(series.vpn_tcp!)?.median),
@@ -179,15 +207,23 @@ async function main (): Promise<Record<string, unknown>> {
       // CPU seconds of both VPN node processes per GB received (medians)
       vpn_tcp_cpu_s_per_gb: round(stats(series.vpn_tcp_cpu!)?.median, 2),
       vpn_udp_cpu_s_per_gb: round(stats(series.vpn_udp_cpu!)?.median, 2),
+      // the same for the bare stream: what the VPN's own work adds per GB, apart from noise + yamux
+      stream_cpu_s_per_gb: round(stats(series.stream_cpu!)?.median, 2),
       vpn_tcp_vs_stream: round((stats(series.vpn_tcp!)?.median ?? NaN) / (stats(series.stream!)?.median ?? NaN), 2),
       vpn_udp_vs_veth: round((stats(series.vpn_udp!)?.median ?? NaN) / (stats(series.veth_udp!)?.median ?? NaN), 2),
       vpn_rtt_vs_stream: round((stats(series.vpn_rtt!)?.median ?? NaN) / (stats(series.stream_rtt!)?.median ?? NaN), 2),
+      // the warm-up on the fresh tunnel (null with --warmup 0)
+      vpn_tcp_cold_gbps: round(coldTcp?.gbps),
+      vpn_tcp_cold_cpu_s_per_gb: round(coldTcp?.cpuSPerGb, 2),
       offload,
       udp_offered: udpRate,
       udp_len: Number(udpLen),
       runs,
       secs,
-      drops: peer == null ? null : { queueFull: peer.dropQueueFull, spoofed: peer.dropSpoofed, noRoute: s.dropNoRoute }
+      drops: peer == null ? null : { queueFull: peer.dropQueueFull, spoofed: peer.dropSpoofed, noRoute: s.dropNoRoute },
+      // what the TUNs saw over all runs: bytes per packet read shows whether TSO/USO super-packets
+      // reach the data path, packets per read batch how much each wakeup carries
+      tun: { a: tunSummary(s.tun), b: tunSummary(sb.tun) }
     }
     for (const [k, v] of Object.entries(series)) {
       const st2 = stats(v)

@@ -119,14 +119,14 @@ interface Chunk { subarray: (start?: number, end?: number) => Uint8Array, byteLe
 /**
  * Reassembles records from the arbitrary chunks a stream delivers. `push` returns the runs of whole
  * records that became complete: views into the chunk where possible, a fresh buffer only for a
- * record split across chunks. A length is checked against `bounds` before anything is allocated
+ * record split across chunks (`pushEach` is the same without that buffer, for a consumer that
+ * uses each run at once). A length is checked against `bounds` before anything is allocated
  * for it; a bad length means the stream is out of sync, so it throws InvalidBatchError (the caller
  * resets the stream) rather than skipping.
  */
 export class RecordReassembler {
   private readonly bounds: RecordBounds
-  /** Bytes of a record (header included) split across chunks; allocated once its length is known and checked. */
-  private partial: Uint8Array | undefined
+  /** Bytes of the record being completed in `scratch` that have arrived (header included). */
   private partialFill = 0
   /** Up to 3 bytes of a record header split across chunks. */
   private readonly header = new Uint8Array(RECORD_HEADER)
@@ -138,39 +138,54 @@ export class RecordReassembler {
 
   /** Bytes held back waiting for the rest of a record. */
   get pending (): number {
-    return this.partial != null ? this.partialFill : this.headerFill
+    return this.scratchLen > 0 ? this.partialFill : this.headerFill
   }
 
   push (data: Uint8Array | Chunk): Uint8Array[] {
-    const chunk = data instanceof Uint8Array ? data : data.subarray()
     const out: Uint8Array[] = []
+    const chunks = data instanceof Uint8Array ? data : Symbol.iterator in data ? data as Iterable<Uint8Array> : data.subarray()
+    // a record completed in the reused buffer is copied out: these runs may be kept
+    this.pushEach(chunks, run => { out.push(run.buffer === this.scratch?.buffer ? run.slice() : run) })
+    return out
+  }
+
+  /**
+   * Like `push`, without copying the stream's chunks together and without allocating per record:
+   * each chunk of a Uint8ArrayList is scanned in place, and `onRun` is called at once with every
+   * run of whole records (a view into the chunk) or record completed across chunks (a view into
+   * one reused scratch buffer). A run is valid only during its `onRun` call: a consumer that keeps
+   * it must copy it. Throws InvalidBatchError like `push` (runs before the bad length were delivered).
+   */
+  pushEach (data: Uint8Array | Iterable<Uint8Array>, onRun: (run: Uint8Array) => void): void {
+    if (data instanceof Uint8Array) { this.scanChunk(data, onRun); return }
+    for (const chunk of data) this.scanChunk(chunk, onRun)
+  }
+
+  private scanChunk (chunk: Uint8Array, onRun: (run: Uint8Array) => void): void {
     let off = 0
     const n = chunk.byteLength
-
-    // Finish a record started in an earlier chunk.
     if (this.headerFill > 0) {
       const take = Math.min(RECORD_HEADER - this.headerFill, n)
       this.header.set(chunk.subarray(0, take), this.headerFill)
       this.headerFill += take
       off = take
-      if (this.headerFill < RECORD_HEADER) return out
+      if (this.headerFill < RECORD_HEADER) return
       this.headerFill = 0
-      this.startPartial(readRecordLength(this.header, 0))
-      this.partial!.set(this.header, 0)
+      this.startScratch(readRecordLength(this.header, 0))
+      this.scratch!.set(this.header, 0)
       this.partialFill = RECORD_HEADER
     }
-    if (this.partial != null) {
-      const take = Math.min(this.partial.byteLength - this.partialFill, n - off)
-      this.partial.set(chunk.subarray(off, off + take), this.partialFill)
+    if (this.scratchLen > 0) {
+      const take = Math.min(this.scratchLen - this.partialFill, n - off)
+      this.scratch!.set(chunk.subarray(off, off + take), this.partialFill)
       this.partialFill += take
       off += take
-      if (this.partialFill < this.partial.byteLength) return out
-      out.push(this.partial)
-      this.partial = undefined
+      if (this.partialFill < this.scratchLen) return
+      const len = this.scratchLen
+      this.scratchLen = 0
       this.partialFill = 0
+      onRun(this.scratch!.subarray(0, len))
     }
-
-    // Whole records inside this chunk: one view for the whole run.
     const runStart = off
     while (n - off >= RECORD_HEADER) {
       const len = readRecordLength(chunk, off)
@@ -178,30 +193,34 @@ export class RecordReassembler {
       if (off + RECORD_HEADER + len > n) break
       off += RECORD_HEADER + len
     }
-    if (off > runStart) out.push(chunk.subarray(runStart, off))
-
-    // Keep the tail for the next chunk.
+    if (off > runStart) onRun(chunk.subarray(runStart, off))
     const rest = n - off
     if (rest > 0) {
       if (rest < RECORD_HEADER) {
         this.header.set(chunk.subarray(off), 0)
         this.headerFill = rest
       } else {
-        this.startPartial(readRecordLength(chunk, off))
-        this.partial!.set(chunk.subarray(off), 0)
+        this.startScratch(readRecordLength(chunk, off))
+        this.scratch!.set(chunk.subarray(off), 0)
         this.partialFill = rest
       }
     }
-    return out
+  }
+
+  /** Reused buffer of `pushEach` for a record split across chunks (grown once, to the largest record). */
+  private scratch: Uint8Array | undefined
+  /** Length (header included) of the record being completed in `scratch`; 0 = none. */
+  private scratchLen = 0
+
+  private startScratch (len: number): void {
+    this.check(len)
+    const need = RECORD_HEADER + len
+    if (this.scratch == null || this.scratch.byteLength < need) this.scratch = new Uint8Array(Math.max(need, 16 * 1024))
+    this.scratchLen = need
   }
 
   private check (len: number): void {
     if (len < this.bounds.min || len > this.bounds.max) throw new InvalidBatchError(`record length ${len} out of bounds [${this.bounds.min}, ${this.bounds.max}]`)
-  }
-
-  private startPartial (len: number): void {
-    this.check(len)
-    this.partial = new Uint8Array(RECORD_HEADER + len)
   }
 }
 

@@ -18,7 +18,7 @@ export interface LinkOptions {
   maxQueueBytes: number
   /** Smallest valid payload (an IPv4 header, plus the vnet header when on). */
   minPayload: number
-  /** Called with a run of whole records received from the peer. */
+  /** Called with a run of whole records received from the peer; the run is valid only during the call (copy to keep it). */
   onRecords: (link: PeerLink, run: Uint8Array) => void
   /** Called when the stream ends or fails (the owner may redial). */
   onStreamClosed: (link: PeerLink, stream: Stream) => void
@@ -45,6 +45,8 @@ export class PeerLink {
   private readonly options: LinkOptions
   private reassembler: RecordReassembler
   private closed = false
+  /** Hands a reassembled run to the owner (bound once: it is called per run). */
+  private readonly deliver = (run: Uint8Array): void => { this.options.onRecords(this, run) }
 
   constructor (options: LinkOptions) {
     this.peerId = options.peerId
@@ -97,9 +99,10 @@ export class PeerLink {
         if (this.closed) stream.abort(new Error('vpn link closed'))
         return
       }
-      let runs: Uint8Array[]
       try {
-        runs = reassembler.push(evt.data)
+        // chunk by chunk, straight to the TUN: no concatenation of the stream's chunks and no
+        // buffer per record (onRecords writes each run synchronously, so views may be reused)
+        reassembler.pushEach(evt.data, this.deliver)
       } catch (err) {
         if (err instanceof InvalidBatchError) {
           this.stats.dropMalformed++
@@ -108,7 +111,6 @@ export class PeerLink {
         }
         throw err
       }
-      for (const run of runs) this.options.onRecords(this, run)
     })
     stream.addEventListener('close', () => {
       if (this.stream === stream) {

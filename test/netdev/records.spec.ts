@@ -111,3 +111,47 @@ test('reassembler: an oversized or undersized length is refused before anything 
   const zero = new Uint8Array(4)
   assert.throws(() => new RecordReassembler(VPN_BOUNDS).push(zero), (err: Error) => err.name === 'InvalidBatchError')
 })
+
+/** What pushEach delivered, copied at once (its runs are only valid during the callback). */
+function collectEach (r: RecordReassembler, data: Uint8Array | Iterable<Uint8Array>, into: Uint8Array[]): void {
+  r.pushEach(data, run => { for (const rec of iterateRecords(run)) into.push(rec.slice()) })
+}
+
+test('reassembler pushEach: same records as push on random chunkings of Uint8ArrayLists, scratch reused', () => {
+  let seed = 7
+  const rnd = (n: number): number => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n }
+  const payloads = Array.from({ length: 40 }, (_, i) => payload(20 + rnd(i % 5 === 0 ? 65000 : 1600), i))
+  const wire = buildBatch(payloads)
+  for (let trial = 0; trial < 20; trial++) {
+    const r = new RecordReassembler(VPN_BOUNDS)
+    const got: Uint8Array[] = []
+    let off = 0
+    while (off < wire.byteLength) {
+      // a stream message: a list of 1-4 chunks of 1 B-70 KB
+      const list = new Uint8ArrayList()
+      for (let k = 1 + rnd(4); k > 0 && off < wire.byteLength; k--) {
+        const end = Math.min(wire.byteLength, off + 1 + rnd(trial % 2 === 0 ? 70_000 : 9))
+        list.append(wire.subarray(off, end))
+        off = end
+      }
+      collectEach(r, list, got)
+    }
+    assert.equal(got.length, payloads.length, `trial ${trial}`)
+    got.forEach((g, i) => { assert.deepEqual(g, payloads[i], `trial ${trial} record ${i}`) })
+    assert.equal(r.pending, 0)
+  }
+})
+
+test('reassembler pushEach: whole records come back as views of the chunk; bad lengths throw', () => {
+  const wire = buildBatch([payload(100, 1), payload(200, 2)])
+  const views: Uint8Array[] = []
+  new RecordReassembler(VPN_BOUNDS).pushEach(wire, run => { views.push(run) })
+  assert.equal(views.length, 1)
+  assert.equal(views[0]!.buffer, wire.buffer)
+  const r = new RecordReassembler(VPN_BOUNDS)
+  const good: Uint8Array[] = []
+  // a good record, then a header split across chunks whose length is out of bounds
+  assert.throws(() => { collectEach(r, new Uint8ArrayList(buildBatch([payload(30, 3)]), new Uint8Array([0x00, 0x10])), good); collectEach(r, new Uint8Array([0x00, 0x00]), good) }, (err: Error) => err.name === 'InvalidBatchError')
+  assert.equal(good.length, 1)
+  assert.throws(() => { new RecordReassembler(VPN_BOUNDS).pushEach(new Uint8Array(4), () => {}) }, (err: Error) => err.name === 'InvalidBatchError')
+})
