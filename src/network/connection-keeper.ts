@@ -17,6 +17,7 @@
  * stays at what it has.
  */
 import type { Connection, PeerId, Peer } from '@libp2p/interface'
+import { withTimeout } from '../util/signal.js'
 
 export interface ConnectionKeeperInit {
   /** Distinct connected peers to keep; 0 turns the keeper off. */
@@ -115,7 +116,7 @@ export function startConnectionKeeper (host: KeeperHost, init: ConnectionKeeperI
       const id = peer.id.toString()
       stats.dials++
       try {
-        await host.dial(peer.id, { signal: AbortSignal.any([stopped.signal, AbortSignal.timeout(init.dialTimeoutMs)]) })
+        await host.dial(peer.id, { signal: withTimeout(stopped.signal, init.dialTimeoutMs) })
         backoff.delete(id)
         init.onDial?.(id)
       } catch (err) {
