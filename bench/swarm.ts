@@ -7,9 +7,11 @@
  * 2. Key rotation on 10 nodes (1 creator + 9 members, one process): time from `rotate()` until
  *    every member is on the new epoch and connected to the creator again.
  *
- * Usage: npm run bench -- swarm [--runs 3] [--mb 128] [--rotations 3] [--nodes 10] [--cipher auto|native|js]
+ * Usage: npm run bench -- swarm [--runs 3] [--mb 128] [--rotations 3] [--nodes 10] [--cipher auto|native|js] [--paths plain,psk,pskJs]
  * Each run measures three paths in turn: plain, PSK on the chosen cipher (default: libsodium when
  * it loads) and PSK on the pure JavaScript cipher (`psk_js_*`). `--rotations 0` skips part 2.
+ * `--paths` measures only the paths listed (for profiling one path with `node --cpu-prof`); the
+ * keys of a path left out are null.
  * A run that fails (an error, a rotation that never completes) fails the whole benchmark: it
  * exits non-zero with the reason, never reporting a partial median.
  * The same file runs the throughput server when given `--server` (spawned by the client).
@@ -59,6 +61,14 @@ function cipherArg (): XSalsa20Impl {
 
 type Path = 'plain' | 'psk' | 'pskJs'
 const PATHS: Path[] = ['plain', 'psk', 'pskJs']
+
+/** The paths the client measures (`--paths`, default all three). */
+function measuredPaths (): Path[] {
+  const list = strArg('paths')?.split(',') ?? PATHS
+  const bad = list.filter(p => !PATHS.includes(p as Path))
+  if (bad.length > 0 || list.length === 0) throw new Error(`--paths takes a comma list of ${PATHS.join(', ')} (got ${strArg('paths')})`)
+  return list as Path[]
+}
 
 /** The three paths measured in every run: public, PSK on the chosen cipher, PSK on the JS cipher (the old path). */
 function profiles (pskHex: string): { hosts: Record<Path, HostProfile>, cipher: 'native' | 'js' } {
@@ -140,14 +150,15 @@ async function throughput (runs: number, mb: number): Promise<{ mbps: Record<Pat
       nets.push(net)
       clients[name] = net
     }
-    for (const name of PATHS) await transfer(clients[name]!, addrs[name], 8 * 1024 * 1024) // warm-up
+    const measured = measuredPaths()
+    for (const name of measured) await transfer(clients[name]!, addrs[name], 8 * 1024 * 1024) // warm-up
     for (let r = 0; r < runs; r++) {
-      for (const name of PATHS) {
+      for (const name of measured) {
         const t = await transfer(clients[name]!, addrs[name], bytes)
         out.mbps[name].push(t.mbps)
         out.cpu[name].push(t.cpuSPerGb)
       }
-      const show = (n: Path): string => `${out.mbps[n][r]!.toFixed(0)} MB/s ${out.cpu[n][r]!.toFixed(1)} CPU-s/GB`
+      const show = (n: Path): string => out.mbps[n].length > r ? `${out.mbps[n][r]!.toFixed(0)} MB/s ${out.cpu[n][r]!.toFixed(1)} CPU-s/GB` : '-'
       log(`run ${r + 1}/${runs}: plain ${show('plain')}, psk (${p.cipher}) ${show('psk')}, psk (js) ${show('pskJs')} (${mb} MiB each)`)
     }
   } finally {

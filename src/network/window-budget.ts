@@ -23,6 +23,8 @@ export interface WindowBudgetStats {
   refusals: number
   /** Streams holding more than the spec window right now. */
   widenedStreams: number
+  /** Window-update frames sent to return credit (not counting SYN/ACK/FIN flags) since start. */
+  creditUpdates: number
 }
 
 /** One connection's share; `grow` and `release` are per stream. */
@@ -35,6 +37,8 @@ export interface ConnectionWindowPool {
   widened(): void
   /** A widened stream closed. */
   narrowed(): void
+  /** A window update returning credit was sent. */
+  credited(): void
 }
 
 export interface WindowBudget {
@@ -43,7 +47,7 @@ export interface WindowBudget {
 }
 
 export function createWindowBudget (init: WindowBudgetInit): WindowBudget {
-  const stats: WindowBudgetStats = { grantedBytes: 0, grants: 0, refusals: 0, widenedStreams: 0 }
+  const stats: WindowBudgetStats = { grantedBytes: 0, grants: 0, refusals: 0, widenedStreams: 0, creditUpdates: 0 }
   return {
     stats,
     forConnection () {
@@ -67,7 +71,8 @@ export function createWindowBudget (init: WindowBudgetInit): WindowBudget {
           stats.grantedBytes -= b
         },
         widened () { stats.widenedStreams++ },
-        narrowed () { stats.widenedStreams-- }
+        narrowed () { stats.widenedStreams-- },
+        credited () { stats.creditUpdates++ }
       }
     }
   }

@@ -33,6 +33,16 @@ import type { StreamMuxer, StreamMuxerFactory, Stream } from '@libp2p/interface'
 /** The window every yamux stream starts with, by the spec. */
 export const YAMUX_SPEC_WINDOW = 256 * 1024
 
+/**
+ * Credit is returned once this fraction of the window has been consumed (stock js-yamux: after
+ * every frame; go-yamux: half the window). `DMSNET_YAMUX_UPDATE_FRACTION=0` restores per-frame
+ * updates, for before/after benchmarks.
+ */
+const updateFraction = ((): number => {
+  const v = Number(process.env.DMSNET_YAMUX_UPDATE_FRACTION ?? '0.25')
+  return Number.isFinite(v) && v >= 0 && v <= 0.5 ? v : 0.25
+})()
+
 /** yamux frame type and stream state numbers (the yamux spec / js-yamux's StreamState). */
 const FRAME_WINDOW_UPDATE = 1
 const STATE_PAUSED = 5
@@ -119,6 +129,10 @@ function manageWindow (s: YamuxStreamInternals, pool: ConnectionWindowPool, init
     const flags = s.getSendFlags()
     const unread = s.readBufferLength
     const target0 = s.recvWindow - unread
+    // credit goes back in steps of a quarter window, not after every frame: each update is a
+    // frame of its own through Noise and TCP on both ends. The peer still holds >= 3/4 of the
+    // window's credit minus what is unread, so it never waits on a held-back update.
+    if (flags === 0 && target0 - s.recvWindowCapacity < s.recvWindow * updateFraction) return
     if (target0 > s.recvWindowCapacity) consumed += target0 - s.recvWindowCapacity
     // the reader keeps up (nothing unread) and either the peer spent most of its credit (the
     // window is the bottleneck) or the stream moved two windows' worth since it last grew (a
@@ -133,6 +147,7 @@ function manageWindow (s: YamuxStreamInternals, pool: ConnectionWindowPool, init
     s.recvWindowCapacity += delta
     s.epochStart = Date.now()
     s.sendFrame({ type: FRAME_WINDOW_UPDATE, flag: flags, streamID: s.streamId, length: delta })
+    if (flags === 0) pool.credited()
   }
   const dispatch = s.dispatchReadBuffer.bind(s)
   s.dispatchReadBuffer = function (): void {
@@ -215,7 +230,7 @@ export function windowedYamux (init: WindowedYamuxInit): WindowedYamux {
     const metrics = (components as { metrics?: MetricsLike } | undefined)?.metrics
     metrics?.registerMetricGroup?.('dmsnet_yamux_window', {
       help: 'yamux receive windows beyond the spec 256 KiB: granted bytes, widened streams, growth steps granted and refused by the budget',
-      calculate: () => ({ granted_bytes: budget.stats.grantedBytes, widened_streams: budget.stats.widenedStreams, grants: budget.stats.grants, refusals: budget.stats.refusals })
+      calculate: () => ({ granted_bytes: budget.stats.grantedBytes, widened_streams: budget.stats.widenedStreams, grants: budget.stats.grants, refusals: budget.stats.refusals, credit_updates: budget.stats.creditUpdates })
     })
     const factory = inner()
     const create = factory.createStreamMuxer.bind(factory)

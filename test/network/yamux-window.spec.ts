@@ -9,6 +9,7 @@ import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { YAMUX_SPEC_WINDOW } from '../../src/network/yamux-window.js'
+import { pause } from '../helpers/wait.js'
 import { startNode, waitFor } from './helpers.js'
 import type { Stream } from '@libp2p/interface'
 
@@ -84,6 +85,39 @@ describe('yamux receive window', () => {
       assert.equal(await bulk.done, 64 * MiB)
       assert.equal(recvWindowOf(inbound[1]!), a.config.network.yamux.maxStreamWindowSize, 'the bulk stream reached the maximum window')
       assert.equal(a.config.network.yamux.maxStreamWindowSize, 16 * MiB)
+    } finally {
+      await Promise.all([a.stop(), b.stop()])
+    }
+  })
+
+  it('credit goes back in quarter-window steps, not after every frame', async () => {
+    const a = await startNode()
+    const b = await startNode()
+    try {
+      const s = sink()
+      const updates: number[] = []
+      await b.net.handle(SINK, async (stream) => {
+        // count the window updates this (receiving) side sends for the stream
+        const internals = stream as unknown as { sendFrame: (h: { type: number, flag: number, length: number }) => boolean }
+        const send = internals.sendFrame.bind(stream)
+        internals.sendFrame = (h) => {
+          if (h.type === 1 && h.flag === 0) updates.push(h.length)
+          return send(h)
+        }
+        await s.handler(stream)
+      })
+      const out = await a.net.dialProtocol(b.net.host.getMultiaddrs()[0]!, SINK)
+      // 2048 small writes of 1 KiB: stock yamux answers each frame with an update
+      const chunk = new Uint8Array(1024).fill(5)
+      for (let i = 0; i < 2048; i++) {
+        if (!out.send(chunk)) await out.onDrain({ signal: AbortSignal.timeout(10_000) })
+        if (i % 64 === 63) await pause(1) // let frames go out one by one, as request traffic does
+      }
+      await out.close()
+      assert.equal(await s.done, 2 * MiB, 'every byte arrived')
+      // 2 MiB through a 256 KiB window returned in >= 64 KiB steps: at most 32 updates
+      assert.ok(updates.length >= 1 && updates.length <= 2 * MiB / (YAMUX_SPEC_WINDOW / 4), `${updates.length} window updates for 2 MiB`)
+      assert.ok(updates.every(n => n >= YAMUX_SPEC_WINDOW / 4), `every update returns at least a quarter window (${updates.join(', ')})`)
     } finally {
       await Promise.all([a.stop(), b.stop()])
     }
