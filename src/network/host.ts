@@ -22,6 +22,7 @@ import { createLibp2p, type Libp2pOptions } from 'libp2p'
 import { paceRandomWalk } from './paced-walk.js'
 import { gateRandomWalk } from './walk-gate.js'
 import { windowedYamux } from './yamux-window.js'
+import { withCoalescedWrites } from './coalesced-writes.js'
 import type { NetworkConfig } from '../config/schema.js'
 import type { DhtRecordOptions, DmsnetHost, DmsnetServices, HostProfile } from './types.js'
 import type { ConnectionGater, PeerId, PrivateKey } from '@libp2p/interface'
@@ -161,7 +162,8 @@ export async function createHost (options: CreateHostOptions & { gater?: Connect
       announce: config.announce.length > 0 ? [...config.announce] : undefined
     },
     transports,
-    connectionEncrypters: [noise()],
+    // one socket write per Noise send (src/network/coalesced-writes.ts)
+    connectionEncrypters: [withCoalescedWrites(noise())],
     streamMuxers: [windowedYamux({
       receiveWindow: config.yamux.initialStreamWindowSize,
       maxStreamWindowSize: config.yamux.maxStreamWindowSize,

@@ -1,0 +1,89 @@
+/**
+ * One socket write per Noise send instead of one per buffer.
+ *
+ * Noise hands the connection a list per send: for every Noise message a 2-byte length and the
+ * ciphertext with its tag, for a yamux window update as much as for a 1 MiB data frame.
+ * `@libp2p/tcp` writes each buffer with its own `socket.write`; with TCP_NODELAY each becomes its
+ * own syscall and its own TCP segment, so a 64 KiB message costs two writes and a small frame (a
+ * window update, a request) two packets. The PSK protector already merges its output into one
+ * buffer; this does the same for the public network by wrapping the connection encrypter: before
+ * Noise takes the raw TCP connection, its `sendData` is replaced by one that writes the whole list
+ * as one buffer (one copy, which costs far less than the syscall and the packet it saves).
+ *
+ * Only `@libp2p/tcp` connections are changed (recognised by their `socket`); anything else (a
+ * PSK stream, WebSockets, a relayed stream) is passed through untouched. If `@libp2p/tcp`'s
+ * internals change so the connection is not recognised, writes simply stay as they were
+ * (test/network/coalesced-writes.spec.ts then fails).
+ * `DMSNET_COALESCE_WRITES=0` turns it off (for before/after benchmarks).
+ */
+import { Uint8ArrayList } from 'uint8arraylist'
+import type { ConnectionEncrypter, MessageStream, SecureConnectionOptions } from '@libp2p/interface'
+
+/** The part of `@libp2p/tcp`'s connection (an AbstractMultiaddrConnection) used here. */
+interface TcpConnInternals {
+  socket: { write: (buf: Uint8Array) => boolean, writable: boolean }
+  sendData: (data: Uint8ArrayList) => { sentBytes: number, canSendMore: boolean }
+}
+
+/** Writes coalesced per connection so far, for tests (`writes` counts coalesced lists only). */
+export interface CoalescedWriteStats {
+  /** Connections whose writes were coalesced. */
+  connections: number
+  /** Lists of two or more buffers written as one. */
+  merged: number
+}
+
+export const coalescedWriteStats: CoalescedWriteStats = { connections: 0, merged: 0 }
+
+const enabled = process.env.DMSNET_COALESCE_WRITES !== '0'
+const kCoalesced = Symbol.for('dmsnet.coalesced-writes')
+
+function isTcpConn (c: unknown): c is TcpConnInternals {
+  const x = c as Partial<TcpConnInternals> | undefined
+  return typeof x?.sendData === 'function' && typeof x.socket?.write === 'function'
+}
+
+function severalBuffers (data: Uint8ArrayList): boolean {
+  let n = 0
+  for (const _ of data) if (++n > 1) return true
+  return false
+}
+
+/**
+ * Makes `conn` (a `@libp2p/tcp` connection) send each list it is given as one buffer; returns
+ * false, changing nothing, for any other kind of connection.
+ */
+export function coalesceWrites (conn: MessageStream): boolean {
+  if (!enabled || !isTcpConn(conn)) return false
+  const tagged = conn as unknown as Record<symbol, boolean>
+  if (tagged[kCoalesced] === true) return true
+  tagged[kCoalesced] = true
+  coalescedWriteStats.connections++
+  const sendData = conn.sendData.bind(conn)
+  conn.sendData = (data: Uint8ArrayList) => {
+    if (!severalBuffers(data)) return sendData(data)
+    coalescedWriteStats.merged++
+    return sendData(new Uint8ArrayList(data.subarray()))
+  }
+  return true
+}
+
+type EncrypterFactory = (components: any) => ConnectionEncrypter // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** Wraps a connection encrypter factory (Noise) so the TCP connections it secures write coalesced. */
+export function withCoalescedWrites (factory: EncrypterFactory): EncrypterFactory {
+  return (components) => {
+    const inner = factory(components)
+    return {
+      protocol: inner.protocol,
+      secureInbound: async (connection: MessageStream, options?: SecureConnectionOptions) => {
+        coalesceWrites(connection)
+        return await inner.secureInbound(connection, options)
+      },
+      secureOutbound: async (connection: MessageStream, options?: SecureConnectionOptions) => {
+        coalesceWrites(connection)
+        return await inner.secureOutbound(connection, options)
+      }
+    }
+  }
+}

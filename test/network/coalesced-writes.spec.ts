@@ -1,0 +1,101 @@
+/**
+ * Coalesced writes (src/network/coalesced-writes.ts): one socket write per Noise send on TCP
+ * connections, counted on the real sockets of two real nodes; the bytes arrive intact, a stock
+ * js-libp2p peer still talks to us, and connections that are not TCP are left alone.
+ */
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { Socket } from 'node:net'
+import { describe, it } from 'node:test'
+import { noise } from '@libp2p/noise'
+import { tcp } from '@libp2p/tcp'
+import { yamux } from '@libp2p/yamux'
+import { createLibp2p } from 'libp2p'
+import { coalescedWriteStats, coalesceWrites } from '../../src/network/coalesced-writes.js'
+import { ECHO, echo, startNode } from './helpers.js'
+import type { MessageStream, Stream } from '@libp2p/interface'
+
+/** Sends `data` on an echo stream in `chunk`-byte writes and returns what came back. */
+async function echoBytes (stream: Stream, data: Uint8Array, chunk: number): Promise<Uint8Array> {
+  const back: Uint8Array[] = []
+  const reading = (async () => { for await (const c of stream) back.push(c.subarray()) })()
+  for (let off = 0; off < data.byteLength; off += chunk) {
+    if (!stream.send(data.subarray(off, off + chunk))) await stream.onDrain({ signal: AbortSignal.timeout(10_000) })
+  }
+  await stream.close({ signal: AbortSignal.timeout(10_000) })
+  await reading
+  return Buffer.concat(back)
+}
+
+describe('coalesced writes', () => {
+  it('a 64 KiB Noise message is one socket write, not two; the bytes arrive intact', async () => {
+    const a = await startNode()
+    const b = await startNode()
+    // count writes on a's sockets to b's TCP port only (other tests' traffic never matches)
+    const original = Socket.prototype.write
+    let writes = 0
+    let bytes = 0
+    try {
+      await b.net.handle(ECHO, echo)
+      const addr = b.net.host.getMultiaddrs()[0]!
+      const port = Number(addr.toString().split('/tcp/')[1]!.split('/')[0])
+      const before = coalescedWriteStats.connections
+      const stream = await a.net.dialProtocol(addr, ECHO)
+      assert.ok(coalescedWriteStats.connections >= before + 2, 'both ends of the new connection coalesce')
+
+      Socket.prototype.write = function (this: Socket, ...args: Parameters<Socket['write']>) {
+        if (this.remotePort === port) {
+          writes++
+          bytes += (args[0] as Uint8Array).byteLength
+        }
+        return original.apply(this, args)
+      } as Socket['write']
+      const data = new Uint8Array(randomBytes(4 * 1024 * 1024))
+      const mergedBefore = coalescedWriteStats.merged
+      const back = await echoBytes(stream, data, 64 * 1024)
+      Socket.prototype.write = original
+
+      assert.equal(Buffer.compare(back, data), 0, 'the echo returned every byte in order')
+      // 4 MiB is at least 65 Noise messages; without coalescing each takes two writes (length, ciphertext)
+      const messages = Math.ceil(data.byteLength / 65519)
+      assert.ok(bytes >= data.byteLength, `a wrote ${bytes} bytes to b`)
+      assert.ok(writes <= messages + 16, `${writes} socket writes for ${messages} Noise messages`)
+      assert.ok(coalescedWriteStats.merged > mergedBefore, 'lists of several buffers were merged')
+    } finally {
+      Socket.prototype.write = original
+      await Promise.all([a.stop(), b.stop()])
+    }
+  })
+
+  it('a stock js-libp2p peer exchanges data with a coalescing node', async () => {
+    const d = await startNode()
+    const plain = await createLibp2p({
+      addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()]
+    })
+    try {
+      await plain.handle(ECHO, echo)
+      await d.net.handle(ECHO, echo)
+      const data = new Uint8Array(randomBytes(1024 * 1024 + 7))
+      const there = await echoBytes(await d.net.dialProtocol(plain.getMultiaddrs()[0]!, ECHO), data, 10_000)
+      assert.equal(Buffer.compare(there, data), 0, 'dmsnet -> stock -> dmsnet')
+      const back = await echoBytes(await plain.dialProtocol(d.net.host.getMultiaddrs()[0]!, ECHO), data, 10_000)
+      assert.equal(Buffer.compare(back, data), 0, 'stock -> dmsnet -> stock')
+    } finally {
+      await Promise.all([d.stop(), plain.stop()])
+    }
+  })
+
+  it('leaves a connection that is not TCP untouched', () => {
+    const sendData = (): { sentBytes: number, canSendMore: boolean } => ({ sentBytes: 0, canSendMore: true })
+    const notTcp = { sendData } as unknown as MessageStream
+    assert.equal(coalesceWrites(notTcp), false)
+    assert.equal((notTcp as unknown as { sendData: unknown }).sendData, sendData)
+    // positive control: the same object with a socket is taken
+    const tcpLike = { sendData, socket: { write: () => true, writable: true } } as unknown as MessageStream
+    assert.equal(coalesceWrites(tcpLike), true)
+    assert.notEqual((tcpLike as unknown as { sendData: unknown }).sendData, sendData)
+  })
+})
