@@ -17,15 +17,10 @@
  * `DMSNET_COALESCE_WRITES=0` turns it off (for before/after benchmarks).
  */
 import { Uint8ArrayList } from 'uint8arraylist'
+import { isTcpConnection } from './tcp-conn.js'
 import type { ConnectionEncrypter, MessageStream, SecureConnectionOptions } from '@libp2p/interface'
 
-/** The part of `@libp2p/tcp`'s connection (an AbstractMultiaddrConnection) used here. */
-interface TcpConnInternals {
-  socket: { write: (buf: Uint8Array) => boolean, writable: boolean }
-  sendData: (data: Uint8ArrayList) => { sentBytes: number, canSendMore: boolean }
-}
-
-/** Writes coalesced per connection so far, for tests (`writes` counts coalesced lists only). */
+/** Writes coalesced per connection so far, for tests. */
 export interface CoalescedWriteStats {
   /** Connections whose writes were coalesced. */
   connections: number
@@ -38,11 +33,6 @@ export const coalescedWriteStats: CoalescedWriteStats = { connections: 0, merged
 const enabled = process.env.DMSNET_COALESCE_WRITES !== '0'
 const kCoalesced = Symbol.for('dmsnet.coalesced-writes')
 
-function isTcpConn (c: unknown): c is TcpConnInternals {
-  const x = c as Partial<TcpConnInternals> | undefined
-  return typeof x?.sendData === 'function' && typeof x.socket?.write === 'function'
-}
-
 function severalBuffers (data: Uint8ArrayList): boolean {
   let n = 0
   for (const _ of data) if (++n > 1) return true
@@ -54,7 +44,7 @@ function severalBuffers (data: Uint8ArrayList): boolean {
  * false, changing nothing, for any other kind of connection.
  */
 export function coalesceWrites (conn: MessageStream): boolean {
-  if (!enabled || !isTcpConn(conn)) return false
+  if (!enabled || !isTcpConnection(conn)) return false
   const tagged = conn as unknown as Record<symbol, boolean>
   if (tagged[kCoalesced] === true) return true
   tagged[kCoalesced] = true

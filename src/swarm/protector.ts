@@ -18,6 +18,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { AbstractMessageStream, type SendResult } from '@libp2p/utils'
+import { isTcpConnection } from '../network/tcp-conn.js'
 import { PskHandshakeError } from './errors.js'
 import { SWARM_KEY_LENGTH } from './key-file.js'
 import { PSK_NONCE_LENGTH } from './xsalsa20-js.js'
@@ -50,7 +51,12 @@ export interface PskProtectorStats {
   nonceTimeouts: number
   /** The cipher the connections use: `native` (libsodium) or `js`. */
   cipher: 'native' | 'js'
+  /** Connections that decrypt received bytes in place (TCP: each socket read is ours alone). */
+  inPlace: number
 }
+
+/** `DMSNET_PSK_IN_PLACE=0` copies every received buffer (the path before; for benchmarks). */
+const inPlaceReads = process.env.DMSNET_PSK_IN_PLACE !== '0'
 
 class PskMessageStream extends AbstractMessageStream {
   private readonly conn: MessageStream
@@ -61,6 +67,8 @@ class PskMessageStream extends AbstractMessageStream {
   private readonly nonceBuf = new Uint8Array(PSK_NONCE_LENGTH)
   private nonceHave = 0
   private nonceTimer?: ReturnType<typeof setTimeout>
+  /** The transport's buffers are ours alone (a TCP socket's reads): decrypt them in place. */
+  private readonly inPlace: boolean
 
   constructor (conn: MessageStream, psk: Uint8Array, localNonce: Uint8Array, nonceTimeoutMs: number, cipher: XSalsa20Impl, stats: PskProtectorStats) {
     super({
@@ -73,6 +81,8 @@ class PskMessageStream extends AbstractMessageStream {
     this.psk = psk
     this.cipher = cipher
     this.outbound = createXSalsa20(psk, localNonce, cipher)
+    this.inPlace = inPlaceReads && isTcpConnection(conn)
+    if (this.inPlace) stats.inPlace++
     stats.open++
 
     this.nonceTimer = setTimeout(() => {
@@ -128,8 +138,8 @@ class PskMessageStream extends AbstractMessageStream {
       this.log.trace('received remote nonce')
       if (buf.byteLength === 0) return
     }
-    // never in place: the transport may still hold `buf`
-    this.onData(this.inbound.xorCopy(buf))
+    // in place only where each buffer is a socket read nothing else holds; a copy otherwise
+    this.onData(this.inPlace ? this.inbound.update(buf, buf) : this.inbound.xorCopy(buf))
   }
 
   sendData (data: Uint8ArrayList): SendResult {
@@ -193,7 +203,7 @@ export type PskProtectorFactory = ((components?: unknown) => ConnectionProtector
  * The returned factory carries `stats` (shared by the protector instances it made).
  */
 export function pskProtector (init: PskProtectorInit): PskProtectorFactory {
-  const stats: PskProtectorStats = { protected: 0, open: 0, nonceTimeouts: 0, cipher: 'js' }
+  const stats: PskProtectorStats = { protected: 0, open: 0, nonceTimeouts: 0, cipher: 'js', inPlace: 0 }
   // validate now, so a bad key fails at configuration time rather than at the first dial
   void new PskConnectionProtector(init, stats)
   // one stats object per factory, whichever host generation uses it
