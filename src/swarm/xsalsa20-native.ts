@@ -68,7 +68,8 @@ export class NativeXSalsa20Stream implements KeystreamXor {
   }
 
   xorChunks (chunks: Iterable<Uint8Array>, total: number): Uint8Array {
-    const out = new Uint8Array(total)
+    // every byte is written below: no need to zero-fill it first
+    const out: Uint8Array = Buffer.allocUnsafe(total)
     let off = 0
     for (const c of chunks) {
       this.update(c, out.subarray(off, off + c.byteLength))
