@@ -8,7 +8,8 @@
  * window update, a request) two packets. The PSK protector already merges its output into one
  * buffer; this does the same for the public network by wrapping the connection encrypter: before
  * Noise takes the raw TCP connection, its `sendData` is replaced by one that writes the whole list
- * as one buffer (one copy, which costs far less than the syscall and the packet it saves).
+ * at once: a small list copied into one buffer (the copy costs far less than the syscall and the
+ * packet it saves), a bulk list (over 64 KiB) corked, so Node passes it to one writev uncopied.
  *
  * Only `@libp2p/tcp` connections are changed (recognised by their `socket`); anything else (a
  * PSK stream, WebSockets, a relayed stream) is passed through untouched. If `@libp2p/tcp`'s
@@ -26,11 +27,15 @@ export interface CoalescedWriteStats {
   connections: number
   /** Lists of two or more buffers written as one. */
   merged: number
+  /** Of those, the bulk lists written corked (one writev, no copy). */
+  corked: number
 }
 
-export const coalescedWriteStats: CoalescedWriteStats = { connections: 0, merged: 0 }
+export const coalescedWriteStats: CoalescedWriteStats = { connections: 0, merged: 0, corked: 0 }
 
 const enabled = process.env.DMSNET_COALESCE_WRITES !== '0'
+/** Lists up to this size are copied into one buffer; larger ones go out corked (one writev, no copy). */
+const COPY_MAX = Number(process.env.DMSNET_COALESCE_COPY_MAX ?? 64 * 1024)
 const kCoalesced = Symbol.for('dmsnet.coalesced-writes')
 
 function severalBuffers (data: Uint8ArrayList): boolean {
@@ -50,10 +55,22 @@ export function coalesceWrites (conn: MessageStream): boolean {
   tagged[kCoalesced] = true
   coalescedWriteStats.connections++
   const sendData = conn.sendData.bind(conn)
+  const socket = conn.socket
   conn.sendData = (data: Uint8ArrayList) => {
     if (!severalBuffers(data)) return sendData(data)
     coalescedWriteStats.merged++
-    return sendData(new Uint8ArrayList(data.subarray()))
+    // small lists (a window update, a request): one copy, one write
+    if (data.byteLength <= COPY_MAX || socket.cork == null || socket.uncork == null) return sendData(new Uint8ArrayList(data.subarray()))
+    // bulk: no copy; corked, Node hands the whole list to one writev
+    coalescedWriteStats.corked++
+    socket.cork()
+    let canSendMore = true
+    try {
+      for (const buf of data) canSendMore = socket.write(buf)
+    } finally {
+      socket.uncork()
+    }
+    return { sentBytes: data.byteLength, canSendMore }
   }
   return true
 }

@@ -9,7 +9,7 @@ import type { Uint8ArrayList } from 'uint8arraylist'
 
 /** The part of `@libp2p/tcp`'s connection used here. */
 export interface TcpConnInternals {
-  socket: { write: (buf: Uint8Array) => boolean }
+  socket: { write: (buf: Uint8Array) => boolean, cork?: () => void, uncork?: () => void }
   sendData: (data: Uint8ArrayList) => { sentBytes: number, canSendMore: boolean }
 }
 
