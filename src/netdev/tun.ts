@@ -1,7 +1,9 @@
 /**
  * TUN/TAP devices on the native addon (native/tun/tun.c): the fd is polled by the event loop and
  * each wakeup delivers one buffer holding up to `batchPackets` packets as records (see
- * records.ts). The device is a small wireguard-go-like interface: name, mtu, offload, batches in
+ * records.ts). A batch is a Uint8Array view of a 4 MiB slab the kernel read into directly (no copy,
+ * one allocation per slab); it is never written again, so a consumer may keep it, but a kept
+ * batch keeps its whole slab alive. The device is a small wireguard-go-like interface: name, mtu, offload, batches in
  * (callback or async iterator, with backpressure), batches out, stats, close, events.
  *
  * createTun opens the device, applies link settings (MTU, txqueuelen 5000, gso_max_size 60000 so
@@ -23,7 +25,7 @@ interface NativeTun {
   readonly offloadFlags: number
   /** UDP datagrams are coalesced into GSO_UDP_L4 records (needs USO) */
   readonly udpCoalesce?: boolean
-  start: (cb: (err: (Error & { errno?: number }) | undefined, batch: Buffer | undefined) => void, maxPackets: number, maxBytes: number) => void
+  start: (cb: (err: (Error & { errno?: number }) | undefined, batch: Uint8Array | undefined) => void, maxPackets: number, maxBytes: number) => void
   stop: () => void
   writeBatch: (batch: Uint8Array) => number
   stats: () => TunStats
@@ -281,7 +283,7 @@ class Tun extends EventTarget implements TunDevice {
     else this.handle.stop()
   }
 
-  private onNative (err: Error | undefined, batch: Buffer | undefined): void {
+  private onNative (err: Error | undefined, batch: Uint8Array | undefined): void {
     if (err != null) {
       this.reading = false
       this.dispatchEvent(new CustomEvent('tun:error', { detail: err }))
