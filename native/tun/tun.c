@@ -43,8 +43,14 @@
 #define DEFAULT_MAX_PACKETS 256
 #define DEFAULT_MAX_BYTES (1024 * 1024)
 #define WRITE_QUEUE_CAP (4 * 1024 * 1024)
-/* A read slab holds many batches: one allocation per SLAB_BYTES read, not one per batch. */
-#define SLAB_BYTES (4 * 1024 * 1024)
+/*
+ * A read slab holds many batches: one allocation per SLAB_BYTES read, not one per batch. Small
+ * enough that an idle node's slab costs little resident memory; a batch ends early when the
+ * slab has no room for one more packet of the largest size (the next batch starts a new slab).
+ */
+#define SLAB_BYTES (1024 * 1024)
+/* room for one more packet of the largest size after its record header */
+#define SLAB_ROOM (4 + MAX_FRAME)
 
 typedef struct {
   int fd;
@@ -264,12 +270,12 @@ static void deliver(tun_t *t, napi_value err, napi_value buf) {
 }
 
 /*
- * A fresh slab (uninitialised: napi_create_buffer does not zero-fill) for at least `need` bytes.
+ * A fresh slab (uninitialised: napi_create_buffer does not zero-fill).
  * The previous one lives on while JS still holds batches in it. Returns 0 on failure.
  */
-static int new_slab(tun_t *t, size_t need) {
+static int new_slab(tun_t *t) {
   napi_env env = t->env;
-  size_t cap = SLAB_BYTES > 2 * need ? SLAB_BYTES : 2 * need;
+  size_t cap = SLAB_BYTES;
   napi_value buf, ab;
   void *data;
   napi_typedarray_type type;
@@ -294,10 +300,8 @@ static void read_batch(tun_t *t) {
   gro_run_t run = {0};
   napi_handle_scope scope;
   napi_open_handle_scope(env, &scope);
-  /* room for max_bytes plus one more packet of the largest size, as the loop below assumes */
-  size_t need = t->max_bytes + 4 + MAX_FRAME;
-  if (t->slab == NULL || t->slab_cap - t->slab_pos < need) {
-    if (!new_slab(t, need)) {
+  if (t->slab == NULL || t->slab_cap - t->slab_pos < SLAB_ROOM) {
+    if (!new_slab(t)) {
       /* out of memory: leave the packets in the kernel queue, try again on the next wakeup */
       t->rx_errors++;
       napi_close_handle_scope(env, scope);
@@ -306,7 +310,7 @@ static void read_batch(tun_t *t) {
   }
   uint8_t *base = t->slab + t->slab_pos;
   size_t room = t->slab_cap - t->slab_pos;
-  while (count < t->max_packets && off < t->max_bytes) {
+  while (count < t->max_packets && off < t->max_bytes && room - off >= SLAB_ROOM) {
     ssize_t n = read(t->fd, base + off + 4, room - off - 4);
     if (n < 0) {
       if (errno == EINTR) continue;

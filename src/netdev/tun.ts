@@ -1,10 +1,11 @@
 /**
  * TUN/TAP devices on the native addon (native/tun/tun.c): the fd is polled by the event loop and
  * each wakeup delivers one buffer holding up to `batchPackets` packets as records (see
- * records.ts). A batch is a Uint8Array view of a 4 MiB slab the kernel read into directly (no copy,
+ * records.ts). A batch is a Uint8Array view of a 1 MiB slab the kernel read into directly (no copy,
  * one allocation per slab); it is never written again, so a consumer may keep it, but a kept
- * batch keeps its whole slab alive. The device is a small wireguard-go-like interface: name, mtu, offload, batches in
- * (callback or async iterator, with backpressure), batches out, stats, close, events.
+ * batch keeps its whole slab alive. The device is a small wireguard-go-like interface: name,
+ * mtu, offload, batches in (callback or async iterator, with backpressure), batches out, stats,
+ * close, events.
  *
  * createTun opens the device, applies link settings (MTU, txqueuelen 5000, gso_max_size 60000 so
  * GSO super-packets stay under a 64 KiB frame), optionally moves it into a namespace and addresses
@@ -117,7 +118,7 @@ export interface TunOptions extends AbortOptions {
   up?: boolean
   /** most packets per delivered batch (default 256) */
   batchPackets?: number
-  /** most bytes per delivered batch (default 1 MiB) */
+  /** most bytes per delivered batch (default 1 MiB; a batch also ends where its 1 MiB read slab has no room for one more packet) */
   batchBytes?: number
 }
 
