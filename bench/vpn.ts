@@ -6,6 +6,9 @@
  * - vpn_udp_gbps / veth_udp_gbps: iperf3 UDP, `--udp-len` (1392)-byte datagrams, offered `--udp-rate` (5G), received rate.
  * - stream_gbps: 256 MiB on a bare libp2p stream between the two vpn-node processes (the ceiling).
  * - vpn_udp_loss_pct_500m / veth_udp_loss_pct_500m: iperf3 UDP at 500 Mbit/s offered: loss in percent.
+ * - vpn_udp_500m_lost_at: where the VPN's 500 Mbit/s datagrams were lost, summed over runs:
+ *   `rcvbuf` (the receiving socket's buffer was full: Udp RcvbufErrors in B), `tunTx` (A's TUN
+ *   queue overflowed before the node read it), `linkQueue` (A's per-peer queue was full).
  * - vpn_rtt_ms / veth_rtt_ms: median ping RTT (40 pings, 50 ms apart).
  * - vpn_tcp_cpu_s_per_gb / vpn_udp_cpu_s_per_gb / stream_cpu_s_per_gb: CPU seconds of both node processes per GB.
  * - tun: per node, bytes per packet and packets per batch the TUN saw, coalescing counters.
@@ -116,6 +119,19 @@ async function iperfVpn (world: VpnWorld, a: VpnNodeProc, b: VpnNodeProc, addr: 
   return { ...r, cpuSPerGb: cpu / (r.gbps * secs / 8) }
 }
 
+/** Counters that say where UDP datagrams were lost: B's Udp RcvbufErrors, A's TUN tx drops, A's link queue drops. */
+async function lossCounters (world: VpnWorld, a: VpnNodeProc, b: VpnNodeProc): Promise<{ rcvbuf: number, tunTx: number, linkQueue: number }> {
+  const snmp = (await world.net.status(b.ns, 'cat', ['/proc/net/snmp'])).stdout.split('\n').filter(l => l.startsWith('Udp:'))
+  const names = snmp[0]?.split(' ') ?? []
+  const values = snmp[1]?.split(' ') ?? []
+  const rcvbuf = Number(values[names.indexOf('RcvbufErrors')])
+  const st = await a.call<VpnStatus>('status')
+  const links = JSON.parse((await world.net.status(a.ns, 'ip', ['-s', '-j', 'link', 'show', 'dev', st.interface ?? ''])).stdout) as Array<{ stats64?: { tx?: { dropped?: number } } }>
+  const tunTx = links[0]?.stats64?.tx?.dropped
+  if (!Number.isFinite(rcvbuf) || tunTx == null) throw new BenchRunError('cannot read the UDP loss counters (/proc/net/snmp, ip -s link)')
+  return { rcvbuf, tunTx, linkQueue: st.peers.reduce((n, p) => n + p.dropQueueFull, 0) }
+}
+
 /** Median ICMP RTT of 40 pings 50 ms apart; throws unless at least 30 came back. */
 async function rtt (world: VpnWorld, from: VpnNodeProc, addr: string): Promise<number> {
   const r = await world.net.status(from.ns, 'ping', ['-c', '40', '-i', '0.05', '-W', '2', addr], { timeoutMs: 30_000 })
@@ -164,6 +180,7 @@ async function main (): Promise<Record<string, unknown>> {
       vpn_tcp: [], veth_tcp: [], vpn_udp: [], veth_udp: [], vpn_udp_loss_500m: [], veth_udp_loss_500m: [], stream: [], vpn_rtt: [], veth_rtt: [], stream_rtt: [], vpn_tcp_cpu: [], vpn_udp_cpu: [], tcp_vs_stream_same_run: [], stream_cpu: []
     }
     const push = (k: string, v: number): void => { series[k]!.push(v) }
+    const lostAt = { rcvbuf: 0, tunTx: 0, linkQueue: 0 }
     for (let i = 0; i < runs; i++) {
       push('veth_tcp', (await iperf(world, a, b, b.underlayIp, secs, false)).gbps)
       const tcp = await profiled([a, b], 'tcp', i === 0, async () => await iperfVpn(world, a, b, vpnB, secs, false))
@@ -174,7 +191,10 @@ async function main (): Promise<Record<string, unknown>> {
       push('vpn_udp', udp.gbps)
       push('vpn_udp_cpu', udp.cpuSPerGb)
       push('veth_udp_loss_500m', (await iperf(world, a, b, b.underlayIp, secs, '500M')).lossPct!)
+      const k0 = await lossCounters(world, a, b)
       push('vpn_udp_loss_500m', (await iperf(world, a, b, vpnB, secs, '500M')).lossPct!)
+      const k1 = await lossCounters(world, a, b)
+      for (const k of ['rcvbuf', 'tunTx', 'linkQueue'] as const) lostAt[k] += k1[k] - k0[k]
       try {
         const c0 = await nodesCpuS([a, b])
         const bulk = await a.call<{ gbps: number }>('bulk', { peerId: b.peerId, bytes: 256 * 1024 * 1024 }, 120_000)
@@ -204,6 +224,8 @@ async function main (): Promise<Record<string, unknown>> {
       // iperf3 UDP at 500 Mbit/s offered, 1400-byte datagrams: loss in percent (median of runs)
       vpn_udp_loss_pct_500m: round(stats(series.vpn_udp_loss_500m!)?.median, 2),
       veth_udp_loss_pct_500m: round(stats(series.veth_udp_loss_500m!)?.median, 2),
+      // datagrams lost in the VPN 500 Mbit/s runs, by where (summed over runs; see the header)
+      vpn_udp_500m_lost_at: lostAt,
       // CPU seconds of both VPN node processes per GB received (medians)
       vpn_tcp_cpu_s_per_gb: round(stats(series.vpn_tcp_cpu!)?.median, 2),
       vpn_udp_cpu_s_per_gb: round(stats(series.vpn_udp_cpu!)?.median, 2),

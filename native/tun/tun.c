@@ -43,6 +43,14 @@
 #define DEFAULT_MAX_PACKETS 256
 #define DEFAULT_MAX_BYTES (1024 * 1024)
 #define WRITE_QUEUE_CAP (4 * 1024 * 1024)
+/*
+ * A read slab holds many batches: one allocation per SLAB_BYTES read, not one per batch. Small
+ * enough that an idle node's slab costs little resident memory; a batch ends early when the
+ * slab has no room for one more packet of the largest size (the next batch starts a new slab).
+ */
+#define SLAB_BYTES (1024 * 1024)
+/* room for one more packet of the largest size after its record header */
+#define SLAB_ROOM (4 + MAX_FRAME)
 
 typedef struct {
   int fd;
@@ -63,8 +71,11 @@ typedef struct {
   napi_async_context actx;
   size_t max_packets;
   size_t max_bytes;
-  uint8_t *scratch;
-  size_t scratch_cap;
+  /* Reads go straight into a JS-owned slab (no copy per batch); each batch is a Uint8Array view
+   * of its own region, never written again, so a batch a consumer keeps stays valid. */
+  napi_ref slab_ref;   /* the slab's ArrayBuffer (JS views keep it alive after we move on) */
+  uint8_t *slab;
+  size_t slab_cap, slab_pos, slab_ab_off;
   uint8_t *gro_buf;    /* a write batch after coalescing */
   size_t gro_cap;
   uint8_t *wq;         /* pending records (same format), flushed on writability */
@@ -98,7 +109,6 @@ static napi_value throw_errno(napi_env env, const char *what, int err) {
 
 static void maybe_free(tun_t *t) {
   if (t->handle_closed && t->finalized) {
-    free(t->scratch);
     free(t->gro_buf);
     free(t->wq);
     free(t);
@@ -140,6 +150,11 @@ static void do_close(tun_t *t) {
   if (t->cb_ref != NULL) {
     napi_delete_reference(t->env, t->cb_ref);
     t->cb_ref = NULL;
+  }
+  if (t->slab_ref != NULL) {
+    napi_delete_reference(t->env, t->slab_ref);
+    t->slab_ref = NULL;
+    t->slab = NULL;
   }
   if (t->actx != NULL) {
     napi_async_destroy(t->env, t->actx);
@@ -254,13 +269,49 @@ static void deliver(tun_t *t, napi_value err, napi_value buf) {
   }
 }
 
+/*
+ * A fresh slab (uninitialised: napi_create_buffer does not zero-fill).
+ * The previous one lives on while JS still holds batches in it. Returns 0 on failure.
+ */
+static int new_slab(tun_t *t) {
+  napi_env env = t->env;
+  size_t cap = SLAB_BYTES;
+  napi_value buf, ab;
+  void *data;
+  napi_typedarray_type type;
+  size_t len, boff;
+  if (napi_create_buffer(env, cap, &data, &buf) != napi_ok) return 0;
+  if (napi_get_typedarray_info(env, buf, &type, &len, &data, &ab, &boff) != napi_ok) return 0;
+  napi_ref ref;
+  if (napi_create_reference(env, ab, 1, &ref) != napi_ok) return 0;
+  if (t->slab_ref != NULL) napi_delete_reference(env, t->slab_ref);
+  t->slab_ref = ref;
+  t->slab = (uint8_t *)data;
+  t->slab_cap = len;
+  t->slab_pos = 0;
+  t->slab_ab_off = boff;
+  return 1;
+}
+
 static void read_batch(tun_t *t) {
   napi_env env = t->env;
   size_t off = 0, count = 0;
   int err = 0;
   gro_run_t run = {0};
-  while (count < t->max_packets && off < t->max_bytes) {
-    ssize_t n = read(t->fd, t->scratch + off + 4, t->scratch_cap - off - 4);
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  if (t->slab == NULL || t->slab_cap - t->slab_pos < SLAB_ROOM) {
+    if (!new_slab(t)) {
+      /* out of memory: leave the packets in the kernel queue, try again on the next wakeup */
+      t->rx_errors++;
+      napi_close_handle_scope(env, scope);
+      return;
+    }
+  }
+  uint8_t *base = t->slab + t->slab_pos;
+  size_t room = t->slab_cap - t->slab_pos;
+  while (count < t->max_packets && off < t->max_bytes && room - off >= SLAB_ROOM) {
+    ssize_t n = read(t->fd, base + off + 4, room - off - 4);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK) err = errno;
@@ -269,26 +320,27 @@ static void read_batch(tun_t *t) {
     if (n == 0) break;
     uint32_t u = (uint32_t)n;
     if (t->udp_coalesce) {
-      off = gro_add(&run, t->scratch, off, t->scratch + off + 4, (size_t)n, &t->rx_coalesced);
+      off = gro_add(&run, base, off, base + off + 4, (size_t)n, &t->rx_coalesced);
     } else {
-      t->scratch[off] = (uint8_t)(u >> 24);
-      t->scratch[off + 1] = (uint8_t)(u >> 16);
-      t->scratch[off + 2] = (uint8_t)(u >> 8);
-      t->scratch[off + 3] = (uint8_t)u;
+      base[off] = (uint8_t)(u >> 24);
+      base[off + 1] = (uint8_t)(u >> 16);
+      base[off + 2] = (uint8_t)(u >> 8);
+      base[off + 3] = (uint8_t)u;
       off += 4 + (size_t)n;
     }
     count++;
     t->rx_bytes += u;
   }
-  gro_finish(&run, t->scratch);
+  gro_finish(&run, base);
   t->rx_packets += count;
-  napi_handle_scope scope;
-  napi_open_handle_scope(env, &scope);
   if (count > 0) {
     t->rx_batches++;
-    napi_value buf;
-    void *data;
-    if (napi_create_buffer_copy(env, off, t->scratch, &data, &buf) == napi_ok) deliver(t, NULL, buf);
+    napi_value ab, view;
+    size_t at = t->slab_ab_off + t->slab_pos;
+    /* moved past before the callback runs: it may call back into us (stop, close, start) */
+    t->slab_pos += (off + 7) & ~(size_t)7;
+    if (napi_get_reference_value(env, t->slab_ref, &ab) == napi_ok && ab != NULL &&
+        napi_create_typedarray(env, napi_uint8_array, off, ab, at, &view) == napi_ok) deliver(t, NULL, view);
   }
   if (err != 0 && !t->closed) {
     /* A persistent error (device deleted under us: EBADFD/EIO) would spin the loop: stop reading. */
@@ -507,13 +559,6 @@ static napi_value tun_start(napi_env env, napi_callback_info info) {
   if (mb > 64 * 1024 * 1024) mb = 64 * 1024 * 1024;
   t->max_packets = (size_t)mp;
   t->max_bytes = (size_t)mb;
-  size_t cap = t->max_bytes + 4 + MAX_FRAME;
-  if (cap != t->scratch_cap) {
-    uint8_t *s = realloc(t->scratch, cap);
-    if (s == NULL) return throw_errno(env, "realloc", ENOMEM);
-    t->scratch = s;
-    t->scratch_cap = cap;
-  }
   if (t->cb_ref != NULL) napi_delete_reference(env, t->cb_ref);
   CHECK(napi_create_reference(env, argv[0], 1, &t->cb_ref));
   if (t->actx == NULL) {

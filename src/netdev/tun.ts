@@ -1,8 +1,11 @@
 /**
  * TUN/TAP devices on the native addon (native/tun/tun.c): the fd is polled by the event loop and
  * each wakeup delivers one buffer holding up to `batchPackets` packets as records (see
- * records.ts). The device is a small wireguard-go-like interface: name, mtu, offload, batches in
- * (callback or async iterator, with backpressure), batches out, stats, close, events.
+ * records.ts). A batch is a Uint8Array view of a 1 MiB slab the kernel read into directly (no copy,
+ * one allocation per slab); it is never written again, so a consumer may keep it, but a kept
+ * batch keeps its whole slab alive. The device is a small wireguard-go-like interface: name,
+ * mtu, offload, batches in (callback or async iterator, with backpressure), batches out, stats,
+ * close, events.
  *
  * createTun opens the device, applies link settings (MTU, txqueuelen 5000, gso_max_size 60000 so
  * GSO super-packets stay under a 64 KiB frame), optionally moves it into a namespace and addresses
@@ -23,7 +26,7 @@ interface NativeTun {
   readonly offloadFlags: number
   /** UDP datagrams are coalesced into GSO_UDP_L4 records (needs USO) */
   readonly udpCoalesce?: boolean
-  start: (cb: (err: (Error & { errno?: number }) | undefined, batch: Buffer | undefined) => void, maxPackets: number, maxBytes: number) => void
+  start: (cb: (err: (Error & { errno?: number }) | undefined, batch: Uint8Array | undefined) => void, maxPackets: number, maxBytes: number) => void
   stop: () => void
   writeBatch: (batch: Uint8Array) => number
   stats: () => TunStats
@@ -115,7 +118,7 @@ export interface TunOptions extends AbortOptions {
   up?: boolean
   /** most packets per delivered batch (default 256) */
   batchPackets?: number
-  /** most bytes per delivered batch (default 1 MiB) */
+  /** most bytes per delivered batch (default 1 MiB; a batch also ends where its 1 MiB read slab has no room for one more packet) */
   batchBytes?: number
 }
 
@@ -281,7 +284,7 @@ class Tun extends EventTarget implements TunDevice {
     else this.handle.stop()
   }
 
-  private onNative (err: Error | undefined, batch: Buffer | undefined): void {
+  private onNative (err: Error | undefined, batch: Uint8Array | undefined): void {
     if (err != null) {
       this.reading = false
       this.dispatchEvent(new CustomEvent('tun:error', { detail: err }))

@@ -240,3 +240,33 @@ test('tun: batches() iterates what the kernel sends and ends on abort', async t 
   await ping
   assert.equal(tun.closed, false, 'ending an iteration does not close the device')
 })
+
+test('tun: read batches are never overwritten (a kept batch stays intact while later reads fill new memory)', async t => {
+  if (!requireRoot(t)) return
+  const net = netnsFixture(t)
+  const ns = await net.namespace('keep')
+  const tun = await createTun({ name: net.ifname('tk'), netns: ns, mtu: 1500, addresses: ['10.77.3.1/24'] })
+  t.after(async () => { await tun.close() })
+  // Every batch is kept, with a copy taken when it arrived: reads go straight into shared slabs
+  // (native/tun/tun.c), so a batch overwritten by a later read would no longer equal its copy.
+  const kept: Array<{ batch: Uint8Array, copy: Uint8Array }> = []
+  let bytes = 0
+  tun.onBatch(batch => { kept.push({ batch, copy: batch.slice() }); bytes += batch.byteLength })
+  // ~11 MB of 1400-byte datagrams towards an address routed into the device: more than two slabs
+  const script = "const s=require('dgram').createSocket('udp4');const b=Buffer.alloc(1400);let i=0;const go=()=>{for(let k=0;k<200&&i<8000;k++,i++){b.writeUInt32BE(i,0);s.send(b,9,'10.77.3.2')}if(i<8000)setImmediate(go);else setTimeout(()=>s.close(),200)};go()"
+  const sent = await net.status(ns, process.execPath, ['-e', script], { timeoutMs: 30_000 })
+  assert.equal(sent.code, 0, sent.stderr)
+  await waitFor(() => bytes >= 6 * 1024 * 1024, 15_000, 'at least 6 MiB read from the device')
+  const slabs = new Set(kept.map(k => k.batch.buffer))
+  assert.ok(slabs.size >= 2, `reads crossed into a new slab (${slabs.size} seen)`)
+  let records = 0
+  for (const [i, k] of kept.entries()) {
+    assert.ok(Buffer.from(k.batch).equals(k.copy), `batch ${i} of ${kept.length} changed after it was delivered`)
+    for (const rec of iterateRecords(k.batch)) {
+      if (rec[0]! >> 4 !== 4) continue // the kernel's own IPv6 traffic (router solicitations...)
+      records++
+      assert.equal(rec.byteLength, 20 + 8 + 1400)
+    }
+  }
+  assert.ok(records * 1428 >= 6 * 1024 * 1024 - 64 * 1024, `${records} datagrams read whole`)
+})
