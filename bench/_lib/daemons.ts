@@ -36,6 +36,11 @@ export interface ProcSample {
   /** utime + stime, seconds */
   cpuS: number
   rssMb: number
+  /**
+   * Anonymous (private) part of RSS: V8 heap, malloc, stacks. The rest of RSS is file pages,
+   * mostly the node binary's code and data, shared by every node process and evictable.
+   */
+  anonMb: number
 }
 
 /** A persistent fetcher inside a namespace: one `node` reading URLs on stdin, answering JSON lines. */
@@ -150,8 +155,9 @@ export class BenchDaemon {
     // fields after the command name (which may contain spaces) start at ") "
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
     const cpuS = (Number(f[11]) + Number(f[12])) / CLK_TCK
-    const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${this.pid}/status`, 'utf8'))?.[1] ?? NaN)
-    return { at: Date.now(), cpuS, rssMb: rssKb / 1024 }
+    const status = readFileSync(`/proc/${this.pid}/status`, 'utf8')
+    const kb = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN)
+    return { at: Date.now(), cpuS, rssMb: kb('VmRSS') / 1024, anonMb: kb('RssAnon') / 1024 }
   }
 
   /** SIGTERM (graceful: a CPU profile is written), SIGKILL after 20 s; removes the data dir. */
