@@ -4,16 +4,20 @@
  * loads libp2p. V8 sizes its heap when the process starts, so these cannot be set later from
  * inside (`v8.setFlagsFromString` does not resize the young generation of a running heap).
  *
- * Why these (bench idle A/B in one run, docs/network.md "Memory and idle cost"): an idle daemon
- * allocates little, yet V8 grows the young generation's semi-spaces up to 16 MB (48 MB of new
- * space) after a few scavenges and keeps them; capped at 1 MB the daemon's RSS is a few MB lower
- * at the same CPU.
+ * Why this one (bench idle, `--ab-flags`, 3 flagged against 3 plain daemons in the same run,
+ * docs/network.md "Memory and idle cost"): `--v8-pool-size=1` gives V8 one background worker
+ * thread instead of one per core (each worker thread holds a stack and, with glibc, may get its own
+ * malloc arena: where we believe the saving comes from). RSS median
+ * 109 against 116 MB, heap in use and CPU equal. Not taken: `--max-semi-space-size=1` (-2.5 MB,
+ * but libp2p stream throughput fell ~10-15 %: a VPN daemon is not only idle), `--optimize-for-size`
+ * (-3 MB, within the spread between identical daemons), `--lite-mode` (no WebAssembly: the
+ * daemon's fetch/undici fails), MALLOC_ARENA_MAX=2 with UV_THREADPOOL_SIZE=2 (within the spread).
  *
  * `DMSNET_NODE_FLAGS` replaces the list (empty: no re-exec), e.g. to add an operator's memory
- * budget: `DMSNET_NODE_FLAGS="--max-semi-space-size=1 --max-old-space-size=256"`. A flag already
+ * budget: `DMSNET_NODE_FLAGS="--v8-pool-size=1 --max-old-space-size=256"`. A flag already
  * given to `node` (command line or NODE_OPTIONS) is not added twice.
  */
-export const DEFAULT_DAEMON_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1']
+export const DEFAULT_DAEMON_NODE_FLAGS: readonly string[] = ['--v8-pool-size=1']
 
 /** Set in the re-executed daemon's environment so that it never re-executes again. */
 const GUARD = 'DMSNET_NODE_FLAGS_APPLIED'
