@@ -25,8 +25,10 @@
  * libp2p refuses inbound connections at that count, so a busy bootstrap node set to a low cap
  * would turn newcomers away for good. Instead, while above `highWater` peers a check closes
  * connections down to `lowWater`: never those younger than `gracePeriodMs` (a newcomer gets its
- * identify, DHT and gossip exchange done), never keep-alive peers (kad-dht's closest, which
- * libp2p would re-dial at once), lowest tag value first (gossipsub tags mesh peers, the DHT its
+ * identify, DHT and gossip exchange done), never peers with a `keep-alive*` tag (kad-dht's
+ * closest: libp2p re-dials those at once), never a peer that came back within
+ * `STICKY_MS` of being trimmed (the other side re-dials it, e.g. we are among ITS closest: trimming
+ * it again would only churn), lowest tag value first (gossipsub tags mesh peers, the DHT its
  * close peers, bootstrap its peers), newest first among equals (what libp2p's own pruner does).
  * Room stays for newcomers, and the random walk (stopped at 16 peers) does not restart.
  */
@@ -80,13 +82,16 @@ export interface KeeperHost {
   peerStore: { all(): Promise<Peer[]> }
 }
 
+/** libp2p re-dials peers with a tag starting so (`keep-alive`, kad-dht's `keep-alive-kad-dht`). */
 const KEEP_ALIVE = 'keep-alive'
+/** A trimmed peer that reconnects within this long is not trimmed again (see the header). */
+const STICKY_MS = 30 * 60_000
 
 /**
  * Connections to close to bring `conns` down to `lowWater` peers: eligible ones (older than the
  * grace period, not keep-alive) by tag value, then newest first; all connections of a peer go.
  */
-export function trimCandidates (conns: Connection[], peers: Map<string, Peer>, lowWater: number, gracePeriodMs: number, now = Date.now()): Connection[] {
+export function trimCandidates (conns: Connection[], peers: Map<string, Peer>, lowWater: number, gracePeriodMs: number, now = Date.now(), exempt: (id: string) => boolean = () => false): Connection[] {
   const byPeer = new Map<string, Connection[]>()
   for (const c of conns) {
     if (c.status !== 'open' || c.limits != null) continue
@@ -97,7 +102,7 @@ export function trimCandidates (conns: Connection[], peers: Map<string, Peer>, l
   if (excess <= 0) return []
   const value = (id: string): number => [...(peers.get(id)?.tags.values() ?? [])].reduce((a, t) => a + t.value, 0)
   const eligible = [...byPeer.entries()]
-    .filter(([id, cs]) => peers.get(id)?.tags.has(KEEP_ALIVE) !== true && cs.every(c => now - c.timeline.open >= gracePeriodMs))
+    .filter(([id, cs]) => !exempt(id) && ![...(peers.get(id)?.tags.keys() ?? [])].some(t => t.startsWith(KEEP_ALIVE)) && cs.every(c => now - c.timeline.open >= gracePeriodMs))
     .map(([id, cs]) => ({ cs, value: value(id), opened: Math.max(...cs.map(c => c.timeline.open)) }))
   eligible.sort((a, b) => a.value - b.value || b.opened - a.opened)
   return eligible.slice(0, excess).flatMap(e => e.cs)
@@ -135,6 +140,8 @@ export function startConnectionKeeper (host: KeeperHost, init: ConnectionKeeperI
   const stats = { checks: 0, below: 0, dials: 0, dialFailures: 0, trimmed: 0 }
   const highWater = init.highWater ?? 0
   const lowWater = Math.min(init.lowWater ?? highWater, highWater)
+  /** peer -> when it was last trimmed (insertion order = eviction order, bounded) */
+  const trimmedAt = new Map<string, number>()
   const self = host.peerId.toString()
   let running: Promise<void> | undefined
   let timer: NodeJS.Timeout | undefined
@@ -152,8 +159,15 @@ export function startConnectionKeeper (host: KeeperHost, init: ConnectionKeeperI
     const connected = connectedPeers(conns)
     if (highWater > 0 && connected.size > highWater) {
       const peers = new Map((await host.peerStore.all()).map(p => [p.id.toString(), p]))
-      const close = trimCandidates(conns, peers, lowWater, init.gracePeriodMs ?? 60_000)
+      const now = Date.now()
+      const close = trimCandidates(conns, peers, lowWater, init.gracePeriodMs ?? 60_000, now, id => now - (trimmedAt.get(id) ?? -Infinity) < STICKY_MS)
       stats.trimmed += close.length
+      for (const c of close) {
+        const id = c.remotePeer.toString()
+        trimmedAt.delete(id)
+        trimmedAt.set(id, now)
+        if (trimmedAt.size > MAX_BACKOFF_ENTRIES) trimmedAt.delete(trimmedAt.keys().next().value!)
+      }
       await Promise.all(close.map(async c => { await c.close().catch(() => { c.abort(new Error('trimmed above the high-water mark')) }) }))
       return
     }

@@ -99,7 +99,8 @@ describe('network: connection keeper', () => {
       await teach(a, others.map(infoOf))
       for (const o of others) await a.net.host.dial(o.net.peerId)
       await waitFor(() => connectedCount(a) === 4, 10_000, 'A connected to all 4')
-      await a.net.host.peerStore.merge(others[0]!.net.peerId, { tags: { 'keep-alive': { value: 1 } } })
+      // kad-dht's own keep-alive tag: libp2p re-dials any `keep-alive*` peer, so it must stay
+      await a.net.host.peerStore.merge(others[0]!.net.peerId, { tags: { 'keep-alive-kad-dht': { value: 1 } } })
       await a.net.host.peerStore.merge(others[1]!.net.peerId, { tags: { 'test-valued': { value: 100 } } })
       // inside the grace period nothing is closed, however far above the mark
       const young = startConnectionKeeper(a.net.host, { minConnections: 0, intervalMs: 100, maxDialsPerCheck: 4, dialTimeoutMs: 5000, highWater: 2, lowWater: 2, gracePeriodMs: 600_000 })
@@ -116,6 +117,12 @@ describe('network: connection keeper', () => {
       const checks = keeper.stats().checks
       await waitFor(() => keeper.stats().checks >= checks + 3, 5000, 'three more checks at the low-water mark')
       assert.equal(keeper.stats().trimmed, 2, 'nothing more closed below the high-water mark')
+      // trimmed peers that come back (the other side re-dialled) are not trimmed again: with both
+      // back, 4 peers, only the valued one may go, although the returning two have the lowest value
+      for (const o of [others[2]!, others[3]!]) await a.net.host.dial(o.net.peerId)
+      await waitFor(() => keeper.stats().trimmed === 3, 10_000, 'one more trimmed')
+      assert.ok([others[0]!, others[2]!, others[3]!].every(o => a.net.isConnected(o.net.peerId)), 'keep-alive and both returning peers stay')
+      assert.ok(!a.net.isConnected(others[1]!.net.peerId), 'the only peer not exempt went')
     } finally {
       for (const k of keepers) k.stop()
       await a.stop()
