@@ -15,7 +15,10 @@
  * and the V8 heap in use each sawtooth with garbage collection by several MB, which over a few
  * minutes swamps a slope of a few MB per hour. So each is the least-squares slope over ALL the
  * per-bucket minima (the lowest sample of each `--rss-bucket` (30) s), which follow what survives
- * collection: RSS and anon sampled every `--sample` (5) s from /proc, heap in use every
+ * collection, with the standard error next to the RSS one (`rss_growth_se_mb_per_h`: a slope
+ * within ~2 of these of zero is no measured growth; over 3 minutes it is tens of MB/h, so a
+ * growth of a few MB/h needs a run of 15 minutes or more). RSS and anon are sampled every
+ * `--sample` (5) s from /proc, heap in use every
  * `--heap-sample` (10) s from the daemon's /metrics (`nodejs_heap_size_used_bytes`; the scrape
  * costs the daemon a little CPU, inside the CPU figure). The raw-sample RSS slope is reported too.
  * Validated against a 20-minute run of the same build (docs/network.md, "Memory and idle cost").
@@ -29,7 +32,7 @@
  * line (`profile: "all"`, the max over profiles and a `profiles` object). Targets (issue 10):
  * <= 1 % of a core per node and RSS growth <= 5 MB/h.
  */
-import { BenchDaemon, metricSum, slope, type ProcSample } from './_lib/daemons.js'
+import { BenchDaemon, metricSum, slope, slopeStdErr, type ProcSample } from './_lib/daemons.js'
 import { numArg, progress, writeJsonLine } from './_lib/process.js'
 import { median, round } from './_lib/stats.js'
 import { createBridge } from '../src/netdev/bridge.js'
@@ -244,6 +247,8 @@ interface NodeResult {
   rss_end_mb: number
   rss_growth_mb_per_h: number
   rss_growth_raw_mb_per_h: number
+  /** standard error of rss_growth_mb_per_h (null: too few buckets) */
+  rss_growth_se_mb_per_h: number | null
   rss_anon_end_mb: number
   rss_anon_growth_mb_per_h: number
   heap_growth_mb_per_h: number
@@ -262,7 +267,7 @@ const RSS_BUCKET_S = numArg('rss-bucket', 30)
  * raw samples saw-tooth with garbage collection by several MB, which over a few minutes swamps a
  * slope of a few MB per hour; the per-bucket minima follow what survives collection.
  */
-function growthPerHour<T extends { at: number }> (samples: T[], value: (x: T) => number): number {
+function bucketMinima<T extends { at: number }> (samples: T[], value: (x: T) => number): T[] {
   const t0 = samples[0]!.at
   const minima = new Map<number, T>()
   for (const x of samples) {
@@ -270,8 +275,18 @@ function growthPerHour<T extends { at: number }> (samples: T[], value: (x: T) =>
     const cur = minima.get(b)
     if (cur == null || value(x) < value(cur)) minima.set(b, x)
   }
-  const pts = [...minima.values()]
+  return [...minima.values()]
+}
+
+function growthPerHour<T extends { at: number }> (samples: T[], value: (x: T) => number): number {
+  const pts = bucketMinima(samples, value)
   return slope(pts.map(x => x.at / 3_600_000), pts.map(value))
+}
+
+/** The standard error of `growthPerHour`: how far from zero a growth must be to be measured. */
+function growthStdErr<T extends { at: number }> (samples: T[], value: (x: T) => number): number {
+  const pts = bucketMinima(samples, value)
+  return slopeStdErr(pts.map(x => x.at / 3_600_000), pts.map(value))
 }
 
 const HEAP_SAMPLE_S = numArg('heap-sample', 10)
@@ -339,6 +354,7 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
         rss_end_mb: round(last.rssMb),
         rss_growth_mb_per_h: round(growthPerHour(s, x => x.rssMb), 1),
         rss_growth_raw_mb_per_h: round(slope(s.map(x => x.at / 3_600_000), s.map(x => x.rssMb)), 1),
+        rss_growth_se_mb_per_h: Number.isFinite(growthStdErr(s, x => x.rssMb)) ? round(growthStdErr(s, x => x.rssMb), 1) : null,
         rss_anon_end_mb: round(last.anonMb),
         rss_anon_growth_mb_per_h: round(growthPerHour(s, x => x.anonMb), 1),
         heap_growth_mb_per_h: round(growthPerHour(heap[i]!, x => x.heapMb), 1),
@@ -365,6 +381,7 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
       idle_cpu_pct_max: max('cpu_pct'),
       idle_cpu_pct_median: round(median(results.map(r => r.cpu_pct)), 2),
       rss_growth_mb_per_h_max: max('rss_growth_mb_per_h'),
+      rss_growth_se_mb_per_h_max: max('rss_growth_se_mb_per_h'),
       rss_mb_max: max('rss_end_mb'),
       rss_anon_mb_max: max('rss_anon_end_mb'),
       rss_anon_growth_mb_per_h_max: max('rss_anon_growth_mb_per_h'),

@@ -201,3 +201,22 @@ export function slope (xs: number[], ys: number[]): number {
   }
   return den === 0 ? 0 : num / den
 }
+
+/**
+ * Standard error of the least-squares slope of y over x (same units as `slope`); Infinity with
+ * fewer than three points. A slope within about two of these of zero is not a measured growth.
+ */
+export function slopeStdErr (xs: number[], ys: number[]): number {
+  const n = xs.length
+  if (n < 3) return Infinity
+  const b = slope(xs, ys)
+  const mx = xs.reduce((a, v) => a + v, 0) / n
+  const my = ys.reduce((a, v) => a + v, 0) / n
+  let ssr = 0
+  let sxx = 0
+  for (let i = 0; i < n; i++) {
+    ssr += (ys[i]! - my - b * (xs[i]! - mx)) ** 2
+    sxx += (xs[i]! - mx) ** 2
+  }
+  return sxx === 0 ? Infinity : Math.sqrt(ssr / (n - 2) / sxx)
+}
