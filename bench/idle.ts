@@ -6,21 +6,33 @@
  *   swarm   - a private swarm (PSK): the first node creates it, the others join by invite
  *   vpn     - each daemon in its own namespace (joined by a bridge), the first starts a VPN with
  *             all others (root only)
- * Per node: CPU % of one core over the window, RSS at start / after warm-up / at the end, RSS
- * growth per hour (least-squares slope of the lowest RSS of each `--rss-bucket` (30) s, sampled
- * every `--sample` s after warm-up; the raw-sample slope too), open
- * streams, DHT RPCs per second (sent + answered), libp2p bytes per second (sent + received);
- * and per profile the libp2p ping RTT between two idle nodes after the window (20 pings).
+ * Per node: CPU % of one core over the window, RSS at start / after warm-up / at the end, the
+ * anonymous (private) part of RSS at the end (RSS also counts ~50 MB of the node binary's file
+ * pages, shared by every node process on the host), open streams, DHT RPCs per second (sent +
+ * answered), libp2p bytes per second (sent + received); and per profile the libp2p ping RTT
+ * between two idle nodes after the window (20 pings).
+ * Growth per hour, after warm-up only (start-up regrowth is not a leak): RSS, its anonymous part
+ * and the V8 heap in use each sawtooth with garbage collection by several MB, which over a few
+ * minutes swamps a slope of a few MB per hour. So each is the least-squares slope over ALL the
+ * per-bucket minima (the lowest sample of each `--rss-bucket` (30) s), which follow what survives
+ * collection, with the standard error next to the RSS one (`rss_growth_se_mb_per_h`: a slope
+ * within ~2 of these of zero is no measured growth; over 3 minutes it is tens of MB/h, so a
+ * growth of a few MB/h needs a run of 15 minutes or more). RSS and anon are sampled every
+ * `--sample` (5) s from /proc, heap in use every
+ * `--heap-sample` (10) s from the daemon's /metrics (`nodejs_heap_size_used_bytes`; the scrape
+ * costs the daemon a little CPU, inside the CPU figure). The raw-sample RSS slope is reported too.
+ * Validated against a 20-minute run of the same build (docs/network.md, "Memory and idle cost").
  * `DMSNET_BENCH_CLI=<path to dist/src/cli/main.js>` runs another build (a before/after).
  *
  * Usage: npm run bench -- idle [--nodes 3] [--duration 180] [--warmup 30] [--sample 5]
  *        [--rss-bucket 30] [--profile public,lan,swarm,vpn] [--cpu-prof <dir>]
  *        [--connect mesh|bootstrap] [--ab-flags "<node flags for the odd daemons>"]
+ *        [--ab-env "KEY=value ... (env, e.g. DMSNET_* config, for the odd daemons)"] [--heap-sample 10]
  * Progress on stderr. stdout: one JSON line per profile, and with several profiles a last summary
  * line (`profile: "all"`, the max over profiles and a `profiles` object). Targets (issue 10):
  * <= 1 % of a core per node and RSS growth <= 5 MB/h.
  */
-import { BenchDaemon, metricSum, slope, type ProcSample } from './_lib/daemons.js'
+import { BenchDaemon, metricSum, slope, slopeStdErr, type ProcSample } from './_lib/daemons.js'
 import { numArg, progress, writeJsonLine } from './_lib/process.js'
 import { median, round } from './_lib/stats.js'
 import { createBridge } from '../src/netdev/bridge.js'
@@ -119,6 +131,10 @@ interface World { nodes: BenchDaemon[], cleanup: () => Promise<void> }
  * measured side by side under the same machine load.
  */
 const AB_FLAGS = (strArg('ab-flags') ?? '').split(' ').filter(f => f !== '')
+/** `--ab-env "KEY=value ..."`: environment for the odd daemons (a config A/B through DMSNET_* variables). */
+const AB_ENV: Record<string, string> = Object.fromEntries((strArg('ab-env') ?? '').split(' ').filter(f => f.includes('=')).map(f => [f.slice(0, f.indexOf('=')), f.slice(f.indexOf('=') + 1)]))
+const abEnv = (i: number): Record<string, string> => i % 2 === 1 ? AB_ENV : {}
+const AB = AB_FLAGS.length > 0 || Object.keys(AB_ENV).length > 0
 
 function daemonArgs (i: number): string[] {
   const ab = i % 2 === 1 ? AB_FLAGS : []
@@ -150,7 +166,7 @@ async function setUp (profile: Profile): Promise<World> {
   try {
     const names = Array.from({ length: NODES }, (_, i) => `n${i}`)
     if (profile === 'public' || profile === 'swarm') {
-      await startAll(names.map((name, i) => ({ name, args: ['--listen', '/ip4/127.0.0.1/tcp/0'], nodeArgs: daemonArgs(i) })), nodes)
+      await startAll(names.map((name, i) => ({ name, args: ['--listen', '/ip4/127.0.0.1/tcp/0'], nodeArgs: daemonArgs(i), env: abEnv(i) })), nodes)
       if (CONNECT === 'mesh' || profile === 'swarm') await fullMesh(nodes, d => d.listen)
       else await softWaitConnected(nodes)
     }
@@ -161,7 +177,7 @@ async function setUp (profile: Profile): Promise<World> {
       await net.exec(ns, 'ip', ['link', 'set', 'lo', 'multicast', 'on'])
       await net.exec(ns, 'ip', ['route', 'add', '224.0.0.0/4', 'dev', 'lo'])
       for (const [i, name] of names.entries()) {
-        const d = new BenchDaemon({ name, netns: ns, args: ['--profile', 'lan', '--listen', '/ip4/127.0.0.1/tcp/0'], nodeArgs: daemonArgs(i) })
+        const d = new BenchDaemon({ name, netns: ns, args: ['--profile', 'lan', '--listen', '/ip4/127.0.0.1/tcp/0'], nodeArgs: daemonArgs(i), env: abEnv(i) })
         nodes.push(d)
         await d.start()
       }
@@ -198,7 +214,7 @@ async function setUp (profile: Profile): Promise<World> {
         const { b } = await net.link(ns, `${ip}/24`, hub, undefined)
         await net.exec(hub, 'ip', ['link', 'set', b, 'master', br])
         // the namespaces are the run's own: any authority may invite (only the first will)
-        specs.push({ name, netns: ns, args: ['--listen', `/ip4/${ip}/tcp/4001`], env: { DMSNET_VPN_ACCEPT_INVITES_FROM: '*' }, nodeArgs: daemonArgs(i) })
+        specs.push({ name, netns: ns, args: ['--listen', `/ip4/${ip}/tcp/4001`], env: { DMSNET_VPN_ACCEPT_INVITES_FROM: '*', ...abEnv(i) }, nodeArgs: daemonArgs(i) })
       }
       await startAll(specs, nodes)
       await fullMesh(nodes, d => d.listen)
@@ -231,6 +247,11 @@ interface NodeResult {
   rss_end_mb: number
   rss_growth_mb_per_h: number
   rss_growth_raw_mb_per_h: number
+  /** standard error of rss_growth_mb_per_h (null: too few buckets) */
+  rss_growth_se_mb_per_h: number | null
+  rss_anon_end_mb: number
+  rss_anon_growth_mb_per_h: number
+  heap_growth_mb_per_h: number
   open_streams: number
   /** V8 heap in use at the end (the rest of RSS is free heap V8 keeps, code, buffers, native). */
   heap_used_mb: number
@@ -246,17 +267,31 @@ const RSS_BUCKET_S = numArg('rss-bucket', 30)
  * raw samples saw-tooth with garbage collection by several MB, which over a few minutes swamps a
  * slope of a few MB per hour; the per-bucket minima follow what survives collection.
  */
-function rssGrowthPerHour (samples: ProcSample[]): number {
+function bucketMinima<T extends { at: number }> (samples: T[], value: (x: T) => number): T[] {
   const t0 = samples[0]!.at
-  const minima = new Map<number, ProcSample>()
+  const minima = new Map<number, T>()
   for (const x of samples) {
     const b = Math.floor((x.at - t0) / (RSS_BUCKET_S * 1000))
     const cur = minima.get(b)
-    if (cur == null || x.rssMb < cur.rssMb) minima.set(b, x)
+    if (cur == null || value(x) < value(cur)) minima.set(b, x)
   }
-  const pts = [...minima.values()]
-  return slope(pts.map(x => x.at / 3_600_000), pts.map(x => x.rssMb))
+  return [...minima.values()]
 }
+
+function growthPerHour<T extends { at: number }> (samples: T[], value: (x: T) => number): number {
+  const pts = bucketMinima(samples, value)
+  return slope(pts.map(x => x.at / 3_600_000), pts.map(value))
+}
+
+/** The standard error of `growthPerHour`: how far from zero a growth must be to be measured. */
+function growthStdErr<T extends { at: number }> (samples: T[], value: (x: T) => number): number {
+  const pts = bucketMinima(samples, value)
+  return slopeStdErr(pts.map(x => x.at / 3_600_000), pts.map(value))
+}
+
+const HEAP_SAMPLE_S = numArg('heap-sample', 10)
+interface HeapSample { at: number, heapMb: number }
+const heapUsedMb = (text: string): number => metricSum(text, 'nodejs_heap_size_used_bytes') / 1024 / 1024
 
 const dhtRpcs = (text: string): number => metricSum(text, 'libp2p_kad_dht_inbound_rpc_requests_total') + metricSum(text, 'libp2p_kad_dht_outbound_rpc_requests_total')
 const bytes = (text: string): number => metricSum(text, 'libp2p_data_transfer_bytes_total', l => l.includes('global'))
@@ -268,10 +303,12 @@ function abSummary (results: NodeResult[]): Record<string, unknown> {
     return {
       cpu_pct_median: round(median(rs.map(r => r.cpu_pct)), 2),
       rss_mb_median: round(median(rs.map(r => r.rss_end_mb))),
+      rss_anon_mb_median: round(median(rs.map(r => r.rss_anon_end_mb))),
+      peers_median: median(rs.map(r => r.peers)),
       heap_used_mb_median: round(median(rs.map(r => r.heap_used_mb)))
     }
   }
-  return { flags: AB_FLAGS.join(' '), plain: half(false), flagged: half(true) }
+  return { flags: AB_FLAGS.join(' '), env: AB_ENV, plain: half(false), flagged: half(true) }
 }
 
 async function measure (profile: Profile): Promise<Record<string, unknown>> {
@@ -284,11 +321,21 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
     await sleep(WARMUP_S * 1000)
     const m0 = await Promise.all(nodes.map(async d => await metricsOf(d)))
     const samples: ProcSample[][] = nodes.map(d => [d.sample()])
+    const heap: HeapSample[][] = m0.map(t => [{ at: Date.now(), heapMb: heapUsedMb(t) }])
     log(`${profile}: measuring ${DURATION_S} s`)
     const end = Date.now() + DURATION_S * 1000
+    let nextHeap = Date.now() + HEAP_SAMPLE_S * 1000
     while (Date.now() < end) {
       await sleep(Math.min(SAMPLE_S * 1000, Math.max(0, end - Date.now())))
       for (const [i, d] of nodes.entries()) samples[i]!.push(d.sample())
+      if (Date.now() >= nextHeap) {
+        nextHeap += HEAP_SAMPLE_S * 1000
+        await Promise.all(nodes.map(async (d, i) => {
+          // a missed scrape is a missing point, not a failure of the run
+          const t = await metricsOf(d).catch(() => undefined)
+          if (t != null) heap[i]!.push({ at: Date.now(), heapMb: heapUsedMb(t) })
+        }))
+      }
     }
     const m1 = await Promise.all(nodes.map(async d => await metricsOf(d)))
     // what an idle node's load does to latency: libp2p ping between two of them, after the window
@@ -305,8 +352,12 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
         rss_start_mb: round(startRss[i]!),
         rss_warm_mb: round(first.rssMb),
         rss_end_mb: round(last.rssMb),
-        rss_growth_mb_per_h: round(rssGrowthPerHour(s), 1),
+        rss_growth_mb_per_h: round(growthPerHour(s, x => x.rssMb), 1),
         rss_growth_raw_mb_per_h: round(slope(s.map(x => x.at / 3_600_000), s.map(x => x.rssMb)), 1),
+        rss_growth_se_mb_per_h: Number.isFinite(growthStdErr(s, x => x.rssMb)) ? round(growthStdErr(s, x => x.rssMb), 1) : null,
+        rss_anon_end_mb: round(last.anonMb),
+        rss_anon_growth_mb_per_h: round(growthPerHour(s, x => x.anonMb), 1),
+        heap_growth_mb_per_h: round(growthPerHour(heap[i]!, x => x.heapMb), 1),
         open_streams: metricSum(m1[i]!, 'libp2p_protocol_streams_total'),
         heap_used_mb: round(metricSum(m1[i]!, 'nodejs_heap_size_used_bytes') / 1024 / 1024),
         dht_rpcs_per_s: round((dhtRpcs(m1[i]!) - dhtRpcs(m0[i]!)) / secs, 3),
@@ -330,7 +381,11 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
       idle_cpu_pct_max: max('cpu_pct'),
       idle_cpu_pct_median: round(median(results.map(r => r.cpu_pct)), 2),
       rss_growth_mb_per_h_max: max('rss_growth_mb_per_h'),
+      rss_growth_se_mb_per_h_max: max('rss_growth_se_mb_per_h'),
       rss_mb_max: max('rss_end_mb'),
+      rss_anon_mb_max: max('rss_anon_end_mb'),
+      rss_anon_growth_mb_per_h_max: max('rss_anon_growth_mb_per_h'),
+      heap_growth_mb_per_h_max: max('heap_growth_mb_per_h'),
       dht_rpcs_per_s_max: max('dht_rpcs_per_s'),
       bytes_per_s_max: max('bytes_per_s'),
       open_streams_max: max('open_streams'),
@@ -339,7 +394,7 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
       peers_min: Math.min(...results.map(r => r.peers)),
       peers_median: median(results.map(r => r.peers)),
       rss_mb_median: round(median(results.map(r => r.rss_end_mb))),
-      ab: AB_FLAGS.length === 0 ? undefined : abSummary(results),
+      ab: AB ? abSummary(results) : undefined,
       ping_rtt_ms_median: round(median(ping.rtts), 2),
       ping_rtt_ms_max: round(Math.max(...ping.rtts), 2),
       per_node: results
@@ -373,6 +428,8 @@ async function main (): Promise<void> {
       idle_cpu_pct_max: max('idle_cpu_pct_max'),
       rss_growth_mb_per_h_max: max('rss_growth_mb_per_h_max'),
       rss_mb_max: max('rss_mb_max'),
+      rss_anon_mb_max: max('rss_anon_mb_max'),
+      heap_growth_mb_per_h_max: max('heap_growth_mb_per_h_max'),
       dht_rpcs_per_s_max: max('dht_rpcs_per_s_max'),
       bytes_per_s_max: max('bytes_per_s_max'),
       ping_rtt_ms_median_max: max('ping_rtt_ms_median'),

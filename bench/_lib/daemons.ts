@@ -36,6 +36,11 @@ export interface ProcSample {
   /** utime + stime, seconds */
   cpuS: number
   rssMb: number
+  /**
+   * Anonymous (private) part of RSS: V8 heap, malloc, stacks. The rest of RSS is file pages,
+   * mostly the node binary's code and data, shared by every node process and evictable.
+   */
+  anonMb: number
 }
 
 /** A persistent fetcher inside a namespace: one `node` reading URLs on stdin, answering JSON lines. */
@@ -150,8 +155,9 @@ export class BenchDaemon {
     // fields after the command name (which may contain spaces) start at ") "
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
     const cpuS = (Number(f[11]) + Number(f[12])) / CLK_TCK
-    const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${this.pid}/status`, 'utf8'))?.[1] ?? NaN)
-    return { at: Date.now(), cpuS, rssMb: rssKb / 1024 }
+    const status = readFileSync(`/proc/${this.pid}/status`, 'utf8')
+    const kb = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN)
+    return { at: Date.now(), cpuS, rssMb: kb('VmRSS') / 1024, anonMb: kb('RssAnon') / 1024 }
   }
 
   /** SIGTERM (graceful: a CPU profile is written), SIGKILL after 20 s; removes the data dir. */
@@ -194,4 +200,23 @@ export function slope (xs: number[], ys: number[]): number {
     den += (xs[i]! - mx) ** 2
   }
   return den === 0 ? 0 : num / den
+}
+
+/**
+ * Standard error of the least-squares slope of y over x (same units as `slope`); Infinity with
+ * fewer than three points. A slope within about two of these of zero is not a measured growth.
+ */
+export function slopeStdErr (xs: number[], ys: number[]): number {
+  const n = xs.length
+  if (n < 3) return Infinity
+  const b = slope(xs, ys)
+  const mx = xs.reduce((a, v) => a + v, 0) / n
+  const my = ys.reduce((a, v) => a + v, 0) / n
+  let ssr = 0
+  let sxx = 0
+  for (let i = 0; i < n; i++) {
+    ssr += (ys[i]! - my - b * (xs[i]! - mx)) ** 2
+    sxx += (xs[i]! - mx) ** 2
+  }
+  return sxx === 0 ? Infinity : Math.sqrt(ssr / (n - 2) / sxx)
 }

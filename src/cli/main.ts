@@ -6,11 +6,15 @@ import { realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { Command, CommanderError } from 'commander'
 import { version } from '../daemon/version.js'
-import { commands } from './commands/index.js'
+import { commandsFor } from './commands/index.js'
 import { createCliContext } from './context.js'
 import { describeError, exitCodeFor, EXIT_USAGE } from './errors.js'
 
-export async function buildProgram (): Promise<Command> {
+/**
+ * The program with its commands. With `argv`, only the command being run is loaded (see
+ * commands/index.ts); without, every command (help, completion, tests).
+ */
+export async function buildProgram (argv?: readonly string[]): Promise<Command> {
   const program = new Command('dmsnet')
     .description('dmsnet: networking layer for a decentralized compute network (libp2p host, messaging, private swarms, VPN)')
     .version(version(), '-V, --version')
@@ -20,7 +24,9 @@ export async function buildProgram (): Promise<Command> {
     .exitOverride()
   program.configureOutput({ writeErr: s => process.stderr.write(s) })
   const ctx = createCliContext()
-  for (const register of commands) register(program, ctx)
+  const entries = commandsFor(argv)
+  const loaded = await Promise.all(entries.map(async e => await e.load()))
+  for (const { register } of loaded) register(program, ctx)
   // subcommands inherit exitOverride only when set before they are added; set it everywhere
   const walk = (c: Command): void => { c.exitOverride(); c.commands.forEach(walk) }
   walk(program)
@@ -31,7 +37,7 @@ export async function buildProgram (): Promise<Command> {
 export async function main (argv: string[] = process.argv): Promise<number> {
   let program: Command
   try {
-    program = await buildProgram()
+    program = await buildProgram(argv)
   } catch (err) {
     process.stderr.write(describeError(err) + '\n')
     return 1

@@ -174,7 +174,15 @@ const ConnectionManagerSchema = z.strictObject({
   /** Low-water mark: below this many connected peers, known peers are dialed. 0 = off. */
   minConnections: nonNegInt().default(8),
   /** Time between the keeper's checks (each dials at most 4 peers). */
-  keeperIntervalMs: posInt().default(10_000)
+  keeperIntervalMs: posInt().default(10_000),
+  /**
+   * High-water mark (issue 10): above this many connected peers the keeper closes the least valued
+   * connections down to `lowWater` (never keep-alive peers, never younger than `trimGracePeriodMs`).
+   * `maxConnections` stays the hard limit, where libp2p refuses inbound connections. 0 = no trim.
+   */
+  highWater: nonNegInt().default(64),
+  lowWater: nonNegInt().default(32),
+  trimGracePeriodMs: posInt().default(60_000)
 }).prefault({})
 
 /**

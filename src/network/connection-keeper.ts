@@ -1,5 +1,7 @@
 /**
- * Keeps a host at a minimum number of connected peers by dialing peers it already knows.
+ * Keeps a host between a minimum and a high-water number of connected peers: dials peers it
+ * already knows while below the minimum, and closes the least useful connections while above the
+ * high-water mark.
  *
  * Why (issue 10, seen in bench/scale.ts): js-libp2p 3 has no low-water mark. Its connection
  * manager only prunes above `maxConnections`, and the only redials are of peers tagged
@@ -15,6 +17,20 @@
  * peer store is full of dead addresses does not dial them in a loop. It never looks for new peers
  * itself (that is the DHT's and the random walk's job): with fewer known peers than the minimum it
  * stays at what it has.
+ *
+ * The high-water mark (issue 10, like Kubo's connection manager; js-libp2p 3 has none): every
+ * connection costs an idle node memory (~0.5 MB: yamux, noise, identify, gossipsub and DHT state)
+ * and CPU (monitor pings, gossip heartbeats), and in a 100-node network each daemon held a median
+ * of 70, because every other node's walk and keeper dialed it. `maxConnections` cannot bound that:
+ * libp2p refuses inbound connections at that count, so a busy bootstrap node set to a low cap
+ * would turn newcomers away for good. Instead, while above `highWater` peers a check closes
+ * connections down to `lowWater`: never those younger than `gracePeriodMs` (a newcomer gets its
+ * identify, DHT and gossip exchange done), never peers with a `keep-alive*` tag (kad-dht's
+ * closest: libp2p re-dials those at once), never a peer that came back within
+ * `STICKY_MS` of being trimmed (the other side re-dials it, e.g. we are among ITS closest: trimming
+ * it again would only churn), lowest tag value first (gossipsub tags mesh peers, the DHT its
+ * close peers, bootstrap its peers), newest first among equals (what libp2p's own pruner does).
+ * Room stays for newcomers, and the random walk (stopped at 16 peers) does not restart.
  */
 import type { Connection, PeerId, Peer } from '@libp2p/interface'
 import { withTimeout } from '../util/signal.js'
@@ -32,6 +48,11 @@ export interface ConnectionKeeperInit {
   backoffMs?: number
   maxBackoffMs?: number
   onDial?: (peer: string, error?: Error) => void
+  /** Above this many connected peers, close connections down to `lowWater`; 0 = never. */
+  highWater?: number
+  lowWater?: number
+  /** Connections younger than this are never closed by the trim. */
+  gracePeriodMs?: number
 }
 
 export interface ConnectionKeeperStats {
@@ -42,6 +63,8 @@ export interface ConnectionKeeperStats {
   dialFailures: number
   /** Peers waiting out a backoff now. */
   backingOff: number
+  /** Connections closed because the host was above the high-water mark. */
+  trimmed: number
 }
 
 export interface ConnectionKeeper {
@@ -57,6 +80,32 @@ export interface KeeperHost {
   getConnections(): Connection[]
   dial(peer: PeerId, options?: { signal?: AbortSignal }): Promise<unknown>
   peerStore: { all(): Promise<Peer[]> }
+}
+
+/** libp2p re-dials peers with a tag starting so (`keep-alive`, kad-dht's `keep-alive-kad-dht`). */
+const KEEP_ALIVE = 'keep-alive'
+/** A trimmed peer that reconnects within this long is not trimmed again (see the header). */
+const STICKY_MS = 30 * 60_000
+
+/**
+ * Connections to close to bring `conns` down to `lowWater` peers: eligible ones (older than the
+ * grace period, not keep-alive) by tag value, then newest first; all connections of a peer go.
+ */
+export function trimCandidates (conns: Connection[], peers: Map<string, Peer>, lowWater: number, gracePeriodMs: number, now = Date.now(), exempt: (id: string) => boolean = () => false): Connection[] {
+  const byPeer = new Map<string, Connection[]>()
+  for (const c of conns) {
+    if (c.status !== 'open' || c.limits != null) continue
+    const id = c.remotePeer.toString()
+    byPeer.set(id, [...(byPeer.get(id) ?? []), c])
+  }
+  const excess = byPeer.size - lowWater
+  if (excess <= 0) return []
+  const value = (id: string): number => [...(peers.get(id)?.tags.values() ?? [])].reduce((a, t) => a + t.value, 0)
+  const eligible = [...byPeer.entries()]
+    .filter(([id, cs]) => !exempt(id) && ![...(peers.get(id)?.tags.keys() ?? [])].some(t => t.startsWith(KEEP_ALIVE)) && cs.every(c => now - c.timeline.open >= gracePeriodMs))
+    .map(([id, cs]) => ({ cs, value: value(id), opened: Math.max(...cs.map(c => c.timeline.open)) }))
+  eligible.sort((a, b) => a.value - b.value || b.opened - a.opened)
+  return eligible.slice(0, excess).flatMap(e => e.cs)
 }
 
 const DEFAULT_BACKOFF_MS = 30_000
@@ -88,7 +137,11 @@ export function startConnectionKeeper (host: KeeperHost, init: ConnectionKeeperI
   const backoffBase = init.backoffMs ?? DEFAULT_BACKOFF_MS
   const backoffMax = init.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS
   const backoff = new Map<string, { until: number, wait: number }>()
-  const stats = { checks: 0, below: 0, dials: 0, dialFailures: 0 }
+  const stats = { checks: 0, below: 0, dials: 0, dialFailures: 0, trimmed: 0 }
+  const highWater = init.highWater ?? 0
+  const lowWater = Math.min(init.lowWater ?? highWater, highWater)
+  /** peer -> when it was last trimmed (insertion order = eviction order, bounded) */
+  const trimmedAt = new Map<string, number>()
   const self = host.peerId.toString()
   let running: Promise<void> | undefined
   let timer: NodeJS.Timeout | undefined
@@ -102,7 +155,22 @@ export function startConnectionKeeper (host: KeeperHost, init: ConnectionKeeperI
 
   async function runCheck (): Promise<void> {
     stats.checks++
-    const connected = connectedPeers(host.getConnections())
+    const conns = host.getConnections()
+    const connected = connectedPeers(conns)
+    if (highWater > 0 && connected.size > highWater) {
+      const peers = new Map((await host.peerStore.all()).map(p => [p.id.toString(), p]))
+      const now = Date.now()
+      const close = trimCandidates(conns, peers, lowWater, init.gracePeriodMs ?? 60_000, now, id => now - (trimmedAt.get(id) ?? -Infinity) < STICKY_MS)
+      stats.trimmed += close.length
+      for (const c of close) {
+        const id = c.remotePeer.toString()
+        trimmedAt.delete(id)
+        trimmedAt.set(id, now)
+        if (trimmedAt.size > MAX_BACKOFF_ENTRIES) trimmedAt.delete(trimmedAt.keys().next().value!)
+      }
+      await Promise.all(close.map(async c => { await c.close().catch(() => { c.abort(new Error('trimmed above the high-water mark')) }) }))
+      return
+    }
     const need = init.minConnections - connected.size
     if (need <= 0) return
     stats.below++
@@ -141,7 +209,7 @@ export function startConnectionKeeper (host: KeeperHost, init: ConnectionKeeperI
     timer.unref()
   }
 
-  if (init.minConnections > 0) schedule()
+  if (init.minConnections > 0 || highWater > 0) schedule()
   return {
     stop: () => {
       stopped.abort()

@@ -188,6 +188,9 @@ class DmsnetNetwork extends TypedEventEmitter<NetworkEvents> implements Network 
     // libp2p has no low-water mark: dial known peers while below it (./connection-keeper.ts)
     this.keeper = startConnectionKeeper(host, {
       minConnections: this.config.network.connectionManager.minConnections,
+      highWater: this.config.network.connectionManager.highWater,
+      lowWater: this.config.network.connectionManager.lowWater,
+      gracePeriodMs: this.config.network.connectionManager.trimGracePeriodMs,
       intervalMs: this.config.network.connectionManager.keeperIntervalMs,
       maxDialsPerCheck: 4,
       dialTimeoutMs: this.config.network.connectionManager.dialTimeoutMs,

@@ -8,7 +8,7 @@ import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { pathToFileURL } from 'node:url'
-import { commands } from '../../src/cli/commands/index.js'
+import { commands, commandsFor, commandWord } from '../../src/cli/commands/index.js'
 import { repoRoot } from './helpers.js'
 
 test('every command folder is in the explicit list, once, and the list holds nothing else', async () => {
@@ -22,9 +22,28 @@ test('every command folder is in the explicit list, once, and the list holds not
   for (const name of folders) {
     const mod = await import(pathToFileURL(join(dir, name, compiled ? 'index.js' : 'index.ts')).href) as { register?: unknown }
     assert.equal(typeof mod.register, 'function', `${name}/index exports register`)
-    if (!commands.includes(mod.register as typeof commands[number])) missing.push(name)
+    const entry = commands.find(c => c.name === name)
+    if (entry == null) {
+      missing.push(name)
+      continue
+    }
+    // the entry loads that folder's module (same module instance, same register)
+    assert.equal((await entry.load()).register, mod.register, `entry ${name} loads ${name}/index`)
   }
   assert.deepEqual(missing, [], `add these to src/cli/commands/index.ts: ${missing.join(', ')}`)
-  assert.equal(new Set(commands).size, commands.length, 'no command listed twice')
+  assert.equal(new Set(commands.map(c => c.name)).size, commands.length, 'no command listed twice')
   assert.equal(commands.length, folders.length, 'one entry per folder')
+})
+
+test('only the command being run is loaded; help, unknown words and completion load all', () => {
+  const argv = (...a: string[]): string[] => ['node', 'dmsnet', ...a]
+  assert.equal(commandWord(argv('-d', '/tmp/x', '--config', 'c.yaml', 'up', '--listen', '/ip4/1.2.3.4/tcp/1')), 'up')
+  assert.equal(commandWord(argv('--data-dir=/tmp/x', 'vpn', 'status')), 'vpn')
+  assert.equal(commandWord(argv('--version')), undefined)
+  assert.deepEqual(commandsFor(argv('-d', 'up', 'up')).map(c => c.name), ['up'], 'the value of -d is not the command')
+  assert.deepEqual(commandsFor(argv('vpn', 'status')).map(c => c.name), ['vpn'])
+  assert.equal(commandsFor(argv('help', 'up')).length, commands.length)
+  assert.equal(commandsFor(argv('upp')).length, commands.length, 'unknown: all, so commander can suggest')
+  assert.equal(commandsFor(argv()).length, commands.length)
+  assert.equal(commandsFor(argv('completion', 'bash')).length, commands.length, 'completion walks the whole tree')
 })

@@ -2,7 +2,9 @@
  * The connection keeper (src/network/connection-keeper.ts) on real js-libp2p nodes over loopback
  * TCP: a node that knows peers (peer store) but is not connected to them is brought up to its
  * minimum and no further, re-dials after losing one, backs off from a peer that cannot be dialed,
- * and the config key `network.connectionManager.minConnections` turns it on in a Network.
+ * and the config key `network.connectionManager.minConnections` turns it on in a Network. Above
+ * the high-water mark it closes the least valued connections down to the low-water mark, never
+ * keep-alive peers nor connections inside the grace period (`highWater`/`lowWater`/`trimGracePeriodMs`).
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
@@ -15,7 +17,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
  * Keeper off, and DHT clients: a DHT server tags its closest peers keep-alive and libp2p then
  * re-dials them by itself, which would hide what the keeper does.
  */
-const OFF = { 'network.connectionManager.minConnections': 0, 'network.dht.mode': 'client' }
+const OFF = { 'network.connectionManager.minConnections': 0, 'network.connectionManager.highWater': 0, 'network.dht.mode': 'client' }
 
 /** Puts `peers`' addresses into `node`'s peer store without dialing them. */
 async function teach (node: TestNode, peers: Array<{ id: TestNode['net']['peerId'], addrs: Multiaddr[] }>): Promise<void> {
@@ -85,6 +87,54 @@ describe('network: connection keeper', () => {
     try {
       await teach(a, others.slice(0, 2).map(infoOf))
       await waitFor(() => others.slice(0, 2).every(o => a.net.isConnected(o.net.peerId)), 10_000, 'A keeps 2 peers from config')
+    } finally {
+      await a.stop()
+    }
+  })
+
+  it('closes the least valued connections above the high-water mark, sparing keep-alive and young ones', async () => {
+    const a = await startNode(OFF)
+    const keepers: Array<ReturnType<typeof startConnectionKeeper>> = []
+    try {
+      await teach(a, others.map(infoOf))
+      for (const o of others) await a.net.host.dial(o.net.peerId)
+      await waitFor(() => connectedCount(a) === 4, 10_000, 'A connected to all 4')
+      // kad-dht's own keep-alive tag: libp2p re-dials any `keep-alive*` peer, so it must stay
+      await a.net.host.peerStore.merge(others[0]!.net.peerId, { tags: { 'keep-alive-kad-dht': { value: 1 } } })
+      await a.net.host.peerStore.merge(others[1]!.net.peerId, { tags: { 'test-valued': { value: 100 } } })
+      // inside the grace period nothing is closed, however far above the mark
+      const young = startConnectionKeeper(a.net.host, { minConnections: 0, intervalMs: 100, maxDialsPerCheck: 4, dialTimeoutMs: 5000, highWater: 2, lowWater: 2, gracePeriodMs: 600_000 })
+      keepers.push(young)
+      await waitFor(() => young.stats().checks >= 4, 5000, 'four checks with young connections')
+      assert.equal(young.stats().trimmed, 0)
+      assert.equal(connectedCount(a), 4)
+      young.stop()
+      const keeper = startConnectionKeeper(a.net.host, { minConnections: 0, intervalMs: 100, maxDialsPerCheck: 4, dialTimeoutMs: 5000, highWater: 3, lowWater: 2, gracePeriodMs: 0 })
+      keepers.push(keeper)
+      await waitFor(() => connectedCount(a) === 2, 10_000, 'A trimmed down to the low-water mark')
+      assert.deepEqual([...connectedPeers(a.net.host.getConnections())].sort(), [others[0]!, others[1]!].map(o => o.net.peerId.toString()).sort(), 'the keep-alive and the valued peer stay')
+      assert.equal(keeper.stats().trimmed, 2)
+      const checks = keeper.stats().checks
+      await waitFor(() => keeper.stats().checks >= checks + 3, 5000, 'three more checks at the low-water mark')
+      assert.equal(keeper.stats().trimmed, 2, 'nothing more closed below the high-water mark')
+      // trimmed peers that come back (the other side re-dialled) are not trimmed again: with both
+      // back, 4 peers, only the valued one may go, although the returning two have the lowest value
+      for (const o of [others[2]!, others[3]!]) await a.net.host.dial(o.net.peerId)
+      await waitFor(() => keeper.stats().trimmed === 3, 10_000, 'one more trimmed')
+      assert.ok([others[0]!, others[2]!, others[3]!].every(o => a.net.isConnected(o.net.peerId)), 'keep-alive and both returning peers stay')
+      assert.ok(!a.net.isConnected(others[1]!.net.peerId), 'the only peer not exempt went')
+    } finally {
+      for (const k of keepers) k.stop()
+      await a.stop()
+    }
+  })
+
+  it('trims in every Network from network.connectionManager.highWater/lowWater/trimGracePeriodMs', async () => {
+    const a = await startNode({ ...OFF, 'network.connectionManager.highWater': 2, 'network.connectionManager.lowWater': 1, 'network.connectionManager.trimGracePeriodMs': 1, 'network.connectionManager.keeperIntervalMs': 200 })
+    try {
+      await teach(a, others.slice(0, 3).map(infoOf))
+      for (const o of others.slice(0, 3)) await a.net.host.dial(o.net.peerId)
+      await waitFor(() => connectedCount(a) === 1, 10_000, 'A trimmed from 3 peers to 1 by its config')
     } finally {
       await a.stop()
     }

@@ -3,6 +3,7 @@
  */
 import type { Command } from 'commander'
 import type { UpOptions } from './options.js'
+import { reexecWithDaemonFlags } from './node-flags.js'
 
 export function register (program: Command): void {
   program.command('up')
@@ -20,6 +21,10 @@ export function register (program: Command): void {
     .option('--socket <path>', 'control socket path (control.socket)')
     .option('--json', 'print the ready and stopped notices as JSON lines instead of text')
     .addHelpText('after', '\nEvery setting can also come from the config file or DMSNET_* variables; see docs/config.md.')
-    // the handler pulls in libp2p and every module: load it only when `up` actually runs
-    .action(async (opts: UpOptions, command: Command) => { await (await import('./handler.js')).up(opts, command) })
+    // the handler pulls in libp2p and every module: load it only when `up` actually runs, and
+    // after the re-exec that gives the daemon its V8 memory flags (node-flags.ts)
+    .action(async (opts: UpOptions, command: Command) => {
+      reexecWithDaemonFlags()
+      await (await import('./handler.js')).up(opts, command)
+    })
 }

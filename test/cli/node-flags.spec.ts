@@ -1,0 +1,51 @@
+/**
+ * `dmsnet up` re-executes itself in place with the daemon's V8 memory flags (src/cli/commands/up/
+ * node-flags.ts, issue 10): same pid (no resident parent), flags on the daemon's own command line,
+ * `DMSNET_NODE_FLAGS` replaces them, a flag already given is not doubled.
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { DEFAULT_DAEMON_NODE_FLAGS, daemonNodeFlags, missingFlags } from '../../src/cli/commands/up/node-flags.js'
+import { startDaemon } from './helpers.js'
+
+const cmdline = (pid: number): string[] => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(s => s !== '')
+
+test('flag list: defaults, DMSNET_NODE_FLAGS, and no flag given twice', () => {
+  assert.deepEqual(daemonNodeFlags({}), [...DEFAULT_DAEMON_NODE_FLAGS])
+  assert.deepEqual(daemonNodeFlags({ DMSNET_NODE_FLAGS: ' --max-semi-space-size=2  --max-old-space-size=256 ' }), ['--max-semi-space-size=2', '--max-old-space-size=256'])
+  assert.deepEqual(daemonNodeFlags({ DMSNET_NODE_FLAGS: '' }), [])
+  const flags = ['--max-semi-space-size=1', '--max-old-space-size=256']
+  assert.deepEqual(missingFlags(flags, ['--max-semi-space-size=4']), ['--max-old-space-size=256'], 'an explicit node flag wins')
+  assert.deepEqual(missingFlags(flags, [], '--max_old_space_size=512'), ['--max-semi-space-size=1'], 'NODE_OPTIONS counts, _ or -')
+  assert.deepEqual(missingFlags(flags, ['--enable-source-maps']), flags)
+})
+
+test('up runs with the flags in its own process (same pid), and without them when told', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'dmsnet-nodeflags-'))
+  t.after(async () => { await rm(dir, { recursive: true, force: true }) })
+  const args = ['--data-dir', dir, '--listen', '/ip4/127.0.0.1/tcp/0']
+  const env = { DMSNET_UI_ENABLED: 'false' }
+
+  const d = await startDaemon(args, { env: { ...env, DMSNET_NODE_FLAGS: '--max-semi-space-size=1 --max-old-space-size=300' } })
+  try {
+    // the pid we spawned printed "ready": the re-exec replaced it, nothing stayed behind
+    const argv = cmdline(d.child.pid!)
+    assert.ok(argv.includes('--max-semi-space-size=1') && argv.includes('--max-old-space-size=300'), argv.join(' '))
+    assert.ok(argv.includes('up'), 'the same command line after the flags')
+  } finally {
+    assert.equal(await d.stop(), 0)
+  }
+
+  // positive control for the flag check above: with the list emptied, no flag and still a daemon
+  const plain = await startDaemon(args, { env: { ...env, DMSNET_NODE_FLAGS: '' } })
+  try {
+    const argv = cmdline(plain.child.pid!)
+    assert.ok(!argv.some(a => a.startsWith('--max-semi-space-size') || a.startsWith('--max-old-space-size')), argv.join(' '))
+  } finally {
+    assert.equal(await plain.stop(), 0)
+  }
+})
