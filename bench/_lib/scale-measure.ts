@@ -74,6 +74,30 @@ export interface Gossip {
   delivery: number
   messages: number
   warmupMs: number
+  /**
+   * Control subscription streams that broke (e.g. "the daemon closed the connection": an HTTP
+   * keep-alive socket the daemon had just closed, reused by this process's agent when it was too
+   * busy to retire it) and were opened again; deliveries missed in the gap count as not delivered.
+   */
+  subscriptionFailures: Array<{ node: number, error: string, resubscribed: boolean }>
+}
+
+/**
+ * Keeps one node's control subscription open until `signal` aborts: a broken stream is reported
+ * and opened again (at most `tries` times, 500 ms apart), so one failure does not silently lose
+ * the node's deliveries for the rest of the phase.
+ */
+async function keepSubscribed (n: ScaleNode, topic: string, signal: AbortSignal, onMessage: (m: { payload: string, at: number }) => void,
+  failures: Gossip['subscriptionFailures'], tries = 5): Promise<void> {
+  for (let attempt = 0; attempt <= tries && !signal.aborted; attempt++) {
+    let failed: Error | undefined
+    await drain(n.client.stream('messaging.subscribe', { topic }, { signal }), signal, onMessage, e => { failed = e })
+    if (failed == null) return
+    const resubscribed = attempt < tries && !signal.aborted
+    failures.push({ node: n.index, error: `${failed.name}: ${failed.message}`, resubscribed })
+    if (!resubscribed) return
+    await new Promise(resolve => setTimeout(resolve, 500))
+  }
 }
 
 /**
@@ -84,9 +108,8 @@ export interface Gossip {
 export async function gossip (nodes: ScaleNode[], count: number, topic: string, random: () => number, log: Log): Promise<Gossip> {
   const ac = new AbortController()
   const got = nodes.map(() => new Map<string, number>())
-  const errors: string[] = []
-  const subs = nodes.map((n, i) => drain(n.client.stream('messaging.subscribe', { topic }, { signal: ac.signal }), ac.signal,
-    m => { if (!got[i]!.has(m.payload)) got[i]!.set(m.payload, m.at) }, e => { errors.push(`node ${n.index}: ${e.name} ${e.message}`) }))
+  const failures: Gossip['subscriptionFailures'] = []
+  const subs = nodes.map(async (n, i) => { await keepSubscribed(n, topic, ac.signal, m => { if (!got[i]!.has(m.payload)) got[i]!.set(m.payload, m.at) }, failures) })
   try {
     const w0 = Date.now()
     let w = 0
@@ -116,8 +139,8 @@ export async function gossip (nodes: ScaleNode[], count: number, topic: string, 
       each.push(...ts)
       if (ts.length === nodes.length - 1) all.push(Math.max(...ts))
     }
-    if (errors.length > 0) log(`gossip: ${errors.length} subscription stream(s) failed, first: ${errors[0]}`)
-    return { allMs: tail(all), eachMs: tail(each), delivery: round(count$() / expected, 4), messages: sent.length, warmupMs }
+    for (const f of failures) log(`gossip: node ${f.node}'s subscription stream failed (${f.error})${f.resubscribed ? '; subscribed again' : '; gave up'}`)
+    return { allMs: tail(all), eachMs: tail(each), delivery: round(count$() / expected, 4), messages: sent.length, warmupMs, subscriptionFailures: [...failures] }
   } finally {
     ac.abort()
     await Promise.all(subs)

@@ -117,7 +117,8 @@ export interface ScaleWorld {
   readonly linkdPid: number
   /** Creates node i's namespace and TUN and starts its daemon; resolves once it is ready. */
   addNode (i: number, site: number, bootstrap: string[], env?: Record<string, string>): Promise<ScaleNode>
-  linkStats (): Promise<LinkdStats>
+  /** The link process's counters; `resetPeaks` starts its maxima over (one phase each). */
+  linkStats (resetPeaks?: boolean): Promise<LinkdStats>
   /** Runs a command inside node i's namespace (never throws). */
   exec (i: number, cmd: string, args: string[], timeoutMs?: number): Promise<{ code: number | null, stdout: string }>
   close (): Promise<void>
@@ -233,7 +234,7 @@ export async function createScaleWorld (o: WorldOptions): Promise<ScaleWorld> {
       nodes[i] = node
       return node
     },
-    async linkStats () { return await linkd$<LinkdStats>({ op: 'stats' }) },
+    async linkStats (resetPeaks = false) { return await linkd$<LinkdStats>({ op: 'stats', resetPeaks }) },
     async exec (i, cmd, args, timeoutMs = 30_000) {
       return await new Promise(resolve => {
         const c = spawn('ip', ['netns', 'exec', `${tag}-${i}`, cmd, ...args], { stdio: ['ignore', 'pipe', 'ignore'] })
