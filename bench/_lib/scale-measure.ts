@@ -54,16 +54,53 @@ export async function waitConverged (nodes: ScaleNode[], minConns: number, k: nu
   return last
 }
 
-export interface Lookups { latency: Tail, success: number, n: number, askedMedian: number }
+export interface Lookups {
+  latency: Tail
+  success: number
+  n: number
+  askedMedian: number
+  /** why each lookup that found nothing ended */
+  failures: string[]
+  /**
+   * Where a lookup's time went (found lookups): until the first FIND_NODE was sent (waits inside
+   * kad-dht before the query), until the first answer (stream open + one request round trip),
+   * the control call as this process saw it, a libp2p ping from the same node to the same target
+   * right after (the machine's floor for one request), queries sent and failed per lookup.
+   */
+  breakdown: { firstQueryMs: Tail, firstResponseMs: Tail, callMs: Tail, pingMs: Tail, queriesMedian: number, queryErrorsMedian: number }
+}
 
 /** DHT lookups (network query, no cache) of random peers from random nodes. */
 export async function dhtLookups (nodes: ScaleNode[], count: number, random: () => number): Promise<Lookups> {
   const pairs = Array.from({ length: count }, () => sample(nodes, 2, random) as [ScaleNode, ScaleNode])
-  const res = await pool(pairs, 4, async ([from, to]) => await from.client.call('node.dht.find-peer', { peer: to.peerId, timeoutMs: 20_000 })
-    .catch(() => ({ found: false, ms: 0, asked: 0 })))
+  const res = await pool(pairs, 4, async ([from, to]) => {
+    const t0 = performance.now()
+    const r = await from.client.call('node.dht.find-peer', { peer: to.peerId, timeoutMs: 20_000 })
+      .catch((err: Error) => ({ found: false, ms: 0, asked: 0, error: `control call: ${err.name}`, firstQueryMs: undefined, firstResponseMs: undefined, queries: undefined, queryErrors: undefined }))
+    const callMs = performance.now() - t0
+    // the floor for comparison: one libp2p ping to the same peer (a stream open + one round trip
+    // on the open connection, the shape of one DHT request), in the same moment
+    const pingMs = await from.client.call('node.ping', { peer: to.peerId, count: 1 }).then(p => p.rtts[0], () => undefined)
+    return { ...r, callMs, pingMs }
+  })
   const ok = res.filter(r => r.found)
-  const asked = res.map(r => r.asked).sort((a, b) => a - b)
-  return { latency: tail(ok.map(r => r.ms)), success: round(ok.length / res.length, 4), n: res.length, askedMedian: asked[asked.length >> 1] ?? 0 }
+  const med = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[s.length >> 1] ?? 0 }
+  const defined = (xs: Array<number | undefined>): number[] => xs.filter((x): x is number => x != null)
+  return {
+    latency: tail(ok.map(r => r.ms)),
+    success: round(ok.length / res.length, 4),
+    n: res.length,
+    askedMedian: med(res.map(r => r.asked)),
+    failures: res.filter(r => !r.found).map(r => `${r.error ?? 'not found'} after ${Math.round(r.ms)} ms, ${r.asked} answers, ${r.queries ?? '?'} queries (${r.queryErrors ?? '?'} failed)`),
+    breakdown: {
+      firstQueryMs: tail(defined(ok.map(r => r.firstQueryMs))),
+      firstResponseMs: tail(defined(ok.map(r => r.firstResponseMs))),
+      callMs: tail(ok.map(r => r.callMs)),
+      pingMs: tail(defined(res.map(r => r.pingMs))),
+      queriesMedian: med(defined(ok.map(r => r.queries))),
+      queryErrorsMedian: med(defined(ok.map(r => r.queryErrors)))
+    }
+  }
 }
 
 export interface Gossip {

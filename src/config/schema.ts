@@ -118,7 +118,12 @@ const DhtSchema = z.strictObject({
   querySelfIntervalMs: posInt().default(300_000),
   /** Concurrent DHT streams per connection a peer may open / we open (kad-dht's defaults). */
   maxInboundStreams: posInt().default(32),
-  maxOutboundStreams: posInt().default(64)
+  maxOutboundStreams: posInt().default(64),
+  // issue 10, lookup latency at scale (docs/scale.md "DHT lookups"): a lookup's parallelism
+  /** Queries in flight per lookup path (kad-dht's `alpha`). */
+  alpha: posInt().default(10),
+  /** Disjoint paths a lookup splits its starting peers into (kad-dht's `disjointPaths`). */
+  disjointPaths: posInt().default(10)
 }).prefault({})
 
 /** Resource caps of gossipsub (pubsub): per connection, per peer. */
