@@ -18,6 +18,7 @@ import { join } from 'node:path'
 import { numArg, progress, writeJsonLine } from './_lib/process.js'
 import { seededRandom, siteRttMatrix } from './_lib/scale-delayline.js'
 import { dhtLookups, farRequests, gossip, idleUsage, jobBids, pingCheck, waitConverged } from './_lib/scale-measure.js'
+import { describePhase, phase, type PhaseRecord } from './_lib/scale-phase.js'
 import { writeReport, type SizeResult } from './_lib/scale-report.js'
 import { swarmRotation, vpnAllPairs, type SwarmResult, type VpnResult } from './_lib/scale-private.js'
 import { cpuPercent } from './_lib/scale-util.js'
@@ -114,23 +115,30 @@ async function main (): Promise<void> {
         pings = await pingCheck(world, nodes, rtt, log)
         if (!pings.ok) throw new Error('the emulated links do not match their configuration (ping above); refusing to measure')
       }
-      const conv = await waitConverged(nodes, 8, 20, convergeS * 1000, t0, log)
+      const phases: PhaseRecord[] = []
+      const stats = async (reset: boolean): Promise<Awaited<ReturnType<typeof world.linkStats>>> => await world.linkStats(reset)
+      const conv = await phase('converge', phases, stats, async () => await waitConverged(nodes, 8, 20, convergeS * 1000, t0, log))
       log(`N=${n}: converged ${conv.ms != null ? `after ${conv.ms} ms` : `NOT within ${convergeS} s (${conv.nodesOk}/${n} nodes)`}`)
       checkAlive()
-      const dht = await dhtLookups(nodes, lookups, random)
+      const dht = await phase('dht', phases, stats, async () => await dhtLookups(nodes, lookups, random))
       log(`N=${n}: DHT lookups ${dht.success * 100}% found, p50 ${dht.latency.p50} p95 ${dht.latency.p95} p99 ${dht.latency.p99} ms, ${dht.askedMedian} peers asked (median)`)
-      const gs = await gossip(nodes, gossipMsgs, `/scale/${n}`, random, log)
+      for (const f of dht.failures) log(`N=${n}: DHT lookup failed: ${f}`)
+      const b = dht.breakdown
+      log(`N=${n}: DHT lookup breakdown p50/p95 ms: first query sent ${b.firstQueryMs.p50}/${b.firstQueryMs.p95}, first answer ${b.firstResponseMs.p50}/${b.firstResponseMs.p95}, control call ${b.callMs.p50}/${b.callMs.p95}, a libp2p ping to the same peer ${b.pingMs.p50}/${b.pingMs.p95}; queries ${b.queriesMedian}, failed ${b.queryErrorsMedian} (medians)`)
+      const gs = await phase('gossip', phases, stats, async () => await gossip(nodes, gossipMsgs, `/scale/${n}`, random, log))
       log(`N=${n}: gossip delivery ${gs.delivery * 100}%, to all p50 ${gs.allMs.p50} p95 ${gs.allMs.p95} ms (each p50 ${gs.eachMs.p50} p95 ${gs.eachMs.p95})`)
-      const bids = await jobBids(nodes, jobRounds, 10_000, log)
-      const req = await farRequests(nodes, rtt, requests, random)
+      const bids = await phase('bids', phases, stats, async () => await jobBids(nodes, jobRounds, 10_000, log))
+      const req = await phase('requests', phases, stats, async () => await farRequests(nodes, rtt, requests, random))
       log(`N=${n}: far requests ${req.ok}/${req.n} answered, p50 ${req.latency.p50} p95 ${req.latency.p95} ms`)
       checkAlive()
       // let the activity above die down, then watch the daemons doing nothing
       await new Promise(resolve => setTimeout(resolve, 15_000))
-      const [usage, linkCpu] = await Promise.all([idleUsage(nodes, idleS * 1000), cpuPercent([world.linkdPid], idleS * 1000)])
+      const [usage, linkCpu] = await phase('idle', phases, stats, async () => await Promise.all([idleUsage(nodes, idleS * 1000), cpuPercent([world.linkdPid], idleS * 1000)]))
+      for (const p of phases) log(`N=${n}: phase ${describePhase(p)}`)
+      for (const nd of nodes.filter(x => x.controlRetries.length > 0)) log(`N=${n}: node ${nd.index}: ${nd.controlRetries.length} control call(s) made again after a socket failure, first: ${nd.controlRetries[0]}`)
       log(`N=${n}: machine load average ${loadavg()[0]!.toFixed(1)} (2 cores, shared)`)
       log(`N=${n}: idle CPU per daemon median ${usage.cpuPct.median}% max ${usage.cpuPct.max}% of a core; RSS median ${usage.rssMb.median} max ${usage.rssMb.max} MB; link process ${linkCpu[0]?.toFixed(1)}%`)
-      results.push({ nodes: n, loadAvg1m: Math.round(loadavg()[0]! * 10) / 10, convergence: conv, dht, gossip: gs, bids, requests: req, usage, linkCpuPct: linkCpu[0] ?? null, link: await world.linkStats() })
+      results.push({ nodes: n, loadAvg1m: Math.round(loadavg()[0]! * 10) / 10, phases, convergence: conv, dht, gossip: gs, bids, requests: req, usage, linkCpuPct: linkCpu[0] ?? null, link: await world.linkStats() })
     }
 
     const all = world.nodes
@@ -160,9 +168,15 @@ async function main (): Promise<void> {
       dht_lookup_p95_ms: last.dht.latency.p95,
       dht_lookup_p99_ms: last.dht.latency.p99,
       dht_lookup_success: last.dht.success,
+      dht_first_answer_p50_ms: last.dht.breakdown.firstResponseMs.p50,
+      dht_first_answer_p95_ms: last.dht.breakdown.firstResponseMs.p95,
+      dht_ping_p50_ms: last.dht.breakdown.pingMs.p50,
+      dht_ping_p95_ms: last.dht.breakdown.pingMs.p95,
       gossip_all_p50_ms: last.gossip.allMs.p50,
       gossip_all_p95_ms: last.gossip.allMs.p95,
       gossip_delivery: last.gossip.delivery,
+      gossip_subscription_failures: last.gossip.subscriptionFailures.length,
+      control_retries: world.nodes.reduce((sum, x) => sum + x.controlRetries.length, 0),
       bids_received: Math.min(...last.bids.rounds.map(r => r.received)),
       bids_expected: last.nodes - 1,
       bids_last_ms: Math.max(...last.bids.rounds.map(r => r.lastMs ?? 0)),
@@ -177,6 +191,9 @@ async function main (): Promise<void> {
       vpn_rtt_p50_ms: vpn?.rtt.p50 ?? null,
       vpn_rtt_p95_ms: vpn?.rtt.p95 ?? null,
       lean,
+      // the machine's 1-minute load average (2 cores) when the last size was measured, and per phase
+      load_avg_1m: last.loadAvg1m,
+      load_avg_per_phase: Object.fromEntries(last.phases.map(p => [p.phase, p.load1m])),
       failures,
       links: { sites, rtt_ms: [rttMin, rttMax], intra_rtt_ms: intraRtt, loss, rate_mbit: rateMbit, ping: pings?.pairs ?? [] },
       per_size: results

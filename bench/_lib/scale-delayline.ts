@@ -77,6 +77,19 @@ export interface DelayLineStats {
   /** dropped because delay + queueing did not fit in the wheel (a misconfiguration) */
   tooLate: number
   held: number
+  /** the most packets held at once (queue depth of the whole line) */
+  heldMax: number
+  /**
+   * Extra hold time: ms a packet left after its due slot because the wakeup came late (a busy
+   * process or machine), summed and the worst; and packets more than 5 ms late. The configured
+   * delay itself is not counted, so these say how far the line strayed from its configuration.
+   */
+  lateSumMs: number
+  lateMaxMs: number
+  late5ms: number
+  /** ms packets waited behind their sender's uplink cap (part of the model, not an error), summed and the worst */
+  queueWaitSumMs: number
+  queueWaitMaxMs: number
 }
 
 interface Held { dst: number, packet: Uint8Array }
@@ -86,7 +99,7 @@ export class DelayLine {
   private readonly busyUntil = new Map<number, number>()
   private cursor: number | undefined
   private readonly o: Required<DelayLineOptions>
-  readonly stats: DelayLineStats = { pushed: 0, delivered: 0, lost: 0, overflow: 0, tooLate: 0, held: 0 }
+  readonly stats: DelayLineStats = { pushed: 0, delivered: 0, lost: 0, overflow: 0, tooLate: 0, held: 0, heldMax: 0, lateSumMs: 0, lateMaxMs: 0, late5ms: 0, queueWaitSumMs: 0, queueWaitMaxMs: 0 }
 
   constructor (options: DelayLineOptions) {
     this.o = { wheelSlots: 4096, ...options }
@@ -106,6 +119,8 @@ export class DelayLine {
     if (this.o.rateBitsPerSec > 0) {
       const start = Math.max(now, this.busyUntil.get(src) ?? 0)
       if (start - now > this.o.maxQueueMs) { this.stats.overflow++; return 'overflow' }
+      this.stats.queueWaitSumMs += start - now
+      if (start - now > this.stats.queueWaitMaxMs) this.stats.queueWaitMaxMs = start - now
       departs = start + packet.byteLength * 8 * 1000 / this.o.rateBitsPerSec
       this.busyUntil.set(src, departs)
     }
@@ -115,7 +130,7 @@ export class DelayLine {
     this.cursor ??= base
     // a due time already passed (no delay configured) goes into the next slot to be read
     this.slots[Math.max(due, this.cursor) % this.o.wheelSlots]!.push({ dst, packet })
-    this.stats.held++
+    if (++this.stats.held > this.stats.heldMax) this.stats.heldMax = this.stats.held
     return 'held'
   }
 
@@ -129,6 +144,11 @@ export class DelayLine {
     for (let t = this.cursor; t <= last; t++) {
       const slot = this.slots[t % this.o.wheelSlots]!
       if (slot.length === 0) continue
+      // a packet is due at the start of its slot; now - t is how long it stayed beyond that
+      const late = until - t
+      this.stats.lateSumMs += late * slot.length
+      if (late > this.stats.lateMaxMs) this.stats.lateMaxMs = late
+      if (late > 5) this.stats.late5ms += slot.length
       for (const h of slot) {
         let list = out.get(h.dst)
         if (list == null) out.set(h.dst, list = [])
@@ -141,6 +161,13 @@ export class DelayLine {
     this.cursor = until + 1
     if (this.stats.held === 0) this.cursor = undefined
     return out
+  }
+
+  /** Starts the peaks (heldMax, lateMaxMs, queueWaitMaxMs) over, so each phase of a run gets its own. */
+  resetPeaks (): void {
+    this.stats.heldMax = this.stats.held
+    this.stats.lateMaxMs = 0
+    this.stats.queueWaitMaxMs = 0
   }
 
   /** When the next held packet comes due (ms), or undefined when nothing is held. */

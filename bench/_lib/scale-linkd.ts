@@ -6,13 +6,13 @@
  * TUN after the site pair's one-way delay, through a DelayLine (loss, uplink rate cap).
  *
  * It speaks JSON lines: on stdin `{"op":"add","node":i,"netns":ns,"ip":a,"site":s}` and
- * `{"op":"stats"}`; on stdout `{"ok":...}` or `{"error":...}` per request, in order. When stdin
+ * `{"op":"stats","resetPeaks"?:true}`; on stdout `{"ok":...}` or `{"error":...}` per request, in order. When stdin
  * closes it closes every TUN (the devices go with their fds) and exits.
  */
 import { createInterface } from 'node:readline'
 import { createTun, type TunDevice } from '../../src/netdev/tun.js'
 import { buildBatch, iterateRecords } from '../../src/netdev/records.js'
-import { DelayLine, ipv4Destination, ipv4ToNumber, seededRandom } from './scale-delayline.js'
+import { DelayLine, ipv4Destination, ipv4ToNumber, seededRandom, type DelayLineStats } from './scale-delayline.js'
 
 export interface LinkdOptions {
   /** site-to-site RTT in ms */
@@ -28,14 +28,8 @@ export interface LinkdOptions {
   mtu: number
 }
 
-export interface LinkdStats {
+export interface LinkdStats extends DelayLineStats {
   nodes: number
-  pushed: number
-  delivered: number
-  lost: number
-  overflow: number
-  tooLate: number
-  held: number
   /** packets that were not IPv4, or for an address no node has */
   unroutable: number
   writeDrops: number
@@ -105,8 +99,10 @@ async function main (): Promise<void> {
     return { node: req.node, ifname: tun.name }
   }
 
-  function stats (): LinkdStats {
-    return { nodes: byIp.size, ...line.stats, unroutable, writeDrops, wakeups }
+  function stats (resetPeaks: boolean): LinkdStats {
+    const s = { nodes: byIp.size, ...line.stats, unroutable, writeDrops, wakeups }
+    if (resetPeaks) line.resetPeaks()
+    return s
   }
 
   const rl = createInterface({ input: process.stdin })
@@ -116,7 +112,7 @@ async function main (): Promise<void> {
     chain = chain.then(async () => {
       try {
         const req = JSON.parse(l) as { op: string } & Record<string, unknown>
-        const result = req.op === 'add' ? await add(req as never) : req.op === 'stats' ? stats() : undefined
+        const result = req.op === 'add' ? await add(req as never) : req.op === 'stats' ? stats(req.resetPeaks === true) : undefined
         if (result === undefined) throw new Error(`unknown op ${req.op}`)
         process.stdout.write(JSON.stringify({ ok: result }) + '\n')
       } catch (err) {

@@ -54,16 +54,53 @@ export async function waitConverged (nodes: ScaleNode[], minConns: number, k: nu
   return last
 }
 
-export interface Lookups { latency: Tail, success: number, n: number, askedMedian: number }
+export interface Lookups {
+  latency: Tail
+  success: number
+  n: number
+  askedMedian: number
+  /** why each lookup that found nothing ended */
+  failures: string[]
+  /**
+   * Where a lookup's time went (found lookups): until the first FIND_NODE was sent (waits inside
+   * kad-dht before the query), until the first answer (stream open + one request round trip),
+   * the control call as this process saw it, a libp2p ping from the same node to the same target
+   * right after (the machine's floor for one request), queries sent and failed per lookup.
+   */
+  breakdown: { firstQueryMs: Tail, firstResponseMs: Tail, callMs: Tail, pingMs: Tail, queriesMedian: number, queryErrorsMedian: number }
+}
 
 /** DHT lookups (network query, no cache) of random peers from random nodes. */
 export async function dhtLookups (nodes: ScaleNode[], count: number, random: () => number): Promise<Lookups> {
   const pairs = Array.from({ length: count }, () => sample(nodes, 2, random) as [ScaleNode, ScaleNode])
-  const res = await pool(pairs, 4, async ([from, to]) => await from.client.call('node.dht.find-peer', { peer: to.peerId, timeoutMs: 20_000 })
-    .catch(() => ({ found: false, ms: 0, asked: 0 })))
+  const res = await pool(pairs, 4, async ([from, to]) => {
+    const t0 = performance.now()
+    const r = await from.client.call('node.dht.find-peer', { peer: to.peerId, timeoutMs: 20_000 })
+      .catch((err: Error) => ({ found: false, ms: 0, asked: 0, error: `control call: ${err.name}`, firstQueryMs: undefined, firstResponseMs: undefined, queries: undefined, queryErrors: undefined }))
+    const callMs = performance.now() - t0
+    // the floor for comparison: one libp2p ping to the same peer (a stream open + one round trip
+    // on the open connection, the shape of one DHT request), in the same moment
+    const pingMs = await from.client.call('node.ping', { peer: to.peerId, count: 1 }).then(p => p.rtts[0], () => undefined)
+    return { ...r, callMs, pingMs }
+  })
   const ok = res.filter(r => r.found)
-  const asked = res.map(r => r.asked).sort((a, b) => a - b)
-  return { latency: tail(ok.map(r => r.ms)), success: round(ok.length / res.length, 4), n: res.length, askedMedian: asked[asked.length >> 1] ?? 0 }
+  const med = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[s.length >> 1] ?? 0 }
+  const defined = (xs: Array<number | undefined>): number[] => xs.filter((x): x is number => x != null)
+  return {
+    latency: tail(ok.map(r => r.ms)),
+    success: round(ok.length / res.length, 4),
+    n: res.length,
+    askedMedian: med(res.map(r => r.asked)),
+    failures: res.filter(r => !r.found).map(r => `${r.error ?? 'not found'} after ${Math.round(r.ms)} ms, ${r.asked} answers, ${r.queries ?? '?'} queries (${r.queryErrors ?? '?'} failed)`),
+    breakdown: {
+      firstQueryMs: tail(defined(ok.map(r => r.firstQueryMs))),
+      firstResponseMs: tail(defined(ok.map(r => r.firstResponseMs))),
+      callMs: tail(ok.map(r => r.callMs)),
+      pingMs: tail(defined(res.map(r => r.pingMs))),
+      queriesMedian: med(defined(ok.map(r => r.queries))),
+      queryErrorsMedian: med(defined(ok.map(r => r.queryErrors)))
+    }
+  }
 }
 
 export interface Gossip {
@@ -74,6 +111,30 @@ export interface Gossip {
   delivery: number
   messages: number
   warmupMs: number
+  /**
+   * Control subscription streams that broke (e.g. "the daemon closed the connection": an HTTP
+   * keep-alive socket the daemon had just closed, reused by this process's agent when it was too
+   * busy to retire it) and were opened again; deliveries missed in the gap count as not delivered.
+   */
+  subscriptionFailures: Array<{ node: number, error: string, resubscribed: boolean }>
+}
+
+/**
+ * Keeps one node's control subscription open until `signal` aborts: a broken stream is reported
+ * and opened again (at most `tries` times, 500 ms apart), so one failure does not silently lose
+ * the node's deliveries for the rest of the phase.
+ */
+async function keepSubscribed (n: ScaleNode, topic: string, signal: AbortSignal, onMessage: (m: { payload: string, at: number }) => void,
+  failures: Gossip['subscriptionFailures'], tries = 5): Promise<void> {
+  for (let attempt = 0; attempt <= tries && !signal.aborted; attempt++) {
+    let failed: Error | undefined
+    await drain(n.client.stream('messaging.subscribe', { topic }, { signal }), signal, onMessage, e => { failed = e })
+    if (failed == null) return
+    const resubscribed = attempt < tries && !signal.aborted
+    failures.push({ node: n.index, error: `${failed.name}: ${failed.message}`, resubscribed })
+    if (!resubscribed) return
+    await new Promise(resolve => setTimeout(resolve, 500))
+  }
 }
 
 /**
@@ -84,9 +145,8 @@ export interface Gossip {
 export async function gossip (nodes: ScaleNode[], count: number, topic: string, random: () => number, log: Log): Promise<Gossip> {
   const ac = new AbortController()
   const got = nodes.map(() => new Map<string, number>())
-  const errors: string[] = []
-  const subs = nodes.map((n, i) => drain(n.client.stream('messaging.subscribe', { topic }, { signal: ac.signal }), ac.signal,
-    m => { if (!got[i]!.has(m.payload)) got[i]!.set(m.payload, m.at) }, e => { errors.push(`node ${n.index}: ${e.name} ${e.message}`) }))
+  const failures: Gossip['subscriptionFailures'] = []
+  const subs = nodes.map(async (n, i) => { await keepSubscribed(n, topic, ac.signal, m => { if (!got[i]!.has(m.payload)) got[i]!.set(m.payload, m.at) }, failures) })
   try {
     const w0 = Date.now()
     let w = 0
@@ -116,8 +176,8 @@ export async function gossip (nodes: ScaleNode[], count: number, topic: string, 
       each.push(...ts)
       if (ts.length === nodes.length - 1) all.push(Math.max(...ts))
     }
-    if (errors.length > 0) log(`gossip: ${errors.length} subscription stream(s) failed, first: ${errors[0]}`)
-    return { allMs: tail(all), eachMs: tail(each), delivery: round(count$() / expected, 4), messages: sent.length, warmupMs }
+    for (const f of failures) log(`gossip: node ${f.node}'s subscription stream failed (${f.error})${f.resubscribed ? '; subscribed again' : '; gave up'}`)
+    return { allMs: tail(all), eachMs: tail(each), delivery: round(count$() / expected, 4), messages: sent.length, warmupMs, subscriptionFailures: [...failures] }
   } finally {
     ac.abort()
     await Promise.all(subs)

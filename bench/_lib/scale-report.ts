@@ -8,11 +8,14 @@ import { lineChart, type Series } from './scale-plot.js'
 import type { Bids, Convergence, Gossip, Lookups, Requests, Usage } from './scale-measure.js'
 import type { SwarmResult, VpnResult } from './scale-private.js'
 import type { LinkdStats } from './scale-linkd.js'
+import type { PhaseRecord } from './scale-phase.js'
 
 export interface SizeResult {
   nodes: number
   /** the machine's 1-minute load average when the size was measured (2 cores shared with others) */
   loadAvg1m: number
+  /** each phase's duration, load average and link-process context (./scale-phase.ts) */
+  phases: PhaseRecord[]
   convergence: Convergence
   dht: Lookups
   gossip: Gossip
@@ -57,6 +60,14 @@ export async function writeReport (dir: string, results: SizeResult[], summary: 
     '| N | converged (ms, nodes ok) | connections / routing table (median) | DHT lookup p50 / p95 / p99 ms | DHT found | gossip to all p50 / p95 ms | gossip delivered | bids (worst round), last bid | far request p50 / p95 ms | idle CPU % median / max | RSS MB median / max | link process CPU % | load avg |',
     '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows,
+    '',
+    'Per phase: the machine\'s 1-minute load average (2 cores) and the link process\'s extra hold time (how long packets stayed beyond their configured delay).',
+    '',
+    '| N | phase | s | load start / end / max | packets | extra hold mean / max ms | > 5 ms late | queue depth max | uplink wait max ms |',
+    '|---|---|---|---|---|---|---|---|---|',
+    ...results.flatMap(r => r.phases.map(p => `| ${r.nodes} | ${p.phase} | ${Math.round(p.ms / 1000)} | ${p.load1m.start} / ${p.load1m.end} / ${p.load1m.max} | ${p.link.packets} | ${p.link.lateMeanMs} / ${p.link.lateMaxMs} | ${p.link.late5ms} | ${p.link.heldMax} | ${p.link.queueWaitMaxMs} |`)),
+    '',
+    ...results.flatMap(r => r.gossip.subscriptionFailures.map(f => `N=${r.nodes}: node ${f.node}'s gossip subscription broke (${f.error}); ${f.resubscribed ? 'subscribed again' : 'not resubscribed'}.`)),
     '',
     swarm != null ? `Private swarm of ${swarm.members}: all joined in ${swarm.joinAllMs} ms; rotate() ${swarm.rotateCallMs} ms; every member on the new epoch after ${v(swarm.rotateAllMs)} ms (${swarm.onNewEpoch}/${swarm.members}); messages sent ${swarm.sent}, acknowledged ${swarm.acked}, lost ${swarm.lost}, failed sends ${swarm.sendErrors}.` : `Private ${failed('swarm')}`,
     '',

@@ -35,6 +35,32 @@ export interface ScaleNode {
   /** last lines of its stderr (logs at warn) */
   stderrTail: () => string
   exited: boolean
+  /** control calls that failed on the socket while the daemon ran, and were made again */
+  controlRetries: string[]
+}
+
+/**
+ * A control client whose unary calls are made again (up to 3 times, 1 s apart) when the control
+ * socket fails while the daemon still runs: under a load average of 30+ this process or the daemon
+ * can be too slow for the socket (a keep-alive connection the daemon closed just as it was
+ * reused: ECONNRESET; a full accept queue). A dead daemon is not retried; the bench fails on it.
+ */
+function retryingClient (client: ControlClient, node: ScaleNode): ControlClient {
+  const call = (async (method: string, params?: unknown, opts?: { signal?: AbortSignal }) => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await client.callUnchecked(method, params, opts)
+      } catch (err) {
+        const e = err as Error & { code?: string }
+        const socketTrouble = e.name === 'DaemonNotRunningError' || e.code === 'EAGAIN' || e.code === 'ECONNRESET'
+        if (!socketTrouble || attempt >= 3 || node.exited || opts?.signal?.aborted === true) throw err
+        node.controlRetries.push(`${method}: ${e.name} ${e.message}`)
+        await new Promise(resolve => setTimeout(resolve, 1000))
+        if (node.exited) throw err
+      }
+    }
+  }) as ControlClient['call']
+  return { ...client, call }
 }
 
 export interface WorldOptions {
@@ -117,7 +143,8 @@ export interface ScaleWorld {
   readonly linkdPid: number
   /** Creates node i's namespace and TUN and starts its daemon; resolves once it is ready. */
   addNode (i: number, site: number, bootstrap: string[], env?: Record<string, string>): Promise<ScaleNode>
-  linkStats (): Promise<LinkdStats>
+  /** The link process's counters; `resetPeaks` starts its maxima over (one phase each). */
+  linkStats (resetPeaks?: boolean): Promise<LinkdStats>
   /** Runs a command inside node i's namespace (never throws). */
   exec (i: number, cmd: string, args: string[], timeoutMs?: number): Promise<{ code: number | null, stdout: string }>
   close (): Promise<void>
@@ -224,8 +251,10 @@ export async function createScaleWorld (o: WorldOptions): Promise<ScaleWorld> {
         pid: child.pid!,
         client: createControlClient({ socket: join(dataDir, 'control.sock') }),
         stderrTail: tail,
-        exited: false
+        exited: false,
+        controlRetries: []
       }
+      node.client = retryingClient(node.client, node)
       void exited.then(() => {
         node.exited = true
         if (!closing) o.onExit?.(node, child.exitCode)
@@ -233,7 +262,7 @@ export async function createScaleWorld (o: WorldOptions): Promise<ScaleWorld> {
       nodes[i] = node
       return node
     },
-    async linkStats () { return await linkd$<LinkdStats>({ op: 'stats' }) },
+    async linkStats (resetPeaks = false) { return await linkd$<LinkdStats>({ op: 'stats', resetPeaks }) },
     async exec (i, cmd, args, timeoutMs = 30_000) {
       return await new Promise(resolve => {
         const c = spawn('ip', ['netns', 'exec', `${tag}-${i}`, cmd, ...args], { stdio: ['ignore', 'pipe', 'ignore'] })

@@ -118,7 +118,14 @@ const DhtSchema = z.strictObject({
   querySelfIntervalMs: posInt().default(300_000),
   /** Concurrent DHT streams per connection a peer may open / we open (kad-dht's defaults). */
   maxInboundStreams: posInt().default(32),
-  maxOutboundStreams: posInt().default(64)
+  maxOutboundStreams: posInt().default(64),
+  // issue 10, lookup latency at scale (docs/scale.md "Where a DHT lookup's time went"): kad-dht's
+  // defaults (10 paths x 10 in flight) open ~20 streams at once per lookup, and on a busy node the
+  // first answer waits for all of them; 1 path x 3, closest first, asks the target itself first
+  /** Queries in flight per lookup path (kad-dht's `alpha`; its default 10). */
+  alpha: posInt().default(3),
+  /** Disjoint paths a lookup splits its starting peers into (kad-dht's `disjointPaths`; its default = alpha). */
+  disjointPaths: posInt().default(1)
 }).prefault({})
 
 /** Resource caps of gossipsub (pubsub): per connection, per peer. */

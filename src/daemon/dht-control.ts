@@ -26,17 +26,21 @@ export function registerDhtControl (registry: MethodRegistry, network: Network):
     const t0 = performance.now()
     let asked = 0
     let addresses: string[] | undefined
+    // the breakdown of one lookup's time (first query out, first answer in, queries and failures)
+    const trace: { firstQueryMs?: number, firstResponseMs?: number, queries: number, queryErrors: number } = { queries: 0, queryErrors: 0 }
     try {
       const events = network.dht.findPeer(id, { signal: withTimeout(signal, timeoutMs), useCache: false })
       for await (const ev of events) {
-        if (ev.name === 'PEER_RESPONSE') asked++
+        if (ev.name === 'SEND_QUERY') { trace.queries++; trace.firstQueryMs ??= performance.now() - t0 }
+        if (ev.name === 'QUERY_ERROR') trace.queryErrors++
+        if (ev.name === 'PEER_RESPONSE') { asked++; trace.firstResponseMs ??= performance.now() - t0 }
         if (ev.name === 'FINAL_PEER') { addresses = ev.peer.multiaddrs.map(String); break }
       }
     } catch (err) {
       signal.throwIfAborted()
       // not found, or the lookup timed out: an answer, not a failure of the call
-      return { found: false, ms: performance.now() - t0, asked, error: (err as Error).name }
+      return { found: false, ms: performance.now() - t0, asked, error: (err as Error).name, ...trace }
     }
-    return { found: addresses != null, ms: performance.now() - t0, asked, addresses: addresses ?? [] }
+    return { found: addresses != null, ms: performance.now() - t0, asked, addresses: addresses ?? [], ...trace }
   })
 }

@@ -114,6 +114,9 @@ export async function createHost (options: CreateHostOptions & { gater?: Connect
       querySelfInterval: config.dht.querySelfIntervalMs,
       maxInboundStreams: config.dht.maxInboundStreams,
       maxOutboundStreams: config.dht.maxOutboundStreams,
+      // a lookup's parallelism (docs/scale.md "DHT lookups")
+      alpha: config.dht.alpha,
+      disjointPaths: config.dht.disjointPaths,
       // NOTE: `allowQueryWithZeroPeers: true` made a node spin the event loop at start while the
       // routing table was empty (100% CPU). The cause was libp2p's random walk (relay discovery)
       // looping over lookups that return at once with no peers; it is paced now

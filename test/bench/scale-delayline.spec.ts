@@ -99,3 +99,30 @@ test('scale links: IPv4 destinations are read from the header; anything else is 
   assert.equal(ipv4Destination(new Uint8Array(10)), undefined)
   assert.throws(() => ipv4ToNumber('10.99.1'), { name: 'RangeError' })
 })
+
+test('scale links: a late wakeup is counted as extra hold time, and the queue depth peak is kept', () => {
+  const line = new DelayLine({ oneWayMs: () => 10, loss: 0, rateBitsPerSec: 0, maxQueueMs: 100, random: Math.random })
+  line.push(0, 1, pkt(), 1000)
+  line.push(0, 1, pkt(), 1000)
+  line.push(0, 1, pkt(), 1005)
+  assert.equal(line.stats.heldMax, 3)
+  // on time: the first two are due at 1010 and read at 1010
+  assert.equal(line.due(1010).get(1)!.length, 2)
+  assert.equal(line.stats.lateSumMs, 0)
+  assert.equal(line.stats.late5ms, 0)
+  // the third is due at 1015 but the wakeup comes at 1030: 15 ms beyond its configuration
+  assert.equal(line.due(1030).get(1)!.length, 1)
+  assert.equal(line.stats.lateMaxMs, 15)
+  assert.equal(line.stats.lateSumMs, 15)
+  assert.equal(line.stats.late5ms, 1)
+  assert.equal(line.stats.heldMax, 3, 'the peak stays after the line drains')
+})
+
+test('scale links: time spent behind the uplink cap is counted apart from lateness', () => {
+  // 1 Mbit/s: a 1250-byte packet takes 10 ms; the second waits 10 ms behind the first
+  const line = new DelayLine({ oneWayMs: () => 0, loss: 0, rateBitsPerSec: 1e6, maxQueueMs: 100, random: Math.random })
+  line.push(0, 1, pkt(1250), 0)
+  line.push(0, 1, pkt(1250), 0)
+  assert.equal(line.stats.queueWaitMaxMs, 10)
+  assert.equal(line.stats.queueWaitSumMs, 10)
+})

@@ -104,5 +104,17 @@ export const dhtStatus = unary('node.dht.status', {
 export const dhtFindPeer = unary('node.dht.find-peer', {
   description: 'look a peer up in the DHT (network query, not the peer store): found, addresses, time, peers asked',
   params: z.object({ peer: z.string().min(1), timeoutMs: z.number().int().positive().max(120_000).default(30_000) }),
-  result: z.object({ found: z.boolean(), ms: z.number(), asked: z.number().int(), addresses: z.array(z.string()).optional(), error: z.string().optional() })
+  result: z.object({
+    found: z.boolean(),
+    ms: z.number(),
+    asked: z.number().int(),
+    addresses: z.array(z.string()).optional(),
+    error: z.string().optional(),
+    // where the time of one lookup went (the scale bench's DHT breakdown): the first query sent,
+    // the first answer, queries sent and failed before the end
+    firstQueryMs: z.number().optional(),
+    firstResponseMs: z.number().optional(),
+    queries: z.number().int().optional(),
+    queryErrors: z.number().int().optional()
+  })
 })
