@@ -10,6 +10,7 @@
  * Usage: npm run bench -- swarm [--runs 3] [--mb 128] [--rotations 3] [--nodes 10] [--cipher auto|native|js] [--paths plain,psk,pskJs]
  * Each run measures three paths in turn: plain, PSK on the chosen cipher (default: libsodium when
  * it loads) and PSK on the pure JavaScript cipher (`psk_js_*`). `--rotations 0` skips part 2.
+ * CPU-s/GB is given for the sender (`*_cpu_s_per_gb`) and the receiver (`*_server_cpu_s_per_gb`).
  * `--paths` measures only the paths listed (for profiling one path with `node --cpu-prof`); the
  * keys of a path left out are null.
  * A run that fails (an error, a rotation that never completes) fails the whole benchmark: it
@@ -85,10 +86,14 @@ function profiles (pskHex: string): { hosts: Record<Path, HostProfile>, cipher: 
   }
 }
 
-/** Reads until the client half-closes, then answers one byte. */
+/** Reads until the client half-closes, then answers with the CPU microseconds it used (8 bytes, BE). */
 async function sink (stream: Stream): Promise<void> {
-  for await (const chunk of stream) { void chunk }
-  stream.send(new Uint8Array([1]))
+  let cpu0: NodeJS.CpuUsage | undefined
+  for await (const chunk of stream) { cpu0 ??= process.cpuUsage(); void chunk }
+  const c = process.cpuUsage(cpu0)
+  const ack = new Uint8Array(8)
+  new DataView(ack.buffer).setBigUint64(0, BigInt(c.user + c.system))
+  stream.send(ack)
   await stream.close()
 }
 
@@ -114,8 +119,8 @@ async function server (): Promise<void> {
   }
 }
 
-/** MB/s, and the sending process's CPU seconds per GB (less sensitive than MB/s to a busy machine). */
-async function transfer (net: Network, addr: string, bytes: number): Promise<{ mbps: number, cpuSPerGb: number }> {
+/** MB/s, and the sending and the receiving process's CPU seconds per GB (less sensitive than MB/s to a busy machine). */
+async function transfer (net: Network, addr: string, bytes: number): Promise<{ mbps: number, cpuSPerGb: number, serverCpuSPerGb: number }> {
   const buf = new Uint8Array(randomBytes(CHUNK))
   const stream = await net.dialProtocol(addr, SINK, { signal: AbortSignal.timeout(10_000) })
   const cpu0 = process.cpuUsage()
@@ -124,15 +129,20 @@ async function transfer (net: Network, addr: string, bytes: number): Promise<{ m
     if (!stream.send(buf)) await stream.onDrain({ signal: AbortSignal.timeout(30_000) })
   }
   await stream.close({ signal: AbortSignal.timeout(60_000) })
-  let got = 0
-  for await (const chunk of stream) got += chunk.byteLength
-  if (got !== 1) throw new Error('sink did not acknowledge the transfer')
+  const ack: Uint8Array[] = []
+  for await (const chunk of stream) ack.push(chunk.subarray())
+  const got = Buffer.concat(ack)
+  if (got.byteLength !== 8) throw new Error(`sink did not acknowledge the transfer (got ${got.byteLength} bytes, want 8)`)
   const secs = (performance.now() - t0) / 1000
   const cpu = process.cpuUsage(cpu0)
-  return { mbps: bytes / 1e6 / secs, cpuSPerGb: (cpu.user + cpu.system) / 1e6 / (bytes / 1e9) }
+  const perGb = (us: number): number => us / 1e6 / (bytes / 1e9)
+  return { mbps: bytes / 1e6 / secs, cpuSPerGb: perGb(cpu.user + cpu.system), serverCpuSPerGb: perGb(Number(got.readBigUInt64BE(0))) }
 }
 
-async function throughput (runs: number, mb: number): Promise<{ mbps: Record<Path, number[]>, cpu: Record<Path, number[]>, cipher: string }> {
+type PerPath = Record<Path, number[]>
+const perPath = (): PerPath => ({ plain: [], psk: [], pskJs: [] })
+
+async function throughput (runs: number, mb: number): Promise<{ mbps: PerPath, cpu: PerPath, srvCpu: PerPath, cipher: string }> {
   const pskHex = randomBytes(32).toString('hex')
   const bytes = Math.ceil(mb * 1024 * 1024 / CHUNK) * CHUNK
   const self = fileURLToPath(import.meta.url)
@@ -140,7 +150,7 @@ async function throughput (runs: number, mb: number): Promise<{ mbps: Record<Pat
   const dir = mkdtempSync(join(tmpdir(), `dmsnet-bench-swarm-cli-${process.pid}-`))
   const nets: Network[] = []
   const p = profiles(pskHex)
-  const out = { mbps: { plain: [], psk: [], pskJs: [] } as Record<Path, number[]>, cpu: { plain: [], psk: [], pskJs: [] } as Record<Path, number[]>, cipher: p.cipher }
+  const out = { mbps: perPath(), cpu: perPath(), srvCpu: perPath(), cipher: p.cipher }
   try {
     const addrs = await serverAnnouncement<Record<Path, string>>(child)
     const clients: Partial<Record<Path, Network>> = {}
@@ -157,8 +167,9 @@ async function throughput (runs: number, mb: number): Promise<{ mbps: Record<Pat
         const t = await transfer(clients[name]!, addrs[name], bytes)
         out.mbps[name].push(t.mbps)
         out.cpu[name].push(t.cpuSPerGb)
+        out.srvCpu[name].push(t.serverCpuSPerGb)
       }
-      const show = (n: Path): string => out.mbps[n].length > r ? `${out.mbps[n][r]!.toFixed(0)} MB/s ${out.cpu[n][r]!.toFixed(1)} CPU-s/GB` : '-'
+      const show = (n: Path): string => out.mbps[n].length > r ? `${out.mbps[n][r]!.toFixed(0)} MB/s ${out.cpu[n][r]!.toFixed(1)}/${out.srvCpu[n][r]!.toFixed(1)} CPU-s/GB` : '-'
       log(`run ${r + 1}/${runs}: plain ${show('plain')}, psk (${p.cipher}) ${show('psk')}, psk (js) ${show('pskJs')} (${mb} MiB each)`)
     }
   } finally {
@@ -235,7 +246,7 @@ async function main (): Promise<void> {
   if (process.argv.includes('--server')) { await server(); return }
   const runs = arg('runs', 3)
   const mb = arg('mb', 128)
-  const { mbps: tp, cpu, cipher } = await throughput(runs, mb)
+  const { mbps: tp, cpu, srvCpu, cipher } = await throughput(runs, mb)
   const rotations = arg('rotations', 3, true)
   const rot = rotations > 0 ? await rotation(arg('nodes', 10), rotations) : undefined
   const result = {
@@ -253,6 +264,11 @@ async function main (): Promise<void> {
     plain_cpu_s_per_gb: round(median(cpu.plain), 2),
     psk_cpu_s_per_gb: round(median(cpu.psk), 2),
     psk_js_cpu_s_per_gb: round(median(cpu.pskJs), 2),
+    // the receiver's CPU seconds per GB (server process, first byte to last), medians: the
+    // receiving side is the one that sets the rate
+    plain_server_cpu_s_per_gb: round(median(srvCpu.plain), 2),
+    psk_server_cpu_s_per_gb: round(median(srvCpu.psk), 2),
+    psk_js_server_cpu_s_per_gb: round(median(srvCpu.pskJs), 2),
     // the pure JavaScript cipher (the fallback, and the path before libsodium), same run
     psk_js_mbps: round(median(tp.pskJs)),
     psk_js_MBps: stats(tp.pskJs),
