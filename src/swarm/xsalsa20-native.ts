@@ -38,6 +38,7 @@ export function loadSodium (): SodiumStream | undefined {
  */
 export class NativeXSalsa20Stream implements KeystreamXor {
   readonly native = true
+  readonly impl = 'sodium'
   private readonly sodium: SodiumStream
   private readonly state: Uint8Array
   private consumed = 0
