@@ -6,7 +6,7 @@
  */
 import { loadAddon } from '../netdev/native-loader.js'
 import { checkKeyNonce } from './xsalsa20-js.js'
-import type { KeystreamXor } from './xsalsa20.js'
+import { NativeKeystream } from './xsalsa20-native.js'
 
 /** An opaque stream state owned by the addon (key material, counter, unused keystream). */
 type SimdState = object & { readonly __simdState: unique symbol }
@@ -38,52 +38,24 @@ export function loadSimd (): SimdAddon | undefined {
 }
 
 /** Streaming XSalsa20 on the addon's 16-block AVX-512 code; the same keystream as `XSalsa20Stream`. */
-export class SimdXSalsa20Stream implements KeystreamXor {
-  readonly native = true
+export class SimdXSalsa20Stream extends NativeKeystream {
   readonly impl = 'avx512'
   private readonly addon: SimdAddon
   private readonly state: SimdState
-  private consumed = 0
-  private disposed = false
 
   constructor (addon: SimdAddon, key: Uint8Array, nonce: Uint8Array, counter = 0) {
+    super()
     checkKeyNonce(key, nonce)
     this.addon = addon
     this.state = addon.xsalsa20Create(key, nonce, counter)
   }
 
-  get position (): number {
-    return this.consumed
-  }
-
-  update (data: Uint8Array, out: Uint8Array = new Uint8Array(data.byteLength)): Uint8Array {
-    if (this.disposed) throw new RangeError('XSalsa20 stream used after dispose')
-    if (data.byteLength === 0 && out.byteLength === 0) return out
+  protected xor (out: Uint8Array, data: Uint8Array): void {
     this.addon.xsalsa20Xor(this.state, out, data)
-    this.consumed += data.byteLength
-    return out
   }
 
-  xorCopy (data: Uint8Array): Uint8Array {
-    return this.update(data)
-  }
-
-  xorChunks (chunks: Iterable<Uint8Array>, total: number): Uint8Array {
-    // every byte is written below: no need to zero-fill it first
-    const out: Uint8Array = Buffer.allocUnsafe(total)
-    let off = 0
-    for (const c of chunks) {
-      this.update(c, out.subarray(off, off + c.byteLength))
-      off += c.byteLength
-    }
-    if (off !== total) throw new RangeError(`XSalsa20 chunks hold ${off} bytes, not ${total}`)
-    return out
-  }
-
-  /** Wipes the key material the addon keeps (the memory itself goes with the garbage collector). */
-  dispose (): void {
-    if (this.disposed) return
-    this.disposed = true
+  /** The addon's state memory itself goes with the garbage collector. */
+  protected wipe (): void {
     this.addon.xsalsa20Dispose(this.state)
   }
 }
