@@ -7,9 +7,9 @@
  * 2. Key rotation on 10 nodes (1 creator + 9 members, one process): time from `rotate()` until
  *    every member is on the new epoch and connected to the creator again.
  *
- * Usage: npm run bench -- swarm [--runs 3] [--mb 128] [--rotations 3] [--nodes 10] [--cipher auto|native|js] [--paths plain,psk,pskJs]
- * Each run measures three paths in turn: plain, PSK on the chosen cipher (default: libsodium when
- * it loads) and PSK on the pure JavaScript cipher (`psk_js_*`). `--rotations 0` skips part 2.
+ * Usage: npm run bench -- swarm [--runs 3] [--mb 128] [--rotations 3] [--nodes 10] [--cipher auto|native|avx512|sodium|js] [--paths plain,psk,pskJs]
+ * Each run measures three paths in turn: plain, PSK on the chosen cipher (default: the fastest
+ * available, AVX-512 then libsodium; `DMSNET_XSALSA20` changes that default for A/B runs) and PSK on the pure JavaScript cipher (`psk_js_*`). `--rotations 0` skips part 2.
  * CPU-s/GB is given for the sender (`*_cpu_s_per_gb`) and the receiver (`*_server_cpu_s_per_gb`).
  * `--paths` measures only the paths listed (for profiling one path with `node --cpu-prof`); the
  * keys of a path left out are null.
@@ -56,8 +56,8 @@ function benchConfig (dataDir: string, port = 0): Config {
 
 function cipherArg (): XSalsa20Impl {
   const c = strArg('cipher') ?? 'auto'
-  if (c !== 'auto' && c !== 'native' && c !== 'js') throw new Error(`--cipher must be auto, native or js (got ${c})`)
-  return c
+  if (!['auto', 'native', 'avx512', 'sodium', 'js'].includes(c)) throw new Error(`--cipher must be auto, native, avx512, sodium or js (got ${c})`)
+  return c as XSalsa20Impl
 }
 
 type Path = 'plain' | 'psk' | 'pskJs'
@@ -72,7 +72,7 @@ function measuredPaths (): Path[] {
 }
 
 /** The three paths measured in every run: public, PSK on the chosen cipher, PSK on the JS cipher (the old path). */
-function profiles (pskHex: string): { hosts: Record<Path, HostProfile>, cipher: 'native' | 'js' } {
+function profiles (pskHex: string): { hosts: Record<Path, HostProfile>, cipher: string } {
   const psk = new Uint8Array(Buffer.from(pskHex, 'hex'))
   const protector = pskProtector({ psk, cipher: cipherArg() })
   const swarm = { dhtProtocolPrefix: '/dmsnet/swarm/bench', bootstrap: [] }
@@ -82,7 +82,7 @@ function profiles (pskHex: string): { hosts: Record<Path, HostProfile>, cipher: 
       psk: { name: 'swarm:bench', connectionProtector: protector, ...swarm },
       pskJs: { name: 'swarm:bench-js', connectionProtector: pskProtector({ psk, cipher: 'js' }), ...swarm }
     },
-    cipher: protector.stats.cipher
+    cipher: protector.stats.cipherImpl
   }
 }
 

@@ -738,6 +738,8 @@ static napi_value tun_close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+napi_status xsalsa20_register(napi_env env, napi_value exports);
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor methods[] = {
     { "start", NULL, tun_start, NULL, NULL, NULL, napi_default_method, NULL },
@@ -753,6 +755,8 @@ static napi_value init(napi_env env, napi_value exports) {
   CHECK(napi_set_named_property(env, exports, "Tun", cls));
   CHECK(napi_create_int32(env, VNET_HDR_LEN, &hdr));
   CHECK(napi_set_named_property(env, exports, "VNET_HDR_LEN", hdr));
+  /* the PSK protector's cipher shares this one addon (native/crypto/xsalsa20.c) */
+  CHECK(xsalsa20_register(env, exports));
   return exports;
 }
 

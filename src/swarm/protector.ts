@@ -13,8 +13,8 @@
  * held until 24 have arrived, then decrypted; a remote that never sends them is cut off after
  * `nonceTimeoutMs`.
  *
- * The keystream runs on libsodium (sodium-native) when it loads, on pure JavaScript otherwise
- * (src/swarm/xsalsa20.ts); the wire is the same either way.
+ * The keystream runs on the addon's AVX-512 code where the CPU has it, else on libsodium
+ * (sodium-native), else on pure JavaScript (src/swarm/xsalsa20.ts); the wire is the same either way.
  */
 import { randomBytes } from 'node:crypto'
 import { AbstractMessageStream, type SendResult } from '@libp2p/utils'
@@ -22,12 +22,12 @@ import { isTcpConnection } from '../network/tcp-conn.js'
 import { PskHandshakeError } from './errors.js'
 import { SWARM_KEY_LENGTH } from './key-file.js'
 import { PSK_NONCE_LENGTH } from './xsalsa20-js.js'
-import { createXSalsa20, type KeystreamXor, type XSalsa20Impl } from './xsalsa20.js'
+import { createXSalsa20, type KeystreamXor, type XSalsa20Impl, type XSalsa20Kind } from './xsalsa20.js'
 import type { AbortOptions, ConnectionProtector, MessageStream, StreamCloseEvent } from '@libp2p/interface'
 import type { Uint8ArrayList } from 'uint8arraylist'
 
 export { PSK_NONCE_LENGTH, XSalsa20Stream } from './xsalsa20-js.js'
-export { createXSalsa20, nativeXSalsa20Available, NativeCipherUnavailableError, type KeystreamXor, type XSalsa20Impl } from './xsalsa20.js'
+export { availableXSalsa20, CipherChoiceError, createXSalsa20, nativeXSalsa20Available, NativeCipherUnavailableError, type KeystreamXor, type XSalsa20Impl, type XSalsa20Kind } from './xsalsa20.js'
 
 export interface PskProtectorInit {
   /** The 32-byte pre-shared key (see `parseSwarmKey` for the file form). */
@@ -35,8 +35,9 @@ export interface PskProtectorInit {
   /** Cut off a connection whose remote nonce has not arrived after this long. Default 10 s. */
   nonceTimeoutMs?: number
   /**
-   * Which XSalsa20 runs the keystream: `auto` (default) libsodium through sodium-native when it
-   * loads, else pure JavaScript; `native` refuses to start without libsodium; `js` never uses it.
+   * Which XSalsa20 runs the keystream: `auto` (default) the addon's AVX-512 code, else libsodium,
+   * else pure JavaScript (`DMSNET_XSALSA20` overrides it); `native` refuses to start without one
+   * of the first two; `avx512` / `sodium` refuse to start without that one; `js` is JavaScript.
    */
   cipher?: XSalsa20Impl
 }
@@ -49,8 +50,10 @@ export interface PskProtectorStats {
   open: number
   /** Connections cut off for not sending a nonce in time. */
   nonceTimeouts: number
-  /** The cipher the connections use: `native` (libsodium) or `js`. */
+  /** The cipher the connections use: `native` (AVX-512 addon or libsodium) or `js`. */
   cipher: 'native' | 'js'
+  /** Which code that is: `avx512` (the addon), `sodium` (libsodium) or `js`. */
+  cipherImpl: XSalsa20Kind
   /** Connections that decrypt received bytes in place (TCP: each socket read is ours alone). */
   inPlace: number
 }
@@ -182,6 +185,7 @@ class PskConnectionProtector implements ConnectionProtector {
     // fails here (not at the first dial) when `native` was asked for and is missing
     const probe = createXSalsa20(this.psk, new Uint8Array(PSK_NONCE_LENGTH), this.cipher)
     stats.cipher = probe.native ? 'native' : 'js'
+    stats.cipherImpl = probe.impl
     probe.dispose()
   }
 
@@ -203,7 +207,7 @@ export type PskProtectorFactory = ((components?: unknown) => ConnectionProtector
  * The returned factory carries `stats` (shared by the protector instances it made).
  */
 export function pskProtector (init: PskProtectorInit): PskProtectorFactory {
-  const stats: PskProtectorStats = { protected: 0, open: 0, nonceTimeouts: 0, cipher: 'js', inPlace: 0 }
+  const stats: PskProtectorStats = { protected: 0, open: 0, nonceTimeouts: 0, cipher: 'js', cipherImpl: 'js', inPlace: 0 }
   // validate now, so a bad key fails at configuration time rather than at the first dial
   void new PskConnectionProtector(init, stats)
   // one stats object per factory, whichever host generation uses it

@@ -18,6 +18,7 @@ import { readSwarmState } from './state.js'
 import type { Config } from '../config/schema.js'
 import type { HostProfile, Network } from '../network/types.js'
 import type { SwarmStatus } from './swarm.js'
+import type { XSalsa20Kind } from './xsalsa20.js'
 
 /** `swarm.force` / `LIBP2P_FORCE_PNET` is on and no `swarm.keyFile` is configured. */
 export class PrivateNetworkRequiredError extends ConfigError {
@@ -127,6 +128,8 @@ export interface StaticSwarmStatus extends SwarmStatus {
   allow: string[]
   /** Connections that went through the PSK layer since start. */
   protectedConnections: number
+  /** The XSalsa20 code the PSK layer runs on: `avx512` (the addon), `sodium` (libsodium) or `js`. */
+  cipher?: XSalsa20Kind
 }
 
 export function staticSwarmStatus (s: StaticSwarm, network: Network): StaticSwarmStatus {
@@ -142,6 +145,7 @@ export function staticSwarmStatus (s: StaticSwarm, network: Network): StaticSwar
     // every connected peer holds the key (or it could not have connected)
     connected: network.started ? network.peers() : [],
     protectedConnections: s.protector.stats.protected,
+    cipher: s.protector.stats.cipherImpl,
     authorised: s.allow,
     bootstrap: s.profile.bootstrap,
     keyService: [],

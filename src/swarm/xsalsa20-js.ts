@@ -26,6 +26,7 @@ export function checkKeyNonce (key: Uint8Array, nonce: Uint8Array): void {
  */
 export class XSalsa20Stream implements KeystreamXor {
   readonly native = false
+  readonly impl = 'js'
   private readonly key: Uint8Array
   private readonly nonce: Uint8Array
   /** Index of the next unused keystream block. */

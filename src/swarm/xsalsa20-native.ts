@@ -33,22 +33,20 @@ export function loadSodium (): SodiumStream | undefined {
 }
 
 /**
- * Streaming XSalsa20 over libsodium's `crypto_stream_xor_*` state (64-bit block counter, partial
- * blocks carried over between calls), the same keystream as `XSalsa20Stream`.
+ * What both native keystreams share (libsodium's and the addon's): the position count, the
+ * checks, and the copy/list forms on top of one native `xor(out, data)` that keeps its own
+ * stream state (64-bit block counter, unused keystream carried over between calls).
  */
-export class NativeXSalsa20Stream implements KeystreamXor {
+export abstract class NativeKeystream implements KeystreamXor {
   readonly native = true
-  private readonly sodium: SodiumStream
-  private readonly state: Uint8Array
+  abstract readonly impl: 'sodium' | 'avx512'
   private consumed = 0
   private disposed = false
 
-  constructor (sodium: SodiumStream, key: Uint8Array, nonce: Uint8Array) {
-    checkKeyNonce(key, nonce)
-    this.sodium = sodium
-    this.state = new Uint8Array(sodium.crypto_stream_xor_STATEBYTES)
-    sodium.crypto_stream_xor_init(this.state, nonce, key)
-  }
+  /** XORs `data` into `out` (same length; `out` may be `data`), advancing the native state. */
+  protected abstract xor (out: Uint8Array, data: Uint8Array): void
+  /** Wipes the key material the native state holds. */
+  protected abstract wipe (): void
 
   get position (): number {
     return this.consumed
@@ -58,7 +56,7 @@ export class NativeXSalsa20Stream implements KeystreamXor {
     if (this.disposed) throw new RangeError('XSalsa20 stream used after dispose')
     if (out.byteLength !== data.byteLength) throw new RangeError('XSalsa20 output must be as long as the input')
     if (data.byteLength === 0) return out
-    this.sodium.crypto_stream_xor_update(this.state, out, data)
+    this.xor(out, data)
     this.consumed += data.byteLength
     return out
   }
@@ -78,10 +76,35 @@ export class NativeXSalsa20Stream implements KeystreamXor {
     return out
   }
 
-  /** Wipes the key material libsodium keeps in the state. */
   dispose (): void {
     if (this.disposed) return
     this.disposed = true
+    this.wipe()
+  }
+}
+
+/**
+ * Streaming XSalsa20 over libsodium's `crypto_stream_xor_*` state (64-bit block counter, partial
+ * blocks carried over between calls), the same keystream as `XSalsa20Stream`.
+ */
+export class NativeXSalsa20Stream extends NativeKeystream {
+  readonly impl = 'sodium'
+  private readonly sodium: SodiumStream
+  private readonly state: Uint8Array
+
+  constructor (sodium: SodiumStream, key: Uint8Array, nonce: Uint8Array) {
+    super()
+    checkKeyNonce(key, nonce)
+    this.sodium = sodium
+    this.state = new Uint8Array(sodium.crypto_stream_xor_STATEBYTES)
+    sodium.crypto_stream_xor_init(this.state, nonce, key)
+  }
+
+  protected xor (out: Uint8Array, data: Uint8Array): void {
+    this.sodium.crypto_stream_xor_update(this.state, out, data)
+  }
+
+  protected wipe (): void {
     this.sodium.crypto_stream_xor_final(this.state)
   }
 }

@@ -1,16 +1,23 @@
 /**
- * Picks the XSalsa20 keystream the PSK protector runs on: libsodium (native) when it loads, the
- * pure JavaScript cipher otherwise. Both give the same bytes (tested against published vectors
- * and against each other on random chunkings).
+ * Picks the XSalsa20 keystream the PSK protector runs on: the project's AVX-512 code (native addon)
+ * on CPUs that have it, else libsodium (sodium-native) when it loads, else the pure JavaScript
+ * cipher. All give the same bytes (tested against published vectors and against each other on
+ * random chunkings). `DMSNET_XSALSA20=avx512|sodium|js` overrides `auto` (for A/B benchmarks).
  */
 import { DmsnetError } from '../errors.js'
-import { loadSodium, NativeXSalsa20Stream } from './xsalsa20-native.js'
 import { XSalsa20Stream } from './xsalsa20-js.js'
+import { loadSodium, NativeXSalsa20Stream } from './xsalsa20-native.js'
+import { loadSimd, SimdXSalsa20Stream } from './xsalsa20-simd.js'
+
+/** Which code computes a keystream: the addon's AVX-512 Salsa20, libsodium, or JavaScript. */
+export type XSalsa20Kind = 'avx512' | 'sodium' | 'js'
 
 /** A keystream XOR whose position carries over between calls (`update(a) ++ update(b)` = XOR of `a ++ b`). */
 export interface KeystreamXor {
-  /** True when libsodium does the work. */
+  /** True when native code (the addon or libsodium) does the work. */
   readonly native: boolean
+  /** Which code does the work. */
+  readonly impl: XSalsa20Kind
   /** Bytes of keystream consumed so far. */
   readonly position: number
   /** XORs `data` with the next keystream bytes into `out` (a new array unless given; may be `data`). */
@@ -23,25 +30,54 @@ export interface KeystreamXor {
   dispose: () => void
 }
 
-/** `auto`: native when available, else JavaScript; `native`: native or throw; `js`: always JavaScript. */
-export type XSalsa20Impl = 'auto' | 'native' | 'js'
+/**
+ * `auto`: the fastest available (AVX-512, libsodium, JavaScript; `DMSNET_XSALSA20` overrides it);
+ * `native`: AVX-512 or libsodium, or throw; `avx512` / `sodium`: that one or throw; `js`: JavaScript.
+ */
+export type XSalsa20Impl = 'auto' | 'native' | XSalsa20Kind
 
-/** Raised when `native` is asked for and sodium-native cannot be loaded here. */
+/** Raised when a native cipher is asked for and cannot be loaded here. */
 export class NativeCipherUnavailableError extends DmsnetError {
   static override name = 'NativeCipherUnavailableError'
 }
 
-/** Whether the native cipher can be used on this machine. */
+/** Raised when `DMSNET_XSALSA20` names no cipher. */
+export class CipherChoiceError extends DmsnetError {
+  static override name = 'CipherChoiceError'
+}
+
+const KINDS: readonly string[] = ['avx512', 'sodium', 'js']
+
+/** Whether a native cipher (AVX-512 or libsodium) can be used on this machine. */
 export function nativeXSalsa20Available (): boolean {
-  return loadSodium() != null
+  return loadSimd() != null || loadSodium() != null
+}
+
+/** Which ciphers this machine can run, fastest first. */
+export function availableXSalsa20 (): XSalsa20Kind[] {
+  return [...(loadSimd() != null ? ['avx512' as const] : []), ...(loadSodium() != null ? ['sodium' as const] : []), 'js']
+}
+
+/** `auto` resolved through `DMSNET_XSALSA20` (unset or `auto`: no override). */
+function fromEnv (): XSalsa20Impl {
+  const v = process.env.DMSNET_XSALSA20
+  if (v == null || v === '' || v === 'auto') return 'auto'
+  if (!KINDS.includes(v)) throw new CipherChoiceError(`DMSNET_XSALSA20 must be auto, avx512, sodium or js (got ${JSON.stringify(v)})`)
+  return v as XSalsa20Kind
 }
 
 /** A keystream XOR for `key` (32 bytes) and `nonce` (24 bytes) from block 0. */
 export function createXSalsa20 (key: Uint8Array, nonce: Uint8Array, impl: XSalsa20Impl = 'auto'): KeystreamXor {
+  if (impl === 'auto') impl = fromEnv()
+  if (impl === 'auto' || impl === 'native' || impl === 'avx512') {
+    const simd = loadSimd()
+    if (simd != null) return new SimdXSalsa20Stream(simd, key, nonce)
+    if (impl === 'avx512') throw new NativeCipherUnavailableError('the AVX-512 XSalsa20 needs the dmsnet addon and a CPU with AVX-512F')
+  }
   if (impl !== 'js') {
     const sodium = loadSodium()
     if (sodium != null) return new NativeXSalsa20Stream(sodium, key, nonce)
-    if (impl === 'native') throw new NativeCipherUnavailableError('sodium-native could not be loaded')
+    if (impl !== 'auto') throw new NativeCipherUnavailableError('sodium-native could not be loaded')
   }
   return new XSalsa20Stream(key, nonce)
 }

@@ -18,6 +18,7 @@ import { createControlClient } from '../../src/control/client.js'
 import { createNode, type DmsnetNode } from '../../src/daemon/node.js'
 import { swarmModule } from '../../src/daemon/features/swarm.js'
 import { writeSwarmState } from '../../src/swarm/state.js'
+import { availableXSalsa20 } from '../../src/swarm/xsalsa20.js'
 import { keyFingerprint, loadStaticSwarm, type StaticSwarmStatus } from '../../src/swarm/static.js'
 import { pause } from '../helpers/wait.js'
 
@@ -95,6 +96,7 @@ test('nodes on the same Kubo-format key connect; no key, another key or not allo
   assert.equal(st.keyFile, keyFile)
   assert.ok(st.connected.includes(a.node.peerId))
   assert.ok(st.protectedConnections >= 1)
+  assert.equal(st.cipher, availableXSalsa20()[0], 'the fastest cipher this machine has')
   // readers of the managed swarm's status (CLI, status page) find its fields too
   assert.equal(st.joined, true)
   assert.deepEqual(st.authorised, [])

@@ -38,7 +38,8 @@ const staticSwarmStatus = swarmStatus.extend({
   keyFileMode: z.string(),
   fingerprint: z.string(),
   allow: z.array(z.string()),
-  protectedConnections: count
+  protectedConnections: count,
+  cipher: z.enum(['avx512', 'sodium', 'js']).optional()
 })
 
 export const create = unary('swarm.create', {

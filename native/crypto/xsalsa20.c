@@ -1,0 +1,270 @@
+/*
+ * XSalsa20 keystream XOR for the PSK protector (src/swarm/xsalsa20-simd.ts): HSalsa20 once per
+ * stream, then Salsa20/20 on 16 blocks at a time in AVX-512 registers (one zmm per state word,
+ * lane j = block counter + j). libsodium's best Salsa20 is AVX2 (8 blocks); this is the cipher's
+ * share of a PSK connection's CPU, so its speed decides PSK vs plain throughput.
+ *
+ * The stream state keeps the unused keystream of the last 16-block batch, so chunks of any size
+ * continue one keystream from block 0 (the wire format). Only built for x86-64 with AVX-512F at
+ * run time: elsewhere `available` is false and the protector stays on libsodium.
+ *
+ * N-API: xsalsa20Available() -> bool; xsalsa20Create(key32, nonce24[, counter]) -> external;
+ * xsalsa20Xor(state, out, in) (out may be in); xsalsa20Dispose(state) wipes the key material.
+ */
+#include <node_api.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define XS_X86 1
+#include <immintrin.h>
+#endif
+
+#define BATCH 1024 /* 16 blocks of 64 bytes */
+
+typedef struct {
+  uint32_t key[8]; /* HSalsa20 subkey */
+  uint32_t nonce[2]; /* nonce bytes 16..24 */
+  uint64_t counter; /* next block to generate */
+  uint32_t pos; /* next unused byte of buf (BATCH: none) */
+  int disposed;
+  uint8_t buf[BATCH] __attribute__((aligned(64)));
+} xs_state;
+
+static inline uint32_t load32(const uint8_t *p) {
+  return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+#define ROTL(v, n) (((v) << (n)) | ((v) >> (32 - (n))))
+
+static void hsalsa20(uint32_t out[8], const uint8_t key[32], const uint8_t nonce16[16]) {
+  uint32_t x[16];
+  x[0] = 0x61707865; x[5] = 0x3320646e; x[10] = 0x79622d32; x[15] = 0x6b206574;
+  for (int i = 0; i < 4; i++) {
+    x[1 + i] = load32(key + 4 * i);
+    x[11 + i] = load32(key + 16 + 4 * i);
+    x[6 + i] = load32(nonce16 + 4 * i);
+  }
+  for (int r = 0; r < 20; r += 2) {
+    x[4] ^= ROTL(x[0] + x[12], 7); x[8] ^= ROTL(x[4] + x[0], 9); x[12] ^= ROTL(x[8] + x[4], 13); x[0] ^= ROTL(x[12] + x[8], 18);
+    x[9] ^= ROTL(x[5] + x[1], 7); x[13] ^= ROTL(x[9] + x[5], 9); x[1] ^= ROTL(x[13] + x[9], 13); x[5] ^= ROTL(x[1] + x[13], 18);
+    x[14] ^= ROTL(x[10] + x[6], 7); x[2] ^= ROTL(x[14] + x[10], 9); x[6] ^= ROTL(x[2] + x[14], 13); x[10] ^= ROTL(x[6] + x[2], 18);
+    x[3] ^= ROTL(x[15] + x[11], 7); x[7] ^= ROTL(x[3] + x[15], 9); x[11] ^= ROTL(x[7] + x[3], 13); x[15] ^= ROTL(x[11] + x[7], 18);
+    x[1] ^= ROTL(x[0] + x[3], 7); x[2] ^= ROTL(x[1] + x[0], 9); x[3] ^= ROTL(x[2] + x[1], 13); x[0] ^= ROTL(x[3] + x[2], 18);
+    x[6] ^= ROTL(x[5] + x[4], 7); x[7] ^= ROTL(x[6] + x[5], 9); x[4] ^= ROTL(x[7] + x[6], 13); x[5] ^= ROTL(x[4] + x[7], 18);
+    x[11] ^= ROTL(x[10] + x[9], 7); x[8] ^= ROTL(x[11] + x[10], 9); x[9] ^= ROTL(x[8] + x[11], 13); x[10] ^= ROTL(x[9] + x[8], 18);
+    x[12] ^= ROTL(x[15] + x[14], 7); x[13] ^= ROTL(x[12] + x[15], 9); x[14] ^= ROTL(x[13] + x[12], 13); x[15] ^= ROTL(x[14] + x[13], 18);
+  }
+  out[0] = x[0]; out[1] = x[5]; out[2] = x[10]; out[3] = x[15];
+  out[4] = x[6]; out[5] = x[7]; out[6] = x[8]; out[7] = x[9];
+}
+
+#ifdef XS_X86
+#define AVX512 __attribute__((target("avx512f")))
+
+/* a ^= rotl(b + c, n) on 16 lanes */
+#define QR(a, b, c, n) a = _mm512_xor_si512(a, _mm512_rol_epi32(_mm512_add_epi32(b, c), n))
+
+/* The 4x4 transpose of 128-bit lanes: out[k] = lane k of u0..u3; then XOR into 4 blocks. */
+#define XOR4(u0, u1, u2, u3, j) do { \
+  __m512i a_ = _mm512_shuffle_i32x4(u0, u1, 0x44), b_ = _mm512_shuffle_i32x4(u0, u1, 0xEE); \
+  __m512i c_ = _mm512_shuffle_i32x4(u2, u3, 0x44), d_ = _mm512_shuffle_i32x4(u2, u3, 0xEE); \
+  __m512i o_[4] = { _mm512_shuffle_i32x4(a_, c_, 0x88), _mm512_shuffle_i32x4(a_, c_, 0xDD), \
+                    _mm512_shuffle_i32x4(b_, d_, 0x88), _mm512_shuffle_i32x4(b_, d_, 0xDD) }; \
+  for (int k_ = 0; k_ < 4; k_++) { \
+    size_t off_ = (size_t)64 * (4 * k_ + (j)); \
+    __m512i m_ = in != NULL ? _mm512_loadu_si512((const void *)(in + off_)) : _mm512_setzero_si512(); \
+    _mm512_storeu_si512((void *)(out + off_), _mm512_xor_si512(m_, o_[k_])); \
+  } \
+} while (0)
+
+/* out[0..1024) = in ^ keystream blocks counter..counter+15 (in NULL: the keystream itself). */
+AVX512 static void salsa20_x16(const xs_state *s, uint64_t counter, const uint8_t *in, uint8_t *out) {
+  const __m512i lanes = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+  __m512i lo0 = _mm512_set1_epi32((int)(uint32_t)counter);
+  __m512i lo = _mm512_add_epi32(lo0, lanes);
+  __mmask16 carry = _mm512_cmplt_epu32_mask(lo, lo0);
+  __m512i hi = _mm512_mask_add_epi32(_mm512_set1_epi32((int)(uint32_t)(counter >> 32)), carry,
+                                     _mm512_set1_epi32((int)(uint32_t)(counter >> 32)), _mm512_set1_epi32(1));
+  __m512i j[16];
+  j[0] = _mm512_set1_epi32(0x61707865); j[5] = _mm512_set1_epi32(0x3320646e);
+  j[10] = _mm512_set1_epi32(0x79622d32); j[15] = _mm512_set1_epi32(0x6b206574);
+  for (int i = 0; i < 4; i++) {
+    j[1 + i] = _mm512_set1_epi32((int)s->key[i]);
+    j[11 + i] = _mm512_set1_epi32((int)s->key[4 + i]);
+  }
+  j[6] = _mm512_set1_epi32((int)s->nonce[0]); j[7] = _mm512_set1_epi32((int)s->nonce[1]);
+  j[8] = lo; j[9] = hi;
+  __m512i x0 = j[0], x1 = j[1], x2 = j[2], x3 = j[3], x4 = j[4], x5 = j[5], x6 = j[6], x7 = j[7];
+  __m512i x8 = j[8], x9 = j[9], x10 = j[10], x11 = j[11], x12 = j[12], x13 = j[13], x14 = j[14], x15 = j[15];
+  for (int r = 0; r < 20; r += 2) {
+    QR(x4, x0, x12, 7); QR(x8, x4, x0, 9); QR(x12, x8, x4, 13); QR(x0, x12, x8, 18);
+    QR(x9, x5, x1, 7); QR(x13, x9, x5, 9); QR(x1, x13, x9, 13); QR(x5, x1, x13, 18);
+    QR(x14, x10, x6, 7); QR(x2, x14, x10, 9); QR(x6, x2, x14, 13); QR(x10, x6, x2, 18);
+    QR(x3, x15, x11, 7); QR(x7, x3, x15, 9); QR(x11, x7, x3, 13); QR(x15, x11, x7, 18);
+    QR(x1, x0, x3, 7); QR(x2, x1, x0, 9); QR(x3, x2, x1, 13); QR(x0, x3, x2, 18);
+    QR(x6, x5, x4, 7); QR(x7, x6, x5, 9); QR(x4, x7, x6, 13); QR(x5, x4, x7, 18);
+    QR(x11, x10, x9, 7); QR(x8, x11, x10, 9); QR(x9, x8, x11, 13); QR(x10, x9, x8, 18);
+    QR(x12, x15, x14, 7); QR(x13, x12, x15, 9); QR(x14, x13, x12, 13); QR(x15, x14, x13, 18);
+  }
+  x0 = _mm512_add_epi32(x0, j[0]); x1 = _mm512_add_epi32(x1, j[1]); x2 = _mm512_add_epi32(x2, j[2]);
+  x3 = _mm512_add_epi32(x3, j[3]); x4 = _mm512_add_epi32(x4, j[4]); x5 = _mm512_add_epi32(x5, j[5]);
+  x6 = _mm512_add_epi32(x6, j[6]); x7 = _mm512_add_epi32(x7, j[7]); x8 = _mm512_add_epi32(x8, j[8]);
+  x9 = _mm512_add_epi32(x9, j[9]); x10 = _mm512_add_epi32(x10, j[10]); x11 = _mm512_add_epi32(x11, j[11]);
+  x12 = _mm512_add_epi32(x12, j[12]); x13 = _mm512_add_epi32(x13, j[13]); x14 = _mm512_add_epi32(x14, j[14]);
+  x15 = _mm512_add_epi32(x15, j[15]);
+
+  /* words 4g..4g+3 of block 4k+jj sit in lane k of u[g][jj] after two unpack rounds */
+  __m512i u[4][4];
+#define GROUP(g, ra, rb, rc, rd) do { \
+  __m512i t0 = _mm512_unpacklo_epi32(ra, rb), t1 = _mm512_unpackhi_epi32(ra, rb); \
+  __m512i t2 = _mm512_unpacklo_epi32(rc, rd), t3 = _mm512_unpackhi_epi32(rc, rd); \
+  u[g][0] = _mm512_unpacklo_epi64(t0, t2); u[g][1] = _mm512_unpackhi_epi64(t0, t2); \
+  u[g][2] = _mm512_unpacklo_epi64(t1, t3); u[g][3] = _mm512_unpackhi_epi64(t1, t3); \
+} while (0)
+  GROUP(0, x0, x1, x2, x3);
+  GROUP(1, x4, x5, x6, x7);
+  GROUP(2, x8, x9, x10, x11);
+  GROUP(3, x12, x13, x14, x15);
+#undef GROUP
+  for (int jj = 0; jj < 4; jj++) XOR4(u[0][jj], u[1][jj], u[2][jj], u[3][jj], jj);
+}
+
+static int have_avx512(void) {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f");
+}
+#else
+static int have_avx512(void) { return 0; }
+static void salsa20_x16(const xs_state *s, uint64_t counter, const uint8_t *in, uint8_t *out) { abort(); }
+#endif
+
+static void xs_xor(xs_state *s, uint8_t *out, const uint8_t *in, size_t n) {
+  while (s->pos < BATCH && n > 0) {
+    size_t take = BATCH - s->pos < n ? BATCH - s->pos : n;
+    for (size_t i = 0; i < take; i++) out[i] = in[i] ^ s->buf[s->pos + i];
+    s->pos += (uint32_t)take; out += take; in += take; n -= take;
+  }
+  while (n >= BATCH) {
+    salsa20_x16(s, s->counter, in, out);
+    s->counter += 16; out += BATCH; in += BATCH; n -= BATCH;
+  }
+  if (n > 0) {
+    salsa20_x16(s, s->counter, NULL, s->buf);
+    s->counter += 16;
+    for (size_t i = 0; i < n; i++) out[i] = in[i] ^ s->buf[i];
+    s->pos = (uint32_t)n;
+  }
+}
+
+/* ---- N-API ---- */
+
+static void wipe(xs_state *s) {
+  volatile uint8_t *p = (volatile uint8_t *)s;
+  for (size_t i = 0; i < sizeof *s; i++) p[i] = 0;
+}
+
+static void finalize(napi_env env, void *data, void *hint) {
+  wipe((xs_state *)data);
+  free(data);
+}
+
+static napi_value throw_range(napi_env env, const char *msg) {
+  napi_throw_range_error(env, NULL, msg);
+  return NULL;
+}
+
+static int bytes_of(napi_env env, napi_value v, uint8_t **data, size_t *len) {
+  bool is;
+  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return 0;
+  napi_typedarray_type type;
+  size_t length;
+  void *p;
+  if (napi_get_typedarray_info(env, v, &type, &length, &p, NULL, NULL) != napi_ok) return 0;
+  if (type != napi_uint8_array && type != napi_uint8_clamped_array && type != napi_int8_array) return 0;
+  *data = (uint8_t *)p;
+  *len = length;
+  return 1;
+}
+
+static napi_value xs_available(napi_env env, napi_callback_info info) {
+  napi_value r;
+  napi_get_boolean(env, have_avx512() != 0, &r);
+  return r;
+}
+
+static napi_value xs_create(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (!have_avx512()) return throw_range(env, "xsalsa20: no AVX-512F on this CPU");
+  uint8_t *key, *nonce;
+  size_t klen, nlen;
+  if (argc < 2 || !bytes_of(env, argv[0], &key, &klen) || klen != 32) return throw_range(env, "XSalsa20 key must be 32 bytes");
+  if (!bytes_of(env, argv[1], &nonce, &nlen) || nlen != 24) return throw_range(env, "XSalsa20 nonce must be 24 bytes");
+  double counter = 0;
+  if (argc >= 3) {
+    napi_valuetype t;
+    napi_typeof(env, argv[2], &t);
+    if (t == napi_number) napi_get_value_double(env, argv[2], &counter);
+    if (counter < 0 || counter > 9007199254740991.0 || counter != (double)(uint64_t)counter) return throw_range(env, "XSalsa20 counter must be a safe integer");
+  }
+  xs_state *s = aligned_alloc(64, sizeof(xs_state));
+  if (s == NULL) return throw_range(env, "xsalsa20: out of memory");
+  memset(s, 0, sizeof *s);
+  hsalsa20(s->key, key, nonce);
+  s->nonce[0] = load32(nonce + 16);
+  s->nonce[1] = load32(nonce + 20);
+  s->counter = (uint64_t)counter;
+  s->pos = BATCH;
+  napi_value ext;
+  if (napi_create_external(env, s, finalize, NULL, &ext) != napi_ok) { wipe(s); free(s); return NULL; }
+  return ext;
+}
+
+static xs_state *state_of(napi_env env, napi_value v) {
+  void *p = NULL;
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_external) return NULL;
+  napi_get_value_external(env, v, &p);
+  return (xs_state *)p;
+}
+
+static napi_value xs_xor_js(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  xs_state *s = argc == 3 ? state_of(env, argv[0]) : NULL;
+  if (s == NULL) return throw_range(env, "xsalsa20Xor(state, out, in): not a stream state");
+  if (s->disposed) return throw_range(env, "XSalsa20 stream used after dispose");
+  uint8_t *out, *in;
+  size_t olen, ilen;
+  if (!bytes_of(env, argv[1], &out, &olen) || !bytes_of(env, argv[2], &in, &ilen)) return throw_range(env, "xsalsa20Xor: out and in must be Uint8Arrays");
+  if (olen != ilen) return throw_range(env, "XSalsa20 output must be as long as the input");
+  /* exactly equal or disjoint: a partial overlap would read bytes already written */
+  if (out != in && out < in + ilen && in < out + olen) return throw_range(env, "xsalsa20Xor: out and in overlap");
+  if (ilen > 0) xs_xor(s, out, in, ilen);
+  return NULL;
+}
+
+static napi_value xs_dispose(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  xs_state *s = argc == 1 ? state_of(env, argv[0]) : NULL;
+  if (s == NULL) return throw_range(env, "xsalsa20Dispose(state): not a stream state");
+  wipe(s);
+  s->disposed = 1;
+  return NULL;
+}
+
+napi_status xsalsa20_register(napi_env env, napi_value exports) {
+  napi_property_descriptor fns[] = {
+    { "xsalsa20Available", NULL, xs_available, NULL, NULL, NULL, napi_default_method, NULL },
+    { "xsalsa20Create", NULL, xs_create, NULL, NULL, NULL, napi_default_method, NULL },
+    { "xsalsa20Xor", NULL, xs_xor_js, NULL, NULL, NULL, napi_default_method, NULL },
+    { "xsalsa20Dispose", NULL, xs_dispose, NULL, NULL, NULL, napi_default_method, NULL },
+  };
+  return napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns);
+}
