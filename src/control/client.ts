@@ -78,7 +78,7 @@ export function createControlClient<C extends Catalogue = DmsnetApi> (options: C
     return await postOnce(method, params, await token(true), signal)
   }
 
-  async function postOnce (method: string, params: unknown, tok: string, signal?: AbortSignal): Promise<IncomingMessage> {
+  async function postOnce (method: string, params: unknown, tok: string, signal?: AbortSignal, fresh = false): Promise<IncomingMessage> {
     const body = JSON.stringify({ method, params: params ?? {} })
     return await new Promise<IncomingMessage>((resolve, reject) => {
       const req = request({
@@ -86,9 +86,18 @@ export function createControlClient<C extends Catalogue = DmsnetApi> (options: C
         path: CALL_PATH,
         method: 'POST',
         signal,
+        // a retry gets a connection of its own, never another pooled one
+        ...(fresh ? { agent: false } : {}),
         headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), [TOKEN_HEADER]: tok }
       }, resolve)
       req.once('error', (err: NodeJS.ErrnoException) => {
+        // Node's keep-alive race: the daemon closed an idle pooled connection just as this request
+        // went out on it, so the daemon never read the request. Node's documented remedy is one
+        // retry on a new connection; a reset on a new connection means the daemon went away.
+        if (err.code === 'ECONNRESET' && req.reusedSocket && !fresh && signal?.aborted !== true) {
+          postOnce(method, params, tok, signal, true).then(resolve, reject)
+          return
+        }
         if (NOT_RUNNING_CODES.has(err.code ?? '')) reject(notRunning())
         else if (err.code === 'ECONNRESET') reject(new DaemonNotRunningError(`the daemon closed the connection during ${method} (did it stop?)`))
         else reject(err)
