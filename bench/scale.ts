@@ -183,6 +183,7 @@ async function main (): Promise<void> {
       request_far_p50_ms: last.requests.latency.p50,
       request_far_p95_ms: last.requests.latency.p95,
       swarm_members: swarm?.members ?? 0,
+      swarm_join_all_ms: swarm?.joinAllMs ?? null,
       swarm_rotate_all_ms: swarm?.rotateAllMs ?? null,
       swarm_lost: swarm?.lost ?? null,
       swarm_acked: swarm?.acked ?? null,

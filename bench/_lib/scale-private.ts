@@ -34,13 +34,18 @@ export async function swarmRotation (members: ScaleNode[], senderPairs: number, 
   const ks = st.keyService.find(a => a.includes(`/ip4/${creator!.ip}/`)) ?? st.keyService[0]
   if (ks == null) throw new Error('the swarm creator reports no key-service address')
   const j0 = Date.now()
+  // joins run 4 at a time and each is a key exchange plus a host switch over the emulated links
+  // (about 10 s apiece at load 30 on 2 cores): the bound grows with the member count
+  const joinBoundMs = 120_000 + 3_000 * rest.length
   await pool(rest, 4, async m => { await m.client.call('swarm.join', { target: ks, name }) })
+  let lagging: string[] = []
   const inSwarm = await pollUntil(async () => {
     const s = await pool(rest, 16, async m => await m.client.call('swarm.status'))
-    return s.every(x => x.joined && x.connected.includes(creator!.peerId))
-  }, 120_000, 1000)
+    lagging = s.flatMap((x, i) => x.joined && x.connected.includes(creator!.peerId) ? [] : [`${rest[i]!.index}:${x.joined ? 'joined, not connected to the creator' : 'not joined'}`])
+    return lagging.length === 0
+  }, joinBoundMs, 1000)
   const joinAllMs = Date.now() - j0
-  if (!inSwarm) throw new Error(`not every one of ${rest.length} members joined swarm ${name} and reached its creator within 120 s`)
+  if (!inSwarm) throw new Error(`not every one of ${rest.length} members joined swarm ${name} and reached its creator within ${joinBoundMs / 1000} s: ${lagging.length} did not (${lagging.slice(0, 10).join('; ')})`)
   log(`swarm: ${members.length} members in after ${joinAllMs} ms`)
 
   // acknowledged messages between members in different sites, through the rotation
