@@ -28,7 +28,8 @@
  * identify, DHT and gossip exchange done), never peers with a `keep-alive*` tag (kad-dht's
  * closest: libp2p re-dials those at once), never a peer that came back within
  * `STICKY_MS` of being trimmed (the other side re-dials it, e.g. we are among ITS closest: trimming
- * it again would only churn), lowest tag value first (gossipsub tags mesh peers, the DHT its
+ * it again would only churn), never a connection carrying a VPN stream (a member's data link),
+ * lowest tag value first (gossipsub tags mesh peers, the DHT its
  * close peers, bootstrap its peers), newest first among equals (what libp2p's own pruner does).
  * Room stays for newcomers, and the random walk (stopped at 16 peers) does not restart.
  */
@@ -84,6 +85,12 @@ export interface KeeperHost {
 
 /** libp2p re-dials peers with a tag starting so (`keep-alive`, kad-dht's `keep-alive-kad-dht`). */
 const KEEP_ALIVE = 'keep-alive'
+/**
+ * A connection carrying one of these streams is never trimmed: a VPN member's data link lives on
+ * it, and closing it would cut the member's traffic until the link redials.
+ */
+const PROTECTED_STREAM_PREFIXES = ['/dmsnet/vpn/']
+const carriesProtectedStream = (c: Connection): boolean => c.streams.some(s => PROTECTED_STREAM_PREFIXES.some(p => s.protocol?.startsWith(p) === true))
 /** A trimmed peer that reconnects within this long is not trimmed again (see the header). */
 const STICKY_MS = 30 * 60_000
 
@@ -102,7 +109,7 @@ export function trimCandidates (conns: Connection[], peers: Map<string, Peer>, l
   if (excess <= 0) return []
   const value = (id: string): number => [...(peers.get(id)?.tags.values() ?? [])].reduce((a, t) => a + t.value, 0)
   const eligible = [...byPeer.entries()]
-    .filter(([id, cs]) => !exempt(id) && ![...(peers.get(id)?.tags.keys() ?? [])].some(t => t.startsWith(KEEP_ALIVE)) && cs.every(c => now - c.timeline.open >= gracePeriodMs))
+    .filter(([id, cs]) => !exempt(id) && ![...(peers.get(id)?.tags.keys() ?? [])].some(t => t.startsWith(KEEP_ALIVE)) && cs.every(c => now - c.timeline.open >= gracePeriodMs && !carriesProtectedStream(c)))
     .map(([id, cs]) => ({ cs, value: value(id), opened: Math.max(...cs.map(c => c.timeline.open)) }))
   eligible.sort((a, b) => a.value - b.value || b.opened - a.opened)
   return eligible.slice(0, excess).flatMap(e => e.cs)

@@ -129,6 +129,32 @@ describe('network: connection keeper', () => {
     }
   })
 
+  it('never trims a connection that carries a VPN stream; the others go in the same check', async () => {
+    const a = await startNode(OFF)
+    const proto = '/dmsnet/vpn/1.0.0/trim-test'
+    const held: Array<{ close: () => Promise<void> }> = []
+    await others[2]!.net.handle(proto, (stream) => { held.push(stream) })
+    let keeper: ReturnType<typeof startConnectionKeeper> | undefined
+    try {
+      await teach(a, others.map(infoOf))
+      for (const o of others) await a.net.host.dial(o.net.peerId)
+      await waitFor(() => connectedCount(a) === 4, 10_000, 'A connected to all 4')
+      const link = await a.net.dialProtocol(others[2]!.net.host.getMultiaddrs()[0]!, proto)
+      keeper = startConnectionKeeper(a.net.host, { minConnections: 0, intervalMs: 100, maxDialsPerCheck: 4, dialTimeoutMs: 5000, highWater: 1, lowWater: 1, gracePeriodMs: 0 })
+      await waitFor(() => keeper!.stats().trimmed === 3, 10_000, 'the three peers without a VPN stream trimmed')
+      assert.deepEqual([...connectedPeers(a.net.host.getConnections())], [others[2]!.net.peerId.toString()], 'only the VPN link stays')
+      assert.equal(link.status, 'open')
+      const checks = keeper.stats().checks
+      await waitFor(() => keeper!.stats().checks >= checks + 3, 5000, 'three more checks')
+      assert.ok(a.net.isConnected(others[2]!.net.peerId), 'still connected although A is at the high-water mark')
+    } finally {
+      keeper?.stop()
+      await others[2]!.net.unhandle(proto)
+      await Promise.all(held.map(async s => { await s.close().catch(() => {}) }))
+      await a.stop()
+    }
+  })
+
   it('trims in every Network from network.connectionManager.highWater/lowWater/trimGracePeriodMs', async () => {
     const a = await startNode({ ...OFF, 'network.connectionManager.highWater': 2, 'network.connectionManager.lowWater': 1, 'network.connectionManager.trimGracePeriodMs': 1, 'network.connectionManager.keeperIntervalMs': 200 })
     try {
