@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test'
 import { UnauthorizedError } from '../../src/errors.js'
 import { pskProtector, type PskProtectorFactory } from '../../src/swarm/protector.js'
 import { SWARM_KEY_PROTOCOL } from '../../src/swarm/wire.js'
-import { bound } from '../helpers/wait.js'
+import { bound, pause } from '../helpers/wait.js'
 import { formSwarm, removeDir, startSwarmNode, waitFor, type FormedSwarm, type SwarmNode } from './helpers.js'
 import type { Stream } from '@libp2p/interface'
 
@@ -47,6 +47,23 @@ async function echo (from: SwarmNode, to: SwarmNode, text: string): Promise<stri
   let out = ''
   for await (const chunk of stream) out += new TextDecoder().decode(chunk.subarray())
   return out
+}
+
+/**
+ * `echo` right after a key rotation. A member records the new epoch once its own host switch is
+ * done, but the peer it dials may be finishing its switch on the same pinned port, and a connect
+ * then fails with ECONNRESET (seen in CI, about once in ten runs). docs/swarm.md: a send during a
+ * key switch can fail and the sender retries; so does this, on DialError only, at most 3 times.
+ */
+async function echoAfterRotation (from: SwarmNode, to: SwarmNode, text: string): Promise<string> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await echo(from, to, text)
+    } catch (err) {
+      if ((err as Error).name !== 'DialError' || attempt >= 3) throw err
+      await pause(250) // the peer's listener is being replaced: give it a moment, as a sender would
+    }
+  }
 }
 
 /** Bytes read until the stream ends or is reset (a reset is how a refused stream ends). */
@@ -235,8 +252,8 @@ describe('swarm: rotation with a revoked member', { timeout: 180_000 }, () => {
     await A.swarm.revoke(C.id) // rotates by default
     assert.equal(A.swarm.status().epoch, 2)
     await waitFor(() => B.swarm.status().epoch === 2 && D.swarm.status().epoch === 2, 20_000, 'members on epoch 2')
-    assert.equal(await echo(B, D, 'epoch 2'), 'epoch 2')
-    assert.equal(await echo(D, A, 'epoch 2 to creator'), 'epoch 2 to creator')
+    assert.equal(await echoAfterRotation(B, D, 'epoch 2'), 'epoch 2')
+    assert.equal(await echoAfterRotation(D, A, 'epoch 2 to creator'), 'epoch 2 to creator')
     await revokedEvt
     assert.equal(C.swarm.status().joined, false)
     assert.equal(C.net.profile.name, 'public')
