@@ -191,6 +191,8 @@ const ConnectionManagerSchema = z.strictObject({
   highWater: nonNegInt().default(64),
   lowWater: nonNegInt().default(32),
   trimGracePeriodMs: posInt().default(60_000)
+}).refine(c => c.highWater === 0 || c.lowWater <= c.highWater, {
+  error: 'a low-water mark no higher than network.connectionManager.highWater', path: ['lowWater']
 }).prefault({})
 
 /**

@@ -126,6 +126,14 @@ describe('config errors', () => {
     assert.deepEqual(err.issues, [{ key: 'network.connectionManager.maxConnections', value: 'abc', expected: 'a positive integer' }])
   })
 
+  it('a connection low-water mark above the high-water mark is refused, naming the key', () => {
+    const err = configError(() => loadConfig({ env: { DMSNET_NETWORK_CONNECTION_MANAGER_HIGH_WATER: '40', DMSNET_NETWORK_CONNECTION_MANAGER_LOW_WATER: '50' } }))
+    assert.match(err.message, /network\.connectionManager\.lowWater/)
+    // the positive control: equal marks, and no trim at all (highWater 0) with any low mark
+    assert.equal(loadConfig({ env: { DMSNET_NETWORK_CONNECTION_MANAGER_HIGH_WATER: '40', DMSNET_NETWORK_CONNECTION_MANAGER_LOW_WATER: '40' } }).network.connectionManager.lowWater, 40)
+    assert.equal(loadConfig({ env: { DMSNET_NETWORK_CONNECTION_MANAGER_HIGH_WATER: '0', DMSNET_NETWORK_CONNECTION_MANAGER_LOW_WATER: '50' } }).network.connectionManager.highWater, 0)
+  })
+
   it('vpn.acceptInvitesFrom takes peer ids or *, and names a bad entry', () => {
     const id = '12D3KooWAa34VXqiR2kZBrPQpk6wNejAZEQqBWnxWztafHEvnBpB'
     assert.deepEqual(loadConfig({ env: { DMSNET_VPN_ACCEPT_INVITES_FROM: `${id},*` } }).vpn.acceptInvitesFrom, [id, '*'])
