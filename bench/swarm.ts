@@ -8,7 +8,8 @@
  *    every member is on the new epoch and connected to the creator again.
  *
  * Usage: npm run bench -- swarm [--runs 3] [--mb 128] [--rotations 3] [--nodes 10] [--cipher auto|native|avx512|sodium|js] [--paths plain,psk,pskJs]
- * Each run measures three paths in turn: plain, PSK on the chosen cipher (default: the fastest
+ * After one uncounted full-size warm-up transfer per path, each run measures three paths in turn
+ * (the order alternates between runs): plain, PSK on the chosen cipher (default: the fastest
  * available, AVX-512 then libsodium; `DMSNET_XSALSA20` changes that default for A/B runs) and PSK on the pure JavaScript cipher (`psk_js_*`). `--rotations 0` skips part 2.
  * CPU-s/GB is given for the sender (`*_cpu_s_per_gb`) and the receiver (`*_server_cpu_s_per_gb`).
  * `--paths` measures only the paths listed (for profiling one path with `node --cpu-prof`); the
@@ -161,9 +162,12 @@ async function throughput (runs: number, mb: number): Promise<{ mbps: PerPath, c
       clients[name] = net
     }
     const measured = measuredPaths()
-    for (const name of measured) await transfer(clients[name]!, addrs[name], 8 * 1024 * 1024) // warm-up
+    // a full-size, uncounted warm-up per path: with 8 MiB the first counted run was still tiering up
+    // (plain rose 479 -> 638 -> 843 MB/s over three runs of one quiet bench), so run 1 was noise
+    for (const name of measured) await transfer(clients[name]!, addrs[name], bytes)
     for (let r = 0; r < runs; r++) {
-      for (const name of measured) {
+      // the order alternates, so no path always runs just after another one's garbage and JIT work
+      for (const name of r % 2 === 0 ? measured : [...measured].reverse()) {
         const t = await transfer(clients[name]!, addrs[name], bytes)
         out.mbps[name].push(t.mbps)
         out.cpu[name].push(t.cpuSPerGb)
@@ -242,6 +246,12 @@ async function rotation (nodes: number, rotations: number): Promise<{ allMs: num
   return res
 }
 
+/** min/median/max of a[i] / b[i] over the runs, two decimals (the caller checks both were measured). */
+function ratioStats (a: number[], b: number[]): { min: number, median: number, max: number } {
+  const r = a.map((x, i) => x / b[i]!)
+  return { min: round(Math.min(...r), 2), median: round(median(r), 2), max: round(Math.max(...r), 2) }
+}
+
 async function main (): Promise<void> {
   if (process.argv.includes('--server')) { await server(); return }
   const runs = arg('runs', 3)
@@ -259,6 +269,8 @@ async function main (): Promise<void> {
     psk_MBps: stats(tp.psk),
     plain_MBps: stats(tp.plain),
     psk_vs_plain: round(median(tp.psk) / median(tp.plain), 2),
+    // the ratio within each run (same moment, same load): its spread says how steady the median is
+    psk_vs_plain_per_run: tp.psk.length > 0 && tp.psk.length === tp.plain.length ? ratioStats(tp.psk, tp.plain) : null,
     psk_cipher: cipher,
     // the sender's CPU seconds per GB sent (client process only), medians
     plain_cpu_s_per_gb: round(median(cpu.plain), 2),
