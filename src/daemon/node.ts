@@ -8,13 +8,13 @@
 import { mkdir, chmod } from 'node:fs/promises'
 import { assertPrivateDir } from '../safe-file.js'
 import type { AbortOptions } from '@libp2p/interface'
-import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import { Counter, Gauge, type Registry } from 'prom-client'
 import type { Config } from '../config/schema.js'
 import { assertNoDaemon, assertSocketPath, createControlServer, type ControlServer } from '../control/server.js'
 import { createMethodRegistry, type MethodRegistry } from '../control/registry.js'
 import { AlreadyStartedError, NotStartedError } from '../errors.js'
 import { createLoggerFactory, setLogLevel, type Logger } from '../logging.js'
+import { hostMetrics } from '../network/host-metrics.js'
 import { assertLoopbackHost, createMetricsRegistry, startMetricsServer, type MetricsServer } from '../metrics.js'
 import { createNetwork } from '../network/index.js'
 import { loadOrCreateIdentity } from '../network/identity.js'
@@ -105,8 +105,9 @@ export function createNode (config: Config, options: CreateNodeOptions = {}): Dm
       // record types of the capabilities: the network validates what it is told to
       dht: advertDhtRecords(),
       ...(pnet != null ? { profile: pnet.profile } : {}),
-      // libp2p's metrics in our registry; process metrics are already collected by createMetricsRegistry
-      libp2p: { metrics: prometheusMetrics({ registry: metrics, collectDefaultMetrics: false, preserveExistingMetrics: true }) }
+      // libp2p's metrics in our registry, following the current host across host switches
+      // (network/host-metrics.ts); process metrics are already collected by createMetricsRegistry
+      libp2p: { metrics: hostMetrics({ registry: metrics }) }
     })
     network = net
     await net.start({ signal })
