@@ -105,7 +105,18 @@ export interface VpnStatus {
   policy: { refused: number, invitationsRefused: number, switches: number, routesStripped: number }
   /** The TUN device's own counters. */
   tun?: Record<string, number>
+  /** The VPN DNS responder's counters (and its forwarder's), since the device opened; absent without a responder. */
+  dns?: VpnDnsStats
   /** Job namespaces attached to the VPN through this node. */
   jobs: Array<{ netns: string, address: string, gateway: string, hostInterface: string }>
   portMappings: Array<{ id: string, protocol: 'tcp' | 'udp', port: number, target: string }>
+}
+
+/** Counters of the VPN's DNS responder (src/vpn/dns.ts) and of its forwarder (dns-forward.ts). */
+export interface VpnDnsStats {
+  queries: number
+  answered: number
+  nxdomain: number
+  malformed: number
+  forward?: { forwarded: number, cacheHits: number, timeouts: number, busy: number, servfail: number, badReplies: number, cacheEntries: number }
 }
