@@ -10,6 +10,8 @@ export interface VpnCounters {
   dropNoRoute: () => number
   dropNotMember: () => number
   refused: () => number
+  /** Refused memberships fetched again unchanged (not judged again). */
+  refusedRepeats?: () => number
   /** The DNS responder's counters, while it runs. */
   dns?: () => VpnDnsStats | undefined
 }
@@ -44,6 +46,10 @@ export function registerVpnMetrics (registry: Registry, c: VpnCounters): void {
   new Gauge({
     name: 'dmsnet_vpn_memberships_refused', help: 'Memberships and invitations refused by policy or trust', registers: [registry],
     collect () { this.set(c.refused()) }
+  })
+  new Gauge({
+    name: 'dmsnet_vpn_memberships_refused_repeats', help: 'The authority\'s refused membership fetched again unchanged (counted, not judged again; the refresh backs off)', registers: [registry],
+    collect () { this.set(c.refusedRepeats?.() ?? 0) }
   })
   // The DNS counters: queries by outcome at the responder, and what the forwarder did upstream
   // (its bounds: in-flight cap -> busy, timeouts, the answer cache's size). They count since the

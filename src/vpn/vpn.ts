@@ -99,6 +99,7 @@ class DmsnetVpn extends TypedEventEmitter<VpnEvents> implements Vpn {
         dropNoRoute: () => this.data.dropNoRoute,
         dropNotMember: () => this.data.dropNotMember,
         refused: () => this.counts.refused + this.counts.invitationsRefused,
+        refusedRepeats: () => this.refresher.stats.refusedRepeats,
         dns: () => this.device.dnsStats
       })
     }
@@ -248,7 +249,7 @@ class DmsnetVpn extends TypedEventEmitter<VpnEvents> implements Vpn {
       ...(this.device.dnsStats != null ? { dns: this.device.dnsStats } : {}),
       dropNoRoute: this.data.dropNoRoute,
       dropNotMember: this.data.dropNotMember,
-      policy: { ...this.counts },
+      policy: { ...this.counts, refusedRepeats: this.refresher.stats.refusedRepeats },
       jobs: this.jobs.attachments(),
       portMappings: this.jobs.mappings()
     })

@@ -239,7 +239,7 @@ test('the responder\'s and the forwarder\'s counters reach Prometheus and vpn st
   assert.deepEqual(await read('dmsnet_vpn_dns_forward', 'counter'), { forwarded: 2, cache_hits: 1, timeouts: 1, busy: 0, servfail: 1, bad_replies: 0, cache_entries: 1 })
 
   // vpn status carries the same counters, and the CLI prints them
-  const status = buildStatus({ selfPeerId: 'p', running: true, applied: undefined, links: new Map(), dns: dnsStatsOf(dns), dropNoRoute: 0, dropNotMember: 0, policy: { refused: 0, invitationsRefused: 0, switches: 0, routesStripped: 0 }, jobs: [], portMappings: [] })
+  const status = buildStatus({ selfPeerId: 'p', running: true, applied: undefined, links: new Map(), dns: dnsStatsOf(dns), dropNoRoute: 0, dropNotMember: 0, policy: { refused: 0, invitationsRefused: 0, switches: 0, routesStripped: 0, refusedRepeats: 0 }, jobs: [], portMappings: [] })
   assert.deepEqual(status.dns, { queries: 2, answered: 1, nxdomain: 1, malformed: 0, forward: { forwarded: 2, cacheHits: 1, timeouts: 1, busy: 0, servfail: 1, badReplies: 0, cacheEntries: 1 } })
   assert.match(formatDns(status.dns!), /queries 2, answered 1, nxdomain 1, malformed 0; forwarded 2, cache hits 1 \(1 cached\), timeouts 1, busy 0, servfail 1/)
 
