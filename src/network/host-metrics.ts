@@ -72,51 +72,28 @@ export function hostMetrics (init: HostMetricsInit): (components?: unknown) => H
     return obj
   }
 
-  function gauge (name: string, help: string, labels: string[], collect?: () => Promise<number | Values | undefined>, group = false): Gauge {
-    return new Gauge({
-      name,
-      help,
-      labelNames: labels,
-      registers: [registry],
-      ...(collect != null
-        ? {
-            async collect () {
-              const v = await collect()
-              if (typeof v === 'number') this.set(v)
-              else if (v != null && group) for (const [k, x] of Object.entries(v)) this.set({ [labels[0] as string]: k }, x)
-            }
-          }
-        : {})
-    })
+  /** prom-client's `collect` option: hands the current calculator's value(s) to `apply` at scrape time. */
+  function collectOption<M> (read: (() => Promise<number | Values | undefined>) | undefined, label: string | undefined, apply: (metric: M, v: number, labels?: Record<string, string>) => void): { collect?: (this: M) => Promise<void> } {
+    if (read == null) return {}
+    return {
+      async collect (this: M) {
+        const v = await read()
+        if (typeof v === 'number') apply(this, v)
+        else if (v != null && label != null) for (const [k, x] of Object.entries(v)) apply(this, x, { [label]: k })
+      }
+    }
+  }
+
+  function gauge (name: string, help: string, labels: string[], collect?: () => Promise<number | Values | undefined>): Gauge {
+    return new Gauge({ name, help, labelNames: labels, registers: [registry], ...collectOption<Gauge>(collect, labels[0], (g, v, l) => { if (l == null) g.set(v); else g.set(l, v) }) })
   }
 
   function counter (name: string, help: string, labels: string[], collect?: () => Promise<number | Values | undefined>): PromCounter {
     // a calculated counter reports increments since the last scrape (as upstream does)
-    return new PromCounter({
-      name,
-      help,
-      labelNames: labels,
-      registers: [registry],
-      ...(collect != null
-        ? {
-            async collect () {
-              const v = await collect()
-              if (typeof v === 'number') this.inc(v)
-              else if (v != null) for (const [k, x] of Object.entries(v)) this.inc({ [labels[0] as string]: k }, x)
-            }
-          }
-        : {})
-    })
+    return new PromCounter({ name, help, labelNames: labels, registers: [registry], ...collectOption<PromCounter>(collect, labels[0], (c, v, l) => { if (l == null) c.inc(v); else c.inc(l, v) }) })
   }
 
-  function observer<M extends PromHistogram | PromSummary> (m: M, label: string | undefined): { observe: (v: number | Values) => void } {
-    return {
-      observe (v) {
-        if (typeof v === 'number') m.observe(v)
-        else for (const [k, x] of Object.entries(v)) m.observe({ [label as string]: k }, x)
-      }
-    }
-  }
+  const observe = (m: PromHistogram | PromSummary, v: number, l?: Record<string, string>): void => { if (l == null) m.observe(v); else m.observe(l, v) }
 
   function track (stream: { dispatchEvent: (evt: Event) => boolean, send: (data: { byteLength: number }) => boolean }, name: string): void {
     // wrap rather than listen: an extra 'message' listener would make the stream dispatch data
@@ -148,7 +125,7 @@ export function hostMetrics (init: HostMetricsInit): (components?: unknown) => H
     })) as Metrics['registerMetric'],
     registerMetricGroup: ((name: string, options?: AnyOptions) => register<MetricGroup>(name, options, (n, help, label, collect) => {
       const l = label ?? n
-      const g = gauge(n, help, [l], collect, true)
+      const g = gauge(n, help, [l], collect)
       return {
         update: values => { each(values, (k, v) => g.set({ [l]: k }, v)) },
         increment: values => { each(values, (k, v) => g.inc({ [l]: k }, v)) },
@@ -167,21 +144,21 @@ export function hostMetrics (init: HostMetricsInit): (components?: unknown) => H
       return { increment: values => { each(values, (k, v) => c.inc({ [l]: k }, v)) }, reset: () => c.reset() }
     })) as Metrics['registerCounterGroup'],
     registerHistogram: ((name: string, options?: AnyOptions) => register<Histogram>(name, options, (n, help, label, collect) => {
-      const h: PromHistogram = new PromHistogram({ name: n, help, labelNames: label != null ? [label] : [], buckets: options?.buckets ?? DEFAULT_BUCKETS, registers: [registry], ...(collect != null ? { async collect () { const v = await collect(); if (v != null) observer(h, label).observe(v) } } : {}) })
+      const h: PromHistogram = new PromHistogram({ name: n, help, labelNames: label != null ? [label] : [], buckets: options?.buckets ?? DEFAULT_BUCKETS, registers: [registry], ...collectOption<PromHistogram>(collect, label, observe) })
       return { observe: v => { h.observe(v) }, reset: () => { h.reset() }, timer: (): StopTimer => h.startTimer() }
     })) as Metrics['registerHistogram'],
     registerHistogramGroup: ((name: string, options?: AnyOptions) => register<HistogramGroup>(name, options, (n, help, label, collect) => {
       const l = label ?? n
-      const h: PromHistogram = new PromHistogram({ name: n, help, labelNames: [l], buckets: options?.buckets ?? DEFAULT_BUCKETS, registers: [registry], ...(collect != null ? { async collect () { const v = await collect(); if (v != null) observer(h, l).observe(v) } } : {}) })
+      const h: PromHistogram = new PromHistogram({ name: n, help, labelNames: [l], buckets: options?.buckets ?? DEFAULT_BUCKETS, registers: [registry], ...collectOption<PromHistogram>(collect, l, observe) })
       return { observe: values => { each(values, (k, v) => { h.observe({ [l]: k }, v) }) }, reset: () => { h.reset() }, timer: (key): StopTimer => h.startTimer({ [l]: key }) }
     })) as Metrics['registerHistogramGroup'],
     registerSummary: ((name: string, options?: AnyOptions) => register<Summary>(name, options, (n, help, label, collect) => {
-      const s: PromSummary = new PromSummary({ name: n, help, labelNames: label != null ? [label] : [], ...summaryOptions(options), registers: [registry], ...(collect != null ? { async collect () { const v = await collect(); if (v != null) observer(s, label).observe(v) } } : {}) })
+      const s: PromSummary = new PromSummary({ name: n, help, labelNames: label != null ? [label] : [], ...summaryOptions(options), registers: [registry], ...collectOption<PromSummary>(collect, label, observe) })
       return { observe: v => { s.observe(v) }, reset: () => { s.reset() }, timer: (): StopTimer => s.startTimer() }
     })) as Metrics['registerSummary'],
     registerSummaryGroup: ((name: string, options?: AnyOptions) => register<SummaryGroup>(name, options, (n, help, label, collect) => {
       const l = label ?? n
-      const s: PromSummary = new PromSummary({ name: n, help, labelNames: [l], ...summaryOptions(options), registers: [registry], ...(collect != null ? { async collect () { const v = await collect(); if (v != null) observer(s, l).observe(v) } } : {}) })
+      const s: PromSummary = new PromSummary({ name: n, help, labelNames: [l], ...summaryOptions(options), registers: [registry], ...collectOption<PromSummary>(collect, l, observe) })
       return { observe: values => { each(values, (k, v) => { s.observe({ [l]: k }, v) }) }, reset: () => { s.reset() }, timer: (key): StopTimer => s.startTimer({ [l]: key }) }
     })) as Metrics['registerSummaryGroup'],
     traceFunction: ((_name: string, fn: unknown) => fn) as Metrics['traceFunction'],

@@ -13,7 +13,7 @@ import dnsPacket from 'dns-packet'
 import { loadConfig } from '../../src/config/load.js'
 import { Registry } from 'prom-client'
 import { formatDns } from '../../src/cli/commands/vpn/handler.js'
-import { createDnsResponder, dnsStatsOf } from '../../src/vpn/dns.js'
+import { createDnsResponder, dnsStatsOf, type DnsResponder } from '../../src/vpn/dns.js'
 import { registerVpnMetrics } from '../../src/vpn/metrics.js'
 import { buildStatus } from '../../src/vpn/status.js'
 import { createDnsForwarder, parseResolvConf, parseUpstream, toForwardOptions } from '../../src/vpn/dns-forward.js'
@@ -64,7 +64,8 @@ async function ask (sock: Socket, port: number, q: Buffer): Promise<Decoded> {
   return decode(msg)
 }
 
-test('the VPN responder forwards foreign names to the upstream, keeps its own domain, and caches', async (t) => {
+/** The responder for domain `dmsnet` (it knows `alpha`) forwarding to a fresh fake upstream, and a client socket. */
+async function responderWithUpstream (t: TestContext): Promise<{ up: FakeUpstream, dns: DnsResponder, client: Socket, port: number }> {
   const up = await fakeUpstream(t)
   const dns = await createDnsResponder({
     domain: 'dmsnet',
@@ -75,7 +76,11 @@ test('the VPN responder forwards foreign names to the upstream, keeps its own do
   })
   const client = createSocket('udp4')
   t.after(async () => { client.close(); await dns.close() })
-  const port = dns.bound[0]!.port
+  return { up, dns, client, port: dns.bound[0]!.port }
+}
+
+test('the VPN responder forwards foreign names to the upstream, keeps its own domain, and caches', async (t) => {
+  const { up, dns, client, port } = await responderWithUpstream(t)
 
   const fwd = await ask(client, port, query('www.example.test', 4242))
   assert.equal(fwd.id, 4242, 'the client gets its own id back')
@@ -212,17 +217,7 @@ test('resolv.conf, upstream strings and the vpn.dnsForward config', () => {
 })
 
 test('the responder\'s and the forwarder\'s counters reach Prometheus and vpn status', async (t) => {
-  const up = await fakeUpstream(t)
-  const dns = await createDnsResponder({
-    domain: 'dmsnet',
-    addresses: ['127.0.0.1'],
-    port: 0,
-    resolve: (n) => n === 'alpha' ? { ipv4: '100.64.0.7' } : undefined,
-    forward: { upstreams: [{ address: '127.0.0.1', port: up.port }], timeoutMs: 300 }
-  })
-  const client = createSocket('udp4')
-  t.after(async () => { client.close(); await dns.close() })
-  const port = dns.bound[0]!.port
+  const { dns, client, port } = await responderWithUpstream(t)
   const registry = new Registry()
   let running = true
   registerVpnMetrics(registry, { links: () => [], dropNoRoute: () => 0, dropNotMember: () => 0, refused: () => 0, dns: () => running ? dnsStatsOf(dns) : undefined })
