@@ -33,6 +33,9 @@ function normalize (s: string): string {
   return s.replace(/[^a-zA-Z0-9_]/g, '_').replace(/_+/g, '_')
 }
 
+/** The byte counters: fed by this object's own stream tracking, for every host generation. */
+const TRANSFER = 'libp2p_data_transfer_bytes_total'
+
 const DEFAULT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
 function each (values: Partial<Record<string, number | true>>, fn: (key: string, v: number) => void): void {
@@ -73,19 +76,20 @@ export function hostMetrics (init: HostMetricsInit): (components?: unknown) => H
   }
 
   /** prom-client's `collect` option: hands the current calculator's value(s) to `apply` at scrape time. */
-  function collectOption<M> (read: (() => Promise<number | Values | undefined>) | undefined, label: string | undefined, apply: (metric: M, v: number, labels?: Record<string, string>) => void): { collect?: (this: M) => Promise<void> } {
+  function collectOption<M> (read: (() => Promise<number | Values | undefined>) | undefined, label: string | undefined, apply: (metric: M, v: number, labels?: Record<string, string>) => void, empty?: (metric: M) => void): { collect?: (this: M) => Promise<void> } {
     if (read == null) return {}
     return {
       async collect (this: M) {
         const v = await read()
-        if (typeof v === 'number') apply(this, v)
+        if (v == null) empty?.(this)
+        else if (typeof v === 'number') apply(this, v)
         else if (v != null && label != null) for (const [k, x] of Object.entries(v)) apply(this, x, { [label]: k })
       }
     }
   }
 
   function gauge (name: string, help: string, labels: string[], collect?: () => Promise<number | Values | undefined>): Gauge {
-    return new Gauge({ name, help, labelNames: labels, registers: [registry], ...collectOption<Gauge>(collect, labels[0], (g, v, l) => { if (l == null) g.set(v); else g.set(l, v) }) })
+    return new Gauge({ name, help, labelNames: labels, registers: [registry], ...collectOption<Gauge>(collect, labels[0], (g, v, l) => { if (l == null) g.set(v); else g.set(l, v) }, g => { g.reset() }) })
   }
 
   function counter (name: string, help: string, labels: string[], collect?: () => Promise<number | Values | undefined>): PromCounter {
@@ -114,7 +118,14 @@ export function hostMetrics (init: HostMetricsInit): (components?: unknown) => H
     transfer.set(key, (transfer.get(key) ?? 0) + n)
   }
 
-  const self: HostMetrics = {
+  const self: HostMetrics & { start: () => void, stop: () => void } = {
+    start () {},
+    // libp2p stops its components with the host: the stopped host's calculators go (a gauge shows
+    // nothing until the next host registers its own), so no scrape reads a stopped host and no
+    // metric keeps that host in memory
+    stop () {
+      for (const n of calculators.keys()) if (n !== TRANSFER) calculators.delete(n)
+    },
     trackMultiaddrConnection (maConn: MultiaddrConnection) { track(maConn as never, 'global') },
     trackProtocolStream (stream: Stream) {
       if (stream.protocol != null) track(stream as never, stream.protocol)
@@ -165,7 +176,7 @@ export function hostMetrics (init: HostMetricsInit): (components?: unknown) => H
     createTrace: () => undefined
   }
   // the byte counters every host feeds: increments since the last scrape, like upstream's
-  self.registerCounterGroup('libp2p_data_transfer_bytes_total', {
+  self.registerCounterGroup(TRANSFER, {
     label: 'protocol',
     calculate: () => {
       const out = Object.fromEntries(transfer)
