@@ -3,12 +3,13 @@
  * membership this member's policy refuses, on real nodes over loopback TCP with an in-memory TUN:
  * the refusal is judged, counted and logged once, the unchanged membership fetched again is only
  * counted (`refusedRepeats`), the periodic fetch backs off, and a membership the policy accepts is
- * applied at once afterwards (the positive control).
+ * applied at once afterwards (the positive control). And what a `fetch` tells whom: the member
+ * list only to members (docs/protocols.md section 10).
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { iterateRecords } from '../../src/netdev/records.js'
-import { CONTROL_PROTOCOL, serve } from '../../src/vpn/control.js'
+import { CONTROL_PROTOCOL, exchange, serve, type ControlReply } from '../../src/vpn/control.js'
 import type { VpnMembership } from '../../src/vpn/membership.js'
 import { MAX_REFUSED_BACKOFF } from '../../src/vpn/refresh.js'
 import type { TunFactory } from '../../src/vpn/types.js'
@@ -79,4 +80,30 @@ test('a refused membership is judged once; fetched again unchanged it is only co
   answer = { ...v1, version: v1.version + 2 }
   await waitFor(() => vb.membership()?.version === v1.version + 2, 10_000, 'b to apply the accepted membership')
   assert.equal(vb.status().policy.refused, 1)
+})
+
+test('fetch: only a member gets the member list from the authority; an outsider gets an empty one, a non-authority none', { timeout: 60_000 }, async (t) => {
+  const [a, b, c] = [await startNode(), await startNode(), await startNode()]
+  t.after(async () => { await c.stop(); await b.stop(); await a.stop() })
+  const va = await vpnOn(a, 'alpha')
+  const vb = await vpnOn(b, 'beta')
+  t.after(async () => { await vb.stop(); await va.stop() })
+  await a.net.dial(b.net.host.getMultiaddrs()[0]!)
+  await va.start([{ peerId: b.net.peerId.toString(), name: 'beta' }])
+  await waitFor(() => vb.membership() != null, 10_000, 'b to join')
+  const networkId = va.membership()!.networkId
+  const ask = async (from: TestNode, to: TestNode, id = networkId): Promise<ControlReply> =>
+    await exchange(await from.net.dialProtocol(to.net.getMultiaddrs()[0]!, CONTROL_PROTOCOL), { type: 'fetch', networkId: id }, { signal: AbortSignal.timeout(10_000) })
+
+  // positive control: the member gets every member with its addresses
+  const member = await ask(b, a)
+  assert.equal(member.ok, true)
+  assert.equal(member.ok && member.membership?.members.length, 2)
+  // an outsider learns that the VPN exists, not who is in it or at which addresses
+  const outsider = await ask(c, a)
+  assert.equal(outsider.ok, true)
+  assert.deepEqual(outsider.ok && outsider.membership?.members, [])
+  // a member is not the authority: it answers no one, nor does the authority for another VPN
+  assert.deepEqual(await ask(c, b), { ok: false, error: 'not the authority of that VPN' })
+  assert.deepEqual(await ask(b, a, 'another-vpn'), { ok: false, error: 'not the authority of that VPN' })
 })
