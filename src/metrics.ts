@@ -4,9 +4,8 @@
  * endpoint, which only ever binds a loopback address.
  *
  * Modules add their own metrics to `registry` (names prefixed `dmsnet_<area>_`). libp2p's own
- * metrics go into the same registry through `@libp2p/prometheus-metrics`
- * (`prometheusMetrics({ registry, collectDefaultMetrics: false, preserveExistingMetrics: true })`:
- * the process metrics are already collected here, and a host switch re-creates libp2p's metrics).
+ * metrics go into the same registry through `hostMetrics({ registry })` (network/host-metrics.ts),
+ * which follows the current libp2p host across host switches; process metrics are collected here.
  */
 import { createServer, type Server } from 'node:http'
 import { once } from 'node:events'

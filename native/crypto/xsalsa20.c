@@ -10,6 +10,9 @@
  *
  * N-API: xsalsa20Available() -> bool; xsalsa20Create(key32, nonce24[, counter]) -> external;
  * xsalsa20Xor(state, out, in) (out may be in); xsalsa20Dispose(state) wipes the key material.
+ * A state is an external type-tagged as ours: any other value (a plain object, another addon's
+ * external) is a TypeError, never read as key material. xsalsa20ForeignExternal() returns an
+ * untagged external, only so the tests can show that.
  */
 #include <node_api.h>
 #include <stdint.h>
@@ -175,6 +178,14 @@ static napi_value throw_range(napi_env env, const char *msg) {
   return NULL;
 }
 
+static napi_value throw_type(napi_env env, const char *msg) {
+  napi_throw_type_error(env, NULL, msg);
+  return NULL;
+}
+
+/* Marks the externals this file creates (random 128 bits: napi_type_tag's uniqueness is ours to pick). */
+static const napi_type_tag XS_STATE_TAG = { 0x6d73d1b2a4c94f0eULL, 0x9b8f3c1e57a2d604ULL };
+
 static int bytes_of(napi_env env, napi_value v, uint8_t **data, size_t *len) {
   bool is;
   if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return 0;
@@ -220,15 +231,32 @@ static napi_value xs_create(napi_env env, napi_callback_info info) {
   s->pos = BATCH;
   napi_value ext;
   if (napi_create_external(env, s, finalize, NULL, &ext) != napi_ok) { wipe(s); free(s); return NULL; }
+  if (napi_type_tag_object(env, ext, &XS_STATE_TAG) != napi_ok) return NULL; /* the external's finalizer frees s */
   return ext;
 }
 
 static xs_state *state_of(napi_env env, napi_value v) {
   void *p = NULL;
   napi_valuetype t;
+  bool ours = false;
   if (napi_typeof(env, v, &t) != napi_ok || t != napi_external) return NULL;
-  napi_get_value_external(env, v, &p);
+  if (napi_check_object_type_tag(env, v, &XS_STATE_TAG, &ours) != napi_ok || !ours) return NULL;
+  if (napi_get_value_external(env, v, &p) != napi_ok) return NULL;
   return (xs_state *)p;
+}
+
+static void free_foreign(napi_env env, void *data, void *hint) {
+  free(data);
+}
+
+static napi_value xs_foreign(napi_env env, napi_callback_info info) {
+  /* 4 KiB of 0x41: larger than a state, so a missed check would read it rather than crash */
+  void *p = malloc(4096);
+  if (p == NULL) return throw_range(env, "xsalsa20: out of memory");
+  memset(p, 0x41, 4096);
+  napi_value ext;
+  if (napi_create_external(env, p, free_foreign, NULL, &ext) != napi_ok) { free(p); return NULL; }
+  return ext;
 }
 
 static napi_value xs_xor_js(napi_env env, napi_callback_info info) {
@@ -236,7 +264,7 @@ static napi_value xs_xor_js(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   xs_state *s = argc == 3 ? state_of(env, argv[0]) : NULL;
-  if (s == NULL) return throw_range(env, "xsalsa20Xor(state, out, in): not a stream state");
+  if (s == NULL) return throw_type(env, "xsalsa20Xor(state, out, in): not a stream state");
   if (s->disposed) return throw_range(env, "XSalsa20 stream used after dispose");
   uint8_t *out, *in;
   size_t olen, ilen;
@@ -253,7 +281,7 @@ static napi_value xs_dispose(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   xs_state *s = argc == 1 ? state_of(env, argv[0]) : NULL;
-  if (s == NULL) return throw_range(env, "xsalsa20Dispose(state): not a stream state");
+  if (s == NULL) return throw_type(env, "xsalsa20Dispose(state): not a stream state");
   wipe(s);
   s->disposed = 1;
   return NULL;
@@ -265,6 +293,7 @@ napi_status xsalsa20_register(napi_env env, napi_value exports) {
     { "xsalsa20Create", NULL, xs_create, NULL, NULL, NULL, napi_default_method, NULL },
     { "xsalsa20Xor", NULL, xs_xor_js, NULL, NULL, NULL, napi_default_method, NULL },
     { "xsalsa20Dispose", NULL, xs_dispose, NULL, NULL, NULL, napi_default_method, NULL },
+    { "xsalsa20ForeignExternal", NULL, xs_foreign, NULL, NULL, NULL, napi_default_method, NULL },
   };
   return napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns);
 }

@@ -54,7 +54,7 @@ export function describeControlApi (api: Catalogue = controlApi, errors: Readonl
       unary: '200 {"result": <result>}',
       stream: '200 application/x-ndjson: {"data": <item>} per item, then {"end": true}; a late failure is a last line {"error": ...}',
       error: '4xx/5xx {"error": {"name", "message", "fields"?}}: name is a class under errors, fields as declared there',
-      alwaysPossible: ['InvalidArgumentError (params)', 'MethodNotFoundError', 'UnauthorizedError', 'ControlProtocolError', 'RequestTooLargeError', 'AbortedError']
+      alwaysPossible: ['InvalidArgumentError (params)', 'MethodNotFoundError', 'UnauthorizedError', 'ControlProtocolError', 'RequestTooLargeError', 'RequestTimeoutError', 'AbortedError']
     },
     methods,
     errors: errorList

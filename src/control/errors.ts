@@ -28,6 +28,11 @@ export class RemoteError extends DmsnetError {
   }
 }
 
+/** A request body did not arrive in time (a client that trickles or stalls; control/body.ts). */
+export class RequestTimeoutError extends ControlProtocolError {
+  static override name = 'RequestTimeoutError'
+}
+
 /** A control request body exceeded MAX_REQUEST_BYTES. */
 export class RequestTooLargeError extends ControlProtocolError {
   static override name = 'RequestTooLargeError'

@@ -14,7 +14,7 @@
  */
 import { ConfigError, InvalidArgumentError, UnauthorizedError } from '../errors.js'
 import { errorCatalogue } from './catalogue/errors.js'
-import { ControlProtocolError, MethodNotFoundError, RequestTooLargeError } from './errors.js'
+import { ControlProtocolError, MethodNotFoundError, RequestTimeoutError, RequestTooLargeError } from './errors.js'
 
 export const CALL_PATH = '/v1/call'
 export const TOKEN_HEADER = 'x-dmsnet-token'
@@ -59,6 +59,7 @@ export function statusFor (err: WireError): number {
   if (is(UnauthorizedError)) return 401
   if (is(MethodNotFoundError)) return 404
   if (is(RequestTooLargeError)) return 413
+  if (is(RequestTimeoutError)) return 408
   if (is(InvalidArgumentError) || is(ConfigError) || is(ControlProtocolError)) return 400
   return 500
 }

@@ -9,7 +9,8 @@ import { dirname } from 'node:path'
 import { once } from 'node:events'
 import type { AbortOptions } from '@libp2p/interface'
 import { AlreadyStartedError, ConfigError, UnauthorizedError } from '../errors.js'
-import { ControlProtocolError, RequestTooLargeError } from './errors.js'
+import { readBoundedBody } from './body.js'
+import { ControlProtocolError, RequestTimeoutError, RequestTooLargeError } from './errors.js'
 import { CALL_PATH, MAX_REQUEST_BYTES, NDJSON, TOKEN_HEADER, statusFor, toWireError, type CallRequest, type StreamLine } from './protocol.js'
 import type { MethodRegistry } from './registry.js'
 import { tokenMatches, writeToken } from './token.js'
@@ -47,6 +48,9 @@ export function defaultTokenFile (socket: string): string {
 /** Linux `sockaddr_un.sun_path` is 108 bytes including the terminating NUL. */
 export const MAX_SOCKET_PATH = 107
 
+/** Time a request body may take to arrive (the local CLI sends it at once). */
+const BODY_TIMEOUT_MS = 10_000
+
 const noopLogger: ControlLogger = { debug () {}, info () {}, warn () {} }
 
 /** true when something accepts connections on the socket (another daemon is running). */
@@ -79,16 +83,10 @@ export function createControlServer (options: ControlServerOptions): ControlServ
   const running = new Set<AbortController>()
 
   async function readBody (req: IncomingMessage): Promise<CallRequest> {
-    const chunks: Buffer[] = []
-    let size = 0
-    for await (const chunk of req) {
-      size += (chunk as Buffer).length
-      if (size > MAX_REQUEST_BYTES) throw new RequestTooLargeError(`request larger than ${MAX_REQUEST_BYTES} bytes`)
-      chunks.push(chunk as Buffer)
-    }
+    const bytes = await readBoundedBody(req, { maxBytes: MAX_REQUEST_BYTES, timeoutMs: BODY_TIMEOUT_MS })
     let body: unknown
     try {
-      body = JSON.parse(Buffer.concat(chunks).toString('utf8'))
+      body = JSON.parse(bytes.toString('utf8'))
     } catch {
       throw new ControlProtocolError('request body is not JSON')
     }
@@ -153,7 +151,7 @@ export function createControlServer (options: ControlServerOptions): ControlServ
         res.end(JSON.stringify({ error: wire }) + '\n')
       } else if (!res.headersSent) {
         // stop reading an oversized body: answer, then close the connection
-        if (err instanceof RequestTooLargeError) res.setHeader('connection', 'close')
+        if (err instanceof RequestTooLargeError || err instanceof RequestTimeoutError) res.setHeader('connection', 'close')
         sendJson(res, statusFor(wire), { error: wire })
       } else {
         res.destroy()

@@ -1,7 +1,8 @@
 /**
  * Turns a push source (event listener, subscription callback) into the async iterable a streaming
  * control method yields. The buffer is bounded: a slow CLI loses the oldest items (counted in
- * `dropped`) rather than growing the daemon's memory without limit.
+ * `pushStreamStats.dropped`, process-wide, on /metrics as `dmsnet_control_stream_items{state="dropped"}`) rather
+ * than growing the daemon's memory without limit.
  *
  *   registry.registerStream('messaging.subscribe', {
  *     handler: (params, { signal }) => pushStream(signal, push => topic.onMessage(push))
@@ -10,6 +11,14 @@
 export interface PushStreamOptions {
   /** Items kept while the consumer is slow. Default 1000. */
   maxBuffered?: number
+}
+
+/** Process-wide counters of every push stream (a daemon is one node per process). */
+export const pushStreamStats = {
+  /** Items thrown away because a consumer fell more than `maxBuffered` behind. */
+  dropped: 0,
+  /** Items waiting for their consumer right now, all streams. */
+  buffered: 0
 }
 
 export async function * pushStream<T> (
@@ -22,7 +31,12 @@ export async function * pushStream<T> (
   let wake: (() => void) | undefined
   const push = (item: T): void => {
     buf.push(item)
-    if (buf.length > max) buf.shift()
+    pushStreamStats.buffered++
+    if (buf.length > max) {
+      buf.shift()
+      pushStreamStats.buffered--
+      pushStreamStats.dropped++
+    }
     wake?.()
   }
   const onAbort = (): void => { wake?.() }
@@ -35,9 +49,12 @@ export async function * pushStream<T> (
         wake = undefined
         continue
       }
+      pushStreamStats.buffered--
       yield buf.shift() as T
     }
   } finally {
+    pushStreamStats.buffered -= buf.length
+    buf.length = 0
     signal.removeEventListener('abort', onAbort)
     if (typeof unsubscribe === 'function') unsubscribe()
   }

@@ -8,13 +8,14 @@
 import { mkdir, chmod } from 'node:fs/promises'
 import { assertPrivateDir } from '../safe-file.js'
 import type { AbortOptions } from '@libp2p/interface'
-import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import { Counter, Gauge, type Registry } from 'prom-client'
 import type { Config } from '../config/schema.js'
 import { assertNoDaemon, assertSocketPath, createControlServer, type ControlServer } from '../control/server.js'
 import { createMethodRegistry, type MethodRegistry } from '../control/registry.js'
+import { pushStreamStats } from '../control/stream.js'
 import { AlreadyStartedError, NotStartedError } from '../errors.js'
 import { createLoggerFactory, setLogLevel, type Logger } from '../logging.js'
+import { hostMetrics } from '../network/host-metrics.js'
 import { assertLoopbackHost, createMetricsRegistry, startMetricsServer, type MetricsServer } from '../metrics.js'
 import { createNetwork } from '../network/index.js'
 import { loadOrCreateIdentity } from '../network/identity.js'
@@ -105,8 +106,9 @@ export function createNode (config: Config, options: CreateNodeOptions = {}): Dm
       // record types of the capabilities: the network validates what it is told to
       dht: advertDhtRecords(),
       ...(pnet != null ? { profile: pnet.profile } : {}),
-      // libp2p's metrics in our registry; process metrics are already collected by createMetricsRegistry
-      libp2p: { metrics: prometheusMetrics({ registry: metrics, collectDefaultMetrics: false, preserveExistingMetrics: true }) }
+      // libp2p's metrics in our registry, following the current host across host switches
+      // (network/host-metrics.ts); process metrics are already collected by createMetricsRegistry
+      libp2p: { metrics: hostMetrics({ registry: metrics }) }
     })
     network = net
     await net.start({ signal })
@@ -156,6 +158,8 @@ export function createNode (config: Config, options: CreateNodeOptions = {}): Dm
 
     if (options.control !== false) {
       const calls = new Counter({ name: 'dmsnet_control_calls_total', help: 'control API calls by method and outcome (ok or error name)', labelNames: ['method', 'outcome'], registers: [metrics] })
+      // streaming methods' bounded buffers (control/stream.ts): items waiting, items dropped for a slow reader
+      new Gauge({ name: 'dmsnet_control_stream_items', help: 'items of streaming control calls (subscribe, events...) waiting for a slow reader, and dropped because it fell too far behind', labelNames: ['state'], registers: [metrics], collect () { this.set({ state: 'buffered' }, pushStreamStats.buffered); this.set({ state: 'dropped' }, pushStreamStats.dropped) } })
       const srv = createControlServer({
         socket: config.control.socket,
         registry,

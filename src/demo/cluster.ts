@@ -10,6 +10,9 @@ import { demoConfig } from '../config/profiles.js'
 import { createNode, type DmsnetNode } from '../daemon/node.js'
 import { loadOrCreateIdentity } from '../network/identity.js'
 
+/** Prefix of the demo cluster's data dirs in the temp dir: `dmsnet-demo-<pid>-XXXXXX`. */
+export const CLUSTER_DIR_PREFIX = 'dmsnet-demo-'
+
 export interface DemoNode {
   name: string
   /** Known before the node starts (the identity is created first), so events can name it. */
@@ -40,7 +43,9 @@ export interface ClusterHooks {
 }
 
 export async function startCluster (options: ClusterOptions, hooks: ClusterHooks = {}): Promise<Cluster> {
-  const baseDir = await mkdtemp(join(tmpdir(), 'dmsnet-demo-'))
+  // the pid in the name lets a later demo (vpn-world.ts sweepLeftovers) or a test remove the dir
+  // of a demo that was killed before it could (SIGKILL)
+  const baseDir = await mkdtemp(join(tmpdir(), `${CLUSTER_DIR_PREFIX}${process.pid}-`))
   const nodes: DemoNode[] = []
   const cluster: Cluster = {
     baseDir,

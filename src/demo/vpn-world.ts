@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createControlClient, type ControlClient } from '../control/index.js'
+import { CLUSTER_DIR_PREFIX } from './cluster.js'
 import { attachToBridge, createBridge } from '../netdev/bridge.js'
 import { createNetns, deleteNetns, listNetns } from '../netdev/netns.js'
 import { createVeth } from '../netdev/veth.js'
@@ -80,7 +81,7 @@ function alive (pid: number): boolean {
 
 /**
  * Removes what an earlier demo left behind when it was killed before it could clean up: its
- * namespaces and daemon data dirs, once that demo's process is gone and none of its daemons runs.
+ * namespaces, daemon data dirs and cluster data dir, once that demo's process is gone and none of its daemons runs.
  * Returns the names removed. Never throws.
  */
 export async function sweepLeftovers (): Promise<string[]> {
@@ -88,6 +89,10 @@ export async function sweepLeftovers (): Promise<string[]> {
   try {
     const tagOf = (name: string): number | undefined => {
       const m = new RegExp(`^${NETNS_PREFIX}(\\d+)-`).exec(name)
+      return m == null ? undefined : Number(m[1])
+    }
+    const clusterTagOf = (name: string): number | undefined => {
+      const m = new RegExp(`^${CLUSTER_DIR_PREFIX}(\\d+)-`).exec(name)
       return m == null ? undefined : Number(m[1])
     }
     const stale = (pid: number): boolean => pid !== process.pid && !alive(pid) && !daemonRunning(pid)
@@ -98,7 +103,7 @@ export async function sweepLeftovers (): Promise<string[]> {
       }
     }
     for (const d of await readdir(tmpdir())) {
-      const pid = tagOf(d)
+      const pid = tagOf(d) ?? clusterTagOf(d)
       if (pid != null && stale(pid)) {
         await rm(join(tmpdir(), d), { recursive: true, force: true }).then(() => { removed.push(join(tmpdir(), d)) }, () => {})
       }

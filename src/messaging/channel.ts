@@ -10,6 +10,7 @@ import type { Stream } from '@libp2p/interface'
 import { AbortedError, DmsnetError, TimeoutError } from '../errors.js'
 import { MessageRejectedError, NoHandlerError, StreamClosedError } from './errors.js'
 import { FrameDecoder, FrameKind, FrameWriter, decodeNack, encodeFrame } from './framing.js'
+import type { DropReason } from './types.js'
 
 interface Pending {
   resolve: (v: Uint8Array | undefined) => void
@@ -37,15 +38,22 @@ export class OutboundChannel {
   closed = false
 
   /** `compact`: the stream speaks /dmsnet/msg/2.0.0 (compact, connection-authenticated bodies allowed). */
-  constructor (readonly peer: string, readonly stream: Stream, readonly compact: boolean, private readonly maxInFlight: number, maxFrame: number, private readonly onClose: (ch: OutboundChannel) => void) {
+  constructor (readonly peer: string, readonly stream: Stream, readonly compact: boolean, private readonly maxInFlight: number, maxFrame: number, private readonly onClose: (ch: OutboundChannel) => void, onDrop: (reason: DropReason, detail: string) => void = () => {}) {
     this.decoder = new FrameDecoder(maxFrame)
     this.writer = new FrameWriter(stream)
     stream.addEventListener('message', (evt) => {
       try {
         for (const f of this.decoder.push(evt.data)) {
-          if (f instanceof Error) continue
+          if (f instanceof Error) {
+            onDrop('undecodable', f.message)
+            continue
+          }
           const p = this.pending.get(f.id)
-          if (p == null) continue // late answer to a call that timed out
+          if (p == null) {
+            // a late answer to a call that timed out, or one we never made: counted, not kept
+            onDrop('unsolicited', `answer frame ${f.id} matches no call in flight`)
+            continue
+          }
           this.pending.delete(f.id)
           if (f.kind === FrameKind.Ack) p.resolve(undefined)
           else if (f.kind === FrameKind.Response) p.resolve(f.rest.slice())
@@ -57,6 +65,7 @@ export class OutboundChannel {
           }
         }
       } catch (err) {
+        onDrop('oversized', (err as Error).message)
         stream.abort(err as Error)
       }
     })

@@ -53,3 +53,11 @@ export class ExpiredError extends DmsnetError {
 export class RecordLifetimeError extends DmsnetError {
   static override name = 'RecordLifetimeError'
 }
+
+/**
+ * A peer took longer than `messaging.frameTimeoutMs` to deliver one frame it had begun (a
+ * trickle): its stream is reset and the partial frame thrown away.
+ */
+export class SlowFrameError extends DmsnetError {
+  static override name = 'SlowFrameError'
+}

@@ -10,7 +10,7 @@
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { decodeCompact } from './compact.js'
 import type { DecodedEnvelope, Envelope } from './envelope.js'
-import { MessageTooLargeError } from './errors.js'
+import { MessageTooLargeError, SlowFrameError } from './errors.js'
 import { FrameDecoder, FrameKind, FrameWriter, MessageFlags, ShortFrameError, encodeFrame, encodeNack } from './framing.js'
 import type { DropReason, MessagingConfig, ReceivedMessage } from './types.js'
 
@@ -49,7 +49,8 @@ type Verified = ReceivedMessage | Promise<ReceivedMessage>
 export const AUTHENTICATING_ENCRYPTERS: ReadonlySet<string> = new Set(['/noise', '/tls/1.0.0'])
 
 export class InboundStreams {
-  private readonly streams = new Set<Stream>()
+  /** Each open inbound stream and its decoder (which holds the part of a frame not complete yet). */
+  private readonly streams = new Map<Stream, FrameDecoder>()
   private readonly inFlight = new Map<string, number>()
   /** Bytes of messages being verified or handled, per peer and in all. */
   private readonly inFlightBytes = new Map<string, number>()
@@ -65,8 +66,15 @@ export class InboundStreams {
     return this.bytes
   }
 
+  /** Bytes of frames received in part, all streams (each stream: < maxFrame, and for < frameTimeoutMs). */
+  get bufferedByteCount (): number {
+    let n = 0
+    for (const d of this.streams.values()) n += d.buffered
+    return n
+  }
+
   abortAll (err: Error): void {
-    for (const s of this.streams) s.abort(err)
+    for (const s of this.streams.keys()) s.abort(err)
     this.streams.clear()
   }
 
@@ -80,8 +88,28 @@ export class InboundStreams {
     // messages whose handler has not started yet: while any wait, later ones queue behind them
     let waiting = 0
     let order: Promise<void> = Promise.resolve()
-    this.streams.add(stream)
-    stream.addEventListener('close', () => { this.streams.delete(stream) })
+    this.streams.set(stream, decoder)
+    // A frame begun must be complete within frameTimeoutMs (a trickling peer would otherwise
+    // hold up to maxFrame here for the life of the stream). One lazy timer per stream, armed
+    // while part of a frame waits; `progressAt` moves when a frame starts or completes.
+    let progressAt = 0
+    let slowTimer: ReturnType<typeof setTimeout> | undefined
+    const checkSlow = (): void => {
+      slowTimer = undefined
+      if (decoder.buffered === 0 || stream.status !== 'open') return
+      const left = progressAt + core.config.frameTimeoutMs - Date.now()
+      if (left > 0) {
+        slowTimer = setTimeout(checkSlow, left)
+        return
+      }
+      const err = new SlowFrameError(`a frame stayed incomplete for ${core.config.frameTimeoutMs} ms (${decoder.buffered} bytes received)`)
+      core.countDrop(remoteStr, 'slow', err.message)
+      stream.abort(err)
+    }
+    stream.addEventListener('close', () => {
+      this.streams.delete(stream)
+      clearTimeout(slowTimer)
+    })
     const writer = new FrameWriter(stream)
     const reply = (frame: Uint8Array): void => {
       if (stream.writeStatus !== 'writable') return
@@ -175,6 +203,7 @@ export class InboundStreams {
     }
 
     stream.addEventListener('message', (evt) => {
+      const fresh = decoder.buffered === 0
       let frames
       try {
         frames = decoder.push(evt.data)
@@ -183,6 +212,10 @@ export class InboundStreams {
         core.countDrop(remoteStr, 'oversized', (err as Error).message)
         stream.abort(err as Error)
         return
+      }
+      if (decoder.buffered > 0) {
+        if (fresh || frames.length > 0) progressAt = Date.now()
+        slowTimer ??= setTimeout(checkSlow, core.config.frameTimeoutMs)
       }
       for (const f of frames) {
         if (f instanceof ShortFrameError) {

@@ -258,6 +258,7 @@ export class MessagingCore extends TypedEventEmitter<MessagingEvents> {
       inboundStreams: this.inbound.size,
       replayCacheSize: this.replay.size,
       inboundInFlightBytes: this.inbound.inFlightByteCount,
+      inboundBufferedBytes: this.inbound.bufferedByteCount,
       replayCache: this.replay.stats()
     }
   }
@@ -348,7 +349,7 @@ export class MessagingCore extends TypedEventEmitter<MessagingEvents> {
         this.openChannels.delete(closed)
         if (this.ready.get(peer) === closed) this.ready.delete(peer)
         void this.channels.get(peer)?.then(c => { if (c === closed) this.channels.delete(peer) }, () => {})
-      })
+      }, (reason, detail) => { this.countDrop(peer, reason, detail) })
       this.openChannels.add(ch)
       return ch
     })()
@@ -413,7 +414,7 @@ function handlerError (err: unknown): DropError {
 
 function validateConfig (c: MessagingConfig): void {
   const positive = ['maxMessageSize', 'maxInFlight', 'defaultExpiryMs', 'replayWindowMs', 'ackTimeoutMs', 'dropLogIntervalMs', 'advertiseIntervalMs', 'advertTtlMs', 'replayCacheEntriesPerSender',
-    'replayCacheSendersPerPeer', 'replayCacheEntriesPerPeer', 'maxInFlightBytesPerPeer', 'maxInFlightBytes'] as const
+    'replayCacheSendersPerPeer', 'replayCacheEntriesPerPeer', 'maxInFlightBytesPerPeer', 'maxInFlightBytes', 'frameTimeoutMs'] as const
   for (const k of positive) {
     const v = c[k]
     if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new InvalidArgumentError(`messaging.${k} must be a positive number, got ${String(v)}`)

@@ -15,7 +15,7 @@ function counter (registry: Registry | undefined, name: string, help: string, la
 }
 
 export class MessagingMetrics {
-  readonly stats: Omit<MessagingStats, 'inFlight' | 'outboundStreams' | 'inboundStreams' | 'replayCacheSize' | 'inboundInFlightBytes' | 'replayCache'> = {
+  readonly stats: Omit<MessagingStats, 'inFlight' | 'outboundStreams' | 'inboundStreams' | 'replayCacheSize' | 'inboundInFlightBytes' | 'inboundBufferedBytes' | 'replayCache'> = {
     sent: 0, acked: 0, sendFailed: 0, received: 0, published: 0, delivered: 0, dropped: {}
   }
 

@@ -39,6 +39,12 @@ export interface MessagingConfig {
   maxInFlightBytesPerPeer: number
   /** Same, over all peers. Default 256 MiB. */
   maxInFlightBytes: number
+  /**
+   * Time one inbound frame may take to arrive once its first byte came, ms (default 30 s: a full
+   * 1 MiB frame at 35 kB/s). A peer that trickles a frame slower is cut off (`slow` drop), so a
+   * half-sent frame cannot hold up to `maxMessageSize` of our memory for the life of a stream.
+   */
+  frameTimeoutMs: number
 }
 
 export const DEFAULT_MESSAGING_CONFIG: Readonly<MessagingConfig> = Object.freeze({
@@ -58,7 +64,8 @@ export const DEFAULT_MESSAGING_CONFIG: Readonly<MessagingConfig> = Object.freeze
   replayCacheSendersPerPeer: 1024,
   replayCacheEntriesPerPeer: 65536,
   maxInFlightBytesPerPeer: 32 * 1024 * 1024,
-  maxInFlightBytes: 256 * 1024 * 1024
+  maxInFlightBytes: 256 * 1024 * 1024,
+  frameTimeoutMs: 30_000
 })
 
 /** A verified message handed to a handler. */
@@ -116,6 +123,10 @@ export type DropReason =
   | 'validator'
   /** An unsigned (compact) message on a connection whose encrypter does not authenticate the peer. */
   | 'unauthenticated'
+  /** A frame that took longer than `frameTimeoutMs` to arrive: the stream is reset. */
+  | 'slow'
+  /** An answer frame on one of our outbound streams that matches no call in flight (late or forged). */
+  | 'unsolicited'
 
 export interface MessagingEvents {
   /** A fire-and-forget `send` failed. */
@@ -138,6 +149,8 @@ export interface MessagingStats {
   replayCacheSize: number
   /** Bytes of inbound direct messages being verified or handled right now. */
   inboundInFlightBytes: number
+  /** Bytes of inbound frames received in part (waiting for the rest), all streams. */
+  inboundBufferedBytes: number
   replayCache: ReplayCacheStats
 }
 

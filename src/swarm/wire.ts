@@ -89,7 +89,9 @@ export interface MessageChannel {
 }
 
 export function channel (stream: Stream): MessageChannel {
-  const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES })
+  // one message per direction: a peer that sends more than one message's bytes before we read is
+  // cut off (StreamBufferError) instead of filling the 4 MiB default buffer of every stream
+  const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES, maxBufferSize: MAX_MESSAGE_BYTES + 16 })
   return {
     async read (options) {
       const buf = await lp.read(options)

@@ -19,6 +19,8 @@ interface SimdAddon {
   /** `out` may be `data` itself (in place); otherwise they must not overlap. */
   xsalsa20Xor: (state: SimdState, out: Uint8Array, data: Uint8Array) => void
   xsalsa20Dispose: (state: SimdState) => void
+  /** An external that is not a state (tests: a wrong object is a TypeError, never read as a state). */
+  xsalsa20ForeignExternal?: () => object
 }
 
 let cached: SimdAddon | null | undefined

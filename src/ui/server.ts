@@ -13,7 +13,8 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { AbortOptions } from '@libp2p/interface'
 import { ConfigError, UnauthorizedError } from '../errors.js'
-import { ControlProtocolError, RequestTooLargeError } from '../control/errors.js'
+import { readBoundedBody } from '../control/body.js'
+import { ControlProtocolError, RequestTimeoutError, RequestTooLargeError } from '../control/errors.js'
 import { statusFor, toWireError } from '../control/protocol.js'
 import type { MethodRegistry } from '../control/registry.js'
 import type { DmsnetMethod } from '../control/catalogue/index.js'
@@ -51,12 +52,16 @@ export interface UiServerOptions {
   feed: () => EventFeed | undefined
   /** Directory with the built page (index.html, app.js, app.css); default: the package's dist/ui. */
   assetsDir?: string
+  /** Time a request body may take to arrive, ms (default 10 s; then 408 RequestTimeoutError). */
+  bodyTimeoutMs?: number
 }
 
 export interface UiServer {
   /** e.g. http://127.0.0.1:41234 */
   readonly origin: string
   readonly cookieName: string
+  /** Requests refused with an error, by its name (bad bodies, oversized or too slow, forbidden methods...). */
+  readonly refused: Readonly<Record<string, number>>
   stop: (options?: AbortOptions) => Promise<void>
 }
 
@@ -87,16 +92,10 @@ function sendText (res: ServerResponse, status: number, text: string): void {
   res.end(text + '\n')
 }
 
-async function readJson (req: IncomingMessage): Promise<{ method?: unknown, params?: unknown }> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length
-    if (size > MAX_BODY) throw new RequestTooLargeError(`request larger than ${MAX_BODY} bytes`)
-    chunks.push(chunk as Buffer)
-  }
+async function readJson (req: IncomingMessage, timeoutMs: number): Promise<{ method?: unknown, params?: unknown }> {
+  const bytes = await readBoundedBody(req, { maxBytes: MAX_BODY, timeoutMs })
   try {
-    const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown
+    const body = JSON.parse(bytes.toString('utf8')) as unknown
     if (typeof body === 'object' && body != null) return body
   } catch {
     // not JSON: answered below like any other malformed request
@@ -112,6 +111,7 @@ export async function startUiServer (options: UiServerOptions): Promise<UiServer
   }
   const assetsDir = options.assetsDir ?? defaultAssetsDir()
   const running = new Set<AbortController>()
+  const refused: Record<string, number> = {}
   let port = 0
   let cookieName = 'dmsnet_ui'
   const hostName = options.host.includes(':') ? `[${options.host}]` : options.host
@@ -140,7 +140,7 @@ export async function startUiServer (options: UiServerOptions): Promise<UiServer
   async function call (req: IncomingMessage, res: ServerResponse, signal: AbortSignal): Promise<void> {
     const registry = options.registry()
     if (registry == null) { sendJson(res, 503, { error: { name: 'NotStartedError', message: 'the node is still starting' } }); return }
-    const body = await readJson(req)
+    const body = await readJson(req, options.bodyTimeoutMs ?? 10_000)
     if (typeof body.method !== 'string' || !(UI_METHODS as readonly string[]).includes(body.method)) {
       throw new UnauthorizedError(`the status page may not call "${String(body.method)}" (read-only methods: ${UI_METHODS.join(', ')})`)
     }
@@ -202,9 +202,10 @@ export async function startUiServer (options: UiServerOptions): Promise<UiServer
       if (req.method === 'GET' && asset != null) { await serveAsset(res, asset); return }
       sendText(res, 404, 'not found')
     } catch (err) {
-      if (res.headersSent || res.destroyed) { res.destroy(); return }
       const wire = toWireError(err)
-      if (err instanceof RequestTooLargeError) res.setHeader('connection', 'close')
+      refused[wire.name] = (refused[wire.name] ?? 0) + 1
+      if (res.headersSent || res.destroyed) { res.destroy(); return }
+      if (err instanceof RequestTooLargeError || err instanceof RequestTimeoutError) res.setHeader('connection', 'close')
       sendJson(res, statusFor(wire), { error: wire })
     } finally {
       running.delete(controller)
@@ -231,6 +232,7 @@ export async function startUiServer (options: UiServerOptions): Promise<UiServer
   return {
     origin: `http://${hostName}:${port}`,
     cookieName,
+    refused,
     async stop () {
       for (const c of running) c.abort(new Error('daemon stopping'))
       const closed = new Promise<void>(resolve => server.close(() => { resolve() }))

@@ -14,6 +14,8 @@ import { parseMembership, type VpnMembership } from './membership.js'
 
 export const CONTROL_PROTOCOL = '/dmsnet/vpn/ctl/1.0.0'
 export const MAX_CONTROL_MESSAGE = 1024 * 1024
+/** Bytes read ahead on a control stream: one message and its length prefix (the default is 4 MiB). */
+const MAX_CONTROL_BUFFER = MAX_CONTROL_MESSAGE + 16
 
 export type ControlRequest =
   | { type: 'membership', membership: VpnMembership }
@@ -50,7 +52,7 @@ async function readJSON (lp: ReturnType<typeof lpStream>, options?: AbortOptions
 
 /** Client side: sends one request on a fresh stream and reads the reply. */
 export async function exchange (stream: Stream, req: ControlRequest, options?: AbortOptions): Promise<ControlReply> {
-  const lp = lpStream(stream, { maxDataLength: MAX_CONTROL_MESSAGE })
+  const lp = lpStream(stream, { maxDataLength: MAX_CONTROL_MESSAGE, maxBufferSize: MAX_CONTROL_BUFFER })
   await lp.write(new TextEncoder().encode(JSON.stringify(req)), options)
   const reply = parseReply(await readJSON(lp, options))
   await stream.close(options).catch(() => {})
@@ -59,7 +61,7 @@ export async function exchange (stream: Stream, req: ControlRequest, options?: A
 
 /** Server side: reads one request, answers with what `handle` returns (errors become `ok: false`). */
 export async function serve (stream: Stream, handle: (req: ControlRequest) => Promise<ControlReply>, options?: AbortOptions): Promise<void> {
-  const lp = lpStream(stream, { maxDataLength: MAX_CONTROL_MESSAGE })
+  const lp = lpStream(stream, { maxDataLength: MAX_CONTROL_MESSAGE, maxBufferSize: MAX_CONTROL_BUFFER })
   let reply: ControlReply
   try {
     reply = await handle(parseRequest(await readJSON(lp, options)))

@@ -5,7 +5,8 @@
  * would drop traffic). The open's AbortSignal bounds the open only (issue 14).
  */
 import { configDefaults } from '../config/schema.js'
-import { createDnsResponder, type DnsResponder } from './dns.js'
+import { createDnsResponder, dnsStatsOf, type DnsResponder } from './dns.js'
+import type { VpnDnsStats } from './types.js'
 import { toForwardOptions } from './dns-forward.js'
 import { parseCidr } from './ip.js'
 import type { VpnConfig } from './api.js'
@@ -47,6 +48,11 @@ export class LocalDevice {
     this.routes = routes
     this.opts.data.attachTun(tun)
     await this.startDns(m, self)
+  }
+
+  /** The DNS responder's counters while the device is open (vpn status, /metrics). */
+  get dnsStats (): VpnDnsStats | undefined {
+    return this.dns != null ? dnsStatsOf(this.dns) : undefined
   }
 
   /** Routes the extra prefixes of `routes` into the device, in place, when they changed. */

@@ -9,6 +9,7 @@ import { createSocket, type Socket } from 'node:dgram'
 import { once } from 'node:events'
 import dnsPacket from 'dns-packet'
 import type { Logger } from '../logging.js'
+import type { VpnDnsStats } from './types.js'
 import { createDnsForwarder, type DnsForwarder, type DnsForwarderOptions } from './dns-forward.js'
 
 export interface DnsRecord {
@@ -44,6 +45,11 @@ export interface DnsResponder {
   /** Present when forwarding is on. */
   readonly forwarder?: DnsForwarder
   close (): Promise<void>
+}
+
+/** The responder's counters and its forwarder's, as `vpn status` and /metrics show them (a snapshot). */
+export function dnsStatsOf (d: DnsResponder): VpnDnsStats {
+  return { ...d.stats, ...(d.forwarder != null ? { forward: { ...d.forwarder.stats } } : {}) }
 }
 
 const RCODE_NXDOMAIN = 3

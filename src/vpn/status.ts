@@ -4,7 +4,7 @@
  */
 import { emptyStats, type PeerLink } from './link.js'
 import type { VpnMembership } from './membership.js'
-import type { VpnPeerStatus, VpnStatus } from './types.js'
+import type { VpnDnsStats, VpnPeerStatus, VpnStatus } from './types.js'
 
 export interface StatusParts {
   selfPeerId: string
@@ -12,6 +12,7 @@ export interface StatusParts {
   applied: VpnMembership | undefined
   links: ReadonlyMap<string, PeerLink>
   tun?: { name: string, stats?: () => Record<string, number> }
+  dns?: VpnDnsStats
   dropNoRoute: number
   dropNotMember: number
   policy: VpnStatus['policy']
@@ -54,6 +55,7 @@ export function buildStatus (p: StatusParts): VpnStatus {
     dropNotMember: p.dropNotMember,
     policy: p.policy,
     tun: p.tun?.stats?.(),
+    ...(p.dns != null ? { dns: p.dns } : {}),
     jobs: p.jobs,
     portMappings: p.portMappings
   }

@@ -102,10 +102,28 @@ export interface VpnStatus {
   /** Inbound packets (and refused tunnel streams) from a peer that is not (or no longer) a member. */
   dropNotMember: number
   /** Memberships refused by this node's policy or trust rules, and VPN switches it accepted. */
-  policy: { refused: number, invitationsRefused: number, switches: number, routesStripped: number }
+  policy: {
+    refused: number
+    invitationsRefused: number
+    switches: number
+    routesStripped: number
+    /** The authority's membership fetched again unchanged after it was refused: counted, not judged or logged again. */
+    refusedRepeats: number
+  }
   /** The TUN device's own counters. */
   tun?: Record<string, number>
+  /** The VPN DNS responder's counters (and its forwarder's), since the device opened; absent without a responder. */
+  dns?: VpnDnsStats
   /** Job namespaces attached to the VPN through this node. */
   jobs: Array<{ netns: string, address: string, gateway: string, hostInterface: string }>
   portMappings: Array<{ id: string, protocol: 'tcp' | 'udp', port: number, target: string }>
+}
+
+/** Counters of the VPN's DNS responder (src/vpn/dns.ts) and of its forwarder (dns-forward.ts). */
+export interface VpnDnsStats {
+  queries: number
+  answered: number
+  nxdomain: number
+  malformed: number
+  forward?: { forwarded: number, cacheHits: number, timeouts: number, busy: number, servfail: number, badReplies: number, cacheEntries: number }
 }

@@ -98,7 +98,9 @@ class DmsnetVpn extends TypedEventEmitter<VpnEvents> implements Vpn {
         links: () => this.data.links.values(),
         dropNoRoute: () => this.data.dropNoRoute,
         dropNotMember: () => this.data.dropNotMember,
-        refused: () => this.counts.refused + this.counts.invitationsRefused
+        refused: () => this.counts.refused + this.counts.invitationsRefused,
+        refusedRepeats: () => this.refresher.stats.refusedRepeats,
+        dns: () => this.device.dnsStats
       })
     }
     this.refresher = createMembershipRefresher({
@@ -244,9 +246,10 @@ class DmsnetVpn extends TypedEventEmitter<VpnEvents> implements Vpn {
       applied: this.applied,
       links: this.data.links,
       tun: this.data.tun,
+      ...(this.device.dnsStats != null ? { dns: this.device.dnsStats } : {}),
       dropNoRoute: this.data.dropNoRoute,
       dropNotMember: this.data.dropNotMember,
-      policy: { ...this.counts },
+      policy: { ...this.counts, refusedRepeats: this.refresher.stats.refusedRepeats },
       jobs: this.jobs.attachments(),
       portMappings: this.jobs.mappings()
     })

@@ -9,6 +9,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync, readdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
+import { CLUSTER_DIR_PREFIX } from '../../src/demo/cluster.js'
 import { sweepLeftovers } from '../../src/demo/vpn-world.js'
 import { isRoot, requireRoot } from '../helpers/root.js'
 import { waitFor } from '../helpers/wait.js'
@@ -79,10 +80,13 @@ test('demo as root: killed with SIGKILL, its daemons still stop; the next demo s
   // no cleanup ran, but the daemons got SIGTERM from the kernel when their parent died
   await waitFor(() => daemonsOf(pid).length === 0, 15_000, 'the daemons to stop with the demo')
   assert.ok(namespacesOf(pid).length >= 4, 'the namespaces are still there')
+  const clusterDirs = (): string[] => readdirSync(tmpdir()).filter(d => d.startsWith(`${CLUSTER_DIR_PREFIX}${pid}-`))
+  assert.equal(clusterDirs().length, 1, 'the killed demo left its cluster data dir')
   const swept = await sweepLeftovers()
   for (const l of ['hub', 'a', 'b', 'c']) assert.ok(swept.includes(`dmsdemo-${pid}-${l}`), `swept ${l}: ${swept.join(', ')}`)
   assert.deepEqual(namespacesOf(pid), [])
   assert.deepEqual(readdirSync(tmpdir()).filter(d => d.startsWith(`dmsdemo-${pid}-`)), [], 'daemon data dirs swept')
+  assert.deepEqual(clusterDirs(), [], 'the cluster data dir swept')
 })
 
 test('demo as root: a VPN step that fails is reported, cleaned up, and the demo goes on', { timeout: 240_000 }, async (t) => {

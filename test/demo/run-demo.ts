@@ -6,6 +6,7 @@ import { readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { TestContext } from 'node:test'
+import { CLUSTER_DIR_PREFIX } from '../../src/demo/cluster.js'
 import { entryArgs } from '../cli/helpers.js'
 import { isRoot } from '../helpers/root.js'
 import { waitFor as waitUntil } from '../helpers/wait.js'
@@ -62,7 +63,7 @@ export function daemonsOf (pid: number): number[] {
 
 /**
  * Safety net for a test that fails half-way (the demo is SIGKILLed): whatever its VPN step left
- * behind goes too (daemons, namespaces, data dirs).
+ * behind goes too (daemons, namespaces, data dirs), and its cluster's data dirs.
  */
 export function leftoversCleanup (t: TestContext, demo: DemoRun): void {
   t.after(() => {
@@ -70,6 +71,8 @@ export function leftoversCleanup (t: TestContext, demo: DemoRun): void {
     if (demo.child.exitCode == null) demo.child.kill('SIGKILL')
     for (const p of daemonsOf(pid)) { try { process.kill(p, 'SIGKILL') } catch { /* gone */ } }
     for (const ns of namespacesOf(pid)) { try { execFileSync('ip', ['netns', 'del', ns]) } catch { /* gone */ } }
-    for (const d of readdirSync(tmpdir())) if (d.startsWith(`dmsdemo-${pid}-`)) rmSync(join(tmpdir(), d), { recursive: true, force: true })
+    for (const d of readdirSync(tmpdir())) {
+      if (d.startsWith(`dmsdemo-${pid}-`) || d.startsWith(`${CLUSTER_DIR_PREFIX}${pid}-`)) rmSync(join(tmpdir(), d), { recursive: true, force: true })
+    }
   })
 }

@@ -3,9 +3,9 @@
  * prom-client registry, wired into libp2p's metrics as the daemon does (src/daemon/node.ts).
  */
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import { Registry } from 'prom-client'
 import { createMessaging, type Messaging } from '../../src/messaging/index.js'
+import { hostMetrics } from '../../src/network/host-metrics.js'
 import { startNode, type TestNode } from '../network/helpers.js'
 
 export interface InteropNode {
@@ -22,7 +22,7 @@ export async function startInteropNode (): Promise<InteropNode> {
   const registry = new Registry()
   const node = await startNode({}, {
     privateKey,
-    libp2p: { metrics: prometheusMetrics({ registry, collectDefaultMetrics: false, preserveExistingMetrics: true }) }
+    libp2p: { metrics: hostMetrics({ registry }) }
   })
   const messaging = createMessaging({ network: node.net, privateKey, metrics: registry })
   await messaging.start()

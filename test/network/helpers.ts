@@ -11,9 +11,23 @@ import type { Network } from '../../src/network/types.js'
 import { bound } from '../helpers/wait.js'
 import type { Stream } from '@libp2p/interface'
 
+/** Temp dirs made by this test process and not cleaned up yet: removed when it exits. */
+const liveTempDirs = new Set<string>()
+process.once('exit', () => {
+  // a test that failed (or forgot) before its cleanup still leaves nothing behind in /tmp
+  for (const d of liveTempDirs) rmSync(d, { recursive: true, force: true })
+})
+
 export function tempDir (prefix = 'dmsnet-net-'): { dir: string, cleanup(): void } {
   const dir = mkdtempSync(join(tmpdir(), prefix))
-  return { dir, cleanup: () => { rmSync(dir, { recursive: true, force: true }) } }
+  liveTempDirs.add(dir)
+  return {
+    dir,
+    cleanup: () => {
+      rmSync(dir, { recursive: true, force: true })
+      liveTempDirs.delete(dir)
+    }
+  }
 }
 
 /** Config for a loopback test node: TCP on 127.0.0.1 (random port), DHT server, no NAT helpers. */
@@ -40,9 +54,16 @@ export interface TestNode { net: Network, dir: string, config: Config, stop(): P
 export async function startNode (flags: Record<string, unknown> = {}, extra: Partial<CreateNetworkOptions> = {}, dir?: string): Promise<TestNode> {
   const tmp = dir == null ? tempDir() : undefined
   const dataDir = dir ?? tmp!.dir
-  const config = testConfig(dataDir, flags)
-  const net = await createNetwork({ config, ...extra })
-  await net.start()
+  let config: Config
+  let net: Network
+  try {
+    config = testConfig(dataDir, flags)
+    net = await createNetwork({ config, ...extra })
+    await net.start()
+  } catch (err) {
+    tmp?.cleanup()
+    throw err
+  }
   return {
     net,
     dir: dataDir,

@@ -105,6 +105,25 @@ test('AVX-512: bad arguments are refused with RangeError, disposed streams too',
   assert.throws(() => s.update(new Uint8Array(1)), { name: 'RangeError', message: /after dispose/ })
 })
 
+test('AVX-512: only a state the addon made is used as one: a plain object or another external is a TypeError', { skip }, () => {
+  const addon = simd!
+  const out = new Uint8Array(64)
+  const data = new Uint8Array(64)
+  // positive control: a real state works through the same entry points
+  const state = addon.xsalsa20Create(new Uint8Array(32), new Uint8Array(24))
+  addon.xsalsa20Xor(state, out, data)
+  assert.notDeepEqual(out, new Uint8Array(64))
+  assert.equal(typeof addon.xsalsa20ForeignExternal, 'function', 'the addon offers a foreign external for this test')
+  const foreign = addon.xsalsa20ForeignExternal!() as Parameters<typeof addon.xsalsa20Xor>[0]
+  const before = out.slice()
+  assert.throws(() => { addon.xsalsa20Xor(foreign, out, data) }, { name: 'TypeError', message: /not a stream state/ })
+  assert.throws(() => { addon.xsalsa20Dispose(foreign) }, { name: 'TypeError', message: /not a stream state/ })
+  assert.throws(() => { addon.xsalsa20Xor({} as typeof foreign, out, data) }, { name: 'TypeError', message: /not a stream state/ })
+  assert.throws(() => { addon.xsalsa20Xor(null as unknown as typeof foreign, out, data) }, { name: 'TypeError', message: /not a stream state/ })
+  assert.deepEqual(out, before, 'nothing written by the refused calls')
+  addon.xsalsa20Dispose(state)
+})
+
 test('DMSNET_XSALSA20 picks the cipher under auto (the protector reports it); a wrong value is a CipherChoiceError', () => {
   const key = new Uint8Array(randomBytes(32))
   const before = process.env.DMSNET_XSALSA20

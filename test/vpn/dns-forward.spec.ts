@@ -2,7 +2,8 @@
  * DNS forwarding of names outside the VPN domain, over real UDP on loopback against a fake upstream
  * resolver this test starts (never a real one): forwarded answers keep the client's id, a silent
  * upstream gives SERVFAIL after the timeout, answers are cached for their TTL (LRU, capped), the
- * in-flight cap answers SERVFAIL at once, and replies from the wrong sender are dropped.
+ * in-flight cap answers SERVFAIL at once, and replies from the wrong sender are dropped; the
+ * responder's and the forwarder's counters reach /metrics, `vpn status` and the CLI.
  */
 import assert from 'node:assert/strict'
 import { createSocket, type Socket } from 'node:dgram'
@@ -10,7 +11,11 @@ import { once } from 'node:events'
 import { test, type TestContext } from 'node:test'
 import dnsPacket from 'dns-packet'
 import { loadConfig } from '../../src/config/load.js'
-import { createDnsResponder } from '../../src/vpn/dns.js'
+import { Registry } from 'prom-client'
+import { formatDns } from '../../src/cli/commands/vpn/handler.js'
+import { createDnsResponder, dnsStatsOf, type DnsResponder } from '../../src/vpn/dns.js'
+import { registerVpnMetrics } from '../../src/vpn/metrics.js'
+import { buildStatus } from '../../src/vpn/status.js'
 import { createDnsForwarder, parseResolvConf, parseUpstream, toForwardOptions } from '../../src/vpn/dns-forward.js'
 import { pause } from '../helpers/wait.js'
 
@@ -59,7 +64,8 @@ async function ask (sock: Socket, port: number, q: Buffer): Promise<Decoded> {
   return decode(msg)
 }
 
-test('the VPN responder forwards foreign names to the upstream, keeps its own domain, and caches', async (t) => {
+/** The responder for domain `dmsnet` (it knows `alpha`) forwarding to a fresh fake upstream, and a client socket. */
+async function responderWithUpstream (t: TestContext): Promise<{ up: FakeUpstream, dns: DnsResponder, client: Socket, port: number }> {
   const up = await fakeUpstream(t)
   const dns = await createDnsResponder({
     domain: 'dmsnet',
@@ -70,7 +76,11 @@ test('the VPN responder forwards foreign names to the upstream, keeps its own do
   })
   const client = createSocket('udp4')
   t.after(async () => { client.close(); await dns.close() })
-  const port = dns.bound[0]!.port
+  return { up, dns, client, port: dns.bound[0]!.port }
+}
+
+test('the VPN responder forwards foreign names to the upstream, keeps its own domain, and caches', async (t) => {
+  const { up, dns, client, port } = await responderWithUpstream(t)
 
   const fwd = await ask(client, port, query('www.example.test', 4242))
   assert.equal(fwd.id, 4242, 'the client gets its own id back')
@@ -204,4 +214,31 @@ test('resolv.conf, upstream strings and the vpn.dnsForward config', () => {
   const f = createDnsForwarder({ upstreams: [{ address: '100.64.0.1', port: 53 }, { address: '100.64.0.1', port: 5353 }], exclude: [{ address: '100.64.0.1', port: 53 }] })
   assert.deepEqual(f.upstreams, [{ address: '100.64.0.1', port: 5353 }])
   void f.close()
+})
+
+test('the responder\'s and the forwarder\'s counters reach Prometheus and vpn status', async (t) => {
+  const { dns, client, port } = await responderWithUpstream(t)
+  const registry = new Registry()
+  let running = true
+  registerVpnMetrics(registry, { links: () => [], dropNoRoute: () => 0, dropNotMember: () => 0, refused: () => 0, dns: () => running ? dnsStatsOf(dns) : undefined })
+  const read = async (name: string, label: string): Promise<Record<string, number>> =>
+    Object.fromEntries(((await registry.getSingleMetric(name)?.get())?.values ?? []).map(v => [String(v.labels[label]), v.value]))
+
+  assert.equal((await ask(client, port, query('alpha.dmsnet', 1))).rcode, 'NOERROR')
+  assert.equal((await ask(client, port, query('nobody.dmsnet', 2))).rcode, 'NXDOMAIN')
+  assert.equal((await ask(client, port, query('www.example.test', 3))).rcode, 'NOERROR')
+  assert.equal((await ask(client, port, query('www.example.test', 4))).rcode, 'NOERROR') // from the cache
+  assert.equal((await ask(client, port, query('slow.test', 5))).rcode, 'SERVFAIL') // the upstream never answers
+
+  assert.deepEqual(await read('dmsnet_vpn_dns_queries', 'result'), { received: 2, answered: 1, nxdomain: 1, malformed: 0 })
+  assert.deepEqual(await read('dmsnet_vpn_dns_forward', 'counter'), { forwarded: 2, cache_hits: 1, timeouts: 1, busy: 0, servfail: 1, bad_replies: 0, cache_entries: 1 })
+
+  // vpn status carries the same counters, and the CLI prints them
+  const status = buildStatus({ selfPeerId: 'p', running: true, applied: undefined, links: new Map(), dns: dnsStatsOf(dns), dropNoRoute: 0, dropNotMember: 0, policy: { refused: 0, invitationsRefused: 0, switches: 0, routesStripped: 0, refusedRepeats: 0 }, jobs: [], portMappings: [] })
+  assert.deepEqual(status.dns, { queries: 2, answered: 1, nxdomain: 1, malformed: 0, forward: { forwarded: 2, cacheHits: 1, timeouts: 1, busy: 0, servfail: 1, badReplies: 0, cacheEntries: 1 } })
+  assert.match(formatDns(status.dns!), /queries 2, answered 1, nxdomain 1, malformed 0; forwarded 2, cache hits 1 \(1 cached\), timeouts 1, busy 0, servfail 1/)
+
+  // without a responder (device closed) the series are gone, not frozen at their last values
+  running = false
+  assert.deepEqual(await read('dmsnet_vpn_dns_forward', 'counter'), {})
 })

@@ -52,6 +52,7 @@ const LIST: Array<[ErrorClass, ErrorFields?]> = [
   [control.MethodNotFoundError],
   [control.ControlProtocolError],
   [control.RequestTooLargeError],
+  [control.RequestTimeoutError],
   // network
   [network.IdentityCorruptError],
   [network.IdentityPermissionError],

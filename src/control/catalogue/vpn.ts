@@ -61,8 +61,16 @@ const vpnStatus = z.object({
   peers: z.array(peerStatus),
   dropNoRoute: count.meta({ description: 'outbound packets with no member behind their destination' }),
   dropNotMember: count.meta({ description: 'inbound packets (and refused tunnel streams) from a peer that is not a member' }),
-  policy: z.object({ refused: count, invitationsRefused: count, switches: count, routesStripped: count }),
+  policy: z.object({ refused: count, invitationsRefused: count, switches: count, routesStripped: count, refusedRepeats: count.meta({ description: 'a refused membership fetched again unchanged: counted, not judged or logged again (the fetch backs off)' }) }),
   tun: z.record(z.string(), z.number()).optional().meta({ description: 'the TUN device\'s own counters' }),
+  dns: z.object({
+    queries: count,
+    answered: count,
+    nxdomain: count,
+    malformed: count,
+    forward: z.object({ forwarded: count, cacheHits: count, timeouts: count, busy: count, servfail: count, badReplies: count, cacheEntries: count }).optional()
+      .meta({ description: 'the forwarder of names outside the VPN domain (vpn.dnsForward)' })
+  }).optional().meta({ description: 'the VPN DNS responder\'s counters since the device opened' }),
   jobs: z.array(jobAttachment),
   portMappings: z.array(portMapping)
 })

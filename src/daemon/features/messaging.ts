@@ -103,6 +103,7 @@ export const messagingModule: ModuleFactory = async (components) => {
   // resource bounds against hostile peers (docs/messaging.md); the DHT figures are the current host's
   const gauges: Array<[string, string, () => number]> = [
     ['dmsnet_messages_inflight_bytes', 'bytes of inbound direct messages being verified or handled', () => messaging.stats().inboundInFlightBytes],
+    ['dmsnet_messages_buffered_bytes', 'bytes of inbound direct-message frames received in part (each bounded in size and time)', () => messaging.stats().inboundBufferedBytes],
     ['dmsnet_replay_cache_entries', 'nonces remembered by the replay cache', () => messaging.stats().replayCache.entries],
     ['dmsnet_replay_cache_quota_refusals', 'messages refused because their forwarder was over its replay-cache quota', () => messaging.stats().replayCache.quotaRefusals],
     ['dmsnet_dht_advert_records', 'advert records stored by this host\'s DHT', () => advertStoreStatsOf(network.started ? network.host : undefined)?.records ?? 0],

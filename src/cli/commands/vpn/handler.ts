@@ -13,6 +13,13 @@ function bytes (n: number): string {
   return `${(n / 1024 ** 3).toFixed(2)} GiB`
 }
 
+/** The DNS responder's line of `vpn status` (and its forwarder's counters when forwarding is on). */
+export function formatDns (d: NonNullable<VpnStatus['dns']>): string {
+  const f = d.forward
+  const fwd = f != null ? `; forwarded ${f.forwarded}, cache hits ${f.cacheHits} (${f.cacheEntries} cached), timeouts ${f.timeouts}, busy ${f.busy}, servfail ${f.servfail}, bad replies ${f.badReplies}` : ''
+  return `dns:       queries ${d.queries}, answered ${d.answered}, nxdomain ${d.nxdomain}, malformed ${d.malformed}${fwd}`
+}
+
 export function formatStatus (s: VpnStatus): string {
   if (s.state === 'idle') return 'VPN: not configured (dmsnet vpn up <peer...> to start one, or wait for an invitation)'
   const lines = [
@@ -20,6 +27,7 @@ export function formatStatus (s: VpnStatus): string {
     `interface: ${s.interface ?? '-'} mtu ${s.mtu ?? '-'}  range ${s.cidr ?? '-'} ${s.ipv6Prefix ?? ''}  domain ${s.domain ?? '-'}`,
     `address:   ${s.ipv4 ?? '-'} ${s.ipv6 ?? ''}`,
     `drops:     no-route ${s.dropNoRoute}, not-member ${s.dropNotMember}`,
+    ...(s.dns != null ? [formatDns(s.dns)] : []),
     '',
     'NAME             IPV4             PATH      TX              RX              DROPS (queue/spoof/not-for-us/malformed)'
   ]
