@@ -12,8 +12,9 @@
  * - *_per_run: { min, median, max } of each run's own ratio (VPN TCP / stream, VPN UDP / veth UDP,
  *   VPN RTT / stream RTT): the machine's speed drifts between runs, less so within one.
  * - phases: hygiene of the run (see bench/_lib/vpn-phase.ts): before every phase both nodes are idle
- *   with empty TUN and link queues and their heaps collected; major GCs and GC pause per phase,
- *   settle time, phases that did not settle, the load average at each phase's start.
+ *   with empty TUN and link queues; major GCs and GC pause per phase, the largest heap in use and
+ *   ArrayBuffer bytes of either node at each phase's end, settle time, phases that did not settle,
+ *   the load average at each phase's start.
  * - vpn_udp_500m_lost_at: where the VPN's 500 Mbit/s datagrams were lost, summed over runs:
  *   `rcvbuf` (the receiving socket's buffer was full: Udp RcvbufErrors in B), `tunTx` (A's TUN
  *   queue overflowed before the node read it), `linkQueue` (A's per-peer queue was full),

@@ -20,7 +20,7 @@ const IDLE_WINDOW_MS = 300
 /** Longest wait for idleness; past it the phase runs anyway and `unsettled` counts it. */
 const SETTLE_MAX_MS = 15_000
 
-interface GcCounts { minor: number, major: number, pauseMs: number, majorPauseMs: number }
+interface GcCounts { minor: number, major: number, pauseMs: number, majorPauseMs: number, heapUsedMb: number, arrayBuffersMb: number }
 
 export interface PhaseLog {
   /** phases whose nodes were not idle within SETTLE_MAX_MS (they ran anyway) */
@@ -33,10 +33,13 @@ export interface PhaseLog {
   gcPauseMs: Record<string, number>
   /** the 1-minute load average when each phase started */
   load: number[]
+  /** largest V8 heap in use / ArrayBuffer bytes of either node at the end of each phase, MB */
+  heapUsedMb: Record<string, number>
+  arrayBuffersMb: Record<string, number>
 }
 
 export function newPhaseLog (): PhaseLog {
-  return { unsettled: 0, settleMs: {}, gcMajor: {}, gcPauseMs: {}, load: [] }
+  return { unsettled: 0, settleMs: {}, gcMajor: {}, gcPauseMs: {}, load: [], heapUsedMb: {}, arrayBuffersMb: {} }
 }
 
 async function cpuUs (n: VpnNodeProc): Promise<number> {
@@ -80,5 +83,7 @@ export async function phase<T> (log: PhaseLog, nodes: VpnNodeProc[], name: strin
   const g1 = await Promise.all(nodes.map(async n => await n.call<GcCounts>('gc')))
   log.gcMajor[name] = (log.gcMajor[name] ?? 0) + g1.reduce((s, g, i) => s + g.major - g0[i]!.major, 0)
   log.gcPauseMs[name] = Math.round((log.gcPauseMs[name] ?? 0) + g1.reduce((s, g, i) => s + g.pauseMs - g0[i]!.pauseMs, 0))
+  log.heapUsedMb[name] = Math.round(Math.max(log.heapUsedMb[name] ?? 0, ...g1.map(g => g.heapUsedMb)))
+  log.arrayBuffersMb[name] = Math.round(Math.max(log.arrayBuffersMb[name] ?? 0, ...g1.map(g => g.arrayBuffersMb)))
   return r
 }

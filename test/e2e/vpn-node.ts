@@ -168,7 +168,12 @@ async function run (c: Cmd): Promise<unknown> {
       return { bytes: received, seconds: secs, gbps: received * 8 / secs / 1e9 }
     }
     case 'cpu': return process.cpuUsage() // for the benchmark's CPU-s/GB figures
-    case 'gc': return { ...gcStats }
+    case 'gc': {
+      // with the heap and ArrayBuffer bytes at this moment: a major GC storm with a flat heap
+      // points at external memory (the benchmark records both per phase)
+      const m = process.memoryUsage()
+      return { ...gcStats, heapUsedMb: m.heapUsed / 2 ** 20, arrayBuffersMb: m.arrayBuffers / 2 ** 20 }
+    }
     case 'profile': {
       // CPU profile of this node for `npm run bench -- vpn --profile DIR`: start, then stop into `file`
       if (c.action === 'start') {
