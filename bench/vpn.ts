@@ -4,11 +4,21 @@
  *
  * - vpn_tcp_gbps / veth_tcp_gbps: iperf3 TCP, one flow, `--secs` seconds, median of `--runs`.
  * - vpn_udp_gbps / veth_udp_gbps: iperf3 UDP, `--udp-len` (1392)-byte datagrams, offered `--udp-rate` (5G), received rate.
- * - stream_gbps: 256 MiB on a bare libp2p stream between the two vpn-node processes (the ceiling).
+ * - stream_gbps: `--secs` seconds on a bare libp2p stream between the two vpn-node processes (the
+ *   ceiling), measured next to VPN TCP in each run (the order alternates between runs).
  * - vpn_udp_loss_pct_500m / veth_udp_loss_pct_500m: iperf3 UDP at 500 Mbit/s offered: loss in percent.
+ * - vpn_udp_loss_pct_500m_w2m / veth_udp_loss_pct_500m_w2m: the same with iperf3 -w 2M (both ends'
+ *   socket buffers 2 MiB instead of the ~208 KiB default): what the receiver's buffer alone changes.
+ * - *_per_run: { min, median, max } of each run's own ratio (VPN TCP / stream, VPN UDP / veth UDP,
+ *   VPN RTT / stream RTT): the machine's speed drifts between runs, less so within one.
+ * - phases: hygiene of the run (see bench/_lib/vpn-phase.ts): before every phase both nodes are idle
+ *   with empty TUN and link queues; major GCs and GC pause per phase, the largest heap in use and
+ *   ArrayBuffer bytes of either node at each phase's end, settle time, phases that did not settle,
+ *   the load average at each phase's start.
  * - vpn_udp_500m_lost_at: where the VPN's 500 Mbit/s datagrams were lost, summed over runs:
  *   `rcvbuf` (the receiving socket's buffer was full: Udp RcvbufErrors in B), `tunTx` (A's TUN
- *   queue overflowed before the node read it), `linkQueue` (A's per-peer queue was full).
+ *   queue overflowed before the node read it), `linkQueue` (A's per-peer queue was full),
+ *   `tunWrite` (B's TUN write queue was full); vpn_udp_500m_w2m_lost_at: the same for the -w 2M runs.
  * - vpn_rtt_ms / veth_rtt_ms: median ping RTT (40 pings, 50 ms apart).
  * - vpn_tcp_cpu_s_per_gb / vpn_udp_cpu_s_per_gb / stream_cpu_s_per_gb: CPU seconds of both node processes per GB.
  * - tun: per node, bytes per packet and packets per batch the TUN saw, coalescing counters.
@@ -16,12 +26,14 @@
  * Any measurement that fails (iperf3 error, unreadable result, lost pings, a failed stream run)
  * fails the benchmark: exit 1 with the reason on stderr and in the JSON line's `error`.
  *
- * Before the runs, `--warmup 3` seconds of VPN TCP on the fresh tunnel (vpn_tcp_cold_*; not in the medians).
- * Usage: npm run bench -- vpn [--runs 3] [--secs 5] [--warmup 3] [--no-offload] [--udp-rate 5G] [--udp-len 1392] [--profile DIR]
+ * Before the runs, `--warmup 3` seconds of VPN TCP on the fresh tunnel (vpn_tcp_cold_*; not in the
+ * medians), then as long on the bare stream.
+ * Usage: npm run bench -- vpn [--runs 3] [--secs 5] [--warmup 3] [--no-offload] [--udp-rate 5G] [--udp-len 1392] [--profile DIR] [--no-rcvbuf-probe] [--loss-only]
  * DMSNET_TUN_UDP_COALESCE=0 in the environment turns the TUN's UDP coalescing off (the "before").
  * Progress on stderr; the last stdout line is one JSON object. Needs root (namespaces, TUN).
  */
 import { mkdirSync } from 'node:fs'
+import { newPhaseLog, phase } from './_lib/vpn-phase.js'
 import { createVpnWorld, specOf, type VpnNodeProc, type VpnWorld } from '../test/e2e/vpn-harness.js'
 import type { VpnStatus } from '../src/vpn/types.js'
 
@@ -61,12 +73,13 @@ class BenchRunError extends Error {
 }
 
 /** One iperf3 run; throws BenchRunError when iperf3 fails or its result is unreadable. */
-async function iperf (world: VpnWorld, client: VpnNodeProc, server: VpnNodeProc, addr: string, secs: number, udp: false | string): Promise<{ gbps: number, lossPct?: number }> {
-  const what = `iperf3 ${udp === false ? 'TCP' : `UDP at ${udp}`} to ${addr}`
+async function iperf (world: VpnWorld, client: VpnNodeProc, server: VpnNodeProc, addr: string, secs: number, udp: false | string, window?: string): Promise<{ gbps: number, lossPct?: number }> {
+  const what = `iperf3 ${udp === false ? 'TCP' : `UDP at ${udp}`}${window != null ? ` -w ${window}` : ''} to ${addr}`
   const srv = world.net.status(server.ns, 'iperf3', ['-s', '-1', '-B', addr], { timeoutMs: (secs + 20) * 1000 })
   await new Promise(resolve => setTimeout(resolve, 400))
   const args = ['-c', addr, '-t', String(secs), '-J']
   if (udp !== false) args.push('-u', '-b', udp, '-l', udpLen)
+  if (window != null) args.push('-w', window)
   const r = await world.net.status(client.ns, 'iperf3', args, { timeoutMs: (secs + 20) * 1000 })
   await srv
   let j: IperfResult
@@ -120,7 +133,7 @@ async function iperfVpn (world: VpnWorld, a: VpnNodeProc, b: VpnNodeProc, addr: 
 }
 
 /** Counters that say where UDP datagrams were lost: B's Udp RcvbufErrors, A's TUN tx drops, A's link queue drops. */
-async function lossCounters (world: VpnWorld, a: VpnNodeProc, b: VpnNodeProc): Promise<{ rcvbuf: number, tunTx: number, linkQueue: number }> {
+async function lossCounters (world: VpnWorld, a: VpnNodeProc, b: VpnNodeProc): Promise<LossCounts> {
   const snmp = (await world.net.status(b.ns, 'cat', ['/proc/net/snmp'])).stdout.split('\n').filter(l => l.startsWith('Udp:'))
   const names = snmp[0]?.split(' ') ?? []
   const values = snmp[1]?.split(' ') ?? []
@@ -129,7 +142,20 @@ async function lossCounters (world: VpnWorld, a: VpnNodeProc, b: VpnNodeProc): P
   const links = JSON.parse((await world.net.status(a.ns, 'ip', ['-s', '-j', 'link', 'show', 'dev', st.interface ?? ''])).stdout) as Array<{ stats64?: { tx?: { dropped?: number } } }>
   const tunTx = links[0]?.stats64?.tx?.dropped
   if (!Number.isFinite(rcvbuf) || tunTx == null) throw new BenchRunError('cannot read the UDP loss counters (/proc/net/snmp, ip -s link)')
-  return { rcvbuf, tunTx, linkQueue: st.peers.reduce((n, p) => n + p.dropQueueFull, 0) }
+  const sb = await b.call<VpnStatus>('status')
+  return { rcvbuf, tunTx, linkQueue: st.peers.reduce((n, p) => n + p.dropQueueFull, 0), tunWrite: sb.tun?.txDrops ?? 0 }
+}
+
+interface LossCounts { rcvbuf: number, tunTx: number, linkQueue: number, tunWrite: number }
+const LOSS_KEYS = ['rcvbuf', 'tunTx', 'linkQueue', 'tunWrite'] as const
+
+/** One VPN 500 Mbit/s run (iperf3 -w `window` when given): its loss, and the counters' growth added to `lostAt`. */
+async function vpnLossRun (world: VpnWorld, a: VpnNodeProc, b: VpnNodeProc, addr: string, secs: number, lostAt: LossCounts, window?: string): Promise<number> {
+  const k0 = await lossCounters(world, a, b)
+  const r = await iperf(world, a, b, addr, secs, '500M', window)
+  const k1 = await lossCounters(world, a, b)
+  for (const k of LOSS_KEYS) lostAt[k] += k1[k] - k0[k]
+  return r.lossPct!
 }
 
 /** Median ICMP RTT of 40 pings 50 ms apart; throws unless at least 30 came back. */
@@ -146,6 +172,17 @@ function tunSummary (t: Record<string, number> | undefined): Record<string, numb
   const per = (x: number | undefined, y: number | undefined): number | null => x == null || y == null || y === 0 ? null : round(x / y, 1)
   return { rxBytesPerPacket: per(t.rxBytes, t.rxPackets), rxPacketsPerBatch: per(t.rxPackets, t.rxBatches), txBytesPerPacket: per(t.txBytes, t.txPackets), txQueued: t.txQueued ?? null, txDrops: t.txDrops ?? null, rxCoalesced: t.rxCoalesced ?? null, txCoalesced: t.txCoalesced ?? null, txSplit: t.txSplit ?? null }
 }
+
+/** min/median/max of per-run values, rounded. */
+function perRun (xs: number[]): { min: number | null, median: number | null, max: number | null } | null {
+  const st = stats(xs)
+  return st == null ? null : { min: round(st.min), median: round(st.median), max: round(st.max) }
+}
+
+/** `--loss-only`: only the 500 Mbit/s loss phases (veth, VPN, and the -w 2M probe), for many quick loss runs. */
+const lossOnly = process.argv.includes('--loss-only')
+/** `--no-rcvbuf-probe` skips the two 500 Mbit/s runs with 2 MiB socket buffers. */
+const rcvbufProbe = !process.argv.includes('--no-rcvbuf-probe')
 
 async function main (): Promise<Record<string, unknown>> {
   const runs = arg('runs', 3)
@@ -167,46 +204,70 @@ async function main (): Promise<Record<string, unknown>> {
     log(`two namespaces up; VPN ${st.ipv4} -> ${vpnB}, underlay ${a.underlayIp} -> ${b.underlayIp}, offload ${offload}`)
 
     // A cold tunnel (fresh stream at yamux's 256 KiB window, cold JIT, V8 heap not yet grown)
-    // carries about half of what it does from the second run on (8-10 CPU-s/GB against 4); the
-    // bare stream is always measured on processes the VPN runs have warmed. So the VPN is warmed
-    // too, and the cold figure is reported apart (`--warmup 0` turns this off).
+    // carries about half of what it does from the second run on (8-10 CPU-s/GB against 4). Both
+    // sides of the TCP ratio are warmed: the VPN (its cold figure is reported apart) and then the
+    // bare stream's sender and sink, whose first timed run otherwise read 0.67 Gbit/s against
+    // 2.0-2.5 later in the same bench (`--warmup 0` turns both off).
     const warmupSecs = process.argv.includes('--warmup') ? Number(process.argv[process.argv.indexOf('--warmup') + 1]) : 3
     let coldTcp: { gbps: number, cpuSPerGb: number } | undefined
     if (warmupSecs > 0) {
       coldTcp = await iperfVpn(world, a, b, vpnB, warmupSecs, false)
       log(`warm-up: VPN TCP ${warmupSecs} s on the fresh tunnel: ${round(coldTcp.gbps)} Gbit/s, ${round(coldTcp.cpuSPerGb, 2)} CPU-s/GB (not in the medians)`)
+      if (!lossOnly) {
+        const warm = await a.call<{ gbps: number }>('bulk', { peerId: b.peerId, seconds: warmupSecs }, (warmupSecs + 60) * 1000)
+        log(`warm-up: bare stream ${warmupSecs} s: ${round(warm.gbps)} Gbit/s (not in the medians)`)
+      }
     }
     const series: Record<string, number[]> = {
-      vpn_tcp: [], veth_tcp: [], vpn_udp: [], veth_udp: [], vpn_udp_loss_500m: [], veth_udp_loss_500m: [], stream: [], vpn_rtt: [], veth_rtt: [], stream_rtt: [], vpn_tcp_cpu: [], vpn_udp_cpu: [], tcp_vs_stream_same_run: [], stream_cpu: []
+      vpn_tcp: [], veth_tcp: [], vpn_udp: [], veth_udp: [], vpn_udp_loss_500m: [], veth_udp_loss_500m: [], vpn_udp_loss_500m_w2m: [], veth_udp_loss_500m_w2m: [], stream: [], vpn_rtt: [], veth_rtt: [], stream_rtt: [], vpn_tcp_cpu: [], vpn_udp_cpu: [], stream_cpu: [], tcp_vs_stream_same_run: [], udp_vs_veth_same_run: [], rtt_vs_stream_same_run: []
     }
     const push = (k: string, v: number): void => { series[k]!.push(v) }
-    const lostAt = { rcvbuf: 0, tunTx: 0, linkQueue: 0 }
-    for (let i = 0; i < runs; i++) {
-      push('veth_tcp', (await iperf(world, a, b, b.underlayIp, secs, false)).gbps)
-      const tcp = await profiled([a, b], 'tcp', i === 0, async () => await iperfVpn(world, a, b, vpnB, secs, false))
+    const lostAt: LossCounts = { rcvbuf: 0, tunTx: 0, linkQueue: 0, tunWrite: 0 }
+    const lostAtW2m: LossCounts = { rcvbuf: 0, tunTx: 0, linkQueue: 0, tunWrite: 0 }
+    const nodes = [a, b]
+    const phases = newPhaseLog()
+    const run = async <T>(name: string, fn: () => Promise<T>): Promise<T> => await phase(phases, nodes, name, fn)
+    const streamRun = async (): Promise<void> => {
+      try {
+        const c0 = await nodesCpuS(nodes)
+        const bulk = await a.call<{ gbps: number, bytes: number }>('bulk', { peerId: b.peerId, seconds: secs }, (secs + 60) * 1000)
+        push('stream_cpu', (await nodesCpuS(nodes) - c0) / (bulk.bytes / 1e9))
+        push('stream', bulk.gbps)
+      } catch (err) { throw new BenchRunError(`bare stream run failed: ${(err as Error).message}`) }
+    }
+    /** Run `i`'s rate phases: TCP (veth, bare stream, VPN) and UDP at `--udp-rate` (veth, VPN). */
+    const rateRuns = async (i: number): Promise<void> => {
+      push('veth_tcp', (await run('veth_tcp', async () => await iperf(world, a, b, b.underlayIp, secs, false))).gbps)
+      // the stream and VPN TCP back to back, in alternating order, so that drift hits both alike
+      if (i % 2 === 1) await run('stream', streamRun)
+      const tcp = await run('vpn_tcp', async () => await profiled(nodes, 'tcp', i === 0, async () => await iperfVpn(world, a, b, vpnB, secs, false)))
       push('vpn_tcp', tcp.gbps)
       push('vpn_tcp_cpu', tcp.cpuSPerGb)
-      push('veth_udp', (await iperf(world, a, b, b.underlayIp, secs, udpRate)).gbps)
-      const udp = await profiled([a, b], 'udp', i === 0, async () => await iperfVpn(world, a, b, vpnB, secs, udpRate))
+      if (i % 2 === 0) await run('stream', streamRun)
+      push('tcp_vs_stream_same_run', tcp.gbps / series.stream!.at(-1)!)
+      push('veth_udp', (await run('veth_udp', async () => await iperf(world, a, b, b.underlayIp, secs, udpRate))).gbps)
+      const udp = await run('vpn_udp', async () => await profiled(nodes, 'udp', i === 0, async () => await iperfVpn(world, a, b, vpnB, secs, udpRate)))
       push('vpn_udp', udp.gbps)
       push('vpn_udp_cpu', udp.cpuSPerGb)
-      push('veth_udp_loss_500m', (await iperf(world, a, b, b.underlayIp, secs, '500M')).lossPct!)
-      const k0 = await lossCounters(world, a, b)
-      push('vpn_udp_loss_500m', (await iperf(world, a, b, vpnB, secs, '500M')).lossPct!)
-      const k1 = await lossCounters(world, a, b)
-      for (const k of ['rcvbuf', 'tunTx', 'linkQueue'] as const) lostAt[k] += k1[k] - k0[k]
-      try {
-        const c0 = await nodesCpuS([a, b])
-        const bulk = await a.call<{ gbps: number }>('bulk', { peerId: b.peerId, bytes: 256 * 1024 * 1024 }, 120_000)
-        push('stream_cpu', (await nodesCpuS([a, b]) - c0) / (256 * 1024 * 1024 / 1e9))
-        push('stream', bulk.gbps)
-        push('stream_rtt', stats((await a.call<{ rtts: number[] }>('rtt', { peerId: b.peerId, count: 40, intervalMs: 50 }, 60_000)).rtts)!.median)
-      } catch (err) { throw new BenchRunError(`bare stream run failed: ${(err as Error).message}`) }
-      // per-run ratio: the machine's speed drifts between runs, less so within one
-      push('tcp_vs_stream_same_run', tcp.gbps / series.stream!.at(-1)!)
-      push('veth_rtt', await rtt(world, a, b.underlayIp))
-      push('vpn_rtt', await rtt(world, a, vpnB))
-      log(`run ${i + 1}/${runs}: ${Object.entries(series).map(([k, v]) => `${k}=${round(v.at(-1))}`).join(' ')}`)
+      push('udp_vs_veth_same_run', udp.gbps / series.veth_udp!.at(-1)!)
+    }
+    for (let i = 0; i < runs; i++) {
+      if (!lossOnly) await rateRuns(i)
+      push('veth_udp_loss_500m', (await run('veth_500m', async () => await iperf(world, a, b, b.underlayIp, secs, '500M'))).lossPct!)
+      push('vpn_udp_loss_500m', await run('vpn_500m', async () => await vpnLossRun(world, a, b, vpnB, secs, lostAt)))
+      if (rcvbufProbe) {
+        push('veth_udp_loss_500m_w2m', (await run('veth_500m_w2m', async () => await iperf(world, a, b, b.underlayIp, secs, '500M', '2M'))).lossPct!)
+        push('vpn_udp_loss_500m_w2m', await run('vpn_500m_w2m', async () => await vpnLossRun(world, a, b, vpnB, secs, lostAtW2m, '2M')))
+      }
+      if (!lossOnly) {
+        await run('rtt', async () => {
+          push('stream_rtt', stats((await a.call<{ rtts: number[] }>('rtt', { peerId: b.peerId, count: 40, intervalMs: 50 }, 60_000)).rtts)!.median)
+          push('veth_rtt', await rtt(world, a, b.underlayIp))
+          push('vpn_rtt', await rtt(world, a, vpnB))
+        })
+        push('rtt_vs_stream_same_run', series.vpn_rtt!.at(-1)! / series.stream_rtt!.at(-1)!)
+      }
+      log(`run ${i + 1}/${runs} (load ${phases.load.at(-1)}): ${Object.entries(series).map(([k, v]) => `${k}=${round(v.at(-1))}`).join(' ')}`)
     }
     const s = await a.call<VpnStatus>('status')
     const sb = await b.call<VpnStatus>('status')
@@ -226,6 +287,7 @@ async function main (): Promise<Record<string, unknown>> {
       veth_udp_loss_pct_500m: round(stats(series.veth_udp_loss_500m!)?.median, 2),
       // datagrams lost in the VPN 500 Mbit/s runs, by where (summed over runs; see the header)
       vpn_udp_500m_lost_at: lostAt,
+      vpn_udp_500m_w2m_lost_at: rcvbufProbe ? lostAtW2m : null,
       // CPU seconds of both VPN node processes per GB received (medians)
       vpn_tcp_cpu_s_per_gb: round(stats(series.vpn_tcp_cpu!)?.median, 2),
       vpn_udp_cpu_s_per_gb: round(stats(series.vpn_udp_cpu!)?.median, 2),
@@ -234,6 +296,16 @@ async function main (): Promise<Record<string, unknown>> {
       vpn_tcp_vs_stream: round((stats(series.vpn_tcp!)?.median ?? NaN) / (stats(series.stream!)?.median ?? NaN), 2),
       vpn_udp_vs_veth: round((stats(series.vpn_udp!)?.median ?? NaN) / (stats(series.veth_udp!)?.median ?? NaN), 2),
       vpn_rtt_vs_stream: round((stats(series.vpn_rtt!)?.median ?? NaN) / (stats(series.stream_rtt!)?.median ?? NaN), 2),
+      // each run's own ratio, min/median/max over runs (steadier than the ratio of medians)
+      vpn_tcp_vs_stream_per_run: perRun(series.tcp_vs_stream_same_run!),
+      vpn_udp_vs_veth_per_run: perRun(series.udp_vs_veth_same_run!),
+      vpn_rtt_vs_stream_per_run: perRun(series.rtt_vs_stream_same_run!),
+      vpn_udp_loss_pct_500m_per_run: perRun(series.vpn_udp_loss_500m!),
+      veth_udp_loss_pct_500m_per_run: perRun(series.veth_udp_loss_500m!),
+      // the receiver's socket buffer as the only change (iperf3 -w 2M at both ends; null with --no-rcvbuf-probe)
+      vpn_udp_loss_pct_500m_w2m: round(stats(series.vpn_udp_loss_500m_w2m!)?.median, 2),
+      veth_udp_loss_pct_500m_w2m: round(stats(series.veth_udp_loss_500m_w2m!)?.median, 2),
+      phases: { ...phases, load: undefined, load_min: Math.min(...phases.load), load_max: Math.max(...phases.load) },
       // the warm-up on the fresh tunnel (null with --warmup 0)
       vpn_tcp_cold_gbps: round(coldTcp?.gbps),
       vpn_tcp_cold_cpu_s_per_gb: round(coldTcp?.cpuSPerGb, 2),

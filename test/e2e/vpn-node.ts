@@ -12,7 +12,9 @@
 import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import { writeFile } from 'node:fs/promises'
+import { setImmediate as yieldToLoop } from 'node:timers/promises'
 import { Session } from 'node:inspector/promises'
+import { constants as perfConstants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks'
 import { loadConfig } from '../../src/config/load.js'
 import { createNetwork } from '../../src/network/network.js'
 import { createVpn } from '../../src/vpn/vpn.js'
@@ -94,6 +96,21 @@ await network.handle(ECHO, (stream) => {
   stream.addEventListener('remoteCloseWrite', () => { void stream.close() })
 })
 
+/**
+ * Garbage collections since start, by kind (main-thread pause ms; the concurrent marking threads'
+ * CPU is in `cpu`): the benchmark reports them per phase, to tell GC state apart from the data path.
+ */
+const gcStats = { minor: 0, major: 0, incremental: 0, weak: 0, pauseMs: 0, majorPauseMs: 0 }
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries() as Array<PerformanceEntry & { detail?: { kind?: number } }>) {
+    const kind = e.detail?.kind
+    gcStats.pauseMs += e.duration
+    if (kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) { gcStats.major++; gcStats.majorPauseMs += e.duration } else if (kind === perfConstants.NODE_PERFORMANCE_GC_MINOR) gcStats.minor++
+    else if (kind === perfConstants.NODE_PERFORMANCE_GC_INCREMENTAL) gcStats.incremental++
+    else gcStats.weak++
+  }
+}).observe({ entryTypes: ['gc'] })
+
 function out (obj: unknown): void {
   process.stdout.write(`${JSON.stringify(obj)}\n`)
 }
@@ -125,17 +142,24 @@ async function run (c: Cmd): Promise<unknown> {
       return vpn.injectRecords(c.peerId as string, buildBatch(Array.from({ length: n }, () => payload)))
     }
     case 'bulk': {
-      // Sends `bytes` over a bare libp2p stream and returns Gbit/s (the stream baseline).
+      // Sends `bytes` (or for `seconds`, whichever ends first) over a bare libp2p stream and
+      // returns Gbit/s (the stream baseline; the benchmark gives it as long as an iperf3 run).
       const stream = await network.dialProtocol(c.peerId as string, BULK)
       const chunk = new Uint8Array(64 * 1024)
-      const total = c.bytes as number
+      const total = (c.bytes as number | undefined) ?? Number.MAX_SAFE_INTEGER
       const t0 = performance.now()
+      const until = c.seconds == null ? Infinity : t0 + (c.seconds as number) * 1000
       let sent = 0
       const got = new Promise<number>((resolve) => {
         stream.addEventListener('message', (evt) => { resolve(Number(new TextDecoder().decode(evt.data.subarray()))) })
       })
-      while (sent < total) {
-        if (!stream.send(chunk)) await stream.onDrain()
+      while (sent < total && performance.now() < until) {
+        // the 'drain' event, not onDrain(): @libp2p/utils 7.4.1 never resets onDrain's promise, so
+        // after a stream's first drain it resolves at once and the loop would only fill a buffer
+        if (!stream.send(chunk)) await new Promise(resolve => { stream.addEventListener('drain', resolve, { once: true }) })
+        // send() may also keep accepting without a drain: let the data go out (and the clock be
+        // read against bytes that moved) every MiB, or a timed run would only fill a buffer
+        else if ((sent & 0xfffff) === 0 && until !== Infinity) await yieldToLoop()
         sent += chunk.byteLength
       }
       await stream.close()
@@ -144,6 +168,12 @@ async function run (c: Cmd): Promise<unknown> {
       return { bytes: received, seconds: secs, gbps: received * 8 / secs / 1e9 }
     }
     case 'cpu': return process.cpuUsage() // for the benchmark's CPU-s/GB figures
+    case 'gc': {
+      // with the heap and ArrayBuffer bytes at this moment: a major GC storm with a flat heap
+      // points at external memory (the benchmark records both per phase)
+      const m = process.memoryUsage()
+      return { ...gcStats, heapUsedMb: m.heapUsed / 2 ** 20, arrayBuffersMb: m.arrayBuffers / 2 ** 20 }
+    }
     case 'profile': {
       // CPU profile of this node for `npm run bench -- vpn --profile DIR`: start, then stop into `file`
       if (c.action === 'start') {

@@ -1,0 +1,89 @@
+/**
+ * Phase hygiene for `bench vpn`: every measured phase starts from a drained, comparable state,
+ * so that a figure does not pay for what the phase before it left behind (a TUN or link queue
+ * still emptying, nodes still busy, the GC work a flood left behind).
+ *
+ * `settle` waits (bounded) until both node processes are idle and their TUN and link queues are
+ * empty; `phase` wraps one measurement with `settle` and records the nodes' garbage collections
+ * during it (major GCs per phase are in the result JSON). No GC is forced between phases: a forced
+ * full GC shrinks V8's heap limits, and the next phase then ran 10-15 major GCs in 3 s (0 without)
+ * at half the throughput (measured with vpn-node's `gc` counts).
+ */
+import { loadavg } from 'node:os'
+import type { VpnNodeProc } from '../../test/e2e/vpn-harness.js'
+import type { VpnStatus } from '../../src/vpn/types.js'
+
+/** The node processes use less than this share of one core (both together) when idle. */
+const IDLE_CPU_SHARE = 0.08
+/** Window over which idleness is measured. */
+const IDLE_WINDOW_MS = 300
+/** Longest wait for idleness; past it the phase runs anyway and `unsettled` counts it. */
+const SETTLE_MAX_MS = 15_000
+
+interface GcCounts { minor: number, major: number, pauseMs: number, majorPauseMs: number, heapUsedMb: number, arrayBuffersMb: number }
+
+export interface PhaseLog {
+  /** phases whose nodes were not idle within SETTLE_MAX_MS (they ran anyway) */
+  unsettled: number
+  /** ms spent settling, per phase name (summed over runs) */
+  settleMs: Record<string, number>
+  /** major GCs of both nodes during each phase (summed over runs) */
+  gcMajor: Record<string, number>
+  /** main-thread GC pause ms of both nodes during each phase (summed over runs) */
+  gcPauseMs: Record<string, number>
+  /** the 1-minute load average when each phase started */
+  load: number[]
+  /** largest V8 heap in use / ArrayBuffer bytes of either node at the end of each phase, MB */
+  heapUsedMb: Record<string, number>
+  arrayBuffersMb: Record<string, number>
+}
+
+export function newPhaseLog (): PhaseLog {
+  return { unsettled: 0, settleMs: {}, gcMajor: {}, gcPauseMs: {}, load: [], heapUsedMb: {}, arrayBuffersMb: {} }
+}
+
+async function cpuUs (n: VpnNodeProc): Promise<number> {
+  const c = await n.call<{ user: number, system: number }>('cpu')
+  return c.user + c.system
+}
+
+/** Whether nothing is queued in either node's TUN write queue or per-peer link queues. */
+async function queuesEmpty (nodes: VpnNodeProc[]): Promise<boolean> {
+  for (const n of nodes) {
+    const st = await n.call<VpnStatus>('status')
+    if ((st.tun?.txPendingBytes ?? 0) > 0) return false
+    if (st.peers.some(p => p.queuedBytes > 0)) return false
+  }
+  return true
+}
+
+/** Waits until both nodes are idle with empty queues (at most SETTLE_MAX_MS). */
+export async function settle (nodes: VpnNodeProc[]): Promise<{ ms: number, settled: boolean }> {
+  const t0 = Date.now()
+  let settled = false
+  while (Date.now() - t0 < SETTLE_MAX_MS) {
+    const c0 = await Promise.all(nodes.map(cpuUs))
+    const w0 = performance.now()
+    await new Promise(resolve => setTimeout(resolve, IDLE_WINDOW_MS)) // the window idleness is measured over
+    const c1 = await Promise.all(nodes.map(cpuUs))
+    const share = c1.reduce((s, c, i) => s + c - c0[i]!, 0) / 1000 / (performance.now() - w0)
+    if (share < IDLE_CPU_SHARE && await queuesEmpty(nodes)) { settled = true; break }
+  }
+  return { ms: Date.now() - t0, settled }
+}
+
+/** Runs `fn` as phase `name` after `settle`, recording settle time, load and the nodes' GCs during it. */
+export async function phase<T> (log: PhaseLog, nodes: VpnNodeProc[], name: string, fn: () => Promise<T>): Promise<T> {
+  const s = await settle(nodes)
+  if (!s.settled) log.unsettled++
+  log.settleMs[name] = (log.settleMs[name] ?? 0) + s.ms
+  log.load.push(Math.round(loadavg()[0]! * 100) / 100)
+  const g0 = await Promise.all(nodes.map(async n => await n.call<GcCounts>('gc')))
+  const r = await fn()
+  const g1 = await Promise.all(nodes.map(async n => await n.call<GcCounts>('gc')))
+  log.gcMajor[name] = (log.gcMajor[name] ?? 0) + g1.reduce((s, g, i) => s + g.major - g0[i]!.major, 0)
+  log.gcPauseMs[name] = Math.round((log.gcPauseMs[name] ?? 0) + g1.reduce((s, g, i) => s + g.pauseMs - g0[i]!.pauseMs, 0))
+  log.heapUsedMb[name] = Math.round(Math.max(log.heapUsedMb[name] ?? 0, ...g1.map(g => g.heapUsedMb)))
+  log.arrayBuffersMb[name] = Math.round(Math.max(log.arrayBuffersMb[name] ?? 0, ...g1.map(g => g.arrayBuffersMb)))
+  return r
+}
