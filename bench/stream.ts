@@ -24,6 +24,7 @@ import type { Stream } from '@libp2p/interface'
 import { echoHandler, echoRtt, loopbackConfig } from './_lib/libp2p.js'
 import { numArg, progress, serverAnnouncement, spawnServer, stdinClosed, stopServer, writeJsonLine } from './_lib/process.js'
 import { median, minMedianMax, percentile, round } from './_lib/stats.js'
+import { drained } from '../src/network/stream-drain.js'
 
 const SINK = '/dmsnet-bench/sink/1.0.0'
 const ECHO = '/dmsnet-bench/echo/1.0.0'
@@ -172,7 +173,7 @@ async function libp2pThroughput (net: Network, addr: string, bytes: number): Pro
   const start = process.hrtime.bigint()
   stream.send(header(bytes))
   for (let sent = 0; sent < bytes; sent += CHUNK) {
-    if (!stream.send(chunk)) await stream.onDrain()
+    if (!stream.send(chunk)) await drained(stream)
   }
   await ack
   const secs = Number(process.hrtime.bigint() - start) / 1e9

@@ -36,6 +36,7 @@ import type { Stream } from '@libp2p/interface'
 import { loopbackConfig } from './_lib/libp2p.js'
 import { numArg as arg, progress, serverAnnouncement, spawnServer, stdinClosed, stopServer, writeJsonLine } from './_lib/process.js'
 import { median, minMedianMax as stats, round } from './_lib/stats.js'
+import { drained } from '../src/network/stream-drain.js'
 
 const SINK = '/dmsnet-bench/swarm-sink/1.0.0'
 const CHUNK = 64 * 1024
@@ -127,7 +128,7 @@ async function transfer (net: Network, addr: string, bytes: number): Promise<{ m
   const cpu0 = process.cpuUsage()
   const t0 = performance.now()
   for (let sent = 0; sent < bytes; sent += CHUNK) {
-    if (!stream.send(buf)) await stream.onDrain({ signal: AbortSignal.timeout(30_000) })
+    if (!stream.send(buf)) await drained(stream, { signal: AbortSignal.timeout(30_000) })
   }
   await stream.close({ signal: AbortSignal.timeout(60_000) })
   const ack: Uint8Array[] = []

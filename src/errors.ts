@@ -30,6 +30,14 @@ export interface ConfigIssue {
   expected: string
 }
 
+/**
+ * A stream broke or closed under an operation (a message in flight before its acknowledgement, a
+ * writer waiting for room). Safe to retry on a new stream.
+ */
+export class StreamClosedError extends DmsnetError {
+  static override name = 'StreamClosedError'
+}
+
 /** An argument to an API call is malformed (bad peer id, CIDR, interface name, ...). */
 export class InvalidArgumentError extends DmsnetError {
   static override name = 'InvalidArgumentError'

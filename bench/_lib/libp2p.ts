@@ -5,6 +5,7 @@
 import type { Stream } from '@libp2p/interface'
 import { loadConfig, type Config } from '../../src/config/index.js'
 import type { Network } from '../../src/network/types.js'
+import { drained } from '../../src/network/stream-drain.js'
 
 /**
  * A node on 127.0.0.1 (`port` 0 = any) with the NAT helpers, relay client and mDNS off and
@@ -31,7 +32,7 @@ export function loopbackConfig (dataDir: string, network: Record<string, unknown
 /** Sends back everything it reads (honouring backpressure), then closes. */
 export async function echoHandler (stream: Stream): Promise<void> {
   for await (const chunk of stream) {
-    if (!stream.send(chunk)) await stream.onDrain()
+    if (!stream.send(chunk)) await drained(stream)
   }
   await stream.close().catch(() => {})
 }

@@ -11,6 +11,7 @@ import { AbortedError, DmsnetError, TimeoutError } from '../errors.js'
 import { MessageRejectedError, NoHandlerError, StreamClosedError } from './errors.js'
 import { FrameDecoder, FrameKind, FrameWriter, decodeNack, encodeFrame } from './framing.js'
 import type { DropReason } from './types.js'
+import { drained } from '../network/stream-drain.js'
 
 interface Pending {
   resolve: (v: Uint8Array | undefined) => void
@@ -126,7 +127,7 @@ export class OutboundChannel {
         id = this.nextId
         this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1
         this.pending.set(id, { resolve: (v) => { finish(undefined, v) }, reject: finish })
-        if (this.stream.writableNeedsDrain) this.stream.onDrain().then(write, finish)
+        if (this.stream.writableNeedsDrain) drained(this.stream).then(write, finish)
         else write()
       }
       // release() hands its slot straight to the first waiter (inFlight unchanged), so no

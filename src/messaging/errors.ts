@@ -24,10 +24,8 @@ export class MessageRejectedError extends DmsnetError {
   }
 }
 
-/** The stream a message was in flight on broke before its acknowledgement arrived. Safe to retry. */
-export class StreamClosedError extends DmsnetError {
-  static override name = 'StreamClosedError'
-}
+// declared in src/errors.ts (the network layer throws it too); re-exported here where it always was
+export { StreamClosedError } from '../errors.js'
 
 /** A message, frame or payload is larger than `messaging.maxMessageSize`. */
 export class MessageTooLargeError extends DmsnetError {

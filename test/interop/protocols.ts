@@ -5,6 +5,7 @@
 import { createHash, randomFillSync } from 'node:crypto'
 import type { Stream } from '@libp2p/interface'
 import type { Network } from '../../src/network/types.js'
+import { drained } from '../../src/network/stream-drain.js'
 
 export const BLOB = '/dmsnet-interop/blob/1.0.0'
 export const ECHO = '/dmsnet-interop/echo/1.0.0'
@@ -28,7 +29,7 @@ export async function serveTestProtocols (net: Network, received: Array<{ bytes:
   }, opts)
   await net.handle(ECHO, async (stream) => {
     for await (const chunk of stream) {
-      if (!stream.send(chunk)) await stream.onDrain({ signal: AbortSignal.timeout(60_000) })
+      if (!stream.send(chunk)) await drained(stream, { signal: AbortSignal.timeout(60_000) })
     }
     await stream.close()
   }, opts)
@@ -51,7 +52,7 @@ export async function sendBlob (net: Network, peer: string, bytes: number): Prom
   for (let left = bytes; left > 0; left -= chunk) {
     const buf = randomFillSync(Buffer.allocUnsafe(Math.min(chunk, left)))
     h.update(buf)
-    if (!stream.send(buf)) await stream.onDrain({ signal: AbortSignal.timeout(60_000) })
+    if (!stream.send(buf)) await drained(stream, { signal: AbortSignal.timeout(60_000) })
   }
   await stream.close()
   const remote = await answer
@@ -64,7 +65,7 @@ export async function echoStreams (net: Network, peer: string, streams: number, 
     const stream = await net.dialProtocol(peer, ECHO, { signal: AbortSignal.timeout(30_000) })
     const data = randomFillSync(Buffer.allocUnsafe(size))
     const back = readAll(stream)
-    if (!stream.send(data)) await stream.onDrain({ signal: AbortSignal.timeout(30_000) })
+    if (!stream.send(data)) await drained(stream, { signal: AbortSignal.timeout(30_000) })
     await stream.close()
     return (await back).equals(data)
   }

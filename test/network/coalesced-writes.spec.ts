@@ -14,13 +14,14 @@ import { createLibp2p } from 'libp2p'
 import { coalescedWriteStats, coalesceWrites } from '../../src/network/coalesced-writes.js'
 import { ECHO, echo, startNode } from './helpers.js'
 import type { MessageStream, Stream } from '@libp2p/interface'
+import { drained } from '../../src/network/stream-drain.js'
 
 /** Sends `data` on an echo stream in `chunk`-byte writes and returns what came back. */
 async function echoBytes (stream: Stream, data: Uint8Array, chunk: number): Promise<Uint8Array> {
   const back: Uint8Array[] = []
   const reading = (async () => { for await (const c of stream) back.push(c.subarray()) })()
   for (let off = 0; off < data.byteLength; off += chunk) {
-    if (!stream.send(data.subarray(off, off + chunk))) await stream.onDrain({ signal: AbortSignal.timeout(10_000) })
+    if (!stream.send(data.subarray(off, off + chunk))) await drained(stream, { signal: AbortSignal.timeout(10_000) })
   }
   await stream.close({ signal: AbortSignal.timeout(10_000) })
   await reading

@@ -10,6 +10,7 @@ import { createNetwork, type CreateNetworkOptions } from '../../src/network/netw
 import type { Network } from '../../src/network/types.js'
 import { bound } from '../helpers/wait.js'
 import type { Stream } from '@libp2p/interface'
+import { drained } from '../../src/network/stream-drain.js'
 
 /** Temp dirs made by this test process and not cleaned up yet: removed when it exits. */
 const liveTempDirs = new Set<string>()
@@ -97,7 +98,7 @@ export const ECHO = '/dmsnet-test/echo/1'
 /** Stream handler that sends back everything it reads (honouring backpressure), then closes. */
 export async function echo (stream: Stream): Promise<void> {
   for await (const chunk of stream) {
-    if (!stream.send(chunk)) await stream.onDrain()
+    if (!stream.send(chunk)) await drained(stream)
   }
   await stream.close()
 }

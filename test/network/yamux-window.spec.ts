@@ -12,6 +12,7 @@ import { YAMUX_SPEC_WINDOW } from '../../src/network/yamux-window.js'
 import { pause } from '../helpers/wait.js'
 import { startNode, waitFor } from './helpers.js'
 import type { Stream } from '@libp2p/interface'
+import { drained } from '../../src/network/stream-drain.js'
 
 const SINK = '/dmsnet-test/sink/1'
 const MiB = 1024 * 1024
@@ -48,7 +49,7 @@ function sink (): { handler: (s: Stream) => Promise<void>, done: Promise<number>
 async function writeAll (stream: Stream, total: number, chunkSize: number): Promise<void> {
   const chunk = new Uint8Array(chunkSize).fill(3)
   for (let sent = 0; sent < total; sent += chunkSize) {
-    if (!stream.send(chunk)) await stream.onDrain({ signal: AbortSignal.timeout(10_000) })
+    if (!stream.send(chunk)) await drained(stream, { signal: AbortSignal.timeout(10_000) })
   }
   await stream.close()
 }
@@ -110,7 +111,7 @@ describe('yamux receive window', () => {
       // 2048 small writes of 1 KiB: stock yamux answers each frame with an update
       const chunk = new Uint8Array(1024).fill(5)
       for (let i = 0; i < 2048; i++) {
-        if (!out.send(chunk)) await out.onDrain({ signal: AbortSignal.timeout(10_000) })
+        if (!out.send(chunk)) await drained(out, { signal: AbortSignal.timeout(10_000) })
         if (i % 64 === 63) await pause(1) // let frames go out one by one, as request traffic does
       }
       await out.close()
@@ -162,7 +163,7 @@ describe('yamux receive window', () => {
           for (let sent = 0; sent < PER_STREAM; sent += chunk.byteLength) {
             if (!out.send(chunk)) {
               blocked.add(i)
-              await out.onDrain({ signal: AbortSignal.timeout(120_000) })
+              await drained(out, { signal: AbortSignal.timeout(120_000) })
               blocked.delete(i)
             }
           }

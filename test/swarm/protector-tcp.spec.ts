@@ -11,6 +11,7 @@ import { createNetwork } from '../../src/network/network.js'
 import { availableXSalsa20, pskProtector, type PskProtectorFactory, type XSalsa20Impl } from '../../src/swarm/protector.js'
 import { ECHO, echo, tempDir, testConfig, type TestNode } from '../network/helpers.js'
 import type { Stream } from '@libp2p/interface'
+import { drained } from '../../src/network/stream-drain.js'
 
 async function pskNode (psk: Uint8Array, cipher: XSalsa20Impl): Promise<{ node: TestNode, protector: PskProtectorFactory }> {
   const protector = pskProtector({ psk, cipher })
@@ -28,7 +29,7 @@ async function echoRandomWrites (stream: Stream, data: Uint8Array): Promise<Buff
   const reading = (async () => { for await (const c of stream) back.push(c.subarray()) })()
   for (let off = 0; off < data.byteLength;) {
     const n = Math.min(data.byteLength - off, randomInt(1, 200 * 1024))
-    if (!stream.send(data.subarray(off, off + n))) await stream.onDrain({ signal: AbortSignal.timeout(10_000) })
+    if (!stream.send(data.subarray(off, off + n))) await drained(stream, { signal: AbortSignal.timeout(10_000) })
     off += n
   }
   await stream.close({ signal: AbortSignal.timeout(10_000) })

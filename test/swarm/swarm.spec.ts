@@ -16,6 +16,7 @@ import { SWARM_KEY_PROTOCOL } from '../../src/swarm/wire.js'
 import { bound, pause } from '../helpers/wait.js'
 import { formSwarm, removeDir, startSwarmNode, waitFor, type FormedSwarm, type SwarmNode } from './helpers.js'
 import type { Stream } from '@libp2p/interface'
+import { drained } from '../../src/network/stream-drain.js'
 
 const ECHO = '/dmsnet-test/echo/1.0.0'
 const SINK = '/dmsnet-test/sink/1.0.0'
@@ -220,7 +221,7 @@ describe('swarm: bulk data through the PSK protector', { timeout: 600_000 }, () 
       block.writeUInt32LE(sent, (sent / chunk) % (chunk - 4))
       const part = sent + chunk > total ? block.subarray(0, total - sent) : block
       h.update(part)
-      if (!stream.send(new Uint8Array(part))) await stream.onDrain({ signal: AbortSignal.timeout(bound(30_000)) })
+      if (!stream.send(new Uint8Array(part))) await drained(stream, { signal: AbortSignal.timeout(bound(30_000)) })
     }
     await stream.close()
     let reply = ''
