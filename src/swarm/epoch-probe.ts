@@ -51,7 +51,10 @@ export class EpochProbe {
   creatorLost (fromWatchdog = false): void {
     if (this.stopped || this.timer != null) return
     if (fromWatchdog && Date.now() - this.lastRunAt < (this.init.minIntervalMs ?? 60_000)) return
-    this.schedule(this.init.delayMs * (1 + Math.random()))
+    // the epoch held now: a switch that is already queued (a `switch` arrives before the creator's
+    // host goes down) moves us off it, and the probe then has nothing to do
+    const epoch = this.init.store.state?.epoch
+    if (epoch != null) this.schedule(this.init.delayMs * (1 + Math.random()), epoch)
   }
 
   start (): void {
@@ -64,14 +67,13 @@ export class EpochProbe {
     this.timer = undefined
   }
 
-  private schedule (ms: number): void {
-    this.timer = setTimeout(() => { void this.run() }, ms)
+  private schedule (ms: number, epoch: number): void {
+    this.timer = setTimeout(() => { void this.run(epoch) }, ms)
     this.timer.unref?.()
   }
 
-  private async run (): Promise<void> {
-    const epoch = this.init.store.state?.epoch
-    if (this.stopped || epoch == null) { this.timer = undefined; return }
+  private async run (epoch: number): Promise<void> {
+    if (this.stopped) { this.timer = undefined; return }
     this.lastRunAt = Date.now()
     try {
       const outcome = await this.init.store.op(async () => await this.init.probe(epoch))
@@ -91,7 +93,7 @@ export class EpochProbe {
       }
       const retryInMs = Math.min(this.init.maxBackoffMs ?? 30_000, this.init.delayMs * 2 ** this.attempts)
       this.init.log.warn({ err, retryInMs }, 'cannot reach the creator\'s key service to check the key epoch; trying again')
-      this.schedule(retryInMs)
+      this.schedule(retryInMs, this.init.store.state?.epoch ?? epoch)
     }
   }
 }
