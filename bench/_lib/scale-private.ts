@@ -181,8 +181,9 @@ export async function vpnAllPairs (members: ScaleNode[], log: Log): Promise<VpnR
   const upAllMs = Date.now() - u0
   if (!up) throw new Error(`VPN: only ${st.filter(s => s.state === 'running').length}/${members.length} members running after 120 s`)
   log(`vpn: ${members.length} members up after ${upAllMs} ms`)
-  const linksDownAtStart = members.reduce((n, a, i) => n + members.filter(b => b !== a && pathAt(st[i], b.peerId) === 'none').length, 0)
-  log(`vpn: ${linksDownAtStart} of ${members.length * (members.length - 1)} member links without a tunnel stream when the pings start`)
+  const down = members.flatMap((a, i) => members.filter(b => b !== a && pathAt(st[i], b.peerId) === 'none').map(b => `n${a.index}->n${b.index}`))
+  const linksDownAtStart = down.length
+  log(`vpn: ${linksDownAtStart} of ${members.length * (members.length - 1)} member links without a tunnel stream when the pings start${down.length > 0 ? `: ${down.slice(0, 60).join(' ')}` : ''}`)
   const pairs: Array<{ a: ScaleNode, ai: number, b: ScaleNode, addr: string }> = []
   for (const [ai, a] of members.entries()) for (const [bi, b] of members.entries()) if (a !== b) pairs.push({ a, ai, b, addr: st[bi]!.ipv4! })
   const rtts: number[] = []

@@ -179,9 +179,16 @@ export class MemberRole {
     }
   }
 
-  /** Asks the creator (at `addrs`) for the current key; typed errors for a refusal (key-client.ts). */
+  /**
+   * Asks the creator (at `addrs`) for the current key; typed errors for a refusal (key-client.ts).
+   * Always from a dialer of its own, never the node's host: the key service shares the creator's
+   * peer id, and the host's own dial to that id (a bootstrap redial to the creator's old public
+   * address, now behind the PSK, stalling until its timeout) would absorb ours (libp2p joins dials
+   * to one peer id): joins in the scale bench timed out three rounds in a row that way.
+   */
   async fetchKey (addrs: string[], creator: string, name: string | undefined, invite: string | undefined, epoch: number | undefined, options?: AbortOptions, dial?: KeyServiceDialer): Promise<KeyPayload> {
-    return await fetchKeyFrom(this.ctx, { addrs, creator, name, invite, epoch, ...(dial != null ? { dial } : {}) }, options)
+    if (dial == null) return await withKeyServiceDialer(this.ctx.privateKey, async d => await this.fetchKey(addrs, creator, name, invite, epoch, options, d))
+    return await fetchKeyFrom(this.ctx, { addrs, creator, name, invite, epoch, dial }, options)
   }
 
   /**
@@ -293,7 +300,7 @@ export class MemberRole {
     if (ctx.network.isConnected(s.creator) || await this.reachCreator(s.creator, s.bootstrap, 3000)) return 'skipped'
     let payload: KeyPayload
     try {
-      payload = await withKeyServiceDialer(ctx.privateKey, async dial => await this.fetchKey(s.keyService, s.creator, s.name, undefined, s.epoch, undefined, dial))
+      payload = await this.fetchKey(s.keyService, s.creator, s.name, undefined, s.epoch)
     } catch (err) {
       if ((err as Error).name !== 'SwarmUnauthorizedError') throw err
       await this.leaveRevoked(s.name)
