@@ -55,8 +55,8 @@ export interface FetchKeyRequest {
   invite?: string | undefined
   /** The epoch held (informational for the creator). */
   epoch?: number | undefined
-  /** Default: the member's own host (which must be on the public network). */
-  dial?: KeyServiceDialer
+  /** From withKeyServiceDialer: never the node's own host (member.ts fetchKey says why). */
+  dial: KeyServiceDialer
 }
 
 /**
@@ -73,13 +73,8 @@ export async function fetchKeyFrom (ctx: SwarmContext, req: FetchKeyRequest, opt
     const signal = withTimeout(options?.signal, ctx.requestTimeoutMs)
     let reply: SwarmMessage
     try {
-      const stream = req.dial != null
-        ? await req.dial(addr, SWARM_KEY_PROTOCOL, { signal })
-        : await ctx.network.dialProtocol(addr, SWARM_KEY_PROTOCOL, { signal })
+      const stream = await req.dial(addr, SWARM_KEY_PROTOCOL, { signal })
       reply = await request(stream, { t: 'get', swarm: name ?? '', invite: req.invite, epoch: req.epoch }, { signal })
-      // the key service shares the creator's peer id: a lingering connection to it from our own
-      // host would be mistaken for a connection to the creator's swarm host
-      if (req.dial == null) await ctx.network.hangUp(creator).catch(() => {})
     } catch (err) {
       options?.signal?.throwIfAborted()
       last = err
