@@ -68,6 +68,7 @@ class DmsnetNetwork extends TypedEventEmitter<NetworkEvents> implements Network 
   private reachability: Reachability = 'unknown'
   private nat = new NatTypeTracker()
   private readonly denied = { dial: 0, inbound: 0, outbound: 0 }
+  private readonly dialCounters = { connectResetRetries: 0 }
   /** Configured listen addresses with port 0 pinned to what the first host bound (see pinListenPorts). */
   private pinnedListen?: string[]
   /** Serialises start/stop/switch. */
@@ -259,7 +260,7 @@ class DmsnetNetwork extends TypedEventEmitter<NetworkEvents> implements Network 
   }
 
   private lookupContext (): PeerLookupContext {
-    return { host: this.host, self: this.peerId, dialTimeoutMs: this.config.network.connectionManager.dialTimeoutMs, log: this.log }
+    return { host: this.host, self: this.peerId, dialTimeoutMs: this.config.network.connectionManager.dialTimeoutMs, log: this.log, counters: this.dialCounters }
   }
 
   async dial (target: string | PeerId | Multiaddr, options?: AbortOptions): Promise<Connection> {
@@ -310,7 +311,8 @@ class DmsnetNetwork extends TypedEventEmitter<NetworkEvents> implements Network 
       reachability: this.reachability,
       natType: { tcp: this.nat.tcp, udp: this.nat.udp },
       connections,
-      denied: { ...this.denied }
+      denied: { ...this.denied },
+      dialRetries: { ...this.dialCounters }
     }
   }
 

@@ -4,6 +4,7 @@
  * Errors come out typed: DialError, PeerNotFoundError, TimeoutError/AbortedError.
  */
 import { DialError, InvalidArgumentError, PeerNotFoundError } from '../errors.js'
+import { sleep } from '../util/sleep.js'
 import { withTimeout } from '../util/signal.js'
 import { toPeerId, toTarget, wrapAbort } from './addressing.js'
 import type { Logger } from '../logging.js'
@@ -16,6 +17,45 @@ export interface PeerLookupContext {
   self: PeerId
   dialTimeoutMs: number
   log: Logger
+  /** Dials made again after a reset before the connection was up (see dialOnce). */
+  counters?: DialCounters
+}
+
+export interface DialCounters {
+  connectResetRetries: number
+}
+
+/**
+ * Pause before the one retry of a dial reset before its connection was up. The usual cause is a
+ * peer replacing its listener on the same port (a swarm key switch restarts its host): a
+ * connection that reached the old listener is reset, the new one accepts a moment later.
+ */
+const RESET_RETRY_PAUSE_MS = 250
+
+/** True when the remote reset the TCP connection (ECONNRESET anywhere in the error's cause chain). */
+export function isConnectionReset (err: unknown, depth = 0): boolean {
+  if (err == null || typeof err !== 'object' || depth > 6) return false
+  const e = err as { code?: unknown, cause?: unknown, errors?: unknown }
+  if (e.code === 'ECONNRESET') return true
+  if (Array.isArray(e.errors) && e.errors.some(x => isConnectionReset(x, depth + 1))) return true
+  return isConnectionReset(e.cause, depth + 1)
+}
+
+/**
+ * One libp2p dial, made once more (after a short pause, within the caller's signal) when it failed
+ * because the remote reset the connection before it was up: the only dial failure that a second
+ * try a moment later is likely to cure. Any other failure, and a second reset, go to the caller.
+ */
+async function dialOnce (ctx: PeerLookupContext, target: PeerId | Multiaddr, options?: AbortOptions): Promise<Connection> {
+  try {
+    return await ctx.host.dial(target, options)
+  } catch (err) {
+    if (!isConnectionReset(err) || options?.signal?.aborted === true) throw err
+    if (ctx.counters != null) ctx.counters.connectResetRetries++
+    ctx.log.debug({ target: target.toString(), err }, 'dial reset before the connection was up; trying once more')
+    await sleep(RESET_RETRY_PAUSE_MS, options?.signal)
+    return await ctx.host.dial(target, options)
+  }
 }
 
 /** Dial by peer id string, PeerId or multiaddr (string or object). */
@@ -23,18 +63,18 @@ export async function dialTarget (ctx: PeerLookupContext, target: string | PeerI
   const { host } = ctx
   const t = toTarget(target)
   try {
-    if (t.kind === 'addr') return await host.dial(t.addr, options)
+    if (t.kind === 'addr') return await dialOnce(ctx, t.addr, options)
     const existing = host.getConnections(t.peerId).find(c => c.status === 'open')
     if (existing != null) return existing
     const fromStore = await ensureAddresses(ctx, t.peerId, options)
     try {
-      return await host.dial(t.peerId, options)
+      return await dialOnce(ctx, t.peerId, options)
     } catch (err) {
       // the peer store's addresses may be stale: ask the DHT once before giving up
       if (!fromStore || options?.signal?.aborted === true) throw err
       ctx.log.debug({ peer: t.peerId.toString(), err }, 'dial with stored addresses failed; trying a DHT lookup')
       await lookup(ctx, t.peerId, options)
-      return await host.dial(t.peerId, options)
+      return await dialOnce(ctx, t.peerId, options)
     }
   } catch (err) {
     const aborted = wrapAbort(err, options)

@@ -124,6 +124,8 @@ export interface NetworkStatus {
   connections: PeerConnectionInfo[]
   /** Connections refused by the gater (deny list / allow-list) since the Network was created, by where they were stopped. */
   denied?: { dial: number, inbound: number, outbound: number }
+  /** Dials made once more after the remote reset the connection before it was up (a listener being replaced). */
+  dialRetries?: { connectResetRetries: number }
 }
 
 export interface Network extends TypedEventTarget<NetworkEvents> {

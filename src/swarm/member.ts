@@ -10,14 +10,13 @@
  * member that cannot refresh it in time narrows its allow-list to the creator, drops the other
  * connections, and recovers through the creator's key service.
  */
-import { DialError } from '../errors.js'
-import { InvalidInviteError, SealError, SwarmProtocolError, SwarmUnauthorizedError } from './errors.js'
+import { SwarmProtocolError } from './errors.js'
+import { fetchKeyFrom, withKeyServiceDialer, type KeyServiceDialer } from './key-client.js'
 import { verifyMembership, type MembershipStatement } from './membership.js'
 import { openSealed } from './seal.js'
 import type { SwarmContext } from './context.js'
 import { sleep } from '../util/sleep.js'
-import { withTimeout } from '../util/signal.js'
-import { decodePayload, request, SWARM_KEY_PROTOCOL, type KeyPayload, type SwarmMessage } from './wire.js'
+import { decodePayload, type KeyPayload, type SwarmMessage } from './wire.js'
 import type { SwarmState } from './state.js'
 import type { AbortOptions } from '@libp2p/interface'
 
@@ -180,44 +179,16 @@ export class MemberRole {
     }
   }
 
-  /** Asks the creator (at `addrs`) for the current key; typed errors for a refusal. */
-  async fetchKey (addrs: string[], creator: string, name: string | undefined, invite: string | undefined, epoch: number | undefined, options?: AbortOptions): Promise<KeyPayload> {
-    const { ctx } = this
-    let last: unknown
-    // a short retry: the key service may be busy (many members at once) or restarting
-    for (const addr of [...addrs, ...addrs, ...addrs]) {
-      if (last != null) await sleep(300)
-      const signal = withTimeout(options?.signal, ctx.requestTimeoutMs)
-      let reply: SwarmMessage
-      try {
-        const stream = await ctx.network.dialProtocol(addr, SWARM_KEY_PROTOCOL, { signal })
-        reply = await request(stream, { t: 'get', swarm: name ?? '', invite, epoch }, { signal })
-        // the key service shares the creator's peer id: a lingering connection to it would be
-        // mistaken for a connection to the creator's swarm host
-        await ctx.network.hangUp(creator).catch(() => {})
-      } catch (err) {
-        options?.signal?.throwIfAborted()
-        last = err
-        continue
-      }
-      if (reply.t === 'err') {
-        if (reply.code === 'unauthorized') throw new SwarmUnauthorizedError(`the swarm creator refused the key: ${reply.message}`)
-        if (reply.code === 'bad-invite') throw new InvalidInviteError(`the swarm creator refused the invite: ${reply.message}`)
-        last = new SwarmProtocolError(`key request failed: ${reply.code}: ${reply.message}`)
-        continue
-      }
-      if (reply.t !== 'key') {
-        last = new SwarmProtocolError(`unexpected reply ${reply.t}`)
-        continue
-      }
-      const { plaintext } = await openSealed(ctx.privateKey, ctx.self, reply.env, creator)
-      const payload = decodePayload(plaintext)
-      if (payload.creator !== creator || (name != null && name !== '' && payload.swarm !== name)) {
-        throw new SealError('key payload names another swarm or creator')
-      }
-      return payload
-    }
-    throw new DialError(`cannot reach the swarm creator's key service (${addrs.join(', ')}): ${(last as Error | undefined)?.message ?? 'no address'}`, { cause: last })
+  /**
+   * Asks the creator (at `addrs`) for the current key; typed errors for a refusal (key-client.ts).
+   * Always from a dialer of its own, never the node's host: the key service shares the creator's
+   * peer id, and the host's own dial to that id (a bootstrap redial to the creator's old public
+   * address, now behind the PSK, stalling until its timeout) would absorb ours (libp2p joins dials
+   * to one peer id): joins in the scale bench timed out three rounds in a row that way.
+   */
+  async fetchKey (addrs: string[], creator: string, name: string | undefined, invite: string | undefined, epoch: number | undefined, options?: AbortOptions, dial?: KeyServiceDialer): Promise<KeyPayload> {
+    if (dial == null) return await withKeyServiceDialer(this.ctx.privateKey, async d => await this.fetchKey(addrs, creator, name, invite, epoch, options, d))
+    return await fetchKeyFrom(this.ctx, { addrs, creator, name, invite, epoch, dial }, options)
   }
 
   /**
@@ -282,9 +253,7 @@ export class MemberRole {
       await this.applyPayload(payload)
     } catch (err) {
       if ((err as Error).name === 'SwarmUnauthorizedError') {
-        await ctx.store.update(st => { st.joined = false })
-        ctx.log.warn({ swarm: s.name }, 'no longer authorised in the swarm; staying on the public network')
-        ctx.emit('swarm:revoked', { name: s.name })
+        await this.leaveRevoked(s.name)
         return
       }
       this.recoveryBackoff = Math.min(MAX_RECOVERY_BACKOFF_MS, Math.max(this.init.watchdogIntervalMs, this.recoveryBackoff * 2))
@@ -299,6 +268,55 @@ export class MemberRole {
     await ctx.network.switchProfile(ctx.swarmProfile(st))
     if (payload.epoch !== s.epoch) ctx.emit('swarm:epoch', { name: payload.swarm, epoch: payload.epoch })
     await this.ensureConnected(this.init.rejoinTimeoutMs)
+  }
+
+  /** The creator refused us the key: we are out of the swarm, on the public network, for good. */
+  private async leaveRevoked (name: string): Promise<void> {
+    await this.ctx.store.update(st => { st.joined = false })
+    await this.ctx.toPublic()
+    this.ctx.log.warn({ swarm: name }, 'no longer authorised in the swarm; staying on the public network')
+    this.ctx.emit('swarm:revoked', { name })
+  }
+
+  /** Dials the creator's swarm addresses for up to `timeoutMs`; true once connected. */
+  private async reachCreator (creator: string, bootstrap: string[], timeoutMs: number): Promise<boolean> {
+    const addrs = bootstrap.filter(a => a.endsWith(`/p2p/${creator}`))
+    await Promise.allSettled(addrs.map(async a => await this.ctx.network.dial(a, { signal: AbortSignal.timeout(timeoutMs) })))
+    return this.ctx.network.isConnected(creator)
+  }
+
+  /**
+   * The creator's connection closed and it does not answer on its swarm addresses: did we miss a
+   * rotation? Asks its key service from a dialer of our own (key-client.ts), so the member stays
+   * in the swarm while it asks. A newer epoch is applied and switched to at once (a rotation whose
+   * push missed us); the same epoch refreshes the statement and the creator's addresses. Run
+   * inside `op`; `epoch` is the one held when the creator went away (a switch since: nothing to
+   * do). Throws `DialError` when the key service cannot be reached (the caller backs off).
+   */
+  async probeEpoch (epoch: number): Promise<'skipped' | 'current' | 'moved' | 'revoked'> {
+    const { ctx } = this
+    const s = this.state
+    if (s == null || !s.joined || !ctx.started || !ctx.inSwarm() || s.epoch !== epoch) return 'skipped'
+    if (ctx.network.isConnected(s.creator) || await this.reachCreator(s.creator, s.bootstrap, 3000)) return 'skipped'
+    let payload: KeyPayload
+    try {
+      payload = await this.fetchKey(s.keyService, s.creator, s.name, undefined, s.epoch)
+    } catch (err) {
+      if ((err as Error).name !== 'SwarmUnauthorizedError') throw err
+      await this.leaveRevoked(s.name)
+      return 'revoked'
+    }
+    if (payload.epoch <= s.epoch) {
+      const stmt = payload.members != null ? await this.checkStatement(payload.members, s, s.epoch).catch(() => undefined) : undefined
+      if (stmt != null) await this.applyStatement(stmt, payload.bootstrap)
+      return 'current'
+    }
+    ctx.log.info({ swarm: s.name, held: s.epoch, epoch: payload.epoch }, 'missed a key rotation: switching to the current key from the creator\'s key service')
+    await this.applyPayload(payload)
+    await ctx.network.switchProfile(ctx.swarmProfile(ctx.state!))
+    ctx.emit('swarm:epoch', { name: payload.swarm, epoch: payload.epoch })
+    await this.ensureConnected(this.init.rejoinTimeoutMs)
+    return 'moved'
   }
 
   /** Switch to the key pushed for `epoch`. Run inside `op`. */

@@ -13,6 +13,7 @@ import { createLogger, type Logger } from '../logging.js'
 import { publicProfile as publicProfileOf } from '../network/host.js'
 import { checkPeerId, SwarmContext } from './context.js'
 import { CreatorRole } from './creator.js'
+import { EpochProbe } from './epoch-probe.js'
 import { InvalidInviteError, SwarmStateError } from './errors.js'
 import { isInviteToken, parseInvite } from './invite.js'
 import { MemberRole } from './member.js'
@@ -33,6 +34,7 @@ class DmsnetSwarmManager extends TypedEventEmitter<SwarmEvents> implements Swarm
   private readonly creator: CreatorRole
   private readonly member: MemberRole
   private readonly protocol: SwarmProtocol
+  private readonly epochProbe: EpochProbe
   private readonly log: Logger
   private readonly rejoinTimeoutMs: number
   private readonly watchdogIntervalMs: number
@@ -80,6 +82,19 @@ class DmsnetSwarmManager extends TypedEventEmitter<SwarmEvents> implements Swarm
       membershipMaxAgeMs: init.membershipMaxAgeMs ?? 5 * 60_000
     })
     this.protocol = new SwarmProtocol(this.ctx, this.creator, this.member, logInterval)
+    this.epochProbe = new EpochProbe({
+      store: this.store,
+      log: this.log,
+      probe: async (epoch) => await this.member.probeEpoch(epoch),
+      delayMs: init.epochProbeDelayMs ?? 2000
+    })
+  }
+
+  /** Member in its swarm without a connection to the creator: a missed rotation is checked soon (epoch-probe.ts). */
+  private creatorAway (fromWatchdog: boolean): void {
+    const s = this.store.state
+    if (s?.role !== 'member' || !s.joined || !this.ctx.inSwarm() || this.ctx.network.isConnected(s.creator)) return
+    this.epochProbe.creatorLost(fromWatchdog)
   }
 
   private get self (): string {
@@ -100,8 +115,13 @@ class DmsnetSwarmManager extends TypedEventEmitter<SwarmEvents> implements Swarm
     this.unlistenConnect = network.eventRegister('peer:connectedness', (d) => {
       const s = this.store.state
       if (s?.role === 'member' && d.peerId === s.creator && d.connectedness === 'connected') this.member.onCreatorConnected()
+      if (s?.role === 'member' && d.peerId === s.creator && d.connectedness !== 'connected') this.creatorAway(false)
     })
-    this.watchdog = setInterval(() => { void this.member.check() }, this.watchdogIntervalMs)
+    this.epochProbe.start()
+    this.watchdog = setInterval(() => {
+      void this.member.check()
+      this.creatorAway(true)
+    }, this.watchdogIntervalMs)
     this.watchdog.unref?.()
     if (this.store.state?.joined === true) {
       await this.store.op(async () => { await this.enterSwarm(false, options) })
@@ -113,6 +133,7 @@ class DmsnetSwarmManager extends TypedEventEmitter<SwarmEvents> implements Swarm
     this.ctx.started = false
     if (this.watchdog != null) clearInterval(this.watchdog)
     this.watchdog = undefined
+    this.epochProbe.stop()
     this.unlistenConnect?.()
     await this.store.idle()
     await this.creator.stopKeyService()
@@ -254,7 +275,7 @@ class DmsnetSwarmManager extends TypedEventEmitter<SwarmEvents> implements Swarm
       refused: this.creator.refused,
       invites: (s?.invites ?? []).filter(i => i.expiresAt > now).length,
       membershipSeq: s?.role === 'creator' ? s.seq : s?.members?.seq,
-      ...(s?.role === 'member' ? { membershipFresh: this.member.fresh() } : {}),
+      ...(s?.role === 'member' ? { membershipFresh: this.member.fresh(), epochProbes: { ...this.epochProbe.stats } } : {}),
       ...(s?.role === 'creator' ? { keyServiceStats: this.creator.keyServiceStats() } : {}),
       foreignMessages: this.protocol.foreign
     }

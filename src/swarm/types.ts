@@ -43,6 +43,8 @@ export interface SwarmStatus {
   membershipSeq?: number
   /** Member: true while a fresh membership statement is held (other members are admitted). */
   membershipFresh?: boolean
+  /** Member: key-service checks after the creator went away (epoch-probe.ts): run, found a newer epoch, unreachable. */
+  epochProbes?: { runs: number, moved: number, failed: number }
   /** Creator: connections the key service refused (per-address limit) or closed (idle). */
   keyServiceStats?: { refusedConnections: number, idleClosed: number, pendingHandshakes?: number }
   /** Creator-only messages (push, switch, members, revoked) refused from other peers. */
@@ -97,6 +99,11 @@ export interface SwarmManagerInit {
   rejoinTimeoutMs?: number
   /** How often a member checks it is still connected to the swarm. Default 15 s. */
   watchdogIntervalMs?: number
+  /**
+   * Member: how long after the creator's connection closed (and it did not come back) the member
+   * asks the creator's key service whether it missed a rotation (jittered up to 2x). Default 2 s.
+   */
+  epochProbeDelayMs?: number
   /** Per request to the creator / per push to a member. Default 10 s. */
   requestTimeoutMs?: number
   /**
