@@ -8,7 +8,8 @@
  *             all others (root only)
  * Per node: CPU % of one core over the window, RSS at start / after warm-up / at the end, the
  * anonymous (private) part of RSS at the end (RSS also counts ~50 MB of the node binary's file
- * pages, shared by every node process on the host), open streams, DHT RPCs per second (sent +
+ * pages, shared by every node process on the host) and the PSS (those shared pages divided among
+ * the processes that map them; /proc/PID/smaps_rollup), open streams, DHT RPCs per second (sent +
  * answered), libp2p bytes per second (sent + received); and per profile the libp2p ping RTT
  * between two idle nodes after the window (20 pings).
  * Growth per hour, after warm-up only (start-up regrowth is not a leak): RSS, its anonymous part
@@ -250,6 +251,8 @@ interface NodeResult {
   /** standard error of rss_growth_mb_per_h (null: too few buckets) */
   rss_growth_se_mb_per_h: number | null
   rss_anon_end_mb: number
+  /** proportional set size at the end: shared file pages divided among the processes mapping them */
+  pss_end_mb: number
   rss_anon_growth_mb_per_h: number
   heap_growth_mb_per_h: number
   open_streams: number
@@ -304,6 +307,7 @@ function abSummary (results: NodeResult[]): Record<string, unknown> {
       cpu_pct_median: round(median(rs.map(r => r.cpu_pct)), 2),
       rss_mb_median: round(median(rs.map(r => r.rss_end_mb))),
       rss_anon_mb_median: round(median(rs.map(r => r.rss_anon_end_mb))),
+      pss_mb_median: round(median(rs.map(r => r.pss_end_mb))),
       peers_median: median(rs.map(r => r.peers)),
       heap_used_mb_median: round(median(rs.map(r => r.heap_used_mb)))
     }
@@ -356,6 +360,7 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
         rss_growth_raw_mb_per_h: round(slope(s.map(x => x.at / 3_600_000), s.map(x => x.rssMb)), 1),
         rss_growth_se_mb_per_h: Number.isFinite(growthStdErr(s, x => x.rssMb)) ? round(growthStdErr(s, x => x.rssMb), 1) : null,
         rss_anon_end_mb: round(last.anonMb),
+        pss_end_mb: round(last.pssMb),
         rss_anon_growth_mb_per_h: round(growthPerHour(s, x => x.anonMb), 1),
         heap_growth_mb_per_h: round(growthPerHour(heap[i]!, x => x.heapMb), 1),
         open_streams: metricSum(m1[i]!, 'libp2p_protocol_streams_total'),
@@ -384,6 +389,12 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
       rss_growth_se_mb_per_h_max: max('rss_growth_se_mb_per_h'),
       rss_mb_max: max('rss_end_mb'),
       rss_anon_mb_max: max('rss_anon_end_mb'),
+      // RSS counts the node binary's shared file pages in full in every daemon; PSS divides them
+      // among the processes that map them, and the anonymous part is each daemon's own
+      pss_mb_max: max('pss_end_mb'),
+      pss_mb_median: round(median(results.map(r => r.pss_end_mb))),
+      anon_mb_max: max('rss_anon_end_mb'),
+      anon_mb_median: round(median(results.map(r => r.rss_anon_end_mb))),
       rss_anon_growth_mb_per_h_max: max('rss_anon_growth_mb_per_h'),
       heap_growth_mb_per_h_max: max('heap_growth_mb_per_h'),
       dht_rpcs_per_s_max: max('dht_rpcs_per_s'),
@@ -429,6 +440,8 @@ async function main (): Promise<void> {
       rss_growth_mb_per_h_max: max('rss_growth_mb_per_h_max'),
       rss_mb_max: max('rss_mb_max'),
       rss_anon_mb_max: max('rss_anon_mb_max'),
+      pss_mb_max: max('pss_mb_max'),
+      anon_mb_max: max('anon_mb_max'),
       heap_growth_mb_per_h_max: max('heap_growth_mb_per_h_max'),
       dht_rpcs_per_s_max: max('dht_rpcs_per_s_max'),
       bytes_per_s_max: max('bytes_per_s_max'),

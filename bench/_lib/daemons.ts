@@ -41,6 +41,22 @@ export interface ProcSample {
    * mostly the node binary's code and data, shared by every node process and evictable.
    */
   anonMb: number
+  /**
+   * Proportional set size: RSS with each shared page divided by the number of processes mapping
+   * it (the node binary's file pages, shared by every daemon on the host). What one more daemon
+   * on a host costs is closer to this than to RSS. NaN where smaps_rollup is unreadable.
+   */
+  pssMb: number
+}
+
+/** Fields of /proc/PID/smaps_rollup, in MB: Rss, Pss, Pss_Anon, Pss_File, Anonymous... */
+export function smapsRollup (pid: number): Record<string, number> {
+  const out: Record<string, number> = {}
+  try {
+    for (const m of readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8').matchAll(/^(\w+):\s+(\d+) kB/gm)) out[m[1]!] = Number(m[2]) / 1024
+  } catch { // the process is gone: no fields
+  }
+  return out
 }
 
 /** A persistent fetcher inside a namespace: one `node` reading URLs on stdin, answering JSON lines. */
@@ -157,7 +173,7 @@ export class BenchDaemon {
     const cpuS = (Number(f[11]) + Number(f[12])) / CLK_TCK
     const status = readFileSync(`/proc/${this.pid}/status`, 'utf8')
     const kb = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN)
-    return { at: Date.now(), cpuS, rssMb: kb('VmRSS') / 1024, anonMb: kb('RssAnon') / 1024 }
+    return { at: Date.now(), cpuS, rssMb: kb('VmRSS') / 1024, anonMb: kb('RssAnon') / 1024, pssMb: smapsRollup(this.pid).Pss ?? NaN }
   }
 
   /** SIGTERM (graceful: a CPU profile is written), SIGKILL after 20 s; removes the data dir. */
