@@ -29,6 +29,7 @@
  *        [--rss-bucket 30] [--profile public,lan,swarm,vpn] [--cpu-prof <dir>]
  *        [--connect mesh|bootstrap] [--ab-flags "<node flags for the odd daemons>"]
  *        [--ab-env "KEY=value ... (env, e.g. DMSNET_* config, for the odd daemons)"] [--heap-sample 10]
+ *        [--ab-cli <another build's dist/src/cli/main.js or bundle, for the odd daemons>]
  * Progress on stderr. stdout: one JSON line per profile, and with several profiles a last summary
  * line (`profile: "all"`, the max over profiles and a `profiles` object). Targets (issue 10):
  * <= 1 % of a core per node and RSS growth <= 5 MB/h.
@@ -135,7 +136,10 @@ const AB_FLAGS = (strArg('ab-flags') ?? '').split(' ').filter(f => f !== '')
 /** `--ab-env "KEY=value ..."`: environment for the odd daemons (a config A/B through DMSNET_* variables). */
 const AB_ENV: Record<string, string> = Object.fromEntries((strArg('ab-env') ?? '').split(' ').filter(f => f.includes('=')).map(f => [f.slice(0, f.indexOf('=')), f.slice(f.indexOf('=') + 1)]))
 const abEnv = (i: number): Record<string, string> => i % 2 === 1 ? AB_ENV : {}
-const AB = AB_FLAGS.length > 0 || Object.keys(AB_ENV).length > 0
+/** `--ab-cli <path to a CLI entry>`: the odd daemons run this build (e.g. a bundle) instead. */
+const AB_CLI = strArg('ab-cli')
+const abCli = (i: number): { cli?: string } => i % 2 === 1 && AB_CLI != null ? { cli: AB_CLI } : {}
+const AB = AB_FLAGS.length > 0 || Object.keys(AB_ENV).length > 0 || AB_CLI != null
 
 function daemonArgs (i: number): string[] {
   const ab = i % 2 === 1 ? AB_FLAGS : []
@@ -167,7 +171,7 @@ async function setUp (profile: Profile): Promise<World> {
   try {
     const names = Array.from({ length: NODES }, (_, i) => `n${i}`)
     if (profile === 'public' || profile === 'swarm') {
-      await startAll(names.map((name, i) => ({ name, args: ['--listen', '/ip4/127.0.0.1/tcp/0'], nodeArgs: daemonArgs(i), env: abEnv(i) })), nodes)
+      await startAll(names.map((name, i) => ({ name, args: ['--listen', '/ip4/127.0.0.1/tcp/0'], nodeArgs: daemonArgs(i), env: abEnv(i), ...abCli(i) })), nodes)
       if (CONNECT === 'mesh' || profile === 'swarm') await fullMesh(nodes, d => d.listen)
       else await softWaitConnected(nodes)
     }
@@ -178,7 +182,7 @@ async function setUp (profile: Profile): Promise<World> {
       await net.exec(ns, 'ip', ['link', 'set', 'lo', 'multicast', 'on'])
       await net.exec(ns, 'ip', ['route', 'add', '224.0.0.0/4', 'dev', 'lo'])
       for (const [i, name] of names.entries()) {
-        const d = new BenchDaemon({ name, netns: ns, args: ['--profile', 'lan', '--listen', '/ip4/127.0.0.1/tcp/0'], nodeArgs: daemonArgs(i), env: abEnv(i) })
+        const d = new BenchDaemon({ name, netns: ns, args: ['--profile', 'lan', '--listen', '/ip4/127.0.0.1/tcp/0'], nodeArgs: daemonArgs(i), env: abEnv(i), ...abCli(i) })
         nodes.push(d)
         await d.start()
       }
@@ -215,7 +219,7 @@ async function setUp (profile: Profile): Promise<World> {
         const { b } = await net.link(ns, `${ip}/24`, hub, undefined)
         await net.exec(hub, 'ip', ['link', 'set', b, 'master', br])
         // the namespaces are the run's own: any authority may invite (only the first will)
-        specs.push({ name, netns: ns, args: ['--listen', `/ip4/${ip}/tcp/4001`], env: { DMSNET_VPN_ACCEPT_INVITES_FROM: '*', ...abEnv(i) }, nodeArgs: daemonArgs(i) })
+        specs.push({ name, netns: ns, args: ['--listen', `/ip4/${ip}/tcp/4001`], env: { DMSNET_VPN_ACCEPT_INVITES_FROM: '*', ...abEnv(i) }, nodeArgs: daemonArgs(i), ...abCli(i) })
       }
       await startAll(specs, nodes)
       await fullMesh(nodes, d => d.listen)
@@ -312,7 +316,7 @@ function abSummary (results: NodeResult[]): Record<string, unknown> {
       heap_used_mb_median: round(median(rs.map(r => r.heap_used_mb)))
     }
   }
-  return { flags: AB_FLAGS.join(' '), env: AB_ENV, plain: half(false), flagged: half(true) }
+  return { flags: AB_FLAGS.join(' '), env: AB_ENV, cli: AB_CLI, plain: half(false), flagged: half(true) }
 }
 
 async function measure (profile: Profile): Promise<Record<string, unknown>> {

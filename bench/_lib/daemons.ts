@@ -28,6 +28,8 @@ export interface DaemonOptions {
   env?: NodeJS.ProcessEnv
   /** Extra `node` flags (e.g. `--cpu-prof`). */
   nodeArgs?: string[]
+  /** Another CLI entry for this daemon (an A/B of two builds side by side); CLI commands use it too. */
+  cli?: string
 }
 
 export interface ProcSample {
@@ -125,7 +127,7 @@ export class BenchDaemon {
 
   /** Spawns `dmsnet up` and waits for its ready line (60 s at most). */
   async start (): Promise<void> {
-    const nodeArgv = [...(this.options.nodeArgs ?? []), CLI, '-d', this.dir, 'up', '--metrics-port', '0', ...this.options.args]
+    const nodeArgv = [...(this.options.nodeArgs ?? []), this.options.cli ?? CLI, '-d', this.dir, 'up', '--metrics-port', '0', ...this.options.args]
     // `ip netns exec` execs the program, so the child's pid is the daemon's own
     const [cmd, argv] = this.netns != null ? ['ip', ['netns', 'exec', this.netns, process.execPath, ...nodeArgv]] : [process.execPath, nodeArgv]
     const child = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, DMSNET_LOG_LEVEL: 'warn', ...this.options.env } })
@@ -158,7 +160,7 @@ export class BenchDaemon {
   /** Runs `dmsnet -d <dir> ...args` (a control-socket client, so no namespace needed); stdout. */
   async cli (args: string[], timeoutMs = 60_000): Promise<string> {
     return await new Promise((resolve, reject) => {
-      execFile(process.execPath, [CLI, '-d', this.dir, ...args], { timeout: timeoutMs, encoding: 'utf8' }, (err, stdout, stderr) => {
+      execFile(process.execPath, [this.options.cli ?? CLI, '-d', this.dir, ...args], { timeout: timeoutMs, encoding: 'utf8' }, (err, stdout, stderr) => {
         if (err != null) reject(new Error(`${this.name}: dmsnet ${args.join(' ')} failed: ${stderr.trim() || err.message}`))
         else resolve(stdout)
       })

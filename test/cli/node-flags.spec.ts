@@ -37,6 +37,9 @@ test('up runs with the flags in its own process (same pid), and without them whe
     const argv = cmdline(d.child.pid!)
     assert.ok(argv.includes('--max-semi-space-size=1') && argv.includes('--max-old-space-size=300'), argv.join(' '))
     assert.ok(argv.includes('up'), 'the same command line after the flags')
+    // compiled (CI, after npm run build): the daemon runs the minified bundle (daemon-entry.ts)
+    if (import.meta.url.endsWith('.js')) assert.ok(argv.some(a => a.endsWith('dist/bundle/dmsnet.mjs')), argv.join(' '))
+    assert.equal(readFileSync(`/proc/${d.child.pid!}/environ`, 'utf8').split('\0').find(v => v.startsWith('MALLOC_TRIM_THRESHOLD_=')), 'MALLOC_TRIM_THRESHOLD_=131072')
   } finally {
     assert.equal(await d.stop(), 0)
   }

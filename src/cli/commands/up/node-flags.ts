@@ -13,7 +13,8 @@
  * (-3 MB, within the spread between identical daemons), `--lite-mode` (no WebAssembly: the
  * daemon's fetch/undici fails), MALLOC_ARENA_MAX=2 with UV_THREADPOOL_SIZE=2 (within the spread).
  *
- * `DMSNET_NODE_FLAGS` replaces the list (empty: no re-exec), e.g. to add an operator's memory
+ * The same re-exec runs the minified bundle and sets malloc's environment (daemon-entry.ts).
+ * `DMSNET_NODE_FLAGS` replaces the list (empty: no flags), e.g. to add an operator's memory
  * budget: `DMSNET_NODE_FLAGS="--v8-pool-size=1 --max-old-space-size=256"`. A flag already
  * given to `node` (command line or NODE_OPTIONS) is not added twice.
  *
@@ -25,6 +26,7 @@
  */
 import { spawnSync } from 'node:child_process'
 import { CliError, EXIT_USAGE } from '../../errors.js'
+import { bundleEntry, missingEnv } from './daemon-entry.js'
 
 /** `DMSNET_NODE_FLAGS` holds something node would refuse or that is not a runtime flag. */
 export class NodeFlagsError extends CliError {
@@ -78,14 +80,19 @@ export function missingFlags (flags: readonly string[], execArgv: readonly strin
 }
 
 /**
- * Replaces this process with `node <flags> <its own execArgv and argv>` when some daemon flag is
- * missing (throws NodeFlagsError, before any re-exec, for a list node would refuse); returns (doing nothing) when none is, after a re-exec, or where `process.execve` does
- * not exist (Node < 22.15, Windows).
+ * Replaces this process with `node <flags> <its own execArgv> <the bundle or its own script>
+ * <its own arguments>`, with the daemon's environment (daemon-entry.ts), when a daemon flag, the
+ * bundle or a variable is missing (throws NodeFlagsError, before any re-exec, for a list node
+ * would refuse); returns (doing nothing) when nothing is, after a re-exec, or where
+ * `process.execve` does not exist (Node < 22.15, Windows).
  */
 export function reexecWithDaemonFlags (): void {
   if (process.env[GUARD] === '1' || typeof process.execve !== 'function') return
   const add = missingFlags(daemonNodeFlags(), process.execArgv, process.env.NODE_OPTIONS)
-  if (add.length === 0) return
+  const bundle = bundleEntry(process.argv[1])
+  const env = missingEnv()
+  if (add.length === 0 && bundle == null && Object.keys(env).length === 0) return
   if (process.env.DMSNET_NODE_FLAGS != null) checkNodeFlags(add)
-  process.execve(process.execPath, [process.execPath, ...add, ...process.execArgv, ...process.argv.slice(1)], { ...process.env, [GUARD]: '1' })
+  const [script, ...args] = process.argv.slice(1)
+  process.execve(process.execPath, [process.execPath, ...add, ...process.execArgv, bundle ?? script!, ...args], { ...process.env, ...env, [GUARD]: '1' })
 }
