@@ -8,7 +8,8 @@
  *             all others (root only)
  * Per node: CPU % of one core over the window, RSS at start / after warm-up / at the end, the
  * anonymous (private) part of RSS at the end (RSS also counts ~50 MB of the node binary's file
- * pages, shared by every node process on the host), open streams, DHT RPCs per second (sent +
+ * pages, shared by every node process on the host) and the PSS (those shared pages divided among
+ * the processes that map them; /proc/PID/smaps_rollup), open streams, DHT RPCs per second (sent +
  * answered), libp2p bytes per second (sent + received); and per profile the libp2p ping RTT
  * between two idle nodes after the window (20 pings).
  * Growth per hour, after warm-up only (start-up regrowth is not a leak): RSS, its anonymous part
@@ -28,6 +29,7 @@
  *        [--rss-bucket 30] [--profile public,lan,swarm,vpn] [--cpu-prof <dir>]
  *        [--connect mesh|bootstrap] [--ab-flags "<node flags for the odd daemons>"]
  *        [--ab-env "KEY=value ... (env, e.g. DMSNET_* config, for the odd daemons)"] [--heap-sample 10]
+ *        [--ab-cli <another build's dist/src/cli/main.js or bundle, for the odd daemons>]
  * Progress on stderr. stdout: one JSON line per profile, and with several profiles a last summary
  * line (`profile: "all"`, the max over profiles and a `profiles` object). Targets (issue 10):
  * <= 1 % of a core per node and RSS growth <= 5 MB/h.
@@ -134,7 +136,10 @@ const AB_FLAGS = (strArg('ab-flags') ?? '').split(' ').filter(f => f !== '')
 /** `--ab-env "KEY=value ..."`: environment for the odd daemons (a config A/B through DMSNET_* variables). */
 const AB_ENV: Record<string, string> = Object.fromEntries((strArg('ab-env') ?? '').split(' ').filter(f => f.includes('=')).map(f => [f.slice(0, f.indexOf('=')), f.slice(f.indexOf('=') + 1)]))
 const abEnv = (i: number): Record<string, string> => i % 2 === 1 ? AB_ENV : {}
-const AB = AB_FLAGS.length > 0 || Object.keys(AB_ENV).length > 0
+/** `--ab-cli <path to a CLI entry>`: the odd daemons run this build (e.g. a bundle) instead. */
+const AB_CLI = strArg('ab-cli')
+const abCli = (i: number): { cli?: string } => i % 2 === 1 && AB_CLI != null ? { cli: AB_CLI } : {}
+const AB = AB_FLAGS.length > 0 || Object.keys(AB_ENV).length > 0 || AB_CLI != null
 
 function daemonArgs (i: number): string[] {
   const ab = i % 2 === 1 ? AB_FLAGS : []
@@ -166,7 +171,7 @@ async function setUp (profile: Profile): Promise<World> {
   try {
     const names = Array.from({ length: NODES }, (_, i) => `n${i}`)
     if (profile === 'public' || profile === 'swarm') {
-      await startAll(names.map((name, i) => ({ name, args: ['--listen', '/ip4/127.0.0.1/tcp/0'], nodeArgs: daemonArgs(i), env: abEnv(i) })), nodes)
+      await startAll(names.map((name, i) => ({ name, args: ['--listen', '/ip4/127.0.0.1/tcp/0'], nodeArgs: daemonArgs(i), env: abEnv(i), ...abCli(i) })), nodes)
       if (CONNECT === 'mesh' || profile === 'swarm') await fullMesh(nodes, d => d.listen)
       else await softWaitConnected(nodes)
     }
@@ -177,7 +182,7 @@ async function setUp (profile: Profile): Promise<World> {
       await net.exec(ns, 'ip', ['link', 'set', 'lo', 'multicast', 'on'])
       await net.exec(ns, 'ip', ['route', 'add', '224.0.0.0/4', 'dev', 'lo'])
       for (const [i, name] of names.entries()) {
-        const d = new BenchDaemon({ name, netns: ns, args: ['--profile', 'lan', '--listen', '/ip4/127.0.0.1/tcp/0'], nodeArgs: daemonArgs(i), env: abEnv(i) })
+        const d = new BenchDaemon({ name, netns: ns, args: ['--profile', 'lan', '--listen', '/ip4/127.0.0.1/tcp/0'], nodeArgs: daemonArgs(i), env: abEnv(i), ...abCli(i) })
         nodes.push(d)
         await d.start()
       }
@@ -214,7 +219,7 @@ async function setUp (profile: Profile): Promise<World> {
         const { b } = await net.link(ns, `${ip}/24`, hub, undefined)
         await net.exec(hub, 'ip', ['link', 'set', b, 'master', br])
         // the namespaces are the run's own: any authority may invite (only the first will)
-        specs.push({ name, netns: ns, args: ['--listen', `/ip4/${ip}/tcp/4001`], env: { DMSNET_VPN_ACCEPT_INVITES_FROM: '*', ...abEnv(i) }, nodeArgs: daemonArgs(i) })
+        specs.push({ name, netns: ns, args: ['--listen', `/ip4/${ip}/tcp/4001`], env: { DMSNET_VPN_ACCEPT_INVITES_FROM: '*', ...abEnv(i) }, nodeArgs: daemonArgs(i), ...abCli(i) })
       }
       await startAll(specs, nodes)
       await fullMesh(nodes, d => d.listen)
@@ -250,6 +255,8 @@ interface NodeResult {
   /** standard error of rss_growth_mb_per_h (null: too few buckets) */
   rss_growth_se_mb_per_h: number | null
   rss_anon_end_mb: number
+  /** proportional set size at the end: shared file pages divided among the processes mapping them */
+  pss_end_mb: number
   rss_anon_growth_mb_per_h: number
   heap_growth_mb_per_h: number
   open_streams: number
@@ -304,11 +311,12 @@ function abSummary (results: NodeResult[]): Record<string, unknown> {
       cpu_pct_median: round(median(rs.map(r => r.cpu_pct)), 2),
       rss_mb_median: round(median(rs.map(r => r.rss_end_mb))),
       rss_anon_mb_median: round(median(rs.map(r => r.rss_anon_end_mb))),
+      pss_mb_median: round(median(rs.map(r => r.pss_end_mb))),
       peers_median: median(rs.map(r => r.peers)),
       heap_used_mb_median: round(median(rs.map(r => r.heap_used_mb)))
     }
   }
-  return { flags: AB_FLAGS.join(' '), env: AB_ENV, plain: half(false), flagged: half(true) }
+  return { flags: AB_FLAGS.join(' '), env: AB_ENV, cli: AB_CLI, plain: half(false), flagged: half(true) }
 }
 
 async function measure (profile: Profile): Promise<Record<string, unknown>> {
@@ -356,6 +364,7 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
         rss_growth_raw_mb_per_h: round(slope(s.map(x => x.at / 3_600_000), s.map(x => x.rssMb)), 1),
         rss_growth_se_mb_per_h: Number.isFinite(growthStdErr(s, x => x.rssMb)) ? round(growthStdErr(s, x => x.rssMb), 1) : null,
         rss_anon_end_mb: round(last.anonMb),
+        pss_end_mb: round(last.pssMb),
         rss_anon_growth_mb_per_h: round(growthPerHour(s, x => x.anonMb), 1),
         heap_growth_mb_per_h: round(growthPerHour(heap[i]!, x => x.heapMb), 1),
         open_streams: metricSum(m1[i]!, 'libp2p_protocol_streams_total'),
@@ -384,6 +393,12 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
       rss_growth_se_mb_per_h_max: max('rss_growth_se_mb_per_h'),
       rss_mb_max: max('rss_end_mb'),
       rss_anon_mb_max: max('rss_anon_end_mb'),
+      // RSS counts the node binary's shared file pages in full in every daemon; PSS divides them
+      // among the processes that map them, and the anonymous part is each daemon's own
+      pss_mb_max: max('pss_end_mb'),
+      pss_mb_median: round(median(results.map(r => r.pss_end_mb))),
+      anon_mb_max: max('rss_anon_end_mb'),
+      anon_mb_median: round(median(results.map(r => r.rss_anon_end_mb))),
       rss_anon_growth_mb_per_h_max: max('rss_anon_growth_mb_per_h'),
       heap_growth_mb_per_h_max: max('heap_growth_mb_per_h'),
       dht_rpcs_per_s_max: max('dht_rpcs_per_s'),
@@ -429,6 +444,8 @@ async function main (): Promise<void> {
       rss_growth_mb_per_h_max: max('rss_growth_mb_per_h_max'),
       rss_mb_max: max('rss_mb_max'),
       rss_anon_mb_max: max('rss_anon_mb_max'),
+      pss_mb_max: max('pss_mb_max'),
+      anon_mb_max: max('anon_mb_max'),
       heap_growth_mb_per_h_max: max('heap_growth_mb_per_h_max'),
       dht_rpcs_per_s_max: max('dht_rpcs_per_s_max'),
       bytes_per_s_max: max('bytes_per_s_max'),

@@ -28,6 +28,8 @@ export interface DaemonOptions {
   env?: NodeJS.ProcessEnv
   /** Extra `node` flags (e.g. `--cpu-prof`). */
   nodeArgs?: string[]
+  /** Another CLI entry for this daemon (an A/B of two builds side by side); CLI commands use it too. */
+  cli?: string
 }
 
 export interface ProcSample {
@@ -41,6 +43,22 @@ export interface ProcSample {
    * mostly the node binary's code and data, shared by every node process and evictable.
    */
   anonMb: number
+  /**
+   * Proportional set size: RSS with each shared page divided by the number of processes mapping
+   * it (the node binary's file pages, shared by every daemon on the host). What one more daemon
+   * on a host costs is closer to this than to RSS. NaN where smaps_rollup is unreadable.
+   */
+  pssMb: number
+}
+
+/** Fields of /proc/PID/smaps_rollup, in MB: Rss, Pss, Pss_Anon, Pss_File, Anonymous... */
+export function smapsRollup (pid: number): Record<string, number> {
+  const out: Record<string, number> = {}
+  try {
+    for (const m of readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8').matchAll(/^(\w+):\s+(\d+) kB/gm)) out[m[1]!] = Number(m[2]) / 1024
+  } catch { // the process is gone: no fields
+  }
+  return out
 }
 
 /** A persistent fetcher inside a namespace: one `node` reading URLs on stdin, answering JSON lines. */
@@ -109,7 +127,7 @@ export class BenchDaemon {
 
   /** Spawns `dmsnet up` and waits for its ready line (60 s at most). */
   async start (): Promise<void> {
-    const nodeArgv = [...(this.options.nodeArgs ?? []), CLI, '-d', this.dir, 'up', '--metrics-port', '0', ...this.options.args]
+    const nodeArgv = [...(this.options.nodeArgs ?? []), this.options.cli ?? CLI, '-d', this.dir, 'up', '--metrics-port', '0', ...this.options.args]
     // `ip netns exec` execs the program, so the child's pid is the daemon's own
     const [cmd, argv] = this.netns != null ? ['ip', ['netns', 'exec', this.netns, process.execPath, ...nodeArgv]] : [process.execPath, nodeArgv]
     const child = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, DMSNET_LOG_LEVEL: 'warn', ...this.options.env } })
@@ -142,7 +160,7 @@ export class BenchDaemon {
   /** Runs `dmsnet -d <dir> ...args` (a control-socket client, so no namespace needed); stdout. */
   async cli (args: string[], timeoutMs = 60_000): Promise<string> {
     return await new Promise((resolve, reject) => {
-      execFile(process.execPath, [CLI, '-d', this.dir, ...args], { timeout: timeoutMs, encoding: 'utf8' }, (err, stdout, stderr) => {
+      execFile(process.execPath, [this.options.cli ?? CLI, '-d', this.dir, ...args], { timeout: timeoutMs, encoding: 'utf8' }, (err, stdout, stderr) => {
         if (err != null) reject(new Error(`${this.name}: dmsnet ${args.join(' ')} failed: ${stderr.trim() || err.message}`))
         else resolve(stdout)
       })
@@ -157,7 +175,7 @@ export class BenchDaemon {
     const cpuS = (Number(f[11]) + Number(f[12])) / CLK_TCK
     const status = readFileSync(`/proc/${this.pid}/status`, 'utf8')
     const kb = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN)
-    return { at: Date.now(), cpuS, rssMb: kb('VmRSS') / 1024, anonMb: kb('RssAnon') / 1024 }
+    return { at: Date.now(), cpuS, rssMb: kb('VmRSS') / 1024, anonMb: kb('RssAnon') / 1024, pssMb: smapsRollup(this.pid).Pss ?? NaN }
   }
 
   /** SIGTERM (graceful: a CPU profile is written), SIGKILL after 20 s; removes the data dir. */

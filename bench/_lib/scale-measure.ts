@@ -4,6 +4,7 @@
  * direct request to a far node, and idle CPU/RSS per daemon. Every loop is bounded in count and time.
  */
 import { round } from './stats.js'
+import { smapsRollup } from './daemons.js'
 import { cpuPercent, drain, pollUntil, pool, rssMb, sample, tail, type Tail } from './scale-util.js'
 import type { ScaleNode, ScaleWorld } from './scale-world.js'
 
@@ -235,7 +236,13 @@ export async function farRequests (nodes: ScaleNode[], rtt: number[][], count: n
   return { latency: tail(ok.map(r => r.ms)), ok: ok.length, n: res.length }
 }
 
-export interface Usage { cpuPct: { median: number, max: number, mean: number }, rssMb: { median: number, max: number, mean: number } }
+export interface Usage {
+  cpuPct: { median: number, max: number, mean: number }
+  rssMb: { median: number, max: number, mean: number }
+  // RSS counts the node binary's shared file pages in every daemon; PSS divides them, anon is each one's own
+  pssMb?: { median: number, max: number, mean: number }
+  anonMb?: { median: number, max: number, mean: number }
+}
 
 /** CPU % of a core and RSS per daemon over `windowMs`, with nothing asked of them. */
 export async function idleUsage (nodes: ScaleNode[], windowMs: number): Promise<Usage> {
@@ -246,7 +253,10 @@ export async function idleUsage (nodes: ScaleNode[], windowMs: number): Promise<
     const s = [...xs].sort((a, b) => a - b)
     return { median: round(s[s.length >> 1] ?? 0, 2), max: round(s[s.length - 1] ?? 0, 2), mean: round(s.reduce((a, b) => a + b, 0) / Math.max(1, s.length), 2) }
   }
-  return { cpuPct: sum(cpu), rssMb: sum(rss) }
+  const smaps = pids.map(smapsRollup)
+  const pss = smaps.map(m => m.Pss).filter((x): x is number => x != null)
+  const anon = smaps.map(m => m.Anonymous).filter((x): x is number => x != null)
+  return { cpuPct: sum(cpu), rssMb: sum(rss), pssMb: sum(pss), anonMb: sum(anon) }
 }
 
 export interface PingCheck { pairs: Array<{ from: number, to: number, configuredMs: number, measuredMs: number | null }>, ok: boolean }

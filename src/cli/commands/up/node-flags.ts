@@ -13,10 +13,32 @@
  * (-3 MB, within the spread between identical daemons), `--lite-mode` (no WebAssembly: the
  * daemon's fetch/undici fails), MALLOC_ARENA_MAX=2 with UV_THREADPOOL_SIZE=2 (within the spread).
  *
- * `DMSNET_NODE_FLAGS` replaces the list (empty: no re-exec), e.g. to add an operator's memory
+ * The same re-exec runs the minified bundle and sets malloc's environment (daemon-entry.ts).
+ * `DMSNET_NODE_FLAGS` replaces the list (empty: no flags), e.g. to add an operator's memory
  * budget: `DMSNET_NODE_FLAGS="--v8-pool-size=1 --max-old-space-size=256"`. A flag already
  * given to `node` (command line or NODE_OPTIONS) is not added twice.
+ *
+ * A list that node would refuse (a typo: node's own "bad option", exit 9, from a process that has
+ * already replaced ours), a word without `--` (node would run it as the script) or a flag that
+ * replaces what node runs (`--version`, `--eval`...) is a `NodeFlagsError` naming the variable,
+ * before the re-exec. Node itself is the judge of a flag: the list is tried once with
+ * `node <flags> -e ''` (~20-90 ms, only when the variable is set; the defaults are known good).
  */
+import { spawnSync } from 'node:child_process'
+import { CliError, EXIT_USAGE } from '../../errors.js'
+import { bundleEntry, missingEnv } from './daemon-entry.js'
+
+/** `DMSNET_NODE_FLAGS` holds something node would refuse or that is not a runtime flag. */
+export class NodeFlagsError extends CliError {
+  static override name = 'NodeFlagsError'
+  constructor (message: string) {
+    super(`DMSNET_NODE_FLAGS: ${message}; fix or unset the variable (docs/network.md, "Memory and idle cost")`, EXIT_USAGE)
+  }
+}
+
+/** Flags that make node do something else than run the daemon. */
+const NOT_RUNTIME = new Set(['--eval', '--print', '--check', '--version', '--help', '--interactive', '--test', '--run', '--watch', '--watch-path', '--v8-options', '--completion-bash', '--input-type', '--entry-url'])
+
 export const DEFAULT_DAEMON_NODE_FLAGS: readonly string[] = ['--v8-pool-size=1']
 
 /** Set in the re-executed daemon's environment so that it never re-executes again. */
@@ -27,7 +49,28 @@ const flagName = (f: string): string => f.split('=')[0]!.replace(/_/g, '-')
 /** The flags from `DMSNET_NODE_FLAGS` (whitespace-separated) or the defaults. */
 export function daemonNodeFlags (env: NodeJS.ProcessEnv = process.env): string[] {
   const raw = env.DMSNET_NODE_FLAGS
-  return raw == null ? [...DEFAULT_DAEMON_NODE_FLAGS] : raw.split(/\s+/).filter(f => f !== '')
+  if (raw == null) return [...DEFAULT_DAEMON_NODE_FLAGS]
+  const flags = raw.split(/\s+/).filter(f => f !== '')
+  for (const f of flags) {
+    if (!/^--[a-z0-9]/i.test(f)) throw new NodeFlagsError(`"${f}" is not a node flag (each starts with --, e.g. --max-old-space-size=256)`)
+    if (NOT_RUNTIME.has(flagName(f))) throw new NodeFlagsError(`"${f}" would make node do something else than run the daemon`)
+  }
+  return flags
+}
+
+/**
+ * Asks node whether it accepts `flags` (`node <flags> -e ''` must exit 0); throws NodeFlagsError
+ * with node's own complaint when it does not.
+ */
+export function checkNodeFlags (flags: readonly string[], execPath = process.execPath): void {
+  if (flags.length === 0) return
+  const env = { ...process.env }
+  delete env.NODE_OPTIONS
+  const r = spawnSync(execPath, [...flags, '-e', ''], { encoding: 'utf8', timeout: 30_000, env, stdio: ['ignore', 'ignore', 'pipe'] })
+  if (r.error != null) throw new NodeFlagsError(`could not try the flags with ${execPath}: ${r.error.message}`)
+  if (r.status === 0) return
+  const why = (r.stderr ?? '').split('\n').map(l => l.trim()).filter(l => l !== '' && !l.startsWith('Try --help')).slice(0, 2).join('; ')
+  throw new NodeFlagsError(`node refuses "${flags.join(' ')}" (${why !== '' ? why : `exit ${r.status ?? r.signal}`})`)
 }
 
 /** Of `flags`, those not already given to this node (its own argv or NODE_OPTIONS). */
@@ -37,13 +80,19 @@ export function missingFlags (flags: readonly string[], execArgv: readonly strin
 }
 
 /**
- * Replaces this process with `node <flags> <its own execArgv and argv>` when some daemon flag is
- * missing; returns (doing nothing) when none is, after a re-exec, or where `process.execve` does
- * not exist (Node < 22.15, Windows).
+ * Replaces this process with `node <flags> <its own execArgv> <the bundle or its own script>
+ * <its own arguments>`, with the daemon's environment (daemon-entry.ts), when a daemon flag, the
+ * bundle or a variable is missing (throws NodeFlagsError, before any re-exec, for a list node
+ * would refuse); returns (doing nothing) when nothing is, after a re-exec, or where
+ * `process.execve` does not exist (Node < 22.15, Windows).
  */
 export function reexecWithDaemonFlags (): void {
   if (process.env[GUARD] === '1' || typeof process.execve !== 'function') return
   const add = missingFlags(daemonNodeFlags(), process.execArgv, process.env.NODE_OPTIONS)
-  if (add.length === 0) return
-  process.execve(process.execPath, [process.execPath, ...add, ...process.execArgv, ...process.argv.slice(1)], { ...process.env, [GUARD]: '1' })
+  const bundle = bundleEntry(process.argv[1])
+  const env = missingEnv()
+  if (add.length === 0 && bundle == null && Object.keys(env).length === 0) return
+  if (process.env.DMSNET_NODE_FLAGS != null) checkNodeFlags(add)
+  const [script, ...args] = process.argv.slice(1)
+  process.execve(process.execPath, [process.execPath, ...add, ...process.execArgv, bundle ?? script!, ...args], { ...process.env, ...env, [GUARD]: '1' })
 }

@@ -1,0 +1,39 @@
+#!/usr/bin/env node
+// Bundles the compiled CLI (dist/src/cli/main.js) into one minified file, dist/bundle/dmsnet.mjs,
+// for the long-running daemon (issue 10): `dmsnet up` re-executes itself into it (src/cli/commands/
+// up/node-flags.ts). Why: V8 keeps the source text of every script it loads, plus a module record
+// and a line-end table per script; the daemon loads ~1,060 modules (5.6 MB of source, some of it
+// stored two bytes a character because of one non-Latin-1 comment). One minified, ASCII-only script
+// holds ~2.5 MB of source. Native addons (our TUN/crypto addon, sodium-native) stay outside: they
+// are loaded through createRequire at run time, relative to the package root, which the bundle
+// finds as dist/src does (walking up to package.json). `npm run build` runs it after tsc.
+// Usage: node scripts/bundle.js
+import { mkdirSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { build } from 'esbuild'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const out = join(root, 'dist', 'bundle', 'dmsnet.mjs')
+mkdirSync(dirname(out), { recursive: true })
+try {
+  await build({
+    entryPoints: [join(root, 'dist', 'src', 'cli', 'main.js')],
+    outfile: out,
+    bundle: true,
+    minify: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node22',
+    // one-byte source string in V8 (a single non-Latin-1 character makes the whole script two-byte)
+    charset: 'ascii',
+    legalComments: 'none',
+    external: ['sodium-native', '*.node'],
+    // bundled CommonJS dependencies call require() for Node's built-ins
+    banner: { js: "import{createRequire as __dmsnetRequire}from'node:module';const require=__dmsnetRequire(import.meta.url);" },
+    logLevel: 'warning'
+  })
+} catch (err) {
+  console.error(`bundle: ${err.message}`)
+  process.exit(1)
+}
