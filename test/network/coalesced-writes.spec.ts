@@ -14,15 +14,17 @@ import { createLibp2p } from 'libp2p'
 import { coalescedWriteStats, coalesceWrites } from '../../src/network/coalesced-writes.js'
 import { ECHO, echo, startNode } from './helpers.js'
 import type { MessageStream, Stream } from '@libp2p/interface'
-import { drained } from '../../src/network/stream-drain.js'
 
-/** Sends `data` on an echo stream in `chunk`-byte writes and returns what came back. */
+/**
+ * Sends `data` on an echo stream in `chunk`-byte writes and returns what came back. All of it is
+ * queued at once (4 MiB, bounded), so that yamux fills every Noise message to its maximum: the
+ * write count below is held against full-size messages. A writer that waits for each drain sends
+ * smaller, more numerous messages (one write each all the same).
+ */
 async function echoBytes (stream: Stream, data: Uint8Array, chunk: number): Promise<Uint8Array> {
   const back: Uint8Array[] = []
   const reading = (async () => { for await (const c of stream) back.push(c.subarray()) })()
-  for (let off = 0; off < data.byteLength; off += chunk) {
-    if (!stream.send(data.subarray(off, off + chunk))) await drained(stream, { signal: AbortSignal.timeout(10_000) })
-  }
+  for (let off = 0; off < data.byteLength; off += chunk) stream.send(data.subarray(off, off + chunk))
   await stream.close({ signal: AbortSignal.timeout(10_000) })
   await reading
   return Buffer.concat(back)
