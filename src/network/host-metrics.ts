@@ -102,14 +102,17 @@ export function hostMetrics (init: HostMetricsInit): (components?: unknown) => H
   function track (stream: { dispatchEvent: (evt: Event) => boolean, send: (data: { byteLength: number }) => boolean }, name: string): void {
     // wrap rather than listen: an extra 'message' listener would make the stream dispatch data
     // before the protocol's reader is attached (the same reason upstream wraps)
+    // keys built once per stream, not per chunk (this runs for every chunk of the data path)
+    const rx = `${name} received`
+    const tx = `${name} sent`
     const dispatch = stream.dispatchEvent.bind(stream)
     stream.dispatchEvent = (evt: Event) => {
-      if (evt.type === 'message') add(`${name} received`, (evt as Event & { data: { byteLength: number } }).data.byteLength)
+      if (evt.type === 'message') add(rx, (evt as Event & { data: { byteLength: number } }).data.byteLength)
       return dispatch(evt)
     }
     const send = stream.send.bind(stream)
     stream.send = (data: { byteLength: number }) => {
-      add(`${name} sent`, data.byteLength)
+      add(tx, data.byteLength)
       return send(data)
     }
   }
