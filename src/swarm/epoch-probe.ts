@@ -14,6 +14,7 @@
  * watchdog also starts a probe when the creator has been away and none ran for `minIntervalMs`
  * (a missed event).
  */
+import { InvalidArgumentError } from '../errors.js'
 import type { Logger } from '../logging.js'
 import type { SwarmStore } from './store.js'
 
@@ -45,7 +46,10 @@ export class EpochProbe {
   private lastRunAt = 0
   private stopped = false
 
-  constructor (private readonly init: EpochProbeInit) {}
+  constructor (private readonly init: EpochProbeInit) {
+    // NaN or a negative delay would make every retry wait NaN ms (at once): a tight loop on the key service
+    if (!Number.isFinite(init.delayMs) || init.delayMs < 0) throw new InvalidArgumentError(`epochProbeDelayMs must be a finite number >= 0, got ${String(init.delayMs)}`)
+  }
 
   /** The creator's connection closed (or the watchdog found it gone): probe soon unless one is due. */
   creatorLost (fromWatchdog = false): void {

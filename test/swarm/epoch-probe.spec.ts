@@ -27,6 +27,15 @@ async function storeAt (epoch: number): Promise<SwarmStore> {
 describe('swarm epoch probe: when a member asks the key service', () => {
   after(() => { rmSync(dir, { recursive: true, force: true }) })
 
+  it('refuses a delay that is not a finite number >= 0 (InvalidArgumentError), takes 0', async () => {
+    const store = await storeAt(1)
+    const probe = async (): Promise<'moved'> => 'moved'
+    for (const delayMs of [Number.NaN, -1, Number.POSITIVE_INFINITY]) {
+      assert.throws(() => new EpochProbe({ store, log, delayMs, probe }), { name: 'InvalidArgumentError' })
+    }
+    assert.ok(new EpochProbe({ store, log, delayMs: 0, probe }))
+  })
+
   it('probes once per loss with the epoch held then; a second loss while one is due adds nothing', async () => {
     const store = await storeAt(3)
     const seen: number[] = []
