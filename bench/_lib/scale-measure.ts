@@ -185,28 +185,74 @@ export async function gossip (nodes: ScaleNode[], count: number, topic: string, 
   }
 }
 
-export interface Bids { rounds: Array<{ received: number, expected: number, lastMs: number | null }> }
+export interface BidRound {
+  received: number
+  expected: number
+  lastMs: number | null
+  /** Bidders whose daemon saw the request (a `bid` line on its serve stream). */
+  reached: number
+  /** Bids the bidders' daemons reported delivered, and how many of those needed more than one try. */
+  delivered: number
+  retried: number
+  /** Bids given up on, by error name. */
+  failed: Record<string, number>
+}
+export interface Bids { rounds: BidRound[], subscribedMs: number }
 
-/** Every node but the first serves bids; the first publishes `rounds` jobs; bids and time to the last one. */
+type ServeEvent = { event: 'bid', requestId: string } | { event: 'sent', requestId: string, attempts: number } | { event: 'failed', requestId: string, attempts: number, error: string }
+
+/**
+ * Every node but the first serves bids; the first publishes `rounds` jobs; bids and time to the
+ * last one. The bidders' serve streams say, per request, who saw it and whether its bid was
+ * delivered, so a missing bid is told apart: the request did not reach the bidder (gossip), or
+ * the bid did not reach the orchestrator (dial, inbound limits).
+ */
 export async function jobBids (nodes: ScaleNode[], rounds: number, deadlineMs: number, log: Log): Promise<Bids> {
   const ac = new AbortController()
   const [orch, ...bidders] = nodes
-  const serving = bidders.map(n => drain(n.client.stream('messaging.job.serve', { price: 1 }, { signal: ac.signal }), ac.signal, () => {}, e => { log(`job.serve on ${n.index}: ${e.name} ${e.message}`) }))
+  const seen = new Map<string, ServeEvent[]>()
+  const serving = bidders.map(n => drain(n.client.stream('messaging.job.serve', { price: 1 }, { signal: ac.signal }) as AsyncGenerator<ServeEvent>, ac.signal,
+    (ev) => { seen.set(ev.requestId, [...(seen.get(ev.requestId) ?? []), ev]) }, e => { log(`job.serve on ${n.index}: ${e.name} ${e.message}`) }))
   try {
-    // the bidders' subscriptions to the jobs topic reach their peers with the next gossipsub
-    // heartbeats (1 s): give them three
-    await new Promise(resolve => setTimeout(resolve, 3000))
-    const out: Bids['rounds'] = []
+    // a bidder's subscription to the jobs topic must reach its peers before a request can reach
+    // it: wait until the orchestrator sees subscribers on the topic stop growing (bounded)
+    const s0 = Date.now()
+    let last = -1
+    let stable = 0
+    await pollUntil(async () => {
+      const peers = (await orch!.client.call('messaging.topic', {})).subscribers
+      stable = peers === last ? stable + 1 : 0
+      last = peers
+      return stable >= 3
+    }, 30_000, 1000)
+    const subscribedMs = Date.now() - s0
+    const out: BidRound[] = []
     for (let r = 0; r < rounds; r++) {
       let received = 0
       let lastMs: number | null = null
+      let requestId = ''
       for await (const ev of orch!.client.stream('messaging.job.publish', { kind: 'scale', deadlineMs, maxBids: bidders.length })) {
+        requestId = ev.requestId
         if (ev.event === 'bid') { received++; lastMs = ev.elapsedMs }
       }
-      out.push({ received, expected: bidders.length, lastMs })
-      log(`job round ${r + 1}: ${received}/${bidders.length} bids, last after ${lastMs ?? '-'} ms`)
+      // a bidder's delivery outcome can trail the orchestrator's deadline by one try
+      await pollUntil(async () => { const evs = seen.get(requestId) ?? []; return evs.filter(e => e.event !== 'bid').length >= evs.filter(e => e.event === 'bid').length }, 5000, 250)
+      const evs = seen.get(requestId) ?? []
+      const failed: Record<string, number> = {}
+      for (const e of evs) if (e.event === 'failed') { const k = e.error.split(':')[0]!; failed[k] = (failed[k] ?? 0) + 1 }
+      const round: BidRound = {
+        received,
+        expected: bidders.length,
+        lastMs,
+        reached: evs.filter(e => e.event === 'bid').length,
+        delivered: evs.filter(e => e.event === 'sent').length,
+        retried: evs.filter(e => e.event === 'sent' && e.attempts > 1).length,
+        failed
+      }
+      out.push(round)
+      log(`job round ${r + 1}: ${received}/${bidders.length} bids, last after ${lastMs ?? '-'} ms; request reached ${round.reached}, bids delivered ${round.delivered} (${round.retried} after a retry), failed ${JSON.stringify(failed)}`)
     }
-    return { rounds: out }
+    return { rounds: out, subscribedMs }
   } finally {
     ac.abort()
     await Promise.all(serving)

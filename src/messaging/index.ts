@@ -16,7 +16,7 @@
  */
 import type { AbortOptions, PeerId } from '@libp2p/interface'
 import { AdvertManager, type Advertisement } from './advertisements.js'
-import { JobsManager, type Bidder, type BidRequest, type BidServer, type JobBidding, type PublishJobOptions } from './jobs.js'
+import { JobsManager, type Bidder, type BidRequest, type BidServer, type JobBidding, type PublishJobOptions, type ServeBidsOptions } from './jobs.js'
 import { MessagingCore, type MessagingInit } from './messaging.js'
 import { PubsubManager, type PublishOptions, type SubscribeOptions, type Subscription, type TopicHandler } from './pubsub.js'
 
@@ -61,8 +61,8 @@ export class Messaging extends MessagingCore {
     return this.jobs.publishJob(request, options)
   }
 
-  serveBids (bidder: Bidder): BidServer {
-    return this.jobs.serveBids(bidder)
+  serveBids (bidder: Bidder, options?: ServeBidsOptions): BidServer {
+    return this.jobs.serveBids(bidder, options)
   }
 
   /** Extra gossipsub application score per peer, added to messaging's own penalty. */
@@ -83,4 +83,4 @@ export { FrameKind, encodeFrame, FrameDecoder } from './framing.js'
 export { ReplayCache } from './replay-cache.js'
 export type { PublishOptions, SubscribeOptions, Subscription, TopicHandler, TopicValidator, ValidatorVerdict } from './pubsub.js'
 export { advertValidator, advertSelector, advertCid, ADVERT_NAMESPACE, type Advertisement } from './advertisements.js'
-export { BID_REQUEST_TYPE, BID_TYPE, type Bid, type BidRequest, type Bidder, type BidTerms, type BidServer, type JobBidding, type PublishJobOptions, type Resources } from './jobs.js'
+export { BID_REQUEST_TYPE, BID_TYPE, MAX_BIDS_PER_REQUEST, type Bid, type BidRequest, type Bidder, type BidResult, type BidServerStats, type BidTerms, type BidServer, type JobBidding, type PublishJobOptions, type Resources, type ServeBidsOptions } from './jobs.js'

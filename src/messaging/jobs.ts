@@ -9,7 +9,7 @@ import { decode, encode } from 'cborg'
 import { randomBytes } from 'node:crypto'
 import type { AbortOptions } from '@libp2p/interface'
 import { InvalidArgumentError } from '../errors.js'
-import { InvalidMessageError } from './errors.js'
+import { InvalidMessageError, MessageRejectedError, MessageTooLargeError, NoHandlerError } from './errors.js'
 import type { MessagingCore } from './messaging.js'
 import type { PubsubManager, Subscription } from './pubsub.js'
 import type { ReceivedMessage } from './types.js'
@@ -69,8 +69,41 @@ export interface JobBidding extends AsyncIterable<Bid> {
   close (): void
 }
 
+/** The most bids one request collects (and the default `maxBids`): the queue is bounded. */
+export const MAX_BIDS_PER_REQUEST = 10_000
+
+/** What became of one bid: delivered (acknowledged by the orchestrator) or not, after how many tries. */
+export type BidResult = { requestId: string, orchestrator: string, attempts: number, ms: number } & (
+  { sent: true } | { sent: false, error: Error }
+)
+
+export interface ServeBidsOptions {
+  /** Called once per bid offered, when it is acknowledged or given up on. */
+  onResult?: (result: BidResult) => void
+  /** Most tries per bid (default 4); tries stop at the request's deadline in any case. */
+  maxAttempts?: number
+  /** First pause between tries, ms (default 200; doubled each try, with jitter). */
+  retryDelayMs?: number
+}
+
+export interface BidServerStats {
+  /** Bid requests seen on the topic that the bidder answered with terms. */
+  offered: number
+  sent: number
+  failed: number
+  /** Extra tries after a failed delivery (e.g. the orchestrator refused the connection). */
+  retries: number
+}
+
 export interface BidServer {
   stop (): void
+  stats (): BidServerStats
+}
+
+/** Failures another try cannot change: the orchestrator received the bid and refused it, or we cannot send it. */
+function isFinal (err: unknown): boolean {
+  return err instanceof MessageRejectedError || err instanceof NoHandlerError || err instanceof MessageTooLargeError ||
+    err instanceof InvalidArgumentError
 }
 
 function isResources (v: unknown): v is Resources {
@@ -191,9 +224,9 @@ export class JobsManager {
   /** Broadcasts a bid request and collects the bids answered directly to us. */
   publishJob (request: Omit<BidRequest, 'id' | 'deadline' | 'orchestrator'> & { id?: string }, options: PublishJobOptions = {}): JobBidding {
     const deadlineMs = options.deadlineMs ?? 5000
-    const maxBids = options.maxBids ?? Number.POSITIVE_INFINITY
+    const maxBids = options.maxBids ?? MAX_BIDS_PER_REQUEST
     if (!(deadlineMs > 0)) throw new InvalidArgumentError('deadlineMs must be positive')
-    if (!(maxBids > 0)) throw new InvalidArgumentError('maxBids must be positive')
+    if (!(maxBids > 0) || maxBids > MAX_BIDS_PER_REQUEST) throw new InvalidArgumentError(`maxBids must be in (0, ${MAX_BIDS_PER_REQUEST}]`)
     if (!isResources(request.resources)) throw new InvalidArgumentError('resources must map cpuCores/memoryMiB/diskGiB/gpus to non-negative numbers')
     const id = request.id ?? randomBytes(12).toString('hex')
     if (this.open.has(id)) throw new InvalidArgumentError(`bid request ${id} is already open`)
@@ -233,8 +266,53 @@ export class JobsManager {
     }
   }
 
-  /** Subscribes to the jobs topic and answers bid requests with the bidder's terms. */
-  serveBids (bidder: Bidder): BidServer {
+  /**
+   * Subscribes to the jobs topic and answers bid requests with the bidder's terms. A bid whose
+   * delivery fails for a reason another try can change (the orchestrator is busy accepting a
+   * crowd of bidders' connections, a reset) is tried again with a growing, jittered pause until
+   * the request's deadline: every bidder answers at once, so the orchestrator's inbound
+   * connection limits are where a crowd of bids is lost.
+   */
+  serveBids (bidder: Bidder, options: ServeBidsOptions = {}): BidServer {
+    const maxAttempts = options.maxAttempts ?? 4
+    const retryDelayMs = options.retryDelayMs ?? 200
+    if (!Number.isInteger(maxAttempts) || maxAttempts < 1) throw new InvalidArgumentError('maxAttempts must be an integer >= 1')
+    if (!(retryDelayMs >= 0) || !Number.isFinite(retryDelayMs)) throw new InvalidArgumentError('retryDelayMs must be a finite number >= 0')
+    const stats: BidServerStats = { offered: 0, sent: 0, failed: 0, retries: 0 }
+    const stopped = new AbortController()
+    const report = (r: BidResult): void => {
+      if (r.sent) stats.sent++
+      else stats.failed++
+      try {
+        options.onResult?.(r)
+      } catch (err) {
+        this.core.logger?.warn({ err }, 'bid result callback threw')
+      }
+    }
+    const deliver = async (request: BidRequest, bytes: Uint8Array): Promise<void> => {
+      const t0 = Date.now()
+      const base = { requestId: request.id, orchestrator: request.orchestrator }
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.core.sendMessage(request.orchestrator, BID_TYPE, bytes, { timeoutMs: Math.max(1000, request.deadline - Date.now()), signal: stopped.signal })
+          report({ ...base, attempts: attempt, ms: Date.now() - t0, sent: true })
+          return
+        } catch (err) {
+          const pause = retryDelayMs * 2 ** (attempt - 1) * (0.5 + Math.random())
+          if (isFinal(err) || stopped.signal.aborted || attempt >= maxAttempts || Date.now() + pause >= request.deadline) {
+            this.core.logger?.debug({ err, id: request.id, attempts: attempt }, 'bid not accepted')
+            report({ ...base, attempts: attempt, ms: Date.now() - t0, sent: false, error: err as Error })
+            return
+          }
+          stats.retries++
+          await new Promise<void>(resolve => {
+            const t = setTimeout(done, pause)
+            function done (): void { clearTimeout(t); stopped.signal.removeEventListener('abort', done); resolve() }
+            stopped.signal.addEventListener('abort', done, { once: true })
+          })
+        }
+      }
+    }
     const sub: Subscription = this.pubsub.subscribe(this.core.config.jobsTopic, async (m) => {
       if (m.type !== BID_REQUEST_TYPE) return
       let request: BidRequest
@@ -251,7 +329,8 @@ export class JobsManager {
         this.core.logger?.warn({ err, id: request.id }, 'bidder threw')
         return
       }
-      if (terms == null) return
+      if (terms == null || stopped.signal.aborted) return
+      stats.offered++
       const bid: Bid = {
         requestId: request.id,
         bidder: this.core.peerId.toString(),
@@ -260,11 +339,7 @@ export class JobsManager {
         ...(terms.resources != null ? { resources: terms.resources } : {}),
         ...(terms.info !== undefined ? { info: terms.info } : {})
       }
-      try {
-        await this.core.sendMessage(request.orchestrator, BID_TYPE, encode(bid), { timeoutMs: Math.max(1000, request.deadline - Date.now()) })
-      } catch (err) {
-        this.core.logger?.debug({ err, id: request.id }, 'bid not accepted')
-      }
+      await deliver(request, encode(bid))
     }, {
       // a bid request that does not decode is rejected at the gossip layer, before any handler
       validator: (m) => {
@@ -277,6 +352,12 @@ export class JobsManager {
         }
       }
     })
-    return { stop: () => { sub.unsubscribe() } }
+    return {
+      stop: () => {
+        sub.unsubscribe()
+        stopped.abort()
+      },
+      stats: () => ({ ...stats })
+    }
   }
 }

@@ -20,7 +20,7 @@ export const controlApi = catalogue(
   node.methods, node.id, node.status, node.peers, node.connect, node.disconnect, node.ping, node.events, node.shutdown,
   node.dhtStatus, node.dhtFindPeer,
   messaging.send, messaging.request, messaging.publish, messaging.subscribe, messaging.inbox, messaging.stats,
-  messaging.advertise, messaging.query, messaging.jobPublish, messaging.jobServe,
+  messaging.advertise, messaging.query, messaging.jobPublish, messaging.jobServe, messaging.topic,
   swarm.create, swarm.authorize, swarm.revoke, swarm.invite, swarm.join, swarm.leave, swarm.rotate, swarm.status,
   vpn.up, vpn.add, vpn.remove, vpn.down, vpn.status, vpn.ping, vpn.attach, vpn.detach, vpn.mapPort, vpn.unmapPort, vpn.ports,
   ui.login

@@ -48,6 +48,12 @@ export const publish = unary('messaging.publish', {
   errors: [MessageTooLargeError]
 })
 
+export const topic = unary('messaging.topic', {
+  description: 'who this node knows subscribes to a gossip topic (default: the jobs topic): the peers a publish here goes to first',
+  params: z.object({ topic: z.string().min(1).optional() }),
+  result: z.object({ topic: z.string(), subscribers: z.number().int(), subscribed: z.boolean() })
+})
+
 export const subscribe = stream('messaging.subscribe', {
   description: 'subscribe to a gossip topic; one line per verified message',
   params: z.object({ topic: z.string().min(1), encoding }),
@@ -101,7 +107,11 @@ export const jobPublish = stream('messaging.job.publish', {
 })
 
 export const jobServe = stream('messaging.job.serve', {
-  description: 'bid on bid requests at a fixed price while the caller listens; one line per bid sent',
+  description: 'bid on bid requests at a fixed price while the caller listens; one line per bid offered, then one when it was delivered or given up on',
   params: z.object({ price: z.number().nonnegative(), maxCpuCores: z.number().nonnegative().optional() }),
-  result: z.object({ event: z.literal('bid'), requestId: z.string(), orchestrator: z.string(), price: z.number(), at: z.number() })
+  result: z.discriminatedUnion('event', [
+    z.object({ event: z.literal('bid'), requestId: z.string(), orchestrator: z.string(), price: z.number(), at: z.number() }),
+    z.object({ event: z.literal('sent'), requestId: z.string(), orchestrator: z.string(), attempts: z.number().int(), ms: z.number() }),
+    z.object({ event: z.literal('failed'), requestId: z.string(), orchestrator: z.string(), attempts: z.number().int(), ms: z.number(), error: z.string() })
+  ])
 })

@@ -19,6 +19,9 @@ import type { MessagingConfig, ReceivedMessage } from '../../messaging/types.js'
 export const ECHO_TYPE = 'dmsnet.echo'
 
 type Encoding = 'utf8' | 'base64'
+type JobServeEvent = { event: 'bid', requestId: string, orchestrator: string, price: number, at: number } |
+  { event: 'sent', requestId: string, orchestrator: string, attempts: number, ms: number } |
+  { event: 'failed', requestId: string, orchestrator: string, attempts: number, ms: number, error: string }
 
 function toBytes (payload: string, enc: Encoding): Uint8Array {
   return enc === 'base64' ? new Uint8Array(Buffer.from(payload, 'base64')) : new TextEncoder().encode(payload)
@@ -45,6 +48,10 @@ export function registerMessagingControl (registry: MethodRegistry, messaging: M
       return { peer: p.peer, type: p.type, response: fromBytes(r, p.encoding), bytes: r.byteLength, ms: performance.now() - t0 }
     }),
     registry.implement(api.publish, async (p, { signal }) => await messaging.publish(p.topic, p.type, toBytes(p.payload, p.encoding), { signal })),
+    registry.implement(api.topic, (p) => {
+      const topic = p.topic ?? messaging.config.jobsTopic
+      return { topic, subscribers: messaging.pubsub.peersOf(topic).length, subscribed: messaging.pubsub.subscriptions().includes(topic) }
+    }),
     registry.implement(api.subscribe, (p, { signal }) => pushStream<ReturnType<typeof view>>(signal, (push) => {
       const sub = messaging.subscribe(p.topic, (m) => { push(view(m, p.encoding)) })
       return () => { sub.unsubscribe() }
@@ -74,12 +81,17 @@ export function registerMessagingControl (registry: MethodRegistry, messaging: M
       const all: Bid[] = await job.bids
       yield { event: 'done' as const, requestId: job.requestId, bids: all.length, elapsedMs: Date.now() - t0 }
     }),
-    registry.implement(api.jobServe, (p, { signal }) => pushStream<{ event: 'bid', requestId: string, orchestrator: string, price: number, at: number }>(signal, (push) => {
+    registry.implement(api.jobServe, (p, { signal }) => pushStream<JobServeEvent>(signal, (push) => {
       const server = messaging.serveBids((req) => {
         if (p.maxCpuCores != null && (req.resources.cpuCores ?? 0) > p.maxCpuCores) return null
         if (req.maxPrice != null && req.maxPrice < p.price) return null
         push({ event: 'bid', requestId: req.id, orchestrator: req.orchestrator, price: p.price, at: Date.now() })
         return { price: p.price }
+      }, {
+        onResult: (r) => {
+          const base = { requestId: r.requestId, orchestrator: r.orchestrator, attempts: r.attempts, ms: r.ms }
+          push(r.sent ? { event: 'sent', ...base } : { event: 'failed', ...base, error: `${r.error.name}: ${r.error.message}` })
+        }
       })
       return () => { server.stop() }
     }))

@@ -59,6 +59,13 @@ async function jobPublish ({ client, opts }: ActionArgs<PublishOpts>): Promise<v
   })
 }
 
+function serveLine (line: { event: string, requestId: string, orchestrator: string, price?: number, attempts?: number, ms?: number, error?: string }): string {
+  if (line.event === 'bid') return `bid on ${line.requestId} from ${shortId(line.orchestrator)} at ${line.price ?? '?'}`
+  const tries = line.attempts === 1 ? '' : ` (${line.attempts ?? '?'} tries)`
+  if (line.event === 'sent') return `  delivered to ${shortId(line.orchestrator)} after ${Math.round(line.ms ?? 0)} ms${tries}`
+  return `  NOT delivered to ${shortId(line.orchestrator)}${tries}: ${line.error ?? 'unknown error'}`
+}
+
 interface ServeOpts { json?: boolean, price: string, maxCpu?: string }
 
 async function jobServe ({ client, opts }: ActionArgs<ServeOpts>): Promise<void> {
@@ -66,7 +73,7 @@ async function jobServe ({ client, opts }: ActionArgs<ServeOpts>): Promise<void>
   const maxCpuCores = num('max-cpu', opts.maxCpu, 0, 1e6)
   await withSigint(async (signal) => {
     for await (const line of client.stream('messaging.job.serve', { price, ...(maxCpuCores != null ? { maxCpuCores } : {}) }, { signal })) {
-      process.stdout.write((opts.json === true ? JSON.stringify(line) : `bid on ${line.requestId} from ${shortId(line.orchestrator)} at ${line.price}`) + '\n')
+      process.stdout.write((opts.json === true ? JSON.stringify(line) : serveLine(line)) + '\n')
     }
   })
 }
