@@ -11,6 +11,8 @@
  * --rate-mbit 20  --queue-ms 200  --wave 10  --swarm 50  --vpn 20  --seed 1  --converge-s 300
  * --lookups 50  --gossip 10  --jobs 3  --requests 40  --idle-s 30  --out docs/scale
  * --lean (AutoNAT, DCUtR and relay client off; default: as a fresh `dmsnet up`)
+ * --low-water L --high-water H (the daemons' connection trim marks; default: the daemon's own, 32/64):
+ * low marks make a small network behave like a large one, where most nodes are not connected to each other
  */
 import { mkdir } from 'node:fs/promises'
 import { loadavg } from 'node:os'
@@ -51,6 +53,10 @@ const requests = numArg('requests', 40)
 const idleS = numArg('idle-s', 30)
 const outDir = strArg('out', join('docs', 'scale'))
 const lean = process.argv.includes('--lean')
+const lowWater = numArg('low-water', 0, true)
+const highWater = numArg('high-water', 0, true)
+const water = lowWater > 0 || highWater > 0 ? { lowWater, highWater } : undefined
+if (water != null && !(water.lowWater > 0 && water.highWater >= water.lowWater)) fail('--low-water and --high-water go together, 0 < low <= high')
 
 function fail (why: string): never {
   process.stderr.write(`[scale] FAILED: ${why}\n`)
@@ -70,6 +76,7 @@ async function main (): Promise<void> {
   const swept = await sweepScaleLeftovers()
   if (swept.length > 0) log(`removed leftovers of an earlier run: ${swept.join(', ')}`)
   log(`${lean ? 'lean nodes (AutoNAT, DCUtR, relay client off)' : 'nodes as a default dmsnet up (AutoNAT, DCUtR, relay client on)'}, DHT server mode`)
+  if (water != null) log(`connection trim marks ${water.lowWater}/${water.highWater} (low/high)`)
   log(`sites ${sites}, RTT ${rttMin}-${rttMax} ms between sites (${intraRtt} ms inside), loss ${loss * 100}% per direction, uplink ${rateMbit} Mbit/s per node, queue ${queueMs} ms`)
   const world = await createScaleWorld({
     rtt,
@@ -78,6 +85,7 @@ async function main (): Promise<void> {
     maxQueueMs: queueMs,
     seed,
     lean,
+    ...(water != null ? { connectionWater: water } : {}),
     onExit: (n, code) => { deaths.push(`node ${n.index} exited (code ${code}): ${n.stderrTail()}`) }
   })
   let stopping = false
@@ -207,6 +215,7 @@ async function main (): Promise<void> {
       vpn_rtt_p50_ms: vpn?.rtt.p50 ?? null,
       vpn_rtt_p95_ms: vpn?.rtt.p95 ?? null,
       lean,
+      connection_water: water ?? null,
       // the machine's 1-minute load average (2 cores) when the last size was measured, and per phase
       load_avg_1m: last.loadAvg1m,
       load_avg_per_phase: Object.fromEntries(last.phases.map(p => [p.phase, p.load1m])),

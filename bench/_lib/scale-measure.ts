@@ -5,7 +5,7 @@
  */
 import { round } from './stats.js'
 import { smapsRollup } from './daemons.js'
-import { cpuPercent, drain, pollUntil, pool, rssMb, sample, tail, type Tail } from './scale-util.js'
+import { cpuPercent, cpuTicks, drain, pollUntil, pool, rssMb, sample, tail, type Tail } from './scale-util.js'
 import type { ScaleNode, ScaleWorld } from './scale-world.js'
 
 type Log = (msg: string) => void
@@ -196,6 +196,12 @@ export interface BidRound {
   retried: number
   /** Bids given up on, by error name. */
   failed: Record<string, number>
+  /** CPU seconds the orchestrator's daemon used during the round (new connections cost handshakes). */
+  orchCpuS: number | null
+  /** Bids that came in from bidders the orchestrator was not connected to when it published. */
+  newConnections: number
+  /** Bidders the orchestrator was connected to when it published. */
+  connectedBefore: number
 }
 export interface Bids { rounds: BidRound[], subscribedMs: number }
 
@@ -231,26 +237,35 @@ export async function jobBids (nodes: ScaleNode[], rounds: number, deadlineMs: n
       let received = 0
       let lastMs: number | null = null
       let requestId = ''
+      const ticks0 = cpuTicks(orch!.pid)
+      const connected0 = new Set((await orch!.client.call('node.peers', {})).map(p => p.peerId))
+      const bidders$ = new Set<string>()
       for await (const ev of orch!.client.stream('messaging.job.publish', { kind: 'scale', deadlineMs, maxBids: bidders.length })) {
         requestId = ev.requestId
-        if (ev.event === 'bid') { received++; lastMs = ev.elapsedMs }
+        if (ev.event === 'bid') { received++; lastMs = ev.elapsedMs; bidders$.add(ev.bid.bidder) }
       }
+      const ticks1 = cpuTicks(orch!.pid)
       // a bidder's delivery outcome can trail the orchestrator's deadline by one try
       await pollUntil(async () => { const evs = seen.get(requestId) ?? []; return evs.filter(e => e.event !== 'bid').length >= evs.filter(e => e.event === 'bid').length }, 5000, 250)
       const evs = seen.get(requestId) ?? []
       const failed: Record<string, number> = {}
       for (const e of evs) if (e.event === 'failed') { const k = e.error.split(':')[0]!; failed[k] = (failed[k] ?? 0) + 1 }
-      const round: BidRound = {
+      const rec: BidRound = {
         received,
         expected: bidders.length,
         lastMs,
         reached: evs.filter(e => e.event === 'bid').length,
         delivered: evs.filter(e => e.event === 'sent').length,
         retried: evs.filter(e => e.event === 'sent' && e.attempts > 1).length,
-        failed
+        failed,
+        orchCpuS: ticks0 != null && ticks1 != null ? (ticks1 - ticks0) / 100 : null,
+        newConnections: [...bidders$].filter(b => !connected0.has(b)).length,
+        connectedBefore: bidders.filter(b => connected0.has(b.peerId)).length
       }
-      out.push(round)
-      log(`job round ${r + 1}: ${received}/${bidders.length} bids, last after ${lastMs ?? '-'} ms; request reached ${round.reached}, bids delivered ${round.delivered} (${round.retried} after a retry), failed ${JSON.stringify(failed)}`)
+      out.push(rec)
+      log(`job round ${r + 1}: ${received}/${bidders.length} bids, last after ${lastMs ?? '-'} ms; request reached ${rec.reached}, ` +
+        `bids delivered ${rec.delivered} (${rec.retried} after a retry), failed ${JSON.stringify(failed)}; orchestrator connected to ${rec.connectedBefore} ` +
+        `bidders before, ${rec.newConnections} bids over new connections, orchestrator CPU ${rec.orchCpuS ?? '-'} s`)
     }
     return { rounds: out, subscribedMs }
   } finally {

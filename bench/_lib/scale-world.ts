@@ -71,6 +71,8 @@ export interface WorldOptions {
   seed: number
   /** AutoNAT, DCUtR and the relay client off (they are on in a default `dmsnet up`) */
   lean?: boolean
+  /** the daemons' connection trim marks (network.connectionManager.lowWater/highWater) */
+  connectionWater?: { lowWater: number, highWater: number }
   /** called when a daemon exits before close() */
   onExit?: (node: ScaleNode, code: number | null) => void
 }
@@ -214,7 +216,8 @@ export async function createScaleWorld (o: WorldOptions): Promise<ScaleWorld> {
           // everything else as a fresh `dmsnet up` has it (AutoNAT, DCUtR, relay client on),
           // unless asked for lean nodes
           ...(o.lean === true ? { autonat: { enabled: false }, dcutr: { enabled: false }, relay: { client: false } } : {}),
-          mdns: { enabled: false }
+          mdns: { enabled: false },
+          ...(o.connectionWater != null ? { connectionManager: o.connectionWater } : {})
         },
         control: { socket: join(dataDir, 'control.sock') },
         vpn: { acceptInvitesFrom: ['*'] }
