@@ -28,11 +28,16 @@
  *
  * Before the runs, `--warmup 3` seconds of VPN TCP on the fresh tunnel (vpn_tcp_cold_*; not in the
  * medians), then as long on the bare stream.
- * Usage: npm run bench -- vpn [--runs 3] [--secs 5] [--warmup 3] [--no-offload] [--udp-rate 5G] [--udp-len 1392] [--profile DIR] [--no-rcvbuf-probe] [--loss-only]
+ * `--idle-before SECS` leaves the nodes idle that long after the warm-up (a daemon's usual state
+ * when traffic starts: V8's memory reducer has run).
+ * The nodes run with the daemon's node flags (src/cli/commands/up/node-flags.ts; DMSNET_NODE_FLAGS
+ * replaces them, for a before/after).
+ * Usage: npm run bench -- vpn [--runs 3] [--secs 5] [--warmup 3] [--no-offload] [--udp-rate 5G] [--udp-len 1392] [--profile DIR] [--no-rcvbuf-probe] [--loss-only] [--idle-before SECS]
  * DMSNET_TUN_UDP_COALESCE=0 in the environment turns the TUN's UDP coalescing off (the "before").
  * Progress on stderr; the last stdout line is one JSON object. Needs root (namespaces, TUN).
  */
 import { mkdirSync } from 'node:fs'
+import { daemonNodeFlags } from '../src/cli/commands/up/node-flags.js'
 import { newPhaseLog, phase } from './_lib/vpn-phase.js'
 import { createVpnWorld, specOf, type VpnNodeProc, type VpnWorld } from '../test/e2e/vpn-harness.js'
 import type { VpnStatus } from '../src/vpn/types.js'
@@ -218,6 +223,15 @@ async function main (): Promise<Record<string, unknown>> {
         log(`warm-up: bare stream ${warmupSecs} s: ${round(warm.gbps)} Gbit/s (not in the medians)`)
       }
     }
+    // `--idle-before SECS`: leave both nodes idle this long before the measured runs, as a daemon
+    // that carried no traffic for a while is (V8's memory reducer has run by then; that state
+    // set off the GC storms: docs/vpn.md, "GC storms"). Default 0.
+    const idleBefore = process.argv.includes('--idle-before') ? Number(process.argv[process.argv.indexOf('--idle-before') + 1]) : 0
+    if (!Number.isFinite(idleBefore) || idleBefore < 0) throw new BenchRunError('--idle-before takes a number of seconds >= 0')
+    if (idleBefore > 0) {
+      log(`idle ${idleBefore} s before the runs`)
+      await new Promise(resolve => setTimeout(resolve, idleBefore * 1000)) // the idle period itself is what is measured after
+    }
     const series: Record<string, number[]> = {
       vpn_tcp: [], veth_tcp: [], vpn_udp: [], veth_udp: [], vpn_udp_loss_500m: [], veth_udp_loss_500m: [], vpn_udp_loss_500m_w2m: [], veth_udp_loss_500m_w2m: [], stream: [], vpn_rtt: [], veth_rtt: [], stream_rtt: [], vpn_tcp_cpu: [], vpn_udp_cpu: [], stream_cpu: [], tcp_vs_stream_same_run: [], udp_vs_veth_same_run: [], rtt_vs_stream_same_run: []
     }
@@ -314,6 +328,8 @@ async function main (): Promise<Record<string, unknown>> {
       udp_len: Number(udpLen),
       runs,
       secs,
+      idle_before_s: idleBefore,
+      node_flags: daemonNodeFlags().join(' '),
       drops: peer == null ? null : { queueFull: peer.dropQueueFull, spoofed: peer.dropSpoofed, noRoute: s.dropNoRoute },
       // what the TUNs saw over all runs: bytes per packet read shows whether TSO/USO super-packets
       // reach the data path, packets per read batch how much each wakeup carries

@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { createBridge } from '../../src/netdev/bridge.js'
+import { daemonNodeFlags } from '../../src/cli/commands/up/node-flags.js'
 import { netnsFixture, type NetnsFixture } from '../helpers/netns.js'
 import type { TestContext } from 'node:test'
 import { pause } from '../helpers/wait.js'
@@ -37,10 +38,16 @@ export interface VpnWorld {
   cleanup: () => Promise<void>
 }
 
+/**
+ * `node` and its flags for a vpn-node: the daemon's own V8 flags (`dmsnet up` re-executes with
+ * the same list; DMSNET_NODE_FLAGS replaces it in both, for a before/after), so that the VPN
+ * benchmark measures the heap sizing a real VPN node runs with (docs/vpn.md, "GC storms").
+ */
 function runnerCommand (): string[] {
   const here = fileURLToPath(import.meta.url)
-  if (here.endsWith('.js')) return ['--max-semi-space-size=64', join(here, '..', 'vpn-node.js')]
-  return ['--import', 'tsx', '--max-semi-space-size=64', join(here, '..', 'vpn-node.ts')]
+  const flags = daemonNodeFlags()
+  if (here.endsWith('.js')) return [...flags, join(here, '..', 'vpn-node.js')]
+  return ['--import', 'tsx', ...flags, join(here, '..', 'vpn-node.ts')]
 }
 
 export async function createVpnWorld (t: TestContext | undefined, labels: string[], options: { extraArgs?: string[], spawn?: boolean, argsFor?: Record<string, string[]> } = {}): Promise<VpnWorld> {
