@@ -62,8 +62,10 @@ test('vpn: a member that stops reading its tunnel does not hold up traffic to th
   try {
     for (const pid of frozen) process.kill(pid, 'SIGSTOP')
     const before = peerOf(await a.call<VpnStatus>('status'), b)
-    // ~50 Mbit/s towards the frozen member, at most 20 s and 100k datagrams
-    flood = spawn('ip', ['netns', 'exec', a.ns, process.execPath, '-e', FLOOD, ipB, '5000', '20', '100000'], { stdio: 'ignore' })
+    // up to 40k datagrams/s (~380 Mbit/s) towards the frozen member, at most 20 s and 400k datagrams:
+    // fast enough that pausing the TUN for the stalled member on every batch would overflow the
+    // TUN's queue and drop the pings to c (before the fix: 14 and 17 of 50; with b reading: 50/50)
+    flood = spawn('ip', ['netns', 'exec', a.ns, process.execPath, '-e', FLOOD, ipB, '40000', '20', '400000'], { stdio: 'ignore' })
     // the attack is on: what a sends to b piles up in b's queue at a (past the 1 MiB that several
     // batches in flight could explain; the bound is 4 MiB)
     await waitUntil(async () => peerOf(await a.call<VpnStatus>('status'), b).queuedBytes >= 1 << 20, 20_000, 'a\'s queue to b to fill')
