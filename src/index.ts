@@ -20,5 +20,5 @@ export { createNode, defaultModules, onShutdown, version } from './daemon/index.
 export type { CreateNodeOptions, DmsnetNode, NodeModule, NodeComponents, ModuleFactory, Shutdown, ShutdownOptions } from './daemon/index.js'
 
 // the control client: drive a running daemon as the CLI does
-export { createControlClient, DaemonNotRunningError, MethodNotFoundError, ControlProtocolError, RequestTooLargeError, RemoteError } from './control/index.js'
+export { createControlClient, DaemonNotRunningError, MethodNotFoundError, ControlProtocolError, RequestTooLargeError, ResponseTooLargeError, RemoteError } from './control/index.js'
 export type { ControlClient, ControlClientOptions, DmsnetApi, DmsnetMethod } from './control/index.js'

@@ -10,12 +10,13 @@
  * field fails to compile. `callUnchecked` / `streamUnchecked` take any name, for names known only
  * at run time (`dmsnet call`). Errors raised by the daemon are re-thrown as their own classes
  * with their fields (see remote-errors.ts); a daemon that is not running shows up as
- * DaemonNotRunningError.
+ * DaemonNotRunningError. Replies are bounded (`maxResponseBytes` per body or stream line):
+ * past it the connection is dropped with ResponseTooLargeError.
  */
 import { request, type IncomingMessage } from 'node:http'
 import type { AbortOptions } from '@libp2p/interface'
 import { UnauthorizedError } from '../errors.js'
-import { ControlProtocolError, DaemonNotRunningError } from './errors.js'
+import { ControlProtocolError, DaemonNotRunningError, ResponseTooLargeError } from './errors.js'
 import { CALL_PATH, TOKEN_HEADER, type StreamLine, type WireError } from './protocol.js'
 import { fromWireError } from './remote-errors.js'
 import type { DmsnetApi } from './catalogue/index.js'
@@ -29,7 +30,12 @@ export interface ControlClientOptions {
   tokenFile?: string
   /** Use this token instead of reading the file (tests). */
   token?: string
+  /** Largest unary reply body, and largest line of a stream, accepted (bytes). Default 64 MiB. */
+  maxResponseBytes?: number
 }
+
+/** Default bound of one reply: far above any status or listing a daemon sends, far below a crash. */
+export const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 
 /** A client typed against a catalogue: the dmsnet one unless another is given (tests, embedders). */
 export interface ControlClient<C extends Catalogue = DmsnetApi> {
@@ -48,6 +54,12 @@ const NOT_RUNNING_CODES = new Set(['ENOENT', 'ECONNREFUSED', 'ENOTSOCK'])
 export function createControlClient<C extends Catalogue = DmsnetApi> (options: ControlClientOptions): ControlClient<C> {
   const { socket } = options
   const tokenFile = options.tokenFile ?? defaultTokenFile(socket)
+  const maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES
+
+  function tooLarge (res: IncomingMessage, method: string, what: string): ResponseTooLargeError {
+    res.destroy()
+    return new ResponseTooLargeError(`${method}: the daemon's ${what} is larger than ${maxResponseBytes} bytes`)
+  }
 
   function notRunning (): DaemonNotRunningError {
     return new DaemonNotRunningError(`the dmsnet daemon is not running (no control socket at ${socket}); start it with "dmsnet up"`)
@@ -106,9 +118,15 @@ export function createControlClient<C extends Catalogue = DmsnetApi> (options: C
     })
   }
 
-  async function readAll (res: IncomingMessage): Promise<string> {
+  async function readAll (res: IncomingMessage, method: string): Promise<string> {
+    if (Number(res.headers['content-length'] ?? 0) > maxResponseBytes) throw tooLarge(res, method, 'reply')
     const chunks: Buffer[] = []
-    for await (const c of res) chunks.push(c as Buffer)
+    let size = 0
+    for await (const c of res) {
+      size += (c as Buffer).byteLength
+      if (size > maxResponseBytes) throw tooLarge(res, method, 'reply')
+      chunks.push(c as Buffer)
+    }
     return Buffer.concat(chunks).toString('utf8')
   }
 
@@ -128,7 +146,7 @@ export function createControlClient<C extends Catalogue = DmsnetApi> (options: C
       res.destroy()
       throw new ControlProtocolError(`${method} is a streaming method: use stream()`)
     }
-    const reply = parse(await readAll(res))
+    const reply = parse(await readAll(res, method))
     if (reply.error != null) throw fromWireError(reply.error as WireError)
     return reply.result
   }
@@ -136,15 +154,17 @@ export function createControlClient<C extends Catalogue = DmsnetApi> (options: C
   async function * streamUnchecked (method: string, params?: unknown, opts?: AbortOptions): AsyncGenerator<unknown, void, undefined> {
     const res = await post(method, params, opts?.signal)
     if (res.headers['content-type']?.startsWith('application/x-ndjson') !== true) {
-      const reply = parse(await readAll(res))
+      const reply = parse(await readAll(res, method))
       if (reply.error != null) throw fromWireError(reply.error as WireError)
       throw new ControlProtocolError(`${method} is not a streaming method: use call()`)
     }
     let buf = ''
     let ended = false
+    // decoded across chunks: a character split between two chunks stays one character
+    res.setEncoding('utf8')
     try {
       for await (const chunk of res) {
-        buf += (chunk as Buffer).toString('utf8')
+        buf += chunk as string
         let nl: number
         while ((nl = buf.indexOf('\n')) >= 0) {
           const line = buf.slice(0, nl)
@@ -155,6 +175,8 @@ export function createControlClient<C extends Catalogue = DmsnetApi> (options: C
           if ('end' in msg) { ended = true; return }
           yield msg.data
         }
+        // a line without its newline yet: bounded (UTF-16 length <= bytes, so this never cuts early)
+        if (buf.length > maxResponseBytes) throw tooLarge(res, method, 'stream line')
       }
       if (!ended) throw new DaemonNotRunningError(`daemon closed the ${method} stream (it stopped?)`)
     } finally {

@@ -33,6 +33,15 @@ export class RequestTimeoutError extends ControlProtocolError {
   static override name = 'RequestTimeoutError'
 }
 
+/**
+ * A reply from the control socket (a unary body, or one line of a stream) grew past the client's
+ * `maxResponseBytes`: a broken or hostile process on the socket cannot make the CLI buffer
+ * without bound.
+ */
+export class ResponseTooLargeError extends ControlProtocolError {
+  static override name = 'ResponseTooLargeError'
+}
+
 /** A control request body exceeded MAX_REQUEST_BYTES. */
 export class RequestTooLargeError extends ControlProtocolError {
   static override name = 'RequestTooLargeError'

@@ -12,7 +12,7 @@ export type { ControlServer, ControlServerOptions, ControlLogger } from './serve
 export { createControlClient } from './client.js'
 export type { ControlClient, ControlClientOptions } from './client.js'
 export { fromWireError } from './remote-errors.js'
-export { DaemonNotRunningError, MethodNotFoundError, ControlProtocolError, RequestTimeoutError, RequestTooLargeError, RemoteError } from './errors.js'
+export { DaemonNotRunningError, MethodNotFoundError, ControlProtocolError, RequestTimeoutError, RequestTooLargeError, ResponseTooLargeError, RemoteError } from './errors.js'
 export * from './protocol.js'
 export { pushStream } from './stream.js'
 export type { PushStreamOptions } from './stream.js'

@@ -110,6 +110,16 @@ export class InboundStreams {
       this.streams.delete(stream)
       clearTimeout(slowTimer)
     })
+    // Once the peer has closed its side, close ours when every message it sent is answered:
+    // a half-closed stream left open would hold one of its 16 stream slots and our map entry
+    // until the connection ends.
+    let unanswered = 0
+    let remoteClosed = false
+    const closeIfDone = (): void => {
+      if (!remoteClosed || unanswered > 0 || stream.writeStatus !== 'writable') return
+      stream.close().catch((err: Error) => { stream.abort(err) })
+    }
+    stream.addEventListener('remoteCloseWrite', () => { remoteClosed = true; closeIfDone() })
     const writer = new FrameWriter(stream)
     const reply = (frame: Uint8Array): void => {
       if (stream.writeStatus !== 'writable') return
@@ -142,6 +152,7 @@ export class InboundStreams {
     const handleOne = (id: number, rest: Uint8Array): void => {
       const size = rest.byteLength
       const wantResponse = ((rest[0] as number) & MessageFlags.WantResponse) !== 0
+      unanswered++
       const done = (response: Uint8Array | undefined): void => {
         if (wantResponse && response != null) {
           if (response.byteLength > core.config.maxMessageSize) {
@@ -153,12 +164,16 @@ export class InboundStreams {
           reply(encodeFrame(wantResponse ? FrameKind.Response : FrameKind.Ack, id))
         }
         this.release(remoteStr, size)
+        unanswered--
+        closeIfDone()
       }
       const failed = (err: Error): void => {
         const reason: DropReason = err instanceof DropError ? err.reason : 'handler-error'
         core.countDrop(remoteStr, reason, err.message)
         reply(encodeNack(id, reason, err.message))
         this.release(remoteStr, size)
+        unanswered--
+        closeIfDone()
       }
       const run = (msg: ReceivedMessage): void => {
         let r

@@ -277,7 +277,8 @@ class DmsnetSwarmManager extends TypedEventEmitter<SwarmEvents> implements Swarm
       membershipSeq: s?.role === 'creator' ? s.seq : s?.members?.seq,
       ...(s?.role === 'member' ? { membershipFresh: this.member.fresh(), epochProbes: { ...this.epochProbe.stats } } : {}),
       ...(s?.role === 'creator' ? { keyServiceStats: this.creator.keyServiceStats() } : {}),
-      foreignMessages: this.protocol.foreign
+      foreignMessages: this.protocol.foreign,
+      protocolFailures: { ...this.protocol.failures }
     }
   }
 }

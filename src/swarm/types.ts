@@ -49,6 +49,8 @@ export interface SwarmStatus {
   keyServiceStats?: { refusedConnections: number, idleClosed: number, pendingHandshakes?: number }
   /** Creator-only messages (push, switch, members, revoked) refused from other peers. */
   foreignMessages: number
+  /** Key-protocol streams that ended without a reply, by kind (protocol.ts); absent for a static key. */
+  protocolFailures?: { malformed: number, oversized: number, timeout: number, closed: number }
 }
 
 export interface RotateResult {

@@ -49,6 +49,8 @@ export class DataPath {
   private readonly hdr: number
   private tunPaused = false
   private pauseTimer: ReturnType<typeof setTimeout> | undefined
+  /** Links that sent nothing during a whole pause, with their txBytes then: no more pauses for them until they send. */
+  private readonly stalled = new WeakMap<PeerLink, number>()
 
   constructor (opts: DataPathOptions) {
     this.opts = opts
@@ -168,19 +170,27 @@ export class DataPath {
       else this.dropNoRoute += runPackets
     }
     // Only a link with a stream is worth waiting for; one without drops (drop-tail) instead.
-    if (runLink?.congested === true && runLink.stream != null) this.pauseTun()
+    if (runLink?.congested === true && runLink.stream != null) this.pauseTun(runLink)
   }
 
   /**
    * Backpressure towards the kernel: while the peer we just sent to is congested, stop reading the
    * TUN until it drains, at most PAUSE_MAX_MS (so one slow peer cannot hold the others up for long).
    */
-  private pauseTun (): void {
+  private pauseTun (link: PeerLink): void {
     const tun = this.tun
     if (this.tunPaused || tun?.pause == null) return
+    // A peer that sent nothing during a whole pause is not slow but stalled (it stopped reading):
+    // pausing for it again would hold every other member to one TUN read per PAUSE_MAX_MS, so its
+    // packets are dropped at its full queue instead, until it sends again.
+    const tx = link.stats.txBytes
+    if (this.stalled.get(link) === tx) return
     this.tunPaused = true
     tun.pause()
-    this.pauseTimer = setTimeout(() => { this.resumeTun() }, PAUSE_MAX_MS)
+    this.pauseTimer = setTimeout(() => {
+      if (link.stats.txBytes === tx) this.stalled.set(link, tx)
+      this.resumeTun()
+    }, PAUSE_MAX_MS)
   }
 
   private resumeTun (): void {

@@ -26,7 +26,9 @@ const swarmStatus = z.object({
   membershipSeq: count.optional(),
   membershipFresh: z.boolean().optional(),
   keyServiceStats: z.object({ refusedConnections: count, idleClosed: count, pendingHandshakes: count.optional() }).optional(),
-  foreignMessages: count
+  foreignMessages: count,
+  protocolFailures: z.object({ malformed: count, oversized: count, timeout: count, closed: count }).optional()
+    .meta({ description: 'key-protocol streams that ended without a reply, by kind (garbage, over 64 KiB, too slow, closed early)' })
 })
 
 /** src/swarm/static.ts StaticSwarmStatus: a static private network (swarm.keyFile). */

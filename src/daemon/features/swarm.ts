@@ -50,6 +50,13 @@ export const swarmModule: ModuleFactory = async (components) => {
     ['dmsnet_swarm_membership_fresh', 'member: 1 while a fresh creator-signed membership statement is held (other members admitted)', () => swarm.status().membershipFresh === true ? 1 : 0]
   ]
   for (const [name, help, read] of gauges) new Gauge({ name, help, registers: [components.metrics], collect () { this.set(read()) } })
+  new Gauge({
+    name: 'dmsnet_swarm_key_protocol_failures',
+    help: 'key-protocol streams that ended without a reply, by kind (malformed, oversized, timeout, closed)',
+    labelNames: ['kind'],
+    registers: [components.metrics],
+    collect () { for (const [kind, n] of Object.entries(swarm.status().protocolFailures ?? {})) this.set({ kind }, n) }
+  })
   let unregister: Array<() => void> = []
   const mod: NodeModule & { swarm: SwarmManager } = {
     name: 'swarm',
