@@ -36,7 +36,7 @@ export function codeUnitSorts (source, expected, file = 'source') {
  * `require('node:http')` reads no export. The names are the plain (non-getter) exports of
  * node:http; an import of any other name fails the build ("No matching export").
  */
-export const HTTP_EXPORTS = ['Agent', 'ClientRequest', 'IncomingMessage', 'METHODS', 'OutgoingMessage', 'STATUS_CODES', 'Server', 'ServerResponse', 'createServer', 'validateHeaderName', 'validateHeaderValue', 'get', 'request', 'setMaxIdleHTTPParsers']
+export const HTTP_EXPORTS = ['_connectionListener', 'METHODS', 'STATUS_CODES', 'Agent', 'ClientRequest', 'IncomingMessage', 'OutgoingMessage', 'Server', 'ServerResponse', 'createServer', 'validateHeaderName', 'validateHeaderValue', 'get', 'request', 'setMaxIdleHTTPParsers']
 export const HTTP_SHIM = `const m = require('node:http')\nexport default m\nexport const { ${HTTP_EXPORTS.join(', ')} } = m\n`
 
 /** The esbuild plugin; fails the build if a listed file was never bundled. */
