@@ -7,11 +7,21 @@
 // holds ~2.5 MB of source. Native addons (our TUN/crypto addon, sodium-native) stay outside: they
 // are loaded through createRequire at run time, relative to the package root, which the bundle
 // finds as dist/src does (walking up to package.json). `npm run build` runs it after tsc.
+// libp2p's peer store sorts addresses, protocols and metadata keys with String#localeCompare only
+// to get one canonical order; the first call makes V8 build an ICU collator, which reads the
+// collation data of every locale in the node binary's ICU data: ~2.9 MB more resident (file
+// pages: a lone daemon's RSS and PSS), ~0.2 MB anonymous. The bundle compares those strings by
+// UTF-16 code unit instead (same order for the ASCII multiaddrs, protocol ids and keys, and any
+// consistent order does the job); scripts/bundle-patches.js lists the sites, and the build fails
+// if one is gone (upstream changed: look again). And node:http is imported through require(): an
+// ES import of a built-in makes Node read all its exports, and node:http's WebSocket/CloseEvent/
+// MessageEvent getters load Node's bundled undici (~13 MB RSS, 6.5 MB anonymous).
 // Usage: node scripts/bundle.js
 import { mkdirSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
+import { patchPlugin } from './bundle-patches.js'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const out = join(root, 'dist', 'bundle', 'dmsnet.mjs')
@@ -31,6 +41,7 @@ try {
     external: ['sodium-native', '*.node'],
     // bundled CommonJS dependencies call require() for Node's built-ins
     banner: { js: "import{createRequire as __dmsnetRequire}from'node:module';const require=__dmsnetRequire(import.meta.url);" },
+    plugins: [patchPlugin()],
     logLevel: 'warning'
   })
 } catch (err) {
