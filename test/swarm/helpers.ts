@@ -12,6 +12,7 @@ import { createNetwork } from '../../src/network/network.js'
 import { loadOrCreateIdentity } from '../../src/network/identity.js'
 import { createSwarmManager, type SwarmManager, type SwarmManagerInit } from '../../src/swarm/swarm.js'
 import type { Network } from '../../src/network/types.js'
+import type { Stream } from '@libp2p/interface'
 
 export function swarmTestConfig (dataDir: string, port: number): Config {
   return loadConfig({
@@ -121,4 +122,13 @@ export async function formSwarm (name: string, members: number, outsiders = 0): 
     throw err
   }
   return formed
+}
+
+/** Bytes read until the stream ends or is reset (a reset is how a refused stream ends). */
+export async function bytesUntilEnd (stream: Stream): Promise<number> {
+  let n = 0
+  try {
+    for await (const c of stream) n += c.byteLength
+  } catch { /* reset by the remote: counted as ended */ }
+  return n
 }

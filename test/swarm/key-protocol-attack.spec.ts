@@ -11,8 +11,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { request, SWARM_KEY_PROTOCOL, type SwarmMessage } from '../../src/swarm/wire.js'
-import { removeDir, startSwarmNode, waitFor, type SwarmNode } from './helpers.js'
-import type { Stream } from '@libp2p/interface'
+import { bytesUntilEnd, removeDir, startSwarmNode, waitFor, type SwarmNode } from './helpers.js'
 import type { SwarmStatus } from '../../src/swarm/types.js'
 
 async function ask (from: SwarmNode, to: string, msg: unknown): Promise<SwarmMessage> {
@@ -20,14 +19,6 @@ async function ask (from: SwarmNode, to: string, msg: unknown): Promise<SwarmMes
   return await request(stream, msg as SwarmMessage, { signal: AbortSignal.timeout(8000) })
 }
 
-/** Reads until the remote ends the stream; the bytes it sent back (0: no reply). */
-async function bytesUntilEnd (stream: Stream): Promise<number> {
-  let n = 0
-  try {
-    for await (const c of stream) n += c.byteLength
-  } catch { /* reset by the remote: counted as ended */ }
-  return n
-}
 
 /** Sends raw bytes on a new key-protocol stream; resolves with the bytes of any reply once it ends. */
 async function raw (from: SwarmNode, to: string, bytes: Uint8Array, end = true): Promise<number> {

@@ -14,7 +14,7 @@ import { UnauthorizedError } from '../../src/errors.js'
 import { pskProtector, type PskProtectorFactory } from '../../src/swarm/protector.js'
 import { SWARM_KEY_PROTOCOL } from '../../src/swarm/wire.js'
 import { bound, pause } from '../helpers/wait.js'
-import { formSwarm, removeDir, startSwarmNode, waitFor, type FormedSwarm, type SwarmNode } from './helpers.js'
+import { bytesUntilEnd, formSwarm, removeDir, startSwarmNode, waitFor, type FormedSwarm, type SwarmNode } from './helpers.js'
 import type { Stream } from '@libp2p/interface'
 import { drained } from '../../src/network/stream-drain.js'
 
@@ -67,14 +67,6 @@ async function echoAfterRotation (from: SwarmNode, to: SwarmNode, text: string):
   }
 }
 
-/** Bytes read until the stream ends or is reset (a reset is how a refused stream ends). */
-async function bytesUntilEnd (stream: Stream): Promise<number> {
-  let n = 0
-  try {
-    for await (const c of stream) n += c.byteLength
-  } catch { /* reset by the remote: counted as ended */ }
-  return n
-}
 
 async function addHandlers (n: SwarmNode): Promise<void> {
   await n.net.handle(ECHO, (s) => { void echoHandler(s) })
