@@ -1,0 +1,190 @@
+/*
+ * XSalsa20 keystream computed ahead of use for the PSK protector's busy streams: its keystream
+ * does not depend on the data, so one generator thread per process fills a per-stream ring of
+ * 1 KiB batches while the event loop only XORs (bench swarm's profile: the Salsa20 core was most
+ * of what the PSK adds on the receiving event loop).
+ *
+ * Each batch is used exactly once. The generator claims batches in order (next_claim) and marks a
+ * slot ready with the batch number it holds; the reader takes batch b from the ring only when its
+ * slot is marked b, otherwise it computes b inline and moves next_claim past it (a stall: the
+ * generator may compute b too, into a slot nobody reads). A slot is refilled only after the reader
+ * is done with the batch it held (consumed). At most XS_RING_MAX rings exist per process (4 MiB),
+ * so idle or numerous connections cost nothing; a ring is wiped before it is freed.
+ */
+#include "xsalsa20.h"
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define XS_RING_SLOTS 256 /* 256 KiB of keystream ahead per stream direction */
+#define XS_RING_MAX 16
+#define XS_SPIN 256 /* pauses (~40-150 cycles each) to wait for a batch the generator is on */
+#if defined(__x86_64__)
+#define XS_PAUSE() __builtin_ia32_pause()
+#else
+#define XS_PAUSE() ((void)0)
+#endif
+
+struct xs_ring {
+  uint8_t slot[XS_RING_SLOTS][XS_BATCH] __attribute__((aligned(64)));
+  _Atomic uint64_t ready[XS_RING_SLOTS]; /* batch + 1 that the slot holds; 0: none yet */
+  /* the reader writes consumed, the generator next_claim: apart, so they do not share a line */
+  _Atomic uint64_t consumed __attribute__((aligned(64))); /* the reader's next batch */
+  _Atomic uint64_t next_claim __attribute__((aligned(64))); /* first batch nobody has claimed */
+  _Atomic int refs; /* the stream, plus the generator while the ring is queued or filled */
+  _Atomic int queued;
+  _Atomic int released;
+  uint32_t key[8];
+  uint32_t nonce[2];
+  uint64_t base; /* first block of batch 0 */
+  xs_ring *next; /* queue link, under q_lock */
+};
+
+static pthread_mutex_t q_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t q_cond = PTHREAD_COND_INITIALIZER;
+static xs_ring *q_head, *q_tail;
+static int gen_started;
+static _Atomic int rings_live;
+
+static void unref(xs_ring *r) {
+  if (atomic_fetch_sub(&r->refs, 1) != 1) return;
+  volatile uint8_t *p = (volatile uint8_t *)r;
+  for (size_t i = 0; i < sizeof *r; i++) p[i] = 0;
+  free(r);
+  atomic_fetch_sub(&rings_live, 1);
+}
+
+/* Hands the ring to the generator unless it has it already. */
+static void kick(xs_ring *r) {
+  if (atomic_load_explicit(&r->queued, memory_order_relaxed) || atomic_exchange(&r->queued, 1)) return;
+  atomic_fetch_add(&r->refs, 1);
+  pthread_mutex_lock(&q_lock);
+  r->next = NULL;
+  if (q_tail != NULL) q_tail->next = r; else q_head = r;
+  q_tail = r;
+  pthread_cond_signal(&q_cond);
+  pthread_mutex_unlock(&q_lock);
+}
+
+static int below_half(xs_ring *r) {
+  return atomic_load(&r->next_claim) - atomic_load(&r->consumed) < XS_RING_SLOTS / 2;
+}
+
+/* Claims and computes batches until the ring is full or the stream let go. */
+static void fill(xs_ring *r) {
+  while (!atomic_load_explicit(&r->released, memory_order_relaxed)) {
+    uint64_t b = atomic_load(&r->next_claim);
+    if (b >= atomic_load_explicit(&r->consumed, memory_order_acquire) + XS_RING_SLOTS) return;
+    if (!atomic_compare_exchange_weak(&r->next_claim, &b, b + 1)) continue;
+    xs_salsa20_x16(r->key, r->nonce, r->base + 16 * b, NULL, r->slot[b % XS_RING_SLOTS]);
+    atomic_store_explicit(&r->ready[b % XS_RING_SLOTS], b + 1, memory_order_release);
+  }
+}
+
+static void *generator(void *arg) {
+  (void)arg;
+  for (;;) {
+    pthread_mutex_lock(&q_lock);
+    while (q_head == NULL) pthread_cond_wait(&q_cond, &q_lock);
+    xs_ring *r = q_head;
+    q_head = r->next;
+    if (q_head == NULL) q_tail = NULL;
+    pthread_mutex_unlock(&q_lock);
+    for (;;) {
+      fill(r);
+      atomic_store(&r->queued, 0);
+      /* a reader that went below half while we filled saw queued set and did not kick: look again */
+      if (atomic_load(&r->released) || !below_half(r) || atomic_exchange(&r->queued, 1)) break;
+    }
+    unref(r);
+  }
+  return NULL;
+}
+
+/* The generator thread, started once per process; it blocks no signal the event loop wants. */
+static int start_generator(void) {
+  pthread_mutex_lock(&q_lock);
+  int ok = gen_started;
+  if (!ok) {
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_t t;
+    ok = gen_started = pthread_create(&t, &attr, generator, NULL) == 0;
+    pthread_attr_destroy(&attr);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+  }
+  pthread_mutex_unlock(&q_lock);
+  return ok;
+}
+
+xs_ring *xs_ring_new(const uint32_t key[8], const uint32_t nonce[2], uint64_t base) {
+  if (atomic_fetch_add(&rings_live, 1) >= XS_RING_MAX || !start_generator()) {
+    atomic_fetch_sub(&rings_live, 1);
+    return NULL;
+  }
+  xs_ring *r = aligned_alloc(64, sizeof *r);
+  if (r == NULL) {
+    atomic_fetch_sub(&rings_live, 1);
+    return NULL;
+  }
+  memset(r, 0, sizeof *r);
+  memcpy(r->key, key, sizeof r->key);
+  memcpy(r->nonce, nonce, sizeof r->nonce);
+  r->base = base;
+  atomic_store(&r->refs, 1);
+  kick(r);
+  return r;
+}
+
+int xs_ring_take(xs_ring *r, uint64_t b, uint8_t *out, const uint8_t *in) {
+  const uint8_t *ks = r->slot[b % XS_RING_SLOTS];
+  _Atomic uint64_t *ready = &r->ready[b % XS_RING_SLOTS];
+  int hit = atomic_load_explicit(ready, memory_order_acquire) == b + 1;
+  if (!hit) {
+    uint64_t cur = atomic_load(&r->next_claim);
+    if (cur > b) {
+      /* the generator is computing b right now (it claims one batch at a time, in order): a
+       * batch takes ~0.2 us, so wait that long rather than compute it twice; a generator that
+       * lost its core is given up on after a few microseconds */
+      for (int i = 0; i < XS_SPIN && !hit; i++) {
+        XS_PAUSE();
+        hit = atomic_load_explicit(ready, memory_order_acquire) == b + 1;
+      }
+    } else {
+      /* nobody has claimed b: the caller computes it, the generator carries on after it */
+      while (cur <= b && !atomic_compare_exchange_weak(&r->next_claim, &cur, b + 1)) {}
+    }
+  }
+  if (hit) {
+    if (in != NULL) xs_xor_batch(out, in, ks);
+    else memcpy(out, ks, XS_BATCH);
+  }
+  return hit;
+}
+
+void xs_ring_done(xs_ring *r, uint64_t next) {
+  /* once per call, not per batch: each of these touches a line the generator writes */
+  atomic_store_explicit(&r->consumed, next, memory_order_release);
+  if (below_half(r)) kick(r);
+}
+
+void xs_ring_release(xs_ring *r) {
+  atomic_store(&r->released, 1);
+  unref(r);
+}
+
+int xs_rings_live(void) {
+  return atomic_load(&rings_live);
+}
+
+uint64_t xs_ring_ready_ahead(xs_ring *r, uint64_t b) {
+  uint64_t k = 0;
+  while (k < XS_RING_SLOTS && atomic_load(&r->ready[(b + k) % XS_RING_SLOTS]) == b + k + 1) k++;
+  return k;
+}
