@@ -30,6 +30,8 @@ export interface KeystreamXor {
   xorChunks: (chunks: Iterable<Uint8Array>, total: number) => Uint8Array
   /** Forgets key material; the stream must not be used after. */
   dispose: () => void
+  /** Where the keystream came from (only the AVX-512 cipher computes it ahead). */
+  aheadStats?: () => { ring: boolean, ringBatches: number, inlineBatches: number }
 }
 
 /**
