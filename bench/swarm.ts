@@ -11,7 +11,8 @@
  * After one uncounted full-size warm-up transfer per path, each run measures three paths in turn
  * (the order alternates between runs): plain, PSK on the chosen cipher (default: the fastest
  * available, AVX-512 then libsodium; `DMSNET_XSALSA20` changes that default for A/B runs) and PSK on the pure JavaScript cipher (`psk_js_*`). `--rotations 0` skips part 2.
- * CPU-s/GB is given for the sender (`*_cpu_s_per_gb`) and the receiver (`*_server_cpu_s_per_gb`).
+ * CPU-s/GB is given for the sender (`*_cpu_s_per_gb`) and the receiver (`*_server_cpu_s_per_gb`),
+ * and the receiver's event-loop busy seconds per GB (`*_server_loop_s_per_gb`).
  * `--paths` measures only the paths listed (for profiling one path with `node --cpu-prof`); the
  * keys of a path left out are null.
  * A run that fails (an error, a rotation that never completes) fails the whole benchmark: it
@@ -88,13 +89,23 @@ function profiles (pskHex: string): { hosts: Record<Path, HostProfile>, cipher: 
   }
 }
 
-/** Reads until the client half-closes, then answers with the CPU microseconds it used (8 bytes, BE). */
+/**
+ * Reads until the client half-closes, then answers with the CPU microseconds the process used
+ * (every thread, the PSK's keystream generator too) and the microseconds its event loop was busy
+ * (16 bytes, two BE u64): the event loop is what sets the rate.
+ */
 async function sink (stream: Stream): Promise<void> {
   let cpu0: NodeJS.CpuUsage | undefined
-  for await (const chunk of stream) { cpu0 ??= process.cpuUsage(); void chunk }
+  let elu0: ReturnType<typeof performance.eventLoopUtilization> | undefined
+  for await (const chunk of stream) {
+    if (cpu0 == null) { cpu0 = process.cpuUsage(); elu0 = performance.eventLoopUtilization() }
+    void chunk
+  }
   const c = process.cpuUsage(cpu0)
-  const ack = new Uint8Array(8)
+  const loop = performance.eventLoopUtilization(elu0)
+  const ack = new Uint8Array(16)
   new DataView(ack.buffer).setBigUint64(0, BigInt(c.user + c.system))
+  new DataView(ack.buffer).setBigUint64(8, BigInt(Math.round(loop.active * 1000)))
   stream.send(ack)
   await stream.close()
 }
@@ -121,8 +132,11 @@ async function server (): Promise<void> {
   }
 }
 
-/** MB/s, and the sending and the receiving process's CPU seconds per GB (less sensitive than MB/s to a busy machine). */
-async function transfer (net: Network, addr: string, bytes: number): Promise<{ mbps: number, cpuSPerGb: number, serverCpuSPerGb: number }> {
+/**
+ * MB/s, the sending and the receiving process's CPU seconds per GB (less sensitive than MB/s to a
+ * busy machine), and the receiver's event-loop busy seconds per GB.
+ */
+async function transfer (net: Network, addr: string, bytes: number): Promise<{ mbps: number, cpuSPerGb: number, serverCpuSPerGb: number, serverLoopSPerGb: number }> {
   const buf = new Uint8Array(randomBytes(CHUNK))
   const stream = await net.dialProtocol(addr, SINK, { signal: AbortSignal.timeout(10_000) })
   const cpu0 = process.cpuUsage()
@@ -134,17 +148,17 @@ async function transfer (net: Network, addr: string, bytes: number): Promise<{ m
   const ack: Uint8Array[] = []
   for await (const chunk of stream) ack.push(chunk.subarray())
   const got = Buffer.concat(ack)
-  if (got.byteLength !== 8) throw new Error(`sink did not acknowledge the transfer (got ${got.byteLength} bytes, want 8)`)
+  if (got.byteLength !== 16) throw new Error(`sink did not acknowledge the transfer (got ${got.byteLength} bytes, want 16)`)
   const secs = (performance.now() - t0) / 1000
   const cpu = process.cpuUsage(cpu0)
   const perGb = (us: number): number => us / 1e6 / (bytes / 1e9)
-  return { mbps: bytes / 1e6 / secs, cpuSPerGb: perGb(cpu.user + cpu.system), serverCpuSPerGb: perGb(Number(got.readBigUInt64BE(0))) }
+  return { mbps: bytes / 1e6 / secs, cpuSPerGb: perGb(cpu.user + cpu.system), serverCpuSPerGb: perGb(Number(got.readBigUInt64BE(0))), serverLoopSPerGb: perGb(Number(got.readBigUInt64BE(8))) }
 }
 
 type PerPath = Record<Path, number[]>
 const perPath = (): PerPath => ({ plain: [], psk: [], pskJs: [] })
 
-async function throughput (runs: number, mb: number): Promise<{ mbps: PerPath, cpu: PerPath, srvCpu: PerPath, cipher: string }> {
+async function throughput (runs: number, mb: number): Promise<{ mbps: PerPath, cpu: PerPath, srvCpu: PerPath, srvLoop: PerPath, cipher: string }> {
   const pskHex = randomBytes(32).toString('hex')
   const bytes = Math.ceil(mb * 1024 * 1024 / CHUNK) * CHUNK
   const self = fileURLToPath(import.meta.url)
@@ -152,7 +166,7 @@ async function throughput (runs: number, mb: number): Promise<{ mbps: PerPath, c
   const dir = mkdtempSync(join(tmpdir(), `dmsnet-bench-swarm-cli-${process.pid}-`))
   const nets: Network[] = []
   const p = profiles(pskHex)
-  const out = { mbps: perPath(), cpu: perPath(), srvCpu: perPath(), cipher: p.cipher }
+  const out = { mbps: perPath(), cpu: perPath(), srvCpu: perPath(), srvLoop: perPath(), cipher: p.cipher }
   try {
     const addrs = await serverAnnouncement<Record<Path, string>>(child)
     const clients: Partial<Record<Path, Network>> = {}
@@ -173,6 +187,7 @@ async function throughput (runs: number, mb: number): Promise<{ mbps: PerPath, c
         out.mbps[name].push(t.mbps)
         out.cpu[name].push(t.cpuSPerGb)
         out.srvCpu[name].push(t.serverCpuSPerGb)
+        out.srvLoop[name].push(t.serverLoopSPerGb)
       }
       const show = (n: Path): string => out.mbps[n].length > r ? `${out.mbps[n][r]!.toFixed(0)} MB/s ${out.cpu[n][r]!.toFixed(1)}/${out.srvCpu[n][r]!.toFixed(1)} CPU-s/GB` : '-'
       log(`run ${r + 1}/${runs}: plain ${show('plain')}, psk (${p.cipher}) ${show('psk')}, psk (js) ${show('pskJs')} (${mb} MiB each)`)
@@ -257,7 +272,7 @@ async function main (): Promise<void> {
   if (process.argv.includes('--server')) { await server(); return }
   const runs = arg('runs', 3)
   const mb = arg('mb', 128)
-  const { mbps: tp, cpu, srvCpu, cipher } = await throughput(runs, mb)
+  const { mbps: tp, cpu, srvCpu, srvLoop, cipher } = await throughput(runs, mb)
   const rotations = arg('rotations', 3, true)
   const rot = rotations > 0 ? await rotation(arg('nodes', 10), rotations) : undefined
   const result = {
@@ -282,6 +297,10 @@ async function main (): Promise<void> {
     plain_server_cpu_s_per_gb: round(median(srvCpu.plain), 2),
     psk_server_cpu_s_per_gb: round(median(srvCpu.psk), 2),
     psk_js_server_cpu_s_per_gb: round(median(srvCpu.pskJs), 2),
+    // the receiver's event-loop busy seconds per GB, medians: with the keystream computed ahead on
+    // another thread the process's CPU stays, the event loop's share falls
+    plain_server_loop_s_per_gb: round(median(srvLoop.plain), 2),
+    psk_server_loop_s_per_gb: round(median(srvLoop.psk), 2),
     // the pure JavaScript cipher (the fallback, and the path before libsodium), same run
     psk_js_mbps: round(median(tp.pskJs)),
     psk_js_MBps: stats(tp.pskJs),
