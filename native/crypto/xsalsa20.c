@@ -13,7 +13,8 @@
  *
  * N-API: xsalsa20Available() -> bool; xsalsa20Create(key32, nonce24[, counter[, ahead]]) -> external;
  * xsalsa20Xor(state, out, in) (out may be in); xsalsa20Dispose(state) wipes the key material;
- * xsalsa20Stats(state) -> { ring, ringBatches, inlineBatches, readyAhead }; xsalsa20RingsLive().
+ * xsalsa20Stats(state) -> { ring, ringBatches, inlineBatches, readyAhead }; xsalsa20RingsLive();
+ * xsalsa20AheadTotals() -> the process's { ringBatches, inlineBatches, waits, waitsGivenUp }.
  * A state is an external type-tagged as ours: any other value (a plain object, another addon's
  * external) is a TypeError, never read as key material. xsalsa20ForeignExternal() returns an
  * untagged external, only so the tests can show that.
@@ -371,6 +372,17 @@ static napi_value xs_rings(napi_env env, napi_callback_info info) {
   return n;
 }
 
+static napi_value xs_totals(napi_env env, napi_callback_info info) {
+  uint64_t t[4];
+  xs_ring_totals(t);
+  napi_value obj;
+  napi_create_object(env, &obj);
+  set_num(env, obj, "ringBatches", (double)t[0]);
+  set_num(env, obj, "inlineBatches", (double)t[1]);
+  set_num(env, obj, "waits", (double)t[2]);
+  return set_num(env, obj, "waitsGivenUp", (double)t[3]);
+}
+
 napi_status xsalsa20_register(napi_env env, napi_value exports) {
   napi_property_descriptor fns[] = {
     { "xsalsa20Available", NULL, xs_available, NULL, NULL, NULL, napi_default_method, NULL },
@@ -380,6 +392,7 @@ napi_status xsalsa20_register(napi_env env, napi_value exports) {
     { "xsalsa20ForeignExternal", NULL, xs_foreign, NULL, NULL, NULL, napi_default_method, NULL },
     { "xsalsa20Stats", NULL, xs_stats, NULL, NULL, NULL, napi_default_method, NULL },
     { "xsalsa20RingsLive", NULL, xs_rings, NULL, NULL, NULL, napi_default_method, NULL },
+    { "xsalsa20AheadTotals", NULL, xs_totals, NULL, NULL, NULL, napi_default_method, NULL },
   };
   return napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns);
 }

@@ -30,6 +30,11 @@ interface SimdAddon {
   xsalsa20Stats: (state: SimdState) => AheadStats
   /** Keystream rings alive in this process (at most 16). */
   xsalsa20RingsLive: () => number
+  /**
+   * The process's totals: batches from rings, computed inline, waits for a batch the generator
+   * was on that got it, and waits given up (the generator had lost its core).
+   */
+  xsalsa20AheadTotals: () => { ringBatches: number, inlineBatches: number, waits: number, waitsGivenUp: number }
 }
 
 /**

@@ -2,7 +2,7 @@
  * The AVX-512 XSalsa20's keystream computed ahead on the addon's generator thread
  * (native/crypto/keystream_ring.c): the same bytes as libsodium whether a batch comes from the
  * ring or is computed inline after a stall, a busy stream gets a ring and a quiet one does not,
- * at most 16 rings per process, and dispose hands the ring back (wiped and freed).
+ * at most 16 rings held per process, and dispose hands the ring back (wiped and freed).
  * On a CPU without AVX-512F these tests are skipped, loudly.
  */
 import assert from 'node:assert/strict'
@@ -46,13 +46,13 @@ test('ring: the bytes from a full ring, then from stalls computed inline, then f
   const expected = createXSalsa20(key, nonce, 'sodium').update(data)
   const s = stream(key, nonce, 2)
   try {
-    await waitFor(() => s.aheadStats().readyAhead === RING_BATCHES, 10_000, 'the generator to fill the ring')
+    await waitFor(() => s.aheadStats().readyAhead === RING_BATCHES, 30_000, 'the generator to fill the ring')
     // one 8 MiB call: the 256 ready batches come from the ring; their slots go back only when the
     // call ends, so the other 7,936 are stalls computed inline
     const first = xorIn(s, data.subarray(0, 8 * 1024 * 1024), [])
     assert.deepEqual({ ...s.aheadStats(), readyAhead: 0 }, { ring: true, ringBatches: RING_BATCHES, inlineBatches: 8192 - RING_BATCHES, readyAhead: 0 })
     // the generator skipped what the reader computed: the ring refills from the reader's position
-    await waitFor(() => s.aheadStats().readyAhead === RING_BATCHES, 10_000, 'the generator to refill the ring')
+    await waitFor(() => s.aheadStats().readyAhead === RING_BATCHES, 30_000, 'the generator to refill the ring')
     const rest = xorIn(s, data.subarray(8 * 1024 * 1024), [100, 1024, 65536, 1, 4095])
     const st = s.aheadStats()
     assert.ok(st.ringBatches > RING_BATCHES, `the refilled ring was used (${st.ringBatches} batches)`)
@@ -64,21 +64,20 @@ test('ring: the bytes from a full ring, then from stalls computed inline, then f
 })
 
 test('ring: equals libsodium on random chunkings, ring made at once or once busy (fast-check)', { skip }, () => {
+  // which batches come from the ring depends on when the idle-priority generator gets a core:
+  // any mix of ring and inline must give the same bytes (the first test pins both paths down)
   const chunking = fc.array(fc.integer({ min: 0, max: 200_000 }), { minLength: 1, maxLength: 30 })
-  let ringBatches = 0
   fc.assert(fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ minLength: 24, maxLength: 24 }),
     chunking, fc.constantFrom<KeystreamAhead>(1, 2), (key, nonce, sizes, ahead) => {
       const data = new Uint8Array(randomBytes(sizes.reduce((a, b) => a + b, 0) + 777))
       const s = stream(key, nonce, ahead)
       try {
         const got = xorIn(s, data, sizes)
-        ringBatches += s.aheadStats().ringBatches
         return same(got, createXSalsa20(key, nonce, 'sodium').update(data))
       } finally {
         s.dispose()
       }
     }), { numRuns: 60 })
-  assert.ok(ringBatches > 0, 'some batches came from the ring')
 })
 
 test('ring: only a busy stream gets one (1 MiB in calls of >= 16 KiB); ahead 0 never', { skip }, () => {
