@@ -15,7 +15,7 @@
  * The generator runs at idle priority: it only uses a core nobody else wants, and the event loop
  * never waits for it (no blocking lock, a bounded spin for a batch it is on).
  */
-#define _GNU_SOURCE /* SCHED_IDLE */
+#define _GNU_SOURCE /* SCHED_IDLE, explicit_bzero */
 #include "xsalsa20.h"
 #include <pthread.h>
 #include <sched.h>
@@ -60,8 +60,7 @@ static _Atomic uint64_t tot_ring, tot_inline, tot_waits, tot_waits_lost;
 
 static void unref(xs_ring *r) {
   if (atomic_fetch_sub(&r->refs, 1) != 1) return;
-  volatile uint8_t *p = (volatile uint8_t *)r;
-  for (size_t i = 0; i < sizeof *r; i++) p[i] = 0;
+  explicit_bzero(r, sizeof *r); /* 256 KiB: a byte loop through volatile would cost ~0.2 ms */
   free(r);
   atomic_fetch_sub(&rings_alloc, 1);
 }
