@@ -333,12 +333,19 @@ static napi_value xs_xor_js(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-static napi_value xs_dispose(napi_env env, napi_callback_info info) {
+/* The state of a call taking only a state; NULL with a TypeError thrown when it is not one. */
+static xs_state *only_state(napi_env env, napi_callback_info info, const char *refusal) {
   size_t argc = 1;
   napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   xs_state *s = argc == 1 ? state_of(env, argv[0]) : NULL;
-  if (s == NULL) return throw_type(env, "xsalsa20Dispose(state): not a stream state");
+  if (s == NULL) throw_type(env, refusal);
+  return s;
+}
+
+static napi_value xs_dispose(napi_env env, napi_callback_info info) {
+  xs_state *s = only_state(env, info, "xsalsa20Dispose(state): not a stream state");
+  if (s == NULL) return NULL;
   wipe(s);
   s->disposed = 1;
   return NULL;
@@ -352,11 +359,8 @@ static napi_value set_num(napi_env env, napi_value obj, const char *name, double
 }
 
 static napi_value xs_stats(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  xs_state *s = argc == 1 ? state_of(env, argv[0]) : NULL;
-  if (s == NULL) return throw_type(env, "xsalsa20Stats(state): not a stream state");
+  xs_state *s = only_state(env, info, "xsalsa20Stats(state): not a stream state");
+  if (s == NULL) return NULL;
   napi_value obj, ring;
   napi_create_object(env, &obj);
   napi_get_boolean(env, s->ring != NULL, &ring);
