@@ -165,7 +165,7 @@ xs_ring *xs_ring_new(const uint32_t key[8], const uint32_t nonce[2], uint64_t ba
   return r;
 }
 
-int xs_ring_take(xs_ring *r, uint64_t b, uint8_t *out, const uint8_t *in) {
+int xs_ring_take(xs_ring *r, uint64_t b, uint8_t *out, const uint8_t *in, uint64_t claim_to) {
   const uint8_t *ks = r->slot[b % XS_RING_SLOTS];
   _Atomic uint64_t *ready = &r->ready[b % XS_RING_SLOTS];
   int hit = atomic_load_explicit(ready, memory_order_acquire) == b + 1;
@@ -180,22 +180,23 @@ int xs_ring_take(xs_ring *r, uint64_t b, uint8_t *out, const uint8_t *in) {
         hit = atomic_load_explicit(ready, memory_order_acquire) == b + 1;
       }
       atomic_fetch_add_explicit(hit ? &tot_waits : &tot_waits_lost, 1, memory_order_relaxed);
-    } else {
-      /* nobody has claimed b: the caller computes it, the generator carries on after it */
-      while (cur <= b && !atomic_compare_exchange_weak(&r->next_claim, &cur, b + 1)) {}
     }
+    /* a miss: the caller computes b..claim_to-1 itself, the generator carries on after them
+     * (one CAS per call, not one per batch) */
+    while (!hit && cur < claim_to && !atomic_compare_exchange_weak(&r->next_claim, &cur, claim_to)) {}
   }
   if (hit) {
     if (in != NULL) xs_xor_batch(out, in, ks);
     else memcpy(out, ks, XS_BATCH);
   }
-  atomic_fetch_add_explicit(hit ? &tot_ring : &tot_inline, 1, memory_order_relaxed);
   return hit;
 }
 
-void xs_ring_done(xs_ring *r, uint64_t next) {
+void xs_ring_done(xs_ring *r, uint64_t next, uint64_t from_ring, uint64_t computed) {
   /* once per call, not per batch: each of these touches a line the generator writes */
   atomic_store_explicit(&r->consumed, next, memory_order_release);
+  if (from_ring != 0) atomic_fetch_add_explicit(&tot_ring, from_ring, memory_order_relaxed);
+  if (computed != 0) atomic_fetch_add_explicit(&tot_inline, computed, memory_order_relaxed);
   if (below_half(r)) kick(r);
 }
 

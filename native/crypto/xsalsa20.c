@@ -164,13 +164,21 @@ void xs_salsa20_x16(const uint32_t key[8], const uint32_t nonce[2], uint64_t cou
 void xs_xor_batch(uint8_t *out, const uint8_t *in, const uint8_t *ks) { abort(); }
 #endif
 
-/* The next whole batch: from the ring when it has it ready, else computed here. in NULL: the keystream. */
-static void next_batch(xs_state *s, const uint8_t *in, uint8_t *out) {
+/*
+ * The next whole batch: from the ring when it has it ready, else computed here. in NULL: the
+ * keystream. `left`: batches this call still needs, this one included. After one miss (`*own`)
+ * the rest of the call's batches are the caller's: claimed at once, computed without asking.
+ */
+static void next_batch(xs_state *s, const uint8_t *in, uint8_t *out, int *own, uint64_t left) {
   if (s->ring != NULL) {
-    if (xs_ring_take(s->ring, (s->counter - s->ring_base) / 16, out, in)) {
-      s->ring_batches++;
-      s->counter += 16;
-      return;
+    if (!*own) {
+      uint64_t b = (s->counter - s->ring_base) / 16;
+      if (xs_ring_take(s->ring, b, out, in, b + left)) {
+        s->ring_batches++;
+        s->counter += 16;
+        return;
+      }
+      *own = 1;
     }
     s->inline_batches++;
   }
@@ -191,16 +199,18 @@ static void xs_xor(xs_state *s, uint8_t *out, const uint8_t *in, size_t n) {
     if (s->ring == NULL) s->ahead = 0;
   }
   s->used += n;
+  uint64_t ring0 = s->ring_batches, inline0 = s->inline_batches;
+  int own = 0;
   while (n >= BATCH) {
-    next_batch(s, in, out);
+    next_batch(s, in, out, &own, n / BATCH + (n % BATCH != 0));
     out += BATCH; in += BATCH; n -= BATCH;
   }
   if (n > 0) {
-    next_batch(s, NULL, s->buf);
+    next_batch(s, NULL, s->buf, &own, 1);
     for (size_t i = 0; i < n; i++) out[i] = in[i] ^ s->buf[i];
     s->pos = (uint32_t)n;
   }
-  if (s->ring != NULL) xs_ring_done(s->ring, (s->counter - s->ring_base) / 16);
+  if (s->ring != NULL) xs_ring_done(s->ring, (s->counter - s->ring_base) / 16, s->ring_batches - ring0, s->inline_batches - inline0);
 }
 
 /* ---- N-API ---- */

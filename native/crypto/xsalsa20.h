@@ -30,15 +30,15 @@ xs_ring *xs_ring_new(const uint32_t key[8], const uint32_t nonce[2], uint64_t ba
 
 /*
  * Batch `b` (the reader's next, b counting up by one per call): out = in ^ its keystream from the
- * ring when the generator has it ready (returns 1), else returns 0 and the caller computes it
- * inline (the generator skips it: keystream is never used twice). The slot stays the reader's
- * until xs_ring_done.
+ * ring when the generator has it ready (returns 1; in NULL: the keystream itself), else returns
+ * 0 and the caller computes b..claim_to-1 inline (the generator skips them: keystream is never
+ * used twice). The slot stays the reader's until xs_ring_done.
  */
-int xs_ring_take(xs_ring *r, uint64_t b, uint8_t *out, const uint8_t *in);
+int xs_ring_take(xs_ring *r, uint64_t b, uint8_t *out, const uint8_t *in, uint64_t claim_to);
 
-/* The reader is done with every batch before `next`: their slots go back to the generator, which
- * is woken when the ring is below half full. */
-void xs_ring_done(xs_ring *r, uint64_t next);
+/* The reader is done with every batch before `next` (this call took `from_ring` from the ring and
+ * `computed` inline): their slots go back to the generator, woken when the ring is below half. */
+void xs_ring_done(xs_ring *r, uint64_t next, uint64_t from_ring, uint64_t computed);
 
 /* Stops the generator on this ring, wipes and frees it (at once, or when the generator lets go). */
 void xs_ring_release(xs_ring *r);
