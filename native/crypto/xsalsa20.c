@@ -14,7 +14,7 @@
  * N-API: xsalsa20Available() -> bool; xsalsa20Create(key32, nonce24[, counter[, ahead]]) -> external;
  * xsalsa20Xor(state, out, in) (out may be in); xsalsa20Dispose(state) wipes the key material;
  * xsalsa20Stats(state) -> { ring, ringBatches, inlineBatches, readyAhead }; xsalsa20RingsLive();
- * xsalsa20AheadTotals() -> the process's { ringBatches, inlineBatches, waits, waitsGivenUp }.
+ * xsalsa20AheadTotals() -> the process's { ringBatches, inlineBatches, raced }.
  * A state is an external type-tagged as ours: any other value (a plain object, another addon's
  * external) is a TypeError, never read as key material. xsalsa20ForeignExternal() returns an
  * untagged external, only so the tests can show that.
@@ -387,14 +387,13 @@ static napi_value xs_rings(napi_env env, napi_callback_info info) {
 }
 
 static napi_value xs_totals(napi_env env, napi_callback_info info) {
-  uint64_t t[4];
+  uint64_t t[3];
   xs_ring_totals(t);
   napi_value obj;
   napi_create_object(env, &obj);
   set_num(env, obj, "ringBatches", (double)t[0]);
   set_num(env, obj, "inlineBatches", (double)t[1]);
-  set_num(env, obj, "waits", (double)t[2]);
-  return set_num(env, obj, "waitsGivenUp", (double)t[3]);
+  return set_num(env, obj, "raced", (double)t[2]);
 }
 
 napi_status xsalsa20_register(napi_env env, napi_value exports) {

@@ -46,8 +46,8 @@ void xs_ring_release(xs_ring *r);
 /* Rings alive in this process (tests: a disposed stream's ring is gone). */
 int xs_rings_live(void);
 
-/* Process totals: batches from rings, computed inline, waits for the generator that got the batch / gave up. */
-void xs_ring_totals(uint64_t out[4]);
+/* Process totals: batches from rings, computed inline, misses on a batch the generator was computing. */
+void xs_ring_totals(uint64_t out[3]);
 
 /* Batches the generator has ready ahead of the reader (tests). */
 uint64_t xs_ring_ready_ahead(xs_ring *r, uint64_t b);

@@ -31,10 +31,10 @@ interface SimdAddon {
   /** Keystream rings alive in this process (at most 16). */
   xsalsa20RingsLive: () => number
   /**
-   * The process's totals: batches from rings, computed inline, waits for a batch the generator
-   * was on that got it, and waits given up (the generator had lost its core).
+   * The process's totals: batches from rings, computed inline, and misses on a batch the
+   * generator was computing at that moment (computed twice, used once).
    */
-  xsalsa20AheadTotals: () => { ringBatches: number, inlineBatches: number, waits: number, waitsGivenUp: number }
+  xsalsa20AheadTotals: () => { ringBatches: number, inlineBatches: number, raced: number }
 }
 
 /**
