@@ -11,7 +11,9 @@
  * After one uncounted full-size warm-up transfer per path, each run measures three paths in turn
  * (the order alternates between runs): plain, PSK on the chosen cipher (default: the fastest
  * available, AVX-512 then libsodium; `DMSNET_XSALSA20` changes that default for A/B runs) and PSK on the pure JavaScript cipher (`psk_js_*`). `--rotations 0` skips part 2.
- * CPU-s/GB is given for the sender (`*_cpu_s_per_gb`) and the receiver (`*_server_cpu_s_per_gb`).
+ * CPU-s/GB is given for the sender (`*_cpu_s_per_gb`) and the receiver (`*_server_cpu_s_per_gb`),
+ * the receiver's main-thread CPU-s/GB (`*_server_main_cpu_s_per_gb`, from /proc) and the share of its
+ * keystream taken from the generator thread's rings (`psk_server_ring_share`).
  * `--paths` measures only the paths listed (for profiling one path with `node --cpu-prof`); the
  * keys of a path left out are null.
  * A run that fails (an error, a rotation that never completes) fails the whole benchmark: it
@@ -21,7 +23,7 @@
  */
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -37,6 +39,7 @@ import { loopbackConfig } from './_lib/libp2p.js'
 import { numArg as arg, progress, serverAnnouncement, spawnServer, stdinClosed, stopServer, writeJsonLine } from './_lib/process.js'
 import { median, minMedianMax as stats, round } from './_lib/stats.js'
 import { drained } from '../src/network/stream-drain.js'
+import { loadSimd } from '../src/swarm/xsalsa20-simd.js'
 
 const SINK = '/dmsnet-bench/swarm-sink/1.0.0'
 const CHUNK = 64 * 1024
@@ -88,14 +91,38 @@ function profiles (pskHex: string): { hosts: Record<Path, HostProfile>, cipher: 
   }
 }
 
-/** Reads until the client half-closes, then answers with the CPU microseconds it used (8 bytes, BE). */
+/** CPU microseconds of this process's main thread (the event loop) so far, from /proc (10 ms ticks). */
+function mainThreadCpuUs (): number {
+  const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8')
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(f[11]) + Number(f[12])) * 10_000
+}
+
+/** What the sink measured over one transfer (its answer to the client, as JSON). */
+interface SinkReport {
+  /** CPU microseconds of the whole process (every thread: the keystream generator too). */
+  cpuUs: number
+  /** CPU microseconds of the main thread alone. */
+  mainCpuUs: number
+  /** Keystream batches this process took from the generator's rings, and computed inline while a ring ran behind. */
+  ring: number
+  inline: number
+}
+
+/** Reads until the client half-closes, then answers with a `SinkReport` for the bytes it read. */
 async function sink (stream: Stream): Promise<void> {
   let cpu0: NodeJS.CpuUsage | undefined
-  for await (const chunk of stream) { cpu0 ??= process.cpuUsage(); void chunk }
+  let main0 = 0
+  const totals = (): { ringBatches: number, inlineBatches: number } => loadSimd()?.xsalsa20AheadTotals() ?? { ringBatches: 0, inlineBatches: 0 }
+  let t0 = totals()
+  for await (const chunk of stream) {
+    if (cpu0 == null) { cpu0 = process.cpuUsage(); main0 = mainThreadCpuUs(); t0 = totals() }
+    void chunk
+  }
   const c = process.cpuUsage(cpu0)
-  const ack = new Uint8Array(8)
-  new DataView(ack.buffer).setBigUint64(0, BigInt(c.user + c.system))
-  stream.send(ack)
+  const t1 = totals()
+  const report: SinkReport = { cpuUs: c.user + c.system, mainCpuUs: mainThreadCpuUs() - main0, ring: t1.ringBatches - t0.ringBatches, inline: t1.inlineBatches - t0.inlineBatches }
+  stream.send(new TextEncoder().encode(JSON.stringify(report)))
   await stream.close()
 }
 
@@ -121,8 +148,12 @@ async function server (): Promise<void> {
   }
 }
 
-/** MB/s, and the sending and the receiving process's CPU seconds per GB (less sensitive than MB/s to a busy machine). */
-async function transfer (net: Network, addr: string, bytes: number): Promise<{ mbps: number, cpuSPerGb: number, serverCpuSPerGb: number }> {
+/**
+ * MB/s, the sending and the receiving process's CPU seconds per GB (less sensitive than MB/s to a
+ * busy machine), the receiver's main-thread CPU seconds per GB, and the share of its keystream
+ * that came from the generator's rings.
+ */
+async function transfer (net: Network, addr: string, bytes: number): Promise<{ mbps: number, cpuSPerGb: number, serverCpuSPerGb: number, serverMainSPerGb: number, serverRingShare: number }> {
   const buf = new Uint8Array(randomBytes(CHUNK))
   const stream = await net.dialProtocol(addr, SINK, { signal: AbortSignal.timeout(10_000) })
   const cpu0 = process.cpuUsage()
@@ -133,18 +164,23 @@ async function transfer (net: Network, addr: string, bytes: number): Promise<{ m
   await stream.close({ signal: AbortSignal.timeout(60_000) })
   const ack: Uint8Array[] = []
   for await (const chunk of stream) ack.push(chunk.subarray())
-  const got = Buffer.concat(ack)
-  if (got.byteLength !== 8) throw new Error(`sink did not acknowledge the transfer (got ${got.byteLength} bytes, want 8)`)
+  const got = Buffer.concat(ack).toString()
+  let rep: SinkReport
+  try {
+    rep = JSON.parse(got) as SinkReport
+  } catch {
+    throw new Error(`sink did not acknowledge the transfer (got ${JSON.stringify(got.slice(0, 80))})`)
+  }
   const secs = (performance.now() - t0) / 1000
   const cpu = process.cpuUsage(cpu0)
   const perGb = (us: number): number => us / 1e6 / (bytes / 1e9)
-  return { mbps: bytes / 1e6 / secs, cpuSPerGb: perGb(cpu.user + cpu.system), serverCpuSPerGb: perGb(Number(got.readBigUInt64BE(0))) }
+  return { mbps: bytes / 1e6 / secs, cpuSPerGb: perGb(cpu.user + cpu.system), serverCpuSPerGb: perGb(rep.cpuUs), serverMainSPerGb: perGb(rep.mainCpuUs), serverRingShare: rep.ring + rep.inline > 0 ? rep.ring / (rep.ring + rep.inline) : 0 }
 }
 
 type PerPath = Record<Path, number[]>
 const perPath = (): PerPath => ({ plain: [], psk: [], pskJs: [] })
 
-async function throughput (runs: number, mb: number): Promise<{ mbps: PerPath, cpu: PerPath, srvCpu: PerPath, cipher: string }> {
+async function throughput (runs: number, mb: number): Promise<{ mbps: PerPath, cpu: PerPath, srvCpu: PerPath, srvMain: PerPath, srvRing: PerPath, cipher: string }> {
   const pskHex = randomBytes(32).toString('hex')
   const bytes = Math.ceil(mb * 1024 * 1024 / CHUNK) * CHUNK
   const self = fileURLToPath(import.meta.url)
@@ -152,7 +188,7 @@ async function throughput (runs: number, mb: number): Promise<{ mbps: PerPath, c
   const dir = mkdtempSync(join(tmpdir(), `dmsnet-bench-swarm-cli-${process.pid}-`))
   const nets: Network[] = []
   const p = profiles(pskHex)
-  const out = { mbps: perPath(), cpu: perPath(), srvCpu: perPath(), cipher: p.cipher }
+  const out = { mbps: perPath(), cpu: perPath(), srvCpu: perPath(), srvMain: perPath(), srvRing: perPath(), cipher: p.cipher }
   try {
     const addrs = await serverAnnouncement<Record<Path, string>>(child)
     const clients: Partial<Record<Path, Network>> = {}
@@ -173,6 +209,8 @@ async function throughput (runs: number, mb: number): Promise<{ mbps: PerPath, c
         out.mbps[name].push(t.mbps)
         out.cpu[name].push(t.cpuSPerGb)
         out.srvCpu[name].push(t.serverCpuSPerGb)
+        out.srvMain[name].push(t.serverMainSPerGb)
+        out.srvRing[name].push(t.serverRingShare)
       }
       const show = (n: Path): string => out.mbps[n].length > r ? `${out.mbps[n][r]!.toFixed(0)} MB/s ${out.cpu[n][r]!.toFixed(1)}/${out.srvCpu[n][r]!.toFixed(1)} CPU-s/GB` : '-'
       log(`run ${r + 1}/${runs}: plain ${show('plain')}, psk (${p.cipher}) ${show('psk')}, psk (js) ${show('pskJs')} (${mb} MiB each)`)
@@ -257,7 +295,7 @@ async function main (): Promise<void> {
   if (process.argv.includes('--server')) { await server(); return }
   const runs = arg('runs', 3)
   const mb = arg('mb', 128)
-  const { mbps: tp, cpu, srvCpu, cipher } = await throughput(runs, mb)
+  const { mbps: tp, cpu, srvCpu, srvMain, srvRing, cipher } = await throughput(runs, mb)
   const rotations = arg('rotations', 3, true)
   const rot = rotations > 0 ? await rotation(arg('nodes', 10), rotations) : undefined
   const result = {
@@ -282,6 +320,12 @@ async function main (): Promise<void> {
     plain_server_cpu_s_per_gb: round(median(srvCpu.plain), 2),
     psk_server_cpu_s_per_gb: round(median(srvCpu.psk), 2),
     psk_js_server_cpu_s_per_gb: round(median(srvCpu.pskJs), 2),
+    // the receiver's main-thread CPU seconds per GB, medians: with the keystream computed ahead on
+    // another thread the process's CPU stays, the event loop's share falls
+    plain_server_main_cpu_s_per_gb: round(median(srvMain.plain), 2),
+    psk_server_main_cpu_s_per_gb: round(median(srvMain.psk), 2),
+    // the share of the receiver's keystream batches taken from the generator's rings (the rest: inline)
+    psk_server_ring_share: round(median(srvRing.psk), 2),
     // the pure JavaScript cipher (the fallback, and the path before libsodium), same run
     psk_js_mbps: round(median(tp.pskJs)),
     psk_js_MBps: stats(tp.pskJs),

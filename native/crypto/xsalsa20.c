@@ -8,8 +8,13 @@
  * continue one keystream from block 0 (the wire format). Only built for x86-64 with AVX-512F at
  * run time: elsewhere `available` is false and the protector stays on libsodium.
  *
- * N-API: xsalsa20Available() -> bool; xsalsa20Create(key32, nonce24[, counter]) -> external;
- * xsalsa20Xor(state, out, in) (out may be in); xsalsa20Dispose(state) wipes the key material.
+ * A busy stream (ahead mode 1: from 1 MiB on, in calls of >= 16 KiB; mode 2: at once) takes its
+ * keystream from a ring filled ahead on a generator thread (native/crypto/keystream_ring.c).
+ *
+ * N-API: xsalsa20Available() -> bool; xsalsa20Create(key32, nonce24[, counter[, ahead]]) -> external;
+ * xsalsa20Xor(state, out, in) (out may be in); xsalsa20Dispose(state) wipes the key material;
+ * xsalsa20Stats(state) -> { ring, ringBatches, inlineBatches, readyAhead }; xsalsa20RingsLive();
+ * xsalsa20AheadTotals() -> the process's { ringBatches, inlineBatches, raced }.
  * A state is an external type-tagged as ours: any other value (a plain object, another addon's
  * external) is a TypeError, never read as key material. xsalsa20ForeignExternal() returns an
  * untagged external, only so the tests can show that.
@@ -18,13 +23,17 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include "xsalsa20.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define XS_X86 1
 #include <immintrin.h>
 #endif
 
-#define BATCH 1024 /* 16 blocks of 64 bytes */
+#define BATCH XS_BATCH
+/* ahead mode 1: a stream gets a ring once it has used this much keystream, in a call this large */
+#define AHEAD_AFTER (1024 * 1024)
+#define AHEAD_CALL (16 * 1024)
 
 typedef struct {
   uint32_t key[8]; /* HSalsa20 subkey */
@@ -32,6 +41,11 @@ typedef struct {
   uint64_t counter; /* next block to generate */
   uint32_t pos; /* next unused byte of buf (BATCH: none) */
   int disposed;
+  int ahead; /* 0: never a ring; 1: once busy; 2: from the start */
+  uint64_t used; /* keystream bytes used so far */
+  xs_ring *ring; /* keystream computed ahead, or NULL */
+  uint64_t ring_base; /* counter when the ring started (its batch 0) */
+  uint64_t ring_batches, inline_batches; /* whole batches from the ring / computed here while it ran */
   uint8_t buf[BATCH] __attribute__((aligned(64)));
 } xs_state;
 
@@ -82,8 +96,14 @@ static void hsalsa20(uint32_t out[8], const uint8_t key[32], const uint8_t nonce
   } \
 } while (0)
 
-/* out[0..1024) = in ^ keystream blocks counter..counter+15 (in NULL: the keystream itself). */
-AVX512 static void salsa20_x16(const xs_state *s, uint64_t counter, const uint8_t *in, uint8_t *out) {
+AVX512 void xs_xor_batch(uint8_t *out, const uint8_t *in, const uint8_t *ks) {
+  for (size_t i = 0; i < BATCH; i += 64) {
+    __m512i v = _mm512_xor_si512(_mm512_loadu_si512((const void *)(in + i)), _mm512_load_si512((const void *)(ks + i)));
+    _mm512_storeu_si512((void *)(out + i), v);
+  }
+}
+
+AVX512 void xs_salsa20_x16(const uint32_t key[8], const uint32_t nonce[2], uint64_t counter, const uint8_t *in, uint8_t *out) {
   const __m512i lanes = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
   __m512i lo0 = _mm512_set1_epi32((int)(uint32_t)counter);
   __m512i lo = _mm512_add_epi32(lo0, lanes);
@@ -94,10 +114,10 @@ AVX512 static void salsa20_x16(const xs_state *s, uint64_t counter, const uint8_
   j[0] = _mm512_set1_epi32(0x61707865); j[5] = _mm512_set1_epi32(0x3320646e);
   j[10] = _mm512_set1_epi32(0x79622d32); j[15] = _mm512_set1_epi32(0x6b206574);
   for (int i = 0; i < 4; i++) {
-    j[1 + i] = _mm512_set1_epi32((int)s->key[i]);
-    j[11 + i] = _mm512_set1_epi32((int)s->key[4 + i]);
+    j[1 + i] = _mm512_set1_epi32((int)key[i]);
+    j[11 + i] = _mm512_set1_epi32((int)key[4 + i]);
   }
-  j[6] = _mm512_set1_epi32((int)s->nonce[0]); j[7] = _mm512_set1_epi32((int)s->nonce[1]);
+  j[6] = _mm512_set1_epi32((int)nonce[0]); j[7] = _mm512_set1_epi32((int)nonce[1]);
   j[8] = lo; j[9] = hi;
   __m512i x0 = j[0], x1 = j[1], x2 = j[2], x3 = j[3], x4 = j[4], x5 = j[5], x6 = j[6], x7 = j[7];
   __m512i x8 = j[8], x9 = j[9], x10 = j[10], x11 = j[11], x12 = j[12], x13 = j[13], x14 = j[14], x15 = j[15];
@@ -140,8 +160,31 @@ static int have_avx512(void) {
 }
 #else
 static int have_avx512(void) { return 0; }
-static void salsa20_x16(const xs_state *s, uint64_t counter, const uint8_t *in, uint8_t *out) { abort(); }
+void xs_salsa20_x16(const uint32_t key[8], const uint32_t nonce[2], uint64_t counter, const uint8_t *in, uint8_t *out) { abort(); }
+void xs_xor_batch(uint8_t *out, const uint8_t *in, const uint8_t *ks) { abort(); }
 #endif
+
+/*
+ * The next whole batch: from the ring when it has it ready, else computed here. in NULL: the
+ * keystream. `left`: batches this call still needs, this one included. After one miss (`*own`)
+ * the rest of the call's batches are the caller's: claimed at once, computed without asking.
+ */
+static void next_batch(xs_state *s, const uint8_t *in, uint8_t *out, int *own, uint64_t left) {
+  if (s->ring != NULL) {
+    if (!*own) {
+      uint64_t b = (s->counter - s->ring_base) / 16;
+      if (xs_ring_take(s->ring, b, out, in, b + left)) {
+        s->ring_batches++;
+        s->counter += 16;
+        return;
+      }
+      *own = 1;
+    }
+    s->inline_batches++;
+  }
+  xs_salsa20_x16(s->key, s->nonce, s->counter, in, out);
+  s->counter += 16;
+}
 
 static void xs_xor(xs_state *s, uint8_t *out, const uint8_t *in, size_t n) {
   while (s->pos < BATCH && n > 0) {
@@ -149,21 +192,32 @@ static void xs_xor(xs_state *s, uint8_t *out, const uint8_t *in, size_t n) {
     for (size_t i = 0; i < take; i++) out[i] = in[i] ^ s->buf[s->pos + i];
     s->pos += (uint32_t)take; out += take; in += take; n -= take;
   }
+  if (s->ring == NULL && s->ahead != 0 && (s->ahead == 2 || (s->used >= AHEAD_AFTER && n >= AHEAD_CALL))) {
+    s->ring = xs_ring_new(s->key, s->nonce, s->counter);
+    s->ring_base = s->counter;
+    /* no ring (the process holds its maximum): stay inline, and stop asking */
+    if (s->ring == NULL) s->ahead = 0;
+  }
+  s->used += n;
+  uint64_t ring0 = s->ring_batches, inline0 = s->inline_batches;
+  int own = 0;
   while (n >= BATCH) {
-    salsa20_x16(s, s->counter, in, out);
-    s->counter += 16; out += BATCH; in += BATCH; n -= BATCH;
+    next_batch(s, in, out, &own, n / BATCH + (n % BATCH != 0));
+    out += BATCH; in += BATCH; n -= BATCH;
   }
   if (n > 0) {
-    salsa20_x16(s, s->counter, NULL, s->buf);
-    s->counter += 16;
+    next_batch(s, NULL, s->buf, &own, 1);
     for (size_t i = 0; i < n; i++) out[i] = in[i] ^ s->buf[i];
     s->pos = (uint32_t)n;
   }
+  if (s->ring != NULL) xs_ring_done(s->ring, (s->counter - s->ring_base) / 16, s->ring_batches - ring0, s->inline_batches - inline0);
 }
 
 /* ---- N-API ---- */
 
 static void wipe(xs_state *s) {
+  if (s->ring != NULL) xs_ring_release(s->ring);
+  s->ring = NULL;
   volatile uint8_t *p = (volatile uint8_t *)s;
   for (size_t i = 0; i < sizeof *s; i++) p[i] = 0;
 }
@@ -206,8 +260,8 @@ static napi_value xs_available(napi_env env, napi_callback_info info) {
 }
 
 static napi_value xs_create(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
+  size_t argc = 4;
+  napi_value argv[4];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (!have_avx512()) return throw_range(env, "xsalsa20: no AVX-512F on this CPU");
   uint8_t *key, *nonce;
@@ -221,6 +275,12 @@ static napi_value xs_create(napi_env env, napi_callback_info info) {
     if (t == napi_number) napi_get_value_double(env, argv[2], &counter);
     if (counter < 0 || counter > 9007199254740991.0 || counter != (double)(uint64_t)counter) return throw_range(env, "XSalsa20 counter must be a safe integer");
   }
+  int32_t ahead = 0;
+  if (argc >= 4) {
+    napi_valuetype t;
+    napi_typeof(env, argv[3], &t);
+    if (t != napi_undefined && (t != napi_number || napi_get_value_int32(env, argv[3], &ahead) != napi_ok || ahead < 0 || ahead > 2)) return throw_range(env, "XSalsa20 ahead must be 0, 1 or 2");
+  }
   xs_state *s = aligned_alloc(64, sizeof(xs_state));
   if (s == NULL) return throw_range(env, "xsalsa20: out of memory");
   memset(s, 0, sizeof *s);
@@ -229,6 +289,13 @@ static napi_value xs_create(napi_env env, napi_callback_info info) {
   s->nonce[1] = load32(nonce + 20);
   s->counter = (uint64_t)counter;
   s->pos = BATCH;
+  s->ahead = ahead;
+  if (ahead == 2) {
+    /* from the start: the generator fills the ring before the first byte is asked for */
+    s->ring = xs_ring_new(s->key, s->nonce, s->counter);
+    s->ring_base = s->counter;
+    if (s->ring == NULL) s->ahead = 0;
+  }
   napi_value ext;
   if (napi_create_external(env, s, finalize, NULL, &ext) != napi_ok) { wipe(s); free(s); return NULL; }
   if (napi_type_tag_object(env, ext, &XS_STATE_TAG) != napi_ok) return NULL; /* the external's finalizer frees s */
@@ -276,15 +343,57 @@ static napi_value xs_xor_js(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-static napi_value xs_dispose(napi_env env, napi_callback_info info) {
+/* The state of a call taking only a state; NULL with a TypeError thrown when it is not one. */
+static xs_state *only_state(napi_env env, napi_callback_info info, const char *refusal) {
   size_t argc = 1;
   napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   xs_state *s = argc == 1 ? state_of(env, argv[0]) : NULL;
-  if (s == NULL) return throw_type(env, "xsalsa20Dispose(state): not a stream state");
+  if (s == NULL) throw_type(env, refusal);
+  return s;
+}
+
+static napi_value xs_dispose(napi_env env, napi_callback_info info) {
+  xs_state *s = only_state(env, info, "xsalsa20Dispose(state): not a stream state");
+  if (s == NULL) return NULL;
   wipe(s);
   s->disposed = 1;
   return NULL;
+}
+
+static napi_value set_num(napi_env env, napi_value obj, const char *name, double v) {
+  napi_value n;
+  napi_create_double(env, v, &n);
+  napi_set_named_property(env, obj, name, n);
+  return obj;
+}
+
+static napi_value xs_stats(napi_env env, napi_callback_info info) {
+  xs_state *s = only_state(env, info, "xsalsa20Stats(state): not a stream state");
+  if (s == NULL) return NULL;
+  napi_value obj, ring;
+  napi_create_object(env, &obj);
+  napi_get_boolean(env, s->ring != NULL, &ring);
+  napi_set_named_property(env, obj, "ring", ring);
+  set_num(env, obj, "ringBatches", (double)s->ring_batches);
+  set_num(env, obj, "inlineBatches", (double)s->inline_batches);
+  return set_num(env, obj, "readyAhead", s->ring != NULL ? (double)xs_ring_ready_ahead(s->ring, (s->counter - s->ring_base) / 16) : 0);
+}
+
+static napi_value xs_rings(napi_env env, napi_callback_info info) {
+  napi_value n;
+  napi_create_int32(env, xs_rings_live(), &n);
+  return n;
+}
+
+static napi_value xs_totals(napi_env env, napi_callback_info info) {
+  uint64_t t[3];
+  xs_ring_totals(t);
+  napi_value obj;
+  napi_create_object(env, &obj);
+  set_num(env, obj, "ringBatches", (double)t[0]);
+  set_num(env, obj, "inlineBatches", (double)t[1]);
+  return set_num(env, obj, "raced", (double)t[2]);
 }
 
 napi_status xsalsa20_register(napi_env env, napi_value exports) {
@@ -294,6 +403,9 @@ napi_status xsalsa20_register(napi_env env, napi_value exports) {
     { "xsalsa20Xor", NULL, xs_xor_js, NULL, NULL, NULL, napi_default_method, NULL },
     { "xsalsa20Dispose", NULL, xs_dispose, NULL, NULL, NULL, napi_default_method, NULL },
     { "xsalsa20ForeignExternal", NULL, xs_foreign, NULL, NULL, NULL, napi_default_method, NULL },
+    { "xsalsa20Stats", NULL, xs_stats, NULL, NULL, NULL, napi_default_method, NULL },
+    { "xsalsa20RingsLive", NULL, xs_rings, NULL, NULL, NULL, napi_default_method, NULL },
+    { "xsalsa20AheadTotals", NULL, xs_totals, NULL, NULL, NULL, napi_default_method, NULL },
   };
   return napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns);
 }

@@ -13,8 +13,9 @@
  * held until 24 have arrived, then decrypted; a remote that never sends them is cut off after
  * `nonceTimeoutMs`.
  *
- * The keystream runs on the addon's AVX-512 code where the CPU has it, else on libsodium
- * (sodium-native), else on pure JavaScript (src/swarm/xsalsa20.ts); the wire is the same either way.
+ * The keystream runs on the addon's AVX-512 code where the CPU has it (a busy connection's computed
+ * ahead on the addon's generator thread), else on libsodium (sodium-native), else on pure
+ * JavaScript (src/swarm/xsalsa20.ts); the wire is the same either way.
  */
 import { randomBytes } from 'node:crypto'
 import { AbstractMessageStream, type SendResult } from '@libp2p/utils'
@@ -56,6 +57,10 @@ export interface PskProtectorStats {
   cipherImpl: XSalsa20Kind
   /** Connections that decrypt received bytes in place (TCP: each socket read is ours alone). */
   inPlace: number
+  /** Of closed connections: 1 KiB keystream batches computed ahead on the addon's generator thread. */
+  aheadBatches: number
+  /** Of closed connections: batches computed on the event loop while their ring ran behind (stalls). */
+  aheadStalls: number
 }
 
 /** `DMSNET_PSK_IN_PLACE=0` copies every received buffer (the path before; for benchmarks). */
@@ -117,8 +122,11 @@ class PskMessageStream extends AbstractMessageStream {
       stats.open--
       if (this.nonceTimer != null) clearTimeout(this.nonceTimer)
       this.nonceTimer = undefined
-      this.outbound.dispose()
-      this.inbound?.dispose()
+      for (const ks of [this.outbound, this.inbound]) {
+        const a = ks?.aheadStats?.()
+        if (a != null) { stats.aheadBatches += a.ringBatches; stats.aheadStalls += a.inlineBatches }
+        ks?.dispose()
+      }
       if (evt.error != null) {
         if (evt.local === true) this.abort(evt.error)
         else this.onRemoteReset()
@@ -207,7 +215,7 @@ export type PskProtectorFactory = ((components?: unknown) => ConnectionProtector
  * The returned factory carries `stats` (shared by the protector instances it made).
  */
 export function pskProtector (init: PskProtectorInit): PskProtectorFactory {
-  const stats: PskProtectorStats = { protected: 0, open: 0, nonceTimeouts: 0, cipher: 'js', cipherImpl: 'js', inPlace: 0 }
+  const stats: PskProtectorStats = { protected: 0, open: 0, nonceTimeouts: 0, cipher: 'js', cipherImpl: 'js', inPlace: 0, aheadBatches: 0, aheadStalls: 0 }
   // validate now, so a bad key fails at configuration time rather than at the first dial
   void new PskConnectionProtector(init, stats)
   // one stats object per factory, whichever host generation uses it

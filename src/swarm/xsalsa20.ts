@@ -3,11 +3,13 @@
  * on CPUs that have it, else libsodium (sodium-native) when it loads, else the pure JavaScript
  * cipher. All give the same bytes (tested against published vectors and against each other on
  * random chunkings). `DMSNET_XSALSA20=avx512|sodium|js` overrides `auto` (for A/B benchmarks).
+ * On AVX-512 a busy stream's keystream is computed ahead on a native thread;
+ * `DMSNET_PSK_AHEAD=0` keeps it on the caller's thread (A/B benchmarks).
  */
 import { DmsnetError } from '../errors.js'
 import { XSalsa20Stream } from './xsalsa20-js.js'
 import { loadSodium, NativeXSalsa20Stream } from './xsalsa20-native.js'
-import { loadSimd, SimdXSalsa20Stream } from './xsalsa20-simd.js'
+import { loadSimd, SimdXSalsa20Stream, type KeystreamAhead } from './xsalsa20-simd.js'
 
 /** Which code computes a keystream: the addon's AVX-512 Salsa20, libsodium, or JavaScript. */
 export type XSalsa20Kind = 'avx512' | 'sodium' | 'js'
@@ -28,6 +30,8 @@ export interface KeystreamXor {
   xorChunks: (chunks: Iterable<Uint8Array>, total: number) => Uint8Array
   /** Forgets key material; the stream must not be used after. */
   dispose: () => void
+  /** Where the keystream came from (only the AVX-512 cipher computes it ahead). */
+  aheadStats?: () => { ring: boolean, ringBatches: number, inlineBatches: number }
 }
 
 /**
@@ -66,12 +70,20 @@ function fromEnv (): XSalsa20Impl {
   return v as XSalsa20Kind
 }
 
+/** `DMSNET_PSK_AHEAD`: 1 (unset: busy streams get keystream computed ahead), 0 (never), 2 (always). */
+function aheadFromEnv (): KeystreamAhead {
+  const v = process.env.DMSNET_PSK_AHEAD
+  if (v == null || v === '' || v === '1') return 1
+  if (v === '0' || v === '2') return Number(v) as KeystreamAhead
+  throw new CipherChoiceError(`DMSNET_PSK_AHEAD must be 0, 1 or 2 (got ${JSON.stringify(v)})`)
+}
+
 /** A keystream XOR for `key` (32 bytes) and `nonce` (24 bytes) from block 0. */
 export function createXSalsa20 (key: Uint8Array, nonce: Uint8Array, impl: XSalsa20Impl = 'auto'): KeystreamXor {
   if (impl === 'auto') impl = fromEnv()
   if (impl === 'auto' || impl === 'native' || impl === 'avx512') {
     const simd = loadSimd()
-    if (simd != null) return new SimdXSalsa20Stream(simd, key, nonce)
+    if (simd != null) return new SimdXSalsa20Stream(simd, key, nonce, 0, aheadFromEnv())
     if (impl === 'avx512') throw new NativeCipherUnavailableError('the AVX-512 XSalsa20 needs the dmsnet addon and a CPU with AVX-512F')
   }
   if (impl !== 'js') {

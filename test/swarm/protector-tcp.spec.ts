@@ -2,7 +2,8 @@
  * The PSK protector on real TCP connections, where it decrypts each socket read in place (no
  * copy): random data of random write sizes echoes back intact through two dmsnet nodes, with each
  * cipher (AVX-512 addon, libsodium, JavaScript) on both ends and every mixed pair (so each end's
- * keystream is checked against the others' on the wire); a node on another key does not get through.
+ * keystream is checked against the others' on the wire; AVX-512 ends get a keystream ring for the
+ * addon's generator thread); a node on another key does not get through.
  */
 import assert from 'node:assert/strict'
 import { randomBytes, randomInt } from 'node:crypto'
@@ -12,6 +13,7 @@ import { availableXSalsa20, pskProtector, type PskProtectorFactory, type XSalsa2
 import { ECHO, echo, tempDir, testConfig, type TestNode } from '../network/helpers.js'
 import type { Stream } from '@libp2p/interface'
 import { drained } from '../../src/network/stream-drain.js'
+import { loadSimd } from '../../src/swarm/xsalsa20-simd.js'
 
 async function pskNode (psk: Uint8Array, cipher: XSalsa20Impl): Promise<{ node: TestNode, protector: PskProtectorFactory }> {
   const protector = pskProtector({ psk, cipher })
@@ -59,6 +61,12 @@ describe('PSK protector over TCP (in-place decryption)', () => {
       } finally {
         await Promise.all([a.node.stop(), b.node.stop()])
       }
+      // 6 MiB each way in up to 64 KiB pieces: every AVX-512 end had a keystream ring (closed
+      // connections count its batches: from the ring, or inline while the idle-priority generator
+      // had no core), and the rings are handed back with their connections
+      const ahead = [a, b].filter((_, i) => [ca, cb][i] === 'avx512').map(n => n.protector.stats.aheadBatches + n.protector.stats.aheadStalls)
+      assert.ok(ahead.every(n => n > 0), `keystream batches of a ring per AVX-512 end: ${ahead.join(', ')}`)
+      assert.equal(loadSimd()?.xsalsa20RingsLive() ?? 0, 0, 'no ring outlives its connection')
     })
   }
 
