@@ -3,13 +3,12 @@
  * at once and most must dial the orchestrator first, so a busy orchestrator (its inbound
  * connection limits, a reset) refuses some of them. Real nodes over loopback TCP: the
  * orchestrator and the bidders only know each other through a hub that relays the jobs topic;
- * the orchestrator's deny list refuses the bidders' connections until each has been refused
- * once. A bid server that gives up after one try loses every bid (the control); the default one
+ * the bidders learn where it listens from the bid request itself; the orchestrator's deny list
+ * refuses the bidders' connections until each has been refused once. A bid server that gives up after one try loses every bid (the control); the default one
  * tries again until the deadline and every bid arrives, each reported as delivered.
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { MAX_BIDS_PER_REQUEST, type BidResult, type BidServer } from '../../src/messaging/jobs.js'
 import { waitFor } from '../network/helpers.js'
@@ -28,8 +27,8 @@ describe('messaging: bids from a crowd the orchestrator first turns away', () =>
     for (let i = 0; i < BIDDERS; i++) bidders.push(await startMsgNode())
     all = [hub, orch, ...bidders]
     for (const n of [orch, ...bidders]) await n.node.net.dial(hub.addr)
-    // the bidders know where the orchestrator listens (as a DHT lookup would tell them), but are not connected to it
-    for (const b of bidders) await b.node.net.host.peerStore.merge(peerIdFromString(orch.id), { multiaddrs: [multiaddr(orch.addr)] })
+    // the bidders do not know where the orchestrator listens: its bid request tells them
+    for (const b of bidders) assert.equal((await b.node.net.getPeerInfo(orch.id))?.addresses.length ?? 0, 0)
   })
   after(async () => { await stopAll(all) })
 
@@ -70,6 +69,9 @@ describe('messaging: bids from a crowd the orchestrator first turns away', () =>
       assert.equal(r.attempts, 1)
       assert.equal(r.orchestrator, orch.id)
     }
+    // what they dialled came from the request: the orchestrator's own listen address
+    const listen = orch.addr.replace(`/p2p/${orch.id}`, '')
+    for (const b of bidders) assert.ok((await b.node.net.getPeerInfo(orch.id))?.addresses.includes(listen), `bidder ${b.id} learned ${listen}`)
   })
 
   it('the default bid server tries again until the deadline: every bid arrives, each reported delivered after a retry', async () => {
