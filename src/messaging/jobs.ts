@@ -211,6 +211,8 @@ interface OpenRequest {
 
 export class JobsManager {
   private readonly open = new Map<string, OpenRequest>()
+  /** Per orchestrator, the address learning in progress (an entry only while one runs). */
+  private readonly learning = new Map<string, Promise<void>>()
 
   constructor (private readonly core: MessagingCore, private readonly pubsub: PubsubManager) {
     core.startHooks.push(() => {
@@ -286,16 +288,31 @@ export class JobsManager {
   /**
    * Adds the addresses a request carries to the peer store as the orchestrator's, when we are not
    * connected to it: only those naming no peer or the orchestrator itself (a request cannot point
-   * our dials at another peer id), and never failing the bid (a bad one is just not added).
+   * our dials at another peer id), and never failing the bid (a bad one is just not added). Not
+   * when the peer store already holds MAX_REQUEST_ADDRS addresses for it: the store merges, so an
+   * orchestrator sending new addresses with every request would otherwise grow its entry for good.
    */
   private async learnAddrs (request: BidRequest): Promise<void> {
     const net = this.core.network
-    if (request.addrs == null || request.addrs.length === 0 || net.isConnected(request.orchestrator)) return
-    const suffix = `/p2p/${request.orchestrator}`
+    const orch = request.orchestrator
+    if (request.addrs == null || request.addrs.length === 0 || net.isConnected(orch)) return
+    const suffix = `/p2p/${orch}`
     const own = request.addrs
       .map(a => a.endsWith(suffix) ? a.slice(0, -suffix.length) : a)
       .filter(a => a.length > 0 && !a.includes('/p2p/') && !a.includes('/p2p-circuit'))
-    for (const a of own) await net.addPeerAddresses(request.orchestrator, [a]).catch(() => {})
+    // one orchestrator's requests are learned one after the other: requests handled at the same
+    // time would all see the entry below the bound and all add to it
+    const run = (this.learning.get(orch) ?? Promise.resolve()).then(async () => {
+      const known = await net.getPeerInfo(orch).catch(() => undefined)
+      if ((known?.addresses.length ?? 0) >= MAX_REQUEST_ADDRS) return
+      for (const a of own) await net.addPeerAddresses(orch, [a]).catch(() => {})
+    })
+    this.learning.set(orch, run)
+    try {
+      await run
+    } finally {
+      if (this.learning.get(orch) === run) this.learning.delete(orch)
+    }
   }
 
   /**
