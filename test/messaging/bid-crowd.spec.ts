@@ -15,6 +15,9 @@ import { waitFor } from '../network/helpers.js'
 import { startMsgNode, stopAll, type MsgNode } from './helpers.js'
 
 const BIDDERS = 4
+// gossipsub forwards a message only to its mesh peers: a hub that just subscribed forwards to
+// nobody until its heartbeat has grafted the bidders
+interface Mesh { getMeshPeers: (topic: string) => string[] }
 
 describe('messaging: bids from a crowd the orchestrator first turns away', () => {
   let hub: MsgNode
@@ -36,6 +39,10 @@ describe('messaging: bids from a crowd the orchestrator first turns away', () =>
     const results: BidResult[] = []
     const deny = orch.node.config.network.denyPeers
     deny.push(...bidders.map(b => b.id))
+    // between rounds a bidder's connection keeper may have dialled the orchestrator (it learned
+    // its address from the last request): cut those, the deny list keeps new ones out
+    for (const b of bidders) await orch.node.net.host.hangUp(peerIdFromString(b.id)).catch(() => {})
+    await waitFor(() => bidders.every(b => !b.node.net.isConnected(orch.id)), 10_000, 'no bidder connected to the orchestrator')
     const inbound0 = (await orch.node.net.status()).denied?.inbound ?? 0
     let servers: BidServer[] = []
     const hubSub = hub.messaging.subscribe(orch.messaging.config.jobsTopic, () => {})
@@ -43,7 +50,7 @@ describe('messaging: bids from a crowd the orchestrator first turns away', () =>
       servers = bidders.map(b => b.messaging.serveBids(() => ({ price: 1 }), { ...options, onResult: (r) => { results.push(r) } }))
       const topic = orch.messaging.config.jobsTopic
       await waitFor(() => orch.node.net.host.services.pubsub.getSubscribers(topic).some(p => p.toString() === hub.id) &&
-        bidders.every(b => hub.node.net.host.services.pubsub.getSubscribers(topic).some(p => p.toString() === b.id)), 15_000, 'jobs topic subscriptions through the hub')
+        bidders.every(b => (hub.node.net.host.services.pubsub as unknown as Mesh).getMeshPeers(topic).includes(b.id)), 15_000, 'the hub meshed with every bidder on the jobs topic')
       const job = orch.messaging.publishJob({ kind: 'crowd', resources: {} }, { deadlineMs: 20_000, maxBids: BIDDERS })
       // once every bidder has been turned away (it gave up, or it is waiting to try again), the orchestrator lets them in
       await waitFor(() => servers.every(s => s.stats().failed + s.stats().retries >= 1), 15_000, 'every bidder turned away once')
