@@ -9,6 +9,8 @@
  *
  * Options: --sizes 25,50,100  --sites 5  --rtt-min 20  --rtt-max 80  --intra-rtt 2  --loss 0.005
  * --rate-mbit 20  --queue-ms 200  --wave 10  --swarm 50  --vpn 20  --seed 1  --converge-s 300
+ * --settle-s 240 --settle-pct 1 (after convergence, wait until the daemons' mean CPU is <= 1% of a core; 0 = do not wait)
+ * --profile-nodes 5,6 (these daemons write V8 CPU profiles to <out>/prof/, sliced per phase by phases' monoUs)
  * --lookups 50  --gossip 10  --jobs 3  --requests 40  --idle-s 30  --out docs/scale
  * --lean (AutoNAT, DCUtR and relay client off; default: as a fresh `dmsnet up`)
  * --low-water L --high-water H (the daemons' connection trim marks; default: the daemon's own, 32/64):
@@ -16,11 +18,13 @@
  */
 import { mkdir } from 'node:fs/promises'
 import { loadavg } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
+import { DEFAULT_DAEMON_NODE_FLAGS } from '../src/cli/commands/up/node-flags.js'
+import { sliceProfiles } from './_lib/scale-profile.js'
 import { numArg, progress, writeJsonLine } from './_lib/process.js'
 import { seededRandom, siteRttMatrix } from './_lib/scale-delayline.js'
 import { dhtLookups, farRequests, gossip, idleUsage, jobBids, pingCheck, waitConverged } from './_lib/scale-measure.js'
-import { describePhase, phase, type PhaseRecord } from './_lib/scale-phase.js'
+import { describePhase, phase, waitSettled, type PhaseRecord } from './_lib/scale-phase.js'
 import { writeReport, type SizeResult } from './_lib/scale-report.js'
 import { swarmRotation, vpnAllPairs, type SwarmResult, type VpnResult } from './_lib/scale-private.js'
 import { cpuPercent } from './_lib/scale-util.js'
@@ -46,6 +50,16 @@ const swarmSize = numArg('swarm', 50, true)
 const vpnSize = numArg('vpn', 20, true)
 const seed = numArg('seed', 1)
 const convergeS = numArg('converge-s', 300)
+// after convergence, wait (at most this long) until the daemons' start-up work is done before measuring
+const settleS = numArg('settle-s', 240)
+const settlePct = numArg('settle-pct', 1)
+// these nodes run with V8's sampling profiler; their profiles (and the phases' monotonic times, to
+// slice them by phase) land in <out>/prof/
+const profileNodes = (process.argv.includes('--profile-nodes') ? process.argv[process.argv.indexOf('--profile-nodes') + 1] ?? '' : '')
+  .split(',').filter(x => x !== '').map(Number)
+const profileEnv = (i: number): Record<string, string> => profileNodes.includes(i)
+  ? { DMSNET_BUNDLE: '0', DMSNET_NODE_FLAGS: `${DEFAULT_DAEMON_NODE_FLAGS.join(' ')} --cpu-prof --cpu-prof-interval=2000 --cpu-prof-dir=${resolve(outDir, 'prof')} --cpu-prof-name=node-${i}.cpuprofile` }
+  : {}
 const lookups = numArg('lookups', 50)
 const gossipMsgs = numArg('gossip', 10)
 const jobRounds = numArg('jobs', 3)
@@ -71,6 +85,8 @@ if (typeof process.getuid !== 'function' || process.getuid() !== 0) fail('needs 
 const rtt = siteRttMatrix({ sites, minMs: rttMin, maxMs: rttMax, intraMs: intraRtt, seed })
 const random = seededRandom(seed * 7919)
 const deaths: string[] = []
+
+let profiledPhases: PhaseRecord[] = []
 
 async function main (): Promise<void> {
   const swept = await sweepScaleLeftovers()
@@ -110,11 +126,11 @@ async function main (): Promise<void> {
       // the first three are the bootstrap nodes, one per site, started one after the other
       while (todo.length > 0 && bootstrap.length < 3) {
         const i = todo.shift()!
-        const node = await world.addNode(i, i % sites, [...bootstrap])
+        const node = await world.addNode(i, i % sites, [...bootstrap], profileEnv(i))
         bootstrap.push(node.addr)
       }
       for (let w = 0; w < todo.length; w += wave) {
-        await Promise.all(todo.slice(w, w + wave).map(async i => await world.addNode(i, i % sites, bootstrap)))
+        await Promise.all(todo.slice(w, w + wave).map(async i => await world.addNode(i, i % sites, bootstrap, profileEnv(i))))
         checkAlive()
         log(`${world.nodes.length}/${n} daemons up (${Math.round((Date.now() - t0) / 1000)} s)`)
       }
@@ -124,29 +140,33 @@ async function main (): Promise<void> {
         if (!pings.ok) throw new Error('the emulated links do not match their configuration (ping above); refusing to measure')
       }
       const phases: PhaseRecord[] = []
+      profiledPhases = phases
       const stats = async (reset: boolean): Promise<Awaited<ReturnType<typeof world.linkStats>>> => await world.linkStats(reset)
-      const conv = await phase('converge', phases, stats, async () => await waitConverged(nodes, 8, 20, convergeS * 1000, t0, log))
+      const pids = nodes.map(x => x.pid)
+      const conv = await phase('converge', phases, stats, async () => await waitConverged(nodes, 8, 20, convergeS * 1000, t0, log), pids)
       log(`N=${n}: converged ${conv.ms != null ? `after ${conv.ms} ms` : `NOT within ${convergeS} s (${conv.nodesOk}/${n} nodes)`}`)
       checkAlive()
-      const dht = await phase('dht', phases, stats, async () => await dhtLookups(nodes, lookups, random))
+      const settle = settleS > 0 ? await phase('settle', phases, stats, async () => await waitSettled(pids, settlePct, settleS * 1000, log), pids) : null
+      if (settle != null) log(`N=${n}: ${settle.ms != null ? `settled after ${settle.ms} ms` : `NOT settled within ${settleS} s`} (daemons <= ${settlePct}% of a core each)`)
+      const dht = await phase('dht', phases, stats, async () => await dhtLookups(nodes, lookups, random), pids)
       log(`N=${n}: DHT lookups ${dht.success * 100}% found, p50 ${dht.latency.p50} p95 ${dht.latency.p95} p99 ${dht.latency.p99} ms, ${dht.askedMedian} peers asked (median)`)
       for (const f of dht.failures) log(`N=${n}: DHT lookup failed: ${f}`)
       const b = dht.breakdown
       log(`N=${n}: DHT lookup breakdown p50/p95 ms: first query sent ${b.firstQueryMs.p50}/${b.firstQueryMs.p95}, first answer ${b.firstResponseMs.p50}/${b.firstResponseMs.p95}, control call ${b.callMs.p50}/${b.callMs.p95}, a libp2p ping to the same peer ${b.pingMs.p50}/${b.pingMs.p95}; queries ${b.queriesMedian}, failed ${b.queryErrorsMedian} (medians)`)
-      const gs = await phase('gossip', phases, stats, async () => await gossip(nodes, gossipMsgs, `/scale/${n}`, random, log))
+      const gs = await phase('gossip', phases, stats, async () => await gossip(nodes, gossipMsgs, `/scale/${n}`, random, log), pids)
       log(`N=${n}: gossip delivery ${gs.delivery * 100}%, to all p50 ${gs.allMs.p50} p95 ${gs.allMs.p95} ms (each p50 ${gs.eachMs.p50} p95 ${gs.eachMs.p95})`)
-      const bids = await phase('bids', phases, stats, async () => await jobBids(nodes, jobRounds, 10_000, log))
-      const req = await phase('requests', phases, stats, async () => await farRequests(nodes, rtt, requests, random))
+      const bids = await phase('bids', phases, stats, async () => await jobBids(nodes, jobRounds, 10_000, log), pids)
+      const req = await phase('requests', phases, stats, async () => await farRequests(nodes, rtt, requests, random), pids)
       log(`N=${n}: far requests ${req.ok}/${req.n} answered, p50 ${req.latency.p50} p95 ${req.latency.p95} ms`)
       checkAlive()
       // let the activity above die down, then watch the daemons doing nothing
       await new Promise(resolve => setTimeout(resolve, 15_000))
-      const [usage, linkCpu] = await phase('idle', phases, stats, async () => await Promise.all([idleUsage(nodes, idleS * 1000), cpuPercent([world.linkdPid], idleS * 1000)]))
+      const [usage, linkCpu] = await phase('idle', phases, stats, async () => await Promise.all([idleUsage(nodes, idleS * 1000), cpuPercent([world.linkdPid], idleS * 1000)]), pids)
       for (const p of phases) log(`N=${n}: phase ${describePhase(p)}`)
       for (const nd of nodes.filter(x => x.controlRetries.length > 0)) log(`N=${n}: node ${nd.index}: ${nd.controlRetries.length} control call(s) made again after a socket failure, first: ${nd.controlRetries[0]}`)
       log(`N=${n}: machine load average ${loadavg()[0]!.toFixed(1)} (2 cores, shared)`)
       log(`N=${n}: idle CPU per daemon median ${usage.cpuPct.median}% max ${usage.cpuPct.max}% of a core; RSS median ${usage.rssMb.median} max ${usage.rssMb.max} MB; link process ${linkCpu[0]?.toFixed(1)}%`)
-      results.push({ nodes: n, loadAvg1m: Math.round(loadavg()[0]! * 10) / 10, phases, convergence: conv, dht, gossip: gs, bids, requests: req, usage, linkCpuPct: linkCpu[0] ?? null, link: await world.linkStats() })
+      results.push({ nodes: n, loadAvg1m: Math.round(loadavg()[0]! * 10) / 10, phases, convergence: conv, settle, dht, gossip: gs, bids, requests: req, usage, linkCpuPct: linkCpu[0] ?? null, link: await world.linkStats() })
     }
 
     const all = world.nodes
@@ -176,6 +196,9 @@ async function main (): Promise<void> {
       anon_mb_per_node: last.usage.anonMb?.median,
       anon_mb_max: last.usage.anonMb?.max,
       converge_ms: last.convergence.ms,
+      settle_ms: last.settle?.ms ?? null,
+      cpu_per_daemon_pct_per_phase: Object.fromEntries(last.phases.map(p => [p.phase, p.cpu.perDaemonPct])),
+      machine_cpu_pct_per_phase: Object.fromEntries(last.phases.map(p => [p.phase, p.cpu.machinePct])),
       dht_lookup_p50_ms: last.dht.latency.p50,
       dht_lookup_p95_ms: last.dht.latency.p95,
       dht_lookup_p99_ms: last.dht.latency.p99,
@@ -236,6 +259,11 @@ async function main (): Promise<void> {
     process.removeAllListeners('SIGTERM')
     log('stopping daemons and removing namespaces')
     await world.close()
+    // the profiles are written as the daemons exit
+    if (profileNodes.length > 0 && profiledPhases.length > 0) {
+      const md = await sliceProfiles(resolve(outDir, 'prof'), profiledPhases)
+      process.stderr.write(md + '\n')
+    }
   }
 }
 

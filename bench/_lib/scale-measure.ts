@@ -196,6 +196,13 @@ export interface BidRound {
   retried: number
   /** Bids given up on, by error name. */
   failed: Record<string, number>
+  /** The most frequent failure messages (peer ids shortened), with counts and the median ms into the round. */
+  failedDetail: Array<{ error: string, count: number, msMedian: number }>
+  /**
+   * After a round with failures: up to 3 failed bidders dial the orchestrator again by peer id
+   * (`node.connect`), so a dial that cannot work at all is told apart from one that was too slow.
+   */
+  redial: Array<{ node: number, ok: boolean, ms: number, error?: string }>
   /** CPU seconds the orchestrator's daemon used during the round (new connections cost handshakes). */
   orchCpuS: number | null
   /** Bids that came in from bidders the orchestrator was not connected to when it published. */
@@ -205,7 +212,18 @@ export interface BidRound {
 }
 export interface Bids { rounds: BidRound[], subscribedMs: number }
 
-type ServeEvent = { event: 'bid', requestId: string } | { event: 'sent', requestId: string, attempts: number } | { event: 'failed', requestId: string, attempts: number, error: string }
+type ServeEvent = { event: 'bid', requestId: string } | { event: 'sent', requestId: string, attempts: number } | { event: 'failed', requestId: string, attempts: number, ms: number, error: string }
+
+/** Failure messages grouped (peer ids and numbers blanked so that alike ones group), most frequent first. */
+function groupFailures (evs: Array<Extract<ServeEvent, { event: 'failed' }>>): BidRound['failedDetail'] {
+  const groups = new Map<string, number[]>()
+  for (const e of evs) {
+    const key = e.error.replace(/12D3Koo\w+/g, '<peer>').replace(/\d+/g, 'N').slice(0, 200)
+    groups.set(key, [...(groups.get(key) ?? []), e.ms])
+  }
+  return [...groups].sort((a, b) => b[1].length - a[1].length).slice(0, 4)
+    .map(([error, ms]) => ({ error, count: ms.length, msMedian: [...ms].sort((a, b) => a - b)[ms.length >> 1] ?? 0 }))
+}
 
 /**
  * Every node but the first serves bids; the first publishes `rounds` jobs; bids and time to the
@@ -216,9 +234,9 @@ type ServeEvent = { event: 'bid', requestId: string } | { event: 'sent', request
 export async function jobBids (nodes: ScaleNode[], rounds: number, deadlineMs: number, log: Log): Promise<Bids> {
   const ac = new AbortController()
   const [orch, ...bidders] = nodes
-  const seen = new Map<string, ServeEvent[]>()
+  const seen = new Map<string, Array<ServeEvent & { node: number }>>()
   const serving = bidders.map(n => drain(n.client.stream('messaging.job.serve', { price: 1 }, { signal: ac.signal }) as AsyncGenerator<ServeEvent>, ac.signal,
-    (ev) => { seen.set(ev.requestId, [...(seen.get(ev.requestId) ?? []), ev]) }, e => { log(`job.serve on ${n.index}: ${e.name} ${e.message}`) }))
+    (ev) => { seen.set(ev.requestId, [...(seen.get(ev.requestId) ?? []), { ...ev, node: n.index }]) }, e => { log(`job.serve on ${n.index}: ${e.name} ${e.message}`) }))
   try {
     // a bidder's subscription to the jobs topic must reach its peers before a request can reach
     // it: wait until the orchestrator sees subscribers on the topic stop growing (bounded)
@@ -249,7 +267,14 @@ export async function jobBids (nodes: ScaleNode[], rounds: number, deadlineMs: n
       await pollUntil(async () => { const evs = seen.get(requestId) ?? []; return evs.filter(e => e.event !== 'bid').length >= evs.filter(e => e.event === 'bid').length }, 5000, 250)
       const evs = seen.get(requestId) ?? []
       const failed: Record<string, number> = {}
-      for (const e of evs) if (e.event === 'failed') { const k = e.error.split(':')[0]!; failed[k] = (failed[k] ?? 0) + 1 }
+      const failures = evs.filter((e): e is Extract<ServeEvent, { event: 'failed' }> & { node: number } => e.event === 'failed')
+      for (const e of failures) { const k = e.error.split(':')[0]!; failed[k] = (failed[k] ?? 0) + 1 }
+      const redial: BidRound['redial'] = []
+      for (const f of failures.slice(0, 3)) {
+        const t0 = performance.now()
+        const r = await nodes[f.node]!.client.call('node.connect', { target: orch!.peerId }).then(() => ({ ok: true }), (err: Error) => ({ ok: false, error: `${err.name}: ${err.message}`.slice(0, 200) }))
+        redial.push({ node: f.node, ms: Math.round(performance.now() - t0), ...r })
+      }
       const rec: BidRound = {
         received,
         expected: bidders.length,
@@ -258,6 +283,8 @@ export async function jobBids (nodes: ScaleNode[], rounds: number, deadlineMs: n
         delivered: evs.filter(e => e.event === 'sent').length,
         retried: evs.filter(e => e.event === 'sent' && e.attempts > 1).length,
         failed,
+        failedDetail: groupFailures(failures),
+        redial,
         orchCpuS: ticks0 != null && ticks1 != null ? (ticks1 - ticks0) / 100 : null,
         newConnections: [...bidders$].filter(b => !connected0.has(b)).length,
         connectedBefore: bidders.filter(b => connected0.has(b.peerId)).length
@@ -266,6 +293,8 @@ export async function jobBids (nodes: ScaleNode[], rounds: number, deadlineMs: n
       log(`job round ${r + 1}: ${received}/${bidders.length} bids, last after ${lastMs ?? '-'} ms; request reached ${rec.reached}, ` +
         `bids delivered ${rec.delivered} (${rec.retried} after a retry), failed ${JSON.stringify(failed)}; orchestrator connected to ${rec.connectedBefore} ` +
         `bidders before, ${rec.newConnections} bids over new connections, orchestrator CPU ${rec.orchCpuS ?? '-'} s`)
+      for (const d of rec.failedDetail) log(`  ${d.count} failed (median ${d.msMedian} ms): ${d.error}`)
+      for (const d of rec.redial) log(`  node ${d.node} dialled the orchestrator again after the round: ${d.ok ? 'connected' : d.error ?? 'failed'} in ${d.ms} ms`)
     }
     return { rounds: out, subscribedMs }
   } finally {

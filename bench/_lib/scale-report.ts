@@ -8,7 +8,7 @@ import { lineChart, type Series } from './scale-plot.js'
 import type { Bids, Convergence, Gossip, Lookups, Requests, Usage } from './scale-measure.js'
 import type { SwarmResult, VpnResult } from './scale-private.js'
 import type { LinkdStats } from './scale-linkd.js'
-import type { PhaseRecord } from './scale-phase.js'
+import type { PhaseRecord, Settle } from './scale-phase.js'
 
 export interface SizeResult {
   nodes: number
@@ -17,6 +17,8 @@ export interface SizeResult {
   /** each phase's duration, load average and link-process context (./scale-phase.ts) */
   phases: PhaseRecord[]
   convergence: Convergence
+  /** waiting for the start-up work to end before measuring (null: not waited) */
+  settle: Settle | null
   dht: Lookups
   gossip: Gossip
   bids: Bids
@@ -61,11 +63,13 @@ export async function writeReport (dir: string, results: SizeResult[], summary: 
     '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows,
     '',
-    'Per phase: the machine\'s 1-minute load average (2 cores) and the link process\'s extra hold time (how long packets stayed beyond their configured delay).',
+    'Per phase: the machine\'s 1-minute load average (2 cores), the CPU the daemons used (together, in % of one core, and per daemon) and the whole machine\'s (% of one core, of 200), and the link process\'s extra hold time (how long packets stayed beyond their configured delay).',
     '',
-    '| N | phase | s | load start / end / max | packets | extra hold mean / max ms | > 5 ms late | queue depth max | uplink wait max ms |',
-    '|---|---|---|---|---|---|---|---|---|',
-    ...results.flatMap(r => r.phases.map(p => `| ${r.nodes} | ${p.phase} | ${Math.round(p.ms / 1000)} | ${p.load1m.start} / ${p.load1m.end} / ${p.load1m.max} | ${p.link.packets} | ${p.link.lateMeanMs} / ${p.link.lateMaxMs} | ${p.link.late5ms} | ${p.link.heldMax} | ${p.link.queueWaitMaxMs} |`)),
+    '| N | phase | s | load start / end / max | daemons CPU % (each) | machine CPU % of 200 | packets | extra hold mean / max ms | > 5 ms late | queue depth max | uplink wait max ms |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+    ...results.flatMap(r => r.phases.map(p => `| ${r.nodes} | ${p.phase} | ${Math.round(p.ms / 1000)} | ${p.load1m.start} / ${p.load1m.end} / ${p.load1m.max} | ${p.cpu.daemonsPct} (${p.cpu.perDaemonPct}) | ${p.cpu.machinePct} | ${p.link.packets} | ${p.link.lateMeanMs} / ${p.link.lateMaxMs} | ${p.link.late5ms} | ${p.link.heldMax} | ${p.link.queueWaitMaxMs} |`)),
+    '',
+    ...results.map(r => r.settle == null ? `N=${r.nodes}: measured right after convergence (no settling wait).` : `N=${r.nodes}: ${r.settle.ms != null ? `the daemons settled ${r.settle.ms} ms after convergence` : 'the daemons did NOT settle within the bound'}; per 10 s, CPU per daemon: ${r.settle.trace.map(t => t.perDaemonPct).join(', ')} %.`),
     '',
     ...results.flatMap(r => r.gossip.subscriptionFailures.map(f => `N=${r.nodes}: node ${f.node}'s gossip subscription broke (${f.error}); ${f.resubscribed ? 'subscribed again' : 'not resubscribed'}.`)),
     '',
