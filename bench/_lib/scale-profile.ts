@@ -30,12 +30,17 @@ const top = (m: Map<string, number>, k: number): Array<[string, number]> => [...
 /** Markdown: per profiled daemon and phase, CPU ms and the heaviest categories and functions. */
 export async function sliceProfiles (dir: string, phases: PhaseRecord[]): Promise<string> {
   const files = (await readdir(dir).catch(() => [])).filter(f => f.endsWith('.cpuprofile')).sort()
-  const out = ['# CPU of the profiled daemons, per phase', '', '(self time in ms of sampled CPU; `(idle)` excluded; the profiled daemons run unbundled so that frames name their files)', '']
+  const out = ['# CPU of the profiled daemons, per phase', '', '(self time in ms: samples times the sampling interval, so that time spent preempted in the run queue does not count; `(idle)` excluded; the profiled daemons run unbundled so that frames name their files)', '']
   for (const f of files) {
     const p = JSON.parse(await readFile(join(dir, f), 'utf8')) as CpuProfile
     const byId = new Map(p.nodes.map(n => [n.id, n]))
     let t = p.startTime
     const times = p.timeDeltas.map(d => (t += d))
+    // a sample's weight is its delta, capped near the sampling interval: on a loaded machine a
+    // daemon preempted (the link process runs at real-time priority and wakes on every packet)
+    // takes its next sample late, and that gap is time in the run queue, not CPU
+    const sorted = [...p.timeDeltas].sort((a, b) => a - b)
+    const cap = 1.5 * (sorted[sorted.length >> 1] ?? 0)
     out.push(`## ${f}`, '')
     for (const ph of phases) {
       const cats = new Map<string, number>()
@@ -45,7 +50,7 @@ export async function sliceProfiles (dir: string, phases: PhaseRecord[]): Promis
         if (times[i]! < ph.monoUs[0] || times[i]! >= ph.monoUs[1]) continue
         const n = byId.get(p.samples[i]!)
         if (n == null || n.callFrame.functionName === '(idle)') continue
-        const dt = (p.timeDeltas[i + 1] ?? p.timeDeltas[i] ?? 0) / 1000
+        const dt = Math.min(cap, p.timeDeltas[i + 1] ?? p.timeDeltas[i] ?? 0) / 1000
         busy += dt
         const c = category(n.callFrame.url, n.callFrame.functionName)
         cats.set(c, (cats.get(c) ?? 0) + dt)
