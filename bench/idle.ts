@@ -23,9 +23,14 @@
  * `--heap-sample` (10) s from the daemon's /metrics (`nodejs_heap_size_used_bytes`; the scrape
  * costs the daemon a little CPU, inside the CPU figure). The raw-sample RSS slope is reported too.
  * Validated against a 20-minute run of the same build (docs/network.md, "Memory and idle cost").
+ * Warm-up (`warmup` in the JSON says it in words): the first `--warmup` seconds after every node is
+ * connected and the profile set up. The daemon's idle reclaim (src/daemon/memory-reclaim.ts) runs
+ * its first collection + malloc_trim once a node has been quiet 15 s, inside the default 60-s
+ * warm-up; `reclaims` per node (and `reclaims_min/max`) say how many ran by the end, and
+ * `--ab-env "DMSNET_MEMORY_RECLAIM_ENABLED=false"` is the A/B without it.
  * `DMSNET_BENCH_CLI=<path to dist/src/cli/main.js>` runs another build (a before/after).
  *
- * Usage: npm run bench -- idle [--nodes 3] [--duration 180] [--warmup 30] [--sample 5]
+ * Usage: npm run bench -- idle [--nodes 3] [--duration 180] [--warmup 60] [--sample 5]
  *        [--rss-bucket 30] [--profile public,lan,swarm,vpn] [--cpu-prof <dir>]
  *        [--connect mesh|bootstrap] [--ab-flags "<node flags for the odd daemons>"]
  *        [--ab-env "KEY=value ... (env, e.g. DMSNET_* config, for the odd daemons)"] [--heap-sample 10]
@@ -45,7 +50,7 @@ import { netnsFixture, type NetnsFixture } from '../test/helpers/netns.js'
 const log = progress('idle')
 const NODES = numArg('nodes', 3)
 const DURATION_S = numArg('duration', 180)
-const WARMUP_S = numArg('warmup', 30, true)
+const WARMUP_S = numArg('warmup', 60, true)
 const SAMPLE_S = numArg('sample', 5)
 const ALL_PROFILES = ['public', 'lan', 'swarm', 'vpn'] as const
 type Profile = typeof ALL_PROFILES[number]
@@ -269,6 +274,8 @@ interface NodeResult {
   /** idle memory reclaims the daemon ran (src/daemon/memory-reclaim.ts), before and in the window */
   reclaims: number
   reclaimed_mb: number
+  /** wall time those reclaims held the event loop, ms */
+  reclaim_ms: number
 }
 
 /** Seconds per bucket whose lowest RSS enters the growth slope. */
@@ -309,7 +316,9 @@ const WARMUP_NOTE = `the first ${WARMUP_S} s after every node is connected (and 
 const SAMPLES_OUT = strArg('samples-out')
 
 const HEAP_SAMPLE_S = numArg('heap-sample', 10)
-interface HeapSample { at: number, heapMb: number }
+interface HeapSample { at: number, heapMb: number, newMb?: number, oldMb?: number }
+/** Committed size of one V8 heap space (new, old, code...), MB. */
+const spaceMb = (text: string, space: string): number => metricSum(text, 'nodejs_heap_space_size_total_bytes', l => l.includes(`space="${space}"`)) / 1024 / 1024
 const heapUsedMb = (text: string): number => metricSum(text, 'nodejs_heap_size_used_bytes') / 1024 / 1024
 
 const dhtRpcs = (text: string): number => metricSum(text, 'libp2p_kad_dht_inbound_rpc_requests_total') + metricSum(text, 'libp2p_kad_dht_outbound_rpc_requests_total')
@@ -363,7 +372,7 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
         await Promise.all(nodes.map(async (d, i) => {
           // a missed scrape is a missing point, not a failure of the run
           const t = await metricsOf(d).catch(() => undefined)
-          if (t != null) heap[i]!.push({ at: Date.now(), heapMb: heapUsedMb(t) })
+          if (t != null) heap[i]!.push({ at: Date.now(), heapMb: heapUsedMb(t), newMb: spaceMb(t, 'new'), oldMb: spaceMb(t, 'old') })
         }))
       }
     }
@@ -396,14 +405,15 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
         // stays bound to the first host), so "no bytes while RPCs went" means unknown, not zero
         bytes_per_s: bytes(m1[i]!) === bytes(m0[i]!) && dhtRpcs(m1[i]!) > dhtRpcs(m0[i]!) ? null : round((bytes(m1[i]!) - bytes(m0[i]!)) / secs, 0),
         reclaims: metricSum(m1[i]!, 'dmsnet_memory_reclaims_total'),
-        reclaimed_mb: round(metricSum(m1[i]!, 'dmsnet_memory_reclaimed_bytes_total') / 1024 / 1024)
+        reclaimed_mb: round(metricSum(m1[i]!, 'dmsnet_memory_reclaimed_bytes_total') / 1024 / 1024),
+        reclaim_ms: round(metricSum(m1[i]!, 'dmsnet_memory_reclaim_seconds_total') * 1000)
       }
     })
     for (const r of results) log(`${profile} ${r.name}: ${JSON.stringify(r)}`)
     if (SAMPLES_OUT != null) {
       const t0 = warm[0]![0]!.at
-      const trace = nodes.map((d, i) => ({ name: d.name, reclaims: results[i]!.reclaims, samples: [...warm[i]!, ...samples[i]!].map(x => [round((x.at - t0) / 1000, 1), round(x.rssMb, 1), round(x.anonMb, 1)]) }))
-      appendFileSync(SAMPLES_OUT, JSON.stringify({ profile, warmup_s: WARMUP_S, columns: ['s since connected', 'rss MB', 'anon MB'], nodes: trace }) + '\n')
+      const trace = nodes.map((d, i) => ({ name: d.name, reclaims: results[i]!.reclaims, samples: [...warm[i]!, ...samples[i]!].map(x => [round((x.at - t0) / 1000, 1), round(x.rssMb, 1), round(x.anonMb, 1)]), heap: heap[i]!.map(x => [round((x.at - t0) / 1000, 1), round(x.heapMb, 1), round(x.newMb ?? NaN, 1), round(x.oldMb ?? NaN, 1)]) }))
+      appendFileSync(SAMPLES_OUT, JSON.stringify({ profile, warmup_s: WARMUP_S, columns: ['s since connected', 'rss MB', 'anon MB'], heap_columns: ['s', 'heap used MB', 'new space committed MB', 'old space committed MB'], nodes: trace }) + '\n')
     }
     const lost = results.filter(r => r.peers < 1)
     if (lost.length > 0) throw new Error(`${profile}: ${lost.map(r => r.name).join(', ')} lost every connection during the run`)

@@ -339,7 +339,7 @@ export const RawConfigSchema = z.strictObject({
       /** A full compacting GC + malloc_trim when `dmsnet up` has been quiet (not the demo's or tests' in-process nodes). */
       enabled: bool().default(true),
       /** How long the event loop must have been quiet (and the VPN without traffic) first. */
-      quietMs: posInt().default(30_000),
+      quietMs: posInt().default(15_000),
       /** RSS growth above the last reclaim's result before another. */
       minGrowthBytes: posInt().default(4 * 1024 * 1024),
       /** Never two reclaims closer than this. */

@@ -3,24 +3,28 @@
  * garbage collection that also gives V8's free pages back, then glibc's `malloc_trim(0)`; after that
  * only once resident memory has grown again by `minGrowthBytes`, never on a fixed busy timer.
  *
- * Why: an idle daemon's RSS keeps creeping up for many minutes after start (bench idle: a 3-minute
- * slope of 55-89 MB/h, a 60-minute soak 3.5 MB/h late): V8 lets its old generation grow toward a
- * limit before it collects (`--initial-old-space-size=64` keeps that limit high on purpose, for the
- * VPN's throughput), keeps freed pages pooled, and glibc keeps free pages in the middle of its
- * arenas resident. V8's own memory reducer collects an idle heap but neither returns pooled pages
- * nor touches malloc. A collection of an idle daemon's ~30 MB heap takes ~10-40 ms of one core.
+ * Why: an idle daemon's RSS keeps creeping up for minutes after start (bench idle: a 3-minute
+ * slope of 55-89 MB/h; a 60-minute soak still 3.5 MB/h late). `--trace-gc` on an idle daemon shows
+ * V8's memory reducer run once, ~16 s after start (two "Mark-Compact (reduce)"), then only
+ * scavenges for minutes: the reducer is re-armed by a later mark-compact, and the old-generation
+ * floor (`--initial-old-space-size=64`, kept for the VPN's throughput) postpones that until the old
+ * space holds 64 MB, so it fills with promoted garbage meanwhile. Freed V8 pages may stay pooled,
+ * and glibc keeps free pages in the middle of its arenas resident (socket and crypto buffers are
+ * malloc'd). A reclaim of an idle daemon's ~25 MB heap takes ~10-60 ms of one core.
  *
  * "Quiet": event-loop utilisation (the share of wall time the loop spent running callbacks) at or
  * below `maxEventLoopUtilization` over every check of the last `quietMs`, and no caller-supplied
  * `busy()` veto (the VPN moved packets). Traffic of any kind (VPN, bulk streams, DHT queries) raises
  * the loop's utilisation or trips the veto, so a reclaim never pauses a node that is carrying it.
- * The last reclaim's resulting RSS is the baseline: a reclaim that could not bring RSS down (what
- * grew was compiled code, live data) raises the baseline, so it is not repeated uselessly.
+ * The last reclaim's result is the baseline (RSS outside the young generation, which V8 grows and
+ * shrinks on its own): a reclaim that could not bring it down (what grew was compiled code, live
+ * data) raises the baseline, so it is not repeated uselessly.
  *
  * Everything the component touches (clock, collector, trim, RSS, loop utilisation) is injectable:
  * the logic is unit-tested without a daemon (test/daemon/memory-reclaim.spec.ts).
  */
 import { performance, type EventLoopUtilization } from 'node:perf_hooks'
+import { getHeapSpaceStatistics } from 'node:v8'
 import { TypedEventEmitter } from 'main-event'
 
 export interface ReclaimResult {
@@ -50,8 +54,10 @@ export interface MemoryReclaimStats {
   /** checks that found the node busy (loop utilisation or a `busy()` veto) */
   busyChecks: number
   last?: ReclaimResult
-  /** RSS after the last reclaim: the next one waits until RSS is `minGrowthBytes` above it */
+  /** RSS after the last reclaim */
   baselineRss?: number
+  /** `footprint()` after the last reclaim: the next one waits until it is `minGrowthBytes` above */
+  baselineFootprint?: number
 }
 
 export interface MemoryReclaimEvents {
@@ -59,7 +65,7 @@ export interface MemoryReclaimEvents {
 }
 
 export interface MemoryReclaimOptions {
-  /** How long the node must have been quiet, ms. Default 30 000. */
+  /** How long the node must have been quiet, ms. Default 15 000. */
   quietMs?: number
   /** RSS growth above the last reclaim's result before the next one, bytes. Default 4 MiB. */
   minGrowthBytes?: number
@@ -77,6 +83,13 @@ export interface MemoryReclaimOptions {
   trim?: () => boolean
   /** Resident set size now, bytes. Default `process.memoryUsage.rss()`. */
   rss?: () => number
+  /**
+   * What the growth rule compares, bytes. Default: RSS minus V8's young generation as committed now
+   * (`residentOutsideYoung`): the young generation grows and shrinks by several MB on its own
+   * (V8 sizes it by the allocation rate), which a reclaim would only shrink for a moment. With
+   * `rss` injected and this not, the injected RSS.
+   */
+  footprint?: () => number
   /** Loop utilisation since the previous call (0-1). Default from `performance.eventLoopUtilization`. */
   utilization?: () => number
   now?: () => number
@@ -90,6 +103,13 @@ export interface MemoryReclaimer extends TypedEventEmitter<MemoryReclaimEvents> 
   /** A reclaim now, whatever the state (control, tests). */
   reclaim (reason?: ReclaimResult['reason']): ReclaimResult
   stats (): MemoryReclaimStats
+}
+
+/** RSS minus the young generation's committed pages (V8's new space, `new_space` + `new_large_object_space`). */
+export function residentOutsideYoung (): number {
+  let young = 0
+  for (const s of getHeapSpaceStatistics()) if (s.space_name === 'new_space' || s.space_name === 'new_large_object_space') young += s.physical_space_size
+  return process.memoryUsage.rss() - young
 }
 
 /** Loop utilisation since the previous call, from node's counters (the first call: since start). */
@@ -111,6 +131,7 @@ class Reclaimer extends TypedEventEmitter<MemoryReclaimEvents> implements Memory
   private readonly checkMs: number
   private readonly now: () => number
   private readonly rss: () => number
+  private readonly footprint: () => number
   private readonly utilization: () => number
   private readonly counters: MemoryReclaimStats = { reclaims: 0, returnedBytes: 0, durationMs: 0, busyChecks: 0, trimmedBytes: 0 }
   private quietSince: number | undefined
@@ -118,13 +139,14 @@ class Reclaimer extends TypedEventEmitter<MemoryReclaimEvents> implements Memory
 
   constructor (private readonly options: MemoryReclaimOptions) {
     super()
-    this.quietMs = options.quietMs ?? 30_000
+    this.quietMs = options.quietMs ?? 15_000
     this.minGrowth = options.minGrowthBytes ?? 4 * 1024 * 1024
     this.minInterval = options.minIntervalMs ?? 60_000
     this.maxElu = options.maxEventLoopUtilization ?? 0.05
     this.checkMs = options.checkIntervalMs ?? 5_000
     this.now = options.now ?? Date.now
     this.rss = options.rss ?? (() => process.memoryUsage.rss())
+    this.footprint = options.footprint ?? (options.rss != null ? options.rss : residentOutsideYoung)
     this.utilization = options.utilization ?? eventLoopUtilizationMeter()
   }
 
@@ -156,6 +178,7 @@ class Reclaimer extends TypedEventEmitter<MemoryReclaimEvents> implements Memory
     c.durationMs += durationMs
     c.last = result
     c.baselineRss = rssAfter
+    c.baselineFootprint = this.footprint()
     // the collection ran on the loop: it must not count as the next window's activity
     this.utilization()
     this.quietSince = this.now()
@@ -176,7 +199,7 @@ class Reclaimer extends TypedEventEmitter<MemoryReclaimEvents> implements Memory
     if (t - this.quietSince < this.quietMs) return undefined
     const c = this.counters
     if (c.last != null && t - c.last.at < this.minInterval) return undefined
-    if (c.baselineRss != null && this.rss() - c.baselineRss < this.minGrowth) return undefined
+    if (c.baselineFootprint != null && this.footprint() - c.baselineFootprint < this.minGrowth) return undefined
     return this.reclaim('idle')
   }
 
