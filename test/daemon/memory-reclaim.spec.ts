@@ -10,7 +10,7 @@ import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createMemoryReclaimer, eventLoopUtilizationMeter } from '../../src/daemon/memory-reclaim.js'
+import { createMemoryReclaimer, eventLoopUtilizationMeter, residentOutsideYoung } from '../../src/daemon/memory-reclaim.js'
 import { fullCollector, mallocTrim } from '../../src/daemon/memory-native.js'
 import { runCli, startDaemon } from '../cli/helpers.js'
 import { pause, waitFor } from '../helpers/wait.js'
@@ -102,6 +102,8 @@ test('the real collection and malloc_trim give back memory this process freed', 
   for (let i = 0; i < 1500; i++) bufs.push(Buffer.alloc(32 * 1024, 1))
   const keep = bufs[bufs.length - 1]
   const grown = process.memoryUsage.rss()
+  const outside = residentOutsideYoung()
+  assert.ok(outside > 0 && outside < grown, `RSS outside the young generation ${(outside / MB).toFixed(1)} of ${(grown / MB).toFixed(1)} MB`)
   assert.ok(grown - base > 40 * MB, `the garbage is resident (+${((grown - base) / MB).toFixed(1)} MB)`)
   junk = undefined
   bufs = undefined
