@@ -23,18 +23,25 @@
  * `--heap-sample` (10) s from the daemon's /metrics (`nodejs_heap_size_used_bytes`; the scrape
  * costs the daemon a little CPU, inside the CPU figure). The raw-sample RSS slope is reported too.
  * Validated against a 20-minute run of the same build (docs/network.md, "Memory and idle cost").
+ * Warm-up (`warmup` in the JSON says it in words): the first `--warmup` seconds after every node is
+ * connected and the profile set up. The daemon's idle reclaim (src/daemon/memory-reclaim.ts) runs
+ * its first collection + malloc_trim once a node has been quiet 15 s, inside the default 60-s
+ * warm-up; `reclaims` per node (and `reclaims_min/max`) say how many ran by the end, and
+ * `--ab-env "DMSNET_MEMORY_RECLAIM_ENABLED=false"` is the A/B without it.
  * `DMSNET_BENCH_CLI=<path to dist/src/cli/main.js>` runs another build (a before/after).
  *
- * Usage: npm run bench -- idle [--nodes 3] [--duration 180] [--warmup 30] [--sample 5]
+ * Usage: npm run bench -- idle [--nodes 3] [--duration 180] [--warmup 60] [--sample 5]
  *        [--rss-bucket 30] [--profile public,lan,swarm,vpn] [--cpu-prof <dir>]
  *        [--connect mesh|bootstrap] [--ab-flags "<node flags for the odd daemons>"]
  *        [--ab-env "KEY=value ... (env, e.g. DMSNET_* config, for the odd daemons)"] [--heap-sample 10]
  *        [--ab-cli <another build's dist/src/cli/main.js or bundle, for the odd daemons>]
+ *        [--samples-out <file: every node's RSS samples, warm-up included, a JSON line per profile>]
  * Progress on stderr. stdout: one JSON line per profile, and with several profiles a last summary
  * line (`profile: "all"`, the max over profiles and a `profiles` object). Targets (issue 10):
  * <= 1 % of a core per node and RSS growth <= 5 MB/h.
  */
 import { BenchDaemon, metricSum, slope, slopeStdErr, type ProcSample } from './_lib/daemons.js'
+import { appendFileSync } from 'node:fs'
 import { numArg, progress, writeJsonLine } from './_lib/process.js'
 import { median, round } from './_lib/stats.js'
 import { createBridge } from '../src/netdev/bridge.js'
@@ -43,7 +50,7 @@ import { netnsFixture, type NetnsFixture } from '../test/helpers/netns.js'
 const log = progress('idle')
 const NODES = numArg('nodes', 3)
 const DURATION_S = numArg('duration', 180)
-const WARMUP_S = numArg('warmup', 30, true)
+const WARMUP_S = numArg('warmup', 60, true)
 const SAMPLE_S = numArg('sample', 5)
 const ALL_PROFILES = ['public', 'lan', 'swarm', 'vpn'] as const
 type Profile = typeof ALL_PROFILES[number]
@@ -264,6 +271,11 @@ interface NodeResult {
   heap_used_mb: number
   dht_rpcs_per_s: number
   bytes_per_s: number | null
+  /** idle memory reclaims the daemon ran (src/daemon/memory-reclaim.ts), before and in the window */
+  reclaims: number
+  reclaimed_mb: number
+  /** wall time those reclaims held the event loop, ms */
+  reclaim_ms: number
 }
 
 /** Seconds per bucket whose lowest RSS enters the growth slope. */
@@ -296,8 +308,17 @@ function growthStdErr<T extends { at: number }> (samples: T[], value: (x: T) => 
   return slopeStdErr(pts.map(x => x.at / 3_600_000), pts.map(value))
 }
 
+/** What the JSON's growth figures leave out as warm-up, in words (`warmup` in the JSON). */
+const WARMUP_NOTE = `the first ${WARMUP_S} s after every node is connected (and the profile's set-up: swarm joined, VPN up) are warm-up; ` +
+  `the growth figures are the slopes over the next ${DURATION_S} s, RSS and anon from the lowest sample of each ${RSS_BUCKET_S}-s bucket`
+
+/** `--samples-out <file>`: every node's RSS samples, warm-up included, appended as one JSON line per profile. */
+const SAMPLES_OUT = strArg('samples-out')
+
 const HEAP_SAMPLE_S = numArg('heap-sample', 10)
-interface HeapSample { at: number, heapMb: number }
+interface HeapSample { at: number, heapMb: number, newMb?: number, oldMb?: number }
+/** Committed size of one V8 heap space (new, old, code...), MB. */
+const spaceMb = (text: string, space: string): number => metricSum(text, 'nodejs_heap_space_size_total_bytes', l => l.includes(`space="${space}"`)) / 1024 / 1024
 const heapUsedMb = (text: string): number => metricSum(text, 'nodejs_heap_size_used_bytes') / 1024 / 1024
 
 const dhtRpcs = (text: string): number => metricSum(text, 'libp2p_kad_dht_inbound_rpc_requests_total') + metricSum(text, 'libp2p_kad_dht_outbound_rpc_requests_total')
@@ -310,6 +331,10 @@ function abSummary (results: NodeResult[]): Record<string, unknown> {
     return {
       cpu_pct_median: round(median(rs.map(r => r.cpu_pct)), 2),
       rss_mb_median: round(median(rs.map(r => r.rss_end_mb))),
+      rss_mb_max: round(Math.max(...rs.map(r => r.rss_end_mb))),
+      rss_growth_mb_per_h_median: round(median(rs.map(r => r.rss_growth_mb_per_h)), 1),
+      rss_growth_mb_per_h_max: round(Math.max(...rs.map(r => r.rss_growth_mb_per_h)), 1),
+      reclaims_median: median(rs.map(r => r.reclaims)),
       rss_anon_mb_median: round(median(rs.map(r => r.rss_anon_end_mb))),
       pss_mb_median: round(median(rs.map(r => r.pss_end_mb))),
       peers_median: median(rs.map(r => r.peers)),
@@ -326,7 +351,13 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
     const { nodes } = world
     const startRss = nodes.map(d => d.sample().rssMb)
     log(`${profile}: connected; warm-up ${WARMUP_S} s`)
-    await sleep(WARMUP_S * 1000)
+    // sampled too, for --samples-out only (the figures start after it)
+    const warm: ProcSample[][] = nodes.map(d => [d.sample()])
+    const warmEnd = Date.now() + WARMUP_S * 1000
+    while (Date.now() < warmEnd) {
+      await sleep(Math.min(SAMPLE_S * 1000, Math.max(0, warmEnd - Date.now())))
+      for (const [i, d] of nodes.entries()) warm[i]!.push(d.sample())
+    }
     const m0 = await Promise.all(nodes.map(async d => await metricsOf(d)))
     const samples: ProcSample[][] = nodes.map(d => [d.sample()])
     const heap: HeapSample[][] = m0.map(t => [{ at: Date.now(), heapMb: heapUsedMb(t) }])
@@ -341,7 +372,7 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
         await Promise.all(nodes.map(async (d, i) => {
           // a missed scrape is a missing point, not a failure of the run
           const t = await metricsOf(d).catch(() => undefined)
-          if (t != null) heap[i]!.push({ at: Date.now(), heapMb: heapUsedMb(t) })
+          if (t != null) heap[i]!.push({ at: Date.now(), heapMb: heapUsedMb(t), newMb: spaceMb(t, 'new'), oldMb: spaceMb(t, 'old') })
         }))
       }
     }
@@ -372,10 +403,18 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
         dht_rpcs_per_s: round((dhtRpcs(m1[i]!) - dhtRpcs(m0[i]!)) / secs, 3),
         // libp2p's byte counters freeze after a host switch (the swarm profile: the metric group
         // stays bound to the first host), so "no bytes while RPCs went" means unknown, not zero
-        bytes_per_s: bytes(m1[i]!) === bytes(m0[i]!) && dhtRpcs(m1[i]!) > dhtRpcs(m0[i]!) ? null : round((bytes(m1[i]!) - bytes(m0[i]!)) / secs, 0)
+        bytes_per_s: bytes(m1[i]!) === bytes(m0[i]!) && dhtRpcs(m1[i]!) > dhtRpcs(m0[i]!) ? null : round((bytes(m1[i]!) - bytes(m0[i]!)) / secs, 0),
+        reclaims: metricSum(m1[i]!, 'dmsnet_memory_reclaims_total'),
+        reclaimed_mb: round(metricSum(m1[i]!, 'dmsnet_memory_reclaimed_bytes_total') / 1024 / 1024),
+        reclaim_ms: round(metricSum(m1[i]!, 'dmsnet_memory_reclaim_seconds_total') * 1000)
       }
     })
     for (const r of results) log(`${profile} ${r.name}: ${JSON.stringify(r)}`)
+    if (SAMPLES_OUT != null) {
+      const t0 = warm[0]![0]!.at
+      const trace = nodes.map((d, i) => ({ name: d.name, reclaims: results[i]!.reclaims, samples: [...warm[i]!, ...samples[i]!].map(x => [round((x.at - t0) / 1000, 1), round(x.rssMb, 1), round(x.anonMb, 1)]), heap: heap[i]!.map(x => [round((x.at - t0) / 1000, 1), round(x.heapMb, 1), round(x.newMb ?? NaN, 1), round(x.oldMb ?? NaN, 1)]) }))
+      appendFileSync(SAMPLES_OUT, JSON.stringify({ profile, warmup_s: WARMUP_S, columns: ['s since connected', 'rss MB', 'anon MB'], heap_columns: ['s', 'heap used MB', 'new space committed MB', 'old space committed MB'], nodes: trace }) + '\n')
+    }
     const lost = results.filter(r => r.peers < 1)
     if (lost.length > 0) throw new Error(`${profile}: ${lost.map(r => r.name).join(', ')} lost every connection during the run`)
     const max = (k: keyof NodeResult): number | null => {
@@ -387,6 +426,7 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
       nodes: NODES,
       duration_s: DURATION_S,
       warmup_s: WARMUP_S,
+      warmup: WARMUP_NOTE,
       idle_cpu_pct_max: max('cpu_pct'),
       idle_cpu_pct_median: round(median(results.map(r => r.cpu_pct)), 2),
       rss_growth_mb_per_h_max: max('rss_growth_mb_per_h'),
@@ -405,6 +445,8 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
       bytes_per_s_max: max('bytes_per_s'),
       open_streams_max: max('open_streams'),
       heap_used_mb_max: max('heap_used_mb'),
+      reclaims_min: Math.min(...results.map(r => r.reclaims)),
+      reclaims_max: max('reclaims'),
       connect: CONNECT,
       peers_min: Math.min(...results.map(r => r.peers)),
       peers_median: median(results.map(r => r.peers)),
@@ -440,6 +482,8 @@ async function main (): Promise<void> {
       profile: 'all',
       nodes: NODES,
       duration_s: DURATION_S,
+      warmup_s: WARMUP_S,
+      warmup: WARMUP_NOTE,
       idle_cpu_pct_max: max('idle_cpu_pct_max'),
       rss_growth_mb_per_h_max: max('rss_growth_mb_per_h_max'),
       rss_mb_max: max('rss_mb_max'),

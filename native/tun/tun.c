@@ -739,6 +739,7 @@ static napi_value tun_close(napi_env env, napi_callback_info info) {
 }
 
 napi_status xsalsa20_register(napi_env env, napi_value exports);
+napi_status mem_register(napi_env env, napi_value exports); /* native/mem/mem.c: malloc_trim for the idle reclaim */
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor methods[] = {
@@ -757,6 +758,7 @@ static napi_value init(napi_env env, napi_value exports) {
   CHECK(napi_set_named_property(env, exports, "VNET_HDR_LEN", hdr));
   /* the PSK protector's cipher shares this one addon (native/crypto/xsalsa20.c) */
   CHECK(xsalsa20_register(env, exports));
+  CHECK(mem_register(env, exports));
   return exports;
 }
 

@@ -332,7 +332,21 @@ export const RawConfigSchema = z.strictObject({
       cacheSize: nonNegInt().max(1_000_000, { error: 'at most 1000000' }).default(1024),
       maxTtlSec: posInt().max(86_400, { error: 'at most 86400' }).default(300)
     }).prefault({})
+  }).prefault({}),
+  // --- memory: the daemon's idle reclaim (src/daemon/memory-reclaim.ts; docs/network.md "Memory and idle cost") ---
+  memory: z.strictObject({
+    reclaim: z.strictObject({
+      /** A full compacting GC + malloc_trim when `dmsnet up` has been quiet (not the demo's or tests' in-process nodes). */
+      enabled: bool().default(true),
+      /** How long the event loop must have been quiet (and the VPN without traffic) first. */
+      quietMs: posInt().default(15_000),
+      /** RSS growth above the last reclaim's result before another. */
+      minGrowthBytes: posInt().default(4 * 1024 * 1024),
+      /** Never two reclaims closer than this. */
+      minIntervalMs: posInt().default(60_000)
+    }).prefault({})
   }).prefault({})
+  // --- end memory ---
 })
 
 export type RawConfig = z.output<typeof RawConfigSchema>

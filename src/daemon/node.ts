@@ -24,6 +24,7 @@ import { registerNodeControl } from './control-methods.js'
 import { registerDhtControl } from './dht-control.js'
 import type { ModuleFactory, NodeComponents, NodeModule } from './module.js'
 import { defaultModules } from './modules.js'
+import { memoryModule } from './memory-module.js'
 import { swarmModule } from './features/swarm.js'
 import { staticSwarmModule } from './features/swarm-static.js'
 import { loadStaticSwarm } from '../swarm/static.js'
@@ -42,6 +43,11 @@ export interface CreateNodeOptions {
    * in one process) turns it off and sets the level itself.
    */
   setProcessLogLevel?: boolean
+  /**
+   * Run the idle memory reclaim (memory-module.ts; `memory.reclaim.*`): it collects and trims the
+   * whole process, so only a node that has the process to itself (`dmsnet up`). Default false.
+   */
+  reclaimMemory?: boolean
 }
 
 export interface DmsnetNode {
@@ -63,7 +69,7 @@ export interface DmsnetNode {
 }
 
 export function createNode (config: Config, options: CreateNodeOptions = {}): DmsnetNode {
-  const factories = options.modules ?? defaultModules
+  const factories = [...(options.modules ?? defaultModules), ...(options.reclaimMemory === true ? [memoryModule] : [])]
   // with several nodes in one process (demo, tests) each keeps its own level instead of the process's
   const makeLogger = createLoggerFactory({ prefix: options.name, level: options.setProcessLogLevel === false ? config.logging.level : undefined })
   const logger = makeLogger('daemon')

@@ -14,7 +14,8 @@ export async function up (opts: UpOptions, command: Command): Promise<void> {
   const globals = command.optsWithGlobals<GlobalOptions>()
   // A bad flag or config value throws ConfigError here, before anything starts (exit 2).
   const config = resolveConfig(globals, upFlagsToConfig(opts))
-  const node = createNode(config)
+  // the daemon has the process to itself: it may collect and trim it when idle (memory.reclaim.*)
+  const node = createNode(config, { reclaimMemory: true })
   // A stray rejection inside a library must not take a running node down; log it loudly.
   // An uncaught exception leaves the process in an unknown state: stop cleanly, exit non-zero.
   const onRejection = (reason: unknown): void => { node.logger.error({ err: reason }, 'unhandled promise rejection') }

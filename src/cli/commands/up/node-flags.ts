@@ -22,6 +22,10 @@
  * 110 s idle, 0-3 full GCs per node per 5-s VPN phase against 9-17 without. The memory reducer
  * still collects an idle daemon; its heap may hold up to 64 MB before a limit-driven GC.
  *
+ * With the idle reclaim (src/daemon/memory-reclaim.ts, session 6) `--max-semi-space-size=2` no
+ * longer buys anything at idle: 3 against 3 daemons, both ending at 82.6-82.7 MB RSS (the reclaim
+ * gives the young generation back either way); still not taken.
+ *
  * The same re-exec runs the minified bundle and sets malloc's environment (daemon-entry.ts).
  * `DMSNET_NODE_FLAGS` replaces the list (empty: no flags), e.g. to add an operator's memory
  * budget: `DMSNET_NODE_FLAGS="--v8-pool-size=1 --max-old-space-size=256"`. A flag already

@@ -1,0 +1,79 @@
+/**
+ * The daemon's idle memory reclaim as a node module (`memory`), run by `dmsnet up` only (one node
+ * per process: the collection and malloc_trim act on the whole process; the demo's and the tests'
+ * in-process nodes do not run it). Settings: `memory.reclaim.*` (docs/config.md); why and figures:
+ * docs/network.md, "Memory and idle cost". Its counters: `dmsnet_memory_reclaims_total`,
+ * `dmsnet_memory_reclaimed_bytes_total`, `dmsnet_memory_reclaim_seconds_total`, and
+ * `modules.memory` in `dmsnet status`.
+ */
+import { Counter } from 'prom-client'
+import type { Vpn } from '../vpn/vpn.js'
+import type { ModuleFactory, NodeComponents, NodeModule } from './module.js'
+import { fullCollector, mallocTrim } from './memory-native.js'
+import { createMemoryReclaimer, type MemoryReclaimer } from './memory-reclaim.js'
+
+/** VPN packets (both ways) per check above which the node counts as carrying traffic. */
+const VPN_BUSY_PACKETS = 50
+
+/** A veto for the reclaim: the VPN module moved more than a trickle of packets since the last call. */
+function vpnBusy (components: NodeComponents): () => boolean {
+  let last = -1
+  return () => {
+    const vpn = components.getModule<NodeModule & { vpn?: Vpn }>('vpn')?.vpn
+    if (vpn == null) return false
+    const s = vpn.status()
+    const packets = s.peers.reduce((n, p) => n + p.txPackets + p.rxPackets, 0)
+    const moved = last < 0 ? 0 : packets - last
+    last = packets
+    return moved > VPN_BUSY_PACKETS
+  }
+}
+
+export interface MemoryModule extends NodeModule {
+  readonly reclaimer: MemoryReclaimer
+}
+
+export const memoryModule: ModuleFactory = (components) => {
+  const settings = components.config.memory.reclaim
+  if (!settings.enabled) return undefined
+  const log = components.logger('memory')
+  const trim = mallocTrim()
+  const reclaimer = createMemoryReclaimer({
+    quietMs: settings.quietMs,
+    minGrowthBytes: settings.minGrowthBytes,
+    minIntervalMs: settings.minIntervalMs,
+    collect: fullCollector(),
+    ...(trim != null ? { trim } : {}),
+    busy: vpnBusy(components)
+  })
+  const registers = [components.metrics]
+  const runs = new Counter({ name: 'dmsnet_memory_reclaims_total', help: 'idle memory reclaims run (full collection + malloc_trim)', registers })
+  const bytes = new Counter({ name: 'dmsnet_memory_reclaimed_bytes_total', help: 'resident memory the idle reclaims gave back (RSS before - after)', registers })
+  const seconds = new Counter({ name: 'dmsnet_memory_reclaim_seconds_total', help: 'wall time the idle reclaims held the event loop', registers })
+  reclaimer.addEventListener('reclaim', ({ detail: r }) => {
+    runs.inc()
+    if (r.returnedBytes > 0) bytes.inc(r.returnedBytes)
+    seconds.inc(r.durationMs / 1000)
+    log.debug({ rssBeforeMb: mb(r.rssBefore), rssAfterMb: mb(r.rssAfter), ms: Math.round(r.durationMs), trimmedMb: mb(r.trimmedBytes) }, 'memory reclaimed')
+  })
+  const mod: MemoryModule = {
+    name: 'memory',
+    reclaimer,
+    start: async () => { reclaimer.start() },
+    stop: async () => { reclaimer.stop() },
+    status: () => {
+      const s = reclaimer.stats()
+      return {
+        reclaims: s.reclaims,
+        returnedMb: mb(s.returnedBytes),
+        trimmedMb: mb(s.trimmedBytes),
+        lastAt: s.last != null ? new Date(s.last.at).toISOString() : null,
+        lastRssMb: s.last != null ? mb(s.last.rssAfter) : null,
+        mallocTrim: trim != null
+      }
+    }
+  }
+  return mod
+}
+
+const mb = (bytes: number): number => Math.round(bytes / 1024 / 1024 * 10) / 10

@@ -1,0 +1,214 @@
+/**
+ * Idle memory reclaim (issue 10): when the daemon has been quiet for a while, one full compacting
+ * garbage collection that also gives V8's free pages back, then glibc's `malloc_trim(0)`; after that
+ * only once resident memory has grown again by `minGrowthBytes`, never on a fixed busy timer.
+ *
+ * Why: an idle daemon's RSS keeps creeping up for minutes after start (bench idle: a 3-minute
+ * slope of 55-89 MB/h; a 60-minute soak still 3.5 MB/h late). `--trace-gc` on an idle daemon shows
+ * V8's memory reducer run once, ~16 s after start (two "Mark-Compact (reduce)"), then only
+ * scavenges for minutes: the reducer is re-armed by a later mark-compact, and the old-generation
+ * floor (`--initial-old-space-size=64`, kept for the VPN's throughput) postpones that until the old
+ * space holds 64 MB, so it fills with promoted garbage meanwhile. Freed V8 pages may stay pooled,
+ * and glibc keeps free pages in the middle of its arenas resident (socket and crypto buffers are
+ * malloc'd). A reclaim of an idle daemon's ~25 MB heap takes ~10-60 ms of one core.
+ *
+ * "Quiet": event-loop utilisation (the share of wall time the loop spent running callbacks) at or
+ * below `maxEventLoopUtilization` over every check of the last `quietMs`, and no caller-supplied
+ * `busy()` veto (the VPN moved packets). Traffic of any kind (VPN, bulk streams, DHT queries) raises
+ * the loop's utilisation or trips the veto, so a reclaim never pauses a node that is carrying it.
+ * The last reclaim's result is the baseline (RSS outside the young generation, which V8 grows and
+ * shrinks on its own): a reclaim that could not bring it down (what grew was compiled code, live
+ * data) raises the baseline, so it is not repeated uselessly.
+ *
+ * Everything the component touches (clock, collector, trim, RSS, loop utilisation) is injectable:
+ * the logic is unit-tested without a daemon (test/daemon/memory-reclaim.spec.ts).
+ */
+import { performance, type EventLoopUtilization } from 'node:perf_hooks'
+import { getHeapSpaceStatistics } from 'node:v8'
+import { TypedEventEmitter } from 'main-event'
+
+export interface ReclaimResult {
+  /** ms since the epoch */
+  at: number
+  rssBefore: number
+  rssAfter: number
+  /** rssBefore - rssAfter (may be negative: nothing to give back, and the collection allocated) */
+  returnedBytes: number
+  /** wall time of the collection and the trim, ms */
+  durationMs: number
+  /** whether malloc_trim ran and released something */
+  trimmed: boolean
+  /** of returnedBytes, what malloc_trim gave back after the collection (RSS after the GC - after the trim) */
+  trimmedBytes: number
+  reason: 'idle' | 'manual'
+}
+
+export interface MemoryReclaimStats {
+  reclaims: number
+  /** sum of the positive `returnedBytes` */
+  returnedBytes: number
+  /** sum of the positive `trimmedBytes` (the part malloc_trim gave back) */
+  trimmedBytes: number
+  /** ms of wall time spent in reclaims */
+  durationMs: number
+  /** checks that found the node busy (loop utilisation or a `busy()` veto) */
+  busyChecks: number
+  last?: ReclaimResult
+  /** RSS after the last reclaim */
+  baselineRss?: number
+  /** `footprint()` after the last reclaim: the next one waits until it is `minGrowthBytes` above */
+  baselineFootprint?: number
+}
+
+export interface MemoryReclaimEvents {
+  reclaim: CustomEvent<ReclaimResult>
+}
+
+export interface MemoryReclaimOptions {
+  /** How long the node must have been quiet, ms. Default 15 000. */
+  quietMs?: number
+  /** RSS growth above the last reclaim's result before the next one, bytes. Default 4 MiB. */
+  minGrowthBytes?: number
+  /** Never two reclaims closer than this, ms. Default 60 000. */
+  minIntervalMs?: number
+  /** Loop utilisation (0-1) at or below which a check counts as quiet. Default 0.05. */
+  maxEventLoopUtilization?: number
+  /** Period of the check, ms. Default 5 000 (the timer is unref'd: it never keeps the process up). */
+  checkIntervalMs?: number
+  /** A veto: true while the node carries traffic the loop utilisation may not show. */
+  busy?: () => boolean
+  /** A full, compacting collection that releases pooled pages (memory-native.ts). */
+  collect: () => void
+  /** malloc_trim(0); true when it released memory. */
+  trim?: () => boolean
+  /** Resident set size now, bytes. Default `process.memoryUsage.rss()`. */
+  rss?: () => number
+  /**
+   * What the growth rule compares, bytes. Default: RSS minus V8's young generation as committed now
+   * (`residentOutsideYoung`): the young generation grows and shrinks by several MB on its own
+   * (V8 sizes it by the allocation rate), which a reclaim would only shrink for a moment. With
+   * `rss` injected and this not, the injected RSS.
+   */
+  footprint?: () => number
+  /** Loop utilisation since the previous call (0-1). Default from `performance.eventLoopUtilization`. */
+  utilization?: () => number
+  now?: () => number
+}
+
+export interface MemoryReclaimer extends TypedEventEmitter<MemoryReclaimEvents> {
+  start (): void
+  stop (): void
+  /** One check now (the timer calls it); returns the reclaim it ran, if any. */
+  check (): ReclaimResult | undefined
+  /** A reclaim now, whatever the state (control, tests). */
+  reclaim (reason?: ReclaimResult['reason']): ReclaimResult
+  stats (): MemoryReclaimStats
+}
+
+/** RSS minus the young generation's committed pages (V8's new space, `new_space` + `new_large_object_space`). */
+export function residentOutsideYoung (): number {
+  let young = 0
+  for (const s of getHeapSpaceStatistics()) if (s.space_name === 'new_space' || s.space_name === 'new_large_object_space') young += s.physical_space_size
+  return process.memoryUsage.rss() - young
+}
+
+/** Loop utilisation since the previous call, from node's counters (the first call: since start). */
+export function eventLoopUtilizationMeter (): () => number {
+  let prev: EventLoopUtilization = performance.eventLoopUtilization()
+  return () => {
+    const now = performance.eventLoopUtilization()
+    const delta = performance.eventLoopUtilization(now, prev)
+    prev = now
+    return delta.utilization
+  }
+}
+
+class Reclaimer extends TypedEventEmitter<MemoryReclaimEvents> implements MemoryReclaimer {
+  private readonly quietMs: number
+  private readonly minGrowth: number
+  private readonly minInterval: number
+  private readonly maxElu: number
+  private readonly checkMs: number
+  private readonly now: () => number
+  private readonly rss: () => number
+  private readonly footprint: () => number
+  private readonly utilization: () => number
+  private readonly counters: MemoryReclaimStats = { reclaims: 0, returnedBytes: 0, durationMs: 0, busyChecks: 0, trimmedBytes: 0 }
+  private quietSince: number | undefined
+  private timer: NodeJS.Timeout | undefined
+
+  constructor (private readonly options: MemoryReclaimOptions) {
+    super()
+    this.quietMs = options.quietMs ?? 15_000
+    this.minGrowth = options.minGrowthBytes ?? 4 * 1024 * 1024
+    this.minInterval = options.minIntervalMs ?? 60_000
+    this.maxElu = options.maxEventLoopUtilization ?? 0.05
+    this.checkMs = options.checkIntervalMs ?? 5_000
+    this.now = options.now ?? Date.now
+    this.rss = options.rss ?? (() => process.memoryUsage.rss())
+    this.footprint = options.footprint ?? (options.rss != null ? options.rss : residentOutsideYoung)
+    this.utilization = options.utilization ?? eventLoopUtilizationMeter()
+  }
+
+  start (): void {
+    if (this.timer != null) return
+    this.utilization() // the first window starts now
+    this.timer = setInterval(() => { this.check() }, this.checkMs)
+    this.timer.unref()
+  }
+
+  stop (): void {
+    clearInterval(this.timer)
+    this.timer = undefined
+  }
+
+  reclaim (reason: ReclaimResult['reason'] = 'manual'): ReclaimResult {
+    const rssBefore = this.rss()
+    const t0 = performance.now()
+    this.options.collect()
+    const rssCollected = this.rss()
+    const trimmed = this.options.trim?.() ?? false
+    const durationMs = performance.now() - t0
+    const rssAfter = this.rss()
+    const result: ReclaimResult = { at: this.now(), rssBefore, rssAfter, returnedBytes: rssBefore - rssAfter, durationMs, trimmed, trimmedBytes: rssCollected - rssAfter, reason }
+    const c = this.counters
+    c.reclaims++
+    c.returnedBytes += Math.max(0, result.returnedBytes)
+    c.trimmedBytes += Math.max(0, result.trimmedBytes)
+    c.durationMs += durationMs
+    c.last = result
+    c.baselineRss = rssAfter
+    c.baselineFootprint = this.footprint()
+    // the collection ran on the loop: it must not count as the next window's activity
+    this.utilization()
+    this.quietSince = this.now()
+    this.safeDispatchEvent('reclaim', { detail: result })
+    return result
+  }
+
+  check (): ReclaimResult | undefined {
+    const t = this.now()
+    const elu = this.utilization()
+    if (elu > this.maxElu || this.options.busy?.() === true) {
+      this.counters.busyChecks++
+      this.quietSince = undefined
+      return undefined
+    }
+    // this check covers the interval before it: the quiet period began one interval ago
+    this.quietSince ??= t - this.checkMs
+    if (t - this.quietSince < this.quietMs) return undefined
+    const c = this.counters
+    if (c.last != null && t - c.last.at < this.minInterval) return undefined
+    if (c.baselineFootprint != null && this.footprint() - c.baselineFootprint < this.minGrowth) return undefined
+    return this.reclaim('idle')
+  }
+
+  stats (): MemoryReclaimStats {
+    const c = this.counters
+    return { ...c, ...(c.last != null ? { last: { ...c.last } } : {}) }
+  }
+}
+
+export function createMemoryReclaimer (options: MemoryReclaimOptions): MemoryReclaimer {
+  return new Reclaimer(options)
+}

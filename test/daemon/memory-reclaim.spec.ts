@@ -1,0 +1,168 @@
+/**
+ * The idle memory reclaim (src/daemon/memory-reclaim.ts, memory-native.ts, memory-module.ts; issue
+ * 10): its rules on a fake clock (quiet long enough, not while busy, again only after RSS grew),
+ * the real collection and malloc_trim giving memory back in this process, the real event-loop
+ * meter holding it off while the loop is busy, and a `dmsnet up` daemon running it (status and
+ * /metrics), with the setting that turns it off as the control.
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createMemoryReclaimer, eventLoopUtilizationMeter, residentOutsideYoung } from '../../src/daemon/memory-reclaim.js'
+import { fullCollector, mallocTrim } from '../../src/daemon/memory-native.js'
+import { runCli, startDaemon } from '../cli/helpers.js'
+import { pause, waitFor } from '../helpers/wait.js'
+
+const MB = 1024 * 1024
+
+/** A reclaimer on a fake clock, loop meter and RSS; `tick(elu)` advances one check. */
+function fake (options: { busy?: () => boolean } = {}) {
+  let t = 1_000_000
+  let elu = 0
+  let rss = 100 * MB
+  let collects = 0
+  const r = createMemoryReclaimer({
+    quietMs: 30_000,
+    minGrowthBytes: 4 * MB,
+    minIntervalMs: 60_000,
+    checkIntervalMs: 5_000,
+    maxEventLoopUtilization: 0.05,
+    collect: () => { collects++; rss -= 10 * MB },
+    trim: () => true,
+    rss: () => rss,
+    utilization: () => elu,
+    now: () => t,
+    ...options
+  })
+  return {
+    r,
+    tick (u = 0.01) { t += 5_000; elu = u; return r.check() },
+    grow (bytes: number) { rss += bytes },
+    get collects () { return collects }
+  }
+}
+
+test('reclaims once quiet for quietMs, not while the loop is busy, then only after RSS grew by minGrowthBytes', () => {
+  const f = fake()
+  // 25 s quiet: not yet; a busy check starts the quiet period over
+  for (let i = 0; i < 5; i++) assert.equal(f.tick(), undefined)
+  assert.equal(f.tick(0.2), undefined, 'a busy loop (20 %) is not quiet')
+  for (let i = 0; i < 5; i++) assert.equal(f.tick(), undefined, `quiet check ${i + 1} after the busy one`)
+  const first = f.tick()
+  assert.ok(first != null, 'the sixth quiet check (30 s) reclaims')
+  assert.equal(first.returnedBytes, 10 * MB)
+  assert.equal(first.trimmed, true)
+  assert.equal(f.r.stats().baselineRss, 90 * MB)
+  // RSS back up by 3 MB only, for 3 minutes: nothing
+  f.grow(3 * MB)
+  for (let i = 0; i < 36; i++) assert.equal(f.tick(), undefined)
+  // 1 MB more (4 MB above the last result): the next quiet check reclaims
+  f.grow(MB)
+  assert.ok(f.tick() != null)
+  assert.equal(f.collects, 2)
+  // at once grown again: the minimum interval holds it back
+  f.grow(20 * MB)
+  for (let i = 0; i < 11; i++) assert.equal(f.tick(), undefined, 'within 60 s of the last reclaim')
+  assert.ok(f.tick() != null, '60 s after')
+  const s = f.r.stats()
+  assert.equal(s.reclaims, 3)
+  assert.equal(s.returnedBytes, 30 * MB)
+  assert.ok(s.busyChecks >= 1)
+})
+
+test('a busy() veto (VPN traffic) holds the reclaim off; the same run without the veto reclaims', () => {
+  let busy = true
+  const vetoed = fake({ busy: () => busy })
+  for (let i = 0; i < 20; i++) assert.equal(vetoed.tick(), undefined)
+  assert.equal(vetoed.collects, 0)
+  busy = false
+  for (let i = 0; i < 5; i++) assert.equal(vetoed.tick(), undefined)
+  assert.ok(vetoed.tick() != null, '30 s after the traffic stopped')
+  const control = fake()
+  for (let i = 0; i < 5; i++) control.tick()
+  assert.ok(control.tick() != null, 'without the veto: after 30 s')
+})
+
+test('the real collection and malloc_trim give back memory this process freed', () => {
+  const trim = mallocTrim()
+  assert.ok(trim != null, 'malloc_trim from the dmsnet addon (glibc)')
+  const collect = fullCollector()
+  assert.equal((globalThis as { gc?: unknown }).gc, undefined, 'no gc global left behind')
+  collect()
+  trim()
+  const base = process.memoryUsage.rss()
+  // garbage in both heaps: small JS objects (V8 pages) and 32 kB buffers (malloc'd backing stores,
+  // below the mmap threshold: they come from malloc's arenas); the last buffer stays alive so the
+  // freed ones sit below it, where free() alone gives nothing back
+  let junk: unknown[] | undefined = []
+  for (let i = 0; i < 300_000; i++) junk.push({ i, s: `x${i}` })
+  let bufs: Buffer[] | undefined = []
+  for (let i = 0; i < 1500; i++) bufs.push(Buffer.alloc(32 * 1024, 1))
+  const keep = bufs[bufs.length - 1]
+  const grown = process.memoryUsage.rss()
+  const outside = residentOutsideYoung()
+  assert.ok(outside > 0 && outside < grown, `RSS outside the young generation ${(outside / MB).toFixed(1)} of ${(grown / MB).toFixed(1)} MB`)
+  assert.ok(grown - base > 40 * MB, `the garbage is resident (+${((grown - base) / MB).toFixed(1)} MB)`)
+  junk = undefined
+  bufs = undefined
+  const r = createMemoryReclaimer({ collect, trim }).reclaim()
+  assert.ok(keep != null && keep.length === 32 * 1024)
+  assert.ok(r.returnedBytes > 0.6 * (grown - base), `gave back ${(r.returnedBytes / MB).toFixed(1)} of ${((grown - base) / MB).toFixed(1)} MB`)
+  assert.ok(r.rssAfter < base + 15 * MB, `RSS ${(r.rssAfter / MB).toFixed(1)} MB, ${(base / MB).toFixed(1)} before the garbage`)
+  // the 47 MB of freed buffers are malloc's: after the collection freed them, only the trim returns them
+  assert.ok(r.trimmed && r.trimmedBytes > 20 * MB, `malloc_trim gave back ${(r.trimmedBytes / MB).toFixed(1)} MB`)
+})
+
+test('the real loop meter: no reclaim while the loop spins, one once it is quiet', async () => {
+  let collects = 0
+  const r = createMemoryReclaimer({ quietMs: 300, minIntervalMs: 1, checkIntervalMs: 100, maxEventLoopUtilization: 0.5, collect: () => { collects++ }, utilization: eventLoopUtilizationMeter() })
+  // the loop ~90 % busy for 1.5 s: 9 ms of synchronous work every 10 ms
+  const spin = setInterval(() => { const end = performance.now() + 9; while (performance.now() < end); }, 10)
+  try {
+    const end = Date.now() + 1500
+    while (Date.now() < end) {
+      await pause(100) // the check period
+      assert.equal(r.check(), undefined, 'no reclaim while the loop is busy')
+    }
+  } finally {
+    clearInterval(spin)
+  }
+  assert.equal(collects, 0)
+  assert.ok(r.stats().busyChecks >= 5, `busy checks: ${r.stats().busyChecks}`)
+  // positive control: the same meter, the loop now idle
+  await waitFor(async () => { await pause(100); r.check(); return collects === 1 }, 10_000, 'a reclaim once the loop is quiet')
+})
+
+test('dmsnet up runs the reclaim (status, /metrics); memory.reclaim.enabled=false turns it off', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'dmsnet-reclaim-'))
+  t.after(async () => { await rm(dir, { recursive: true, force: true }) })
+  const base = { DMSNET_UI_ENABLED: 'false', DMSNET_MEMORY_RECLAIM_QUIET_MS: '1000', DMSNET_MEMORY_RECLAIM_MIN_INTERVAL_MS: '1000' }
+  const args = (d: string): string[] => ['--data-dir', d, '--listen', '/ip4/127.0.0.1/tcp/0', '--metrics-port', '0']
+  const status = async (d: string): Promise<{ modules: Record<string, { reclaims?: number, mallocTrim?: boolean } | undefined> }> => {
+    const r = await runCli(['--data-dir', d, 'status', '--json'])
+    assert.equal(r.code, 0, r.stderr)
+    return JSON.parse(r.stdout)
+  }
+  const on = await startDaemon(args(join(dir, 'on')), { env: base })
+  try {
+    await waitFor(async () => ((await status(join(dir, 'on'))).modules.memory?.reclaims ?? 0) >= 1, 60_000, 'a first idle reclaim')
+    const s = (await status(join(dir, 'on'))).modules.memory!
+    assert.equal(s.mallocTrim, true)
+    const url = /^metrics:\s+(\S+)/m.exec(on.stdout())![1]!
+    const text = await (await fetch(url)).text()
+    assert.match(text, /^dmsnet_memory_reclaims_total [1-9]/m)
+    assert.match(text, /^dmsnet_memory_reclaimed_bytes_total \d/m)
+  } finally {
+    assert.equal(await on.stop(), 0)
+  }
+  const off = await startDaemon(args(join(dir, 'off')), { env: { ...base, DMSNET_MEMORY_RECLAIM_ENABLED: 'false' } })
+  try {
+    const s = await status(join(dir, 'off'))
+    assert.equal(s.modules.memory, undefined, 'no memory module')
+    assert.ok(s.modules.messaging != null, 'the other modules run')
+  } finally {
+    assert.equal(await off.stop(), 0)
+  }
+})
