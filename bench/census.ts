@@ -7,13 +7,15 @@
  * rate per daemon per minute and per connection per minute (summed over daemons, divided by the
  * summed connection count), plus each daemon's CPU % and its libp2p bytes by protocol.
  * `--no-census` runs the same without the preload (its stack traces cost CPU): for CPU figures.
- * `--cpu-prof <dir> --prof-nodes 0,5` profiles those daemons (written when they stop).
+ * `--cpu-prof <dir> --prof-nodes 0,5` profiles those daemons (written when they stop, so it covers
+ * their start too); `--window-prof <dir>` instead profiles the first of `--prof-nodes` during the
+ * measured window only (60 s at most, through its inspector: SIGUSR1, then `Profiler.start/stop`).
  *
  * Usage: npm run bench -- census [--nodes 22] [--warmup 90] [--duration 180] [--no-census]
  *        [--cpu-prof <dir>] [--prof-nodes 0] [--top 40]
  * Progress and the table on stderr; stdout: one JSON line.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -33,6 +35,39 @@ const strArg = (name: string): string | undefined => {
 }
 const PROF_DIR = strArg('cpu-prof')
 const PROF_NODES = new Set((strArg('prof-nodes') ?? '0').split(',').map(Number))
+const WINDOW_PROF = strArg('window-prof')
+
+/**
+ * CPU profile of a running daemon over `ms`: SIGUSR1 opens its inspector (127.0.0.1:9229, so one
+ * daemon at a time), then Profiler.start/stop over the DevTools protocol.
+ */
+async function windowProfile (pid: number, ms: number, file: string): Promise<void> {
+  process.kill(pid, 'SIGUSR1')
+  let url: string | undefined
+  for (let i = 0; i < 50 && url == null; i++) {
+    await sleep(200)
+    url = await fetch('http://127.0.0.1:9229/json/list').then(async r => (await r.json() as Array<{ webSocketDebuggerUrl: string }>)[0]?.webSocketDebuggerUrl).catch(() => undefined)
+  }
+  if (url == null) throw new Error(`no inspector on pid ${pid}`)
+  const ws = new WebSocket(url)
+  await new Promise((resolve, reject) => { ws.onopen = resolve; ws.onerror = reject })
+  let id = 0
+  const pending = new Map<number, (v: unknown) => void>()
+  ws.onmessage = (e) => {
+    const m = JSON.parse(String(e.data)) as { id?: number, result?: unknown }
+    if (m.id != null) pending.get(m.id)?.(m.result)
+  }
+  const call = async (method: string, params: Record<string, unknown> = {}): Promise<unknown> => await new Promise(resolve => {
+    pending.set(++id, resolve)
+    ws.send(JSON.stringify({ id, method, params }))
+  })
+  await call('Profiler.enable')
+  await call('Profiler.start')
+  await sleep(ms)
+  const r = await call('Profiler.stop') as { profile: unknown }
+  writeFileSync(file, JSON.stringify(r.profile))
+  ws.close()
+}
 // the source tree's preload (dist/bench -> bench/_lib), and the node_modules it patches
 const here = dirname(fileURLToPath(import.meta.url))
 const repo = resolve(here, '../..')
@@ -58,7 +93,7 @@ async function main (): Promise<void> {
     for (let i = 0; i < NODES; i++) {
       const nodeArgs = [
         ...(CENSUS ? ['--import', PRELOAD] : []),
-        ...(PROF_DIR != null && PROF_NODES.has(i) ? ['--cpu-prof', `--cpu-prof-dir=${PROF_DIR}`, `--cpu-prof-name=census-${i}-\${pid}.cpuprofile`] : [])
+        ...(PROF_DIR != null && WINDOW_PROF == null && PROF_NODES.has(i) ? ['--cpu-prof', `--cpu-prof-dir=${PROF_DIR}`, `--cpu-prof-name=census-${i}-\${pid}.cpuprofile`] : [])
       ]
       const args = ['--listen', '/ip4/127.0.0.1/tcp/0']
       for (const b of nodes.slice(0, 3)) args.push('--bootstrap', b.listen)
@@ -79,7 +114,12 @@ async function main (): Promise<void> {
     }
     const a = await snap()
     log(`measuring ${DURATION_S} s`)
+    const profIndex = [...PROF_NODES][0] ?? 0
+    const prof = WINDOW_PROF != null
+      ? windowProfile(nodes[profIndex]!.pid, Math.min(60, DURATION_S) * 1000, join(WINDOW_PROF, `window-c${profIndex}-${Date.now()}.cpuprofile`)).catch((err: Error) => { log(`window profile failed: ${err.message}`) })
+      : undefined
     await sleep(DURATION_S * 1000)
+    await prof
     const b = await snap()
 
     const peers = b.metrics.map(t => metricSum(t, 'dmsnet_peers_connected'))
