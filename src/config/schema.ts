@@ -196,9 +196,10 @@ const ConnectionManagerSchema = z.strictObject({
 }).prefault({})
 
 /**
- * libp2p's connection monitor (issue 10): it pings every connection on a fresh stream and closes
- * the connection when one ping fails. libp2p's defaults (every 10 s, fail after 5 s+) cost an idle
- * node a stream per connection every 10 s and, on a busy host or a slow link, killed healthy
+ * Connection liveness (issue 10): every connection's muxer is pinged (one yamux ping frame; no
+ * stream, src/network/connection-pings.ts) and a ping unanswered within the timeout closes the
+ * connection. libp2p's own monitor (a ping stream every 10 s, fail after 5 s+) cost an idle node
+ * a stream per connection every 10 s and, on a busy host or a slow link, killed healthy
  * connections, whose re-dials (noise, identify, gossipsub, DHT) cost far more than the pings.
  */
 const ConnectionMonitorSchema = z.strictObject({
@@ -214,7 +215,11 @@ const YamuxSchema = z.strictObject({
    */
   initialStreamWindowSize: posInt().min(262_144, { error: 'an integer >= 262144 (256 KiB)' }).max(2 ** 32 - 1, { error: 'an integer < 2^32' }).default(262_144),
   maxStreamWindowSize: posInt().min(262_144, { error: 'an integer >= 262144 (256 KiB)' }).max(2 ** 32 - 1, { error: 'an integer < 2^32' }).default(16 * 1024 * 1024),
-  keepAliveIntervalMs: posInt().default(30_000),
+  /**
+   * yamux's own keep-alive ping, 0 = off (issue 10): the connection pings
+   * (`network.connectionMonitor`) already ping every connection's muxer, with a timeout.
+   */
+  keepAliveIntervalMs: nonNegInt().default(0),
   /**
    * Largest yamux data frame we send (0 = as large as the peer's window allows). A frame is
    * usable only once it fully arrived: multi-MiB frames stall the pipeline, small ones cost CPU;

@@ -13,3 +13,8 @@ export class IdentityCorruptError extends DmsnetError {
 export class IdentityPermissionError extends DmsnetError {
   static override name = 'IdentityPermissionError'
 }
+
+/** A connection's liveness ping went unanswered (src/network/connection-pings.ts): it is aborted. */
+export class ConnectionPingTimeoutError extends DmsnetError {
+  static override name = 'ConnectionPingTimeoutError'
+}

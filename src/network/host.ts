@@ -23,6 +23,8 @@ import { paceRandomWalk } from './paced-walk.js'
 import { gateRandomWalk } from './walk-gate.js'
 import { windowedYamux } from './yamux-window.js'
 import { withCoalescedWrites } from './coalesced-writes.js'
+import { connectionPings } from './connection-pings.js'
+import { skipRedundantPeerWrites } from './peer-store-writes.js'
 import type { NetworkConfig } from '../config/schema.js'
 import type { DhtRecordOptions, DmsnetHost, DmsnetServices, HostProfile } from './types.js'
 import type { ConnectionGater, PeerId, PrivateKey } from '@libp2p/interface'
@@ -139,7 +141,10 @@ export async function createHost (options: CreateHostOptions & { gater?: Connect
       maxOutboundStreams: config.pubsub.maxOutboundStreams,
       maxOutboundBufferSize: config.pubsub.maxOutboundBufferSize,
       maxInboundDataLength: config.pubsub.maxInboundDataLength
-    })
+    }),
+    // issue 10: liveness by one yamux ping frame per connection instead of a ping stream (and
+    // yamux's own keep-alive, off by default): see ./connection-pings.ts
+    connectionPings: connectionPings({ intervalMs: config.connectionMonitor.pingIntervalMs, timeoutMs: config.connectionMonitor.pingTimeoutMs })
   }
   if (config.autonat.enabled) services.autonat = autoNAT()
   if (config.dcutr.enabled) services.dcutr = dcutr()
@@ -186,11 +191,8 @@ export async function createHost (options: CreateHostOptions & { gater?: Connect
       dialTimeout: config.connectionManager.dialTimeoutMs,
       inboundConnectionThreshold: config.connectionManager.inboundConnectionThreshold
     },
-    // issue 10: fewer pings, and a slow one does not kill the connection (docs/scale.md)
-    connectionMonitor: {
-      pingInterval: config.connectionMonitor.pingIntervalMs,
-      pingTimeout: { minTimeout: config.connectionMonitor.pingTimeoutMs, maxTimeout: Math.max(60_000, config.connectionMonitor.pingTimeoutMs) }
-    },
+    // issue 10: libp2p's monitor opens a stream per ping; `services.connectionPings` replaces it
+    connectionMonitor: { enabled: false },
     connectionGater: options.gater ?? createGater(config, profile),
     services: services as unknown as Libp2pOptions<DmsnetServices>['services'],
     // the DHT keeps its records here; a capability may bring one with quotas (see DhtRecordOptions)
@@ -206,5 +208,7 @@ export async function createHost (options: CreateHostOptions & { gater?: Connect
   paceRandomWalk(host as unknown as Parameters<typeof paceRandomWalk>[0], config.randomWalk)
   // and no walk at all while the node has enough peers (./walk-gate.ts)
   gateRandomWalk(host as unknown as Parameters<typeof gateRandomWalk>[0], { stopAtConnections: config.randomWalk.stopAtConnections, checkIntervalMs: 30_000 })
+  // issue 10: no peer-store write per stream when its protocol is already recorded
+  skipRedundantPeerWrites(host.peerStore as unknown as Parameters<typeof skipRedundantPeerWrites>[0])
   return host
 }

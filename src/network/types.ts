@@ -26,6 +26,8 @@ export interface DmsnetServices extends Record<string, unknown> {
   dcutr?: unknown
   upnp?: unknown
   relay?: unknown
+  /** Connection liveness by muxer pings (./connection-pings.ts); libp2p's stream-ping monitor is off. */
+  connectionPings?: import('./connection-pings.js').ConnectionPings
 }
 
 /** A libp2p host with dmsnet's services. Assignable to a plain `Libp2p`. */

@@ -52,6 +52,7 @@ export interface WindowedYamuxInit {
   receiveWindow: number
   /** Ceiling of a stream's window growth (>= receiveWindow). */
   maxStreamWindowSize: number
+  /** yamux's own ping (no timeout, only traffic), ms; 0 = off. */
   keepAliveInterval: number
   /** Per-stream read buffer limit; must hold at least one full window. */
   maxReadBufferLength: number
@@ -213,8 +214,9 @@ interface MetricsLike {
 export function windowedYamux (init: WindowedYamuxInit): WindowedYamux {
   const max = Math.max(init.maxStreamWindowSize, init.receiveWindow)
   const inner = yamux({
-    enableKeepAlive: true,
-    keepAliveInterval: init.keepAliveInterval,
+    // 0: off (the connection pings of ./connection-pings.ts already ping every muxer)
+    enableKeepAlive: init.keepAliveInterval > 0,
+    ...(init.keepAliveInterval > 0 ? { keepAliveInterval: init.keepAliveInterval } : {}),
     ...(init.maxInboundStreams != null ? { maxInboundStreams: init.maxInboundStreams } : {}),
     streamOptions: {
       initialStreamWindowSize: YAMUX_SPEC_WINDOW,

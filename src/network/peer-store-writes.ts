@@ -1,0 +1,100 @@
+/**
+ * Skips peer-store writes that would change nothing: the protocol of a stream already recorded.
+ *
+ * Why (issue 10, bench/census.ts): libp2p records the protocol of every negotiated stream, at both
+ * ends, with `peerStore.merge(peer, { protocols: [p] })`. That is a read, a protobuf decode, a
+ * merge, an address dedupe and filter, a sort, an encode and a datastore write per stream
+ * (~0.1-0.4 ms on the shared test machine), although after the peer's first stream of a protocol
+ * the merge changes nothing but the record's `updated` time. Every DHT RPC, gossip stream and
+ * message stream paid it twice.
+ *
+ * Here the host's peer store remembers, per peer, the record its last write returned and when.
+ * A protocols-only merge whose protocols that record already has, within `refreshMs` of that
+ * write, returns the remembered record without writing. Every other write goes through and
+ * refreshes the memory, and a delete forgets the peer, so a protocol removed by identify (a patch)
+ * is written again by the next stream of it. `refreshMs` (5 min) keeps the record's `updated`
+ * time fresh for libp2p's expiry (6 h without a write) and bounds how stale a returned record is.
+ */
+import type { AbortOptions, Peer, PeerData, PeerId } from '@libp2p/interface'
+
+export interface PeerStoreWritesStats {
+  /** Protocols-only merges answered from memory (no write). */
+  skipped: number
+  /** Writes passed to the peer store. */
+  written: number
+}
+
+interface WritablePeerStore {
+  merge(id: PeerId, data: PeerData, options?: AbortOptions): Promise<Peer>
+  patch(id: PeerId, data: PeerData, options?: AbortOptions): Promise<Peer>
+  save(id: PeerId, data: PeerData, options?: AbortOptions): Promise<Peer>
+  delete(id: PeerId, options?: AbortOptions): Promise<void>
+}
+
+export interface PeerStoreWritesInit {
+  /** A remembered record is trusted this long after the write that returned it. */
+  refreshMs?: number
+  /** Peers remembered at most (the least recently written are forgotten first). */
+  maxPeers?: number
+}
+
+const DEFAULT_REFRESH_MS = 5 * 60_000
+const DEFAULT_MAX_PEERS = 4096
+
+/** Only `protocols` is set: what libp2p's connection writes for every stream. */
+function protocolsOnly (data: PeerData): data is PeerData & { protocols: string[] } {
+  if (!Array.isArray(data.protocols)) return false
+  for (const [k, v] of Object.entries(data)) if (k !== 'protocols' && v != null) return false
+  return true
+}
+
+const statsOf = new WeakMap<object, PeerStoreWritesStats>()
+
+/** The counters of a peer store wrapped by `skipRedundantPeerWrites` (e.g. `host.peerStore`). */
+export function peerStoreWritesStats (peerStore: object): PeerStoreWritesStats | undefined {
+  return statsOf.get(peerStore)
+}
+
+/** Wraps `peerStore`'s write methods in place (every libp2p component shares this instance). */
+export function skipRedundantPeerWrites (peerStore: WritablePeerStore, init: PeerStoreWritesInit = {}): PeerStoreWritesStats {
+  const refreshMs = init.refreshMs ?? DEFAULT_REFRESH_MS
+  const maxPeers = init.maxPeers ?? DEFAULT_MAX_PEERS
+  const stats: PeerStoreWritesStats = { skipped: 0, written: 0 }
+  statsOf.set(peerStore, stats)
+  const known = new Map<string, { peer: Peer, at: number }>()
+  const remember = (key: string, peer: Peer): Peer => {
+    known.delete(key) // re-insert: Map order is the eviction order
+    known.set(key, { peer, at: Date.now() })
+    if (known.size > maxPeers) known.delete(known.keys().next().value!)
+    return peer
+  }
+  const write = (method: 'merge' | 'patch' | 'save'): void => {
+    const inner = peerStore[method].bind(peerStore)
+    peerStore[method] = async (id, data, options) => {
+      const key = id.toString()
+      if (method === 'merge' && protocolsOnly(data)) {
+        const k = known.get(key)
+        if (k != null && Date.now() - k.at < refreshMs && data.protocols.every(p => k.peer.protocols.includes(p))) {
+          stats.skipped++
+          return k.peer
+        }
+      }
+      stats.written++
+      try {
+        return remember(key, await inner(id, data, options))
+      } catch (err) {
+        known.delete(key) // what the store holds now is unknown
+        throw err
+      }
+    }
+  }
+  write('merge')
+  write('patch')
+  write('save')
+  const del = peerStore.delete.bind(peerStore)
+  peerStore.delete = async (id, options) => {
+    known.delete(id.toString())
+    await del(id, options)
+  }
+  return stats
+}
