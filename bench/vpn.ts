@@ -21,6 +21,9 @@
  *   `tunWrite` (B's TUN write queue was full); vpn_udp_500m_w2m_lost_at: the same for the -w 2M runs.
  * - vpn_rtt_ms / veth_rtt_ms: median ping RTT (40 pings, 50 ms apart).
  * - vpn_tcp_cpu_s_per_gb / vpn_udp_cpu_s_per_gb / stream_cpu_s_per_gb: CPU seconds of both node processes per GB.
+ * - vpn_udp_cpu_s_per_gb_carried: the same per GB the VPN carried (read from A's TUN) in the `--udp-rate` runs;
+ *   vpn_udp_rcvbuf_drop_pct: the share of those datagrams that B's kernel then dropped at the receiving
+ *   iperf3's full socket buffer (Udp RcvbufErrors): the nodes' work that the application never got.
  * - tun: per node, bytes per packet and packets per batch the TUN saw, coalescing counters.
  * - stream_rtt_ms: median round trip of 64 bytes on one open bare libp2p stream (40, 50 ms apart).
  * Any measurement that fails (iperf3 error, unreadable result, lost pings, a failed stream run)
@@ -233,7 +236,7 @@ async function main (): Promise<Record<string, unknown>> {
       await new Promise(resolve => setTimeout(resolve, idleBefore * 1000)) // the idle period itself is what is measured after
     }
     const series: Record<string, number[]> = {
-      vpn_tcp: [], veth_tcp: [], vpn_udp: [], veth_udp: [], vpn_udp_loss_500m: [], veth_udp_loss_500m: [], vpn_udp_loss_500m_w2m: [], veth_udp_loss_500m_w2m: [], stream: [], vpn_rtt: [], veth_rtt: [], stream_rtt: [], vpn_tcp_cpu: [], vpn_udp_cpu: [], stream_cpu: [], tcp_vs_stream_same_run: [], udp_vs_veth_same_run: [], rtt_vs_stream_same_run: []
+      vpn_tcp: [], veth_tcp: [], vpn_udp: [], veth_udp: [], vpn_udp_loss_500m: [], veth_udp_loss_500m: [], vpn_udp_loss_500m_w2m: [], veth_udp_loss_500m_w2m: [], vpn_udp_rcvbuf_pct: [], vpn_udp_cpu_carried: [], stream: [], vpn_rtt: [], veth_rtt: [], stream_rtt: [], vpn_tcp_cpu: [], vpn_udp_cpu: [], stream_cpu: [], tcp_vs_stream_same_run: [], udp_vs_veth_same_run: [], rtt_vs_stream_same_run: []
     }
     const push = (k: string, v: number): void => { series[k]!.push(v) }
     const lostAt: LossCounts = { rcvbuf: 0, tunTx: 0, linkQueue: 0, tunWrite: 0 }
@@ -260,9 +263,23 @@ async function main (): Promise<Record<string, unknown>> {
       if (i % 2 === 0) await run('stream', streamRun)
       push('tcp_vs_stream_same_run', tcp.gbps / series.stream!.at(-1)!)
       push('veth_udp', (await run('veth_udp', async () => await iperf(world, a, b, b.underlayIp, secs, udpRate))).gbps)
-      const udp = await run('vpn_udp', async () => await profiled(nodes, 'udp', i === 0, async () => await iperfVpn(world, a, b, vpnB, secs, udpRate)))
+      const udp = await run('vpn_udp', async () => {
+        // what the VPN carried (datagrams A read from its TUN) against what died at the receiving
+        // socket: work done for datagrams the application never got (docs/vpn.md, "Where the CPU goes")
+        const k0 = await lossCounters(world, a, b)
+        const t0 = (await a.call<VpnStatus>('status')).tun
+        const r = await profiled(nodes, 'udp', i === 0, async () => await iperfVpn(world, a, b, vpnB, secs, udpRate))
+        const t1 = (await a.call<VpnStatus>('status')).tun
+        const k1 = await lossCounters(world, a, b)
+        const carried = (t1?.rxPackets ?? NaN) - (t0?.rxPackets ?? NaN)
+        const carriedGb = ((t1?.rxBytes ?? NaN) - (t0?.rxBytes ?? NaN)) / 1e9
+        if (!(carried > 0) || !(carriedGb > 0)) throw new BenchRunError('VPN UDP: no datagrams read from the sending TUN')
+        return { ...r, rcvbufPct: 100 * (k1.rcvbuf - k0.rcvbuf) / carried, cpuSPerGbCarried: r.cpuSPerGb * (r.gbps * secs / 8) / carriedGb }
+      })
       push('vpn_udp', udp.gbps)
       push('vpn_udp_cpu', udp.cpuSPerGb)
+      push('vpn_udp_rcvbuf_pct', udp.rcvbufPct)
+      push('vpn_udp_cpu_carried', udp.cpuSPerGbCarried)
       push('udp_vs_veth_same_run', udp.gbps / series.veth_udp!.at(-1)!)
     }
     for (let i = 0; i < runs; i++) {
@@ -305,6 +322,10 @@ async function main (): Promise<Record<string, unknown>> {
       // CPU seconds of both VPN node processes per GB received (medians)
       vpn_tcp_cpu_s_per_gb: round(stats(series.vpn_tcp_cpu!)?.median, 2),
       vpn_udp_cpu_s_per_gb: round(stats(series.vpn_udp_cpu!)?.median, 2),
+      // the same per GB the VPN carried (read from the sending TUN), and the share of those
+      // datagrams the receiving socket dropped (its buffer full): the work spent for nothing
+      vpn_udp_cpu_s_per_gb_carried: round(stats(series.vpn_udp_cpu_carried!)?.median, 2),
+      vpn_udp_rcvbuf_drop_pct: round(stats(series.vpn_udp_rcvbuf_pct!)?.median, 1),
       // the same for the bare stream: what the VPN's own work adds per GB, apart from noise + yamux
       stream_cpu_s_per_gb: round(stats(series.stream_cpu!)?.median, 2),
       vpn_tcp_vs_stream: round((stats(series.vpn_tcp!)?.median ?? NaN) / (stats(series.stream!)?.median ?? NaN), 2),

@@ -26,6 +26,18 @@
  * longer buys anything at idle: 3 against 3 daemons, both ending at 82.6-82.7 MB RSS (the reclaim
  * gives the young generation back either way); still not taken.
  *
+ * `--no-incremental-marking-task` (issue 13, VPN TCP; docs/vpn.md "GC storms"): the storms came
+ * back in about half of fresh 6-s VPN TCP phases even with the floor above (8-36 full GCs on one
+ * node), with 39 MB of slack below the old generation's limit. `--trace-incremental-marking`
+ * showed each one started by V8's incremental-marking *task*, scheduled right after a scavenge
+ * that young ArrayBuffer bytes forced ("external memory pressure": TUN slabs, socket reads, Noise
+ * buffers). Without the task, marking starts at the allocation limits only: 8 alternated pairs
+ * of 6-s VPN TCP runs, at most 3 full GCs per node (storms in 0 of 8 against 4 of 8), both nodes'
+ * CPU per GB 4.25 against 4.35 median (mean 4.20 against 4.72), faster in 6 of 8 pairs. An idle
+ * daemon's memory was checked once only (2 VPN nodes, 90 s idle after a TCP burst: RSS 139/165
+ * against 144/140 MB, heap in use 28.7/28.5 against 27.9/27.9 MB, the memory reducer's full GCs
+ * ran alike): `bench idle` has not been run with it.
+ *
  * The same re-exec runs the minified bundle and sets malloc's environment (daemon-entry.ts).
  * `DMSNET_NODE_FLAGS` replaces the list (empty: no flags), e.g. to add an operator's memory
  * budget: `DMSNET_NODE_FLAGS="--v8-pool-size=1 --max-old-space-size=256"`. A flag already
@@ -52,7 +64,7 @@ export class NodeFlagsError extends CliError {
 /** Flags that make node do something else than run the daemon. */
 const NOT_RUNTIME = new Set(['--eval', '--print', '--check', '--version', '--help', '--interactive', '--test', '--run', '--watch', '--watch-path', '--v8-options', '--completion-bash', '--input-type', '--entry-url'])
 
-export const DEFAULT_DAEMON_NODE_FLAGS: readonly string[] = ['--v8-pool-size=1', '--initial-old-space-size=64']
+export const DEFAULT_DAEMON_NODE_FLAGS: readonly string[] = ['--v8-pool-size=1', '--initial-old-space-size=64', '--no-incremental-marking-task']
 
 /** Set in the re-executed daemon's environment so that it never re-executes again. */
 const GUARD = 'DMSNET_NODE_FLAGS_APPLIED'
