@@ -24,6 +24,7 @@ import { gateRandomWalk } from './walk-gate.js'
 import { windowedYamux } from './yamux-window.js'
 import { withCoalescedWrites } from './coalesced-writes.js'
 import { connectionPings } from './connection-pings.js'
+import { fastMessageId } from './gossip-ids.js'
 import { skipRedundantPeerWrites } from './peer-store-writes.js'
 import type { NetworkConfig } from '../config/schema.js'
 import type { DhtRecordOptions, DmsnetHost, DmsnetServices, HostProfile } from './types.js'
@@ -131,6 +132,8 @@ export async function createHost (options: CreateHostOptions & { gater?: Connect
     }),
     pubsub: gossipsub({
       globalSignaturePolicy: 'StrictSign',
+      // the duplicate check before the signature check (./gossip-ids.ts)
+      fastMsgIdFn: fastMessageId,
       emitSelf: false,
       allowPublishToZeroTopicPeers: true,
       floodPublish: true,
