@@ -2,8 +2,8 @@
  * Gossipsub's duplicate check comes before its signature check (src/network/gossip-ids.ts), on
  * real nodes: a copy of a message the node has already validated, with its signature broken, is
  * classed a duplicate without a verification; the same broken copy with a sequence number the
- * node has not seen is still rejected as invalid (the control), and so is a copy whose id was
- * never validated.
+ * node has not seen is still rejected as invalid (the control), and rejecting it does not put its
+ * id in the cache (the same forgery is rejected again, not taken for a duplicate).
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
@@ -54,6 +54,10 @@ describe('network: gossipsub fast message ids', () => {
     const fresh = await internals.validateReceivedMessage(from, { ...copy, seqno: seqnoBytes(m.sequenceNumber + 1000n) })
     assert.equal(fresh.code, 'invalid')
     assert.equal(fresh.error, 'invalid_signature')
+    // and a forged copy cannot claim an id first: the rejected one did not enter the cache, so the
+    // same forgery again is checked (and rejected) again, not waved through as a duplicate
+    const again = await internals.validateReceivedMessage(from, { ...copy, seqno: seqnoBytes(m.sequenceNumber + 1000n) })
+    assert.equal(again.code, 'invalid')
     gs.removeEventListener('gossipsub:message' as never, onMessage as never)
     s.unsubscribe()
   })
