@@ -154,7 +154,7 @@ async function main (): Promise<void> {
       const b = dht.breakdown
       log(`N=${n}: DHT lookup breakdown p50/p95 ms: first query sent ${b.firstQueryMs.p50}/${b.firstQueryMs.p95}, first answer ${b.firstResponseMs.p50}/${b.firstResponseMs.p95}, control call ${b.callMs.p50}/${b.callMs.p95}, a libp2p ping to the same peer ${b.pingMs.p50}/${b.pingMs.p95}; queries ${b.queriesMedian}, failed ${b.queryErrorsMedian} (medians)`)
       const gs = await phase('gossip', phases, stats, async () => await gossip(nodes, gossipMsgs, `/scale/${n}`, random, log), pids)
-      log(`N=${n}: gossip delivery ${gs.delivery * 100}%, to all p50 ${gs.allMs.p50} p95 ${gs.allMs.p95} ms (each p50 ${gs.eachMs.p50} p95 ${gs.eachMs.p95})`)
+      log(`N=${n}: gossip delivery ${gs.delivery * 100}%, to all p50 ${gs.allMs.p50} p95 ${gs.allMs.p95} ms (each p50 ${gs.eachMs.p50} p95 ${gs.eachMs.p95}; to all from before the control call p50 ${gs.allFromCallMs.p50} p95 ${gs.allFromCallMs.p95})`)
       const bids = await phase('bids', phases, stats, async () => await jobBids(nodes, jobRounds, 10_000, log), pids)
       const req = await phase('requests', phases, stats, async () => await farRequests(nodes, rtt, requests, random), pids)
       log(`N=${n}: far requests ${req.ok}/${req.n} answered, p50 ${req.latency.p50} p95 ${req.latency.p95} ms`)
@@ -166,6 +166,7 @@ async function main (): Promise<void> {
       for (const nd of nodes.filter(x => x.controlRetries.length > 0)) log(`N=${n}: node ${nd.index}: ${nd.controlRetries.length} control call(s) made again after a socket failure, first: ${nd.controlRetries[0]}`)
       log(`N=${n}: machine load average ${loadavg()[0]!.toFixed(1)} (2 cores, shared)`)
       log(`N=${n}: idle CPU per daemon median ${usage.cpuPct.median}% max ${usage.cpuPct.max}% of a core; RSS median ${usage.rssMb.median} max ${usage.rssMb.max} MB; link process ${linkCpu[0]?.toFixed(1)}%`)
+      log(`N=${n}: busiest at idle (node: CPU %, connections): ${(usage.top ?? []).map(t => `${t.node}: ${t.cpuPct}%, ${t.conns ?? '?'}`).join('; ')}; largest (node: RSS MB): ${(usage.topRss ?? []).map(t => `${t.node}: ${t.rssMb}`).join('; ')}`)
       results.push({ nodes: n, loadAvg1m: Math.round(loadavg()[0]! * 10) / 10, phases, convergence: conv, settle, dht, gossip: gs, bids, requests: req, usage, linkCpuPct: linkCpu[0] ?? null, link: await world.linkStats() })
     }
 
@@ -189,6 +190,8 @@ async function main (): Promise<void> {
       nodes: last.nodes,
       idle_cpu_pct_per_node: last.usage.cpuPct.median,
       idle_cpu_pct_max: last.usage.cpuPct.max,
+      idle_cpu_top: last.usage.top,
+      rss_top: last.usage.topRss,
       rss_mb_per_node: last.usage.rssMb.median,
       rss_mb_max: last.usage.rssMb.max,
       pss_mb_per_node: last.usage.pssMb?.median,
@@ -209,6 +212,8 @@ async function main (): Promise<void> {
       dht_ping_p95_ms: last.dht.breakdown.pingMs.p95,
       gossip_all_p50_ms: last.gossip.allMs.p50,
       gossip_all_p95_ms: last.gossip.allMs.p95,
+      gossip_all_from_call_p50_ms: last.gossip.allFromCallMs.p50,
+      gossip_all_from_call_p95_ms: last.gossip.allFromCallMs.p95,
       gossip_delivery: last.gossip.delivery,
       gossip_subscription_failures: last.gossip.subscriptionFailures.length,
       control_retries: world.nodes.reduce((sum, x) => sum + x.controlRetries.length, 0),

@@ -105,8 +105,10 @@ export async function dhtLookups (nodes: ScaleNode[], count: number, random: () 
 }
 
 export interface Gossip {
-  /** per message: time until the last node had it */
+  /** per message: time from the publisher daemon's publish() (its clock: the reply's `at`) until the last node had it */
   allMs: Tail
+  /** the same from before this process's control call (adds the call's own latency to a busy daemon) */
+  allFromCallMs: Tail
   /** per (message, node) delivery */
   eachMs: Tail
   delivery: number
@@ -158,27 +160,31 @@ export async function gossip (nodes: ScaleNode[], count: number, topic: string, 
     }, 60_000, 1000)
     const warmupMs = Date.now() - w0
     if (!warmed) log(`gossip warm-up: not every node got a message within 60 s (${got.filter(g => g.size > 0).length}/${nodes.length})`)
-    const sent: Array<{ id: string, from: number, at: number }> = []
+    const sent: Array<{ id: string, from: number, at: number, calledAt: number }> = []
     for (let m = 0; m < count; m++) {
       const from = nodes[Math.floor(random() * nodes.length)]!
       const id = `msg-${m}`
-      const at = Date.now()
-      await from.client.call('messaging.publish', { topic, type: 'scale', payload: id })
-      sent.push({ id, from: nodes.indexOf(from), at })
+      const calledAt = Date.now()
+      const { at } = await from.client.call('messaging.publish', { topic, type: 'scale', payload: id })
+      sent.push({ id, from: nodes.indexOf(from), at, calledAt })
       await new Promise(resolve => setTimeout(resolve, 500))
     }
     const expected = sent.length * (nodes.length - 1)
     const count$ = (): number => sent.reduce((s, m) => s + got.filter((g, i) => i !== m.from && g.has(m.id)).length, 0)
     await pollUntil(async () => count$() >= expected, 15_000, 250)
     const all: number[] = []
+    const allFromCall: number[] = []
     const each: number[] = []
     for (const m of sent) {
       const ts = got.flatMap((g, i) => i === m.from || !g.has(m.id) ? [] : [g.get(m.id)! - m.at])
       each.push(...ts)
-      if (ts.length === nodes.length - 1) all.push(Math.max(...ts))
+      if (ts.length === nodes.length - 1) {
+        all.push(Math.max(...ts))
+        allFromCall.push(Math.max(...ts) + m.at - m.calledAt)
+      }
     }
     for (const f of failures) log(`gossip: node ${f.node}'s subscription stream failed (${f.error})${f.resubscribed ? '; subscribed again' : '; gave up'}`)
-    return { allMs: tail(all), eachMs: tail(each), delivery: round(count$() / expected, 4), messages: sent.length, warmupMs, subscriptionFailures: [...failures] }
+    return { allMs: tail(all), allFromCallMs: tail(allFromCall), eachMs: tail(each), delivery: round(count$() / expected, 4), messages: sent.length, warmupMs, subscriptionFailures: [...failures] }
   } finally {
     ac.abort()
     await Promise.all(subs)
@@ -332,13 +338,21 @@ export interface Usage {
   // RSS counts the node binary's shared file pages in every daemon; PSS divides them, anon is each one's own
   pssMb?: { median: number, max: number, mean: number }
   anonMb?: { median: number, max: number, mean: number }
+  /** the busiest daemons of the window, with their connection count: is the max a bootstrap, or a node's periodic job? */
+  top?: Array<{ node: number, cpuPct: number, conns: number | null }>
+  /** the largest daemons by RSS (node: MB) */
+  topRss?: Array<{ node: number, rssMb: number }>
 }
 
 /** CPU % of a core and RSS per daemon over `windowMs`, with nothing asked of them. */
 export async function idleUsage (nodes: ScaleNode[], windowMs: number): Promise<Usage> {
   const pids = nodes.map(n => n.pid)
-  const cpu = (await cpuPercent(pids, windowMs)).filter((x): x is number => x != null)
-  const rss = pids.map(rssMb).filter((x): x is number => x != null)
+  const perNode = await cpuPercent(pids, windowMs)
+  const cpu = perNode.filter((x): x is number => x != null)
+  const rssPerNode = pids.map(rssMb)
+  const rss = rssPerNode.filter((x): x is number => x != null)
+  const topRss = nodes.map((n, i) => ({ node: n.index, rssMb: rssPerNode[i] })).filter((x): x is { node: number, rssMb: number } => x.rssMb != null)
+    .sort((a, b) => b.rssMb - a.rssMb).slice(0, 5).map(x => ({ node: x.node, rssMb: round(x.rssMb, 1) }))
   const sum = (xs: number[]): { median: number, max: number, mean: number } => {
     const s = [...xs].sort((a, b) => a - b)
     return { median: round(s[s.length >> 1] ?? 0, 2), max: round(s[s.length - 1] ?? 0, 2), mean: round(s.reduce((a, b) => a + b, 0) / Math.max(1, s.length), 2) }
@@ -346,7 +360,14 @@ export async function idleUsage (nodes: ScaleNode[], windowMs: number): Promise<
   const smaps = pids.map(smapsRollup)
   const pss = smaps.map(m => m.Pss).filter((x): x is number => x != null)
   const anon = smaps.map(m => m.Anonymous).filter((x): x is number => x != null)
-  return { cpuPct: sum(cpu), rssMb: sum(rss), pssMb: sum(pss), anonMb: sum(anon) }
+  const busiest = nodes.map((n, i) => ({ n, cpu: perNode[i] })).filter((x): x is { n: ScaleNode, cpu: number } => x.cpu != null)
+    .sort((a, b) => b.cpu - a.cpu).slice(0, 5)
+  const top = await Promise.all(busiest.map(async ({ n, cpu }) => {
+    const conns = await n.client.call('node.peers', {}, { signal: AbortSignal.timeout(10_000) })
+      .then(peers => new Set(peers.map(p => p.peerId)).size, () => null)
+    return { node: n.index, cpuPct: round(cpu, 2), conns }
+  }))
+  return { cpuPct: sum(cpu), rssMb: sum(rss), pssMb: sum(pss), anonMb: sum(anon), top, topRss }
 }
 
 export interface PingCheck { pairs: Array<{ from: number, to: number, configuredMs: number, measuredMs: number | null }>, ok: boolean }

@@ -44,7 +44,8 @@ export const request = unary('messaging.request', {
 export const publish = unary('messaging.publish', {
   description: 'publish a signed message on a gossip topic',
   params: z.object({ topic: z.string().min(1), type: z.string().min(1).default('message'), payload: z.string().default(''), encoding }),
-  result: z.object({ recipients: z.number().int() }),
+  // at: the daemon's clock when the publish began (before signing), so a caller can time delivery without its own call's latency
+  result: z.object({ recipients: z.number().int(), at: z.number() }),
   errors: [MessageTooLargeError]
 })
 

@@ -47,7 +47,10 @@ export function registerMessagingControl (registry: MethodRegistry, messaging: M
       const r = await messaging.request(p.peer, p.type, toBytes(p.payload, p.encoding), { signal, ...(p.timeoutMs != null ? { timeoutMs: p.timeoutMs } : {}) })
       return { peer: p.peer, type: p.type, response: fromBytes(r, p.encoding), bytes: r.byteLength, ms: performance.now() - t0 }
     }),
-    registry.implement(api.publish, async (p, { signal }) => await messaging.publish(p.topic, p.type, toBytes(p.payload, p.encoding), { signal })),
+    registry.implement(api.publish, async (p, { signal }) => {
+      const at = Date.now()
+      return { ...await messaging.publish(p.topic, p.type, toBytes(p.payload, p.encoding), { signal }), at }
+    }),
     registry.implement(api.topic, (p) => {
       const topic = p.topic ?? messaging.config.jobsTopic
       return { topic, subscribers: messaging.pubsub.peersOf(topic).length, subscribed: messaging.pubsub.subscriptions().includes(topic) }
