@@ -26,6 +26,7 @@ import { withCoalescedWrites } from './coalesced-writes.js'
 import { connectionPings } from './connection-pings.js'
 import { fastMessageId } from './gossip-ids.js'
 import { skipRedundantPeerWrites } from './peer-store-writes.js'
+import { quietLogger } from './quiet-logger.js'
 import type { NetworkConfig } from '../config/schema.js'
 import type { DhtRecordOptions, DmsnetHost, DmsnetServices, HostProfile } from './types.js'
 import type { ConnectionGater, PeerId, PrivateKey } from '@libp2p/interface'
@@ -198,6 +199,8 @@ export async function createHost (options: CreateHostOptions & { gater?: Connect
     connectionMonitor: { enabled: false },
     connectionGater: options.gater ?? createGater(config, profile),
     services: services as unknown as Libp2pOptions<DmsnetServices>['services'],
+    // issue 10: no `debug` loggers made per stream while no DEBUG namespace is on (./quiet-logger.ts)
+    logger: quietLogger(),
     // the DHT keeps its records here; a capability may bring one with quotas (see DhtRecordOptions)
     ...(options.dht?.datastore != null ? { datastore: options.dht.datastore() } : {}),
     start: false,
