@@ -9,7 +9,8 @@
  * bytes by protocol...).
  *
  * A/B in the same run, under the same load, against the same peers: `--base-cli <dist/src/cli/main.js
- * or dist/bundle/dmsnet.mjs of another build>` runs a second hub ("base") from that build, or
+ * of another build>` runs a second hub ("base") from that build, and every other helper process
+ * runs that build's peers (their CPU per node is reported per build: ordinary nodes A/B), or
  * `--base-env "K=V ..."` gives the second hub other environment (e.g. a `DMSNET_*` setting).
  * `--env "K=V ..."` is environment for every hub (e.g. a trim mark). `--census` adds a third hub
  * ("census", this build unbundled) with bench/_lib/census-preload.mjs loaded, which counts what it
@@ -23,7 +24,7 @@
  * Progress on stderr; stdout: one JSON line (`hub_cpu_pct` per hub: min/median/max over windows).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -51,12 +52,25 @@ const ENV = envArg('env')
 const AB = BASE_CLI != null || Object.keys(BASE_ENV).length > 0
 const CENSUS = process.argv.includes('--census')
 const WINDOW_PROF = strArg('window-prof')
+/** the base build's peers script, next to its CLI (dist/src/cli/main.js -> dist/bench/_lib) */
+const BASE_PEERS = BASE_CLI != null ? resolve(dirname(BASE_CLI), '../../bench/_lib/census-peers.js') : undefined
 
 const here = dirname(fileURLToPath(import.meta.url))
 const repo = resolve(here, '../..')
 const PRELOAD = join(repo, 'bench/_lib/census-preload.mjs')
 const PEERS_SCRIPT = join(here, '_lib/census-peers.js')
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
+
+/** utime + stime of a process, seconds (CLK_TCK 100). */
+function procCpuS (pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(f[11]) + Number(f[12])) / 100
+  } catch {
+    return NaN
+  }
+}
 
 interface Snap { proc: ProcSample, metrics: string, census?: Record<string, Record<string, number>> }
 
@@ -94,6 +108,7 @@ async function main (): Promise<void> {
   const censusDir = mkdtempSync(join(tmpdir(), 'dmsnet-census-hub-'))
   const hubs: BenchDaemon[] = []
   const helpers: ChildProcess[] = []
+  const helperInfo: Array<{ build: 'new' | 'base', count: number }> = []
   const stopAll = async (): Promise<void> => {
     await Promise.allSettled(helpers.map(async c => { await stopServer(c, 30_000) }))
     await Promise.allSettled(hubs.map(async d => { await d.stop() }))
@@ -116,8 +131,11 @@ async function main (): Promise<void> {
     for (let p = 0; p < PROCS; p++) {
       const count = Math.min(per, PEERS - p * per)
       if (count <= 0) break
-      const child = spawn(process.execPath, [PEERS_SCRIPT, JSON.stringify({ count, bootstrap, startGapMs: 300, name: `g${p}` })], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, DMSNET_LOG_LEVEL: 'warn' } })
+      // with --base-cli, every other helper runs the base build's peers: ordinary nodes A/B too
+      const build = BASE_PEERS != null && p % 2 === 1 ? 'base' : 'new'
+      const child = spawn(process.execPath, [build === 'base' ? BASE_PEERS! : PEERS_SCRIPT, JSON.stringify({ count, bootstrap, startGapMs: 300, name: `g${p}` })], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, DMSNET_LOG_LEVEL: 'warn' } })
       helpers.push(child)
+      helperInfo.push({ build, count })
     }
     await Promise.all(helpers.map(async c => await serverAnnouncement<{ ready: number }>(c)))
     log(`peers up; warm-up ${WARMUP_S} s`)
@@ -129,10 +147,12 @@ async function main (): Promise<void> {
       ...(h.name === 'census' ? { census: (JSON.parse(readFileSync(join(censusDir, `census-${h.pid}.json`), 'utf8')) as { counts: Record<string, Record<string, number>> }).counts } : {})
     })
     const profiled = hubs.find(h => h.name === 'prof')
+    const peerCpu: Array<{ build: string, perNode: number }> = []
     const windows: Array<Array<{ cpu: number, peers: number, load: number[], counters: Record<string, number>, census: Record<string, number> }>> = hubs.map(() => [])
     for (let w = 0; w < WINDOWS; w++) {
       if (CENSUS) await sleep(5500) // a fresh census snapshot at both ends
       const a = await Promise.all(hubs.map(snap))
+      const helpersA = helpers.map(c => ({ at: Date.now(), cpuS: procCpuS(c.pid!) }))
       const load0 = loadavg()[0]!
       const prof = profiled != null && WINDOW_PROF != null && w === 0
         ? windowProfile(profiled.pid, Math.min(60, WINDOW_S) * 1000, join(WINDOW_PROF, `hub-${Date.now()}.cpuprofile`)).catch((err: Error) => { log(`window profile failed: ${err.message}`) })
@@ -141,6 +161,11 @@ async function main (): Promise<void> {
       await prof
       if (CENSUS) await sleep(5500)
       const b = await Promise.all(hubs.map(snap))
+      helpers.forEach((c, i) => {
+        const pct = 100 * (procCpuS(c.pid!) - helpersA[i]!.cpuS) / ((Date.now() - helpersA[i]!.at) / 1000)
+        peerCpu.push({ build: helperInfo[i]!.build, perNode: pct / helperInfo[i]!.count })
+        log(`window ${w + 1}/${WINDOWS} peers g${i} (${helperInfo[i]!.build}, ${helperInfo[i]!.count} nodes): ${round(pct, 2)}% of a core, ${round(pct / helperInfo[i]!.count, 3)}% per node`)
+      })
       hubs.forEach((h, i) => {
         const minutes = (b[i]!.proc.at - a[i]!.proc.at) / 60_000
         const cpu = 100 * (b[i]!.proc.cpuS - a[i]!.proc.cpuS) / (minutes * 60)
@@ -150,8 +175,13 @@ async function main (): Promise<void> {
       })
     }
     if (WINDOW_PROF != null) {
-      const whole: PhaseRecord = { phase: 'window', ms: 0, monoUs: [0, Number.MAX_SAFE_INTEGER] } as unknown as PhaseRecord
-      log(await sliceProfiles(WINDOW_PROF, [whole]))
+      // one phase: the whole profile (its own clock), so that the summary's % of a core is right
+      const file = readdirSync(WINDOW_PROF).find(f => f.startsWith('hub-') && f.endsWith('.cpuprofile'))
+      if (file != null) {
+        const p = JSON.parse(readFileSync(join(WINDOW_PROF, file), 'utf8')) as { startTime: number, endTime: number }
+        const whole = { phase: 'idle window', ms: (p.endTime - p.startTime) / 1000, monoUs: [p.startTime, p.endTime] } as unknown as PhaseRecord
+        log(await sliceProfiles(WINDOW_PROF, [whole]))
+      }
     }
     const result: Record<string, unknown> = { peers_inproc: PEERS, warmup_s: WARMUP_S, window_s: WINDOW_S, windows: WINDOWS, census: CENSUS }
     hubs.forEach((h, i) => {
@@ -172,6 +202,10 @@ async function main (): Promise<void> {
         ...(h.name === 'census' ? { census_per_min: top(last.census, 80) } : {})
       }
     })
+    for (const build of ['new', 'base']) {
+      const v = peerCpu.filter(x => x.build === build).map(x => x.perNode)
+      if (v.length > 0) result[`peer_cpu_pct_per_node_${build}`] = { min: round(Math.min(...v), 3), median: round(median(v), 3), max: round(Math.max(...v), 3) }
+    }
     writeJsonLine(result)
   } finally {
     await stopAll()

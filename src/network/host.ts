@@ -27,6 +27,7 @@ import { connectionPings } from './connection-pings.js'
 import { fastMessageId } from './gossip-ids.js'
 import { skipRedundantPeerWrites } from './peer-store-writes.js'
 import { quietLogger } from './quiet-logger.js'
+import { cachePeerInfo } from './peer-info-cache.js'
 import type { NetworkConfig } from '../config/schema.js'
 import type { DhtRecordOptions, DmsnetHost, DmsnetServices, HostProfile } from './types.js'
 import type { ConnectionGater, PeerId, PrivateKey } from '@libp2p/interface'
@@ -216,5 +217,7 @@ export async function createHost (options: CreateHostOptions & { gater?: Connect
   gateRandomWalk(host as unknown as Parameters<typeof gateRandomWalk>[0], { stopAtConnections: config.randomWalk.stopAtConnections, checkIntervalMs: 30_000 })
   // issue 10: no peer-store write per stream when its protocol is already recorded
   skipRedundantPeerWrites(host.peerStore as unknown as Parameters<typeof skipRedundantPeerWrites>[0])
+  // and no peer-store read per closest peer of each DHT answer, within 5 s (./peer-info-cache.ts)
+  cachePeerInfo(host.peerStore as unknown as Parameters<typeof cachePeerInfo>[0])
   return host
 }
