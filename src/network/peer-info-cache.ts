@@ -11,8 +11,8 @@
  *
  * Here a record read by `getInfo` is kept for `ttlMs` (5 s) and answered from memory, as a fresh
  * copy of the address list (callers own what they get). Any write of the peer through the store
- * (merge, patch, save, delete) drops it, and so does a signed peer record consumed (identify), for
- * any peer; a read that was in flight while its peer was written is not kept. What a hit can miss
+ * (merge, patch, save, delete; a signed peer record consumed by identify is a `patch`) drops it,
+ * and a read that was in flight while its peer was written is not kept. What a hit can miss
  * is only the peer store's own expiry of an address within those 5 s (it keeps addresses an hour).
  */
 import type { AbortOptions, PeerId, PeerInfo } from '@libp2p/interface'
@@ -28,7 +28,6 @@ interface ReadablePeerStore {
   patch(id: PeerId, ...rest: unknown[]): Promise<unknown>
   save(id: PeerId, ...rest: unknown[]): Promise<unknown>
   delete(id: PeerId, ...rest: unknown[]): Promise<unknown>
-  consumePeerRecord(...args: unknown[]): Promise<unknown>
 }
 
 export interface PeerInfoCacheInit {
@@ -85,18 +84,6 @@ export function cachePeerInfo (peerStore: ReadablePeerStore, init: PeerInfoCache
         generation++
         cache.delete(id.toString())
       }
-    }
-  }
-  // its peer is inside the record: forget every peer
-  const consume = peerStore.consumePeerRecord.bind(peerStore)
-  peerStore.consumePeerRecord = async (...args: unknown[]) => {
-    generation++
-    cache.clear()
-    try {
-      return await consume(...args)
-    } finally {
-      generation++
-      cache.clear()
     }
   }
   return stats
