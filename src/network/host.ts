@@ -28,6 +28,7 @@ import { fastMessageId } from './gossip-ids.js'
 import { skipRedundantPeerWrites } from './peer-store-writes.js'
 import { quietLogger } from './quiet-logger.js'
 import { cachePeerInfo } from './peer-info-cache.js'
+import { lightPeerStoreLocks } from './peer-store-locks.js'
 import type { NetworkConfig } from '../config/schema.js'
 import type { DhtRecordOptions, DmsnetHost, DmsnetServices, HostProfile } from './types.js'
 import type { ConnectionGater, PeerId, PrivateKey } from '@libp2p/interface'
@@ -219,5 +220,7 @@ export async function createHost (options: CreateHostOptions & { gater?: Connect
   skipRedundantPeerWrites(host.peerStore as unknown as Parameters<typeof skipRedundantPeerWrites>[0])
   // and no peer-store read per closest peer of each DHT answer, within 5 s (./peer-info-cache.ts)
   cachePeerInfo(host.peerStore as unknown as Parameters<typeof cachePeerInfo>[0])
+  // and each peer-store access without mortice's queues, AbortErrors and timers (./peer-store-locks.ts)
+  lightPeerStoreLocks(host.peerStore)
   return host
 }
