@@ -15,13 +15,14 @@
  *        [--cpu-prof <dir>] [--prof-nodes 0] [--top 40]
  * Progress and the table on stderr; stdout: one JSON line.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { BenchDaemon, metricSum, type ProcSample } from './_lib/daemons.js'
 import { numArg, progress, writeJsonLine } from './_lib/process.js'
 import { median, round } from './_lib/stats.js'
+import { windowProfile } from './_lib/census-prof.js'
 
 const log = progress('census')
 const NODES = numArg('nodes', 22)
@@ -37,37 +38,6 @@ const PROF_DIR = strArg('cpu-prof')
 const PROF_NODES = new Set((strArg('prof-nodes') ?? '0').split(',').map(Number))
 const WINDOW_PROF = strArg('window-prof')
 
-/**
- * CPU profile of a running daemon over `ms`: SIGUSR1 opens its inspector (127.0.0.1:9229, so one
- * daemon at a time), then Profiler.start/stop over the DevTools protocol.
- */
-async function windowProfile (pid: number, ms: number, file: string): Promise<void> {
-  process.kill(pid, 'SIGUSR1')
-  let url: string | undefined
-  for (let i = 0; i < 50 && url == null; i++) {
-    await sleep(200)
-    url = await fetch('http://127.0.0.1:9229/json/list').then(async r => (await r.json() as Array<{ webSocketDebuggerUrl: string }>)[0]?.webSocketDebuggerUrl).catch(() => undefined)
-  }
-  if (url == null) throw new Error(`no inspector on pid ${pid}`)
-  const ws = new WebSocket(url)
-  await new Promise((resolve, reject) => { ws.onopen = resolve; ws.onerror = reject })
-  let id = 0
-  const pending = new Map<number, (v: unknown) => void>()
-  ws.onmessage = (e) => {
-    const m = JSON.parse(String(e.data)) as { id?: number, result?: unknown }
-    if (m.id != null) pending.get(m.id)?.(m.result)
-  }
-  const call = async (method: string, params: Record<string, unknown> = {}): Promise<unknown> => await new Promise(resolve => {
-    pending.set(++id, resolve)
-    ws.send(JSON.stringify({ id, method, params }))
-  })
-  await call('Profiler.enable')
-  await call('Profiler.start')
-  await sleep(ms)
-  const r = await call('Profiler.stop') as { profile: unknown }
-  writeFileSync(file, JSON.stringify(r.profile))
-  ws.close()
-}
 // the source tree's preload (dist/bench -> bench/_lib), and the node_modules it patches
 const here = dirname(fileURLToPath(import.meta.url))
 const repo = resolve(here, '../..')

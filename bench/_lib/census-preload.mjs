@@ -57,6 +57,17 @@ if (store?.PersistentStore != null) {
       return orig.call(this, peerId, data, options)
     }
   }
+  // reads: one record (get, getInfo, has, and a write's read of the old record) or all of them
+  const loadOne = store.PersistentStore.prototype.load
+  store.PersistentStore.prototype.load = function (peerId, options) {
+    bump('peerstore_reads', `load ${site(['peer-store/dist'])}`)
+    return loadOne.call(this, peerId, options)
+  }
+  const loadAll = store.PersistentStore.prototype.all
+  store.PersistentStore.prototype.all = function (query) {
+    bump('peerstore_reads', `all ${site(['peer-store/dist', 'it-all'])}`)
+    return loadAll.call(this, query)
+  }
 }
 
 const reg = await load('libp2p/dist/src/registrar.js')

@@ -66,6 +66,8 @@ export interface ConnectionKeeperStats {
   backingOff: number
   /** Connections closed because the host was above the high-water mark. */
   trimmed: number
+  /** Checks above the high-water mark that read peer records (some peer could be trimmed). */
+  storeReads: number
 }
 
 export interface ConnectionKeeper {
@@ -80,7 +82,7 @@ export interface KeeperHost {
   peerId: PeerId
   getConnections(): Connection[]
   dial(peer: PeerId, options?: { signal?: AbortSignal }): Promise<unknown>
-  peerStore: { all(): Promise<Peer[]> }
+  peerStore: { all(): Promise<Peer[]>, get(peer: PeerId): Promise<Peer> }
 }
 
 /** libp2p re-dials peers with a tag starting so (`keep-alive`, kad-dht's `keep-alive-kad-dht`). */
@@ -91,6 +93,8 @@ const KEEP_ALIVE = 'keep-alive'
  */
 const PROTECTED_STREAM_PREFIXES = ['/dmsnet/vpn/']
 const carriesProtectedStream = (c: Connection): boolean => c.streams.some(s => PROTECTED_STREAM_PREFIXES.some(p => s.protocol?.startsWith(p) === true))
+/** Peers whose tags kept them all at the last check are looked up again after this long. */
+const TAGS_RECHECK_MS = 60_000
 /** A trimmed peer that reconnects within this long is not trimmed again (see the header). */
 const STICKY_MS = 30 * 60_000
 
@@ -113,6 +117,22 @@ export function trimCandidates (conns: Connection[], peers: Map<string, Peer>, l
     .map(([id, cs]) => ({ cs, value: value(id), opened: Math.max(...cs.map(c => c.timeline.open)) }))
   eligible.sort((a, b) => a.value - b.value || b.opened - a.opened)
   return eligible.slice(0, excess).flatMap(e => e.cs)
+}
+
+/**
+ * Peers trimCandidates could close judging by their connections alone (old enough, not exempt,
+ * no protected stream): only their peer-store records (tags) need reading.
+ */
+export function trimmablePeers (conns: Connection[], gracePeriodMs: number, now = Date.now(), exempt: (id: string) => boolean = () => false): PeerId[] {
+  const byPeer = new Map<string, { peer: PeerId, ok: boolean }>()
+  for (const c of conns) {
+    if (c.status !== 'open' || c.limits != null) continue
+    const id = c.remotePeer.toString()
+    const ok = !exempt(id) && now - c.timeline.open >= gracePeriodMs && !carriesProtectedStream(c)
+    const seen = byPeer.get(id)
+    byPeer.set(id, { peer: c.remotePeer, ok: ok && (seen?.ok ?? true) })
+  }
+  return [...byPeer.values()].filter(p => p.ok).map(p => p.peer)
 }
 
 const DEFAULT_BACKOFF_MS = 30_000
@@ -144,11 +164,13 @@ export function startConnectionKeeper (host: KeeperHost, init: ConnectionKeeperI
   const backoffBase = init.backoffMs ?? DEFAULT_BACKOFF_MS
   const backoffMax = init.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS
   const backoff = new Map<string, { until: number, wait: number }>()
-  const stats = { checks: 0, below: 0, dials: 0, dialFailures: 0, trimmed: 0 }
+  const stats = { checks: 0, below: 0, dials: 0, dialFailures: 0, trimmed: 0, storeReads: 0 }
   const highWater = init.highWater ?? 0
   const lowWater = Math.min(init.lowWater ?? highWater, highWater)
   /** peer -> when it was last trimmed (insertion order = eviction order, bounded) */
   const trimmedAt = new Map<string, number>()
+  /** the candidates of the last tag read that closed nothing, and until when to trust it */
+  let keptAll = { key: '', until: 0 }
   const self = host.peerId.toString()
   let running: Promise<void> | undefined
   let timer: NodeJS.Timeout | undefined
@@ -165,9 +187,27 @@ export function startConnectionKeeper (host: KeeperHost, init: ConnectionKeeperI
     const conns = host.getConnections()
     const connected = connectedPeers(conns)
     if (highWater > 0 && connected.size > highWater) {
-      const peers = new Map((await host.peerStore.all()).map(p => [p.id.toString(), p]))
       const now = Date.now()
-      const close = trimCandidates(conns, peers, lowWater, init.gracePeriodMs ?? 60_000, now, id => now - (trimmedAt.get(id) ?? -Infinity) < STICKY_MS)
+      const grace = init.gracePeriodMs ?? 60_000
+      const exempt = (id: string): boolean => now - (trimmedAt.get(id) ?? -Infinity) < STICKY_MS
+      // the tags come from the peer store, which is read only for peers that could go at all
+      // (issue 10): a bootstrap node stays above the mark for good when its excess peers are
+      // ones that came back after a trim (sticky) or young, and read and decoded every record it
+      // holds (~100-200 peers) on every check, every 10 s, to close nothing
+      const open = trimmablePeers(conns, grace, now, exempt)
+      if (open.length === 0) return
+      // the same candidates as a read that found all of them kept (kad-dht's keep-alive closest):
+      // their tags are read again after TAGS_RECHECK_MS, not on every check
+      const key = open.map(String).sort().join(',')
+      if (key === keptAll.key && now < keptAll.until) return
+      stats.storeReads++
+      const peers = new Map<string, Peer>()
+      for (const id of open) {
+        const peer = await host.peerStore.get(id).catch(() => undefined)
+        if (peer != null) peers.set(id.toString(), peer)
+      }
+      const close = trimCandidates(conns, peers, lowWater, grace, now, exempt)
+      keptAll = close.length === 0 ? { key, until: now + TAGS_RECHECK_MS } : { key: '', until: 0 }
       stats.trimmed += close.length
       for (const c of close) {
         const id = c.remotePeer.toString()

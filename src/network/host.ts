@@ -26,6 +26,9 @@ import { withCoalescedWrites } from './coalesced-writes.js'
 import { connectionPings } from './connection-pings.js'
 import { fastMessageId } from './gossip-ids.js'
 import { skipRedundantPeerWrites } from './peer-store-writes.js'
+import { quietLogger } from './quiet-logger.js'
+import { cachePeerInfo } from './peer-info-cache.js'
+import { lightPeerStoreLocks } from './peer-store-locks.js'
 import type { NetworkConfig } from '../config/schema.js'
 import type { DhtRecordOptions, DmsnetHost, DmsnetServices, HostProfile } from './types.js'
 import type { ConnectionGater, PeerId, PrivateKey } from '@libp2p/interface'
@@ -198,6 +201,8 @@ export async function createHost (options: CreateHostOptions & { gater?: Connect
     connectionMonitor: { enabled: false },
     connectionGater: options.gater ?? createGater(config, profile),
     services: services as unknown as Libp2pOptions<DmsnetServices>['services'],
+    // issue 10: no `debug` loggers made per stream while no DEBUG namespace is on (./quiet-logger.ts)
+    logger: quietLogger(),
     // the DHT keeps its records here; a capability may bring one with quotas (see DhtRecordOptions)
     ...(options.dht?.datastore != null ? { datastore: options.dht.datastore() } : {}),
     start: false,
@@ -213,5 +218,9 @@ export async function createHost (options: CreateHostOptions & { gater?: Connect
   gateRandomWalk(host as unknown as Parameters<typeof gateRandomWalk>[0], { stopAtConnections: config.randomWalk.stopAtConnections, checkIntervalMs: 30_000 })
   // issue 10: no peer-store write per stream when its protocol is already recorded
   skipRedundantPeerWrites(host.peerStore as unknown as Parameters<typeof skipRedundantPeerWrites>[0])
+  // and no peer-store read per closest peer of each DHT answer, within 5 s (./peer-info-cache.ts)
+  cachePeerInfo(host.peerStore as unknown as Parameters<typeof cachePeerInfo>[0])
+  // and each peer-store access without mortice's queues, AbortErrors and timers (./peer-store-locks.ts)
+  lightPeerStoreLocks(host.peerStore)
   return host
 }

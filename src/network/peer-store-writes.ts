@@ -8,9 +8,15 @@
  * the merge changes nothing but the record's `updated` time. Every DHT RPC, gossip stream and
  * message stream paid it twice.
  *
+ * The same holds for the addresses kad-dht and libp2p's peer routing merge for every peer a DHT
+ * response names (session 7): during lookups, most of them are peers already recorded with the
+ * same addresses (a merge keeps an address's `observed` time), and each merge was the same read,
+ * decode, merge and write.
+ *
  * Here the host's peer store remembers, per peer, the record its last write returned and when.
- * A protocols-only merge whose protocols that record already has, within `refreshMs` of that
- * write, returns the remembered record without writing. Every other write goes through and
+ * A merge of only protocols and/or addresses that record already has, within `refreshMs` of that
+ * write, returns the remembered record without writing. (A signed peer record consumed by identify
+ * replaces the addresses through `patch`, so it refreshes the memory too.) Every other write goes through and
  * refreshes the memory, and a delete forgets the peer, so a protocol removed by identify (a patch)
  * is written again by the next stream of it. `refreshMs` (5 min) keeps the record's `updated`
  * time fresh for libp2p's expiry (6 h without a write) and bounds how stale a returned record is.
@@ -41,10 +47,17 @@ export interface PeerStoreWritesInit {
 const DEFAULT_REFRESH_MS = 5 * 60_000
 const DEFAULT_MAX_PEERS = 4096
 
-/** Only `protocols` is set: what libp2p's connection writes for every stream. */
-function protocolsOnly (data: PeerData): data is PeerData & { protocols: string[] } {
-  if (!Array.isArray(data.protocols)) return false
-  for (const [k, v] of Object.entries(data)) if (k !== 'protocols' && v != null) return false
+/**
+ * Only `protocols` and/or `multiaddrs` are set (what libp2p's connection writes for every stream,
+ * and what kad-dht and libp2p's peer routing write for every peer a DHT response names), and
+ * `peer` already has all of them: merging would change nothing but the record's `updated` time
+ * (an address already recorded keeps its `observed` time in a merge).
+ */
+function alreadyRecorded (data: PeerData, peer: Peer): boolean {
+  if (data.protocols == null && data.multiaddrs == null) return false
+  for (const [k, v] of Object.entries(data)) if (k !== 'protocols' && k !== 'multiaddrs' && v != null) return false
+  if (data.protocols != null && !data.protocols.every(p => peer.protocols.includes(p))) return false
+  if (data.multiaddrs != null && !data.multiaddrs.every(m => peer.addresses.some(a => a.multiaddr.equals(m)))) return false
   return true
 }
 
@@ -72,9 +85,9 @@ export function skipRedundantPeerWrites (peerStore: WritablePeerStore, init: Pee
     const inner = peerStore[method].bind(peerStore)
     peerStore[method] = async (id, data, options) => {
       const key = id.toString()
-      if (method === 'merge' && protocolsOnly(data)) {
+      if (method === 'merge') {
         const k = known.get(key)
-        if (k != null && Date.now() - k.at < refreshMs && data.protocols.every(p => k.peer.protocols.includes(p))) {
+        if (k != null && Date.now() - k.at < refreshMs && alreadyRecorded(data, k.peer)) {
           stats.skipped++
           return k.peer
         }

@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { connectedPeers, startConnectionKeeper } from '../../src/network/connection-keeper.js'
+import { connectedPeers, startConnectionKeeper, type KeeperHost } from '../../src/network/connection-keeper.js'
 import { startNode, waitFor, type TestNode } from './helpers.js'
 import { pause } from '../helpers/wait.js'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -151,6 +151,57 @@ describe('network: connection keeper', () => {
       keeper?.stop()
       await others[2]!.net.unhandle(proto)
       await Promise.all(held.map(async s => { await s.close().catch(() => {}) }))
+      await a.stop()
+    }
+  })
+
+  it('above the mark, reads no peer record while no peer could go, and kept peers\' tags once a minute; a new candidate is read and trimmed', async () => {
+    const a = await startNode(OFF)
+    const keepers: Array<ReturnType<typeof startConnectionKeeper>> = []
+    // the keeper's own peer-store reads (issue 10: a bootstrap above the mark read all its
+    // ~100-200 records every 10 s, to close nothing)
+    let reads = 0
+    const host = a.net.host
+    const counted: KeeperHost = {
+      peerId: host.peerId,
+      getConnections: () => host.getConnections(),
+      dial: async (peer, options) => await host.dial(peer, options),
+      peerStore: {
+        all: async () => { reads++; return await host.peerStore.all() },
+        get: async (peer) => { reads++; return await host.peerStore.get(peer) }
+      }
+    }
+    try {
+      await teach(a, others.map(infoOf))
+      for (const o of others.slice(0, 3)) await a.net.host.dial(o.net.peerId)
+      await waitFor(() => connectedCount(a) === 3, 10_000, 'A connected to 3')
+      // all young: nothing can go, and nothing is read
+      const young = startConnectionKeeper(counted, { minConnections: 0, intervalMs: 50, maxDialsPerCheck: 4, dialTimeoutMs: 5000, highWater: 1, lowWater: 1, gracePeriodMs: 600_000 })
+      keepers.push(young)
+      reads = 0
+      await waitFor(() => young.stats().checks >= 6, 5000, 'six checks above the mark with young connections')
+      young.stop()
+      assert.deepEqual([reads, young.stats().storeReads, young.stats().trimmed], [0, 0, 0], 'peer-store reads / reading checks / trimmed while every connection is young')
+      // all keep-alive: the first check reads their tags and keeps them, the next ones trust it
+      for (const o of others.slice(0, 3)) await a.net.host.peerStore.merge(o.net.peerId, { tags: { 'keep-alive-kad-dht': { value: 1 } } })
+      const keeper = startConnectionKeeper(counted, { minConnections: 0, intervalMs: 50, maxDialsPerCheck: 4, dialTimeoutMs: 5000, highWater: 1, lowWater: 1, gracePeriodMs: 0 })
+      keepers.push(keeper)
+      reads = 0
+      await waitFor(() => keeper.stats().checks >= 8, 5000, 'eight checks with only keep-alive peers')
+      assert.equal(keeper.stats().storeReads, 1, 'one check read the tags')
+      assert.equal(reads, 3, 'one read of each keep-alive peer\'s record')
+      assert.equal(keeper.stats().trimmed, 0)
+      // control: a new peer (no tag) changes the candidates: read at once and trimmed
+      await a.net.host.dial(others[3]!.net.peerId)
+      await waitFor(() => keeper.stats().trimmed === 1, 10_000, 'the untagged newcomer trimmed')
+      const checks = keeper.stats().checks
+      await waitFor(() => keeper.stats().checks >= checks + 6, 5000, 'six more checks after the trim')
+      // the newcomer's check, and one more after it (the candidates changed again), then trusted
+      assert.equal(keeper.stats().storeReads, 3)
+      assert.ok(!a.net.isConnected(others[3]!.net.peerId), 'the newcomer went')
+      assert.ok(others.slice(0, 3).every(o => a.net.isConnected(o.net.peerId)), 'the keep-alive peers stay')
+    } finally {
+      for (const k of keepers) k.stop()
       await a.stop()
     }
   })

@@ -13,6 +13,8 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { defaultLogger } from '@libp2p/logger'
 import { MemoryDatastore } from 'datastore-core/memory'
+import { PeerRecord, RecordEnvelope } from '@libp2p/peer-record'
+import { multiaddr } from '@multiformats/multiaddr'
 import { TypedEventEmitter } from 'main-event'
 import { startNode, type TestNode } from './helpers.js'
 import { waitFor } from '../helpers/wait.js'
@@ -62,6 +64,32 @@ describe('network: redundant peer-store writes', () => {
     await s.close()
     await waitFor(async () => (await host.peerStore.get(bId)).protocols.includes(FRESH), 5000, 'the new protocol in the peer store')
     assert.ok(writes() >= 1, 'the new protocol was written')
+  })
+
+  it('skips merges of addresses already recorded (DHT responses); a new address, and one dropped by a signed peer record, are written', async () => {
+    const self = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+    const otherKey = await generateKeyPair('Ed25519')
+    const other = peerIdFromPrivateKey(otherKey)
+    const datastore = new MemoryDatastore()
+    const store = persistentPeerStore({ peerId: self, datastore, events: new TypedEventEmitter(), logger: defaultLogger() })
+    const writes = countRecordWrites(datastore as unknown as Parameters<typeof countRecordWrites>[0], other)
+    const stats = skipRedundantPeerWrites(store, { refreshMs: 60_000 })
+    const a1 = multiaddr('/ip4/10.0.0.1/tcp/4001')
+    const a2 = multiaddr('/ip4/10.0.0.2/tcp/4001')
+    const a3 = multiaddr('/ip4/10.0.0.3/tcp/4001')
+    await store.merge(other, { multiaddrs: [a1] })
+    await store.merge(other, { multiaddrs: [a1] }) // what every DHT response naming `other` did
+    await store.merge(other, { multiaddrs: [a1], protocols: [] })
+    assert.deepEqual([writes(), stats.skipped], [1, 2], 'record writes / merges skipped')
+    await store.merge(other, { multiaddrs: [a1, a2] }) // control: a new address is written
+    assert.equal(writes(), 2)
+    assert.deepEqual((await store.get(other)).addresses.map(a => a.multiaddr.toString()).sort(), [a1, a2].map(String))
+    // a signed peer record replaces the addresses behind the wrapper's back: a1 must be written again
+    const envelope = await RecordEnvelope.seal(new PeerRecord({ peerId: other, multiaddrs: [a3] }), otherKey)
+    assert.equal(await store.consumePeerRecord(envelope.marshal(), { expectedPeer: other }), true)
+    assert.deepEqual((await store.get(other)).addresses.map(a => a.multiaddr.toString()), [a3.toString()])
+    await store.merge(other, { multiaddrs: [a1] })
+    assert.ok((await store.get(other)).addresses.some(a => a.multiaddr.equals(a1)), 'a1 recorded again after the signed record')
   })
 
   it('writes again after refreshMs, after a patch that dropped the protocol, and after a delete', async () => {
