@@ -40,7 +40,8 @@
  * line (`profile: "all"`, the max over profiles and a `profiles` object). Targets (issue 10):
  * <= 1 % of a core per node and RSS growth <= 5 MB/h.
  */
-import { BenchDaemon, metricSum, slope, slopeStdErr, type ProcSample } from './_lib/daemons.js'
+import { BenchDaemon, metricSum, slope, type ProcSample } from './_lib/daemons.js'
+import { floorGrowth } from './_lib/growth.js'
 import { appendFileSync } from 'node:fs'
 import { numArg, progress, writeJsonLine } from './_lib/process.js'
 import { median, round } from './_lib/stats.js'
@@ -259,9 +260,11 @@ interface NodeResult {
   rss_end_mb: number
   rss_growth_mb_per_h: number
   rss_growth_raw_mb_per_h: number
-  /** standard error of rss_growth_mb_per_h (null: too few buckets) */
-  rss_growth_se_mb_per_h: number | null
+  /** Sen's 95 % interval of rss_growth_mb_per_h ([null, null]: too few buckets) */
+  rss_growth_ci95_mb_per_h: [number | null, number | null]
   rss_anon_end_mb: number
+  /** file-backed part of RSS at the end (node binary, libraries: shared, clean) */
+  rss_file_end_mb: number
   /** proportional set size at the end: shared file pages divided among the processes mapping them */
   pss_end_mb: number
   rss_anon_growth_mb_per_h: number
@@ -281,32 +284,15 @@ interface NodeResult {
 /** Seconds per bucket whose lowest RSS enters the growth slope. */
 const RSS_BUCKET_S = numArg('rss-bucket', 30)
 
-/**
- * MB per hour from the least-squares slope of the lowest RSS of each `--rss-bucket` seconds: the
- * raw samples saw-tooth with garbage collection by several MB, which over a few minutes swamps a
- * slope of a few MB per hour; the per-bucket minima follow what survives collection.
- */
-function bucketMinima<T extends { at: number }> (samples: T[], value: (x: T) => number): T[] {
-  const t0 = samples[0]!.at
-  const minima = new Map<number, T>()
-  for (const x of samples) {
-    const b = Math.floor((x.at - t0) / (RSS_BUCKET_S * 1000))
-    const cur = minima.get(b)
-    if (cur == null || value(x) < value(cur)) minima.set(b, x)
-  }
-  return [...minima.values()]
+/** Growth of the floor (bench/_lib/growth.ts): Theil-Sen through each bucket's lowest sample, MB/h, with Sen's 95 % interval. */
+function growthPerHour<T extends { at: number }> (samples: T[], value: (x: T) => number): { slope: number, lo: number, hi: number } {
+  return floorGrowth(samples.map(x => ({ x: x.at / 3_600_000, y: value(x) })), RSS_BUCKET_S / 3600)
 }
 
-function growthPerHour<T extends { at: number }> (samples: T[], value: (x: T) => number): number {
-  const pts = bucketMinima(samples, value)
-  return slope(pts.map(x => x.at / 3_600_000), pts.map(value))
-}
-
-/** The standard error of `growthPerHour`: how far from zero a growth must be to be measured. */
-function growthStdErr<T extends { at: number }> (samples: T[], value: (x: T) => number): number {
-  const pts = bucketMinima(samples, value)
-  return slopeStdErr(pts.map(x => x.at / 3_600_000), pts.map(value))
-}
+/** How the growth figures are made, in words (`growth_method` in the JSON). */
+const GROWTH_METHOD = `rss_growth_mb_per_h: Theil-Sen slope (median of pair slopes) through the lowest RSS sample of each ${RSS_BUCKET_S}-s bucket ` +
+  '(the floor the GC/reclaim sawtooth returns to), rss_growth_ci95_mb_per_h its Sen 95 % interval; rss_growth_raw_mb_per_h: least squares over every sample ' +
+  '(the sawtooth dominates it); validated by bench/idle-validate.ts on a long run and an injected leak (docs/network.md "Memory and idle cost")'
 
 /** What the JSON's growth figures leave out as warm-up, in words (`warmup` in the JSON). */
 const WARMUP_NOTE = `the first ${WARMUP_S} s after every node is connected (and the profile's set-up: swarm joined, VPN up) are warm-up; ` +
@@ -336,6 +322,7 @@ function abSummary (results: NodeResult[]): Record<string, unknown> {
       rss_growth_mb_per_h_max: round(Math.max(...rs.map(r => r.rss_growth_mb_per_h)), 1),
       reclaims_median: median(rs.map(r => r.reclaims)),
       rss_anon_mb_median: round(median(rs.map(r => r.rss_anon_end_mb))),
+      rss_file_mb_median: round(median(rs.map(r => r.rss_file_end_mb))),
       pss_mb_median: round(median(rs.map(r => r.pss_end_mb))),
       peers_median: median(rs.map(r => r.peers)),
       heap_used_mb_median: round(median(rs.map(r => r.heap_used_mb)))
@@ -384,6 +371,7 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
       const first = s[0]!
       const last = s[s.length - 1]!
       const secs = (last.at - first.at) / 1000
+      const g = growthPerHour(s, x => x.rssMb)
       return {
         name: d.name,
         peers: metricSum(m1[i]!, 'dmsnet_peers_connected'),
@@ -391,13 +379,14 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
         rss_start_mb: round(startRss[i]!),
         rss_warm_mb: round(first.rssMb),
         rss_end_mb: round(last.rssMb),
-        rss_growth_mb_per_h: round(growthPerHour(s, x => x.rssMb), 1),
+        rss_growth_mb_per_h: round(g.slope, 1),
         rss_growth_raw_mb_per_h: round(slope(s.map(x => x.at / 3_600_000), s.map(x => x.rssMb)), 1),
-        rss_growth_se_mb_per_h: Number.isFinite(growthStdErr(s, x => x.rssMb)) ? round(growthStdErr(s, x => x.rssMb), 1) : null,
+        rss_growth_ci95_mb_per_h: [Number.isFinite(g.lo) ? round(g.lo, 1) : null, Number.isFinite(g.hi) ? round(g.hi, 1) : null],
         rss_anon_end_mb: round(last.anonMb),
+        rss_file_end_mb: round(last.fileMb),
         pss_end_mb: round(last.pssMb),
-        rss_anon_growth_mb_per_h: round(growthPerHour(s, x => x.anonMb), 1),
-        heap_growth_mb_per_h: round(growthPerHour(heap[i]!, x => x.heapMb), 1),
+        rss_anon_growth_mb_per_h: round(growthPerHour(s, x => x.anonMb).slope, 1),
+        heap_growth_mb_per_h: round(growthPerHour(heap[i]!, x => x.heapMb).slope, 1),
         open_streams: metricSum(m1[i]!, 'libp2p_protocol_streams_total'),
         heap_used_mb: round(metricSum(m1[i]!, 'nodejs_heap_size_used_bytes') / 1024 / 1024),
         dht_rpcs_per_s: round((dhtRpcs(m1[i]!) - dhtRpcs(m0[i]!)) / secs, 3),
@@ -412,8 +401,8 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
     for (const r of results) log(`${profile} ${r.name}: ${JSON.stringify(r)}`)
     if (SAMPLES_OUT != null) {
       const t0 = warm[0]![0]!.at
-      const trace = nodes.map((d, i) => ({ name: d.name, reclaims: results[i]!.reclaims, samples: [...warm[i]!, ...samples[i]!].map(x => [round((x.at - t0) / 1000, 1), round(x.rssMb, 1), round(x.anonMb, 1)]), heap: heap[i]!.map(x => [round((x.at - t0) / 1000, 1), round(x.heapMb, 1), round(x.newMb ?? NaN, 1), round(x.oldMb ?? NaN, 1)]) }))
-      appendFileSync(SAMPLES_OUT, JSON.stringify({ profile, warmup_s: WARMUP_S, columns: ['s since connected', 'rss MB', 'anon MB'], heap_columns: ['s', 'heap used MB', 'new space committed MB', 'old space committed MB'], nodes: trace }) + '\n')
+      const trace = nodes.map((d, i) => ({ name: d.name, reclaims: results[i]!.reclaims, samples: [...warm[i]!, ...samples[i]!].map(x => [round((x.at - t0) / 1000, 1), round(x.rssMb, 1), round(x.anonMb, 1), round(x.fileMb, 1)]), heap: heap[i]!.map(x => [round((x.at - t0) / 1000, 1), round(x.heapMb, 1), round(x.newMb ?? NaN, 1), round(x.oldMb ?? NaN, 1)]) }))
+      appendFileSync(SAMPLES_OUT, JSON.stringify({ profile, warmup_s: WARMUP_S, columns: ['s since connected', 'rss MB', 'anon MB', 'file MB'], heap_columns: ['s', 'heap used MB', 'new space committed MB', 'old space committed MB'], nodes: trace }) + '\n')
     }
     const lost = results.filter(r => r.peers < 1)
     if (lost.length > 0) throw new Error(`${profile}: ${lost.map(r => r.name).join(', ')} lost every connection during the run`)
@@ -430,7 +419,10 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
       idle_cpu_pct_max: max('cpu_pct'),
       idle_cpu_pct_median: round(median(results.map(r => r.cpu_pct)), 2),
       rss_growth_mb_per_h_max: max('rss_growth_mb_per_h'),
-      rss_growth_se_mb_per_h_max: max('rss_growth_se_mb_per_h'),
+      // the upper end of the widest interval: a growth above it would have been seen
+      rss_growth_ci95_hi_mb_per_h_max: Math.max(...results.map(r => r.rss_growth_ci95_mb_per_h[1] ?? NaN)),
+      rss_growth_raw_mb_per_h_max: max('rss_growth_raw_mb_per_h'),
+      growth_method: GROWTH_METHOD,
       rss_mb_max: max('rss_end_mb'),
       rss_anon_mb_max: max('rss_anon_end_mb'),
       // RSS counts the node binary's shared file pages in full in every daemon; PSS divides them
@@ -439,6 +431,8 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
       pss_mb_median: round(median(results.map(r => r.pss_end_mb))),
       anon_mb_max: max('rss_anon_end_mb'),
       anon_mb_median: round(median(results.map(r => r.rss_anon_end_mb))),
+      file_mb_max: max('rss_file_end_mb'),
+      file_mb_median: round(median(results.map(r => r.rss_file_end_mb))),
       rss_anon_growth_mb_per_h_max: max('rss_anon_growth_mb_per_h'),
       heap_growth_mb_per_h_max: max('heap_growth_mb_per_h'),
       dht_rpcs_per_s_max: max('dht_rpcs_per_s'),
@@ -486,10 +480,12 @@ async function main (): Promise<void> {
       warmup: WARMUP_NOTE,
       idle_cpu_pct_max: max('idle_cpu_pct_max'),
       rss_growth_mb_per_h_max: max('rss_growth_mb_per_h_max'),
+      rss_growth_ci95_hi_mb_per_h_max: max('rss_growth_ci95_hi_mb_per_h_max'),
       rss_mb_max: max('rss_mb_max'),
       rss_anon_mb_max: max('rss_anon_mb_max'),
       pss_mb_max: max('pss_mb_max'),
       anon_mb_max: max('anon_mb_max'),
+      file_mb_max: max('file_mb_max'),
       heap_growth_mb_per_h_max: max('heap_growth_mb_per_h_max'),
       dht_rpcs_per_s_max: max('dht_rpcs_per_s_max'),
       bytes_per_s_max: max('bytes_per_s_max'),

@@ -43,6 +43,8 @@ export interface ProcSample {
    * mostly the node binary's code and data, shared by every node process and evictable.
    */
   anonMb: number
+  /** File-backed part of RSS (RssFile + RssShmem): the node binary's and libraries' pages. */
+  fileMb: number
   /**
    * Proportional set size: RSS with each shared page divided by the number of processes mapping
    * it (the node binary's file pages, shared by every daemon on the host). What one more daemon
@@ -175,7 +177,7 @@ export class BenchDaemon {
     const cpuS = (Number(f[11]) + Number(f[12])) / CLK_TCK
     const status = readFileSync(`/proc/${this.pid}/status`, 'utf8')
     const kb = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN)
-    return { at: Date.now(), cpuS, rssMb: kb('VmRSS') / 1024, anonMb: kb('RssAnon') / 1024, pssMb: smapsRollup(this.pid).Pss ?? NaN }
+    return { at: Date.now(), cpuS, rssMb: kb('VmRSS') / 1024, anonMb: kb('RssAnon') / 1024, fileMb: (kb('RssFile') + kb('RssShmem')) / 1024, pssMb: smapsRollup(this.pid).Pss ?? NaN }
   }
 
   /** SIGTERM (graceful: a CPU profile is written), SIGKILL after 20 s; removes the data dir. */
