@@ -36,13 +36,16 @@
  *        [--ab-env "KEY=value ... (env, e.g. DMSNET_* config, for the odd daemons)"] [--heap-sample 10]
  *        [--ab-cli <another build's dist/src/cli/main.js or bundle, for the odd daemons>]
  *        [--samples-out <file: every node's RSS samples, warm-up included, a JSON line per profile>]
+ *        [--private-node (each daemon on its own copy of the node binary: file pages as on a host of its own)]
  * Progress on stderr. stdout: one JSON line per profile, and with several profiles a last summary
  * line (`profile: "all"`, the max over profiles and a `profiles` object). Targets (issue 10):
  * <= 1 % of a core per node and RSS growth <= 5 MB/h.
  */
 import { BenchDaemon, metricSum, slope, type ProcSample } from './_lib/daemons.js'
 import { floorGrowth } from './_lib/growth.js'
-import { appendFileSync } from 'node:fs'
+import { appendFileSync, copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { numArg, progress, writeJsonLine } from './_lib/process.js'
 import { median, round } from './_lib/stats.js'
 import { createBridge } from '../src/netdev/bridge.js'
@@ -133,7 +136,15 @@ async function softWaitConnected (nodes: BenchDaemon[]): Promise<void> {
   log(`connections per node (-1 = no metrics): ${counts.join(' ')}`)
 }
 
-interface World { nodes: BenchDaemon[], cleanup: () => Promise<void> }
+/** `vpnPing`: 3 pings over the VPN from the second node's namespace to the first node (throws when they fail). */
+interface World { nodes: BenchDaemon[], cleanup: () => Promise<void>, vpnPing?: () => Promise<void> }
+
+async function vpnPingOf (nodes: BenchDaemon[], net: NetnsFixture): Promise<void> {
+  const target = (JSON.parse(await nodes[0]!.cli(['vpn', 'status', '--json'])) as { ipv4?: string }).ipv4
+  if (target == null) throw new Error(`${nodes[0]!.name} has no VPN address`)
+  await net.exec(nodes[1]!.netns!, 'ping', ['-c', '3', '-W', '2', target])
+}
+
 
 /**
  * `--ab-flags "<node flags>"`: the odd-numbered daemons run with these `node` flags (e.g.
@@ -146,7 +157,23 @@ const AB_ENV: Record<string, string> = Object.fromEntries((strArg('ab-env') ?? '
 const abEnv = (i: number): Record<string, string> => i % 2 === 1 ? AB_ENV : {}
 /** `--ab-cli <path to a CLI entry>`: the odd daemons run this build (e.g. a bundle) instead. */
 const AB_CLI = strArg('ab-cli')
-const abCli = (i: number): { cli?: string } => i % 2 === 1 && AB_CLI != null ? { cli: AB_CLI } : {}
+const abCli = (i: number): { cli?: string, execPath?: string } => ({ ...(i % 2 === 1 && AB_CLI != null ? { cli: AB_CLI } : {}), ...privateNode(i) })
+
+/**
+ * `--private-node`: each daemon runs its own copy of the node binary, so its ~50 MB of the binary's
+ * file pages are mapped by no other process, as on a host of its own (the real deployment): RSS,
+ * PSS and what `memory.reclaim.filePages=pageout` frees then mean what they would there. Without
+ * it every daemon (and every other node process here) shares one copy's pages.
+ */
+const PRIVATE_NODE = process.argv.includes('--private-node')
+const privateDir = PRIVATE_NODE ? mkdtempSync(join(tmpdir(), 'dmsnet-idle-node-')) : undefined
+if (privateDir != null) process.on('exit', () => { rmSync(privateDir, { recursive: true, force: true }) })
+function privateNode (i: number): { execPath?: string } {
+  if (privateDir == null) return {}
+  const path = join(privateDir, `node-${i}`)
+  if (!existsSync(path)) copyFileSync(process.execPath, path)
+  return { execPath: path }
+}
 const AB = AB_FLAGS.length > 0 || Object.keys(AB_ENV).length > 0 || AB_CLI != null
 
 function daemonArgs (i: number): string[] {
@@ -240,9 +267,9 @@ async function setUp (profile: Profile): Promise<World> {
         return true
       }, 120_000)
       // prove the tunnel carries traffic before leaving it idle
-      const target = (JSON.parse(await nodes[0]!.cli(['vpn', 'status', '--json'])) as { ipv4?: string }).ipv4
-      if (target == null) throw new Error(`${nodes[0]!.name} has no VPN address`)
-      await net.exec(nodes[1]!.netns!, 'ping', ['-c', '3', '-W', '2', target])
+      await vpnPingOf(nodes, net)
+      const fixture = net
+      return { nodes, cleanup, vpnPing: async () => { await vpnPingOf(nodes, fixture) } }
     }
     return { nodes, cleanup }
   } catch (err) {
@@ -366,6 +393,8 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
     const m1 = await Promise.all(nodes.map(async d => await metricsOf(d)))
     // what an idle node's load does to latency: libp2p ping between two of them, after the window
     const ping = JSON.parse(await nodes[1]!.cli(['ping', nodes[0]!.peerId, '-c', '20', '-i', '100', '--json'])) as { rtts: number[] }
+    // the idle reclaims (file pages released too, with memory.reclaim.filePages) ran in the window: the tunnel must still carry traffic
+    await world.vpnPing?.()
     const results: NodeResult[] = nodes.map((d, i) => {
       const s = samples[i]!
       const first = s[0]!
@@ -442,6 +471,7 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
       reclaims_min: Math.min(...results.map(r => r.reclaims)),
       reclaims_max: max('reclaims'),
       connect: CONNECT,
+      private_node: PRIVATE_NODE,
       peers_min: Math.min(...results.map(r => r.peers)),
       peers_median: median(results.map(r => r.peers)),
       rss_mb_median: round(median(results.map(r => r.rss_end_mb))),

@@ -30,6 +30,11 @@ export interface DaemonOptions {
   nodeArgs?: string[]
   /** Another CLI entry for this daemon (an A/B of two builds side by side); CLI commands use it too. */
   cli?: string
+  /**
+   * Another node binary for the daemon (not its CLI commands): a private copy gives the daemon file
+   * pages no other process maps, as on a host of its own (bench idle `--private-node`).
+   */
+  execPath?: string
 }
 
 export interface ProcSample {
@@ -131,7 +136,8 @@ export class BenchDaemon {
   async start (): Promise<void> {
     const nodeArgv = [...(this.options.nodeArgs ?? []), this.options.cli ?? CLI, '-d', this.dir, 'up', '--metrics-port', '0', ...this.options.args]
     // `ip netns exec` execs the program, so the child's pid is the daemon's own
-    const [cmd, argv] = this.netns != null ? ['ip', ['netns', 'exec', this.netns, process.execPath, ...nodeArgv]] : [process.execPath, nodeArgv]
+    const node = this.options.execPath ?? process.execPath
+    const [cmd, argv] = this.netns != null ? ['ip', ['netns', 'exec', this.netns, node, ...nodeArgv]] : [node, nodeArgv]
     const child = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, DMSNET_LOG_LEVEL: 'warn', ...this.options.env } })
     this.child = child
     this.exited = new Promise(resolve => child.once('exit', (code) => { resolve(code) }))

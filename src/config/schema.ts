@@ -350,7 +350,7 @@ export const RawConfigSchema = z.strictObject({
       /** Never two reclaims closer than this. */
       minIntervalMs: posInt().default(60_000),
       /** Last step of a reclaim: advise the kernel about read-only file pages (node binary): off, cold, pageout, dontneed. */
-      filePages: z.enum(['off', 'cold', 'pageout', 'dontneed']).default('off')
+      filePages: z.enum(['off', 'cold', 'pageout', 'dontneed'], { error: 'one of off, cold, pageout, dontneed' }).default('pageout')
     }).prefault({})
   }).prefault({})
   // --- end memory ---

@@ -18,6 +18,7 @@
  * - `dontneed`: MADV_DONTNEED, unmapped from this process; they stay in the page cache (shared with
  *   any other node process) and what is touched again comes back as a minor fault.
  */
+import { readFileSync } from 'node:fs'
 
 /** One mapping of /proc/self/smaps: its range, permissions, path, kB fields and VmFlags. */
 export interface Vma {
@@ -38,6 +39,8 @@ export interface FilePageRelease {
   vmas: number
   /** their resident bytes just before (what `dontneed` unmaps; `pageout` frees at most that) */
   residentBytes: number
+  /** how much the process's file-backed RSS (`RssFile`) fell: what really left it (0 for `cold`) */
+  droppedBytes: number
   /** wall time, ms (reading smaps included) */
   durationMs: number
   /** mappings the kernel refused, with the errno (none expected) */
@@ -81,14 +84,18 @@ export interface FilePageReleaseOptions {
   advise: (start: number, length: number, advice: FilePageAdvice) => number
   /** /proc/self/smaps now (injectable for tests) */
   smaps: () => string
+  /** file-backed RSS now, bytes (default: `RssFile` of /proc/self/status) */
+  fileRss?: () => number
   now?: () => number
 }
 
 /** A function that advises every releasable mapping once and says what it did. */
 export function filePageReleaser (options: FilePageReleaseOptions): () => FilePageRelease {
   const now = options.now ?? (() => performance.now())
+  const fileRss = options.fileRss ?? selfFileRss
   return () => {
     const t0 = now()
+    const before = fileRss()
     const targets = releasableVmas(parseSmaps(options.smaps()))
     let residentBytes = 0
     let errors = 0
@@ -96,6 +103,16 @@ export function filePageReleaser (options: FilePageReleaseOptions): () => FilePa
       if (options.advise(v.start, v.end - v.start, options.advice) !== 0) errors++
       else residentBytes += (v.kb.Rss ?? 0) * 1024
     }
-    return { advice: options.advice, vmas: targets.length - errors, residentBytes, durationMs: now() - t0, errors }
+    const droppedBytes = Math.max(0, before - fileRss())
+    return { advice: options.advice, vmas: targets.length - errors, residentBytes, droppedBytes, durationMs: now() - t0, errors }
+  }
+}
+
+/** `RssFile` of /proc/self/status in bytes (0 where unreadable). */
+export function selfFileRss (): number {
+  try {
+    return Number(/^RssFile:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0) * 1024
+  } catch {
+    return 0
   }
 }

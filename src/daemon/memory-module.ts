@@ -56,14 +56,14 @@ export const memoryModule: ModuleFactory = (components) => {
   const registers = [components.metrics]
   const runs = new Counter({ name: 'dmsnet_memory_reclaims_total', help: 'idle memory reclaims run (full collection + malloc_trim)', registers })
   const bytes = new Counter({ name: 'dmsnet_memory_reclaimed_bytes_total', help: 'resident memory the idle reclaims gave back (RSS before - after)', registers })
-  const fileBytes = new Counter({ name: 'dmsnet_memory_file_pages_released_bytes_total', help: 'resident read-only file pages the idle reclaims advised (memory.reclaim.filePages; unmapped with dontneed)', registers })
+  const fileBytes = new Counter({ name: 'dmsnet_memory_file_pages_released_bytes_total', help: 'file-backed resident memory the idle reclaims released (memory.reclaim.filePages: RssFile before - after)', registers })
   const seconds = new Counter({ name: 'dmsnet_memory_reclaim_seconds_total', help: 'wall time the idle reclaims held the event loop', registers })
   reclaimer.addEventListener('reclaim', ({ detail: r }) => {
     runs.inc()
     if (r.returnedBytes > 0) bytes.inc(r.returnedBytes)
     seconds.inc(r.durationMs / 1000)
-    if (r.fileRelease != null) fileBytes.inc(r.fileRelease.residentBytes)
-    log.debug({ rssBeforeMb: mb(r.rssBefore), rssAfterMb: mb(r.rssAfter), ms: Math.round(r.durationMs), trimmedMb: mb(r.trimmedBytes), fileMb: mb(r.fileRelease?.residentBytes ?? 0) }, 'memory reclaimed')
+    if (r.fileRelease != null) fileBytes.inc(r.fileRelease.droppedBytes)
+    log.debug({ rssBeforeMb: mb(r.rssBefore), rssAfterMb: mb(r.rssAfter), ms: Math.round(r.durationMs), trimmedMb: mb(r.trimmedBytes), fileMb: mb(r.fileRelease?.droppedBytes ?? 0) }, 'memory reclaimed')
   })
   const mod: MemoryModule = {
     name: 'memory',

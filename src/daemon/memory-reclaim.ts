@@ -53,7 +53,7 @@ export interface MemoryReclaimStats {
   returnedBytes: number
   /** sum of the positive `trimmedBytes` (the part malloc_trim gave back) */
   trimmedBytes: number
-  /** sum of the file pages' resident bytes the `release` step advised (unmapped with `dontneed`) */
+  /** sum of what the `release` step took out of the file-backed RSS (memory-filepages.ts `droppedBytes`) */
   fileReleasedBytes: number
   /** ms of wall time spent in reclaims */
   durationMs: number
@@ -208,7 +208,7 @@ class Reclaimer extends TypedEventEmitter<MemoryReclaimEvents> implements Memory
     c.reclaims++
     c.returnedBytes += Math.max(0, result.returnedBytes)
     c.trimmedBytes += Math.max(0, result.trimmedBytes)
-    c.fileReleasedBytes += fileRelease?.residentBytes ?? 0
+    c.fileReleasedBytes += fileRelease?.droppedBytes ?? 0
     c.durationMs += durationMs
     c.last = result
     c.baselineRss = rssAfter

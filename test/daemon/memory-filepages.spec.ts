@@ -46,6 +46,7 @@ test('the releaser advises each picked mapping once and counts what the kernel r
   const release = filePageReleaser({
     advice: 'dontneed',
     smaps: () => SMAPS,
+    fileRss: () => 0,
     advise: (start, length, advice) => { calls.push(`${start.toString(16)}+${length.toString(16)} ${advice}`); return start === 0x7f0000600000 ? 22 : 0 }
   })
   const r = release()
@@ -78,6 +79,7 @@ test('MADV_DONTNEED on this process: file-backed RSS drops, and the unmapped cod
   assert.equal(r.errors, 0)
   assert.ok(r.vmas >= 2 && r.residentBytes > 10 * 1024 * 1024, `advised ${r.vmas} mappings, ${(r.residentBytes / 1048576).toFixed(1)} MB resident`)
   assert.ok(before - after > 10 * 1024, `RssFile ${before} -> ${after} kB`)
+  assert.ok(r.droppedBytes > 10 * 1024 * 1024, `dropped ${(r.droppedBytes / 1048576).toFixed(1)} MB`)
   // code and read-only data of node and OpenSSL, faulted back in from the page cache
   assert.equal(createHash('sha256').update('dmsnet').digest('hex').slice(0, 16), 'ad33aa91218d3a2b')
   assert.equal(new Intl.NumberFormat('en-US').format(1234567.5), '1,234,567.5')
