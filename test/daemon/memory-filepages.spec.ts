@@ -3,12 +3,16 @@
  * adviseRange in native/mem/mem.c): which mappings of an smaps text it may advise (every rule
  * against a mapping it must leave alone), the addon refusing bad ranges, and MADV_DONTNEED on this
  * very test process: its file-backed RSS drops, and the code it unmapped still runs (the pages come
- * back from the page cache).
+ * back from the page cache); MADV_PAGEOUT on a process that runs its own copy of the node binary
+ * (as on a host of its own): the pages leave it, and it still runs.
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { execFile } from 'node:child_process'
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { filePageReleaser, parseSmaps, releasableVmas } from '../../src/daemon/memory-filepages.js'
 import { adviseRange } from '../../src/daemon/memory-native.js'
 
@@ -85,4 +89,37 @@ test('MADV_DONTNEED on this process: file-backed RSS drops, and the unmapped cod
   assert.equal(new Intl.NumberFormat('en-US').format(1234567.5), '1,234,567.5')
   assert.equal(JSON.parse(JSON.stringify({ a: [1, 2, 3] })).a.length, 3)
   assert.ok(fileKb() > after, 'pages came back as they were used')
+})
+
+/** A child on `node` that releases its file pages with `advice` and reports RssFile before/after. */
+async function releaseInChild (node: string, advice: string): Promise<{ before: number, after: number, droppedBytes: number, errors: number, hash: string }> {
+  const fp = new URL('../../src/daemon/memory-filepages.js', import.meta.url).href
+  const nat = new URL('../../src/daemon/memory-native.js', import.meta.url).href
+  const script = `
+    import { filePageReleaser, selfFileRss } from '${fp}'
+    import { adviseRange } from '${nat}'
+    import { readFileSync } from 'node:fs'
+    import { createHash } from 'node:crypto'
+    const before = selfFileRss()
+    const r = filePageReleaser({ advice: '${advice}', advise: adviseRange(), smaps: () => readFileSync('/proc/self/smaps', 'utf8') })()
+    const after = selfFileRss()
+    const hash = createHash('sha256').update('dmsnet').digest('hex').slice(0, 16)
+    console.log(JSON.stringify({ before, after, droppedBytes: r.droppedBytes, errors: r.errors, hash }))`
+  return await new Promise((resolve, reject) => {
+    execFile(node, ['--input-type=module', '-e', script], { timeout: 30_000 }, (err, stdout, stderr) => {
+      if (err != null) reject(new Error(`${err.message}: ${stderr}`))
+      else resolve(JSON.parse(stdout))
+    })
+  })
+}
+
+test('MADV_PAGEOUT frees the file pages of a process that is their only mapper (its own copy of node), and it runs on', { skip: advise == null ? 'no addon / not Linux' : false }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'dmsnet-pageout-'))
+  t.after(() => { rmSync(dir, { recursive: true, force: true }) })
+  const own = join(dir, 'node')
+  copyFileSync(process.execPath, own)
+  const r = await releaseInChild(own, 'pageout')
+  assert.equal(r.errors, 0)
+  assert.ok(r.droppedBytes > 15 * 1024 * 1024, `RssFile ${(r.before / 1048576).toFixed(1)} -> ${(r.after / 1048576).toFixed(1)} MB`)
+  assert.equal(r.hash, createHash('sha256').update('dmsnet').digest('hex').slice(0, 16), 'code paged out and read back runs')
 })
