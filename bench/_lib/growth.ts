@@ -23,13 +23,20 @@ export interface RobustSlope {
   n: number
 }
 
-/** The lowest sample of each `bucket`-wide interval of x, counted from the first sample. */
+/**
+ * The lowest sample of each `bucket`-wide interval of x, counted from the first sample. A last
+ * bucket that covers less than half the width is left out: the minimum of one or two samples is
+ * no floor, and it would pull the end of the line up.
+ */
 export function bucketMinima (points: Point[], bucket: number): Point[] {
   if (points.length === 0) return []
   const x0 = points[0]!.x
+  const last = Math.floor((points[points.length - 1]!.x - x0) / bucket)
+  const partial = points[points.length - 1]!.x - x0 - last * bucket < bucket / 2
   const minima = new Map<number, Point>()
   for (const p of points) {
     const b = Math.floor((p.x - x0) / bucket)
+    if (partial && b === last && last > 0) continue
     const cur = minima.get(b)
     if (cur == null || p.y < cur.y) minima.set(b, p)
   }
