@@ -13,16 +13,17 @@
  * answered), libp2p bytes per second (sent + received); and per profile the libp2p ping RTT
  * between two idle nodes after the window (20 pings).
  * Growth per hour, after warm-up only (start-up regrowth is not a leak): RSS, its anonymous part
- * and the V8 heap in use each sawtooth with garbage collection by several MB, which over a few
- * minutes swamps a slope of a few MB per hour. So each is the least-squares slope over ALL the
- * per-bucket minima (the lowest sample of each `--rss-bucket` (30) s), which follow what survives
- * collection, with the standard error next to the RSS one (`rss_growth_se_mb_per_h`: a slope
- * within ~2 of these of zero is no measured growth; over 3 minutes it is tens of MB/h, so a
- * growth of a few MB/h needs a run of 15 minutes or more). RSS and anon are sampled every
- * `--sample` (5) s from /proc, heap in use every
+ * and the V8 heap in use each saw-tooth with garbage collection and the idle reclaim by several MB,
+ * which over a few minutes swamps a slope of a few MB per hour. So each is the Theil-Sen slope
+ * (median of the pair slopes) through the per-bucket minima (the lowest sample of each
+ * `--rss-bucket` (30) s), which follow the floor the sawtooth returns to, with Sen's 95 % interval
+ * next to the RSS one (`rss_growth_ci95_mb_per_h`; bench/_lib/growth.ts). The least-squares slope
+ * of the raw samples is reported beside it (`rss_growth_raw_mb_per_h`). `growth_method` in the
+ * JSON says this in words. bench/idle-validate.ts checks the 3-minute figure against a long run
+ * and against an injected leak (bench/_lib/leak-preload.mjs) from `--samples-out` files.
+ * RSS and anon are sampled every `--sample` (5) s from /proc, heap in use every
  * `--heap-sample` (10) s from the daemon's /metrics (`nodejs_heap_size_used_bytes`; the scrape
- * costs the daemon a little CPU, inside the CPU figure). The raw-sample RSS slope is reported too.
- * Validated against a 20-minute run of the same build (docs/network.md, "Memory and idle cost").
+ * costs the daemon a little CPU, inside the CPU figure).
  * Warm-up (`warmup` in the JSON says it in words): the first `--warmup` seconds after every node is
  * connected and the profile set up. The daemon's idle reclaim (src/daemon/memory-reclaim.ts) runs
  * its first collection + malloc_trim once a node has been quiet 15 s, inside the default 60-s
@@ -304,6 +305,8 @@ interface NodeResult {
   /** idle memory reclaims the daemon ran (src/daemon/memory-reclaim.ts), before and in the window */
   reclaims: number
   reclaimed_mb: number
+  /** file-backed RSS the reclaims released (memory.reclaim.filePages), MB */
+  file_released_mb: number
   /** wall time those reclaims held the event loop, ms */
   reclaim_ms: number
 }
@@ -348,6 +351,8 @@ function abSummary (results: NodeResult[]): Record<string, unknown> {
       rss_growth_mb_per_h_median: round(median(rs.map(r => r.rss_growth_mb_per_h)), 1),
       rss_growth_mb_per_h_max: round(Math.max(...rs.map(r => r.rss_growth_mb_per_h)), 1),
       reclaims_median: median(rs.map(r => r.reclaims)),
+      reclaim_ms_median: round(median(rs.map(r => r.reclaim_ms))),
+      file_released_mb_median: round(median(rs.map(r => r.file_released_mb))),
       rss_anon_mb_median: round(median(rs.map(r => r.rss_anon_end_mb))),
       rss_file_mb_median: round(median(rs.map(r => r.rss_file_end_mb))),
       pss_mb_median: round(median(rs.map(r => r.pss_end_mb))),
@@ -424,7 +429,8 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
         bytes_per_s: bytes(m1[i]!) === bytes(m0[i]!) && dhtRpcs(m1[i]!) > dhtRpcs(m0[i]!) ? null : round((bytes(m1[i]!) - bytes(m0[i]!)) / secs, 0),
         reclaims: metricSum(m1[i]!, 'dmsnet_memory_reclaims_total'),
         reclaimed_mb: round(metricSum(m1[i]!, 'dmsnet_memory_reclaimed_bytes_total') / 1024 / 1024),
-        reclaim_ms: round(metricSum(m1[i]!, 'dmsnet_memory_reclaim_seconds_total') * 1000)
+        reclaim_ms: round(metricSum(m1[i]!, 'dmsnet_memory_reclaim_seconds_total') * 1000),
+        file_released_mb: round(metricSum(m1[i]!, 'dmsnet_memory_file_pages_released_bytes_total') / 1024 / 1024)
       }
     })
     for (const r of results) log(`${profile} ${r.name}: ${JSON.stringify(r)}`)
