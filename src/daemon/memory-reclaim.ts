@@ -20,6 +20,10 @@
  * shrinks on its own): a reclaim that could not bring it down (what grew was compiled code, live
  * data) raises the baseline, so it is not repeated uselessly.
  *
+ * Optionally a last step, `release` (memory-filepages.ts, `memory.reclaim.filePages`): the node
+ * binary's read-only file pages that start-up touched once are handed back to the kernel
+ * (MADV_PAGEOUT by default: freed where no other process maps them).
+ *
  * Everything the component touches (clock, collector, trim, RSS, loop utilisation) is injectable:
  * the logic is unit-tested without a daemon (test/daemon/memory-reclaim.spec.ts).
  */
