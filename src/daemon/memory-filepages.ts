@@ -86,16 +86,28 @@ export interface FilePageReleaseOptions {
   smaps: () => string
   /** file-backed RSS now, bytes (default: `RssFile` of /proc/self/status) */
   fileRss?: () => number
+  /**
+   * Release again only once file-backed RSS is this far above the last release's result, bytes
+   * (default 16 MiB). What an idle daemon touches again comes straight back (~7-9 MB: its working
+   * set and the kernel's fault-around); releasing that at every reclaim would only churn it.
+   */
+  minRegrowthBytes?: number
   now?: () => number
 }
 
-/** A function that advises every releasable mapping once and says what it did. */
-export function filePageReleaser (options: FilePageReleaseOptions): () => FilePageRelease {
+/**
+ * A function that advises every releasable mapping and says what it did, or returns undefined
+ * when file-backed RSS has not grown `minRegrowthBytes` since its last release.
+ */
+export function filePageReleaser (options: FilePageReleaseOptions): () => FilePageRelease | undefined {
   const now = options.now ?? (() => performance.now())
   const fileRss = options.fileRss ?? selfFileRss
+  const minRegrowth = options.minRegrowthBytes ?? 16 * 1024 * 1024
+  let lastAfter: number | undefined
   return () => {
     const t0 = now()
     const before = fileRss()
+    if (lastAfter != null && before - lastAfter < minRegrowth) return undefined
     const targets = releasableVmas(parseSmaps(options.smaps()))
     let residentBytes = 0
     let errors = 0
@@ -103,7 +115,9 @@ export function filePageReleaser (options: FilePageReleaseOptions): () => FilePa
       if (options.advise(v.start, v.end - v.start, options.advice) !== 0) errors++
       else residentBytes += (v.kb.Rss ?? 0) * 1024
     }
-    const droppedBytes = Math.max(0, before - fileRss())
+    const after = fileRss()
+    lastAfter = after
+    const droppedBytes = Math.max(0, before - after)
     return { advice: options.advice, vmas: targets.length - errors, residentBytes, droppedBytes, durationMs: now() - t0, errors }
   }
 }

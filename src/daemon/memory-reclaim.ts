@@ -95,7 +95,7 @@ export interface MemoryReclaimOptions {
    * The last step, after the trim: advise the kernel about read-only file pages (memory-filepages.ts).
    * Runs inside the reclaim's timing; its refaults do not count as growth (see `footprint`).
    */
-  release?: () => FilePageRelease
+  release?: () => FilePageRelease | undefined
   /** Resident set size now, bytes. Default `process.memoryUsage.rss()`. */
   rss?: () => number
   /**

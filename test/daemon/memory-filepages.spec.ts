@@ -55,9 +55,28 @@ test('the releaser advises each picked mapping once and counts what the kernel r
   })
   const r = release()
   assert.deepEqual(calls, ['400000+a37000 dontneed', 'e37000+24b0000 dontneed', '7f0000600000+100000 dontneed'])
-  assert.equal(r.vmas, 2)
-  assert.equal(r.errors, 1)
-  assert.equal(r.residentBytes, (7452 + 25028) * 1024)
+  assert.equal(r!.vmas, 2)
+  assert.equal(r!.errors, 1)
+  assert.equal(r!.residentBytes, (7452 + 25028) * 1024)
+})
+
+test('the releaser runs again only once file-backed RSS has regrown minRegrowthBytes above its last result', () => {
+  let file = 50
+  let calls = 0
+  const release = filePageReleaser({
+    advice: 'pageout',
+    smaps: () => SMAPS,
+    fileRss: () => file,
+    minRegrowthBytes: 16,
+    advise: () => { calls++; file = 20; return 0 }
+  })
+  assert.equal(release()?.droppedBytes, 30)
+  file = 30 // the working set came back: 10 above the result
+  assert.equal(release(), undefined)
+  assert.equal(calls, 3, 'the first release advised the 3 mappings; the second did nothing')
+  file = 37 // 17 above: again
+  assert.equal(release()?.droppedBytes, 17)
+  assert.equal(calls, 6)
 })
 
 const advise = adviseRange()
@@ -78,7 +97,7 @@ test('the addon refuses a misaligned range and an unknown advice (EINVAL), and t
 test('MADV_DONTNEED on this process: file-backed RSS drops, and the unmapped code still runs', { skip: advise == null ? 'no addon / not Linux' : false }, () => {
   const release = filePageReleaser({ advice: 'dontneed', advise: advise!, smaps: () => readFileSync('/proc/self/smaps', 'utf8') })
   const before = fileKb()
-  const r = release()
+  const r = release()!
   const after = fileKb()
   assert.equal(r.errors, 0)
   assert.ok(r.vmas >= 2 && r.residentBytes > 10 * 1024 * 1024, `advised ${r.vmas} mappings, ${(r.residentBytes / 1048576).toFixed(1)} MB resident`)

@@ -145,7 +145,7 @@ test('dmsnet up runs the reclaim (status, /metrics), with filePages=dontneed its
     assert.equal(r.code, 0, r.stderr)
     return JSON.parse(r.stdout)
   }
-  // any growth at all allows another reclaim: a second release of pages the first one's refaults brought back
+  // any growth at all allows another reclaim: the daemon must run on after a release and reclaim again
   const on = await startDaemon(args(join(dir, 'on')), { env: { ...base, DMSNET_MEMORY_RECLAIM_FILE_PAGES: 'dontneed', DMSNET_MEMORY_RECLAIM_MIN_GROWTH_BYTES: '1' } })
   try {
     await waitFor(async () => ((await status(join(dir, 'on'))).modules.memory?.reclaims ?? 0) >= 2, 60_000, 'two idle reclaims')
