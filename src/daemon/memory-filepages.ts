@@ -87,27 +87,38 @@ export interface FilePageReleaseOptions {
   /** file-backed RSS now, bytes (default: `RssFile` of /proc/self/status) */
   fileRss?: () => number
   /**
-   * Release again only once file-backed RSS is this far above the last release's result, bytes
-   * (default 16 MiB). What an idle daemon touches again comes straight back (~7-9 MB: its working
-   * set and the kernel's fault-around); releasing that at every reclaim would only churn it.
+   * Release again only once file-backed RSS is this far above where it settled after the last
+   * release, bytes (default 16 MiB). "Settled" is its level at the next call after a release (the
+   * reclaim calls at most once a minute): what an idle daemon touches again comes straight back
+   * (10-18 MB within seconds of a release: its working set and the kernel's fault-around), and
+   * releasing that at every reclaim would only churn it (seen in bench idle: a release at every
+   * reclaim with a threshold counted from the level right after the release).
    */
   minRegrowthBytes?: number
   now?: () => number
 }
 
 /**
- * A function that advises every releasable mapping and says what it did, or returns undefined
- * when file-backed RSS has not grown `minRegrowthBytes` since its last release.
+ * A function that advises every releasable mapping and says what it did, or returns undefined:
+ * at the first call after a release (it notes where file-backed RSS settled), and later while
+ * file-backed RSS is less than `minRegrowthBytes` above that.
  */
 export function filePageReleaser (options: FilePageReleaseOptions): () => FilePageRelease | undefined {
   const now = options.now ?? (() => performance.now())
   const fileRss = options.fileRss ?? selfFileRss
   const minRegrowth = options.minRegrowthBytes ?? 16 * 1024 * 1024
-  let lastAfter: number | undefined
+  let released = false
+  let settled: number | undefined
   return () => {
     const t0 = now()
     const before = fileRss()
-    if (lastAfter != null && before - lastAfter < minRegrowth) return undefined
+    if (released) {
+      if (settled == null) {
+        settled = before
+        return undefined
+      }
+      if (before - settled < minRegrowth) return undefined
+    }
     const targets = releasableVmas(parseSmaps(options.smaps()))
     let residentBytes = 0
     let errors = 0
@@ -115,9 +126,9 @@ export function filePageReleaser (options: FilePageReleaseOptions): () => FilePa
       if (options.advise(v.start, v.end - v.start, options.advice) !== 0) errors++
       else residentBytes += (v.kb.Rss ?? 0) * 1024
     }
-    const after = fileRss()
-    lastAfter = after
-    const droppedBytes = Math.max(0, before - after)
+    released = true
+    settled = undefined
+    const droppedBytes = Math.max(0, before - fileRss())
     return { advice: options.advice, vmas: targets.length - errors, residentBytes, droppedBytes, durationMs: now() - t0, errors }
   }
 }

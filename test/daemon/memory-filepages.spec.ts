@@ -60,7 +60,7 @@ test('the releaser advises each picked mapping once and counts what the kernel r
   assert.equal(r!.residentBytes, (7452 + 25028) * 1024)
 })
 
-test('the releaser runs again only once file-backed RSS has regrown minRegrowthBytes above its last result', () => {
+test('after a release, the releaser notes where file-backed RSS settled, and runs again only minRegrowthBytes above it', () => {
   let file = 50
   let calls = 0
   const release = filePageReleaser({
@@ -68,15 +68,20 @@ test('the releaser runs again only once file-backed RSS has regrown minRegrowthB
     smaps: () => SMAPS,
     fileRss: () => file,
     minRegrowthBytes: 16,
-    advise: () => { calls++; file = 20; return 0 }
+    advise: () => { calls++; file = 10; return 0 }
   })
-  assert.equal(release()?.droppedBytes, 30)
-  file = 30 // the working set came back: 10 above the result
+  assert.equal(release()?.droppedBytes, 40)
+  assert.equal(calls, 3, 'the 3 releasable mappings')
+  file = 28 // the working set and fault-around came back: where it settles, noted, no release
   assert.equal(release(), undefined)
-  assert.equal(calls, 3, 'the first release advised the 3 mappings; the second did nothing')
-  file = 37 // 17 above: again
-  assert.equal(release()?.droppedBytes, 17)
+  file = 40 // 12 above the settled level: still nothing
+  assert.equal(release(), undefined)
+  assert.equal(calls, 3)
+  file = 45 // 17 above: released again
+  assert.equal(release()?.droppedBytes, 35)
   assert.equal(calls, 6)
+  file = 30
+  assert.equal(release(), undefined, 'and the next call notes the new settled level')
 })
 
 const advise = adviseRange()
