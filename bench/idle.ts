@@ -325,7 +325,7 @@ function growthPerHour<T extends { at: number }> (samples: T[], value: (x: T) =>
 const GROWTH_METHOD = `rss_growth_mb_per_h: Theil-Sen slope (median of pair slopes) through the lowest RSS sample of each ${RSS_BUCKET_S}-s bucket ` +
   '(the floor the GC/reclaim sawtooth returns to), rss_growth_ci95_mb_per_h its Sen 95 % interval; rss_growth_raw_mb_per_h: least squares over every sample ' +
   '(the sawtooth dominates it). Validated (bench/idle-validate.ts, docs/network.md "Idle cost"): over 3 minutes the estimate centres on the truth ' +
-  '(median error 7-44 MB/h) but its interval held an 11-minute figure in only 59-71 % of slices without a leak and a 60 MB/h leak was significant in 0-12 %: ' +
+  '(median error 6-44 MB/h) but its interval held the long-run figure in only 59-100 % of slices without a leak (two runs) and a 60 MB/h leak was significant in 0-12 %: ' +
   'a 3-minute figure catches a runaway, not <= 5 MB/h; use --duration 660 or more for that'
 
 /** What the JSON's growth figures leave out as warm-up, in words (`warmup` in the JSON). */
