@@ -13,16 +13,17 @@
  * answered), libp2p bytes per second (sent + received); and per profile the libp2p ping RTT
  * between two idle nodes after the window (20 pings).
  * Growth per hour, after warm-up only (start-up regrowth is not a leak): RSS, its anonymous part
- * and the V8 heap in use each sawtooth with garbage collection by several MB, which over a few
- * minutes swamps a slope of a few MB per hour. So each is the least-squares slope over ALL the
- * per-bucket minima (the lowest sample of each `--rss-bucket` (30) s), which follow what survives
- * collection, with the standard error next to the RSS one (`rss_growth_se_mb_per_h`: a slope
- * within ~2 of these of zero is no measured growth; over 3 minutes it is tens of MB/h, so a
- * growth of a few MB/h needs a run of 15 minutes or more). RSS and anon are sampled every
- * `--sample` (5) s from /proc, heap in use every
+ * and the V8 heap in use each saw-tooth with garbage collection and the idle reclaim by several MB,
+ * which over a few minutes swamps a slope of a few MB per hour. So each is the Theil-Sen slope
+ * (median of the pair slopes) through the per-bucket minima (the lowest sample of each
+ * `--rss-bucket` (30) s), which follow the floor the sawtooth returns to, with Sen's 95 % interval
+ * next to the RSS one (`rss_growth_ci95_mb_per_h`; bench/_lib/growth.ts). The least-squares slope
+ * of the raw samples is reported beside it (`rss_growth_raw_mb_per_h`). `growth_method` in the
+ * JSON says this in words. bench/idle-validate.ts checks the 3-minute figure against a long run
+ * and against an injected leak (bench/_lib/leak-preload.mjs) from `--samples-out` files.
+ * RSS and anon are sampled every `--sample` (5) s from /proc, heap in use every
  * `--heap-sample` (10) s from the daemon's /metrics (`nodejs_heap_size_used_bytes`; the scrape
- * costs the daemon a little CPU, inside the CPU figure). The raw-sample RSS slope is reported too.
- * Validated against a 20-minute run of the same build (docs/network.md, "Memory and idle cost").
+ * costs the daemon a little CPU, inside the CPU figure).
  * Warm-up (`warmup` in the JSON says it in words): the first `--warmup` seconds after every node is
  * connected and the profile set up. The daemon's idle reclaim (src/daemon/memory-reclaim.ts) runs
  * its first collection + malloc_trim once a node has been quiet 15 s, inside the default 60-s
@@ -36,12 +37,16 @@
  *        [--ab-env "KEY=value ... (env, e.g. DMSNET_* config, for the odd daemons)"] [--heap-sample 10]
  *        [--ab-cli <another build's dist/src/cli/main.js or bundle, for the odd daemons>]
  *        [--samples-out <file: every node's RSS samples, warm-up included, a JSON line per profile>]
+ *        [--private-node (each daemon on its own copy of the node binary: file pages as on a host of its own)]
  * Progress on stderr. stdout: one JSON line per profile, and with several profiles a last summary
  * line (`profile: "all"`, the max over profiles and a `profiles` object). Targets (issue 10):
  * <= 1 % of a core per node and RSS growth <= 5 MB/h.
  */
-import { BenchDaemon, metricSum, slope, slopeStdErr, type ProcSample } from './_lib/daemons.js'
-import { appendFileSync } from 'node:fs'
+import { BenchDaemon, metricSum, slope, type ProcSample } from './_lib/daemons.js'
+import { floorGrowth } from './_lib/growth.js'
+import { appendFileSync, copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { numArg, progress, writeJsonLine } from './_lib/process.js'
 import { median, round } from './_lib/stats.js'
 import { createBridge } from '../src/netdev/bridge.js'
@@ -132,7 +137,17 @@ async function softWaitConnected (nodes: BenchDaemon[]): Promise<void> {
   log(`connections per node (-1 = no metrics): ${counts.join(' ')}`)
 }
 
-interface World { nodes: BenchDaemon[], cleanup: () => Promise<void> }
+/** `vpnPing`: 3 pings over the VPN from the second node's namespace to the first node (throws when they fail). */
+interface World { nodes: BenchDaemon[], cleanup: () => Promise<void>, vpnPing?: () => Promise<void> }
+
+async function vpnPingOf (nodes: BenchDaemon[], net: NetnsFixture): Promise<void> {
+  const target = (JSON.parse(await nodes[0]!.cli(['vpn', 'status', '--json'])) as { ipv4?: string }).ipv4
+  if (target == null) throw new Error(`${nodes[0]!.name} has no VPN address`)
+  const out = await net.exec(nodes[1]!.netns!, 'ping', ['-c', '3', '-W', '2', target])
+  // the first after an idle spell pays for code paths the idle reclaim released (file pages)
+  log(`VPN ping ${nodes[1]!.name} -> ${nodes[0]!.name}: ${[...out.matchAll(/time=([\d.]+) ms/g)].map(m => m[1]).join(' ')} ms`)
+}
+
 
 /**
  * `--ab-flags "<node flags>"`: the odd-numbered daemons run with these `node` flags (e.g.
@@ -145,7 +160,23 @@ const AB_ENV: Record<string, string> = Object.fromEntries((strArg('ab-env') ?? '
 const abEnv = (i: number): Record<string, string> => i % 2 === 1 ? AB_ENV : {}
 /** `--ab-cli <path to a CLI entry>`: the odd daemons run this build (e.g. a bundle) instead. */
 const AB_CLI = strArg('ab-cli')
-const abCli = (i: number): { cli?: string } => i % 2 === 1 && AB_CLI != null ? { cli: AB_CLI } : {}
+const abCli = (i: number): { cli?: string, execPath?: string } => ({ ...(i % 2 === 1 && AB_CLI != null ? { cli: AB_CLI } : {}), ...privateNode(i) })
+
+/**
+ * `--private-node`: each daemon runs its own copy of the node binary, so its ~50 MB of the binary's
+ * file pages are mapped by no other process, as on a host of its own (the real deployment): RSS,
+ * PSS and what `memory.reclaim.filePages=pageout` frees then mean what they would there. Without
+ * it every daemon (and every other node process here) shares one copy's pages.
+ */
+const PRIVATE_NODE = process.argv.includes('--private-node')
+const privateDir = PRIVATE_NODE ? mkdtempSync(join(tmpdir(), 'dmsnet-idle-node-')) : undefined
+if (privateDir != null) process.on('exit', () => { rmSync(privateDir, { recursive: true, force: true }) })
+function privateNode (i: number): { execPath?: string } {
+  if (privateDir == null) return {}
+  const path = join(privateDir, `node-${i}`)
+  if (!existsSync(path)) copyFileSync(process.execPath, path)
+  return { execPath: path }
+}
 const AB = AB_FLAGS.length > 0 || Object.keys(AB_ENV).length > 0 || AB_CLI != null
 
 function daemonArgs (i: number): string[] {
@@ -239,9 +270,9 @@ async function setUp (profile: Profile): Promise<World> {
         return true
       }, 120_000)
       // prove the tunnel carries traffic before leaving it idle
-      const target = (JSON.parse(await nodes[0]!.cli(['vpn', 'status', '--json'])) as { ipv4?: string }).ipv4
-      if (target == null) throw new Error(`${nodes[0]!.name} has no VPN address`)
-      await net.exec(nodes[1]!.netns!, 'ping', ['-c', '3', '-W', '2', target])
+      await vpnPingOf(nodes, net)
+      const fixture = net
+      return { nodes, cleanup, vpnPing: async () => { await vpnPingOf(nodes, fixture) } }
     }
     return { nodes, cleanup }
   } catch (err) {
@@ -259,9 +290,11 @@ interface NodeResult {
   rss_end_mb: number
   rss_growth_mb_per_h: number
   rss_growth_raw_mb_per_h: number
-  /** standard error of rss_growth_mb_per_h (null: too few buckets) */
-  rss_growth_se_mb_per_h: number | null
+  /** Sen's 95 % interval of rss_growth_mb_per_h ([null, null]: too few buckets) */
+  rss_growth_ci95_mb_per_h: [number | null, number | null]
   rss_anon_end_mb: number
+  /** file-backed part of RSS at the end (node binary, libraries: shared, clean) */
+  rss_file_end_mb: number
   /** proportional set size at the end: shared file pages divided among the processes mapping them */
   pss_end_mb: number
   rss_anon_growth_mb_per_h: number
@@ -274,6 +307,8 @@ interface NodeResult {
   /** idle memory reclaims the daemon ran (src/daemon/memory-reclaim.ts), before and in the window */
   reclaims: number
   reclaimed_mb: number
+  /** file-backed RSS the reclaims released (memory.reclaim.filePages), MB */
+  file_released_mb: number
   /** wall time those reclaims held the event loop, ms */
   reclaim_ms: number
 }
@@ -281,32 +316,17 @@ interface NodeResult {
 /** Seconds per bucket whose lowest RSS enters the growth slope. */
 const RSS_BUCKET_S = numArg('rss-bucket', 30)
 
-/**
- * MB per hour from the least-squares slope of the lowest RSS of each `--rss-bucket` seconds: the
- * raw samples saw-tooth with garbage collection by several MB, which over a few minutes swamps a
- * slope of a few MB per hour; the per-bucket minima follow what survives collection.
- */
-function bucketMinima<T extends { at: number }> (samples: T[], value: (x: T) => number): T[] {
-  const t0 = samples[0]!.at
-  const minima = new Map<number, T>()
-  for (const x of samples) {
-    const b = Math.floor((x.at - t0) / (RSS_BUCKET_S * 1000))
-    const cur = minima.get(b)
-    if (cur == null || value(x) < value(cur)) minima.set(b, x)
-  }
-  return [...minima.values()]
+/** Growth of the floor (bench/_lib/growth.ts): Theil-Sen through each bucket's lowest sample, MB/h, with Sen's 95 % interval. */
+function growthPerHour<T extends { at: number }> (samples: T[], value: (x: T) => number): { slope: number, lo: number, hi: number } {
+  return floorGrowth(samples.map(x => ({ x: x.at / 3_600_000, y: value(x) })), RSS_BUCKET_S / 3600)
 }
 
-function growthPerHour<T extends { at: number }> (samples: T[], value: (x: T) => number): number {
-  const pts = bucketMinima(samples, value)
-  return slope(pts.map(x => x.at / 3_600_000), pts.map(value))
-}
-
-/** The standard error of `growthPerHour`: how far from zero a growth must be to be measured. */
-function growthStdErr<T extends { at: number }> (samples: T[], value: (x: T) => number): number {
-  const pts = bucketMinima(samples, value)
-  return slopeStdErr(pts.map(x => x.at / 3_600_000), pts.map(value))
-}
+/** How the growth figures are made, in words (`growth_method` in the JSON). */
+const GROWTH_METHOD = `rss_growth_mb_per_h: Theil-Sen slope (median of pair slopes) through the lowest RSS sample of each ${RSS_BUCKET_S}-s bucket ` +
+  '(the floor the GC/reclaim sawtooth returns to), rss_growth_ci95_mb_per_h its Sen 95 % interval; rss_growth_raw_mb_per_h: least squares over every sample ' +
+  '(the sawtooth dominates it). Validated (bench/idle-validate.ts, docs/network.md "Idle cost"): over 3 minutes the estimate centres on the truth ' +
+  '(median error 6-44 MB/h) but its interval held the long-run figure in only 59-100 % of slices without a leak (two runs) and a 60 MB/h leak was significant in 0-12 %: ' +
+  'a 3-minute figure catches a runaway, not <= 5 MB/h; use --duration 660 or more for that'
 
 /** What the JSON's growth figures leave out as warm-up, in words (`warmup` in the JSON). */
 const WARMUP_NOTE = `the first ${WARMUP_S} s after every node is connected (and the profile's set-up: swarm joined, VPN up) are warm-up; ` +
@@ -335,7 +355,10 @@ function abSummary (results: NodeResult[]): Record<string, unknown> {
       rss_growth_mb_per_h_median: round(median(rs.map(r => r.rss_growth_mb_per_h)), 1),
       rss_growth_mb_per_h_max: round(Math.max(...rs.map(r => r.rss_growth_mb_per_h)), 1),
       reclaims_median: median(rs.map(r => r.reclaims)),
+      reclaim_ms_median: round(median(rs.map(r => r.reclaim_ms))),
+      file_released_mb_median: round(median(rs.map(r => r.file_released_mb))),
       rss_anon_mb_median: round(median(rs.map(r => r.rss_anon_end_mb))),
+      rss_file_mb_median: round(median(rs.map(r => r.rss_file_end_mb))),
       pss_mb_median: round(median(rs.map(r => r.pss_end_mb))),
       peers_median: median(rs.map(r => r.peers)),
       heap_used_mb_median: round(median(rs.map(r => r.heap_used_mb)))
@@ -379,11 +402,14 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
     const m1 = await Promise.all(nodes.map(async d => await metricsOf(d)))
     // what an idle node's load does to latency: libp2p ping between two of them, after the window
     const ping = JSON.parse(await nodes[1]!.cli(['ping', nodes[0]!.peerId, '-c', '20', '-i', '100', '--json'])) as { rtts: number[] }
+    // the idle reclaims (file pages released too, with memory.reclaim.filePages) ran in the window: the tunnel must still carry traffic
+    await world.vpnPing?.()
     const results: NodeResult[] = nodes.map((d, i) => {
       const s = samples[i]!
       const first = s[0]!
       const last = s[s.length - 1]!
       const secs = (last.at - first.at) / 1000
+      const g = growthPerHour(s, x => x.rssMb)
       return {
         name: d.name,
         peers: metricSum(m1[i]!, 'dmsnet_peers_connected'),
@@ -391,13 +417,14 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
         rss_start_mb: round(startRss[i]!),
         rss_warm_mb: round(first.rssMb),
         rss_end_mb: round(last.rssMb),
-        rss_growth_mb_per_h: round(growthPerHour(s, x => x.rssMb), 1),
+        rss_growth_mb_per_h: round(g.slope, 1),
         rss_growth_raw_mb_per_h: round(slope(s.map(x => x.at / 3_600_000), s.map(x => x.rssMb)), 1),
-        rss_growth_se_mb_per_h: Number.isFinite(growthStdErr(s, x => x.rssMb)) ? round(growthStdErr(s, x => x.rssMb), 1) : null,
+        rss_growth_ci95_mb_per_h: [Number.isFinite(g.lo) ? round(g.lo, 1) : null, Number.isFinite(g.hi) ? round(g.hi, 1) : null],
         rss_anon_end_mb: round(last.anonMb),
+        rss_file_end_mb: round(last.fileMb),
         pss_end_mb: round(last.pssMb),
-        rss_anon_growth_mb_per_h: round(growthPerHour(s, x => x.anonMb), 1),
-        heap_growth_mb_per_h: round(growthPerHour(heap[i]!, x => x.heapMb), 1),
+        rss_anon_growth_mb_per_h: round(growthPerHour(s, x => x.anonMb).slope, 1),
+        heap_growth_mb_per_h: round(growthPerHour(heap[i]!, x => x.heapMb).slope, 1),
         open_streams: metricSum(m1[i]!, 'libp2p_protocol_streams_total'),
         heap_used_mb: round(metricSum(m1[i]!, 'nodejs_heap_size_used_bytes') / 1024 / 1024),
         dht_rpcs_per_s: round((dhtRpcs(m1[i]!) - dhtRpcs(m0[i]!)) / secs, 3),
@@ -406,14 +433,15 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
         bytes_per_s: bytes(m1[i]!) === bytes(m0[i]!) && dhtRpcs(m1[i]!) > dhtRpcs(m0[i]!) ? null : round((bytes(m1[i]!) - bytes(m0[i]!)) / secs, 0),
         reclaims: metricSum(m1[i]!, 'dmsnet_memory_reclaims_total'),
         reclaimed_mb: round(metricSum(m1[i]!, 'dmsnet_memory_reclaimed_bytes_total') / 1024 / 1024),
-        reclaim_ms: round(metricSum(m1[i]!, 'dmsnet_memory_reclaim_seconds_total') * 1000)
+        reclaim_ms: round(metricSum(m1[i]!, 'dmsnet_memory_reclaim_seconds_total') * 1000),
+        file_released_mb: round(metricSum(m1[i]!, 'dmsnet_memory_file_pages_released_bytes_total') / 1024 / 1024)
       }
     })
     for (const r of results) log(`${profile} ${r.name}: ${JSON.stringify(r)}`)
     if (SAMPLES_OUT != null) {
       const t0 = warm[0]![0]!.at
-      const trace = nodes.map((d, i) => ({ name: d.name, reclaims: results[i]!.reclaims, samples: [...warm[i]!, ...samples[i]!].map(x => [round((x.at - t0) / 1000, 1), round(x.rssMb, 1), round(x.anonMb, 1)]), heap: heap[i]!.map(x => [round((x.at - t0) / 1000, 1), round(x.heapMb, 1), round(x.newMb ?? NaN, 1), round(x.oldMb ?? NaN, 1)]) }))
-      appendFileSync(SAMPLES_OUT, JSON.stringify({ profile, warmup_s: WARMUP_S, columns: ['s since connected', 'rss MB', 'anon MB'], heap_columns: ['s', 'heap used MB', 'new space committed MB', 'old space committed MB'], nodes: trace }) + '\n')
+      const trace = nodes.map((d, i) => ({ name: d.name, reclaims: results[i]!.reclaims, samples: [...warm[i]!, ...samples[i]!].map(x => [round((x.at - t0) / 1000, 1), round(x.rssMb, 1), round(x.anonMb, 1), round(x.fileMb, 1)]), heap: heap[i]!.map(x => [round((x.at - t0) / 1000, 1), round(x.heapMb, 1), round(x.newMb ?? NaN, 1), round(x.oldMb ?? NaN, 1)]) }))
+      appendFileSync(SAMPLES_OUT, JSON.stringify({ profile, warmup_s: WARMUP_S, columns: ['s since connected', 'rss MB', 'anon MB', 'file MB'], heap_columns: ['s', 'heap used MB', 'new space committed MB', 'old space committed MB'], nodes: trace }) + '\n')
     }
     const lost = results.filter(r => r.peers < 1)
     if (lost.length > 0) throw new Error(`${profile}: ${lost.map(r => r.name).join(', ')} lost every connection during the run`)
@@ -430,7 +458,10 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
       idle_cpu_pct_max: max('cpu_pct'),
       idle_cpu_pct_median: round(median(results.map(r => r.cpu_pct)), 2),
       rss_growth_mb_per_h_max: max('rss_growth_mb_per_h'),
-      rss_growth_se_mb_per_h_max: max('rss_growth_se_mb_per_h'),
+      // the upper end of the widest interval: a growth above it would have been seen
+      rss_growth_ci95_hi_mb_per_h_max: Math.max(...results.map(r => r.rss_growth_ci95_mb_per_h[1] ?? NaN)),
+      rss_growth_raw_mb_per_h_max: max('rss_growth_raw_mb_per_h'),
+      growth_method: GROWTH_METHOD,
       rss_mb_max: max('rss_end_mb'),
       rss_anon_mb_max: max('rss_anon_end_mb'),
       // RSS counts the node binary's shared file pages in full in every daemon; PSS divides them
@@ -439,6 +470,8 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
       pss_mb_median: round(median(results.map(r => r.pss_end_mb))),
       anon_mb_max: max('rss_anon_end_mb'),
       anon_mb_median: round(median(results.map(r => r.rss_anon_end_mb))),
+      file_mb_max: max('rss_file_end_mb'),
+      file_mb_median: round(median(results.map(r => r.rss_file_end_mb))),
       rss_anon_growth_mb_per_h_max: max('rss_anon_growth_mb_per_h'),
       heap_growth_mb_per_h_max: max('heap_growth_mb_per_h'),
       dht_rpcs_per_s_max: max('dht_rpcs_per_s'),
@@ -448,6 +481,7 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
       reclaims_min: Math.min(...results.map(r => r.reclaims)),
       reclaims_max: max('reclaims'),
       connect: CONNECT,
+      private_node: PRIVATE_NODE,
       peers_min: Math.min(...results.map(r => r.peers)),
       peers_median: median(results.map(r => r.peers)),
       rss_mb_median: round(median(results.map(r => r.rss_end_mb))),
@@ -486,10 +520,12 @@ async function main (): Promise<void> {
       warmup: WARMUP_NOTE,
       idle_cpu_pct_max: max('idle_cpu_pct_max'),
       rss_growth_mb_per_h_max: max('rss_growth_mb_per_h_max'),
+      rss_growth_ci95_hi_mb_per_h_max: max('rss_growth_ci95_hi_mb_per_h_max'),
       rss_mb_max: max('rss_mb_max'),
       rss_anon_mb_max: max('rss_anon_mb_max'),
       pss_mb_max: max('pss_mb_max'),
       anon_mb_max: max('anon_mb_max'),
+      file_mb_max: max('file_mb_max'),
       heap_growth_mb_per_h_max: max('heap_growth_mb_per_h_max'),
       dht_rpcs_per_s_max: max('dht_rpcs_per_s_max'),
       bytes_per_s_max: max('bytes_per_s_max'),

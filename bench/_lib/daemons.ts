@@ -30,6 +30,11 @@ export interface DaemonOptions {
   nodeArgs?: string[]
   /** Another CLI entry for this daemon (an A/B of two builds side by side); CLI commands use it too. */
   cli?: string
+  /**
+   * Another node binary for the daemon (not its CLI commands): a private copy gives the daemon file
+   * pages no other process maps, as on a host of its own (bench idle `--private-node`).
+   */
+  execPath?: string
 }
 
 export interface ProcSample {
@@ -43,6 +48,8 @@ export interface ProcSample {
    * mostly the node binary's code and data, shared by every node process and evictable.
    */
   anonMb: number
+  /** File-backed part of RSS (RssFile + RssShmem): the node binary's and libraries' pages. */
+  fileMb: number
   /**
    * Proportional set size: RSS with each shared page divided by the number of processes mapping
    * it (the node binary's file pages, shared by every daemon on the host). What one more daemon
@@ -129,7 +136,8 @@ export class BenchDaemon {
   async start (): Promise<void> {
     const nodeArgv = [...(this.options.nodeArgs ?? []), this.options.cli ?? CLI, '-d', this.dir, 'up', '--metrics-port', '0', ...this.options.args]
     // `ip netns exec` execs the program, so the child's pid is the daemon's own
-    const [cmd, argv] = this.netns != null ? ['ip', ['netns', 'exec', this.netns, process.execPath, ...nodeArgv]] : [process.execPath, nodeArgv]
+    const node = this.options.execPath ?? process.execPath
+    const [cmd, argv] = this.netns != null ? ['ip', ['netns', 'exec', this.netns, node, ...nodeArgv]] : [node, nodeArgv]
     const child = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, DMSNET_LOG_LEVEL: 'warn', ...this.options.env } })
     this.child = child
     this.exited = new Promise(resolve => child.once('exit', (code) => { resolve(code) }))
@@ -175,7 +183,7 @@ export class BenchDaemon {
     const cpuS = (Number(f[11]) + Number(f[12])) / CLK_TCK
     const status = readFileSync(`/proc/${this.pid}/status`, 'utf8')
     const kb = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN)
-    return { at: Date.now(), cpuS, rssMb: kb('VmRSS') / 1024, anonMb: kb('RssAnon') / 1024, pssMb: smapsRollup(this.pid).Pss ?? NaN }
+    return { at: Date.now(), cpuS, rssMb: kb('VmRSS') / 1024, anonMb: kb('RssAnon') / 1024, fileMb: (kb('RssFile') + kb('RssShmem')) / 1024, pssMb: smapsRollup(this.pid).Pss ?? NaN }
   }
 
   /** SIGTERM (graceful: a CPU profile is written), SIGKILL after 20 s; removes the data dir. */

@@ -348,7 +348,9 @@ export const RawConfigSchema = z.strictObject({
       /** RSS growth above the last reclaim's result before another. */
       minGrowthBytes: posInt().default(4 * 1024 * 1024),
       /** Never two reclaims closer than this. */
-      minIntervalMs: posInt().default(60_000)
+      minIntervalMs: posInt().default(60_000),
+      /** Last step of a reclaim: advise the kernel about read-only file pages (node binary): off, cold, pageout, dontneed. */
+      filePages: z.enum(['off', 'cold', 'pageout', 'dontneed'], { error: 'one of off, cold, pageout, dontneed' }).default('pageout')
     }).prefault({})
   }).prefault({})
   // --- end memory ---

@@ -9,7 +9,9 @@
 import { Counter } from 'prom-client'
 import type { Vpn } from '../vpn/vpn.js'
 import type { ModuleFactory, NodeComponents, NodeModule } from './module.js'
-import { fullCollector, mallocTrim } from './memory-native.js'
+import { readFileSync } from 'node:fs'
+import { adviseRange, fullCollector, mallocTrim } from './memory-native.js'
+import { filePageReleaser } from './memory-filepages.js'
 import { createMemoryReclaimer, type MemoryReclaimer } from './memory-reclaim.js'
 
 /** VPN packets (both ways) per check above which the node counts as carrying traffic. */
@@ -38,23 +40,30 @@ export const memoryModule: ModuleFactory = (components) => {
   if (!settings.enabled) return undefined
   const log = components.logger('memory')
   const trim = mallocTrim()
+  const advise = settings.filePages !== 'off' ? adviseRange() : undefined
+  const release = advise != null && settings.filePages !== 'off'
+    ? filePageReleaser({ advice: settings.filePages, advise, smaps: () => readFileSync('/proc/self/smaps', 'utf8') })
+    : undefined
   const reclaimer = createMemoryReclaimer({
     quietMs: settings.quietMs,
     minGrowthBytes: settings.minGrowthBytes,
     minIntervalMs: settings.minIntervalMs,
     collect: fullCollector(),
     ...(trim != null ? { trim } : {}),
+    ...(release != null ? { release } : {}),
     busy: vpnBusy(components)
   })
   const registers = [components.metrics]
   const runs = new Counter({ name: 'dmsnet_memory_reclaims_total', help: 'idle memory reclaims run (full collection + malloc_trim)', registers })
   const bytes = new Counter({ name: 'dmsnet_memory_reclaimed_bytes_total', help: 'resident memory the idle reclaims gave back (RSS before - after)', registers })
+  const fileBytes = new Counter({ name: 'dmsnet_memory_file_pages_released_bytes_total', help: 'file-backed resident memory the idle reclaims released (memory.reclaim.filePages: RssFile before - after)', registers })
   const seconds = new Counter({ name: 'dmsnet_memory_reclaim_seconds_total', help: 'wall time the idle reclaims held the event loop', registers })
   reclaimer.addEventListener('reclaim', ({ detail: r }) => {
     runs.inc()
     if (r.returnedBytes > 0) bytes.inc(r.returnedBytes)
     seconds.inc(r.durationMs / 1000)
-    log.debug({ rssBeforeMb: mb(r.rssBefore), rssAfterMb: mb(r.rssAfter), ms: Math.round(r.durationMs), trimmedMb: mb(r.trimmedBytes) }, 'memory reclaimed')
+    if (r.fileRelease != null) fileBytes.inc(r.fileRelease.droppedBytes)
+    log.debug({ rssBeforeMb: mb(r.rssBefore), rssAfterMb: mb(r.rssAfter), ms: Math.round(r.durationMs), trimmedMb: mb(r.trimmedBytes), fileMb: mb(r.fileRelease?.droppedBytes ?? 0) }, 'memory reclaimed')
   })
   const mod: MemoryModule = {
     name: 'memory',
@@ -67,6 +76,8 @@ export const memoryModule: ModuleFactory = (components) => {
         reclaims: s.reclaims,
         returnedMb: mb(s.returnedBytes),
         trimmedMb: mb(s.trimmedBytes),
+        filePages: release != null ? settings.filePages : 'off',
+        fileReleasedMb: mb(s.fileReleasedBytes),
         lastAt: s.last != null ? new Date(s.last.at).toISOString() : null,
         lastRssMb: s.last != null ? mb(s.last.rssAfter) : null,
         mallocTrim: trim != null

@@ -10,6 +10,8 @@
  *   "33.2 -> 21.6 MB committed, pooled 6 MB" against "(reduce) 33.3 -> 5.6 MB, pooled 0".
  * - `mallocTrim()`: glibc's malloc_trim(0) from the dmsnet addon (native/mem/mem.c); undefined when
  *   the addon does not load or the C library has none (musl): the collection alone still runs.
+ * - `adviseRange()`: madvise(2) on one range of this process (memory-filepages.ts picks the ranges);
+ *   undefined without the addon or off Linux.
  */
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
@@ -37,7 +39,11 @@ export function fullCollector (): () => void {
   return () => { run({ type: 'major', execution: 'sync', flavor: 'last-resort' }) }
 }
 
-interface MemAddon { mallocTrim?: () => boolean, mallocTrimSupported?: () => boolean }
+interface MemAddon {
+  mallocTrim?: () => boolean
+  mallocTrimSupported?: () => boolean
+  adviseRange?: (start: number, length: number, advice: string) => number
+}
 
 /** glibc's malloc_trim(0) (true: memory was released), or undefined where it is not available. */
 export function mallocTrim (): (() => boolean) | undefined {
@@ -50,4 +56,17 @@ export function mallocTrim (): (() => boolean) | undefined {
   const trim = addon.mallocTrim
   if (typeof trim !== 'function' || addon.mallocTrimSupported?.() !== true) return undefined
   return () => trim()
+}
+
+/** madvise(2) on one page-aligned range (0 or the errno), or undefined where it is not available. */
+export function adviseRange (): ((start: number, length: number, advice: 'cold' | 'pageout' | 'dontneed') => number) | undefined {
+  if (process.platform !== 'linux') return undefined
+  let addon: MemAddon
+  try {
+    addon = loadAddon<MemAddon>()
+  } catch {
+    return undefined
+  }
+  const advise = addon.adviseRange
+  return typeof advise === 'function' ? (start, length, advice) => advise(start, length, advice) : undefined
 }

@@ -20,12 +20,18 @@
  * shrinks on its own): a reclaim that could not bring it down (what grew was compiled code, live
  * data) raises the baseline, so it is not repeated uselessly.
  *
+ * Optionally a last step, `release` (memory-filepages.ts, `memory.reclaim.filePages`): the node
+ * binary's read-only file pages that start-up touched once are handed back to the kernel
+ * (MADV_PAGEOUT by default: freed where no other process maps them).
+ *
  * Everything the component touches (clock, collector, trim, RSS, loop utilisation) is injectable:
  * the logic is unit-tested without a daemon (test/daemon/memory-reclaim.spec.ts).
  */
 import { performance, type EventLoopUtilization } from 'node:perf_hooks'
 import { getHeapSpaceStatistics } from 'node:v8'
+import { readFileSync } from 'node:fs'
 import { TypedEventEmitter } from 'main-event'
+import type { FilePageRelease } from './memory-filepages.js'
 
 export interface ReclaimResult {
   /** ms since the epoch */
@@ -41,6 +47,8 @@ export interface ReclaimResult {
   /** of returnedBytes, what malloc_trim gave back after the collection (RSS after the GC - after the trim) */
   trimmedBytes: number
   reason: 'idle' | 'manual'
+  /** the optional last step (`release`, memory-filepages.ts): read-only file pages advised */
+  fileRelease?: FilePageRelease
 }
 
 export interface MemoryReclaimStats {
@@ -49,6 +57,8 @@ export interface MemoryReclaimStats {
   returnedBytes: number
   /** sum of the positive `trimmedBytes` (the part malloc_trim gave back) */
   trimmedBytes: number
+  /** sum of what the `release` step took out of the file-backed RSS (memory-filepages.ts `droppedBytes`) */
+  fileReleasedBytes: number
   /** ms of wall time spent in reclaims */
   durationMs: number
   /** checks that found the node busy (loop utilisation or a `busy()` veto) */
@@ -81,13 +91,20 @@ export interface MemoryReclaimOptions {
   collect: () => void
   /** malloc_trim(0); true when it released memory. */
   trim?: () => boolean
+  /**
+   * The last step, after the trim: advise the kernel about read-only file pages (memory-filepages.ts).
+   * Runs inside the reclaim's timing; its refaults do not count as growth (see `footprint`).
+   */
+  release?: () => FilePageRelease | undefined
   /** Resident set size now, bytes. Default `process.memoryUsage.rss()`. */
   rss?: () => number
   /**
-   * What the growth rule compares, bytes. Default: RSS minus V8's young generation as committed now
-   * (`residentOutsideYoung`): the young generation grows and shrinks by several MB on its own
-   * (V8 sizes it by the allocation rate), which a reclaim would only shrink for a moment. With
-   * `rss` injected and this not, the injected RSS.
+   * What the growth rule compares, bytes. Default: the anonymous part of RSS minus V8's young
+   * generation as committed now (`anonymousOutsideYoung`): the young generation grows and shrinks
+   * by several MB on its own (V8 sizes it by the allocation rate), which a reclaim would only
+   * shrink for a moment; file pages (the node binary's code as new paths run, or coming back after
+   * `release`) are nothing a collection or a trim gives back, and counting them would repeat the
+   * reclaim for nothing. With `rss` injected and this not, the injected RSS.
    */
   footprint?: () => number
   /** Loop utilisation since the previous call (0-1). Default from `performance.eventLoopUtilization`. */
@@ -105,12 +122,30 @@ export interface MemoryReclaimer extends TypedEventEmitter<MemoryReclaimEvents> 
   stats (): MemoryReclaimStats
 }
 
-/** RSS minus the young generation's committed pages (V8's new space, `new_space` + `new_large_object_space`). */
-export function residentOutsideYoung (): number {
+/** V8's young generation as committed now (`new_space` + `new_large_object_space`), bytes. */
+function youngBytes (): number {
   let young = 0
   for (const s of getHeapSpaceStatistics()) if (s.space_name === 'new_space' || s.space_name === 'new_large_object_space') young += s.physical_space_size
-  return process.memoryUsage.rss() - young
+  return young
 }
+
+/** RSS minus the young generation's committed pages. */
+export function residentOutsideYoung (): number {
+  return process.memoryUsage.rss() - youngBytes()
+}
+
+/** The anonymous part of RSS (`RssAnon` of /proc/self/status) minus the young generation; RSS - young where unreadable. */
+export function anonymousOutsideYoung (): number {
+  let anon: number
+  try {
+    anon = Number(/^RssAnon:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? NaN) * 1024
+  } catch {
+    anon = NaN
+  }
+  if (!Number.isFinite(anon)) return residentOutsideYoung()
+  return anon - youngBytes()
+}
+
 
 /** Loop utilisation since the previous call, from node's counters (the first call: since start). */
 export function eventLoopUtilizationMeter (): () => number {
@@ -133,7 +168,7 @@ class Reclaimer extends TypedEventEmitter<MemoryReclaimEvents> implements Memory
   private readonly rss: () => number
   private readonly footprint: () => number
   private readonly utilization: () => number
-  private readonly counters: MemoryReclaimStats = { reclaims: 0, returnedBytes: 0, durationMs: 0, busyChecks: 0, trimmedBytes: 0 }
+  private readonly counters: MemoryReclaimStats = { reclaims: 0, returnedBytes: 0, durationMs: 0, busyChecks: 0, trimmedBytes: 0, fileReleasedBytes: 0 }
   private quietSince: number | undefined
   private timer: NodeJS.Timeout | undefined
 
@@ -146,7 +181,7 @@ class Reclaimer extends TypedEventEmitter<MemoryReclaimEvents> implements Memory
     this.checkMs = options.checkIntervalMs ?? 5_000
     this.now = options.now ?? Date.now
     this.rss = options.rss ?? (() => process.memoryUsage.rss())
-    this.footprint = options.footprint ?? (options.rss != null ? options.rss : residentOutsideYoung)
+    this.footprint = options.footprint ?? (options.rss != null ? options.rss : anonymousOutsideYoung)
     this.utilization = options.utilization ?? eventLoopUtilizationMeter()
   }
 
@@ -168,13 +203,16 @@ class Reclaimer extends TypedEventEmitter<MemoryReclaimEvents> implements Memory
     this.options.collect()
     const rssCollected = this.rss()
     const trimmed = this.options.trim?.() ?? false
+    const rssTrimmed = this.rss()
+    const fileRelease = this.options.release?.()
     const durationMs = performance.now() - t0
     const rssAfter = this.rss()
-    const result: ReclaimResult = { at: this.now(), rssBefore, rssAfter, returnedBytes: rssBefore - rssAfter, durationMs, trimmed, trimmedBytes: rssCollected - rssAfter, reason }
+    const result: ReclaimResult = { at: this.now(), rssBefore, rssAfter, returnedBytes: rssBefore - rssAfter, durationMs, trimmed, trimmedBytes: rssCollected - rssTrimmed, reason, ...(fileRelease != null ? { fileRelease } : {}) }
     const c = this.counters
     c.reclaims++
     c.returnedBytes += Math.max(0, result.returnedBytes)
     c.trimmedBytes += Math.max(0, result.trimmedBytes)
+    c.fileReleasedBytes += fileRelease?.droppedBytes ?? 0
     c.durationMs += durationMs
     c.last = result
     c.baselineRss = rssAfter
