@@ -23,7 +23,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <node_api.h>
@@ -58,6 +60,8 @@ typedef struct {
   int udp_coalesce;    /* merge UDP datagrams into GSO_UDP_L4 records on read (needs USO) */
   int write_merge;     /* also merge single datagrams before a write (GRO) */
   unsigned write_segs; /* cut written GSO_UDP_L4 records to at most this many segments (0: never) */
+  int write_yield;     /* sched_yield() after each GSO_UDP_L4 record written (see udpWriteYield; 2: no back-off) */
+  uint64_t yield_off_until; /* CLOCK_MONOTONIC ns: no yields before (a slow yield backs off) */
   char name[IFNAMSIZ];
   napi_env env;
   uv_poll_t poll;
@@ -84,6 +88,7 @@ typedef struct {
   uint64_t tx_packets, tx_bytes, tx_errors, tx_drops, tx_queued;
   uint64_t rx_coalesced, tx_coalesced; /* datagrams merged into another record */
   uint64_t tx_split;   /* records written that were cut out of a larger GSO_UDP_L4 record */
+  uint64_t tx_yields;  /* sched_yield() calls after GSO_UDP_L4 writes */
 } tun_t;
 
 #define CHECK(call)                                                            \
@@ -222,6 +227,27 @@ static uint64_t enqueue(tun_t *t, const uint8_t *p, size_t len) {
   return dropped;
 }
 
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * sched_yield() after a burst of datagrams for local sockets, so that their readers run first.
+ * A yield that kept us off the CPU for long means others than those readers were waiting (a
+ * busy machine): then no yields for a while, or we would only hand our time to strangers.
+ */
+#define YIELD_SLOW_NS 300000ull
+#define YIELD_BACKOFF_NS 50000000ull
+static void maybe_yield(tun_t *t) {
+  uint64_t t0 = now_ns();
+  if (t0 < t->yield_off_until) return;
+  sched_yield();
+  t->tx_yields++;
+  if (t->write_yield == 1 && now_ns() - t0 > YIELD_SLOW_NS) t->yield_off_until = now_ns() + YIELD_BACKOFF_NS;
+}
+
 /*
  * Write records starting at p; returns the offset where the kernel said EAGAIN (len if all went).
  * Packets the kernel rejects for another reason (malformed, device down) count as tx_errors.
@@ -238,6 +264,8 @@ static size_t write_records(tun_t *t, const uint8_t *p, size_t len) {
     } else {
       t->tx_packets++;
       t->tx_bytes += (uint64_t)n;
+      /* a burst of datagrams for local sockets was just queued: let their readers run first */
+      if (t->write_yield && t->vnet_hdr && n > VNET_HDR_LEN && p[i + 5] == 5) maybe_yield(t);
     }
     i += 4 + (size_t)n;
   }
@@ -506,6 +534,8 @@ static napi_value tun_new(napi_env env, napi_callback_info info) {
   /* without USO the kernel refuses GSO_UDP_L4 records: always cut them to datagrams */
   t->write_segs = (vnet && !((offload_flags & TUN_F_USO4) && (offload_flags & TUN_F_USO6))) ? 1 : (unsigned)write_segs;
   t->env = env;
+  /* 1: with the back-off; 2: without (an experiment: DMSNET_TUN_UDP_WRITE_YIELD=2) */
+  t->write_yield = vnet && get_bool(env, opts, "udpWriteYield", 0) ? 1 + get_bool(env, opts, "udpWriteYieldNoBackoff", 0) : 0;
   memcpy(t->name, ifr.ifr_name, IFNAMSIZ);
   t->name[IFNAMSIZ - 1] = 0;
   t->max_packets = DEFAULT_MAX_PACKETS;
@@ -701,6 +731,7 @@ static napi_value tun_stats(napi_env env, napi_callback_info info) {
   PUT("rxCoalesced", t->rx_coalesced);
   PUT("txCoalesced", t->tx_coalesced);
   PUT("txSplit", t->tx_split);
+  PUT("txYields", t->tx_yields);
 #undef PUT
   return o;
 }

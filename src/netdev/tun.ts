@@ -36,7 +36,7 @@ interface NativeTun {
 }
 
 interface NativeModule {
-  Tun: new (options: { name?: string, tap?: boolean, multiQueue?: boolean, offload?: boolean, vnetHdr?: boolean, uso?: boolean, persist?: boolean }) => NativeTun
+  Tun: new (options: { name?: string, tap?: boolean, multiQueue?: boolean, offload?: boolean, vnetHdr?: boolean, uso?: boolean, persist?: boolean, udpWriteYield?: boolean, udpWriteYieldNoBackoff?: boolean }) => NativeTun
   VNET_HDR_LEN: number
 }
 
@@ -69,6 +69,8 @@ export interface TunStats {
   txCoalesced?: number
   /** records written that were cut out of a larger GSO_UDP_L4 record (see udpWriteSegments) */
   txSplit?: number
+  /** times the writer gave up the CPU after a GSO_UDP_L4 record (see udpWriteYield) */
+  txYields?: number
 }
 
 /**
@@ -106,6 +108,15 @@ export interface TunOptions extends AbortOptions {
   udpWriteSegments?: number
   /** Also merge single datagrams into GSO_UDP_L4 records before a write (GRO); default false. */
   udpWriteCoalesce?: boolean
+  /**
+   * After writing a GSO_UDP_L4 record (a burst of up to 64 datagrams for local sockets, queued
+   * at once), give up the CPU (`sched_yield`) so that their readers run before the next burst.
+   * Why: a receiver that shares a core with this process otherwise waits for the end of our time
+   * slice while we keep writing, and its socket buffer (~90 datagrams by default) overflows:
+   * everything the VPN did for those datagrams is lost (docs/vpn.md, "Where the CPU goes").
+   * Env: DMSNET_TUN_UDP_WRITE_YIELD (1 on, 0 off).
+   */
+  udpWriteYield?: boolean
   /** move the device into this namespace after opening (the fd keeps working) */
   netns?: string
   /** addresses to put on the device (CIDR) */
@@ -319,7 +330,7 @@ export async function createTun (options: TunOptions = {}): Promise<TunDevice> {
   const { Tun: NativeTunClass } = loadNative()
   let handle: NativeTun
   try {
-    const nativeOptions = { name, tap: mode === 'tap', multiQueue: options.multiQueue === true, offload, persist: options.persist === true, udpCoalesce: options.udpCoalesce ?? process.env.DMSNET_TUN_UDP_COALESCE !== '0', udpWriteSegments: writeSegments(options.udpWriteSegments), udpWriteCoalesce: options.udpWriteCoalesce === true }
+    const nativeOptions = { name, tap: mode === 'tap', multiQueue: options.multiQueue === true, offload, persist: options.persist === true, udpCoalesce: options.udpCoalesce ?? process.env.DMSNET_TUN_UDP_COALESCE !== '0', udpWriteSegments: writeSegments(options.udpWriteSegments), udpWriteCoalesce: options.udpWriteCoalesce === true, udpWriteYield: options.udpWriteYield ?? ['1', '2'].includes(process.env.DMSNET_TUN_UDP_WRITE_YIELD ?? ''), udpWriteYieldNoBackoff: process.env.DMSNET_TUN_UDP_WRITE_YIELD === '2' }
     handle = new NativeTunClass(nativeOptions)
   } catch (err) {
     const e = err as Error & { errno?: number }
