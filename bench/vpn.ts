@@ -35,6 +35,7 @@
  * when traffic starts: V8's memory reducer has run).
  * The nodes run with the daemon's node flags (src/cli/commands/up/node-flags.ts; DMSNET_NODE_FLAGS
  * replaces them, for a before/after).
+ * - vpn_tcp_acks_per_mb: packets B read from its TUN during VPN TCP (the inner TCP's ACKs) per MB carried.
  * - vpn_udp_rate_lost_at: the same counters for the `--udp-rate` runs (summed over runs).
  * `--udp-only`: only the `--udp-rate` phases (veth UDP, VPN UDP) per run, for quick A/B runs of the UDP path.
  * Usage: npm run bench -- vpn [--runs 3] [--secs 5] [--warmup 3] [--no-offload] [--udp-rate 5G] [--udp-len 1392] [--profile DIR] [--no-rcvbuf-probe] [--loss-only] [--udp-only] [--idle-before SECS]
@@ -240,7 +241,7 @@ async function main (): Promise<Record<string, unknown>> {
       await new Promise(resolve => setTimeout(resolve, idleBefore * 1000)) // the idle period itself is what is measured after
     }
     const series: Record<string, number[]> = {
-      vpn_tcp: [], veth_tcp: [], vpn_udp: [], veth_udp: [], vpn_udp_loss_500m: [], veth_udp_loss_500m: [], vpn_udp_loss_500m_w2m: [], veth_udp_loss_500m_w2m: [], vpn_udp_rcvbuf_pct: [], vpn_udp_cpu_carried: [], stream: [], vpn_rtt: [], veth_rtt: [], stream_rtt: [], vpn_tcp_cpu: [], vpn_udp_cpu: [], stream_cpu: [], tcp_vs_stream_same_run: [], udp_vs_veth_same_run: [], rtt_vs_stream_same_run: []
+      vpn_tcp: [], veth_tcp: [], vpn_udp: [], veth_udp: [], vpn_udp_loss_500m: [], veth_udp_loss_500m: [], vpn_udp_loss_500m_w2m: [], veth_udp_loss_500m_w2m: [], vpn_udp_rcvbuf_pct: [], vpn_udp_cpu_carried: [], stream: [], vpn_rtt: [], veth_rtt: [], stream_rtt: [], vpn_tcp_cpu: [], vpn_tcp_acks_per_mb: [], vpn_udp_cpu: [], stream_cpu: [], tcp_vs_stream_same_run: [], udp_vs_veth_same_run: [], rtt_vs_stream_same_run: []
     }
     const push = (k: string, v: number): void => { series[k]!.push(v) }
     const lostAt: LossCounts = { rcvbuf: 0, tunTx: 0, linkQueue: 0, tunWrite: 0 }
@@ -266,7 +267,14 @@ async function main (): Promise<Record<string, unknown>> {
       push('veth_tcp', (await run('veth_tcp', async () => await iperf(world, a, b, b.underlayIp, secs, false))).gbps)
       // the stream and VPN TCP back to back, in alternating order, so that drift hits both alike
       if (i % 2 === 1) await run('stream', streamRun)
-      const tcp = await run('vpn_tcp', async () => await profiled(nodes, 'tcp', i === 0, async () => await iperfVpn(world, a, b, vpnB, secs, false)))
+      const tcp = await run('vpn_tcp', async () => {
+        // the inner TCP's ACKs come back through the VPN (B reads them, A writes them): per MB carried
+        const b0 = (await b.call<VpnStatus>('status')).tun
+        const r = await profiled(nodes, 'tcp', i === 0, async () => await iperfVpn(world, a, b, vpnB, secs, false))
+        const b1 = (await b.call<VpnStatus>('status')).tun
+        push('vpn_tcp_acks_per_mb', ((b1?.rxPackets ?? NaN) - (b0?.rxPackets ?? NaN)) / (r.gbps * secs / 8 * 1000))
+        return r
+      })
       push('vpn_tcp', tcp.gbps)
       push('vpn_tcp_cpu', tcp.cpuSPerGb)
       if (i % 2 === 0) await run('stream', streamRun)
@@ -340,6 +348,8 @@ async function main (): Promise<Record<string, unknown>> {
       // CPU seconds of both VPN node processes per GB received (medians)
       vpn_tcp_cpu_s_per_gb: round(stats(series.vpn_tcp_cpu!)?.median, 2),
       vpn_udp_cpu_s_per_gb: round(stats(series.vpn_udp_cpu!)?.median, 2),
+      // packets B read from its TUN (the inner TCP's ACKs) per MB the VPN TCP run carried
+      vpn_tcp_acks_per_mb: round(stats(series.vpn_tcp_acks_per_mb!)?.median, 1),
       // the same per GB the VPN carried (read from the sending TUN), and the share of those
       // datagrams the receiving socket dropped (its buffer full): the work spent for nothing
       vpn_udp_cpu_s_per_gb_carried: round(stats(series.vpn_udp_cpu_carried!)?.median, 2),
