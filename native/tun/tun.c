@@ -60,7 +60,9 @@ typedef struct {
   int udp_coalesce;    /* merge UDP datagrams into GSO_UDP_L4 records on read (needs USO) */
   int write_merge;     /* also merge single datagrams before a write (GRO) */
   unsigned write_segs; /* cut written GSO_UDP_L4 records to at most this many segments (0: never) */
-  int write_yield;     /* sched_yield() after each GSO_UDP_L4 record written (see udpWriteYield; 2: no back-off) */
+  int write_yield;     /* sched_yield() after each GSO_UDP_L4 record written (see udpWriteYield) */
+  uint64_t yield_slow_ns; /* yields longer than this on average back off (0: never) */
+  uint64_t yield_avg_ns;  /* moving average of the last yields' duration */
   uint64_t yield_off_until; /* CLOCK_MONOTONIC ns: no yields before (a slow yield backs off) */
   char name[IFNAMSIZ];
   napi_env env;
@@ -89,6 +91,8 @@ typedef struct {
   uint64_t rx_coalesced, tx_coalesced; /* datagrams merged into another record */
   uint64_t tx_split;   /* records written that were cut out of a larger GSO_UDP_L4 record */
   uint64_t tx_yields;  /* sched_yield() calls after GSO_UDP_L4 writes */
+  uint64_t tx_yield_backoffs; /* yields that were slow (others than the readers ran): back-off periods */
+  uint64_t tx_yield_ns; /* time spent in those yields (off the CPU, mostly) */
 } tun_t;
 
 #define CHECK(call)                                                            \
@@ -235,17 +239,28 @@ static uint64_t now_ns(void) {
 
 /*
  * sched_yield() after a burst of datagrams for local sockets, so that their readers run first.
- * A yield that kept us off the CPU for long means others than those readers were waiting (a
- * busy machine): then no yields for a while, or we would only hand our time to strangers.
+ * Yields that keep us off the CPU for long mean others than those readers were waiting (a busy
+ * machine): then no yields for a while, or we would only hand our time to strangers. "Long" is
+ * judged on the moving average of the last ~8 yields (one slow yield is common on a quiet machine
+ * too: the sending node sharing the core runs a batch then), against a threshold longer than
+ * the readers and our own sender take, and shorter than a stranger's time slice (a 4 ms tick here).
  */
-#define YIELD_SLOW_NS 300000ull
 #define YIELD_BACKOFF_NS 50000000ull
 static void maybe_yield(tun_t *t) {
   uint64_t t0 = now_ns();
   if (t0 < t->yield_off_until) return;
   sched_yield();
   t->tx_yields++;
-  if (t->write_yield == 1 && now_ns() - t0 > YIELD_SLOW_NS) t->yield_off_until = now_ns() + YIELD_BACKOFF_NS;
+  uint64_t t1 = now_ns();
+  uint64_t d = t1 - t0;
+  t->tx_yield_ns += d;
+  t->yield_avg_ns = t->yield_avg_ns - (t->yield_avg_ns >> 3) + (d >> 3);
+  if (t->yield_slow_ns > 0 && t->yield_avg_ns > t->yield_slow_ns) {
+    t->yield_off_until = t1 + YIELD_BACKOFF_NS;
+    t->tx_yield_backoffs++;
+    /* after the pause, two or three slow yields in a row start the next one */
+    t->yield_avg_ns = t->yield_slow_ns / 2;
+  }
 }
 
 /*
@@ -534,8 +549,13 @@ static napi_value tun_new(napi_env env, napi_callback_info info) {
   /* without USO the kernel refuses GSO_UDP_L4 records: always cut them to datagrams */
   t->write_segs = (vnet && !((offload_flags & TUN_F_USO4) && (offload_flags & TUN_F_USO6))) ? 1 : (unsigned)write_segs;
   t->env = env;
-  /* 1: with the back-off; 2: without (an experiment: DMSNET_TUN_UDP_WRITE_YIELD=2) */
-  t->write_yield = vnet && get_bool(env, opts, "udpWriteYield", 0) ? 1 + get_bool(env, opts, "udpWriteYieldNoBackoff", 0) : 0;
+  t->write_yield = vnet && get_bool(env, opts, "udpWriteYield", 0);
+  t->yield_slow_ns = 1000000ull;
+  if (napi_has_named_property(env, opts, "udpWriteYieldSlowUs", &has) == napi_ok && has) {
+    napi_value ys;
+    uint32_t us = 0;
+    if (napi_get_named_property(env, opts, "udpWriteYieldSlowUs", &ys) == napi_ok && napi_get_value_uint32(env, ys, &us) == napi_ok) t->yield_slow_ns = (uint64_t)us * 1000u;
+  }
   memcpy(t->name, ifr.ifr_name, IFNAMSIZ);
   t->name[IFNAMSIZ - 1] = 0;
   t->max_packets = DEFAULT_MAX_PACKETS;
@@ -732,6 +752,8 @@ static napi_value tun_stats(napi_env env, napi_callback_info info) {
   PUT("txCoalesced", t->tx_coalesced);
   PUT("txSplit", t->tx_split);
   PUT("txYields", t->tx_yields);
+  PUT("txYieldBackoffs", t->tx_yield_backoffs);
+  PUT("txYieldUs", t->tx_yield_ns / 1000u);
 #undef PUT
   return o;
 }

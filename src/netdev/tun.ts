@@ -36,7 +36,7 @@ interface NativeTun {
 }
 
 interface NativeModule {
-  Tun: new (options: { name?: string, tap?: boolean, multiQueue?: boolean, offload?: boolean, vnetHdr?: boolean, uso?: boolean, persist?: boolean, udpWriteYield?: boolean, udpWriteYieldNoBackoff?: boolean }) => NativeTun
+  Tun: new (options: { name?: string, tap?: boolean, multiQueue?: boolean, offload?: boolean, vnetHdr?: boolean, uso?: boolean, persist?: boolean, udpWriteYield?: boolean, udpWriteYieldSlowUs?: number }) => NativeTun
   VNET_HDR_LEN: number
 }
 
@@ -71,6 +71,10 @@ export interface TunStats {
   txSplit?: number
   /** times the writer gave up the CPU after a GSO_UDP_L4 record (see udpWriteYield) */
   txYields?: number
+  /** times the yields' moving average went past udpWriteYieldSlowUs (each: 50 ms without yields) */
+  txYieldBackoffs?: number
+  /** microseconds spent in those yields (mostly off the CPU while others ran) */
+  txYieldUs?: number
 }
 
 /**
@@ -117,6 +121,14 @@ export interface TunOptions extends AbortOptions {
    * Env: DMSNET_TUN_UDP_WRITE_YIELD (1 on, 0 off).
    */
   udpWriteYield?: boolean
+  /**
+   * When the last ~8 yields kept this process off the CPU longer than this on average (others
+   * than the readers were waiting: a busy machine), the yields stop for 50 ms, so that our time
+   * does not go to strangers. Default 1000 (on a quiet machine they average ~0.3 ms: the readers,
+   * and the sending node's batches when it shares the core; another process's time slice is a
+   * 4 ms tick here); 0: never back off. Env: DMSNET_TUN_UDP_WRITE_YIELD_SLOW_US.
+   */
+  udpWriteYieldSlowUs?: number
   /** move the device into this namespace after opening (the fd keeps working) */
   netns?: string
   /** addresses to put on the device (CIDR) */
@@ -312,6 +324,13 @@ function writeSegments (n: number | undefined): number {
   return v
 }
 
+function yieldSlowUs (n: number | undefined): number {
+  const env = process.env.DMSNET_TUN_UDP_WRITE_YIELD_SLOW_US
+  const v = n ?? (env != null && env !== '' ? Number(env) : 1000)
+  if (!Number.isInteger(v) || v < 0 || v > 1_000_000) throw new InvalidArgumentError('udpWriteYieldSlowUs must be an integer 0-1000000')
+  return v
+}
+
 /** Opens (or attaches to) a TUN/TAP device and configures its link. */
 export async function createTun (options: TunOptions = {}): Promise<TunDevice> {
   options.signal?.throwIfAborted()
@@ -327,10 +346,11 @@ export async function createTun (options: TunOptions = {}): Promise<TunDevice> {
   if (!Number.isInteger(batchBytes) || batchBytes < 1 || batchBytes > 64 * 1024 * 1024) throw new InvalidArgumentError('batchBytes must be 1 B-64 MiB')
   const offload = options.offload === true
 
+  // checked before the open, so that a bad option is an InvalidArgumentError, not a TunOpenError
+  const nativeOptions = { name, tap: mode === 'tap', multiQueue: options.multiQueue === true, offload, persist: options.persist === true, udpCoalesce: options.udpCoalesce ?? process.env.DMSNET_TUN_UDP_COALESCE !== '0', udpWriteSegments: writeSegments(options.udpWriteSegments), udpWriteCoalesce: options.udpWriteCoalesce === true, udpWriteYield: options.udpWriteYield ?? process.env.DMSNET_TUN_UDP_WRITE_YIELD === '1', udpWriteYieldSlowUs: yieldSlowUs(options.udpWriteYieldSlowUs) }
   const { Tun: NativeTunClass } = loadNative()
   let handle: NativeTun
   try {
-    const nativeOptions = { name, tap: mode === 'tap', multiQueue: options.multiQueue === true, offload, persist: options.persist === true, udpCoalesce: options.udpCoalesce ?? process.env.DMSNET_TUN_UDP_COALESCE !== '0', udpWriteSegments: writeSegments(options.udpWriteSegments), udpWriteCoalesce: options.udpWriteCoalesce === true, udpWriteYield: options.udpWriteYield ?? ['1', '2'].includes(process.env.DMSNET_TUN_UDP_WRITE_YIELD ?? ''), udpWriteYieldNoBackoff: process.env.DMSNET_TUN_UDP_WRITE_YIELD === '2' }
     handle = new NativeTunClass(nativeOptions)
   } catch (err) {
     const e = err as Error & { errno?: number }

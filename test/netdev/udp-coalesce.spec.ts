@@ -64,7 +64,7 @@ interface World { a: string, b: string, ta: TunDevice, tb: TunDevice, tc: TunDev
  * offload TUN 10.79.0.2 / fd79::2 and a plain TUN towards 10.79.1.2 / fd79:1::2, forwarding on. Batches read from A's TUN are written to B's as they
  * are (as the VPN does); what the plain TUN reads is checked packet by packet.
  */
-async function world (t: TestContext, net: NetnsFixture, bOptions: { udpWriteSegments?: number, udpWriteCoalesce?: boolean, udpWriteYield?: boolean } = {}): Promise<World> {
+async function world (t: TestContext, net: NetnsFixture, bOptions: { udpWriteSegments?: number, udpWriteCoalesce?: boolean, udpWriteYield?: boolean, udpWriteYieldSlowUs?: number } = {}): Promise<World> {
   const a = await net.namespace('ga')
   const b = await net.namespace('gb')
   const ta = await createTun({ name: net.ifname('ga'), netns: a, offload: true, mtu: 1500, addresses: ['10.79.0.1/24'] })
@@ -199,11 +199,12 @@ test('udp coalescing: a written batch of single datagrams is merged (GRO) and ar
   assert.equal(w.tb.stats.txErrors, 0)
 })
 
-test('udp write yield: the writer gives up the CPU after a GSO_UDP_L4 record (at most once each), never after other records, and the datagrams arrive intact', async t => {
+test('udp write yield: the writer gives up the CPU after a GSO_UDP_L4 record (at most once each; once each without the back-off), never after other records, and the datagrams arrive intact', async t => {
   if (!requireRoot(t)) return
-  for (const on of [true, false]) {
+  for (const mode of ['on', 'no-backoff', 'off'] as const) {
+    const on = mode !== 'off'
     const net = netnsFixture(t)
-    const w = await world(t, net, { udpWriteCoalesce: true, udpWriteYield: on })
+    const w = await world(t, net, { udpWriteCoalesce: true, udpWriteYield: on, ...(mode === 'no-backoff' ? { udpWriteYieldSlowUs: 0 } : {}) })
     // two flows' worth of datagrams merged into two GSO records (the id jumps between them)
     const recs = Array.from({ length: 40 }, (_, i) => partialRecord(i, i < 20 ? 3000 + i : 5000 + i))
     assert.equal(w.tb.writeBatch(buildBatch(recs)), 40)
@@ -212,8 +213,12 @@ test('udp write yield: the writer gives up the CPU after a GSO_UDP_L4 record (at
     assert.equal(w.tb.stats.txPackets, 2, 'written as two GSO records')
     // one yield per GSO record; the second may be skipped when the first took long (a busy machine backs off)
     const yields = w.tb.stats.txYields ?? -1
-    if (on) assert.ok(yields >= 1 && yields <= 2, `one yield per GSO record at most, and at least one: ${yields}`)
-    else assert.equal(yields, 0, 'no yields when off')
+    if (mode === 'on') assert.ok(yields >= 1 && yields <= 2, `one yield per GSO record at most, and at least one: ${yields}`)
+    else if (mode === 'no-backoff') {
+      assert.equal(yields, 2, 'without the back-off, one yield after each GSO record')
+      assert.equal(w.tb.stats.txYieldBackoffs, 0, 'never backs off')
+    } else assert.equal(yields, 0, 'no yields when off')
+    if (mode === 'on') assert.ok((w.tb.stats.txYieldBackoffs ?? -1) <= 1, 'a back-off skips the yields after it')
     // a plain datagram (no GSO) is never followed by a yield
     w.seen.length = 0
     const single = partialRecord(0, 7000)
@@ -223,4 +228,5 @@ test('udp write yield: the writer gives up the CPU after a GSO_UDP_L4 record (at
     assert.equal(w.tb.stats.txErrors, 0)
     await net.cleanup()
   }
+  await assert.rejects(createTun({ offload: true, udpWriteYield: true, udpWriteYieldSlowUs: -1 }), { name: 'InvalidArgumentError' })
 })
