@@ -31,6 +31,7 @@
 #include <node_api.h>
 #include <uv.h>
 
+#include "udp_drops.h"
 #include "udp_gro.h"
 
 #ifndef TUN_F_USO4
@@ -60,10 +61,10 @@ typedef struct {
   int udp_coalesce;    /* merge UDP datagrams into GSO_UDP_L4 records on read (needs USO) */
   int write_merge;     /* also merge single datagrams before a write (GRO) */
   unsigned write_segs; /* cut written GSO_UDP_L4 records to at most this many segments (0: never) */
-  int write_yield;     /* sched_yield() after each GSO_UDP_L4 record written (see udpWriteYield) */
-  uint64_t yield_slow_ns; /* yields longer than this on average back off (0: never) */
-  uint64_t yield_avg_ns;  /* moving average of the last yields' duration */
-  uint64_t yield_off_until; /* CLOCK_MONOTONIC ns: no yields before (a slow yield backs off) */
+  int write_yield;     /* sched_yield() after each GSO_UDP_L4 record written: 0 no, 1 while local receivers drop, 2 always */
+  udp_drops_t drops;   /* the namespace's UDP receive-buffer drop counters (udp_drops.h) */
+  uint64_t drops_check_at; /* CLOCK_MONOTONIC ns: next look at them */
+  uint64_t yield_until;    /* CLOCK_MONOTONIC ns: yields (mode 1) until then */
   char name[IFNAMSIZ];
   napi_env env;
   uv_poll_t poll;
@@ -91,7 +92,7 @@ typedef struct {
   uint64_t rx_coalesced, tx_coalesced; /* datagrams merged into another record */
   uint64_t tx_split;   /* records written that were cut out of a larger GSO_UDP_L4 record */
   uint64_t tx_yields;  /* sched_yield() calls after GSO_UDP_L4 writes */
-  uint64_t tx_yield_backoffs; /* yields that were slow (others than the readers ran): back-off periods */
+  uint64_t tx_reader_drops; /* checks that found the local receivers' drop counters risen (mode 1) */
   uint64_t tx_yield_ns; /* time spent in those yields (off the CPU, mostly) */
 } tun_t;
 
@@ -155,6 +156,7 @@ static void do_close(tun_t *t) {
   }
   if (t->fd >= 0) close(t->fd);
   t->fd = -1;
+  udp_drops_close(&t->drops);
   t->wq_len = t->wq_off = 0;
   if (t->cb_ref != NULL) {
     napi_delete_reference(t->env, t->cb_ref);
@@ -239,28 +241,28 @@ static uint64_t now_ns(void) {
 
 /*
  * sched_yield() after a burst of datagrams for local sockets, so that their readers run first.
- * Yields that keep us off the CPU for long mean others than those readers were waiting (a busy
- * machine): then no yields for a while, or we would only hand our time to strangers. "Long" is
- * judged on the moving average of the last ~8 yields (one slow yield is common on a quiet machine
- * too: the sending node sharing the core runs a batch then), against a threshold longer than
- * the readers and our own sender take, and shorter than a stranger's time slice (a 4 ms tick here).
+ * Mode 1 yields only while those readers are losing datagrams (the namespace's UDP RcvbufErrors
+ * rose in the last YIELD_HOLD_NS; looked at every DROPS_CHECK_NS while we write such records):
+ * when they keep up, or on a busy machine where the yield would hand our time to strangers
+ * rather than to them, we do not give it away. Why yielding at all: docs/vpn.md, "Where the CPU goes".
  */
-#define YIELD_BACKOFF_NS 50000000ull
+#define DROPS_CHECK_NS 5000000ull
+#define YIELD_HOLD_NS 50000000ull
 static void maybe_yield(tun_t *t) {
   uint64_t t0 = now_ns();
-  if (t0 < t->yield_off_until) return;
+  if (t->write_yield == 1) {
+    if (t0 >= t->drops_check_at) {
+      t->drops_check_at = t0 + DROPS_CHECK_NS;
+      if (udp_drops_rose(&t->drops)) {
+        t->yield_until = t0 + YIELD_HOLD_NS;
+        t->tx_reader_drops++;
+      }
+    }
+    if (t0 >= t->yield_until) return;
+  }
   sched_yield();
   t->tx_yields++;
-  uint64_t t1 = now_ns();
-  uint64_t d = t1 - t0;
-  t->tx_yield_ns += d;
-  t->yield_avg_ns = t->yield_avg_ns - (t->yield_avg_ns >> 3) + (d >> 3);
-  if (t->yield_slow_ns > 0 && t->yield_avg_ns > t->yield_slow_ns) {
-    t->yield_off_until = t1 + YIELD_BACKOFF_NS;
-    t->tx_yield_backoffs++;
-    /* after the pause, two or three slow yields in a row start the next one */
-    t->yield_avg_ns = t->yield_slow_ns / 2;
-  }
+  t->tx_yield_ns += now_ns() - t0;
 }
 
 /*
@@ -543,19 +545,14 @@ static napi_value tun_new(napi_env env, napi_callback_info info) {
     return throw_errno(env, "calloc", ENOMEM);
   }
   t->fd = fd;
+  udp_drops_init(&t->drops);
   t->vnet_hdr = vnet;
   t->udp_coalesce = coalesce && (offload_flags & TUN_F_USO4) && (offload_flags & TUN_F_USO6);
   t->write_merge = t->udp_coalesce && write_merge;
   /* without USO the kernel refuses GSO_UDP_L4 records: always cut them to datagrams */
   t->write_segs = (vnet && !((offload_flags & TUN_F_USO4) && (offload_flags & TUN_F_USO6))) ? 1 : (unsigned)write_segs;
   t->env = env;
-  t->write_yield = vnet && get_bool(env, opts, "udpWriteYield", 0);
-  t->yield_slow_ns = 1000000ull;
-  if (napi_has_named_property(env, opts, "udpWriteYieldSlowUs", &has) == napi_ok && has) {
-    napi_value ys;
-    uint32_t us = 0;
-    if (napi_get_named_property(env, opts, "udpWriteYieldSlowUs", &ys) == napi_ok && napi_get_value_uint32(env, ys, &us) == napi_ok) t->yield_slow_ns = (uint64_t)us * 1000u;
-  }
+  t->write_yield = vnet && get_bool(env, opts, "udpWriteYield", 0) ? (get_bool(env, opts, "udpWriteYieldAlways", 0) ? 2 : 1) : 0;
   memcpy(t->name, ifr.ifr_name, IFNAMSIZ);
   t->name[IFNAMSIZ - 1] = 0;
   t->max_packets = DEFAULT_MAX_PACKETS;
@@ -752,7 +749,7 @@ static napi_value tun_stats(napi_env env, napi_callback_info info) {
   PUT("txCoalesced", t->tx_coalesced);
   PUT("txSplit", t->tx_split);
   PUT("txYields", t->tx_yields);
-  PUT("txYieldBackoffs", t->tx_yield_backoffs);
+  PUT("txReaderDrops", t->tx_reader_drops);
   PUT("txYieldUs", t->tx_yield_ns / 1000u);
 #undef PUT
   return o;

@@ -36,7 +36,7 @@ interface NativeTun {
 }
 
 interface NativeModule {
-  Tun: new (options: { name?: string, tap?: boolean, multiQueue?: boolean, offload?: boolean, vnetHdr?: boolean, uso?: boolean, persist?: boolean, udpWriteYield?: boolean, udpWriteYieldSlowUs?: number }) => NativeTun
+  Tun: new (options: { name?: string, tap?: boolean, multiQueue?: boolean, offload?: boolean, vnetHdr?: boolean, uso?: boolean, persist?: boolean, udpWriteYield?: boolean, udpWriteYieldAlways?: boolean }) => NativeTun
   VNET_HDR_LEN: number
 }
 
@@ -71,8 +71,8 @@ export interface TunStats {
   txSplit?: number
   /** times the writer gave up the CPU after a GSO_UDP_L4 record (see udpWriteYield) */
   txYields?: number
-  /** times the yields' moving average went past udpWriteYieldSlowUs (each: 50 ms without yields) */
-  txYieldBackoffs?: number
+  /** looks at the namespace's UDP receive-buffer drop counters that found them risen (each: 50 ms of yields) */
+  txReaderDrops?: number
   /** microseconds spent in those yields (mostly off the CPU while others ran) */
   txYieldUs?: number
 }
@@ -113,22 +113,19 @@ export interface TunOptions extends AbortOptions {
   /** Also merge single datagrams into GSO_UDP_L4 records before a write (GRO); default false. */
   udpWriteCoalesce?: boolean
   /**
-   * After writing a GSO_UDP_L4 record (a burst of up to 64 datagrams for local sockets, queued
-   * at once), give up the CPU (`sched_yield`) so that their readers run before the next burst.
-   * Why: a receiver that shares a core with this process otherwise waits for the end of our time
-   * slice while we keep writing, and its socket buffer (~90 datagrams by default) overflows:
-   * everything the VPN did for those datagrams is lost (docs/vpn.md, "Where the CPU goes").
-   * Env: DMSNET_TUN_UDP_WRITE_YIELD (1 on, 0 off).
+   * After writing a GSO_UDP_L4 record (a burst of up to ~40 datagrams for local sockets, queued
+   * at once), give up the CPU (`sched_yield`) so that their readers run before the next burst,
+   * while those readers are losing datagrams: the namespace's UDP RcvbufErrors (or
+   * Udp6RcvbufErrors) rose in the last 50 ms (looked at every 5 ms while such records are
+   * written). Why: a receiver that shares a core with this process otherwise waits for the end
+   * of our time slice while we keep writing, and its socket buffer (~90 datagrams by default)
+   * overflows: everything the VPN did for those datagrams is lost (docs/vpn.md, "Where the CPU
+   * goes"). Gated so that a receiver that keeps up, or a busy machine, does not get our time
+   * handed to strangers. `'always'`: after every such record (an experiment). The counters are
+   * those of the process's namespace: a device moved into another namespace never yields.
+   * Env: DMSNET_TUN_UDP_WRITE_YIELD (1 on, always, 0 off).
    */
-  udpWriteYield?: boolean
-  /**
-   * When the last ~8 yields kept this process off the CPU longer than this on average (others
-   * than the readers were waiting: a busy machine), the yields stop for 50 ms, so that our time
-   * does not go to strangers. Default 1000 (on a quiet machine they average ~0.3 ms: the readers,
-   * and the sending node's batches when it shares the core; another process's time slice is a
-   * 4 ms tick here); 0: never back off. Env: DMSNET_TUN_UDP_WRITE_YIELD_SLOW_US.
-   */
-  udpWriteYieldSlowUs?: number
+  udpWriteYield?: boolean | 'always'
   /** move the device into this namespace after opening (the fd keeps working) */
   netns?: string
   /** addresses to put on the device (CIDR) */
@@ -324,11 +321,11 @@ function writeSegments (n: number | undefined): number {
   return v
 }
 
-function yieldSlowUs (n: number | undefined): number {
-  const env = process.env.DMSNET_TUN_UDP_WRITE_YIELD_SLOW_US
-  const v = n ?? (env != null && env !== '' ? Number(env) : 1000)
-  if (!Number.isInteger(v) || v < 0 || v > 1_000_000) throw new InvalidArgumentError('udpWriteYieldSlowUs must be an integer 0-1000000')
-  return v
+function writeYield (opt: boolean | 'always' | undefined): { udpWriteYield: boolean, udpWriteYieldAlways: boolean } {
+  const env = process.env.DMSNET_TUN_UDP_WRITE_YIELD
+  const v = opt ?? (env === 'always' ? 'always' : env === '1')
+  if (v !== true && v !== false && v !== 'always') throw new InvalidArgumentError('udpWriteYield must be true, false or "always"')
+  return { udpWriteYield: v !== false, udpWriteYieldAlways: v === 'always' }
 }
 
 /** Opens (or attaches to) a TUN/TAP device and configures its link. */
@@ -347,7 +344,7 @@ export async function createTun (options: TunOptions = {}): Promise<TunDevice> {
   const offload = options.offload === true
 
   // checked before the open, so that a bad option is an InvalidArgumentError, not a TunOpenError
-  const nativeOptions = { name, tap: mode === 'tap', multiQueue: options.multiQueue === true, offload, persist: options.persist === true, udpCoalesce: options.udpCoalesce ?? process.env.DMSNET_TUN_UDP_COALESCE !== '0', udpWriteSegments: writeSegments(options.udpWriteSegments), udpWriteCoalesce: options.udpWriteCoalesce === true, udpWriteYield: options.udpWriteYield ?? process.env.DMSNET_TUN_UDP_WRITE_YIELD === '1', udpWriteYieldSlowUs: yieldSlowUs(options.udpWriteYieldSlowUs) }
+  const nativeOptions = { name, tap: mode === 'tap', multiQueue: options.multiQueue === true, offload, persist: options.persist === true, udpCoalesce: options.udpCoalesce ?? process.env.DMSNET_TUN_UDP_COALESCE !== '0', udpWriteSegments: writeSegments(options.udpWriteSegments), udpWriteCoalesce: options.udpWriteCoalesce === true, ...writeYield(options.udpWriteYield) }
   const { Tun: NativeTunClass } = loadNative()
   let handle: NativeTun
   try {
