@@ -123,7 +123,7 @@ export interface TunOptions extends AbortOptions {
    * goes"). Gated so that a receiver that keeps up, or a busy machine, does not get our time
    * handed to strangers. `'always'`: after every such record (an experiment). The counters are
    * those of the process's namespace: a device moved into another namespace never yields.
-   * Env: DMSNET_TUN_UDP_WRITE_YIELD (1 on, always, 0 off).
+   * Default true. Env: DMSNET_TUN_UDP_WRITE_YIELD (0 off, always; anything else: on).
    */
   udpWriteYield?: boolean | 'always'
   /** move the device into this namespace after opening (the fd keeps working) */
@@ -323,7 +323,7 @@ function writeSegments (n: number | undefined): number {
 
 function writeYield (opt: boolean | 'always' | undefined): { udpWriteYield: boolean, udpWriteYieldAlways: boolean } {
   const env = process.env.DMSNET_TUN_UDP_WRITE_YIELD
-  const v = opt ?? (env === 'always' ? 'always' : env === '1')
+  const v = opt ?? (env === 'always' ? 'always' : env !== '0')
   if (v !== true && v !== false && v !== 'always') throw new InvalidArgumentError('udpWriteYield must be true, false or "always"')
   return { udpWriteYield: v !== false, udpWriteYieldAlways: v === 'always' }
 }
