@@ -35,7 +35,10 @@
  * when traffic starts: V8's memory reducer has run).
  * The nodes run with the daemon's node flags (src/cli/commands/up/node-flags.ts; DMSNET_NODE_FLAGS
  * replaces them, for a before/after).
- * Usage: npm run bench -- vpn [--runs 3] [--secs 5] [--warmup 3] [--no-offload] [--udp-rate 5G] [--udp-len 1392] [--profile DIR] [--no-rcvbuf-probe] [--loss-only] [--idle-before SECS]
+ * - vpn_tcp_acks_per_mb: packets B read from its TUN during VPN TCP (the inner TCP's ACKs) per MB carried.
+ * - vpn_udp_rate_lost_at: the same counters for the `--udp-rate` runs (summed over runs).
+ * `--udp-only`: only the `--udp-rate` phases (veth UDP, VPN UDP) per run, for quick A/B runs of the UDP path.
+ * Usage: npm run bench -- vpn [--runs 3] [--secs 5] [--warmup 3] [--no-offload] [--udp-rate 5G] [--udp-len 1392] [--profile DIR] [--no-rcvbuf-probe] [--loss-only] [--udp-only] [--idle-before SECS]
  * DMSNET_TUN_UDP_COALESCE=0 in the environment turns the TUN's UDP coalescing off (the "before").
  * Progress on stderr; the last stdout line is one JSON object. Needs root (namespaces, TUN).
  */
@@ -178,7 +181,7 @@ async function rtt (world: VpnWorld, from: VpnNodeProc, addr: string): Promise<n
 function tunSummary (t: Record<string, number> | undefined): Record<string, number | null> | null {
   if (t == null) return null
   const per = (x: number | undefined, y: number | undefined): number | null => x == null || y == null || y === 0 ? null : round(x / y, 1)
-  return { rxBytesPerPacket: per(t.rxBytes, t.rxPackets), rxPacketsPerBatch: per(t.rxPackets, t.rxBatches), txBytesPerPacket: per(t.txBytes, t.txPackets), txQueued: t.txQueued ?? null, txDrops: t.txDrops ?? null, rxCoalesced: t.rxCoalesced ?? null, txCoalesced: t.txCoalesced ?? null, txSplit: t.txSplit ?? null }
+  return { rxBytesPerPacket: per(t.rxBytes, t.rxPackets), rxPacketsPerBatch: per(t.rxPackets, t.rxBatches), txBytesPerPacket: per(t.txBytes, t.txPackets), txQueued: t.txQueued ?? null, txDrops: t.txDrops ?? null, rxCoalesced: t.rxCoalesced ?? null, txCoalesced: t.txCoalesced ?? null, txSplit: t.txSplit ?? null, txYields: t.txYields ?? null, txReaderDrops: t.txReaderDrops ?? null, txYieldUs: t.txYieldUs ?? null }
 }
 
 /** min/median/max of per-run values, rounded. */
@@ -191,6 +194,8 @@ function perRun (xs: number[]): { min: number | null, median: number | null, max
 const lossOnly = process.argv.includes('--loss-only')
 /** `--no-rcvbuf-probe` skips the two 500 Mbit/s runs with 2 MiB socket buffers. */
 const rcvbufProbe = !process.argv.includes('--no-rcvbuf-probe')
+/** `--udp-only`: only the `--udp-rate` phases (veth and VPN UDP, alternating), for quick A/B runs of the UDP path. */
+const udpOnly = process.argv.includes('--udp-only')
 
 async function main (): Promise<Record<string, unknown>> {
   const runs = arg('runs', 3)
@@ -221,7 +226,7 @@ async function main (): Promise<Record<string, unknown>> {
     if (warmupSecs > 0) {
       coldTcp = await iperfVpn(world, a, b, vpnB, warmupSecs, false)
       log(`warm-up: VPN TCP ${warmupSecs} s on the fresh tunnel: ${round(coldTcp.gbps)} Gbit/s, ${round(coldTcp.cpuSPerGb, 2)} CPU-s/GB (not in the medians)`)
-      if (!lossOnly) {
+      if (!lossOnly && !udpOnly) {
         const warm = await a.call<{ gbps: number }>('bulk', { peerId: b.peerId, seconds: warmupSecs }, (warmupSecs + 60) * 1000)
         log(`warm-up: bare stream ${warmupSecs} s: ${round(warm.gbps)} Gbit/s (not in the medians)`)
       }
@@ -236,11 +241,12 @@ async function main (): Promise<Record<string, unknown>> {
       await new Promise(resolve => setTimeout(resolve, idleBefore * 1000)) // the idle period itself is what is measured after
     }
     const series: Record<string, number[]> = {
-      vpn_tcp: [], veth_tcp: [], vpn_udp: [], veth_udp: [], vpn_udp_loss_500m: [], veth_udp_loss_500m: [], vpn_udp_loss_500m_w2m: [], veth_udp_loss_500m_w2m: [], vpn_udp_rcvbuf_pct: [], vpn_udp_cpu_carried: [], stream: [], vpn_rtt: [], veth_rtt: [], stream_rtt: [], vpn_tcp_cpu: [], vpn_udp_cpu: [], stream_cpu: [], tcp_vs_stream_same_run: [], udp_vs_veth_same_run: [], rtt_vs_stream_same_run: []
+      vpn_tcp: [], veth_tcp: [], vpn_udp: [], veth_udp: [], vpn_udp_loss_500m: [], veth_udp_loss_500m: [], vpn_udp_loss_500m_w2m: [], veth_udp_loss_500m_w2m: [], vpn_udp_rcvbuf_pct: [], vpn_udp_cpu_carried: [], stream: [], vpn_rtt: [], veth_rtt: [], stream_rtt: [], vpn_tcp_cpu: [], vpn_tcp_acks_per_mb: [], vpn_udp_cpu: [], stream_cpu: [], tcp_vs_stream_same_run: [], udp_vs_veth_same_run: [], rtt_vs_stream_same_run: []
     }
     const push = (k: string, v: number): void => { series[k]!.push(v) }
     const lostAt: LossCounts = { rcvbuf: 0, tunTx: 0, linkQueue: 0, tunWrite: 0 }
     const lostAtW2m: LossCounts = { rcvbuf: 0, tunTx: 0, linkQueue: 0, tunWrite: 0 }
+    const lostAtRate: LossCounts = { rcvbuf: 0, tunTx: 0, linkQueue: 0, tunWrite: 0 }
     const nodes = [a, b]
     const phases = newPhaseLog()
     const run = async <T>(name: string, fn: () => Promise<T>): Promise<T> => await phase(phases, nodes, name, fn)
@@ -254,14 +260,27 @@ async function main (): Promise<Record<string, unknown>> {
     }
     /** Run `i`'s rate phases: TCP (veth, bare stream, VPN) and UDP at `--udp-rate` (veth, VPN). */
     const rateRuns = async (i: number): Promise<void> => {
+      if (!udpOnly) await tcpRuns(i)
+      await udpRuns(i)
+    }
+    const tcpRuns = async (i: number): Promise<void> => {
       push('veth_tcp', (await run('veth_tcp', async () => await iperf(world, a, b, b.underlayIp, secs, false))).gbps)
       // the stream and VPN TCP back to back, in alternating order, so that drift hits both alike
       if (i % 2 === 1) await run('stream', streamRun)
-      const tcp = await run('vpn_tcp', async () => await profiled(nodes, 'tcp', i === 0, async () => await iperfVpn(world, a, b, vpnB, secs, false)))
+      const tcp = await run('vpn_tcp', async () => {
+        // the inner TCP's ACKs come back through the VPN (B reads them, A writes them): per MB carried
+        const b0 = (await b.call<VpnStatus>('status')).tun
+        const r = await profiled(nodes, 'tcp', i === 0, async () => await iperfVpn(world, a, b, vpnB, secs, false))
+        const b1 = (await b.call<VpnStatus>('status')).tun
+        push('vpn_tcp_acks_per_mb', ((b1?.rxPackets ?? NaN) - (b0?.rxPackets ?? NaN)) / (r.gbps * secs / 8 * 1000))
+        return r
+      })
       push('vpn_tcp', tcp.gbps)
       push('vpn_tcp_cpu', tcp.cpuSPerGb)
       if (i % 2 === 0) await run('stream', streamRun)
       push('tcp_vs_stream_same_run', tcp.gbps / series.stream!.at(-1)!)
+    }
+    const udpRuns = async (i: number): Promise<void> => {
       push('veth_udp', (await run('veth_udp', async () => await iperf(world, a, b, b.underlayIp, secs, udpRate))).gbps)
       const udp = await run('vpn_udp', async () => {
         // what the VPN carried (datagrams A read from its TUN) against what died at the receiving
@@ -271,6 +290,7 @@ async function main (): Promise<Record<string, unknown>> {
         const r = await profiled(nodes, 'udp', i === 0, async () => await iperfVpn(world, a, b, vpnB, secs, udpRate))
         const t1 = (await a.call<VpnStatus>('status')).tun
         const k1 = await lossCounters(world, a, b)
+        for (const k of LOSS_KEYS) lostAtRate[k] += k1[k] - k0[k]
         const carried = (t1?.rxPackets ?? NaN) - (t0?.rxPackets ?? NaN)
         const carriedGb = ((t1?.rxBytes ?? NaN) - (t0?.rxBytes ?? NaN)) / 1e9
         if (!(carried > 0) || !(carriedGb > 0)) throw new BenchRunError('VPN UDP: no datagrams read from the sending TUN')
@@ -284,6 +304,10 @@ async function main (): Promise<Record<string, unknown>> {
     }
     for (let i = 0; i < runs; i++) {
       if (!lossOnly) await rateRuns(i)
+      if (udpOnly) {
+        log(`run ${i + 1}/${runs} (load ${phases.load.at(-1)}): veth_udp=${round(series.veth_udp!.at(-1))} vpn_udp=${round(series.vpn_udp!.at(-1))} rcvbuf_pct=${round(series.vpn_udp_rcvbuf_pct!.at(-1), 1)}`)
+        continue
+      }
       push('veth_udp_loss_500m', (await run('veth_500m', async () => await iperf(world, a, b, b.underlayIp, secs, '500M'))).lossPct!)
       push('vpn_udp_loss_500m', await run('vpn_500m', async () => await vpnLossRun(world, a, b, vpnB, secs, lostAt)))
       if (rcvbufProbe) {
@@ -319,9 +343,13 @@ async function main (): Promise<Record<string, unknown>> {
       // datagrams lost in the VPN 500 Mbit/s runs, by where (summed over runs; see the header)
       vpn_udp_500m_lost_at: lostAt,
       vpn_udp_500m_w2m_lost_at: rcvbufProbe ? lostAtW2m : null,
+      // the same for the `--udp-rate` runs (what the VPN carried but the application never got, and where)
+      vpn_udp_rate_lost_at: lostAtRate,
       // CPU seconds of both VPN node processes per GB received (medians)
       vpn_tcp_cpu_s_per_gb: round(stats(series.vpn_tcp_cpu!)?.median, 2),
       vpn_udp_cpu_s_per_gb: round(stats(series.vpn_udp_cpu!)?.median, 2),
+      // packets B read from its TUN (the inner TCP's ACKs) per MB the VPN TCP run carried
+      vpn_tcp_acks_per_mb: round(stats(series.vpn_tcp_acks_per_mb!)?.median, 1),
       // the same per GB the VPN carried (read from the sending TUN), and the share of those
       // datagrams the receiving socket dropped (its buffer full): the work spent for nothing
       vpn_udp_cpu_s_per_gb_carried: round(stats(series.vpn_udp_cpu_carried!)?.median, 2),

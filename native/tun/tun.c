@@ -23,12 +23,15 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <node_api.h>
 #include <uv.h>
 
+#include "udp_drops.h"
 #include "udp_gro.h"
 
 #ifndef TUN_F_USO4
@@ -58,6 +61,10 @@ typedef struct {
   int udp_coalesce;    /* merge UDP datagrams into GSO_UDP_L4 records on read (needs USO) */
   int write_merge;     /* also merge single datagrams before a write (GRO) */
   unsigned write_segs; /* cut written GSO_UDP_L4 records to at most this many segments (0: never) */
+  int write_yield;     /* sched_yield() after each GSO_UDP_L4 record written: 0 no, 1 while local receivers drop, 2 always */
+  udp_drops_t drops;   /* the namespace's UDP receive-buffer drop counters (udp_drops.h) */
+  uint64_t drops_check_at; /* CLOCK_MONOTONIC ns: next look at them */
+  uint64_t yield_until;    /* CLOCK_MONOTONIC ns: yields (mode 1) until then */
   char name[IFNAMSIZ];
   napi_env env;
   uv_poll_t poll;
@@ -84,6 +91,9 @@ typedef struct {
   uint64_t tx_packets, tx_bytes, tx_errors, tx_drops, tx_queued;
   uint64_t rx_coalesced, tx_coalesced; /* datagrams merged into another record */
   uint64_t tx_split;   /* records written that were cut out of a larger GSO_UDP_L4 record */
+  uint64_t tx_yields;  /* sched_yield() calls after GSO_UDP_L4 writes */
+  uint64_t tx_reader_drops; /* checks that found the local receivers' drop counters risen (mode 1) */
+  uint64_t tx_yield_ns; /* time spent in those yields (off the CPU, mostly) */
 } tun_t;
 
 #define CHECK(call)                                                            \
@@ -146,6 +156,7 @@ static void do_close(tun_t *t) {
   }
   if (t->fd >= 0) close(t->fd);
   t->fd = -1;
+  udp_drops_close(&t->drops);
   t->wq_len = t->wq_off = 0;
   if (t->cb_ref != NULL) {
     napi_delete_reference(t->env, t->cb_ref);
@@ -222,6 +233,38 @@ static uint64_t enqueue(tun_t *t, const uint8_t *p, size_t len) {
   return dropped;
 }
 
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * sched_yield() after a burst of datagrams for local sockets, so that their readers run first.
+ * Mode 1 yields only while those readers are losing datagrams (the namespace's UDP RcvbufErrors
+ * rose in the last YIELD_HOLD_NS; looked at every DROPS_CHECK_NS while we write such records):
+ * when they keep up, or on a busy machine where the yield would hand our time to strangers
+ * rather than to them, we do not give it away. Why yielding at all: docs/vpn.md, "Where the CPU goes".
+ */
+#define DROPS_CHECK_NS 5000000ull
+#define YIELD_HOLD_NS 50000000ull
+static void maybe_yield(tun_t *t) {
+  uint64_t t0 = now_ns();
+  if (t->write_yield == 1) {
+    if (t0 >= t->drops_check_at) {
+      t->drops_check_at = t0 + DROPS_CHECK_NS;
+      if (udp_drops_rose(&t->drops)) {
+        t->yield_until = t0 + YIELD_HOLD_NS;
+        t->tx_reader_drops++;
+      }
+    }
+    if (t0 >= t->yield_until) return;
+  }
+  sched_yield();
+  t->tx_yields++;
+  t->tx_yield_ns += now_ns() - t0;
+}
+
 /*
  * Write records starting at p; returns the offset where the kernel said EAGAIN (len if all went).
  * Packets the kernel rejects for another reason (malformed, device down) count as tx_errors.
@@ -238,6 +281,8 @@ static size_t write_records(tun_t *t, const uint8_t *p, size_t len) {
     } else {
       t->tx_packets++;
       t->tx_bytes += (uint64_t)n;
+      /* a burst of datagrams for local sockets was just queued: let their readers run first */
+      if (t->write_yield && t->vnet_hdr && n > VNET_HDR_LEN && p[i + 5] == 5) maybe_yield(t);
     }
     i += 4 + (size_t)n;
   }
@@ -500,12 +545,14 @@ static napi_value tun_new(napi_env env, napi_callback_info info) {
     return throw_errno(env, "calloc", ENOMEM);
   }
   t->fd = fd;
+  udp_drops_init(&t->drops);
   t->vnet_hdr = vnet;
   t->udp_coalesce = coalesce && (offload_flags & TUN_F_USO4) && (offload_flags & TUN_F_USO6);
   t->write_merge = t->udp_coalesce && write_merge;
   /* without USO the kernel refuses GSO_UDP_L4 records: always cut them to datagrams */
   t->write_segs = (vnet && !((offload_flags & TUN_F_USO4) && (offload_flags & TUN_F_USO6))) ? 1 : (unsigned)write_segs;
   t->env = env;
+  t->write_yield = vnet && get_bool(env, opts, "udpWriteYield", 0) ? (get_bool(env, opts, "udpWriteYieldAlways", 0) ? 2 : 1) : 0;
   memcpy(t->name, ifr.ifr_name, IFNAMSIZ);
   t->name[IFNAMSIZ - 1] = 0;
   t->max_packets = DEFAULT_MAX_PACKETS;
@@ -701,6 +748,9 @@ static napi_value tun_stats(napi_env env, napi_callback_info info) {
   PUT("rxCoalesced", t->rx_coalesced);
   PUT("txCoalesced", t->tx_coalesced);
   PUT("txSplit", t->tx_split);
+  PUT("txYields", t->tx_yields);
+  PUT("txReaderDrops", t->tx_reader_drops);
+  PUT("txYieldUs", t->tx_yield_ns / 1000u);
 #undef PUT
   return o;
 }

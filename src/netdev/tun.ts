@@ -36,7 +36,7 @@ interface NativeTun {
 }
 
 interface NativeModule {
-  Tun: new (options: { name?: string, tap?: boolean, multiQueue?: boolean, offload?: boolean, vnetHdr?: boolean, uso?: boolean, persist?: boolean }) => NativeTun
+  Tun: new (options: { name?: string, tap?: boolean, multiQueue?: boolean, offload?: boolean, vnetHdr?: boolean, uso?: boolean, persist?: boolean, udpWriteYield?: boolean, udpWriteYieldAlways?: boolean }) => NativeTun
   VNET_HDR_LEN: number
 }
 
@@ -69,6 +69,12 @@ export interface TunStats {
   txCoalesced?: number
   /** records written that were cut out of a larger GSO_UDP_L4 record (see udpWriteSegments) */
   txSplit?: number
+  /** times the writer gave up the CPU after a GSO_UDP_L4 record (see udpWriteYield) */
+  txYields?: number
+  /** looks at the namespace's UDP receive-buffer drop counters that found them risen (each: 50 ms of yields) */
+  txReaderDrops?: number
+  /** microseconds spent in those yields (mostly off the CPU while others ran) */
+  txYieldUs?: number
 }
 
 /**
@@ -106,6 +112,20 @@ export interface TunOptions extends AbortOptions {
   udpWriteSegments?: number
   /** Also merge single datagrams into GSO_UDP_L4 records before a write (GRO); default false. */
   udpWriteCoalesce?: boolean
+  /**
+   * After writing a GSO_UDP_L4 record (a burst of up to ~40 datagrams for local sockets, queued
+   * at once), give up the CPU (`sched_yield`) so that their readers run before the next burst,
+   * while those readers are losing datagrams: the namespace's UDP RcvbufErrors (or
+   * Udp6RcvbufErrors) rose in the last 50 ms (looked at every 5 ms while such records are
+   * written). Why: a receiver that shares a core with this process otherwise waits for the end
+   * of our time slice while we keep writing, and its socket buffer (~90 datagrams by default)
+   * overflows: everything the VPN did for those datagrams is lost (docs/vpn.md, "Where the CPU
+   * goes"). Gated so that a receiver that keeps up, or a busy machine, does not get our time
+   * handed to strangers. `'always'`: after every such record (an experiment). The counters are
+   * those of the process's namespace: a device moved into another namespace never yields.
+   * Default true. Env: DMSNET_TUN_UDP_WRITE_YIELD (0 off, always; anything else: on).
+   */
+  udpWriteYield?: boolean | 'always'
   /** move the device into this namespace after opening (the fd keeps working) */
   netns?: string
   /** addresses to put on the device (CIDR) */
@@ -301,6 +321,13 @@ function writeSegments (n: number | undefined): number {
   return v
 }
 
+function writeYield (opt: boolean | 'always' | undefined): { udpWriteYield: boolean, udpWriteYieldAlways: boolean } {
+  const env = process.env.DMSNET_TUN_UDP_WRITE_YIELD
+  const v = opt ?? (env === 'always' ? 'always' : env !== '0')
+  if (v !== true && v !== false && v !== 'always') throw new InvalidArgumentError('udpWriteYield must be true, false or "always"')
+  return { udpWriteYield: v !== false, udpWriteYieldAlways: v === 'always' }
+}
+
 /** Opens (or attaches to) a TUN/TAP device and configures its link. */
 export async function createTun (options: TunOptions = {}): Promise<TunDevice> {
   options.signal?.throwIfAborted()
@@ -316,10 +343,11 @@ export async function createTun (options: TunOptions = {}): Promise<TunDevice> {
   if (!Number.isInteger(batchBytes) || batchBytes < 1 || batchBytes > 64 * 1024 * 1024) throw new InvalidArgumentError('batchBytes must be 1 B-64 MiB')
   const offload = options.offload === true
 
+  // checked before the open, so that a bad option is an InvalidArgumentError, not a TunOpenError
+  const nativeOptions = { name, tap: mode === 'tap', multiQueue: options.multiQueue === true, offload, persist: options.persist === true, udpCoalesce: options.udpCoalesce ?? process.env.DMSNET_TUN_UDP_COALESCE !== '0', udpWriteSegments: writeSegments(options.udpWriteSegments), udpWriteCoalesce: options.udpWriteCoalesce === true, ...writeYield(options.udpWriteYield) }
   const { Tun: NativeTunClass } = loadNative()
   let handle: NativeTun
   try {
-    const nativeOptions = { name, tap: mode === 'tap', multiQueue: options.multiQueue === true, offload, persist: options.persist === true, udpCoalesce: options.udpCoalesce ?? process.env.DMSNET_TUN_UDP_COALESCE !== '0', udpWriteSegments: writeSegments(options.udpWriteSegments), udpWriteCoalesce: options.udpWriteCoalesce === true }
     handle = new NativeTunClass(nativeOptions)
   } catch (err) {
     const e = err as Error & { errno?: number }

@@ -7,6 +7,8 @@
  */
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
+import { createSocket } from 'node:dgram'
+import { readFileSync } from 'node:fs'
 import { test, type TestContext } from 'node:test'
 import { createTun, type TunDevice } from '../../src/netdev/tun.js'
 import { buildBatch, iterateRecords, parseVnetHeader, VNET_HDR_GSO_UDP_L4, VNET_HDR_LEN } from '../../src/netdev/records.js'
@@ -64,7 +66,7 @@ interface World { a: string, b: string, ta: TunDevice, tb: TunDevice, tc: TunDev
  * offload TUN 10.79.0.2 / fd79::2 and a plain TUN towards 10.79.1.2 / fd79:1::2, forwarding on. Batches read from A's TUN are written to B's as they
  * are (as the VPN does); what the plain TUN reads is checked packet by packet.
  */
-async function world (t: TestContext, net: NetnsFixture, bOptions: { udpWriteSegments?: number, udpWriteCoalesce?: boolean } = {}): Promise<World> {
+async function world (t: TestContext, net: NetnsFixture, bOptions: { udpWriteSegments?: number, udpWriteCoalesce?: boolean, udpWriteYield?: boolean | 'always' } = {}): Promise<World> {
   const a = await net.namespace('ga')
   const b = await net.namespace('gb')
   const ta = await createTun({ name: net.ifname('ga'), netns: a, offload: true, mtu: 1500, addresses: ['10.79.0.1/24'] })
@@ -197,4 +199,68 @@ test('udp coalescing: a written batch of single datagrams is merged (GRO) and ar
   assert.equal(w.tb.stats.txCoalesced, merged, 'nothing merged')
   assert.equal(w.tb.stats.txPackets, 11)
   assert.equal(w.tb.stats.txErrors, 0)
+})
+
+/** The host namespace's UDP receive-buffer drops (what the yield gate of an offload TUN looks at). */
+function rcvbufErrors (): number {
+  const lines = readFileSync('/proc/self/net/snmp', 'utf8').split('\n').filter(l => l.startsWith('Udp: '))
+  const v4 = Number(lines[1]?.split(' ')[lines[0]!.split(' ').indexOf('RcvbufErrors')])
+  const v6 = Number(/Udp6RcvbufErrors\s+(\d+)/.exec(readFileSync('/proc/self/net/snmp6', 'utf8'))?.[1])
+  return v4 + v6
+}
+
+/** Makes local UDP receive-buffer drops happen: a receiver on loopback with a tiny buffer that never reads, flooded. */
+async function causeRcvbufDrops (t: TestContext): Promise<void> {
+  const before = rcvbufErrors()
+  const rx = spawn('python3', ['-c', 'import socket,sys,time\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.setsockopt(socket.SOL_SOCKET,socket.SO_RCVBUF,1024)\ns.bind(("127.0.0.1",0))\nprint(s.getsockname()[1],flush=True)\ntime.sleep(30)'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  t.after(() => { rx.kill() })
+  const port = await new Promise<number>((resolve, reject) => {
+    rx.stdout.once('data', (d: Buffer) => { resolve(Number(d.toString().trim())) })
+    rx.once('error', reject)
+  })
+  const tx = createSocket('udp4')
+  try {
+    for (let i = 0; i < 200 && rcvbufErrors() === before; i++) {
+      await new Promise<void>((resolve, reject) => { tx.send(new Uint8Array(1000), port, '127.0.0.1', err => { if (err != null) reject(err); else resolve() }) })
+    }
+  } finally { tx.close() }
+  await until(() => rcvbufErrors() > before, 'local UDP receive-buffer drops')
+  rx.kill()
+}
+
+test('udp write yield: after a GSO_UDP_L4 record the writer gives up the CPU while local receivers drop datagrams (always with "always", never when off, never after other records); the datagrams arrive intact', async t => {
+  if (!requireRoot(t)) return
+  for (const mode of [true, 'always', false] as const) {
+    const net = netnsFixture(t)
+    const w = await world(t, net, { udpWriteCoalesce: true, udpWriteYield: mode })
+    // two flows' worth of datagrams merged into two GSO records (the id jumps between them)
+    const batch = (base: number): Uint8Array => buildBatch(Array.from({ length: 40 }, (_, i) => partialRecord(i, i < 20 ? base + i : base + 2000 + i)))
+    const drops0 = rcvbufErrors()
+    assert.equal(w.tb.writeBatch(batch(3000)), 40)
+    await until(() => w.seen.length >= 40, `the 40 datagrams (yield ${mode})`)
+    assertAllIntact(w.seen, 40)
+    assert.equal(w.tb.stats.txPackets, 2, 'written as two GSO records')
+    const yields = w.tb.stats.txYields ?? -1
+    if (mode === 'always') assert.equal(yields, 2, 'one yield after each GSO record')
+    else if (mode === false || rcvbufErrors() === drops0) assert.equal(yields, 0, 'no yields: off, or no local receiver dropped anything')
+    // a plain datagram (no GSO) is never followed by a yield
+    w.seen.length = 0
+    assert.equal(w.tb.writeBatch(buildBatch([partialRecord(0, 7000)])), 1)
+    await until(() => w.seen.length >= 1, 'the single datagram')
+    assert.equal(w.tb.stats.txYields, yields, 'no yield after a record that is not GSO_UDP_L4')
+    if (mode === true) {
+      // the positive control: local receivers drop datagrams, and the next GSO records are followed by yields
+      await causeRcvbufDrops(t)
+      await pause(10) // the gate looks at the drop counters at most every 5 ms
+      w.seen.length = 0
+      assert.equal(w.tb.writeBatch(batch(9000)), 40)
+      await until(() => w.seen.length >= 40, 'the 40 datagrams after the drops')
+      assertAllIntact(w.seen, 40)
+      assert.ok((w.tb.stats.txReaderDrops ?? 0) >= 1, 'the gate saw the drops')
+      assert.equal(w.tb.stats.txYields, yields + 2, 'one yield after each GSO record while receivers drop')
+    }
+    assert.equal(w.tb.stats.txErrors, 0)
+    await net.cleanup()
+  }
+  await assert.rejects(createTun({ offload: true, udpWriteYield: 'sometimes' as unknown as boolean }), { name: 'InvalidArgumentError' })
 })
