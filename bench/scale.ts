@@ -9,7 +9,7 @@
  *
  * Options: --sizes 25,50,100  --sites 5  --rtt-min 20  --rtt-max 80  --intra-rtt 2  --loss 0.005
  * --rate-mbit 20  --queue-ms 200  --wave 10  --swarm 50  --vpn 20  --seed 1  --converge-s 300
- * --settle-s 240 --settle-pct 1 (after convergence, wait until the daemons' mean CPU is <= 1% of a core; 0 = do not wait)
+ * --settle-s 240 --settle-pct 1 --settle-windows 2 (after convergence, wait until the daemons' mean CPU is <= 1% of a core in 2 10-s windows in a row; 0 = do not wait)
  * --profile-nodes 5,6 (these daemons write V8 CPU profiles to <out>/prof/, sliced per phase by phases' monoUs)
  * --lookups 50  --gossip 10  --jobs 3  --requests 40  --idle-s 30  --out docs/scale
  * --lean (AutoNAT, DCUtR and relay client off; default: as a fresh `dmsnet up`)
@@ -53,6 +53,7 @@ const convergeS = numArg('converge-s', 300)
 // after convergence, wait (at most this long) until the daemons' start-up work is done before measuring
 const settleS = numArg('settle-s', 240)
 const settlePct = numArg('settle-pct', 1)
+const settleWindows = numArg('settle-windows', 2)
 // these nodes run with V8's sampling profiler; their profiles (and the phases' monotonic times, to
 // slice them by phase) land in <out>/prof/
 const profileNodes = (process.argv.includes('--profile-nodes') ? process.argv[process.argv.indexOf('--profile-nodes') + 1] ?? '' : '')
@@ -146,7 +147,7 @@ async function main (): Promise<void> {
       const conv = await phase('converge', phases, stats, async () => await waitConverged(nodes, 8, 20, convergeS * 1000, t0, log), pids)
       log(`N=${n}: converged ${conv.ms != null ? `after ${conv.ms} ms` : `NOT within ${convergeS} s (${conv.nodesOk}/${n} nodes)`}`)
       checkAlive()
-      const settle = settleS > 0 ? await phase('settle', phases, stats, async () => await waitSettled(pids, settlePct, settleS * 1000, log), pids) : null
+      const settle = settleS > 0 ? await phase('settle', phases, stats, async () => await waitSettled(pids, settlePct, settleS * 1000, log, settleWindows), pids) : null
       if (settle != null) log(`N=${n}: ${settle.ms != null ? `settled after ${settle.ms} ms` : `NOT settled within ${settleS} s`} (daemons <= ${settlePct}% of a core each)`)
       const dht = await phase('dht', phases, stats, async () => await dhtLookups(nodes, lookups, random), pids)
       log(`N=${n}: DHT lookups ${dht.success * 100}% found, p50 ${dht.latency.p50} p95 ${dht.latency.p95} p99 ${dht.latency.p99} ms, ${dht.askedMedian} peers asked (median)`)
