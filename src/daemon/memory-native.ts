@@ -45,14 +45,19 @@ interface MemAddon {
   adviseRange?: (start: number, length: number, advice: string) => number
 }
 
-/** glibc's malloc_trim(0) (true: memory was released), or undefined where it is not available. */
-export function mallocTrim (): (() => boolean) | undefined {
-  let addon: MemAddon
+/** The dmsnet addon, or undefined when it does not load (each function then falls back). */
+function memAddon (): MemAddon | undefined {
   try {
-    addon = loadAddon<MemAddon>()
+    return loadAddon<MemAddon>()
   } catch {
     return undefined
   }
+}
+
+/** glibc's malloc_trim(0) (true: memory was released), or undefined where it is not available. */
+export function mallocTrim (): (() => boolean) | undefined {
+  const addon = memAddon()
+  if (addon == null) return undefined
   const trim = addon.mallocTrim
   if (typeof trim !== 'function' || addon.mallocTrimSupported?.() !== true) return undefined
   return () => trim()
@@ -61,12 +66,6 @@ export function mallocTrim (): (() => boolean) | undefined {
 /** madvise(2) on one page-aligned range (0 or the errno), or undefined where it is not available. */
 export function adviseRange (): ((start: number, length: number, advice: 'cold' | 'pageout' | 'dontneed') => number) | undefined {
   if (process.platform !== 'linux') return undefined
-  let addon: MemAddon
-  try {
-    addon = loadAddon<MemAddon>()
-  } catch {
-    return undefined
-  }
-  const advise = addon.adviseRange
+  const advise = memAddon()?.adviseRange
   return typeof advise === 'function' ? (start, length, advice) => advise(start, length, advice) : undefined
 }
