@@ -123,7 +123,7 @@ export interface TunOptions extends AbortOptions {
    * goes"). Gated so that a receiver that keeps up, or a busy machine, does not get our time
    * handed to strangers. `'always'`: after every such record (an experiment). The counters are
    * those of the process's namespace: a device moved into another namespace never yields.
-   * Default true. Env: DMSNET_TUN_UDP_WRITE_YIELD (0 off, always; anything else: on).
+   * Default true. Env: DMSNET_TUN_UDP_WRITE_YIELD (0/off/false, 1/on/true, always; anything else is an InvalidArgumentError).
    */
   udpWriteYield?: boolean | 'always'
   /** move the device into this namespace after opening (the fd keeps working) */
@@ -322,8 +322,11 @@ function writeSegments (n: number | undefined): number {
 }
 
 function writeYield (opt: boolean | 'always' | undefined): { udpWriteYield: boolean, udpWriteYieldAlways: boolean } {
-  const env = process.env.DMSNET_TUN_UDP_WRITE_YIELD
-  const v = opt ?? (env === 'always' ? 'always' : env !== '0')
+  const env = (process.env.DMSNET_TUN_UDP_WRITE_YIELD ?? '').trim().toLowerCase()
+  // a typo such as "of" must not silently mean "on": only the documented words are taken
+  const fromEnv: Record<string, boolean | 'always'> = { '': true, 1: true, true: true, on: true, 0: false, false: false, off: false, always: 'always' }
+  if (opt == null && !(env in fromEnv)) throw new InvalidArgumentError(`DMSNET_TUN_UDP_WRITE_YIELD must be 0, 1, on, off, true, false or always, not ${JSON.stringify(process.env.DMSNET_TUN_UDP_WRITE_YIELD)}`)
+  const v = opt ?? fromEnv[env]
   if (v !== true && v !== false && v !== 'always') throw new InvalidArgumentError('udpWriteYield must be true, false or "always"')
   return { udpWriteYield: v !== false, udpWriteYieldAlways: v === 'always' }
 }

@@ -263,4 +263,13 @@ test('udp write yield: after a GSO_UDP_L4 record the writer gives up the CPU whi
     await net.cleanup()
   }
   await assert.rejects(createTun({ offload: true, udpWriteYield: 'sometimes' as unknown as boolean }), { name: 'InvalidArgumentError' })
+  // the env switch takes only its documented words: a typo is an error, not "on"
+  const saved = process.env.DMSNET_TUN_UDP_WRITE_YIELD
+  process.env.DMSNET_TUN_UDP_WRITE_YIELD = 'of'
+  try {
+    await assert.rejects(createTun({ offload: true }), { name: 'InvalidArgumentError', message: /DMSNET_TUN_UDP_WRITE_YIELD/ })
+  } finally {
+    if (saved == null) delete process.env.DMSNET_TUN_UDP_WRITE_YIELD
+    else process.env.DMSNET_TUN_UDP_WRITE_YIELD = saved
+  }
 })
