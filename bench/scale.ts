@@ -11,7 +11,7 @@
  * --rate-mbit 20  --queue-ms 200  --wave 10  --swarm 50  --vpn 20  --seed 1  --converge-s 300
  * --settle-s 240 --settle-pct 1 --settle-windows 2 (after convergence, wait until the daemons' mean CPU is <= 1% of a core in 2 10-s windows in a row; 0 = do not wait)
  * --profile-nodes 5,6 (these daemons write V8 CPU profiles to <out>/prof/, sliced per phase by phases' monoUs)
- * --lookups 50  --gossip 10  --jobs 3  --requests 40  --idle-s 30  --out docs/scale
+ * --lookups 50  --gossip 10  --jobs 3  --requests 40  --idle-s 180 (the idle window: long enough to hold the daemons' periodic jobs; its busiest 30-s slice is reported too)  --out docs/scale
  * --lean (AutoNAT, DCUtR and relay client off; default: as a fresh `dmsnet up`)
  * --low-water L --high-water H (the daemons' connection trim marks; default: the daemon's own, 32/64):
  * low marks make a small network behave like a large one, where most nodes are not connected to each other
@@ -65,7 +65,7 @@ const lookups = numArg('lookups', 50)
 const gossipMsgs = numArg('gossip', 10)
 const jobRounds = numArg('jobs', 3)
 const requests = numArg('requests', 40)
-const idleS = numArg('idle-s', 30)
+const idleS = numArg('idle-s', 180)
 const outDir = strArg('out', join('docs', 'scale'))
 const lean = process.argv.includes('--lean')
 const lowWater = numArg('low-water', 0, true)
@@ -166,7 +166,7 @@ async function main (): Promise<void> {
       for (const p of phases) log(`N=${n}: phase ${describePhase(p)}`)
       for (const nd of nodes.filter(x => x.controlRetries.length > 0)) log(`N=${n}: node ${nd.index}: ${nd.controlRetries.length} control call(s) made again after a socket failure, first: ${nd.controlRetries[0]}`)
       log(`N=${n}: machine load average ${loadavg()[0]!.toFixed(1)} (2 cores, shared)`)
-      log(`N=${n}: idle CPU per daemon median ${usage.cpuPct.median}% max ${usage.cpuPct.max}% of a core; RSS median ${usage.rssMb.median} max ${usage.rssMb.max} MB; link process ${linkCpu[0]?.toFixed(1)}%`)
+      log(`N=${n}: idle CPU per daemon median ${usage.cpuPct.median}% max ${usage.cpuPct.max}% of a core over ${idleS} s (busiest ${usage.sliceS ?? idleS}-s slice ${usage.sliceMaxPct ?? '?'}%); RSS median ${usage.rssMb.median} max ${usage.rssMb.max} MB; link process ${linkCpu[0]?.toFixed(1)}%`)
       log(`N=${n}: busiest at idle (node: CPU %, connections): ${(usage.top ?? []).map(t => `${t.node}: ${t.cpuPct}%, ${t.conns ?? '?'}`).join('; ')}; largest (node: RSS MB): ${(usage.topRss ?? []).map(t => `${t.node}: ${t.rssMb}`).join('; ')}`)
       results.push({ nodes: n, loadAvg1m: Math.round(loadavg()[0]! * 10) / 10, phases, convergence: conv, settle, dht, gossip: gs, bids, requests: req, usage, linkCpuPct: linkCpu[0] ?? null, link: await world.linkStats() })
     }
@@ -192,6 +192,9 @@ async function main (): Promise<void> {
       idle_cpu_pct_per_node: last.usage.cpuPct.median,
       idle_cpu_pct_max: last.usage.cpuPct.max,
       idle_cpu_top: last.usage.top,
+      idle_window_s: idleS,
+      idle_cpu_pct_max_slice: last.usage.sliceMaxPct,
+      idle_slice_s: last.usage.sliceS,
       rss_top: last.usage.topRss,
       rss_mb_per_node: last.usage.rssMb.median,
       rss_mb_max: last.usage.rssMb.max,

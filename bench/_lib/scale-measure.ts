@@ -5,7 +5,7 @@
  */
 import { round } from './stats.js'
 import { smapsRollup } from './daemons.js'
-import { cpuPercent, cpuTicks, drain, pollUntil, pool, rssMb, sample, tail, type Tail } from './scale-util.js'
+import { cpuPercentSliced, cpuTicks, drain, pollUntil, pool, rssMb, sample, tail, type Tail } from './scale-util.js'
 import type { ScaleNode, ScaleWorld } from './scale-world.js'
 
 type Log = (msg: string) => void
@@ -339,15 +339,23 @@ export interface Usage {
   pssMb?: { median: number, max: number, mean: number }
   anonMb?: { median: number, max: number, mean: number }
   /** the busiest daemons of the window, with their connection count: is the max a bootstrap, or a node's periodic job? */
-  top?: Array<{ node: number, cpuPct: number, conns: number | null }>
+  top?: Array<{ node: number, cpuPct: number, conns: number | null, slicesPct?: Array<number | null> }>
   /** the largest daemons by RSS (node: MB) */
   topRss?: Array<{ node: number, rssMb: number }>
+  /** the busiest node's busiest slice of the window (% of a core), and the slice length (s) */
+  sliceMaxPct?: number
+  sliceS?: number
 }
 
-/** CPU % of a core and RSS per daemon over `windowMs`, with nothing asked of them. */
-export async function idleUsage (nodes: ScaleNode[], windowMs: number): Promise<Usage> {
+/**
+ * CPU % of a core and RSS per daemon over `windowMs`, with nothing asked of them. The window must
+ * hold the daemons' periodic jobs (some run every few minutes): a 30-s window reads the same node
+ * at 0.3 or 1.3% depending on whether a refresh landed in it. The busiest 30-s slice is reported beside.
+ */
+export async function idleUsage (nodes: ScaleNode[], windowMs: number, sliceMs = 30_000): Promise<Usage> {
   const pids = nodes.map(n => n.pid)
-  const perNode = await cpuPercent(pids, windowMs)
+  const { whole: perNode, slices } = await cpuPercentSliced(pids, windowMs, Math.min(sliceMs, windowMs))
+  const sliceMaxPct = Math.max(0, ...slices.flat().filter((x): x is number => x != null))
   const cpu = perNode.filter((x): x is number => x != null)
   const rssPerNode = pids.map(rssMb)
   const rss = rssPerNode.filter((x): x is number => x != null)
@@ -365,9 +373,10 @@ export async function idleUsage (nodes: ScaleNode[], windowMs: number): Promise<
   const top = await Promise.all(busiest.map(async ({ n, cpu }) => {
     const conns = await n.client.call('node.peers', {}, { signal: AbortSignal.timeout(10_000) })
       .then(peers => new Set(peers.map(p => p.peerId)).size, () => null)
-    return { node: n.index, cpuPct: round(cpu, 2), conns }
+    const nodeSlices = slices[nodes.indexOf(n)] ?? []
+    return { node: n.index, cpuPct: round(cpu, 2), conns, slicesPct: nodeSlices.map(x => x == null ? null : round(x, 2)) }
   }))
-  return { cpuPct: sum(cpu), rssMb: sum(rss), pssMb: sum(pss), anonMb: sum(anon), top, topRss }
+  return { cpuPct: sum(cpu), rssMb: sum(rss), pssMb: sum(pss), anonMb: sum(anon), top, topRss, sliceMaxPct: round(sliceMaxPct, 2), sliceS: Math.min(sliceMs, windowMs) / 1000 }
 }
 
 export interface PingCheck { pairs: Array<{ from: number, to: number, configuredMs: number, measuredMs: number | null }>, ok: boolean }

@@ -54,12 +54,12 @@ export async function writeReport (dir: string, results: SizeResult[], summary: 
   const rows = results.map(r => {
     const bidsMin = Math.min(...r.bids.rounds.map(b => b.received))
     const bidLast = Math.max(...r.bids.rounds.map(b => b.lastMs ?? 0))
-    return `| ${r.nodes} | ${v(r.convergence.ms)} (${r.convergence.nodesOk}/${r.nodes}) | ${r.convergence.connsMedian} / ${r.convergence.rtMedian} | ${v(r.dht.latency.p50)} / ${v(r.dht.latency.p95)} / ${v(r.dht.latency.p99)} | ${(r.dht.success * 100).toFixed(1)}% | ${v(r.gossip.allMs.p50)} / ${v(r.gossip.allMs.p95)} | ${(r.gossip.delivery * 100).toFixed(2)}% | ${bidsMin}/${r.nodes - 1}, ${bidLast} ms | ${v(r.requests.latency.p50)} / ${v(r.requests.latency.p95)} (${r.requests.ok}/${r.requests.n}) | ${r.usage.cpuPct.median} / ${r.usage.cpuPct.max} | ${r.usage.rssMb.median} / ${r.usage.rssMb.max} | ${r.linkCpuPct?.toFixed(1) ?? '-'} | ${r.loadAvg1m} |`
+    return `| ${r.nodes} | ${v(r.convergence.ms)} (${r.convergence.nodesOk}/${r.nodes}) | ${r.convergence.connsMedian} / ${r.convergence.rtMedian} | ${v(r.dht.latency.p50)} / ${v(r.dht.latency.p95)} / ${v(r.dht.latency.p99)} | ${(r.dht.success * 100).toFixed(1)}% | ${v(r.gossip.allMs.p50)} / ${v(r.gossip.allMs.p95)} | ${(r.gossip.delivery * 100).toFixed(2)}% | ${bidsMin}/${r.nodes - 1}, ${bidLast} ms | ${v(r.requests.latency.p50)} / ${v(r.requests.latency.p95)} (${r.requests.ok}/${r.requests.n}) | ${r.usage.cpuPct.median} / ${r.usage.cpuPct.max} (${r.usage.sliceMaxPct ?? '-'}) | ${r.usage.rssMb.median} / ${r.usage.rssMb.max} | ${r.linkCpuPct?.toFixed(1) ?? '-'} | ${r.loadAvg1m} |`
   })
   const md = [
     '<!-- written by `npm run bench -- scale`; docs/scale.md quotes it -->',
     '',
-    '| N | converged (ms, nodes ok) | connections / routing table (median) | DHT lookup p50 / p95 / p99 ms | DHT found | gossip to all p50 / p95 ms | gossip delivered | bids (worst round), last bid | far request p50 / p95 ms | idle CPU % median / max | RSS MB median / max | link process CPU % | load avg |',
+    '| N | converged (ms, nodes ok) | connections / routing table (median) | DHT lookup p50 / p95 / p99 ms | DHT found | gossip to all p50 / p95 ms | gossip delivered | bids (worst round), last bid | far request p50 / p95 ms | idle CPU % median / max (busiest 30-s slice) | RSS MB median / max | link process CPU % | load avg |',
     '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows,
     '',

@@ -53,12 +53,30 @@ export function rssMb (pid: number): number | undefined {
 
 /** CPU % of one core per process over `windowMs` (read from /proc at both ends). */
 export async function cpuPercent (pids: number[], windowMs: number): Promise<Array<number | undefined>> {
-  const a = pids.map(cpuTicks)
-  const t0 = performance.now()
-  await new Promise(resolve => setTimeout(resolve, windowMs))
-  const b = pids.map(cpuTicks)
-  const secs = (performance.now() - t0) / 1000
-  return pids.map((_, i) => a[i] == null || b[i] == null ? undefined : (b[i]! - a[i]!) / 100 / secs * 100)
+  return (await cpuPercentSliced(pids, windowMs, windowMs)).whole
+}
+
+/**
+ * CPU % of one core per process over `windowMs`, and over each `sliceMs` slice of it. The whole
+ * window is the figure; the slices show what a short window would have caught: a job that runs
+ * every few minutes (a routing-table refresh) puts one node over 1% in the slice it lands in.
+ */
+export async function cpuPercentSliced (pids: number[], windowMs: number, sliceMs: number): Promise<{ whole: Array<number | undefined>, slices: Array<Array<number | undefined>> }> {
+  const marks: Array<{ at: number, ticks: Array<number | undefined> }> = [{ at: performance.now(), ticks: pids.map(cpuTicks) }]
+  const end = marks[0]!.at + windowMs
+  while (marks[marks.length - 1]!.at < end - 1) {
+    const wait = Math.min(sliceMs, end - marks[marks.length - 1]!.at)
+    await new Promise(resolve => setTimeout(resolve, wait))
+    marks.push({ at: performance.now(), ticks: pids.map(cpuTicks) })
+  }
+  const pct = (a: { at: number, ticks: Array<number | undefined> }, b: { at: number, ticks: Array<number | undefined> }, i: number): number | undefined =>
+    a.ticks[i] == null || b.ticks[i] == null ? undefined : (b.ticks[i]! - a.ticks[i]!) / 100 / ((b.at - a.at) / 1000) * 100
+  const first = marks[0]!
+  const last = marks[marks.length - 1]!
+  return {
+    whole: pids.map((_, i) => pct(first, last, i)),
+    slices: pids.map((_, i) => marks.slice(1).map((m, k) => pct(marks[k]!, m, i)))
+  }
 }
 
 export interface Tail { n: number, p50: number | null, p95: number | null, p99: number | null, max: number | null }
