@@ -107,6 +107,36 @@ SOURCE_PATCHES['zod/v4/locales/index.js'] = [
   }]
 ]
 
+/**
+ * Node's TLS stack (`tls`, `https`) is loaded by four modules the daemon imports but never uses
+ * that way (it speaks Noise over TCP): prom-client's Pushgateway (and its `cluster` aggregator),
+ * ws (wss client), @libp2p/websockets' wss listener and @achingbrain/ssdp's UPnP description
+ * fetch over https. Loading `tls` sets up OpenSSL's TLS side: +2.5 MB RSS (1.9 MB anonymous) in a
+ * process that already uses node:crypto. The bundle loads each only on first use.
+ */
+SOURCE_PATCHES['prom-client/index.js'] = [
+  ["exports.Pushgateway = require('./lib/pushgateway');", "Object.defineProperty(exports, 'Pushgateway', { enumerable: true, get: () => require('./lib/pushgateway') });"],
+  ["exports.AggregatorRegistry = require('./lib/cluster');", "Object.defineProperty(exports, 'AggregatorRegistry', { enumerable: true, get: () => require('./lib/cluster') });"]
+]
+SOURCE_PATCHES['ws/lib/websocket.js'] = [
+  ["const https = require('https');", "const https = { get request () { return require('https').request; } };"],
+  ["const tls = require('tls');", "const tls = { connect: (...args) => require('tls').connect(...args) };"]
+]
+SOURCE_PATCHES['@libp2p/websockets/dist/src/listener.js'] = [
+  ["import https from 'node:https';", "const https = { createServer: (...args) => require('node:https').createServer(...args) };"]
+]
+SOURCE_PATCHES['@achingbrain/ssdp/dist/src/fetch.js'] = [
+  ["import https from 'https';", "const https = { request: (...args) => require('https').request(...args) };"]
+]
+
+/**
+ * node:child_process (+1.2 MB RSS in a bare process) is loaded at import by commander, which
+ * spawns only for executable subcommands (dmsnet has none); the bundle loads it on first spawn.
+ */
+SOURCE_PATCHES['commander/lib/command.js'] = [
+  ["const childProcess = require('node:child_process');", "const childProcess = { spawn: (...args) => require('node:child_process').spawn(...args) };"]
+]
+
 /** `source` with `patches` applied; throws unless each `from` occurs exactly once. */
 export function applyPatches (source, patches, file = 'source') {
   let out = source
