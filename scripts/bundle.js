@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Bundles the compiled CLI (dist/src/cli/main.js) into one minified file, dist/bundle/dmsnet.mjs,
+// Bundles the compiled CLI (dist/src/cli/main.js) into minified files, dist/bundle/dmsnet.mjs and its chunks,
 // for the long-running daemon (issue 10): `dmsnet up` re-executes itself into it (src/cli/commands/
 // up/node-flags.ts). Why: V8 keeps the source text of every script it loads, plus a module record
 // and a line-end table per script; the daemon loads ~1,060 modules (5.6 MB of source, some of it
