@@ -86,6 +86,19 @@ test('bundle patches: kad-prefixes.bin holds kad-dht\'s generated table, and the
   for (const i of [0, 1, 4097, 65535]) assert.equal(view.getUint32(i * 4, true), list[i], `entry ${i}`)
   const built = readFileSync(join(root, 'dist', 'bundle', KAD_PREFIXES_FILE))
   assert.deepEqual(new Uint8Array(built), bytes)
+  // the reader the patch puts into refresh.js, run from a module next to the bundle (as its chunk is)
+  const { SOURCE_PATCHES } = await load() as unknown as SourcePatches
+  const reader = SOURCE_PATCHES['@libp2p/kad-dht/dist/src/routing-table/refresh.js']![0]![1] as string
+  const probe = join(root, 'dist', 'bundle', `.kad-probe-${process.pid}.mjs`)
+  const { writeFileSync, rmSync } = await import('node:fs')
+  writeFileSync(probe, `${reader}\nexport { __dmsnetKadPrefix }\n`)
+  try {
+    const { __dmsnetKadPrefix: read } = await import(pathToFileURL(probe).href) as { __dmsnetKadPrefix: (i: number) => number }
+    for (const i of [0, 77, 40000, 65535]) assert.equal(read(i), list[i], `read(${i})`)
+    assert.throws(() => read(65536), (err: Error) => /kad-prefixes\.bin: no entry 65536/.test(err.message))
+  } finally {
+    rmSync(probe, { force: true })
+  }
   const { readdirSync } = await import('node:fs')
   const chunks = readdirSync(join(root, 'dist', 'bundle')).filter(f => f.endsWith('.mjs'))
   assert.ok(chunks.length > 1, 'code splitting: chunks next to dmsnet.mjs')
