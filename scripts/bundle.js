@@ -21,7 +21,7 @@
 // ES import of a built-in makes Node read all its exports, and node:http's WebSocket/CloseEvent/
 // MessageEvent getters load Node's bundled undici (~13 MB RSS, 6.5 MB anonymous).
 // Usage: node scripts/bundle.js
-import { mkdirSync, rmSync } from 'node:fs'
+import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
@@ -29,9 +29,14 @@ import { patchPlugin } from './bundle-patches.js'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const outdir = join(root, 'dist', 'bundle')
-// chunk names carry a content hash: a stale chunk of an earlier build must not stay beside the new ones
-rmSync(outdir, { recursive: true, force: true })
 mkdirSync(outdir, { recursive: true })
+// Chunk names carry a content hash. A daemon started before this build loads its chunks later (the
+// VPN on its first use), so a rebuild must not delete them under it: chunks of earlier builds stay
+// for a day, then go.
+const DAY_MS = 24 * 3600 * 1000
+for (const f of readdirSync(outdir)) {
+  if (/^chunk-[A-Z0-9]+\.mjs$/.test(f) && Date.now() - statSync(join(outdir, f)).mtimeMs > DAY_MS) rmSync(join(outdir, f), { force: true })
+}
 try {
   await build({
     entryPoints: { dmsnet: join(root, 'dist', 'src', 'cli', 'main.js') },
