@@ -16,6 +16,7 @@ import type { z } from 'zod'
 import type { Vpn } from '../../vpn/vpn.js'
 import type { ModuleFactory, NodeModule } from '../module.js'
 import { protocolStandIns } from './lazy.js'
+import { NotStartedError } from '../../errors.js'
 
 /**
  * What `Vpn.start` registers (src/vpn/vpn.ts `init`: the data protocol with offloads, the control
@@ -44,8 +45,11 @@ export const vpnModule: ModuleFactory = (components) => {
   let vpn: Vpn | undefined
   let loading: Promise<Vpn> | undefined
   let unregister: Array<() => void> = []
+  let stopped = false
 
   async function load (options?: AbortOptions): Promise<Vpn> {
+    // a stream that slips in while the node stops must not create a VPN after the module stopped
+    if (stopped && loading == null) throw new NotStartedError('the VPN module has stopped')
     loading ??= (async () => {
       const impl = await import('./vpn-impl.js')
       const v = await impl.createNodeVpn(components, standIns.network)
@@ -78,6 +82,7 @@ export const vpnModule: ModuleFactory = (components) => {
       if (existsSync(vpnStateFile(components.config.dataDir))) await load(options)
     },
     stop: async () => {
+      stopped = true
       for (const u of unregister) u()
       unregister = []
       const v = await loading?.catch(() => undefined)
