@@ -137,6 +137,17 @@ SOURCE_PATCHES['commander/lib/command.js'] = [
   ["const childProcess = require('node:child_process');", "const childProcess = { spawn: (...args) => require('node:child_process').spawn(...args) };"]
 ]
 
+/**
+ * `assert` (sonic-boom, thread-stream: one call each, on paths the daemon's logger does not take at
+ * start) and `zlib` (ws' permessage-deflate) the same way: loaded on first call. Each builtin a
+ * process loads costs its source and code cache pages in the node binary plus its compiled code
+ * (all three ~0.5 MB RSS in a process that already runs the daemon's other builtins).
+ */
+const LAZY_ASSERT = "const assert = (...args) => require('assert')(...args)"
+SOURCE_PATCHES['sonic-boom/index.js'] = [["const assert = require('assert')", LAZY_ASSERT]]
+SOURCE_PATCHES['thread-stream/index.js'] = [["const assert = require('assert')", LAZY_ASSERT]]
+SOURCE_PATCHES['ws/lib/permessage-deflate.js'] = [["const zlib = require('zlib');", "const zlib = new Proxy({}, { get: (_t, key) => require('zlib')[key] });"]]
+
 /** `source` with `patches` applied; throws unless each `from` occurs exactly once. */
 export function applyPatches (source, patches, file = 'source') {
   let out = source
