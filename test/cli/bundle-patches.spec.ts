@@ -57,3 +57,53 @@ test('the daemon bundle loads without loading Node\'s bundled undici (positive c
   assert.equal(probe(`await import(${JSON.stringify(bundle)})`), 'false')
   assert.equal(probe("await import('node:http')"), 'true')
 })
+
+interface SourcePatches {
+  SOURCE_PATCHES: Record<string, Array<[string | RegExp, string | ((s: string) => string)]>>
+  applyPatches: (source: string, patches: Array<[string | RegExp, string | ((s: string) => string)]>, file?: string) => string
+  kadPrefixBytes: (refreshJs: string) => Promise<Uint8Array>
+  KAD_PREFIXES_FILE: string
+}
+
+test('bundle patches: noise without WebAssembly, zod in English only, kad-dht\'s prefix table from a file; each applies to the installed files', async () => {
+  const { SOURCE_PATCHES, applyPatches } = await load() as unknown as SourcePatches
+  const patched = Object.fromEntries(Object.entries(SOURCE_PATCHES).map(([f, p]) => [f, applyPatches(readFileSync(join(root, 'node_modules', f), 'utf8'), p, f)]))
+  const noise = patched['@libp2p/noise/dist/src/crypto/index.js']!
+  assert.doesNotMatch(noise, /@chainsafe\/as-|asImpl|newInstance/)
+  assert.match(noise, /nodeCrypto\.chaCha20Poly1305Encrypt\(plaintext, nonce, ad, k\)/)
+  assert.equal(patched['zod/v4/locales/index.js'], 'export { default as en } from "./en.js";\n')
+  assert.doesNotMatch(patched['@libp2p/kad-dht/dist/src/routing-table/refresh.js']!, /generated-prefix-list|GENERATED_PREFIXES\[/)
+  // a patch that no longer matches is an error naming the file
+  assert.throws(() => applyPatches('nothing here', [['const ctx = newInstance();', '']], 'z.js'), (err: Error) => err.message.startsWith('z.js: expected 1 occurrence') && /found 0/.test(err.message))
+})
+
+test('bundle patches: kad-prefixes.bin holds kad-dht\'s generated table, and the built bundle has it and no WebAssembly', async () => {
+  const { kadPrefixBytes, KAD_PREFIXES_FILE } = await load() as unknown as SourcePatches
+  const dir = join(root, 'node_modules', '@libp2p', 'kad-dht', 'dist', 'src', 'routing-table')
+  const list = (await import(pathToFileURL(join(dir, 'generated-prefix-list.js')).href) as { default: number[] }).default
+  const bytes = await kadPrefixBytes(join(dir, 'refresh.js'))
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  for (const i of [0, 1, 4097, 65535]) assert.equal(view.getUint32(i * 4, true), list[i], `entry ${i}`)
+  const built = readFileSync(join(root, 'dist', 'bundle', KAD_PREFIXES_FILE))
+  assert.deepEqual(new Uint8Array(built), bytes)
+  // the reader the patch puts into refresh.js, run from a module next to the bundle (as its chunk is)
+  const { SOURCE_PATCHES } = await load() as unknown as SourcePatches
+  const reader = SOURCE_PATCHES['@libp2p/kad-dht/dist/src/routing-table/refresh.js']![0]![1] as string
+  const probe = join(root, 'dist', 'bundle', `.kad-probe-${process.pid}.mjs`)
+  const { writeFileSync, rmSync } = await import('node:fs')
+  writeFileSync(probe, `${reader}\nexport { __dmsnetKadPrefix }\n`)
+  try {
+    const { __dmsnetKadPrefix: read } = await import(pathToFileURL(probe).href) as { __dmsnetKadPrefix: (i: number) => number }
+    for (const i of [0, 77, 40000, 65535]) assert.equal(read(i), list[i], `read(${i})`)
+    assert.throws(() => read(65536), (err: Error) => /kad-prefixes\.bin: no entry 65536/.test(err.message))
+  } finally {
+    rmSync(probe, { force: true })
+  }
+  // this build's files: dmsnet.mjs and the chunks it imports, statically or not (older builds' chunks may lie beside them)
+  const chunks = ['dmsnet.mjs']
+  for (let i = 0; i < chunks.length; i++) {
+    for (const m of readFileSync(join(root, 'dist', 'bundle', chunks[i]!), 'utf8').matchAll(/chunk-[A-Z0-9]+\.mjs/g)) if (!chunks.includes(m[0])) chunks.push(m[0])
+  }
+  assert.ok(chunks.length > 1, 'code splitting: chunks next to dmsnet.mjs')
+  for (const f of chunks) assert.doesNotMatch(readFileSync(join(root, 'dist', 'bundle', f), 'utf8'), /WebAssembly\.(Module|Instance)/, f)
+})

@@ -1,89 +1,103 @@
 /**
- * The VPN plug-in: a `Vpn` on the node's network, resumed at start from the persisted
- * membership, and its control methods (`vpn.*`, declared in src/control/catalogue/vpn.ts) for the
- * CLI (`dmsnet vpn ...`).
+ * The VPN plug-in, loaded on demand (issue 10): a node in no VPN does not load the VPN's code
+ * (src/vpn, the TUN and netdev layers, vpn-impl.ts). From the start it advertises the VPN's two
+ * protocols through stand-ins (lazy.ts) and offers the `vpn.*` control methods; the first
+ * invitation or other VPN stream, the first `vpn.*` call, or a saved membership at start
+ * (`<dataDir>/vpn/state.json`) loads vpn-impl.ts, creates the `Vpn` and resumes it, as the module
+ * did at start before. Until then `dmsnet status` shows the state a new `Vpn` has (`idle`).
  */
-import { execFile } from 'node:child_process'
-import { isIP } from 'node:net'
-import { InvalidArgumentError } from '../../errors.js'
-import { createVpn, type Vpn } from '../../vpn/vpn.js'
-import { netdevTunFactory } from '../../vpn/tun-device.js'
-import { VpnNotRunningError } from '../../vpn/errors.js'
-import { acceptsInvite } from '../../vpn/accept-invite.js'
-import { registerJobControl } from './vpn-jobs.js'
-import type { MethodRegistry } from '../../control/registry.js'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import type { AbortOptions, StreamHandlerOptions } from '@libp2p/interface'
 import { vpn as api } from '../../control/catalogue/index.js'
+import { createMethodRegistry, type MethodRegistry, type UnaryHandler } from '../../control/registry.js'
+import type { MethodSpec } from '../../control/spec.js'
+import type { z } from 'zod'
+import type { Vpn } from '../../vpn/vpn.js'
 import type { ModuleFactory, NodeModule } from '../module.js'
+import { protocolStandIns } from './lazy.js'
+import { NotStartedError } from '../../errors.js'
 
-/** Resolves a peer id, member name or address to a VPN address. */
-function targetAddress (vpn: Vpn, target: string): string {
-  if (isIP(target) !== 0) return target
-  const m = vpn.membership()?.members.find(x => x.peerId === target || x.name === target || `${x.name}.${vpn.membership()?.domain}` === target)
-  if (m == null) throw new InvalidArgumentError(`no VPN member ${target}`)
-  return m.ipv4
+/**
+ * What `Vpn.start` registers (src/vpn/vpn.ts `init`: the data protocol with offloads, the control
+ * protocol), with its options. test/daemon/vpn-lazy.spec.ts checks this against a loaded VPN.
+ */
+export const VPN_PROTOCOLS: Readonly<Record<string, StreamHandlerOptions>> = {
+  '/dmsnet/vpn/1.0.0/vnet': { runOnLimitedConnection: true, maxInboundStreams: 4, maxOutboundStreams: 4 },
+  '/dmsnet/vpn/ctl/1.0.0': { runOnLimitedConnection: true, maxInboundStreams: 16 }
 }
 
-/** Runs the system ping to a VPN address and returns the round trips in ms. */
-async function systemPing (addr: string, count: number, signal: AbortSignal): Promise<number[]> {
-  return await new Promise((resolve, reject) => {
-    execFile('ping', ['-c', String(count), '-i', '0.2', '-W', '2', addr], { signal, timeout: (count * 3 + 5) * 1000 }, (err, stdout) => {
-      const rtts = [...stdout.matchAll(/time=([\d.]+) ms/g)].map(m => Number(m[1]))
-      if (rtts.length === 0 && err != null) reject(new VpnNotRunningError(`no reply from ${addr}`))
-      else resolve(rtts)
-    })
-  })
+/** Where the VPN keeps the membership it resumes (src/vpn/state-store.ts; checked by the same test). */
+export const vpnStateFile = (dataDir: string): string => join(dataDir, 'vpn', 'state.json')
+
+export interface VpnModule extends NodeModule {
+  /** The VPN once its code is loaded. */
+  readonly vpn: Vpn | undefined
 }
 
-export function registerVpnControl (registry: MethodRegistry, vpn: Vpn): Array<() => void> {
-  return [
-    registry.implement(api.up, async (p, { signal }) => await vpn.start(p.peers, { signal })),
-    registry.implement(api.add, async (p, { signal }) => await vpn.addPeer(p.peer, { signal })),
-    registry.implement(api.remove, async (p, { signal }) => { await vpn.removePeer(p.peerId, { signal }); return vpn.status() }),
-    registry.implement(api.down, async (p, { signal }) => { await vpn.stop({ signal, forget: p.forget }); return vpn.status() }),
-    registry.implement(api.status, () => vpn.status()),
-    registry.implement(api.ping, async (p, { signal }) => {
-      const addr = targetAddress(vpn, p.target)
-      return { address: addr, rtts: await systemPing(addr, p.count, signal) }
-    }),
-    // attach/detach/map-port/unmap-port/ports, with their input checks: vpn-jobs.ts
-    ...registerJobControl(registry, vpn)
-  ]
-}
+type UnarySpec = MethodSpec<string, z.ZodType, z.ZodType, 'unary'>
+const methods = Object.values(api as Record<string, MethodSpec>).filter((m): m is UnarySpec => m.kind === 'unary')
 
-export const vpnModule: ModuleFactory = async (components) => {
-  const { config, network } = components
+export const vpnModule: ModuleFactory = (components) => {
   const log = components.logger('vpn')
-  const vpn = await createVpn({
-    network,
-    config: { ...config.vpn, dataDir: config.dataDir },
-    tun: netdevTunFactory(),
-    logger: log,
-    metrics: components.metrics,
-    // the name this node gives itself when it starts a VPN (members get theirs from the authority)
-    ...(config.vpn.name !== '' ? { name: config.vpn.name } : {}),
-    // Joining a VPN creates a device and routes on this host, so the default is strict: members
-    // of the private swarm we are in, plus whoever `vpn.acceptInvitesFrom` names (docs/vpn.md, "Trust and policy").
-    acceptInvite: (authority) => acceptsInvite(config.vpn.acceptInvitesFrom, network.profile.allowPeers, authority)
-  })
+  // the loaded VPN's control methods: its own registry, which the stand-in methods call into
+  const loadedMethods = createMethodRegistry()
+  let vpn: Vpn | undefined
+  let loading: Promise<Vpn> | undefined
   let unregister: Array<() => void> = []
-  const mod: NodeModule & { vpn: Vpn } = {
-    name: 'vpn',
-    vpn,
-    start: async (options) => {
-      // Resume a saved membership; a failure (no root, no TUN) must not stop the daemon.
+  let stopped = false
+
+  async function load (options?: AbortOptions): Promise<Vpn> {
+    // a stream that slips in while the node stops must not create a VPN after the module stopped
+    if (stopped && loading == null) throw new NotStartedError('the VPN module has stopped')
+    loading ??= (async () => {
+      const impl = await import('./vpn-impl.js')
+      const v = await impl.createNodeVpn(components, standIns.network)
+      // Resume a saved membership (and register the protocols); a failure (no root, no TUN) must not stop the daemon.
       try {
-        await vpn.start(undefined, options)
+        await v.start(undefined, options)
       } catch (err) {
         log.warn({ err }, 'could not resume the VPN')
       }
+      impl.registerVpnControl(loadedMethods, v)
+      vpn = v
+      log.debug('VPN loaded')
+      return v
+    })()
+    try {
+      return await loading
+    } catch (err) {
+      loading = undefined
+      throw err
+    }
+  }
+
+  const standIns = protocolStandIns(components.network, VPN_PROTOCOLS, async () => { await load() })
+
+  const mod: VpnModule = {
+    name: 'vpn',
+    get vpn () { return vpn },
+    start: async (options) => {
+      await standIns.start()
+      if (existsSync(vpnStateFile(components.config.dataDir))) await load(options)
     },
     stop: async () => {
+      stopped = true
       for (const u of unregister) u()
       unregister = []
-      await vpn.stop().catch(() => {})
+      const v = await loading?.catch(() => undefined)
+      await v?.stop().catch(() => {})
+      await standIns.stop()
     },
-    registerControl: (registry) => { unregister = registerVpnControl(registry, vpn) },
+    registerControl: (registry: MethodRegistry) => {
+      unregister = methods.map(spec => registry.implement(spec, async (params, ctx) => {
+        await load()
+        const handler = loadedMethods.get(spec.name).handler as UnaryHandler<typeof spec>
+        return await handler(params, ctx)
+      }))
+    },
     status: () => {
+      if (vpn == null) return { state: 'idle', ipv4: null, members: 0, authority: false }
       const s = vpn.status()
       return { state: s.state, ipv4: s.ipv4 ?? null, members: s.peers.length, authority: s.isAuthority }
     }

@@ -2,7 +2,8 @@
  * What the re-executed daemon runs (issue 10; node-flags.ts does the re-exec; figures in
  * docs/network.md, "Memory and idle cost"):
  *
- * - the one minified script dist/bundle/dmsnet.mjs (scripts/bundle.js) instead of the ~1,060
+ * - the minified bundle dist/bundle/dmsnet.mjs (scripts/bundle.js; code behind a dynamic import(),
+ *   e.g. the VPN, in chunks of its own next to it, loaded when used) instead of the ~1,060
  *   modules of dist/src. V8 keeps each script's source text, a module record and, once a stack
  *   trace is taken, a line-end table: one idle daemon holds ~9 MB less V8 heap with the bundle.
  *   Only when this process was started from this package's compiled CLI (bin/dmsnet.js or

@@ -49,7 +49,7 @@
  * before the re-exec. Node itself is the judge of a flag: the list is tried once with
  * `node <flags> -e ''` (~20-90 ms, only when the variable is set; the defaults are known good).
  */
-import { spawnSync } from 'node:child_process'
+import { createRequire } from 'node:module'
 import { CliError, EXIT_USAGE } from '../../errors.js'
 import { bundleEntry, missingEnv } from './daemon-entry.js'
 
@@ -91,6 +91,8 @@ export function checkNodeFlags (flags: readonly string[], execPath = process.exe
   if (flags.length === 0) return
   const env = { ...process.env }
   delete env.NODE_OPTIONS
+  // node:child_process only here (a daemon that never checks flags does not load it: ~1 MB RSS)
+  const { spawnSync } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process')
   const r = spawnSync(execPath, [...flags, '-e', ''], { encoding: 'utf8', timeout: 30_000, env, stdio: ['ignore', 'ignore', 'pipe'] })
   if (r.error != null) throw new NodeFlagsError(`could not try the flags with ${execPath}: ${r.error.message}`)
   if (r.status === 0) return
