@@ -178,10 +178,9 @@ export class MessagingCore extends TypedEventEmitter<MessagingEvents> {
    * Verifies envelope bytes received from `remote` (omit for gossip, where the caller checks the
    * publisher) and returns the decoded envelope. `via` names the account its replay memory is
    * charged to (gossip: the forwarding peer; default: the sender's own direct account). Throws
-   * `DropError` with the reason. `signedByRemote`: the bytes arrived under `remote`'s own valid
-   * signature of another layer (gossipsub's StrictSign), so the envelope's is not checked again.
+   * `DropError` with the reason.
    */
-  async verify (bytes: Uint8Array, remote: PeerId | undefined, lookup?: PublicKeyLookup, via?: string, signedByRemote = false): Promise<DecodedEnvelope> {
+  async verify (bytes: Uint8Array, remote: PeerId | undefined, lookup?: PublicKeyLookup, via?: string): Promise<DecodedEnvelope> {
     let decoded: DecodedEnvelope
     try {
       decoded = decodeEnvelope(bytes, this.config.maxMessageSize)
@@ -196,7 +195,7 @@ export class MessagingCore extends TypedEventEmitter<MessagingEvents> {
     if (decoded.envelope.expiry < now) throw new DropError('expired', `expired ${now - decoded.envelope.expiry} ms ago`)
     // beyond the replay window a nonce would have to be remembered for longer than we promise to
     if (decoded.envelope.expiry > now + this.config.replayWindowMs + 30_000) throw new DropError('expiry-too-far', `expires ${decoded.envelope.expiry - now} ms from now, past the replay window`)
-    if (!(signedByRemote && remote != null) && !await verifyEnvelopeSignature(decoded, lookup ?? this.lookupKey)) throw new DropError('bad-signature', 'signature does not verify')
+    if (!await verifyEnvelopeSignature(decoded, lookup ?? this.lookupKey)) throw new DropError('bad-signature', 'signature does not verify')
     this.checkReplay(decoded.envelope.sender, decoded.envelope.nonce, decoded.envelope.expiry, now, via ?? `direct:${decoded.envelope.sender}`)
     return decoded
   }

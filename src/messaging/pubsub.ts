@@ -4,9 +4,8 @@
  * by the peer that signed it, before it expires.
  *
  * Each topic has one gossipsub topic validator running the chain: envelope decode -> publisher
- * (gossipsub's signed `from`) == envelope sender -> topic match -> expiry -> replay -> every
- * subscription's own validator. The envelope's own signature is not checked again: gossipsub's
- * StrictSign already verified the publisher's signature over these bytes and the topic. Forged or malformed messages are `Reject`ed (gossipsub
+ * (gossipsub's signed `from`) == envelope sender -> topic match -> expiry -> signature -> replay
+ * -> every subscription's own validator. Forged or malformed messages are `Reject`ed (gossipsub
  * penalises whoever forwarded them); expired or replayed ones are `Ignore`d (an honest relay may
  * have been slow). Rejections also feed an application score (P5) installed on the router.
  * Subscriptions are re-attached when the network swaps its host.
@@ -177,13 +176,8 @@ export class PubsubManager {
     }
     let envelope: Envelope
     try {
-      // replay memory is charged to the forwarder's gossip account (apart from its direct one).
-      // issue 10 (CPU per gossip message): a 'signed' message is one gossipsub (StrictSign) has
-      // verified: `from`'s signature over "libp2p-pubsub:" + (from, data, seqno, topic). Those data
-      // are the envelope, whose sender must be `from` and whose topic must be this one (below), so
-      // `from` wrote it; its own signature (the same key over the same fields) proves nothing more
-      // here and is not verified a second time: one Ed25519 verification per message, not two.
-      envelope = (await this.core.verify(msg.data, msg.from, undefined, `gossip:${source}`, true)).envelope
+      // replay memory is charged to the forwarder's gossip account (apart from its direct one)
+      envelope = (await this.core.verify(msg.data, msg.from, undefined, `gossip:${source}`)).envelope
       if (envelope.topic !== topic) throw new DropError('topic-mismatch', `signed for ${envelope.topic ?? '(no topic)'}`)
     } catch (err) {
       const reason: DropReason = err instanceof DropError ? err.reason : 'undecodable'
