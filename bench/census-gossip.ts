@@ -12,7 +12,8 @@
  * build>` adds a hub ("base") from that build, and every other helper process runs that build's
  * peers (needs this census-peers.js copied into that build's dist/bench/_lib). `--window-prof <dir>`
  * adds a hub ("prof", unbundled) profiled through its inspector over the first round's publishing
- * and prints where its time went.
+ * and prints where its time went. Every hub runs with the idle reclaim off (its full collection
+ * would land in some windows and not others); each round reports the hub's CPU by thread.
  *
  * Usage: npm run bench -- census-gossip [--peers 60] [--procs 2] [--warmup 90] [--rounds 3]
  *        [--messages 200] [--interval 50] [--idle 20] [--base-cli <cli>] [--window-prof <dir>]
@@ -30,6 +31,7 @@ import { BenchDaemon, metricSum } from './_lib/daemons.js'
 import { numArg, progress, stopServer, writeJsonLine } from './_lib/process.js'
 import { median, round } from './_lib/stats.js'
 import { windowProfile } from './_lib/census-prof.js'
+import { threadCpu, threadCpuPct } from './_lib/census-threads.js'
 import { sliceProfiles } from './_lib/scale-profile.js'
 import type { PhaseRecord } from './_lib/scale-phase.js'
 
@@ -77,9 +79,12 @@ async function main (): Promise<void> {
   }
   try {
     const listen = ['--listen', '/ip4/127.0.0.1/tcp/0']
-    const daemons = [new BenchDaemon({ name: 'hub', args: listen })]
-    if (BASE_CLI != null) daemons.push(new BenchDaemon({ name: 'base', args: listen, cli: BASE_CLI }))
-    if (WINDOW_PROF != null) daemons.push(new BenchDaemon({ name: 'prof', args: listen, env: { DMSNET_BUNDLE: '0' } }))
+    // the idle reclaim's full collection (src/daemon/memory-*.ts) lands in a window at random and
+    // is several times a round's gossip work: off in every hub, so the rounds compare messages
+    const env = { DMSNET_MEMORY_RECLAIM_ENABLED: 'false' }
+    const daemons = [new BenchDaemon({ name: 'hub', args: listen, env })]
+    if (BASE_CLI != null) daemons.push(new BenchDaemon({ name: 'base', args: listen, cli: BASE_CLI, env }))
+    if (WINDOW_PROF != null) daemons.push(new BenchDaemon({ name: 'prof', args: listen, env: { ...env, DMSNET_BUNDLE: '0' } }))
     for (const d of daemons) {
       await d.start()
       const hub: Hub = { d, got: 0, abort: new AbortController() }
@@ -121,6 +126,7 @@ async function main (): Promise<void> {
     const perMsg: number[][] = hubs.map(() => [])
     const idlePct: number[][] = hubs.map(() => [])
     const peers: number[][] = hubs.map(() => [])
+    const threadPct: Array<Array<Record<string, number>>> = hubs.map(() => [])
     const helperMsg: Array<{ build: string, msPerMsgPerNode: number }> = []
     const loads: number[][] = []
     const profiled = hubs.find(h => h.d.name === 'prof')
@@ -130,6 +136,7 @@ async function main (): Promise<void> {
       const i1 = hubs.map(h => ({ at: Date.now(), cpuS: procCpuS(h.d.pid) }))
       const idleRate = i0.map((a, k) => (i1[k]!.cpuS - a.cpuS) / ((i1[k]!.at - a.at) / 1000))
       const got0 = hubs.map(h => h.got)
+      const th0 = hubs.map(h => threadCpu(h.d.pid))
       const h0 = helpers.map(c => procCpuS(c.pid!))
       const load0 = loadavg()[0]!
       const prof = profiled != null && WINDOW_PROF != null && r === 0
@@ -143,6 +150,7 @@ async function main (): Promise<void> {
       await sleep(1000) // the forwarding of the last messages (IHAVE at the next heartbeat) is part of their cost
       await prof
       const g1 = hubs.map(h => ({ at: Date.now(), cpuS: procCpuS(h.d.pid) }))
+      const th1 = hubs.map(h => threadCpu(h.d.pid))
       loads.push([round(load0, 1), round(loadavg()[0]!, 1)])
       for (const [k, h] of hubs.entries()) {
         const got = h.got - got0[k]!
@@ -152,7 +160,9 @@ async function main (): Promise<void> {
         perMsg[k]!.push(ms)
         idlePct[k]!.push(100 * idleRate[k]!)
         peers[k]!.push(metricSum(await h.d.metrics().catch(() => ''), 'dmsnet_peers_connected'))
-        log(`round ${r + 1}/${ROUNDS} ${h.d.name}: ${round(ms, 3)} ms of CPU per message (${got} delivered in ${round(secs, 1)} s; idle ${round(100 * idleRate[k]!, 2)} %), load ${round(load0, 1)} -> ${round(loadavg()[0]!, 1)}`)
+        const threads = threadCpuPct(th0[k]!, th1[k]!)
+        threadPct[k]!.push(threads)
+        log(`round ${r + 1}/${ROUNDS} ${h.d.name}: ${round(ms, 3)} ms of CPU per message (${got} delivered in ${round(secs, 1)} s; idle ${round(100 * idleRate[k]!, 2)} %; publishing window by thread, % of a core: ${JSON.stringify(threads)}), load ${round(load0, 1)} -> ${round(loadavg()[0]!, 1)}`)
       }
       helpers.forEach((c, k) => {
         const ms = 1000 * (procCpuS(c.pid!) - h0[k]!) / published / helperInfo[k]!.count
@@ -171,7 +181,7 @@ async function main (): Promise<void> {
     const result: Record<string, unknown> = { peers_inproc: PEERS, messages: MESSAGES, interval_ms: INTERVAL_MS, rounds: ROUNDS, load: loads }
     hubs.forEach((h, k) => {
       const v = perMsg[k]!
-      result[h.d.name] = { cpu_ms_per_msg: v.map(x => round(x, 3)), cpu_ms_per_msg_min: round(Math.min(...v), 3), cpu_ms_per_msg_median: round(median(v), 3), cpu_ms_per_msg_max: round(Math.max(...v), 3), idle_pct: idlePct[k]!.map(x => round(x, 3)), peers: peers[k] }
+      result[h.d.name] = { cpu_ms_per_msg: v.map(x => round(x, 3)), cpu_ms_per_msg_min: round(Math.min(...v), 3), cpu_ms_per_msg_median: round(median(v), 3), cpu_ms_per_msg_max: round(Math.max(...v), 3), idle_pct: idlePct[k]!.map(x => round(x, 3)), threads_pct: threadPct[k], peers: peers[k] }
     })
     for (const build of ['new', 'base']) {
       const v = helperMsg.filter(x => x.build === build).map(x => x.msPerMsgPerNode)
