@@ -32,6 +32,7 @@ import { lightPeerStoreLocks } from './peer-store-locks.js'
 import { paceTableRefresh } from './dht-refresh.js'
 import { paceSelfQuery } from './dht-self-query.js'
 import { skipKnownTableUpdates } from './dht-table-updates.js'
+import { guardLengthDecoders } from './lp-decoder.js'
 import type { NetworkConfig } from '../config/schema.js'
 import type { DhtRecordOptions, DmsnetHost, DmsnetServices, HostProfile } from './types.js'
 import type { ConnectionGater, PeerId, PrivateKey } from '@libp2p/interface'
@@ -213,6 +214,8 @@ export async function createHost (options: CreateHostOptions & { gater?: Connect
   }
   if (profile.connectionProtector != null) init.connectionProtector = profile.connectionProtector
 
+  // issue 10: no RangeError with a stack at the end of every socket read (./lp-decoder.ts)
+  guardLengthDecoders()
   const host = await createLibp2p<DmsnetServices>(init)
   // the root cause of the idle CPU burn (issue 10): libp2p's random walk has no pause between
   // DHT lookups; see src/network/paced-walk.ts
