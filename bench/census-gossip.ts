@@ -26,7 +26,7 @@ import { fileURLToPath } from 'node:url'
 import { numArg, progress, stopServer, writeJsonLine } from './_lib/process.js'
 import { median, round } from './_lib/stats.js'
 import { windowProfile } from './_lib/census-prof.js'
-import { threadCpu, threadCpuPct } from './_lib/census-threads.js'
+import { procCpuS, threadCpu, threadCpuPct } from './_lib/census-threads.js'
 import { sliceProfiles } from './_lib/scale-profile.js'
 import type { PhaseRecord } from './_lib/scale-phase.js'
 
@@ -49,12 +49,6 @@ const here = dirname(fileURLToPath(import.meta.url))
 const PEERS_SCRIPT = join(here, '_lib/census-peers.js')
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
-/** utime + stime of a process, seconds (CLK_TCK 100). */
-function procCpuS (pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(f[11]) + Number(f[12])) / 100
-}
 
 interface Helper { child: ChildProcess, lines: AsyncIterator<string>, count: number }
 

@@ -33,7 +33,7 @@ import { BenchDaemon, metricSum, type ProcSample } from './_lib/daemons.js'
 import { numArg, progress, serverAnnouncement, stopServer, writeJsonLine } from './_lib/process.js'
 import { median, round } from './_lib/stats.js'
 import { windowProfile } from './_lib/census-prof.js'
-import { threadCpu, threadCpuPct, type ThreadCpu } from './_lib/census-threads.js'
+import { procCpuS, threadCpu, threadCpuPct, type ThreadCpu } from './_lib/census-threads.js'
 import { sliceProfiles } from './_lib/scale-profile.js'
 import type { PhaseRecord } from './_lib/scale-phase.js'
 
@@ -63,16 +63,6 @@ const PRELOAD = join(repo, 'bench/_lib/census-preload.mjs')
 const PEERS_SCRIPT = join(here, '_lib/census-peers.js')
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
-/** utime + stime of a process, seconds (CLK_TCK 100). */
-function procCpuS (pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return (Number(f[11]) + Number(f[12])) / 100
-  } catch {
-    return NaN
-  }
-}
 
 interface Snap { proc: ProcSample, threads: ThreadCpu, metrics: string, census?: Record<string, Record<string, number>> }
 

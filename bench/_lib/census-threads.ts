@@ -28,6 +28,12 @@ function statTimes (path: string): [number, number] | undefined {
   }
 }
 
+/** utime + stime of a whole process so far, seconds (NaN once it is gone). */
+export function procCpuS (pid: number): number {
+  const t = statTimes(`/proc/${pid}/stat`)
+  return t == null ? NaN : t[0] + t[1]
+}
+
 /** CPU seconds of each thread of `pid` so far. */
 export function threadCpu (pid: number): ThreadCpu {
   const out: ThreadCpu = { at: Date.now(), mainUserS: 0, mainSysS: 0, others: {} }

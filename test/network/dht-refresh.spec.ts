@@ -11,8 +11,8 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { createRefreshScheduler, tableRefreshStats, type TableRefreshStats } from '../../src/network/dht-refresh.js'
 import { startNode, type TestNode } from './helpers.js'
+import { NO_KEEPER, holdsPeer, routingTable, stopSelfQuery } from './dht-helpers.js'
 import { pause, waitFor } from '../helpers/wait.js'
-import type { PeerId } from '@libp2p/interface'
 
 describe('network: routing-table refresh scheduler', () => {
   it('runs one lookup at a time and visits every CPL', { timeout: 20_000 }, async () => {
@@ -78,13 +78,10 @@ describe('network: routing-table refresh scheduler', () => {
   })
 })
 
-const OFF = { 'network.connectionManager.minConnections': 0 }
-/** kad-dht's self-query of `n` stopped (its first one waits for a peer and would then tell others about `n`). */
-const stopSelfQuery = (n: TestNode): void => { (n.net.dht as unknown as { querySelf: { stop(): void } }).querySelf.stop() }
+const OFF = NO_KEEPER
 const BASE = 16_000
-interface TableLike { find?: (p: PeerId) => Promise<PeerId | undefined>, size: number }
-const table = (n: TestNode): TableLike => (n.net.dht as unknown as { routingTable: TableLike }).routingTable
-const holds = async (n: TestNode, p: TestNode): Promise<boolean> => (await table(n).find?.(p.net.peerId)) != null
+const table = routingTable
+const holds = holdsPeer
 const refreshStats = (n: TestNode): TableRefreshStats => tableRefreshStats(n.net.dht) ?? assert.fail('the refresh is not paced (kad-dht internals moved?)')
 
 /** Forces A's refresh (kad-dht's refreshRoutingTable) and waits until it ran and nothing is in flight. */

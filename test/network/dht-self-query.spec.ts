@@ -9,8 +9,8 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { nextSelfQueryInterval, selfQueryPaceStats, type SelfQueryPaceStats } from '../../src/network/dht-self-query.js'
 import { startNode, type TestNode } from './helpers.js'
+import { NO_KEEPER, holdsPeer, routingTable, stopSelfQuery } from './dht-helpers.js'
 import { waitFor } from '../helpers/wait.js'
-import type { PeerId } from '@libp2p/interface'
 
 describe('network: self-query period rule', () => {
   it('doubles while quiet up to the ceiling, back to base when novel, unchanged when unanswered', () => {
@@ -23,13 +23,10 @@ describe('network: self-query period rule', () => {
   })
 })
 
-const OFF = { 'network.connectionManager.minConnections': 0 }
-/** kad-dht's self-query of `n` stopped (its first one waits for a peer and would then tell others about `n`). */
-const stopSelfQuery = (n: TestNode): void => { (n.net.dht as unknown as { querySelf: { stop(): void } }).querySelf.stop() }
+const OFF = NO_KEEPER
 const BASE = 400
-interface TableLike { find?: (p: PeerId) => Promise<PeerId | undefined>, size: number }
-const table = (n: TestNode): TableLike => (n.net.dht as unknown as { routingTable: TableLike }).routingTable
-const holds = async (n: TestNode, p: TestNode): Promise<boolean> => (await table(n).find?.(p.net.peerId)) != null
+const table = routingTable
+const holds = holdsPeer
 const paceStats = (n: TestNode): SelfQueryPaceStats => selfQueryPaceStats(n.net.dht) ?? assert.fail('the self-query is not paced (kad-dht internals moved?)')
 
 describe('network: self-query on real nodes', () => {

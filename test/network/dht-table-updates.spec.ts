@@ -9,13 +9,12 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { tableUpdateStats, type TableUpdateStats } from '../../src/network/dht-table-updates.js'
 import { startNode, type TestNode } from './helpers.js'
+import { NO_KEEPER, holdsPeer, routingTable } from './dht-helpers.js'
 import { waitFor } from '../helpers/wait.js'
-import type { PeerId } from '@libp2p/interface'
 
-const OFF = { 'network.connectionManager.minConnections': 0 }
-interface TableLike { find?: (p: PeerId) => Promise<PeerId | undefined>, size: number }
-const table = (n: TestNode): TableLike => (n.net.dht as unknown as { routingTable: TableLike }).routingTable
-const holds = async (n: TestNode, p: TestNode): Promise<boolean> => (await table(n).find?.(p.net.peerId)) != null
+const OFF = NO_KEEPER
+const table = routingTable
+const holds = holdsPeer
 const updateStats = (n: TestNode): TableUpdateStats => tableUpdateStats(n.net.dht) ?? assert.fail('routing-table updates are not filtered (kad-dht internals moved?)')
 const KEY = new TextEncoder().encode('dmsnet-test/dht-table-updates')
 
