@@ -5,8 +5,9 @@
  * nodes in `--procs` helper processes (bench/_lib/census-peers.ts: the daemon's composition, each
  * with its own key) that bootstrap from every hub and find each other through the DHT. After the
  * warm-up it measures each hub's CPU % of a core over `--windows` windows of `--window` s, with
- * its connected peers and, per minute, the counters of its /metrics that moved (DHT RPCs by type,
- * bytes by protocol...).
+ * its connected peers, the split of that CPU by thread (the JavaScript thread's user and system time,
+ * V8's worker pool, libuv's pool) and, per minute, the counters of its /metrics that moved (DHT RPCs
+ * by type, bytes by protocol...).
  *
  * A/B in the same run, under the same load, against the same peers: `--base-cli <dist/src/cli/main.js
  * of another build>` runs a second hub ("base") from that build, and every other helper process
@@ -32,6 +33,7 @@ import { BenchDaemon, metricSum, type ProcSample } from './_lib/daemons.js'
 import { numArg, progress, serverAnnouncement, stopServer, writeJsonLine } from './_lib/process.js'
 import { median, round } from './_lib/stats.js'
 import { windowProfile } from './_lib/census-prof.js'
+import { procCpuS, threadCpu, threadCpuPct, type ThreadCpu } from './_lib/census-threads.js'
 import { sliceProfiles } from './_lib/scale-profile.js'
 import type { PhaseRecord } from './_lib/scale-phase.js'
 
@@ -61,18 +63,8 @@ const PRELOAD = join(repo, 'bench/_lib/census-preload.mjs')
 const PEERS_SCRIPT = join(here, '_lib/census-peers.js')
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
-/** utime + stime of a process, seconds (CLK_TCK 100). */
-function procCpuS (pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return (Number(f[11]) + Number(f[12])) / 100
-  } catch {
-    return NaN
-  }
-}
 
-interface Snap { proc: ProcSample, metrics: string, census?: Record<string, Record<string, number>> }
+interface Snap { proc: ProcSample, threads: ThreadCpu, metrics: string, census?: Record<string, Record<string, number>> }
 
 /** Counters (`*_total`) that moved between two /metrics pages, per minute. */
 function counterRates (a: string, b: string, minutes: number): Record<string, number> {
@@ -143,12 +135,13 @@ async function main (): Promise<void> {
 
     const snap = async (h: BenchDaemon): Promise<Snap> => ({
       proc: h.sample(),
+      threads: threadCpu(h.pid),
       metrics: await h.metrics().catch(() => ''),
       ...(h.name === 'census' ? { census: (JSON.parse(readFileSync(join(censusDir, `census-${h.pid}.json`), 'utf8')) as { counts: Record<string, Record<string, number>> }).counts } : {})
     })
     const profiled = hubs.find(h => h.name === 'prof')
     const peerCpu: Array<{ build: string, perNode: number }> = []
-    const windows: Array<Array<{ cpu: number, peers: number, load: number[], counters: Record<string, number>, census: Record<string, number> }>> = hubs.map(() => [])
+    const windows: Array<Array<{ cpu: number, threads: Record<string, number>, peers: number, load: number[], counters: Record<string, number>, census: Record<string, number> }>> = hubs.map(() => [])
     for (let w = 0; w < WINDOWS; w++) {
       if (CENSUS) await sleep(5500) // a fresh census snapshot at both ends
       const a = await Promise.all(hubs.map(snap))
@@ -170,8 +163,9 @@ async function main (): Promise<void> {
         const minutes = (b[i]!.proc.at - a[i]!.proc.at) / 60_000
         const cpu = 100 * (b[i]!.proc.cpuS - a[i]!.proc.cpuS) / (minutes * 60)
         const peers = metricSum(b[i]!.metrics, 'dmsnet_peers_connected')
-        windows[i]!.push({ cpu, peers, load: [round(load0, 1), round(loadavg()[0]!, 1)], counters: counterRates(a[i]!.metrics, b[i]!.metrics, minutes), census: CENSUS ? censusRates(a[i]!, b[i]!, minutes) : {} })
-        log(`window ${w + 1}/${WINDOWS} ${h.name}: ${round(cpu, 3)}% of a core, ${peers} peers, load ${round(load0, 1)} -> ${round(loadavg()[0]!, 1)}, RSS ${round(b[i]!.proc.rssMb, 1)} MB`)
+        const threads = threadCpuPct(a[i]!.threads, b[i]!.threads)
+        windows[i]!.push({ cpu, threads, peers, load: [round(load0, 1), round(loadavg()[0]!, 1)], counters: counterRates(a[i]!.metrics, b[i]!.metrics, minutes), census: CENSUS ? censusRates(a[i]!, b[i]!, minutes) : {} })
+        log(`window ${w + 1}/${WINDOWS} ${h.name}: ${round(cpu, 3)}% of a core (by thread ${JSON.stringify(threads)}), ${peers} peers, load ${round(load0, 1)} -> ${round(loadavg()[0]!, 1)}, RSS ${round(b[i]!.proc.rssMb, 1)} MB`)
       })
     }
     if (WINDOW_PROF != null) {
@@ -196,6 +190,8 @@ async function main (): Promise<void> {
         cpu_pct_min: round(Math.min(...cpus), 3),
         cpu_pct_median: round(median(cpus), 3),
         cpu_pct_max: round(Math.max(...cpus), 3),
+        // % of a core per thread (bench/_lib/census-threads.ts), each window
+        threads_pct: ws.map(x => x.threads),
         peers: ws.map(x => x.peers),
         load: ws.map(x => x.load),
         counters_per_min: top(last.counters, 40),

@@ -126,7 +126,15 @@ const DhtSchema = z.strictObject({
   /** Queries in flight per lookup path (kad-dht's `alpha`; its default 10). */
   alpha: posInt().default(3),
   /** Disjoint paths a lookup splits its starting peers into (kad-dht's `disjointPaths`; its default = alpha). */
-  disjointPaths: posInt().default(3)
+  disjointPaths: posInt().default(3),
+  // issue 10, idle CPU at N=100 (src/network/dht-refresh.ts, dht-self-query.ts)
+  /**
+   * Periodic routing-table refresh, per common-prefix length, while it finds new peers; 0 = none.
+   * kad-dht 16.4 never runs its own (its refresh is not Startable), so 0 is what nodes always did.
+   */
+  refreshIntervalMs: nonNegInt().default(0),
+  /** Ceiling of the refresh's and the self-query's period while they find nobody new (doubling from their base). */
+  upkeepMaxIntervalMs: posInt().default(1_800_000)
 }).prefault({})
 
 /** Resource caps of gossipsub (pubsub): per connection, per peer. */

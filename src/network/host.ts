@@ -29,6 +29,10 @@ import { skipRedundantPeerWrites } from './peer-store-writes.js'
 import { quietLogger } from './quiet-logger.js'
 import { cachePeerInfo } from './peer-info-cache.js'
 import { lightPeerStoreLocks } from './peer-store-locks.js'
+import { paceTableRefresh } from './dht-refresh.js'
+import { paceSelfQuery } from './dht-self-query.js'
+import { skipKnownTableUpdates } from './dht-table-updates.js'
+import { guardLengthDecoders } from './lp-decoder.js'
 import type { NetworkConfig } from '../config/schema.js'
 import type { DhtRecordOptions, DmsnetHost, DmsnetServices, HostProfile } from './types.js'
 import type { ConnectionGater, PeerId, PrivateKey } from '@libp2p/interface'
@@ -210,6 +214,8 @@ export async function createHost (options: CreateHostOptions & { gater?: Connect
   }
   if (profile.connectionProtector != null) init.connectionProtector = profile.connectionProtector
 
+  // issue 10: no RangeError with a stack at the end of every socket read (./lp-decoder.ts)
+  guardLengthDecoders()
   const host = await createLibp2p<DmsnetServices>(init)
   // the root cause of the idle CPU burn (issue 10): libp2p's random walk has no pause between
   // DHT lookups; see src/network/paced-walk.ts
@@ -222,5 +228,13 @@ export async function createHost (options: CreateHostOptions & { gater?: Connect
   cachePeerInfo(host.peerStore as unknown as Parameters<typeof cachePeerInfo>[0])
   // and each peer-store access without mortice's queues, AbortErrors and timers (./peer-store-locks.ts)
   lightPeerStoreLocks(host.peerStore)
+  // issue 10: kad-dht's periodic upkeep less often while it finds nobody new (./dht-self-query.ts);
+  // its routing-table refresh, which kad-dht 16.4 never starts, only when configured, paced
+  // (./dht-refresh.ts); no update job per answer for a peer the routing table holds
+  // (./dht-table-updates.ts)
+  const upkeepMax = config.dht.upkeepMaxIntervalMs
+  if (config.dht.refreshIntervalMs > 0) paceTableRefresh(host.services.dht, host.peerId, { intervalMs: config.dht.refreshIntervalMs, maxIntervalMs: upkeepMax })
+  paceSelfQuery(host.services.dht, host.peerId, { intervalMs: config.dht.querySelfIntervalMs, maxIntervalMs: upkeepMax })
+  skipKnownTableUpdates(host.services.dht, host.peerId)
   return host
 }

@@ -1,0 +1,21 @@
+/**
+ * Test helpers for kad-dht's routing table on real test nodes (the dht-refresh, dht-self-query
+ * and dht-table-updates specs): its size, whether it holds a peer, and stopping a node's
+ * self-query so that it tells nobody about itself.
+ */
+import type { TestNode } from './helpers.js'
+import type { PeerId } from '@libp2p/interface'
+
+/** No keeper dials: a test's nodes meet only whom the test connects. */
+export const NO_KEEPER = { 'network.connectionManager.minConnections': 0 }
+
+interface TableLike { find?: (p: PeerId) => Promise<PeerId | undefined>, size: number }
+
+/** kad-dht's routing table of `n`. */
+export const routingTable = (n: TestNode): TableLike => (n.net.dht as unknown as { routingTable: TableLike }).routingTable
+
+/** Whether `n`'s routing table holds `p`. */
+export const holdsPeer = async (n: TestNode, p: TestNode): Promise<boolean> => (await routingTable(n).find?.(p.net.peerId)) != null
+
+/** kad-dht's self-query of `n` stopped (its first one waits for a peer and would then tell others about `n`). */
+export const stopSelfQuery = (n: TestNode): void => { (n.net.dht as unknown as { querySelf: { stop(): void } }).querySelf.stop() }
