@@ -75,6 +75,12 @@ export interface TunStats {
   txReaderDrops?: number
   /** microseconds spent in those yields (mostly off the CPU while others ran) */
   txYieldUs?: number
+  /** UDP records written only after waiting for room in the receiving socket's buffer (see udpWriteYield) */
+  txRoomWaits?: number
+  /** microseconds spent (asleep) in those waits */
+  txRoomWaitUs?: number
+  /** waits that ended without room: the socket's reader made no progress for 1 ms, or a bound was reached */
+  txRoomGaveUp?: number
 }
 
 /**
