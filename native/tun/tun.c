@@ -267,7 +267,7 @@ static uint64_t now_ns(void) {
 #define ROOM_POLL_NS 25000ull
 #define ROOM_WAIT_MAX_NS 2000000ull
 #define ROOM_WINDOW_NS 20000000ull
-#define ROOM_WINDOW_MAX_NS 10000000ull
+#define ROOM_WINDOW_MAX_NS 5000000ull
 #define ROOM_STALL_NS 1000000ull
 #define ROOM_STUCK_NS 200000000ull
 #define ROOM_CACHE_NS 2000000ull
@@ -301,9 +301,9 @@ static void maybe_yield(tun_t *t) {
  * records cost no query; only when the count says "full" is the kernel asked again, and while
  * the record does not fit we sleep ROOM_POLL_NS at a time. The event loop is blocked meanwhile
  * (which is the point: the node stops taking data from its peers), so the waits are bounded:
- * ROOM_WAIT_MAX_NS per record, ROOM_WINDOW_MAX_NS in any ROOM_WINDOW_NS (at most half the time),
- * and a reader that made no progress for ROOM_STALL_NS is not waited for again for ROOM_STUCK_NS
- * (a socket nobody reads must not hold the tunnel up).
+ * ROOM_WAIT_MAX_NS per record; a flow that needed more than ROOM_WINDOW_MAX_NS of waiting in one
+ * ROOM_WINDOW_NS (overloaded: its reader cannot keep up at all), or whose reader made no progress
+ * for ROOM_STALL_NS (a socket nobody reads), is not waited for again for ROOM_STUCK_NS.
  */
 
 /* family, addresses and ports of a UDP packet: 1 + 16 + 16 + 2 + 2 bytes; 0 if not UDP */
@@ -376,7 +376,15 @@ static void wait_for_room(tun_t *t, const uint8_t *rec, size_t n) {
       t->tx_room_gave_up++;
       break;
     }
-    if (now - start >= ROOM_WAIT_MAX_NS || t->room_waited_ns + (now - start) >= ROOM_WINDOW_MAX_NS) {
+    if (t->room_waited_ns + (now - start) >= ROOM_WINDOW_MAX_NS) {
+      /* a reader this far behind is overloaded, not briefly late: waiting would only slow the
+         tunnel down to its pace; its socket drops the excess for a while, as without waits */
+      memcpy(t->stuck_key, key, sizeof key);
+      t->stuck_until = now + ROOM_STUCK_NS;
+      t->tx_room_gave_up++;
+      break;
+    }
+    if (now - start >= ROOM_WAIT_MAX_NS) {
       t->tx_room_gave_up++;
       break;
     }

@@ -14,7 +14,6 @@
 import { RECORD_HEADER, readRecordLength, VNET_HDR_LEN } from '../netdev/records.js'
 import { PeerLink } from './link.js'
 import { createRouteTable, VERDICT_MALFORMED, VERDICT_NOT_FOR_US, VERDICT_OK, VERDICT_SPOOFED, type RouteTable } from './routes.js'
-import { pureTcpAck } from './packet.js'
 import { vnetHeaderOk } from './vnet-hdr.js'
 import type { VpnMembership } from './membership.js'
 import type { VpnTun } from './types.js'
@@ -148,34 +147,30 @@ export class DataPath {
     let runPackets = 0
     let runLink: PeerLink | undefined
     let runPeer: string | undefined
-    // whether every record of the run is a pure TCP ACK (no GSO): such runs may be held back briefly
-    let runAcks = true
     while (n - off >= RECORD_HEADER) {
       const len = readRecordLength(batch, off)
       if (len <= hdr || off + RECORD_HEADER + len > n) break
       const entry = table.lookup(batch, off + RECORD_HEADER + hdr, len - hdr)
       const peer = entry?.peerId
       if (peer !== runPeer || off === 0) {
-        if (runPackets > 0) this.sendRun(runLink, batch.subarray(runStart, off), runPackets, runAcks)
+        if (runPackets > 0) {
+          if (runLink != null) runLink.send(batch.subarray(runStart, off), runPackets)
+          else this.dropNoRoute += runPackets
+        }
         runStart = off
         runPackets = 0
-        runAcks = true
         runPeer = peer
         runLink = peer != null ? this.links.get(peer) : undefined
       }
-      if (runAcks) runAcks = (hdr === 0 || batch[off + RECORD_HEADER + 1] === 0) && pureTcpAck(batch, off + RECORD_HEADER + hdr, len - hdr)
       runPackets++
       off += RECORD_HEADER + len
     }
-    if (runPackets > 0) this.sendRun(runLink, batch.subarray(runStart, off), runPackets, runAcks)
+    if (runPackets > 0) {
+      if (runLink != null) runLink.send(batch.subarray(runStart, off), runPackets)
+      else this.dropNoRoute += runPackets
+    }
     // Only a link with a stream is worth waiting for; one without drops (drop-tail) instead.
     if (runLink?.congested === true && runLink.stream != null) this.pauseTun(runLink)
-  }
-
-  private sendRun (link: PeerLink | undefined, run: Uint8Array, packets: number, acks: boolean): void {
-    if (link == null) this.dropNoRoute += packets
-    else if (acks) link.sendAcks(run, packets)
-    else link.send(run, packets)
   }
 
   /**

@@ -9,7 +9,7 @@
  */
 import type { Stream } from '@libp2p/interface'
 import { InvalidBatchError } from '../netdev/errors.js'
-import { MAX_RECORD_PAYLOAD, RECORD_HEADER, readRecordLength, RecordReassembler } from '../netdev/records.js'
+import { MAX_RECORD_PAYLOAD, RecordReassembler } from '../netdev/records.js'
 import { InvalidFrameError } from './errors.js'
 import type { LinkStats } from './types.js'
 
@@ -25,37 +25,6 @@ export interface LinkOptions {
   /** Called when a drain brought the queue below a quarter of its bound. */
   onDrained?: (link: PeerLink) => void
 }
-
-/**
- * Largest run handed to the stream in one `send`: a yamux frame (12-byte header) of this size fits
- * one Noise message (65535 bytes less its 16-byte tag), so a TSO record (~60 KB) travels as one
- * frame in one message, and the receiver can write it to its TUN as soon as that message is
- * decrypted, straight from the decrypted chunk, instead of waiting for a whole batch-sized frame
- * (up to 1 MiB) and copying the records that straddle its Noise messages. Longer TUN batches are
- * cut at record boundaries. `DMSNET_VPN_MAX_SEND` (bytes, 0 = never cut) is for before/after runs.
- */
-const MAX_SEND = ((): number => {
-  const v = Number(process.env.DMSNET_VPN_MAX_SEND ?? 65535 - 16 - 12)
-  return Number.isInteger(v) && v >= 0 ? v : 65535 - 16 - 12
-})()
-
-/**
- * How long a TUN batch of nothing but pure TCP ACKs towards this peer may wait for more of them
- * (ms; 0 = never held). Why: a receiving inner TCP sends an ACK for about every 90 KB it gets, one
- * at a time, and each went out alone: one stream send (yamux frame, Noise message, socket write)
- * here and one socket read, decryption and dispatch on the peer, ~0.6 CPU-s per GB carried on
- * the two nodes together (perf, docs/vpn.md "Where the CPU goes"), as much as the TUN reads and
- * writes of the data itself. Held for up to this long (or until 64 of them, or until anything
- * else goes to this peer, which takes them along in order), they share those costs. The inner
- * TCP then sees its ACKs up to this much later; nothing else is ever held.
- * `DMSNET_VPN_ACK_HOLD_MS` is for before/after runs.
- */
-const ACK_HOLD_MS = ((): number => {
-  const v = Number(process.env.DMSNET_VPN_ACK_HOLD_MS ?? 1)
-  return Number.isFinite(v) && v >= 0 && v <= 20 ? v : 1
-})()
-/** Held ACK records beyond this many bytes go out at once. */
-const ACK_HOLD_BYTES = 64 * 96
 
 export function emptyStats (): LinkStats {
   return { txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0, dropQueueFull: 0, dropSpoofed: 0, dropNotForUs: 0, dropMalformed: 0, dropBadOffload: 0, streamsOpened: 0 }
@@ -85,75 +54,8 @@ export class PeerLink {
     this.reassembler = new RecordReassembler({ min: options.minPayload, max: MAX_RECORD_PAYLOAD })
   }
 
-  /** Outbound pure TCP ACKs that were held back (see ACK_HOLD_MS) to go out with later ones. */
-  acksHeld = 0
-  /** Pure TCP ACK records held back now (see ACK_HOLD_MS), and how many. */
-  private held: Uint8Array | undefined
-  private heldBytes = 0
-  private heldPackets = 0
-  private heldTimer: ReturnType<typeof setTimeout> | undefined
-
-  /**
-   * `send` for a run of records that are all pure TCP ACKs (the caller checked): held for up to
-   * ACK_HOLD_MS so that several go out in one stream send. The run is copied (it is a view of a
-   * TUN read slab).
-   */
-  sendAcks (run: Uint8Array, packets: number): void {
-    if (ACK_HOLD_MS === 0 || this.closed) { this.send(run, packets); return }
-    if (this.heldBytes + run.byteLength > ACK_HOLD_BYTES) this.flushAcks()
-    if (run.byteLength > ACK_HOLD_BYTES) { this.send(run, packets); return }
-    this.held ??= new Uint8Array(ACK_HOLD_BYTES)
-    this.held.set(run, this.heldBytes)
-    this.heldBytes += run.byteLength
-    this.heldPackets += packets
-    this.acksHeld += packets
-    if (this.heldTimer == null) {
-      this.heldTimer = setTimeout(() => { this.heldTimer = undefined; this.flushAcks() }, ACK_HOLD_MS)
-      this.heldTimer.unref?.()
-    }
-  }
-
-  /** Sends the held ACKs now (before anything else goes to this peer, so that order is kept). */
-  private flushAcks (): void {
-    if (this.heldTimer != null) { clearTimeout(this.heldTimer); this.heldTimer = undefined }
-    if (this.heldPackets === 0) return
-    const run = this.held!.slice(0, this.heldBytes)
-    const packets = this.heldPackets
-    this.heldBytes = 0
-    this.heldPackets = 0
-    this.send(run, packets)
-  }
-
   /** Queues (or sends) a run of whole records holding `packets` packets. */
   send (run: Uint8Array, packets: number): void {
-    if (this.heldPackets > 0) this.flushAcks()
-    if (MAX_SEND > 0 && run.byteLength > MAX_SEND) {
-      this.sendCut(run)
-      return
-    }
-    this.sendRun(run, packets)
-  }
-
-  /** `send` for a run longer than MAX_SEND: pieces of whole records, each at most MAX_SEND (or one record). */
-  private sendCut (run: Uint8Array): void {
-    const n = run.byteLength
-    let start = 0
-    let off = 0
-    let count = 0
-    while (off + RECORD_HEADER <= n) {
-      const end = off + RECORD_HEADER + readRecordLength(run, off)
-      if (end - start > MAX_SEND && count > 0) {
-        this.sendRun(run.subarray(start, off), count)
-        start = off
-        count = 0
-      }
-      count++
-      off = end
-    }
-    if (count > 0) this.sendRun(run.subarray(start, off), count)
-  }
-
-  private sendRun (run: Uint8Array, packets: number): void {
     if (this.closed) return
     const stream = this.usableStream()
     if (stream != null && !this.blocked && this.queue.length === 0 && this.write(stream, run, packets)) return
@@ -226,10 +128,6 @@ export class PeerLink {
    */
   close (abort = false): void {
     this.closed = true
-    if (this.heldTimer != null) clearTimeout(this.heldTimer)
-    this.heldTimer = undefined
-    this.heldBytes = 0
-    this.heldPackets = 0
     this.queue.length = 0
     this.queuedPackets = []
     this.queuedBytes = 0

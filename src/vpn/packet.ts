@@ -64,26 +64,3 @@ export function icmpEcho (id: number, seq: number, data: Uint8Array = new Uint8A
   v.setUint16(2, ~sum & 0xffff)
   return p
 }
-
-/**
- * Whether the IP packet at `o` (`n` bytes) is a pure TCP ACK: no payload, ACK set and none of
- * SYN, FIN, RST (such records may be held back briefly: link.ts, ACK_HOLD_MS).
- */
-export function pureTcpAck (b: Uint8Array, o: number, n: number): boolean {
-  let l4: number
-  let payload: number
-  const v = b[o]! >> 4
-  if (v === 4) {
-    if (b[o + 9] !== 6) return false
-    l4 = (b[o]! & 15) * 4
-    payload = ((b[o + 2]! << 8) | b[o + 3]!) - l4
-  } else if (v === 6) {
-    if (b[o + 6] !== 6) return false
-    l4 = 40
-    payload = (b[o + 4]! << 8) | b[o + 5]!
-  } else {
-    return false
-  }
-  if (n < l4 + 20) return false
-  return payload === (b[o + l4 + 12]! >> 4) * 4 && (b[o + l4 + 13]! & 0x17) === 0x10
-}
