@@ -24,7 +24,8 @@
  * - vpn_udp_cpu_s_per_gb_carried: the same per GB the VPN carried (read from A's TUN) in the `--udp-rate` runs;
  *   vpn_udp_rcvbuf_drop_pct: the share of those datagrams that B's kernel then dropped at the receiving
  *   iperf3's full socket buffer (Udp RcvbufErrors): the nodes' work that the application never got.
- * - tun: per node, bytes per packet and packets per batch the TUN saw, coalescing counters.
+ * - tun: per node, bytes per packet and packets per batch the TUN saw, coalescing counters, the
+ *   receiver's yields and its waits for room in the receiving socket (txRoomWaits, txRoomWaitUs, txRoomGaveUp).
  * - stream_rtt_ms: median round trip of 64 bytes on one open bare libp2p stream (40, 50 ms apart).
  * Any measurement that fails (iperf3 error, unreadable result, lost pings, a failed stream run)
  * fails the benchmark: exit 1 with the reason on stderr and in the JSON line's `error`.
