@@ -182,7 +182,7 @@ async function rtt (world: VpnWorld, from: VpnNodeProc, addr: string): Promise<n
 function tunSummary (t: Record<string, number> | undefined): Record<string, number | null> | null {
   if (t == null) return null
   const per = (x: number | undefined, y: number | undefined): number | null => x == null || y == null || y === 0 ? null : round(x / y, 1)
-  return { rxBytesPerPacket: per(t.rxBytes, t.rxPackets), rxPacketsPerBatch: per(t.rxPackets, t.rxBatches), txBytesPerPacket: per(t.txBytes, t.txPackets), txQueued: t.txQueued ?? null, txDrops: t.txDrops ?? null, rxCoalesced: t.rxCoalesced ?? null, txCoalesced: t.txCoalesced ?? null, txSplit: t.txSplit ?? null, txYields: t.txYields ?? null, txReaderDrops: t.txReaderDrops ?? null, txYieldUs: t.txYieldUs ?? null, txRoomWaits: t.txRoomWaits ?? null, txRoomWaitUs: t.txRoomWaitUs ?? null, txRoomGaveUp: t.txRoomGaveUp ?? null }
+  return { rxBytesPerPacket: per(t.rxBytes, t.rxPackets), rxPacketsPerBatch: per(t.rxPackets, t.rxBatches), txBytesPerPacket: per(t.txBytes, t.txPackets), txQueued: t.txQueued ?? null, txDrops: t.txDrops ?? null, rxCoalesced: t.rxCoalesced ?? null, txCoalesced: t.txCoalesced ?? null, txSplit: t.txSplit ?? null, txYields: t.txYields ?? null, txReaderDrops: t.txReaderDrops ?? null, txYieldUs: t.txYieldUs ?? null, txRoomWaits: t.txRoomWaits ?? null, txRoomWaitUs: t.txRoomWaitUs ?? null, txRoomGaveUp: t.txRoomGaveUp ?? null, readPauses: t.readPauses ?? null, readPausedMs: t.readPausedMs ?? null }
 }
 
 /** min/median/max of per-run values, rounded. */
