@@ -476,24 +476,18 @@ static int new_slab(tun_t *t) {
   return 1;
 }
 
-/*
- * Reads one batch. From the poll callback (`sync_out` NULL) the batch, or a read error, goes to
- * the JS callback; called from JS (readNow), the batch is stored in *sync_out instead and a read
- * error is left for the next poll wakeup to report.
- */
-static void read_batch_into(tun_t *t, napi_value *sync_out) {
+static void read_batch(tun_t *t) {
   napi_env env = t->env;
   size_t off = 0, count = 0;
   int err = 0;
   gro_run_t run = {0};
-  napi_handle_scope scope = NULL;
-  /* called from JS the caller's scope holds the view we return */
-  if (sync_out == NULL) napi_open_handle_scope(env, &scope);
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
   if (t->slab == NULL || t->slab_cap - t->slab_pos < SLAB_ROOM) {
     if (!new_slab(t)) {
       /* out of memory: leave the packets in the kernel queue, try again on the next wakeup */
       t->rx_errors++;
-      if (scope != NULL) napi_close_handle_scope(env, scope);
+      napi_close_handle_scope(env, scope);
       return;
     }
   }
@@ -529,12 +523,9 @@ static void read_batch_into(tun_t *t, napi_value *sync_out) {
     /* moved past before the callback runs: it may call back into us (stop, close, start) */
     t->slab_pos += (off + 7) & ~(size_t)7;
     if (napi_get_reference_value(env, t->slab_ref, &ab) == napi_ok && ab != NULL &&
-        napi_create_typedarray(env, napi_uint8_array, off, ab, at, &view) == napi_ok) {
-      if (sync_out != NULL) *sync_out = view;
-      else deliver(t, NULL, view);
-    }
+        napi_create_typedarray(env, napi_uint8_array, off, ab, at, &view) == napi_ok) deliver(t, NULL, view);
   }
-  if (err != 0 && !t->closed && sync_out == NULL) {
+  if (err != 0 && !t->closed) {
     /* A persistent error (device deleted under us: EBADFD/EIO) would spin the loop: stop reading. */
     t->rx_errors++;
     t->reading = 0;
@@ -549,10 +540,8 @@ static void read_batch_into(tun_t *t, napi_value *sync_out) {
     napi_set_named_property(env, error, "errno", errnum);
     deliver(t, error, NULL);
   }
-  if (scope != NULL) napi_close_handle_scope(env, scope);
+  napi_close_handle_scope(env, scope);
 }
-
-static void read_batch(tun_t *t) { read_batch_into(t, NULL); }
 
 static void on_poll(uv_poll_t *h, int status, int events) {
   tun_t *t = (tun_t *)h->data;
@@ -768,17 +757,6 @@ static napi_value tun_start(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* readNow() -> a batch read at once (what is queued now), or undefined; only while reading */
-static napi_value tun_read_now(napi_env env, napi_callback_info info) {
-  size_t argc = 0;
-  tun_t *t = unwrap_open(env, info, &argc, NULL);
-  if (t == NULL) return NULL;
-  napi_value out = NULL;
-  if (t->reading) read_batch_into(t, &out);
-  if (out == NULL) napi_get_undefined(env, &out);
-  return out;
-}
-
 static napi_value tun_stop(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   tun_t *t = unwrap(env, info, &argc, NULL);
@@ -959,7 +937,6 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor methods[] = {
     { "start", NULL, tun_start, NULL, NULL, NULL, napi_default_method, NULL },
     { "stop", NULL, tun_stop, NULL, NULL, NULL, napi_default_method, NULL },
-    { "readNow", NULL, tun_read_now, NULL, NULL, NULL, napi_default_method, NULL },
     { "writeBatch", NULL, tun_write_batch, NULL, NULL, NULL, napi_default_method, NULL },
     { "stats", NULL, tun_stats, NULL, NULL, NULL, napi_default_method, NULL },
     { "setPersist", NULL, tun_set_persist, NULL, NULL, NULL, napi_default_method, NULL },

@@ -28,7 +28,6 @@ interface NativeTun {
   readonly udpCoalesce?: boolean
   start: (cb: (err: (Error & { errno?: number }) | undefined, batch: Uint8Array | undefined) => void, maxPackets: number, maxBytes: number) => void
   stop: () => void
-  readNow: () => Uint8Array | undefined
   writeBatch: (batch: Uint8Array) => number
   stats: () => TunStats
   setPersist: (on: boolean) => void
@@ -183,13 +182,6 @@ export interface TunDevice {
   onBatch: (cb: (batch: Uint8Array) => void) => () => void
   /** Batches as an async iterator; reading pauses while the consumer lags (backpressure). */
   batches: (options?: AbortOptions) => AsyncGenerator<Uint8Array>
-  /**
-   * Reads what the kernel has queued right now and hands it to the `onBatch` listeners before
-   * returning (only while reading; a no-op when paused). For a caller that just wrote packets the
-   * kernel answers at once (a TCP receiver's ACKs), so that the answers need not wait for the
-   * event loop's next turn. Returns whether anything was read.
-   */
-  readNow: () => boolean
   /** Writes a batch of records; returns packets accepted (written or queued). */
   writeBatch: (batch: Uint8Array) => number
   /** Writes one IP packet (a zero vnet header is prepended in offload mode). */
@@ -281,14 +273,6 @@ class Tun extends EventTarget implements TunDevice {
       this.removeEventListener('tun:error', onEnd)
       options?.signal?.removeEventListener('abort', onEnd)
     }
-  }
-
-  readNow (): boolean {
-    if (this._closed || !this.reading) return false
-    const batch = this.handle.readNow()
-    if (batch == null) return false
-    for (const l of this.listeners) l(batch)
-    return true
   }
 
   writeBatch (batch: Uint8Array): number {

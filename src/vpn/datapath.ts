@@ -23,17 +23,6 @@ import type { Connection, Stream } from '@libp2p/interface'
 /** Longest pause of TUN reads while a peer's queue drains. */
 const PAUSE_MAX_MS = 20
 
-/**
- * After the records of one message from a peer were written to the TUN, read the TUN at once
- * (`VpnTun.readNow`): a TCP receiver behind it answered each write with an ACK, queued before the
- * write returned, and otherwise those ACKs wait until the event loop has read and handled
- * everything else that arrived meanwhile (up to ~2 MiB of the stream, milliseconds) before they
- * go back. The inner TCP's round trip is what holds a single VPN TCP flow when the nodes are
- * not short of CPU (docs/vpn.md, "VPN TCP against the bare stream"). `DMSNET_VPN_READ_AFTER_WRITE=0`
- * is the before, for A/B runs.
- */
-const READ_AFTER_WRITE = process.env.DMSNET_VPN_READ_AFTER_WRITE !== '0'
-
 export interface DataPathOptions {
   selfPeerId: string
   offload: boolean
@@ -59,8 +48,6 @@ export class DataPath {
   private readonly opts: DataPathOptions
   private readonly hdr: number
   private tunPaused = false
-  /** Records were written to the TUN since the last read after a peer's message. */
-  private wrote = false
   private pauseTimer: ReturnType<typeof setTimeout> | undefined
   /** Links that sent nothing during a whole pause, with their txBytes then: no more pauses for them until they send. */
   private readonly stalled = new WeakMap<PeerLink, number>()
@@ -96,8 +83,7 @@ export class DataPath {
           minPayload: this.hdr + 20,
           onRecords: (l, run) => { this.onPeerRecords(l, run) },
           onStreamClosed: (l) => { this.opts.onStreamClosed(l) },
-          onDrained: () => { this.resumeTun() },
-          onMessageEnd: () => { this.afterPeerMessage() }
+          onDrained: () => { this.resumeTun() }
         })
         this.links.set(peer, link)
       }
@@ -214,13 +200,6 @@ export class DataPath {
     this.tun?.resume?.()
   }
 
-  /** A peer's message was written: read what the kernel answered (see READ_AFTER_WRITE). */
-  private afterPeerMessage (): void {
-    if (!this.wrote) return
-    this.wrote = false
-    if (READ_AFTER_WRITE && !this.tunPaused) this.tun?.readNow?.()
-  }
-
   /** Peer -> TUN: check every record (source belongs to the sender, destination is ours, sane offload header). */
   private onPeerRecords (link: PeerLink, run: Uint8Array): void {
     const table = this.table
@@ -267,7 +246,6 @@ export class DataPath {
     if (out.byteLength === 0) return
     try {
       tun.write(out)
-      this.wrote = true
     } catch (err) {
       this.opts.log?.debug({ err }, 'tun write failed')
     }

@@ -24,8 +24,6 @@ export interface LinkOptions {
   onStreamClosed: (link: PeerLink, stream: Stream) => void
   /** Called when a drain brought the queue below a quarter of its bound. */
   onDrained?: (link: PeerLink) => void
-  /** Called after all the records of one message from the stream were handed to `onRecords`. */
-  onMessageEnd?: (link: PeerLink) => void
 }
 
 export function emptyStats (): LinkStats {
@@ -105,7 +103,6 @@ export class PeerLink {
         // chunk by chunk, straight to the TUN: no concatenation of the stream's chunks and no
         // buffer per record (onRecords writes each run synchronously, so views may be reused)
         reassembler.pushEach(evt.data, this.deliver)
-        this.options.onMessageEnd?.(this)
       } catch (err) {
         if (err instanceof InvalidBatchError) {
           this.stats.dropMalformed++

@@ -79,9 +79,6 @@ export function netdevTunFactory (factoryOptions: NetdevTunFactoryOptions = {}):
       write (batch) {
         dev.writeBatch(batch)
       },
-      readNow () {
-        if (unsubscribe != null) dev.readNow()
-      },
       async setRoutes (next: string[]) {
         for (const r of routes) if (!next.includes(r)) await deleteRoute({ dst: r, dev: dev.name }, { netns }).catch(() => {})
         for (const r of next) if (!routes.includes(r)) await addRoute({ dst: r, dev: dev.name }, { netns })

@@ -15,8 +15,6 @@ export interface VpnTun {
   start (onBatch: (batch: Uint8Array) => void, onError: (err: Error) => void): void
   /** Writes a batch of whole records; the device copies what it cannot write at once. */
   write (batch: Uint8Array): void
-  /** Delivers what the device has queued right now to the `start` callback, before returning (not while paused). */
-  readNow?: () => void
   /** Replaces the extra prefixes routed into the device (without reopening it). */
   setRoutes?: (routes: string[]) => Promise<void>
   /**
