@@ -24,7 +24,8 @@
  * - vpn_udp_cpu_s_per_gb_carried: the same per GB the VPN carried (read from A's TUN) in the `--udp-rate` runs;
  *   vpn_udp_rcvbuf_drop_pct: the share of those datagrams that B's kernel then dropped at the receiving
  *   iperf3's full socket buffer (Udp RcvbufErrors): the nodes' work that the application never got.
- * - tun: per node, bytes per packet and packets per batch the TUN saw, coalescing counters.
+ * - tun: per node, bytes per packet and packets per batch the TUN saw, coalescing counters, the
+ *   receiver's yields and its waits for room in the receiving socket (txRoomWaits, txRoomWaitUs, txRoomGaveUp).
  * - stream_rtt_ms: median round trip of 64 bytes on one open bare libp2p stream (40, 50 ms apart).
  * Any measurement that fails (iperf3 error, unreadable result, lost pings, a failed stream run)
  * fails the benchmark: exit 1 with the reason on stderr and in the JSON line's `error`.
@@ -181,7 +182,7 @@ async function rtt (world: VpnWorld, from: VpnNodeProc, addr: string): Promise<n
 function tunSummary (t: Record<string, number> | undefined): Record<string, number | null> | null {
   if (t == null) return null
   const per = (x: number | undefined, y: number | undefined): number | null => x == null || y == null || y === 0 ? null : round(x / y, 1)
-  return { rxBytesPerPacket: per(t.rxBytes, t.rxPackets), rxPacketsPerBatch: per(t.rxPackets, t.rxBatches), txBytesPerPacket: per(t.txBytes, t.txPackets), txQueued: t.txQueued ?? null, txDrops: t.txDrops ?? null, rxCoalesced: t.rxCoalesced ?? null, txCoalesced: t.txCoalesced ?? null, txSplit: t.txSplit ?? null, txYields: t.txYields ?? null, txReaderDrops: t.txReaderDrops ?? null, txYieldUs: t.txYieldUs ?? null }
+  return { rxBytesPerPacket: per(t.rxBytes, t.rxPackets), rxPacketsPerBatch: per(t.rxPackets, t.rxBatches), txBytesPerPacket: per(t.txBytes, t.txPackets), txQueued: t.txQueued ?? null, txDrops: t.txDrops ?? null, rxCoalesced: t.rxCoalesced ?? null, txCoalesced: t.txCoalesced ?? null, txSplit: t.txSplit ?? null, txYields: t.txYields ?? null, txReaderDrops: t.txReaderDrops ?? null, txYieldUs: t.txYieldUs ?? null, txRoomWaits: t.txRoomWaits ?? null, txRoomWaitUs: t.txRoomWaitUs ?? null, txRoomGaveUp: t.txRoomGaveUp ?? null, readPauses: t.readPauses ?? null, readPausedMs: t.readPausedMs ?? null }
 }
 
 /** min/median/max of per-run values, rounded. */

@@ -32,6 +32,7 @@
 #include <uv.h>
 
 #include "udp_drops.h"
+#include "udp_room.h"
 #include "udp_gro.h"
 
 #ifndef TUN_F_USO4
@@ -65,6 +66,15 @@ typedef struct {
   udp_drops_t drops;   /* the namespace's UDP receive-buffer drop counters (udp_drops.h) */
   uint64_t drops_check_at; /* CLOCK_MONOTONIC ns: next look at them */
   uint64_t yield_until;    /* CLOCK_MONOTONIC ns: yields (mode 1) until then */
+  udp_room_t room;     /* sock_diag queries of the receiving sockets' buffers (udp_room.h) */
+  uint64_t room_until;     /* CLOCK_MONOTONIC ns: wait for room (mode 1) until then */
+  uint64_t room_window_at;  /* CLOCK_MONOTONIC ns: start of the current ROOM_WINDOW_NS */
+  uint64_t room_waited_ns; /* waited in it (bounded by ROOM_WINDOW_MAX_NS) */
+  uint8_t stuck_key[37];   /* the flow whose reader made no progress (family, addresses, ports) */
+  uint64_t stuck_until;    /* CLOCK_MONOTONIC ns: do not wait for that flow until then */
+  uint8_t room_key[37];    /* the flow whose socket's free space we count down */
+  int64_t room_free;       /* bytes that socket can still take, by our count */
+  uint64_t room_at;        /* CLOCK_MONOTONIC ns: when the kernel last told us (0: never) */
   char name[IFNAMSIZ];
   napi_env env;
   uv_poll_t poll;
@@ -94,6 +104,9 @@ typedef struct {
   uint64_t tx_yields;  /* sched_yield() calls after GSO_UDP_L4 writes */
   uint64_t tx_reader_drops; /* checks that found the local receivers' drop counters risen (mode 1) */
   uint64_t tx_yield_ns; /* time spent in those yields (off the CPU, mostly) */
+  uint64_t tx_room_waits;   /* UDP records written only after waiting for room in their socket */
+  uint64_t tx_room_wait_ns; /* time spent in those waits (asleep) */
+  uint64_t tx_room_gave_up; /* waits ended without room: the reader made no progress, or the bound */
 } tun_t;
 
 #define CHECK(call)                                                            \
@@ -157,6 +170,7 @@ static void do_close(tun_t *t) {
   if (t->fd >= 0) close(t->fd);
   t->fd = -1;
   udp_drops_close(&t->drops);
+  udp_room_close(&t->room);
   t->wq_len = t->wq_off = 0;
   if (t->cb_ref != NULL) {
     napi_delete_reference(t->env, t->cb_ref);
@@ -187,6 +201,8 @@ static void finalize(napi_env env, void *data, void *hint) {
     }
     if (t->fd >= 0) close(t->fd);
     t->fd = -1;
+    udp_drops_close(&t->drops);
+    udp_room_close(&t->room);
     /* references and async context die with the env; do not touch them from a finalizer */
   }
   t->finalized = 1;
@@ -246,6 +262,16 @@ static uint64_t now_ns(void) {
  * when they keep up, or on a busy machine where the yield would hand our time to strangers
  * rather than to them, we do not give it away. Why yielding at all: docs/vpn.md, "Where the CPU goes".
  */
+/* waiting for room in receiving UDP sockets (wait_for_room below) */
+#define ROOM_HOLD_NS 1000000000ull
+#define ROOM_POLL_NS 25000ull
+#define ROOM_WAIT_MAX_NS 2000000ull
+#define ROOM_WINDOW_NS 20000000ull
+#define ROOM_WINDOW_MAX_NS 5000000ull
+#define ROOM_STALL_NS 1000000ull
+#define ROOM_STUCK_NS 200000000ull
+#define ROOM_CACHE_NS 2000000ull
+#define ROOM_SEG_OVERHEAD 1024u
 #define DROPS_CHECK_NS 5000000ull
 #define YIELD_HOLD_NS 50000000ull
 static void maybe_yield(tun_t *t) {
@@ -255,6 +281,7 @@ static void maybe_yield(tun_t *t) {
       t->drops_check_at = t0 + DROPS_CHECK_NS;
       if (udp_drops_rose(&t->drops)) {
         t->yield_until = t0 + YIELD_HOLD_NS;
+        t->room_until = t0 + ROOM_HOLD_NS;
         t->tx_reader_drops++;
       }
     }
@@ -266,6 +293,116 @@ static void maybe_yield(tun_t *t) {
 }
 
 /*
+ * Waiting for room in the receiving UDP socket before writing a record of datagrams to it
+ * (udp_room.h says why). Active once the namespace's UDP receivers were seen losing datagrams, for
+ * ROOM_HOLD_NS after that or after the last record that had to wait (mode 1), or always (mode 2). The
+ * receiving socket's free space is asked once and then counted down by what we write (each
+ * datagram as its payload plus ROOM_SEG_OVERHEAD, roughly the kernel's truesize), so most
+ * records cost no query; only when the count says "full" is the kernel asked again, and while
+ * the record does not fit we sleep ROOM_POLL_NS at a time. The event loop is blocked meanwhile
+ * (which is the point: the node stops taking data from its peers), so the waits are bounded:
+ * ROOM_WAIT_MAX_NS per record; a flow that needed more than ROOM_WINDOW_MAX_NS of waiting in one
+ * ROOM_WINDOW_NS (overloaded: its reader cannot keep up at all), or whose reader made no progress
+ * for ROOM_STALL_NS (a socket nobody reads), is not waited for again for ROOM_STUCK_NS.
+ */
+
+/* family, addresses and ports of a UDP packet: 1 + 16 + 16 + 2 + 2 bytes; 0 if not UDP */
+static int udp_flow_key(const uint8_t *ip, size_t len, uint8_t key[37], size_t *l4) {
+  memset(key, 0, 37);
+  if (len >= 28 && (ip[0] >> 4) == 4 && ip[9] == 17) {
+    *l4 = (size_t)(ip[0] & 0x0f) * 4;
+    if (*l4 < 20 || len < *l4 + 8) return 0;
+    key[0] = 4;
+    memcpy(key + 1, ip + 12, 8);
+  } else if (len >= 48 && (ip[0] >> 4) == 6 && ip[6] == 17) {
+    *l4 = 40;
+    key[0] = 6;
+    memcpy(key + 1, ip + 8, 32);
+  } else {
+    return 0;
+  }
+  memcpy(key + 33, ip + *l4, 4);
+  return 1;
+}
+
+static void wait_for_room(tun_t *t, const uint8_t *rec, size_t n) {
+  if (n < VNET_HDR_LEN + 28) return;
+  const uint8_t *ip = rec + VNET_HDR_LEN;
+  size_t iplen = n - VNET_HDR_LEN, l4;
+  uint8_t key[37];
+  if (!udp_flow_key(ip, iplen, key, &l4)) return;
+  uint64_t now = now_ns();
+  if (t->write_yield == 1 && now >= t->room_until) return;
+  if (now < t->stuck_until && memcmp(key, t->stuck_key, sizeof key) == 0) return;
+  size_t payload = iplen - l4 - 8;
+  unsigned segs = 1;
+  size_t seg = payload;
+  uint16_t gso_size = (uint16_t)(rec[4] | (rec[5] << 8));
+  if (rec[1] == 5 && gso_size > 0) {
+    segs = (unsigned)((payload + gso_size - 1) / gso_size);
+    seg = gso_size;
+  }
+  int64_t need = (int64_t)segs * (int64_t)(seg + ROOM_SEG_OVERHEAD);
+  int cached = memcmp(key, t->room_key, sizeof key) == 0 && now - t->room_at < ROOM_CACHE_NS;
+  if (cached && t->room_free >= need) {
+    t->room_free -= need;
+    return;
+  }
+  if (now - t->room_window_at >= ROOM_WINDOW_NS) {
+    t->room_window_at = now;
+    t->room_waited_ns = 0;
+  }
+  uint64_t start = now, progress_at = now;
+  uint32_t last = UINT32_MAX;
+  int waited = 0;
+  for (;;) {
+    uint32_t rmem, rcvbuf;
+    if (!udp_room_query(&t->room, ip, iplen, &rmem, &rcvbuf)) break;
+    /* the whole record must fit; one larger than the whole buffer goes in once the buffer is empty */
+    int64_t want = need > (int64_t)rcvbuf ? (int64_t)rcvbuf : need;
+    int64_t avail = (int64_t)rcvbuf - (int64_t)rmem;
+    now = now_ns();
+    if (avail >= want) {
+      memcpy(t->room_key, key, sizeof key);
+      t->room_free = avail - need;
+      t->room_at = now;
+      break;
+    }
+    if (rmem < last) progress_at = now;
+    last = rmem;
+    if (now - progress_at >= ROOM_STALL_NS) {
+      memcpy(t->stuck_key, key, sizeof key);
+      t->stuck_until = now + ROOM_STUCK_NS;
+      t->tx_room_gave_up++;
+      break;
+    }
+    if (t->room_waited_ns + (now - start) >= ROOM_WINDOW_MAX_NS) {
+      /* a reader this far behind is overloaded, not briefly late: waiting would only slow the
+         tunnel down to its pace; its socket drops the excess for a while, as without waits */
+      memcpy(t->stuck_key, key, sizeof key);
+      t->stuck_until = now + ROOM_STUCK_NS;
+      t->tx_room_gave_up++;
+      break;
+    }
+    if (now - start >= ROOM_WAIT_MAX_NS) {
+      t->tx_room_gave_up++;
+      break;
+    }
+    /* a reader that needs waiting for keeps the waits on (mode 1), drops or not */
+    t->room_until = now + ROOM_HOLD_NS;
+    waited = 1;
+    struct timespec ts = { 0, (long)ROOM_POLL_NS };
+    nanosleep(&ts, NULL);
+  }
+  if (waited) {
+    uint64_t d = now_ns() - start;
+    t->tx_room_waits++;
+    t->tx_room_wait_ns += d;
+    t->room_waited_ns += d;
+  }
+}
+
+/*
  * Write records starting at p; returns the offset where the kernel said EAGAIN (len if all went).
  * Packets the kernel rejects for another reason (malformed, device down) count as tx_errors.
  */
@@ -273,6 +410,7 @@ static size_t write_records(tun_t *t, const uint8_t *p, size_t len) {
   size_t i = 0;
   while (i + 4 <= len) {
     uint32_t n = read_be32(p + i);
+    if (t->write_yield && t->vnet_hdr) wait_for_room(t, p + i + 4, n);
     ssize_t w = write(t->fd, p + i + 4, n);
     if (w < 0) {
       if (errno == EINTR) continue;
@@ -546,6 +684,7 @@ static napi_value tun_new(napi_env env, napi_callback_info info) {
   }
   t->fd = fd;
   udp_drops_init(&t->drops);
+  udp_room_init(&t->room);
   t->vnet_hdr = vnet;
   t->udp_coalesce = coalesce && (offload_flags & TUN_F_USO4) && (offload_flags & TUN_F_USO6);
   t->write_merge = t->udp_coalesce && write_merge;
@@ -751,6 +890,9 @@ static napi_value tun_stats(napi_env env, napi_callback_info info) {
   PUT("txYields", t->tx_yields);
   PUT("txReaderDrops", t->tx_reader_drops);
   PUT("txYieldUs", t->tx_yield_ns / 1000u);
+  PUT("txRoomWaits", t->tx_room_waits);
+  PUT("txRoomWaitUs", t->tx_room_wait_ns / 1000u);
+  PUT("txRoomGaveUp", t->tx_room_gave_up);
 #undef PUT
   return o;
 }

@@ -75,6 +75,12 @@ export interface TunStats {
   txReaderDrops?: number
   /** microseconds spent in those yields (mostly off the CPU while others ran) */
   txYieldUs?: number
+  /** UDP records written only after waiting for room in the receiving socket's buffer (see udpWriteYield) */
+  txRoomWaits?: number
+  /** microseconds spent (asleep) in those waits */
+  txRoomWaitUs?: number
+  /** waits that ended without room: the socket's reader made no progress for 1 ms, or a bound was reached */
+  txRoomGaveUp?: number
 }
 
 /**
@@ -123,6 +129,12 @@ export interface TunOptions extends AbortOptions {
    * goes"). Gated so that a receiver that keeps up, or a busy machine, does not get our time
    * handed to strangers. `'always'`: after every such record (an experiment). The counters are
    * those of the process's namespace: a device moved into another namespace never yields.
+   * The same gate (held 1 s after the drops, or after the last wait) turns on waiting for room:
+   * before writing a UDP record, the receiving socket's free buffer space is asked of the kernel
+   * (sock_diag; counted down locally between asks) and the writer sleeps, up to 2 ms, until the
+   * record fits, so that a reader that is briefly late loses nothing; a reader that makes no
+   * progress for 1 ms, or needs more than 5 ms of waiting in 20 ms (overloaded), is not waited
+   * for during the next 200 ms (native/tun/udp_room.h, tun.c wait_for_room).
    * Default true. Env: DMSNET_TUN_UDP_WRITE_YIELD (0/off/false, 1/on/true, always; anything else is an InvalidArgumentError).
    */
   udpWriteYield?: boolean | 'always'

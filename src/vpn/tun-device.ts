@@ -16,10 +16,21 @@ export interface NetdevTunFactoryOptions {
   netns?: string
 }
 
+/**
+ * Most bytes per TUN read batch (`createTun`'s batchBytes). A batch goes onto the tunnel stream as
+ * one yamux frame, and the peer can use a frame only once all of it arrived: with TCP's 60 KB
+ * segments the batch size is part of the inner TCP's round trip. `DMSNET_VPN_TUN_BATCH_BYTES`
+ * (bytes) is for before/after runs.
+ */
+function tunBatchBytes (): number {
+  const v = Number(process.env.DMSNET_VPN_TUN_BATCH_BYTES ?? 1024 * 1024)
+  return Number.isInteger(v) && v >= 64 * 1024 && v <= 16 * 1024 * 1024 ? v : 1024 * 1024
+}
+
 export function netdevTunFactory (factoryOptions: NetdevTunFactoryOptions = {}): TunFactory {
   const { netns } = factoryOptions
   return async (options: TunOpenOptions, abort?: AbortOptions): Promise<VpnTun> => {
-    const dev = await createTun({ name: options.name, mtu: options.mtu, offload: options.offload, netns, signal: abort?.signal })
+    const dev = await createTun({ name: options.name, mtu: options.mtu, offload: options.offload, netns, signal: abort?.signal, batchBytes: tunBatchBytes() })
     const where = { netns, signal: abort?.signal }
     try {
       // (in a namespace, `nodad` below is enough: /proc/sys here is the host's)
@@ -37,6 +48,9 @@ export function netdevTunFactory (factoryOptions: NetdevTunFactoryOptions = {}):
     let unsubscribe: (() => void) | undefined
     let reader: ((batch: Uint8Array) => void) | undefined
     let onError: ((evt: CustomEvent<Error>) => void) | undefined
+    let pauses = 0
+    let pausedAt = 0
+    let pausedMs = 0
     return {
       name: dev.name,
       vnetHdr: dev.offload,
@@ -48,14 +62,19 @@ export function netdevTunFactory (factoryOptions: NetdevTunFactoryOptions = {}):
       },
       pause () {
         // with no listener the device stops polling its fd
+        if (unsubscribe != null) { pauses++; pausedAt = performance.now() }
         unsubscribe?.()
         unsubscribe = undefined
       },
       resume () {
-        if (unsubscribe == null && reader != null && !dev.closed) unsubscribe = dev.onBatch(reader)
+        if (unsubscribe == null && reader != null && !dev.closed) {
+          unsubscribe = dev.onBatch(reader)
+          pausedMs += performance.now() - pausedAt
+        }
       },
       stats () {
-        return { ...dev.stats }
+        // readPauses / readPausedMs: the data path's backpressure (a peer's queue past half full)
+        return { ...dev.stats, readPauses: pauses, readPausedMs: Math.round(pausedMs) }
       },
       write (batch) {
         dev.writeBatch(batch)
