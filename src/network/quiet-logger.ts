@@ -9,6 +9,8 @@
  * identify and ping stream at both ends, to write nothing: without `DEBUG` in the environment no
  * namespace is enabled. So, when `DEBUG` is unset or empty, the host gets one disabled logger for
  * every component and scope; with `DEBUG` set, libp2p's own (nothing changes for debugging).
+ * The choice is made when the host starts: enabling a namespace later at run time (`debug.enable()`)
+ * has no effect on a host started without `DEBUG`; restart it with `DEBUG` set.
  */
 import type { ComponentLogger, Logger } from '@libp2p/interface'
 
