@@ -11,7 +11,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { createRefreshScheduler, tableRefreshStats, type TableRefreshStats } from '../../src/network/dht-refresh.js'
 import { startNode, type TestNode } from './helpers.js'
-import { NO_KEEPER, holdsPeer, routingTable, stopSelfQuery } from './dht-helpers.js'
+import { NO_KEEPER, holdsPeer, newcomerKnownOnlyTo, routingTable } from './dht-helpers.js'
 import { pause, waitFor } from '../helpers/wait.js'
 
 describe('network: routing-table refresh scheduler', () => {
@@ -127,13 +127,7 @@ describe('network: routing-table refresh on real nodes', () => {
     assert.ok(st.quiet > quiet, `a quiet refresh (every peer named is in A's table): ${JSON.stringify(st)}`)
     assert.ok(st.intervalsMs[0]! >= 2 * BASE, `period doubled: ${st.intervalsMs[0]}`)
     // the control: E, known only to B (E's self-query is stopped, so E asks nobody else)
-    const e = await startNode(OFF)
-    others.push(e)
-    stopSelfQuery(e)
-    const b = others[0]!
-    await e.net.dial(b.net.host.getMultiaddrs()[0]!)
-    await waitFor(async () => await holds(b, e), 20_000, 'B holds E')
-    assert.equal(await holds(a!, e), false, 'A does not know E yet')
+    const e = await newcomerKnownOnlyTo(others[0]!, a!, others)
     const novel = st.novel
     await forcedRefresh(a!)
     assert.ok(st.novel > novel, `a novel refresh (B named E): ${JSON.stringify(st)}`)

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { nextSelfQueryInterval, selfQueryPaceStats, type SelfQueryPaceStats } from '../../src/network/dht-self-query.js'
 import { startNode, type TestNode } from './helpers.js'
-import { NO_KEEPER, holdsPeer, routingTable, stopSelfQuery } from './dht-helpers.js'
+import { NO_KEEPER, holdsPeer, newcomerKnownOnlyTo, routingTable } from './dht-helpers.js'
 import { waitFor } from '../helpers/wait.js'
 
 describe('network: self-query period rule', () => {
@@ -45,13 +45,7 @@ describe('network: self-query on real nodes', () => {
     await waitFor(() => st.intervalMs >= 4 * BASE, 20_000, 'two quiet self-queries in a row (period 4x base)')
     assert.ok(st.quiet >= 2, JSON.stringify(st))
     // the control: E, known only to B (E's self-query is stopped, so E asks nobody else)
-    const e = await startNode(OFF)
-    others.push(e)
-    stopSelfQuery(e)
-    const b = others[0]!
-    await e.net.dial(b.net.host.getMultiaddrs()[0]!)
-    await waitFor(async () => await holds(b, e), 20_000, 'B holds E')
-    assert.equal(await holds(a!, e), false, 'A does not know E yet')
+    const e = await newcomerKnownOnlyTo(others[0]!, a!, others)
     await waitFor(() => st.intervalMs === BASE, 20_000, 'a novel self-query (B named E): period back to base')
     await waitFor(async () => await holds(a!, e), 20_000, 'A holds E')
   })
