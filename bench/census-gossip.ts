@@ -23,7 +23,7 @@ import { loadavg } from 'node:os'
 import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import { numArg, progress, stopServer, writeJsonLine } from './_lib/process.js'
+import { envArg, numArg, progress, stopServer, strArg, writeJsonLine } from './_lib/process.js'
 import { median, round } from './_lib/stats.js'
 import { windowProfile } from './_lib/census-prof.js'
 import { procCpuS, threadCpu, threadCpuPct } from './_lib/census-threads.js'
@@ -38,11 +38,9 @@ const ROUNDS = numArg('rounds', 3)
 const MESSAGES = numArg('messages', 200)
 const INTERVAL_MS = numArg('interval', 50)
 const IDLE_S = numArg('idle', 15)
-const wp = process.argv.indexOf('--window-prof')
-const WINDOW_PROF = wp >= 0 ? process.argv[wp + 1] : undefined
-const he = process.argv.indexOf('--hub-env')
+const WINDOW_PROF = strArg('window-prof')
 /** Environment for the hub's process only (`K=V ...`), e.g. a switch for a before/after. */
-const HUB_ENV = Object.fromEntries((he >= 0 ? process.argv[he + 1] ?? '' : '').split(/\s+/).filter(kv => kv.includes('=')).map(kv => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]))
+const HUB_ENV = envArg('hub-env')
 const TOPIC = '/dmsnet-bench/census-gossip'
 
 const here = dirname(fileURLToPath(import.meta.url))

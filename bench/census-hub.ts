@@ -30,7 +30,7 @@ import { loadavg, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { BenchDaemon, metricSum, type ProcSample } from './_lib/daemons.js'
-import { numArg, progress, serverAnnouncement, stopServer, writeJsonLine } from './_lib/process.js'
+import { envArg, numArg, progress, serverAnnouncement, stopServer, strArg, writeJsonLine } from './_lib/process.js'
 import { median, round } from './_lib/stats.js'
 import { windowProfile } from './_lib/census-prof.js'
 import { procCpuS, threadCpu, threadCpuPct, type ThreadCpu } from './_lib/census-threads.js'
@@ -43,11 +43,6 @@ const PROCS = numArg('procs', 2)
 const WARMUP_S = numArg('warmup', 120, true)
 const WINDOWS = numArg('windows', 3)
 const WINDOW_S = numArg('window', 180)
-const strArg = (name: string): string | undefined => {
-  const i = process.argv.indexOf(`--${name}`)
-  return i >= 0 ? process.argv[i + 1] : undefined
-}
-const envArg = (name: string): Record<string, string> => Object.fromEntries((strArg(name) ?? '').split(/\s+/).filter(kv => kv.includes('=')).map(kv => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]))
 const BASE_CLI = strArg('base-cli')
 const BASE_ENV = envArg('base-env')
 const ENV = envArg('env')

@@ -13,6 +13,17 @@ export function numArg (name: string, dflt: number, allowZero = false): number {
   return Number.isFinite(v) && (allowZero ? v >= 0 : v > 0) ? v : dflt
 }
 
+/** The word after `--<name>` on the command line, if given. */
+export function strArg (name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`)
+  return i >= 0 ? process.argv[i + 1] : undefined
+}
+
+/** `--<name> "K=V K2=V2"` as an environment (e.g. a switch for one side of a before/after). */
+export function envArg (name: string): Record<string, string> {
+  return Object.fromEntries((strArg(name) ?? '').split(/\s+/).filter(kv => kv.includes('=')).map(kv => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]))
+}
+
 /** A progress logger writing `[tag] msg` lines to stderr (stdout is kept for the result). */
 export function progress (tag: string): (msg: string) => void {
   return (msg) => { process.stderr.write(`[${tag}] ${msg}\n`) }
