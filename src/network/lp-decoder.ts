@@ -14,6 +14,7 @@
  * fails. `DMSNET_LP_DECODER_GUARD=0` leaves the decoders alone (for before/after benchmarks).
  */
 import { LengthPrefixedDecoder } from '@libp2p/utils'
+import { InvalidArgumentError } from '../errors.js'
 
 type LengthDecoder = ((data: { byteLength: number }) => number) & { bytes?: number }
 
@@ -25,11 +26,18 @@ const kWrapped = Symbol.for('dmsnet.lp-decoder.wrapped')
 
 export const lpDecoderStats = { guardedDecoders: 0, emptyEnds: 0 }
 
+/** `DMSNET_LP_DECODER_GUARD`: unset, 1/on/true -> guard; 0/off/false -> none; anything else is a typo, refused (a silent default would spoil a before/after). */
+export function lpDecoderGuardWanted (value: string | undefined): boolean {
+  if (value == null || value === '' || ['1', 'on', 'true'].includes(value)) return true
+  if (['0', 'off', 'false'].includes(value)) return false
+  throw new InvalidArgumentError(`DMSNET_LP_DECODER_GUARD: "${value}" is not one of 0, off, false, 1, on, true`)
+}
+
 /** Installs the guard on `LengthPrefixedDecoder` (idempotent); false when its shape is unknown. */
 export function guardLengthDecoders (): boolean {
   const proto = LengthPrefixedDecoder.prototype as unknown as Record<string | symbol, unknown> & { decode?: (buf: unknown) => Iterable<unknown> }
   if (proto[kGuarded] === true) return true
-  if (process.env.DMSNET_LP_DECODER_GUARD === '0') return false
+  if (!lpDecoderGuardWanted(process.env.DMSNET_LP_DECODER_GUARD)) return false
   const decode = proto.decode
   if (typeof decode !== 'function') return false
   proto.decode = function (this: { lengthDecoder?: LengthDecoder, [kWrapped]?: boolean }, buf: unknown): Iterable<unknown> {

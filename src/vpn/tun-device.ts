@@ -8,6 +8,7 @@ import { writeFile } from 'node:fs/promises'
 import { addAddress, addRoute, deleteRoute } from '../netdev/link.js'
 import { ip } from '../netdev/exec.js'
 import { createTun } from '../netdev/tun.js'
+import { InvalidArgumentError } from '../errors.js'
 import type { TunFactory, TunOpenOptions, VpnTun } from './types.js'
 import type { AbortOptions } from '@libp2p/interface'
 
@@ -22,9 +23,12 @@ export interface NetdevTunFactoryOptions {
  * segments the batch size is part of the inner TCP's round trip. `DMSNET_VPN_TUN_BATCH_BYTES`
  * (bytes) is for before/after runs.
  */
-function tunBatchBytes (): number {
-  const v = Number(process.env.DMSNET_VPN_TUN_BATCH_BYTES ?? 1024 * 1024)
-  return Number.isInteger(v) && v >= 64 * 1024 && v <= 16 * 1024 * 1024 ? v : 1024 * 1024
+export function tunBatchBytes (value = process.env.DMSNET_VPN_TUN_BATCH_BYTES): number {
+  if (value == null || value === '') return 1024 * 1024
+  const v = Number(value)
+  // a typo must not silently measure the default in a before/after run
+  if (!Number.isInteger(v) || v < 64 * 1024 || v > 16 * 1024 * 1024) throw new InvalidArgumentError(`DMSNET_VPN_TUN_BATCH_BYTES: "${value}" is not a whole number of bytes from 65536 to 16777216`)
+  return v
 }
 
 export function netdevTunFactory (factoryOptions: NetdevTunFactoryOptions = {}): TunFactory {

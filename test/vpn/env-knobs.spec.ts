@@ -1,0 +1,21 @@
+/**
+ * The before/after switches of stop 25 take only their documented values: a typo is refused with
+ * InvalidArgumentError instead of silently measuring the default.
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { tunBatchBytes } from '../../src/vpn/tun-device.js'
+import { lpDecoderGuardWanted } from '../../src/network/lp-decoder.js'
+
+test('DMSNET_VPN_TUN_BATCH_BYTES: default, a valid size, and typos refused', () => {
+  assert.equal(tunBatchBytes(undefined), 1024 * 1024)
+  assert.equal(tunBatchBytes('262144'), 262144)
+  for (const bad of ['256k', '100', '1e9', 'x']) assert.throws(() => tunBatchBytes(bad), { name: 'InvalidArgumentError' }, bad)
+})
+
+test('DMSNET_LP_DECODER_GUARD: on by default, off by 0/off/false, typos refused', () => {
+  assert.equal(lpDecoderGuardWanted(undefined), true)
+  assert.equal(lpDecoderGuardWanted('on'), true)
+  for (const off of ['0', 'off', 'false']) assert.equal(lpDecoderGuardWanted(off), false)
+  assert.throws(() => lpDecoderGuardWanted('of'), { name: 'InvalidArgumentError' })
+})
