@@ -335,6 +335,10 @@ export const RawConfigSchema = z.strictObject({
     /** This node's DNS label in a VPN it starts (`<name>.<domain>`); empty: `p-<last 8 of the peer id>`. */
     name: str('a DNS label').regex(/^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)?$/, { error: 'a lower-case DNS label (a-z, 0-9, -), or empty' }).default(''),
     // --- end vpnsec ---
+    // --- inner TCP over the tunnel (src/vpn/tun-device.ts, docs/vpn.md "Inner TCP") ---
+    /** TCP congestion control the VPN's routes suggest (`congctl`, not locked); '' = the host's default. */
+    congestionControl: str('a TCP congestion control name').regex(/^([a-z0-9_]{1,15})?$/, { error: 'a TCP congestion control name such as cubic (see /proc/sys/net/ipv4/tcp_available_congestion_control), or empty' }).default('cubic'),
+    // --- end inner TCP ---
     // --- DNS forwarding of names outside vpn.domain (src/vpn/dns-forward.ts, docs/vpn.md) ---
     dnsForward: z.strictObject({
       enabled: bool().default(true),

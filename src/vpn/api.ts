@@ -36,6 +36,8 @@ export interface VpnConfig {
   allowNetworkSwitch?: boolean
   /** Forwarding of names outside the domain (`vpn.dnsForward`); default on, resolv.conf. */
   dnsForward?: DnsForwardConfig
+  /** TCP congestion control suggested on the VPN's routes (docs/vpn.md, "Inner TCP"); '' = the host's default. */
+  congestionControl?: string
 }
 
 export interface CreateVpnOptions {

@@ -43,7 +43,8 @@ export class LocalDevice {
       mtu: m.mtu,
       offload: this.opts.offload,
       addresses: [`${self.ipv4}/${v4.prefixLen}`, `${self.ipv6}/${v6.prefixLen}`],
-      routes
+      routes,
+      congestionControl: this.opts.config.congestionControl ?? configDefaults.vpn.congestionControl
     }, options)
     this.routes = routes
     this.opts.data.attachTun(tun)

@@ -6,7 +6,7 @@
  */
 import { writeFile } from 'node:fs/promises'
 import { addAddress, addRoute, deleteRoute } from '../netdev/link.js'
-import { ip } from '../netdev/exec.js'
+import { ip, ipJson } from '../netdev/exec.js'
 import { createTun } from '../netdev/tun.js'
 import { InvalidArgumentError } from '../errors.js'
 import type { TunFactory, TunOpenOptions, VpnTun } from './types.js'
@@ -31,11 +31,57 @@ export function tunBatchBytes (value = process.env.DMSNET_VPN_TUN_BATCH_BYTES): 
   return v
 }
 
+interface KernelRoute { dst: string, prefsrc?: string, scope?: string, metric?: number }
+
+/**
+ * Suggests congestion control `cc` on one route (`ip route replace ... congctl`): a connection over it
+ * starts with `cc` (replacing one the application set before connect()); not locked, so the
+ * application may still switch it afterwards (TCP_CONGESTION). Why: docs/vpn.md, "Inner TCP".
+ * Returns false when the kernel refused (no such algorithm): the route then stays as it was.
+ */
+async function suggestCongestionControl (args: string[], cc: string, netns: string | undefined, signal: AbortSignal | undefined): Promise<boolean> {
+  try {
+    await ip([...args, 'congctl', cc], netns, { signal })
+    return true
+  } catch (err) {
+    if (signal?.aborted === true) throw err
+    return false
+  }
+}
+
+/**
+ * `cc` on the routes the kernel made for the device's addresses (the VPN's prefixes; not IPv6
+ * link-local), rebuilt with their own attributes. Returns how many carry it now.
+ */
+async function congestionControlOnPrefixes (dev: string, cc: string, netns: string | undefined, signal: AbortSignal | undefined): Promise<number> {
+  let n = 0
+  for (const family of ['-4', '-6']) {
+    for (const r of await ipJson<KernelRoute>([family, 'route', 'show', 'dev', dev, 'proto', 'kernel'], netns, { signal })) {
+      if (r.dst.toLowerCase().startsWith('fe80:')) continue
+      const args = [family, 'route', 'replace', r.dst, 'dev', dev, 'proto', 'kernel']
+      if (r.scope != null) args.push('scope', r.scope)
+      if (r.prefsrc != null) args.push('src', r.prefsrc)
+      if (r.metric != null) args.push('metric', String(r.metric))
+      if (await suggestCongestionControl(args, cc, netns, signal)) n++
+    }
+  }
+  return n
+}
+
 export function netdevTunFactory (factoryOptions: NetdevTunFactoryOptions = {}): TunFactory {
   const { netns } = factoryOptions
   return async (options: TunOpenOptions, abort?: AbortOptions): Promise<VpnTun> => {
     const dev = await createTun({ name: options.name, mtu: options.mtu, offload: options.offload, netns, signal: abort?.signal, batchBytes: tunBatchBytes() })
     const where = { netns, signal: abort?.signal }
+    const cc = options.congestionControl ?? ''
+    /** The device's prefixes, and the extra routes, that carry `congctl cc`. */
+    let congctlPrefixes = 0
+    const congctlExtra = new Set<string>()
+    /** Routes an extra prefix into the device (validated by addRoute), with `cc` suggested on it. */
+    const routeInto = async (dst: string, signal?: AbortSignal): Promise<void> => {
+      await addRoute({ dst, dev: dev.name }, { netns, signal })
+      if (cc !== '' && await suggestCongestionControl([dst.includes(':') ? '-6' : '-4', 'route', 'replace', dst, 'dev', dev.name], cc, netns, signal)) congctlExtra.add(dst)
+    }
     try {
       // (in a namespace, `nodad` below is enough: /proc/sys here is the host's)
       if (netns == null) await writeFile(`/proc/sys/net/ipv6/conf/${dev.name}/accept_dad`, '0').catch(() => {})
@@ -43,7 +89,8 @@ export function netdevTunFactory (factoryOptions: NetdevTunFactoryOptions = {}):
         if (a.includes(':')) await ip(['-6', 'addr', 'replace', a, 'dev', dev.name, 'nodad'], netns, where)
         else await addAddress(dev.name, a, where)
       }
-      for (const r of options.routes) await addRoute({ dst: r, dev: dev.name }, where)
+      if (cc !== '') congctlPrefixes = await congestionControlOnPrefixes(dev.name, cc, netns, abort?.signal)
+      for (const r of options.routes) await routeInto(r, abort?.signal)
     } catch (err) {
       await dev.close().catch(() => {})
       throw err
@@ -78,14 +125,19 @@ export function netdevTunFactory (factoryOptions: NetdevTunFactoryOptions = {}):
       },
       stats () {
         // readPauses / readPausedMs: the data path's backpressure (a peer's queue past half full)
-        return { ...dev.stats, readPauses: pauses, readPausedMs: Math.round(pausedMs) }
+        // congctlRoutes: routes carrying vpn.congestionControl (0 with '' or a kernel without it)
+        return { ...dev.stats, readPauses: pauses, readPausedMs: Math.round(pausedMs), congctlRoutes: congctlPrefixes + congctlExtra.size }
       },
       write (batch) {
         dev.writeBatch(batch)
       },
       async setRoutes (next: string[]) {
-        for (const r of routes) if (!next.includes(r)) await deleteRoute({ dst: r, dev: dev.name }, { netns }).catch(() => {})
-        for (const r of next) if (!routes.includes(r)) await addRoute({ dst: r, dev: dev.name }, { netns })
+        for (const r of routes) {
+          if (next.includes(r)) continue
+          await deleteRoute({ dst: r, dev: dev.name }, { netns }).catch(() => {})
+          congctlExtra.delete(r)
+        }
+        for (const r of next) if (!routes.includes(r)) await routeInto(r)
         routes = [...next]
       },
       async close () {

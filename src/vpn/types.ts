@@ -37,6 +37,11 @@ export interface TunOpenOptions {
   addresses: string[]
   /** Extra prefixes to route into the device (subnets behind other members). */
   routes: string[]
+  /**
+   * TCP congestion control the device's routes give new connections (`ip route ... congctl`, not
+   * locked: an application may switch a connection afterwards); '' or undefined: the host's default.
+   */
+  congestionControl?: string
 }
 
 /** Opens and configures the TUN device (address, MTU, routes, link up). */

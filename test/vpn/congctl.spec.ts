@@ -1,0 +1,84 @@
+/**
+ * `vpn.congestionControl` (docs/vpn.md, "Inner TCP"): the VPN device's routes (its IPv4 and IPv6
+ * prefixes and the extra routes behind members) carry `congctl`, so a TCP connection over the VPN
+ * starts with that algorithm while the namespace's default stays for everything else; the route
+ * is not locked (an application may still switch a connection with TCP_CONGESTION); a name the kernel does not
+ * have leaves the routes as they were. Real TUN devices in a namespace; the algorithm each socket
+ * got is read back with getsockopt(TCP_CONGESTION) by a python3 process in that namespace.
+ */
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { netdevTunFactory } from '../../src/vpn/tun-device.js'
+import { loadConfig } from '../../src/config/load.js'
+import { netnsFixture, type NetnsFixture } from '../helpers/netns.js'
+import { requireRoot } from '../helpers/root.js'
+import type { VpnTun } from '../../src/vpn/types.js'
+
+/**
+ * Opens a TCP connection to each `addr` (port 9, nobody answers: it stays in SYN-SENT) and prints
+ * the algorithm it has; `reno:ADDR` switches to reno once connecting (the route's choice is made at
+ * connect(), replacing one set before it; after it, an unlocked route lets the application choose).
+ */
+const PROBE = `
+import socket, sys
+out = []
+for a in sys.argv[1:]:
+    own = a.startswith('reno:')
+    a = a[5:] if own else a
+    s = socket.socket(socket.AF_INET6 if ':' in a else socket.AF_INET, socket.SOCK_STREAM)
+    s.setblocking(False)
+    s.connect_ex((a, 9))
+    if own: s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, b'reno')
+    out.append(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, 16).split(b'\\0')[0].decode())
+print(' '.join(out))
+`
+
+async function congestionOf (net: NetnsFixture, ns: string, addrs: string[]): Promise<string[]> {
+  return (await net.exec(ns, 'python3', ['-c', PROBE, ...addrs])).trim().split(' ')
+}
+
+async function open (net: NetnsFixture, ns: string, stem: string, v4: string, v6: string, routes: string[], congestionControl: string): Promise<VpnTun> {
+  return await netdevTunFactory({ netns: ns })({ name: net.ifname(stem), mtu: 1420, offload: true, addresses: [v4, v6], routes, congestionControl })
+}
+
+test('vpn.congestionControl: the device\'s prefixes and extra routes suggest it; other routes keep the default, and an application may still switch', async t => {
+  if (!requireRoot(t)) return
+  const net = netnsFixture(t)
+  const ns = await net.namespace('cc')
+  // the namespace's default is reno, so both what the routes change and what they leave alone show
+  await net.exec(ns, 'sysctl', ['-qw', 'net.ipv4.tcp_congestion_control=reno'])
+  const vpn = await open(net, ns, 'cv', '10.86.0.1/24', 'fd86::1/64', ['10.87.0.0/24'], 'cubic')
+  t.after(async () => { await vpn.close() })
+  // the positive control: a device opened with '' (the host's default) next to it
+  const plain = await open(net, ns, 'cp', '10.88.0.1/24', 'fd88::1/64', [], '')
+  t.after(async () => { await plain.close() })
+
+  assert.equal(vpn.stats?.().congctlRoutes, 3, 'IPv4 prefix, IPv6 prefix, the extra route')
+  assert.equal(plain.stats?.().congctlRoutes, 0)
+  assert.match(await net.exec(ns, 'ip', ['-4', 'route', 'show', '10.86.0.0/24']), /proto kernel scope link src 10\.86\.0\.1 .*congctl cubic/)
+  assert.deepEqual(await congestionOf(net, ns, ['10.86.0.2', 'fd86::2', '10.87.0.9', '10.88.0.2', 'fd88::2', 'reno:10.86.0.3']),
+    ['cubic', 'cubic', 'cubic', 'reno', 'reno', 'reno'])
+
+  // routes set later (setRoutes) get it too, and lose it with the route
+  await vpn.setRoutes?.(['10.89.0.0/24'])
+  assert.equal(vpn.stats?.().congctlRoutes, 3)
+  assert.deepEqual(await congestionOf(net, ns, ['10.89.0.7']), ['cubic'])
+})
+
+test('vpn.congestionControl: a name the kernel does not have leaves the routes as they were', async t => {
+  if (!requireRoot(t)) return
+  const net = netnsFixture(t)
+  const ns = await net.namespace('cx')
+  await net.exec(ns, 'sysctl', ['-qw', 'net.ipv4.tcp_congestion_control=reno'])
+  const vpn = await open(net, ns, 'cn', '10.90.0.1/24', 'fd90::1/64', ['10.91.0.0/24'], 'nosuchcc')
+  t.after(async () => { await vpn.close() })
+  assert.equal(vpn.stats?.().congctlRoutes, 0)
+  assert.deepEqual(await congestionOf(net, ns, ['10.90.0.2', 'fd90::2', '10.91.0.9']), ['reno', 'reno', 'reno'])
+})
+
+test('vpn.congestionControl: cubic by default; a malformed name is a ConfigError naming the key', () => {
+  assert.equal(loadConfig({}).vpn.congestionControl, 'cubic')
+  assert.equal(loadConfig({ base: { vpn: { congestionControl: '' } } }).vpn.congestionControl, '')
+  assert.throws(() => loadConfig({ env: { DMSNET_VPN_CONGESTION_CONTROL: 'BBR; rm' } }),
+    (e: Error & { issues?: Array<{ key: string }> }) => e.name === 'ConfigError' && e.issues?.[0]?.key === 'vpn.congestionControl')
+})
