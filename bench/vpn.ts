@@ -39,7 +39,10 @@
  * - vpn_tcp_acks_per_mb: packets B read from its TUN during VPN TCP (the inner TCP's ACKs) per MB carried.
  * - vpn_udp_rate_lost_at: the same counters for the `--udp-rate` runs (summed over runs).
  * `--udp-only`: only the `--udp-rate` phases (veth UDP, VPN UDP) per run, for quick A/B runs of the UDP path.
- * Usage: npm run bench -- vpn [--runs 3] [--secs 5] [--warmup 3] [--no-offload] [--udp-rate 5G] [--udp-len 1392] [--profile DIR] [--no-rcvbuf-probe] [--loss-only] [--udp-only] [--idle-before SECS]
+ * `--congestion-control NAME|host`: the nodes' `vpn.congestionControl` (default: the config's, cubic; `host`:
+ *   none on the routes, the namespaces' default, this host's BBR), for A/B runs of that setting; never
+ *   pins anything on the iperf3 side. vpn_tcp_congestion: what the inner TCP got (routes' name or the default).
+ * Usage: npm run bench -- vpn [--runs 3] [--secs 5] [--warmup 3] [--no-offload] [--udp-rate 5G] [--udp-len 1392] [--profile DIR] [--no-rcvbuf-probe] [--loss-only] [--udp-only] [--idle-before SECS] [--congestion-control NAME|host]
  * DMSNET_TUN_UDP_COALESCE=0 in the environment turns the TUN's UDP coalescing off (the "before").
  * Progress on stderr; the last stdout line is one JSON object. Needs root (namespaces, TUN).
  */
@@ -205,7 +208,11 @@ async function main (): Promise<Record<string, unknown>> {
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) {
     throw new BenchRunError('needs root (network namespaces, TUN devices)')
   }
-  const world = await createVpnWorld(undefined, ['a', 'b'], { extraArgs: offload ? [] : ['--no-offload'] })
+  const ccIdx = process.argv.indexOf('--congestion-control')
+  const ccArg = ccIdx >= 0 ? process.argv[ccIdx + 1] : undefined
+  if (ccIdx >= 0 && (ccArg == null || !/^(host|[a-z0-9_]{1,15})$/.test(ccArg))) throw new BenchRunError('--congestion-control takes an algorithm name or host')
+  const ccArgs = ccArg == null ? [] : ['--vpn-config', JSON.stringify({ congestionControl: ccArg === 'host' ? '' : ccArg })]
+  const world = await createVpnWorld(undefined, ['a', 'b'], { extraArgs: [...(offload ? [] : ['--no-offload']), ...ccArgs] })
   const onSignal = (): void => { void world.cleanup().finally(() => process.exit(130)) }
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
@@ -215,7 +222,11 @@ async function main (): Promise<Record<string, unknown>> {
     const vpnB = st.peers.find(p => p.peerId === b.peerId)!.ipv4
     await b.call('waitLink', { peerId: a.peerId })
     await world.net.status(a.ns, 'ping', ['-c', '3', '-i', '0.2', vpnB])
-    log(`two namespaces up; VPN ${st.ipv4} -> ${vpnB}, underlay ${a.underlayIp} -> ${b.underlayIp}, offload ${offload}`)
+    // the algorithm the inner TCP starts with: the routes' (vpn.congestionControl) or the namespace's default
+    const nsDefault = (await world.net.exec(a.ns, 'sysctl', ['-n', 'net.ipv4.tcp_congestion_control'])).trim()
+    const routeCc = /congctl (\S+)/.exec(await world.net.exec(a.ns, 'ip', ['-4', 'route', 'show', 'dev', st.interface ?? '']))?.[1]
+    const innerCc = { routes: routeCc ?? null, namespaceDefault: nsDefault, used: routeCc ?? nsDefault }
+    log(`two namespaces up; VPN ${st.ipv4} -> ${vpnB}, underlay ${a.underlayIp} -> ${b.underlayIp}, offload ${offload}, inner TCP ${innerCc.used}`)
 
     // A cold tunnel (fresh stream at yamux's 256 KiB window, cold JIT, V8 heap not yet grown)
     // carries about half of what it does from the second run on (8-10 CPU-s/GB against 4). Both
@@ -357,6 +368,7 @@ async function main (): Promise<Record<string, unknown>> {
       vpn_udp_rcvbuf_drop_pct: round(stats(series.vpn_udp_rcvbuf_pct!)?.median, 1),
       // the same for the bare stream: what the VPN's own work adds per GB, apart from noise + yamux
       stream_cpu_s_per_gb: round(stats(series.stream_cpu!)?.median, 2),
+      vpn_tcp_congestion: innerCc,
       vpn_tcp_vs_stream: round((stats(series.vpn_tcp!)?.median ?? NaN) / (stats(series.stream!)?.median ?? NaN), 2),
       vpn_udp_vs_veth: round((stats(series.vpn_udp!)?.median ?? NaN) / (stats(series.veth_udp!)?.median ?? NaN), 2),
       vpn_rtt_vs_stream: round((stats(series.vpn_rtt!)?.median ?? NaN) / (stats(series.stream_rtt!)?.median ?? NaN), 2),
