@@ -43,6 +43,8 @@ export interface JobNetworkOptions {
   vpnAddress: () => string | undefined
   /** VPN prefix (what job namespaces route to the bridge). */
   vpnCidr: () => string | undefined
+  /** `congctl` on a job namespace's route to the VPN prefix, as on the VPN device's (tun-device.ts); '' = none. */
+  congestionControl?: string
 }
 
 export interface JobNetwork {
@@ -102,7 +104,13 @@ export function createJobNetwork (options: JobNetworkOptions): JobNetwork {
       try {
         await bridge!.attach(hostIf, abort)
         const cidr = options.vpnCidr()
-        await ip(['route', 'replace', cidr ?? 'default', 'via', gateway, 'dev', jobIf], netns, abort)
+        const route = ['route', 'replace', cidr ?? 'default', 'via', gateway, 'dev', jobIf]
+        // the job's TCP to members starts with the VPN's algorithm (docs/vpn.md, "Inner TCP"); never
+        // on a default route (that would be all the job's traffic); a kernel without it: plain route
+        const cc = cidr != null ? options.congestionControl ?? '' : ''
+        if (cc === '' || !await ip([...route, 'congctl', cc], netns, abort).then(() => true, (err: unknown) => { if (abort?.signal?.aborted === true) throw err; return false })) {
+          await ip(route, netns, abort)
+        }
       } catch (err) {
         await veth.delete().catch(() => {})
         throw err

@@ -14,6 +14,7 @@
  * starts the VPN is its authority: it assigns addresses, persists them, and pushes each snapshot to
  * every member; members persist the last snapshot they accepted so a restart resumes it.
  */
+import { configDefaults } from '../config/schema.js'
 import { TypedEventEmitter } from 'main-event'
 import { InvalidArgumentError } from '../errors.js'
 import { createAddressPlan, type AddressPlan } from './address-plan.js'
@@ -127,7 +128,8 @@ class DmsnetVpn extends TypedEventEmitter<VpnEvents> implements Vpn {
       subnet: opts.jobSubnet,
       tunName: () => this.data.tun?.name,
       vpnAddress: () => this.current?.members.find(m => m.peerId === this.peerId)?.ipv4,
-      vpnCidr: () => this.current?.cidr
+      vpnCidr: () => this.current?.cidr,
+      congestionControl: opts.config.congestionControl ?? configDefaults.vpn.congestionControl
     })
   }
 

@@ -34,6 +34,8 @@ test('vpn: job namespace attached through veth + bridge; port mapping', { timeou
   await t.test('a process in the job namespace reaches another node\'s VPN address', async () => {
     const r = await world.net.status(job, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', ipOf(b)], { timeoutMs: 15_000 })
     assert.equal(r.code, 0, r.stdout)
+    // its TCP towards members starts with the VPN's congestion control, like the node's own (vpn.congestionControl)
+    assert.match(await world.net.exec(job, 'ip', ['-4', 'route', 'show']), /^100\.64\.0\.0\/10 via \S+ dev \S+ congctl cubic/m)
   })
 
   await t.test('a job port is exposed on the node\'s VPN address, and removed', async () => {
