@@ -36,6 +36,9 @@
  * when traffic starts: V8's memory reducer has run).
  * The nodes run with the daemon's node flags (src/cli/commands/up/node-flags.ts; DMSNET_NODE_FLAGS
  * replaces them, for a before/after).
+ * - vpn_tcp_sched / stream_sched: during VPN TCP and the bare stream, the share of a core each node's main
+ *   thread spent on a CPU (aRun, bRun) and runnable but waiting for one (aWait, bWait), and the machine's
+ *   idle cores (medians over runs): run + wait near 1 means CPU-bound even with cores idle.
  * - vpn_tcp_acks_per_mb: packets B read from its TUN during VPN TCP (the inner TCP's ACKs) per MB carried.
  * - vpn_udp_rate_lost_at: the same counters for the `--udp-rate` runs (summed over runs).
  * `--udp-only`: only the `--udp-rate` phases (veth UDP, VPN UDP) per run, for quick A/B runs of the UDP path.
@@ -48,7 +51,7 @@
  */
 import { mkdirSync } from 'node:fs'
 import { daemonNodeFlags } from '../src/cli/commands/up/node-flags.js'
-import { newPhaseLog, phase } from './_lib/vpn-phase.js'
+import { newPhaseLog, phase, withSched, type SchedShares } from './_lib/vpn-phase.js'
 import { createVpnWorld, specOf, type VpnNodeProc, type VpnWorld } from '../test/e2e/vpn-harness.js'
 import type { VpnStatus } from '../src/vpn/types.js'
 
@@ -256,6 +259,12 @@ async function main (): Promise<Record<string, unknown>> {
       vpn_tcp: [], veth_tcp: [], vpn_udp: [], veth_udp: [], vpn_udp_loss_500m: [], veth_udp_loss_500m: [], vpn_udp_loss_500m_w2m: [], veth_udp_loss_500m_w2m: [], vpn_udp_rcvbuf_pct: [], vpn_udp_cpu_carried: [], stream: [], vpn_rtt: [], veth_rtt: [], stream_rtt: [], vpn_tcp_cpu: [], vpn_tcp_acks_per_mb: [], vpn_udp_cpu: [], stream_cpu: [], tcp_vs_stream_same_run: [], udp_vs_veth_same_run: [], rtt_vs_stream_same_run: []
     }
     const push = (k: string, v: number): void => { series[k]!.push(v) }
+    /** Scheduling shares per TCP phase (see withSched): whether the nodes wanted more CPU than they got. */
+    const schedSeries: Record<string, SchedShares[]> = { vpn_tcp: [], stream: [] }
+    const pushSched = (k: string, v: SchedShares): void => { schedSeries[k]!.push(v) }
+    const schedMedian = (k: string): Record<string, number | null> | null => schedSeries[k]!.length === 0
+      ? null
+      : Object.fromEntries((['aRun', 'aWait', 'bRun', 'bWait', 'idleCores'] as const).map(f => [f, round(stats(schedSeries[k]!.map(x => x[f]))?.median, 2)]))
     const lostAt: LossCounts = { rcvbuf: 0, tunTx: 0, linkQueue: 0, tunWrite: 0 }
     const lostAtW2m: LossCounts = { rcvbuf: 0, tunTx: 0, linkQueue: 0, tunWrite: 0 }
     const lostAtRate: LossCounts = { rcvbuf: 0, tunTx: 0, linkQueue: 0, tunWrite: 0 }
@@ -265,7 +274,8 @@ async function main (): Promise<Record<string, unknown>> {
     const streamRun = async (): Promise<void> => {
       try {
         const c0 = await nodesCpuS(nodes)
-        const bulk = await a.call<{ gbps: number, bytes: number }>('bulk', { peerId: b.peerId, seconds: secs }, (secs + 60) * 1000)
+        const { r: bulk, sched } = await withSched(nodes, async () => await a.call<{ gbps: number, bytes: number }>('bulk', { peerId: b.peerId, seconds: secs }, (secs + 60) * 1000))
+        pushSched('stream', sched)
         push('stream_cpu', (await nodesCpuS(nodes) - c0) / (bulk.bytes / 1e9))
         push('stream', bulk.gbps)
       } catch (err) { throw new BenchRunError(`bare stream run failed: ${(err as Error).message}`) }
@@ -282,7 +292,8 @@ async function main (): Promise<Record<string, unknown>> {
       const tcp = await run('vpn_tcp', async () => {
         // the inner TCP's ACKs come back through the VPN (B reads them, A writes them): per MB carried
         const b0 = (await b.call<VpnStatus>('status')).tun
-        const r = await profiled(nodes, 'tcp', i === 0, async () => await iperfVpn(world, a, b, vpnB, secs, false))
+        const { r, sched } = await withSched(nodes, async () => await profiled(nodes, 'tcp', i === 0, async () => await iperfVpn(world, a, b, vpnB, secs, false)))
+        pushSched('vpn_tcp', sched)
         const b1 = (await b.call<VpnStatus>('status')).tun
         push('vpn_tcp_acks_per_mb', ((b1?.rxPackets ?? NaN) - (b0?.rxPackets ?? NaN)) / (r.gbps * secs / 8 * 1000))
         return r
@@ -369,6 +380,9 @@ async function main (): Promise<Record<string, unknown>> {
       // the same for the bare stream: what the VPN's own work adds per GB, apart from noise + yamux
       stream_cpu_s_per_gb: round(stats(series.stream_cpu!)?.median, 2),
       vpn_tcp_congestion: innerCc,
+      // medians over runs of each node's main thread on a CPU / runnable but waiting for one, and the idle cores
+      vpn_tcp_sched: schedMedian('vpn_tcp'),
+      stream_sched: schedMedian('stream'),
       vpn_tcp_vs_stream: round((stats(series.vpn_tcp!)?.median ?? NaN) / (stats(series.stream!)?.median ?? NaN), 2),
       vpn_udp_vs_veth: round((stats(series.vpn_udp!)?.median ?? NaN) / (stats(series.veth_udp!)?.median ?? NaN), 2),
       vpn_rtt_vs_stream: round((stats(series.vpn_rtt!)?.median ?? NaN) / (stats(series.stream_rtt!)?.median ?? NaN), 2),

@@ -9,7 +9,8 @@
  * full GC shrinks V8's heap limits, and the next phase then ran 10-15 major GCs in 3 s (0 without)
  * at half the throughput (measured with vpn-node's `gc` counts).
  */
-import { loadavg } from 'node:os'
+import { readFileSync } from 'node:fs'
+import { cpus, loadavg } from 'node:os'
 import type { VpnNodeProc } from '../../test/e2e/vpn-harness.js'
 import type { VpnStatus } from '../../src/vpn/types.js'
 
@@ -87,3 +88,30 @@ export async function phase<T> (log: PhaseLog, nodes: VpnNodeProc[], name: strin
   log.arrayBuffersMb[name] = Math.round(Math.max(log.arrayBuffersMb[name] ?? 0, ...g1.map(g => g.arrayBuffersMb)))
   return r
 }
+
+/** Shares of one core over a phase: each node's main thread on a CPU (`run`) and runnable but waiting for one (`wait`), and the machine's idle cores. */
+export interface SchedShares { aRun: number, aWait: number, bRun: number, bWait: number, idleCores: number }
+
+/** /proc/stat's idle + iowait and total jiffies (all CPUs). */
+function cpuJiffies (): { idle: number, total: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number)
+  return { idle: f[3]! + f[4]!, total: f.reduce((s, x) => s + x, 0) }
+}
+
+/**
+ * Runs `fn` and returns its result with the nodes' scheduling shares over it (`nodes` = [a, b]):
+ * a node with run + wait near 1 is CPU-bound even when `run` alone looks like spare time.
+ */
+export async function withSched<T> (nodes: VpnNodeProc[], fn: () => Promise<T>): Promise<{ r: T, sched: SchedShares }> {
+  const s0 = await Promise.all(nodes.map(async n => await n.call<{ runNs: number, waitNs: number }>('sched')))
+  const j0 = cpuJiffies()
+  const t0 = performance.now()
+  const r = await fn()
+  const ns = (performance.now() - t0) * 1e6
+  const j1 = cpuJiffies()
+  const s1 = await Promise.all(nodes.map(async n => await n.call<{ runNs: number, waitNs: number }>('sched')))
+  const share = (i: number, k: 'runNs' | 'waitNs'): number => Math.round((s1[i]![k] - s0[i]![k]) / ns * 100) / 100
+  const idleCores = Math.round((j1.idle - j0.idle) / (j1.total - j0.total) * cpus().length * 100) / 100
+  return { r, sched: { aRun: share(0, 'runNs'), aWait: share(0, 'waitNs'), bRun: share(1, 'runNs'), bWait: share(1, 'waitNs'), idleCores } }
+}
+

@@ -11,7 +11,7 @@
  */
 import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
-import { writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { setImmediate as yieldToLoop } from 'node:timers/promises'
 import { Session } from 'node:inspector/promises'
 import { constants as perfConstants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks'
@@ -168,6 +168,12 @@ async function run (c: Cmd): Promise<unknown> {
       return { bytes: received, seconds: secs, gbps: received * 8 / secs / 1e9 }
     }
     case 'cpu': return process.cpuUsage() // for the benchmark's CPU-s/GB figures
+    case 'sched': {
+      // the main thread's time on a CPU and waiting for one (ns, /proc/self/schedstat): bench vpn's
+      // `*_sched` tell CPU-bound (runnable, waiting for a CPU) from waiting for work
+      const [runNs, waitNs] = (await readFile('/proc/self/schedstat', 'utf8')).split(' ').map(Number)
+      return { runNs, waitNs }
+    }
     case 'gc': {
       // with the heap and ArrayBuffer bytes at this moment: a major GC storm with a flat heap
       // points at external memory (the benchmark records both per phase)
