@@ -8,22 +8,15 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { registerHooks } from 'node:module'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { StreamHandlerOptions } from '@libp2p/interface'
+import { trackResolvedModules } from '../helpers/resolved-modules.js'
 
-// every module resolved from here on; the daemon's modules are imported below, after this hook
-const resolved = new Set<string>()
-registerHooks({
-  resolve (specifier, context, next) {
-    const r = next(specifier, context)
-    resolved.add(r.url)
-    return r
-  }
-})
-const loadedSwarmCode = (): string[] => [...resolved].filter(u => /\/swarm\/swarm\.[jt]s$|\/features\/swarm-impl\.[jt]s$/.test(u))
+// every module resolved from here on; the daemon's modules are imported below, after this
+const resolved = trackResolvedModules()
+const loadedSwarmCode = (): string[] => resolved.urls().filter(u => /\/swarm\/swarm\.[jt]s$|\/features\/swarm-impl\.[jt]s$/.test(u))
 
 const { loadConfig } = await import('../../src/config/load.js')
 const { createNode } = await import('../../src/daemon/node.js')

@@ -6,22 +6,15 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { registerHooks } from 'node:module'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { StreamHandlerOptions } from '@libp2p/interface'
+import { trackResolvedModules } from '../helpers/resolved-modules.js'
 
-// every module resolved from here on; the daemon's modules are imported below, after this hook
-const resolved = new Set<string>()
-registerHooks({
-  resolve (specifier, context, next) {
-    const r = next(specifier, context)
-    resolved.add(r.url)
-    return r
-  }
-})
-const loadedVpnCode = (): string[] => [...resolved].filter(u => /\/vpn\/vpn\.[jt]s$|\/features\/vpn-impl\.[jt]s$/.test(u))
+// every module resolved from here on; the daemon's modules are imported below, after this
+const resolved = trackResolvedModules()
+const loadedVpnCode = (): string[] => resolved.urls().filter(u => /\/vpn\/vpn\.[jt]s$|\/features\/vpn-impl\.[jt]s$/.test(u))
 
 const { loadConfig } = await import('../../src/config/load.js')
 const { createNode } = await import('../../src/daemon/node.js')

@@ -9,16 +9,15 @@
  * shows (idleSwarmStatus).
  */
 import { existsSync } from 'node:fs'
-import type { AbortOptions, StreamHandlerOptions } from '@libp2p/interface'
+import type { StreamHandlerOptions } from '@libp2p/interface'
 import { Gauge } from 'prom-client'
 import type { z } from 'zod'
 import { swarm as api } from '../../control/catalogue/index.js'
 import { createMethodRegistry, type MethodRegistry, type UnaryHandler } from '../../control/registry.js'
 import type { MethodSpec } from '../../control/spec.js'
-import { NotStartedError } from '../../errors.js'
 import type { SwarmManager, SwarmStatus } from '../../swarm/swarm.js'
 import type { ModuleFactory, NodeComponents, NodeModule } from '../module.js'
-import { protocolStandIns } from './lazy.js'
+import { featureLoader, protocolStandIns } from './lazy.js'
 
 /**
  * What `SwarmManager.start` registers (src/swarm/swarm.ts, SWARM_KEY_PROTOCOL from wire.ts), with
@@ -76,57 +75,39 @@ function swarmGauges (components: NodeComponents, status: () => SwarmStatus): vo
 export const swarmModule: ModuleFactory = (components) => {
   // the loaded swarm's control methods: its own registry, which the stand-in methods call into
   const loadedMethods = createMethodRegistry()
-  let swarm: SwarmManager | undefined
-  let loading: Promise<SwarmManager> | undefined
   let unregister: Array<() => void> = []
-  let stopped = false
-
-  async function load (options?: AbortOptions): Promise<SwarmManager> {
-    // a stream that slips in while the node stops must not start a swarm after the module stopped
-    if (stopped && loading == null) throw new NotStartedError('the swarm module has stopped')
-    loading ??= (async () => {
-      const impl = await import('./swarm-impl.js')
-      const s = await impl.createNodeSwarm(components, standIns.network)
-      // registers the key protocol (through the view: the stand-in hands over) and rejoins a saved swarm
-      await s.start(options)
-      impl.registerSwarmControl(loadedMethods, s)
-      swarm = s
-      components.logger('swarm').debug('swarm loaded')
-      return s
-    })()
-    try {
-      return await loading
-    } catch (err) {
-      loading = undefined
-      throw err
-    }
-  }
-
-  const standIns = protocolStandIns(components.network, SWARM_PROTOCOLS, async () => { await load() })
-  const status = (): SwarmStatus => swarm?.status() ?? idleSwarmStatus(components.network.profile.name)
+  const loader = featureLoader('swarm', async (options) => {
+    const impl = await import('./swarm-impl.js')
+    const s = await impl.createNodeSwarm(components, standIns.network)
+    // registers the key protocol (through the view: the stand-in hands over) and rejoins a saved swarm
+    await s.start(options)
+    impl.registerSwarmControl(loadedMethods, s)
+    components.logger('swarm').debug('swarm loaded')
+    return s
+  })
+  const standIns = protocolStandIns(components.network, SWARM_PROTOCOLS, async () => { await loader.load() })
+  const status = (): SwarmStatus => loader.loaded?.status() ?? idleSwarmStatus(components.network.profile.name)
   swarmGauges(components, status)
 
   const mod: SwarmModule = {
     name: 'swarm',
-    get swarm () { return swarm },
+    get swarm () { return loader.loaded },
     start: async (options) => {
       await standIns.start()
       // a saved swarm (created, joined or left) is resumed at start, as before
-      if (existsSync(components.config.swarm.stateFile)) await load(options)
+      if (existsSync(components.config.swarm.stateFile)) await loader.load(options)
     },
     stop: async () => {
-      stopped = true
       for (const u of unregister) u()
       unregister = []
-      const s = await loading?.catch(() => undefined)
-      await s?.stop()
+      await (await loader.stop())?.stop()
       await standIns.stop()
     },
     registerControl: (registry: MethodRegistry) => {
       unregister = methods.map(spec => registry.implement(spec, async (params, ctx) => {
         // the status of a node in no swarm needs no swarm code
-        if (swarm == null && spec.name === api.status.name) return status()
-        await load()
+        if (loader.loaded == null && spec.name === api.status.name) return status()
+        await loader.load()
         const handler = loadedMethods.get(spec.name).handler as UnaryHandler<typeof spec>
         return await handler(params, ctx)
       }))
