@@ -11,8 +11,8 @@ import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { StreamHandlerOptions } from '@libp2p/interface'
 import { trackResolvedModules } from '../helpers/resolved-modules.js'
+import { recordHandles } from '../helpers/handle-recorder.js'
 
 // every module resolved from here on; the daemon's modules are imported below, after this
 const resolved = trackResolvedModules()
@@ -88,15 +88,7 @@ test('SWARM_PROTOCOLS and idleSwarmStatus are what a swarm manager registers and
   const { createSwarmManager } = await import('../../src/swarm/swarm.js')
   const a = await startNode()
   t.after(async () => { await a.stop() })
-  const registered: Record<string, StreamHandlerOptions | undefined> = {}
-  const net = new Proxy(a.net, {
-    get (target, key) {
-      if (key === 'handle') return async (p: string, _h: unknown, o?: StreamHandlerOptions) => { registered[p] = o }
-      if (key === 'unhandle') return async () => {}
-      const v: unknown = Reflect.get(target, key, target)
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
-    }
-  })
+  const { net, registered } = recordHandles(a.net)
   // the network loaded (or made) its identity there: the manager must run on the same key
   const { loadOrCreateIdentity } = await import('../../src/network/identity.js')
   const { privateKey } = await loadOrCreateIdentity(a.config.network.identityFile)
