@@ -106,7 +106,7 @@ export async function createHost (options: CreateHostOptions & { gater?: Connect
     peerDiscovery.push(mdns({ interval: config.mdns.intervalMs, serviceTag: config.mdns.serviceTag }))
   }
 
-  // issue 10: WebSockets' code (with ws and node:http) loads on the first /ws dial or listen
+  // issue 10: WebSockets' code (@libp2p/websockets, ws) loads on the first /ws dial or listen
   // (./lazy-transport.ts); the filter is @libp2p/websockets' own, so the same addresses go to it
   const transports: NonNullable<Libp2pOptions['transports']> = [tcp(), lazyTransport({
     tag: '@libp2p/websockets',

@@ -3,7 +3,7 @@
  * code it never runs). The host has the transport from the start, with the real transport's name
  * and address filters, so it dials and listens on the same addresses as before; the first dial or
  * listen imports the real transport's module (a chunk of its own in the daemon's bundle) and hands
- * over to it. Used for WebSockets (@libp2p/websockets with ws and node:http: ~0.1 MB of source),
+ * over to it. Used for WebSockets (@libp2p/websockets and ws: ~60 kB of minified source),
  * which a node listening on TCP only never needs unless a peer announces a /ws address only.
  */
 import { serviceCapabilities, transportSymbol } from '@libp2p/interface'
