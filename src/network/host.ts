@@ -12,13 +12,12 @@ import { dcutr } from '@libp2p/dcutr'
 import { gossipsub } from '@libp2p/gossipsub'
 import { identify, identifyPush } from '@libp2p/identify'
 import { kadDHT, passthroughMapper, removePrivateAddressesMapper, removePublicAddressesMapper } from '@libp2p/kad-dht'
-import { mdns } from '@libp2p/mdns'
 import { noise } from '@libp2p/noise'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
-import { uPnPNAT } from '@libp2p/upnp-nat'
-import { webSockets } from '@libp2p/websockets'
 import { createLibp2p, type Libp2pOptions } from 'libp2p'
+import { WebSockets, WebSocketsSecure } from '@multiformats/multiaddr-matcher'
+import { lazyTransport } from './lazy-transport.js'
 import { paceRandomWalk } from './paced-walk.js'
 import { gateRandomWalk } from './walk-gate.js'
 import { windowedYamux } from './yamux-window.js'
@@ -102,10 +101,18 @@ export async function createHost (options: CreateHostOptions & { gater?: Connect
     peerDiscovery.push(bootstrap({ list: profile.bootstrap, timeout: 0 }))
   }
   if (config.mdns.enabled) {
+    // issue 10: mDNS (multicast-dns, dns-packet) is loaded only by a node that runs it
+    const { mdns } = await import('@libp2p/mdns')
     peerDiscovery.push(mdns({ interval: config.mdns.intervalMs, serviceTag: config.mdns.serviceTag }))
   }
 
-  const transports: NonNullable<Libp2pOptions['transports']> = [tcp(), webSockets()]
+  // issue 10: WebSockets' code (@libp2p/websockets, ws) loads on the first /ws dial or listen
+  // (./lazy-transport.ts); the filter is @libp2p/websockets' own, so the same addresses go to it
+  const transports: NonNullable<Libp2pOptions['transports']> = [tcp(), lazyTransport({
+    tag: '@libp2p/websockets',
+    filter: (addrs) => addrs.filter(ma => WebSockets.exactMatch(ma) || WebSocketsSecure.exactMatch(ma)),
+    load: async () => (await import('@libp2p/websockets')).webSockets()
+  })]
   if (config.relay.client) transports.push(circuitRelayTransport())
 
   const services: Record<string, unknown> = {
@@ -158,7 +165,8 @@ export async function createHost (options: CreateHostOptions & { gater?: Connect
   }
   if (config.autonat.enabled) services.autonat = autoNAT()
   if (config.dcutr.enabled) services.dcutr = dcutr()
-  if (config.upnp.enabled) services.upnp = uPnPNAT()
+  // issue 10: UPnP's code (nat-port-mapper, ssdp, an XML parser) only in a node that runs it
+  if (config.upnp.enabled) services.upnp = (await import('@libp2p/upnp-nat')).uPnPNAT()
   if (config.relay.server) {
     services.relay = circuitRelayServer({
       reservations: {

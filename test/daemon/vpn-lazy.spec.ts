@@ -6,22 +6,15 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { registerHooks } from 'node:module'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { StreamHandlerOptions } from '@libp2p/interface'
+import { trackResolvedModules } from '../helpers/resolved-modules.js'
+import { recordHandles } from '../helpers/handle-recorder.js'
 
-// every module resolved from here on; the daemon's modules are imported below, after this hook
-const resolved = new Set<string>()
-registerHooks({
-  resolve (specifier, context, next) {
-    const r = next(specifier, context)
-    resolved.add(r.url)
-    return r
-  }
-})
-const loadedVpnCode = (): string[] => [...resolved].filter(u => /\/vpn\/vpn\.[jt]s$|\/features\/vpn-impl\.[jt]s$/.test(u))
+// every module resolved from here on; the daemon's modules are imported below, after this
+const resolved = trackResolvedModules()
+const loadedVpnCode = (): string[] => resolved.urls().filter(u => /\/vpn\/vpn\.[jt]s$|\/features\/vpn-impl\.[jt]s$/.test(u))
 
 const { loadConfig } = await import('../../src/config/load.js')
 const { createNode } = await import('../../src/daemon/node.js')
@@ -82,15 +75,7 @@ test('VPN_PROTOCOLS and vpnStateFile are what the VPN registers and reads', asyn
   const { createStateStore } = await import('../../src/vpn/state-store.js')
   const a = await startNode()
   t.after(async () => { await a.stop() })
-  const registered: Record<string, StreamHandlerOptions | undefined> = {}
-  const net = new Proxy(a.net, {
-    get (target, key) {
-      if (key === 'handle') return async (p: string, _h: unknown, o?: StreamHandlerOptions) => { registered[p] = o }
-      if (key === 'unhandle') return async () => {}
-      const v: unknown = Reflect.get(target, key, target)
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
-    }
-  })
+  const { net, registered } = recordHandles(a.net)
   const v = await createVpn({ network: net, config: { dataDir: a.dir, dnsPort: 0 }, tun: async () => assert.fail('no device without a membership') })
   await v.start()
   assert.deepEqual(registered, VPN_PROTOCOLS)

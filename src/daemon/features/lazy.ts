@@ -7,7 +7,8 @@
  * stand-in's target instead of registering twice, so the node advertises the same protocols with
  * the same options before and after the load, and nothing a peer sends is lost.
  */
-import type { Connection, Stream, StreamHandler, StreamHandlerOptions } from '@libp2p/interface'
+import type { AbortOptions, Connection, Stream, StreamHandler, StreamHandlerOptions } from '@libp2p/interface'
+import { NotStartedError } from '../../errors.js'
 import type { Network } from '../../network/types.js'
 
 export interface ProtocolStandIns {
@@ -92,6 +93,39 @@ export function protocolStandIns (network: Network, protocols: Readonly<Record<s
     async stop () {
       for (const protocol of [...registered.keys()]) await release(protocol).catch(() => {})
       targets.clear()
+    }
+  }
+}
+
+export interface FeatureLoader<T> {
+  /** Loads and creates the feature once; concurrent callers share the load, a failed load is tried again by the next. */
+  load: (options?: AbortOptions) => Promise<T>
+  /** The feature once loaded. */
+  readonly loaded: T | undefined
+  /** No load starts after this; returns the feature if one was loaded (or loading: waited for). */
+  stop: () => Promise<T | undefined>
+}
+
+/** One load of a feature's code, refused once the module stopped (a stream may slip in while the node stops). */
+export function featureLoader<T> (name: string, make: (options?: AbortOptions) => Promise<T>): FeatureLoader<T> {
+  let loaded: T | undefined
+  let loading: Promise<T> | undefined
+  let stopped = false
+  return {
+    get loaded () { return loaded },
+    async load (options) {
+      if (stopped && loading == null) throw new NotStartedError(`the ${name} module has stopped`)
+      loading ??= make(options).then(v => { loaded = v; return v })
+      try {
+        return await loading
+      } catch (err) {
+        loading = undefined
+        throw err
+      }
+    },
+    async stop () {
+      stopped = true
+      return await loading?.catch(() => undefined)
     }
   }
 }

@@ -8,15 +8,14 @@
  */
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import type { AbortOptions, StreamHandlerOptions } from '@libp2p/interface'
+import type { StreamHandlerOptions } from '@libp2p/interface'
 import { vpn as api } from '../../control/catalogue/index.js'
 import { createMethodRegistry, type MethodRegistry, type UnaryHandler } from '../../control/registry.js'
 import type { MethodSpec } from '../../control/spec.js'
 import type { z } from 'zod'
 import type { Vpn } from '../../vpn/vpn.js'
 import type { ModuleFactory, NodeModule } from '../module.js'
-import { protocolStandIns } from './lazy.js'
-import { NotStartedError } from '../../errors.js'
+import { featureLoader, protocolStandIns } from './lazy.js'
 
 /**
  * What `Vpn.start` registers (src/vpn/vpn.ts `init`: the data protocol with offloads, the control
@@ -42,61 +41,45 @@ export const vpnModule: ModuleFactory = (components) => {
   const log = components.logger('vpn')
   // the loaded VPN's control methods: its own registry, which the stand-in methods call into
   const loadedMethods = createMethodRegistry()
-  let vpn: Vpn | undefined
-  let loading: Promise<Vpn> | undefined
   let unregister: Array<() => void> = []
-  let stopped = false
-
-  async function load (options?: AbortOptions): Promise<Vpn> {
-    // a stream that slips in while the node stops must not create a VPN after the module stopped
-    if (stopped && loading == null) throw new NotStartedError('the VPN module has stopped')
-    loading ??= (async () => {
-      const impl = await import('./vpn-impl.js')
-      const v = await impl.createNodeVpn(components, standIns.network)
-      // Resume a saved membership (and register the protocols); a failure (no root, no TUN) must not stop the daemon.
-      try {
-        await v.start(undefined, options)
-      } catch (err) {
-        log.warn({ err }, 'could not resume the VPN')
-      }
-      impl.registerVpnControl(loadedMethods, v)
-      vpn = v
-      log.debug('VPN loaded')
-      return v
-    })()
+  const loader = featureLoader('VPN', async (options) => {
+    const impl = await import('./vpn-impl.js')
+    const v = await impl.createNodeVpn(components, standIns.network)
+    // Resume a saved membership (and register the protocols); a failure (no root, no TUN) must not stop the daemon.
     try {
-      return await loading
+      await v.start(undefined, options)
     } catch (err) {
-      loading = undefined
-      throw err
+      log.warn({ err }, 'could not resume the VPN')
     }
-  }
+    impl.registerVpnControl(loadedMethods, v)
+    log.debug('VPN loaded')
+    return v
+  })
 
-  const standIns = protocolStandIns(components.network, VPN_PROTOCOLS, async () => { await load() })
+  const standIns = protocolStandIns(components.network, VPN_PROTOCOLS, async () => { await loader.load() })
 
   const mod: VpnModule = {
     name: 'vpn',
-    get vpn () { return vpn },
+    get vpn () { return loader.loaded },
     start: async (options) => {
       await standIns.start()
-      if (existsSync(vpnStateFile(components.config.dataDir))) await load(options)
+      if (existsSync(vpnStateFile(components.config.dataDir))) await loader.load(options)
     },
     stop: async () => {
-      stopped = true
       for (const u of unregister) u()
       unregister = []
-      const v = await loading?.catch(() => undefined)
-      await v?.stop().catch(() => {})
+      await (await loader.stop())?.stop().catch(() => {})
       await standIns.stop()
     },
     registerControl: (registry: MethodRegistry) => {
       unregister = methods.map(spec => registry.implement(spec, async (params, ctx) => {
-        await load()
+        await loader.load()
         const handler = loadedMethods.get(spec.name).handler as UnaryHandler<typeof spec>
         return await handler(params, ctx)
       }))
     },
     status: () => {
+      const vpn = loader.loaded
       if (vpn == null) return { state: 'idle', ipv4: null, members: 0, authority: false }
       const s = vpn.status()
       return { state: s.state, ipv4: s.ipv4 ?? null, members: s.peers.length, authority: s.isAuthority }
