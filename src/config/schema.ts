@@ -358,7 +358,9 @@ export const RawConfigSchema = z.strictObject({
       /** Never two reclaims closer than this. */
       minIntervalMs: posInt().default(60_000),
       /** Last step of a reclaim: advise the kernel about read-only file pages (node binary): off, cold, pageout, dontneed. */
-      filePages: z.enum(['off', 'cold', 'pageout', 'dontneed'], { error: 'one of off, cold, pageout, dontneed' }).default('pageout')
+      filePages: z.enum(['off', 'cold', 'pageout', 'dontneed'], { error: 'one of off, cold, pageout, dontneed' }).default('pageout'),
+      /** Also drop the bytecode (and compiled code) of functions an idle daemon does not run; recompiled on their next call. */
+      flushCode: bool().default(false)
     }).prefault({})
   }).prefault({})
   // --- end memory ---

@@ -10,6 +10,7 @@ import { Counter } from 'prom-client'
 import type { Vpn } from '../vpn/vpn.js'
 import type { ModuleFactory, NodeComponents, NodeModule } from './module.js'
 import { readFileSync } from 'node:fs'
+import { getHeapCodeStatistics } from 'node:v8'
 import { adviseRange, fullCollector, mallocTrim } from './memory-native.js'
 import { filePageReleaser } from './memory-filepages.js'
 import { createMemoryReclaimer, type MemoryReclaimer } from './memory-reclaim.js'
@@ -44,11 +45,21 @@ export const memoryModule: ModuleFactory = (components) => {
   const release = advise != null && settings.filePages !== 'off'
     ? filePageReleaser({ advice: settings.filePages, advise, smaps: () => readFileSync('/proc/self/smaps', 'utf8') })
     : undefined
+  const collectFull = fullCollector({ flushCode: settings.flushCode })
+  /** Bytecode and its metadata the collections dropped (`flushCode`), bytes. */
+  let codeFlushed = 0
+  const collect = settings.flushCode
+    ? () => {
+        const before = bytecodeBytes()
+        collectFull()
+        codeFlushed += Math.max(0, before - bytecodeBytes())
+      }
+    : collectFull
   const reclaimer = createMemoryReclaimer({
     quietMs: settings.quietMs,
     minGrowthBytes: settings.minGrowthBytes,
     minIntervalMs: settings.minIntervalMs,
-    collect: fullCollector(),
+    collect,
     ...(trim != null ? { trim } : {}),
     ...(release != null ? { release } : {}),
     busy: vpnBusy(components)
@@ -78,6 +89,8 @@ export const memoryModule: ModuleFactory = (components) => {
         trimmedMb: mb(s.trimmedBytes),
         filePages: release != null ? settings.filePages : 'off',
         fileReleasedMb: mb(s.fileReleasedBytes),
+        flushCode: settings.flushCode,
+        codeFlushedMb: mb(codeFlushed),
         lastAt: s.last != null ? new Date(s.last.at).toISOString() : null,
         lastRssMb: s.last != null ? mb(s.last.rssAfter) : null,
         mallocTrim: trim != null
@@ -86,5 +99,8 @@ export const memoryModule: ModuleFactory = (components) => {
   }
   return mod
 }
+
+/** V8's bytecode arrays and their metadata (constant pools, position tables, feedback metadata), bytes. */
+const bytecodeBytes = (): number => getHeapCodeStatistics().bytecode_and_metadata_size
 
 const mb = (bytes: number): number => Math.round(bytes / 1024 / 1024 * 10) / 10
