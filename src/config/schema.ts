@@ -353,14 +353,14 @@ export const RawConfigSchema = z.strictObject({
       enabled: bool().default(true),
       /** How long the event loop must have been quiet (and the VPN without traffic) first. */
       quietMs: posInt().default(15_000),
-      /** RSS growth above the last reclaim's result before another. */
-      minGrowthBytes: posInt().default(4 * 1024 * 1024),
+      /** RSS growth above the last reclaim's result before another (2 MiB since session 9: docs/network.md "Memory and idle cost"). */
+      minGrowthBytes: posInt().default(2 * 1024 * 1024),
       /** Never two reclaims closer than this. */
       minIntervalMs: posInt().default(60_000),
       /** Last step of a reclaim: advise the kernel about read-only file pages (node binary): off, cold, pageout, dontneed. */
       filePages: z.enum(['off', 'cold', 'pageout', 'dontneed'], { error: 'one of off, cold, pageout, dontneed' }).default('pageout'),
-      /** Also drop the bytecode (and compiled code) of functions an idle daemon does not run; recompiled on their next call. */
-      flushCode: bool().default(false)
+      /** A reclaim also drops the bytecode (and compiled code) of every function not running, at most once per this many ms (0: never). */
+      flushCodeIntervalMs: nonNegInt().default(300_000)
     }).prefault({})
   }).prefault({})
   // --- end memory ---

@@ -45,16 +45,28 @@ export const memoryModule: ModuleFactory = (components) => {
   const release = advise != null && settings.filePages !== 'off'
     ? filePageReleaser({ advice: settings.filePages, advise, smaps: () => readFileSync('/proc/self/smaps', 'utf8') })
     : undefined
-  const collectFull = fullCollector({ flushCode: settings.flushCode })
-  /** Bytecode and its metadata the collections dropped (`flushCode`), bytes. */
+  const plainCollect = fullCollector()
+  const flushInterval = settings.flushCodeIntervalMs
+  const flushingCollect = flushInterval > 0 ? fullCollector({ flushCode: true }) : undefined
+  /** Bytecode and its metadata the flushing collections dropped, bytes; when the last one ran. */
   let codeFlushed = 0
-  const collect = settings.flushCode
-    ? () => {
-        const before = bytecodeBytes()
-        collectFull()
-        codeFlushed += Math.max(0, before - bytecodeBytes())
-      }
-    : collectFull
+  let codeFlushes = 0
+  let lastFlushAt = -Infinity
+  // Why at most once per interval: what a flush drops that the idle node does run (its timers'
+  // code) compiles again right after, and its hot functions tier up again (TurboFan); flushing at
+  // every reclaim cost ~0.1 point of a core at 19 peers (bench idle, docs/network.md). Code that
+  // ran once (start-up, the last burst of traffic) is what a flush is for, and it does not come back.
+  const collect = (): void => {
+    if (flushingCollect == null || Date.now() - lastFlushAt < flushInterval) {
+      plainCollect()
+      return
+    }
+    const before = bytecodeBytes()
+    flushingCollect()
+    lastFlushAt = Date.now()
+    codeFlushes++
+    codeFlushed += Math.max(0, before - bytecodeBytes())
+  }
   const reclaimer = createMemoryReclaimer({
     quietMs: settings.quietMs,
     minGrowthBytes: settings.minGrowthBytes,
@@ -89,7 +101,8 @@ export const memoryModule: ModuleFactory = (components) => {
         trimmedMb: mb(s.trimmedBytes),
         filePages: release != null ? settings.filePages : 'off',
         fileReleasedMb: mb(s.fileReleasedBytes),
-        flushCode: settings.flushCode,
+        flushCodeIntervalMs: flushInterval,
+        codeFlushes,
         codeFlushedMb: mb(codeFlushed),
         lastAt: s.last != null ? new Date(s.last.at).toISOString() : null,
         lastRssMb: s.last != null ? mb(s.last.rssAfter) : null,
