@@ -357,12 +357,14 @@ export const RawConfigSchema = z.strictObject({
       enabled: bool().default(true),
       /** How long the event loop must have been quiet (and the VPN without traffic) first. */
       quietMs: posInt().default(15_000),
-      /** RSS growth above the last reclaim's result before another. */
+      /** RSS growth above the last reclaim's result before another (4 MiB: 2 MiB saved ~0.7 MB more but cost ~0.2 % of a core at idle; docs/network.md "Memory and idle cost", session 9). */
       minGrowthBytes: posInt().default(4 * 1024 * 1024),
       /** Never two reclaims closer than this. */
       minIntervalMs: posInt().default(60_000),
       /** Last step of a reclaim: advise the kernel about read-only file pages (node binary): off, cold, pageout, dontneed. */
-      filePages: z.enum(['off', 'cold', 'pageout', 'dontneed'], { error: 'one of off, cold, pageout, dontneed' }).default('pageout')
+      filePages: z.enum(['off', 'cold', 'pageout', 'dontneed'], { error: 'one of off, cold, pageout, dontneed' }).default('pageout'),
+      /** A reclaim also drops the bytecode (and compiled code) of every function not running, at most once per this many ms (0: never). */
+      flushCodeIntervalMs: nonNegInt().default(300_000)
     }).prefault({})
   }).prefault({})
   // --- end memory ---

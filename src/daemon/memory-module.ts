@@ -10,6 +10,7 @@ import { Counter } from 'prom-client'
 import type { Vpn } from '../vpn/vpn.js'
 import type { ModuleFactory, NodeComponents, NodeModule } from './module.js'
 import { readFileSync } from 'node:fs'
+import { getHeapCodeStatistics } from 'node:v8'
 import { adviseRange, fullCollector, mallocTrim } from './memory-native.js'
 import { filePageReleaser } from './memory-filepages.js'
 import { createMemoryReclaimer, type MemoryReclaimer } from './memory-reclaim.js'
@@ -44,11 +45,33 @@ export const memoryModule: ModuleFactory = (components) => {
   const release = advise != null && settings.filePages !== 'off'
     ? filePageReleaser({ advice: settings.filePages, advise, smaps: () => readFileSync('/proc/self/smaps', 'utf8') })
     : undefined
+  const plainCollect = fullCollector()
+  const flushInterval = settings.flushCodeIntervalMs
+  const flushingCollect = flushInterval > 0 ? fullCollector({ flushCode: true }) : undefined
+  /** Bytecode and its metadata the flushing collections dropped, bytes; when the last one ran. */
+  let codeFlushed = 0
+  let codeFlushes = 0
+  let lastFlushAt = -Infinity
+  // Why at most once per interval: what a flush drops that the idle node does run (its timers'
+  // code) compiles again right after, and its hot functions tier up again (TurboFan); flushing at
+  // every reclaim cost ~0.1 point of a core at 19 peers (bench idle, docs/network.md). Code that
+  // ran once (start-up, the last burst of traffic) is what a flush is for, and it does not come back.
+  const collect = (): void => {
+    if (flushingCollect == null || Date.now() - lastFlushAt < flushInterval) {
+      plainCollect()
+      return
+    }
+    const before = bytecodeBytes()
+    flushingCollect()
+    lastFlushAt = Date.now()
+    codeFlushes++
+    codeFlushed += Math.max(0, before - bytecodeBytes())
+  }
   const reclaimer = createMemoryReclaimer({
     quietMs: settings.quietMs,
     minGrowthBytes: settings.minGrowthBytes,
     minIntervalMs: settings.minIntervalMs,
-    collect: fullCollector(),
+    collect,
     ...(trim != null ? { trim } : {}),
     ...(release != null ? { release } : {}),
     busy: vpnBusy(components)
@@ -78,6 +101,9 @@ export const memoryModule: ModuleFactory = (components) => {
         trimmedMb: mb(s.trimmedBytes),
         filePages: release != null ? settings.filePages : 'off',
         fileReleasedMb: mb(s.fileReleasedBytes),
+        flushCodeIntervalMs: flushInterval,
+        codeFlushes,
+        codeFlushedMb: mb(codeFlushed),
         lastAt: s.last != null ? new Date(s.last.at).toISOString() : null,
         lastRssMb: s.last != null ? mb(s.last.rssAfter) : null,
         mallocTrim: trim != null
@@ -86,5 +112,8 @@ export const memoryModule: ModuleFactory = (components) => {
   }
   return mod
 }
+
+/** V8's bytecode arrays and their metadata (constant pools, position tables, feedback metadata), bytes. */
+const bytecodeBytes = (): number => getHeapCodeStatistics().bytecode_and_metadata_size
 
 const mb = (bytes: number): number => Math.round(bytes / 1024 / 1024 * 10) / 10

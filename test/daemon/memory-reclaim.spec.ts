@@ -1,7 +1,8 @@
 /**
  * The idle memory reclaim (src/daemon/memory-reclaim.ts, memory-native.ts, memory-module.ts; issue
  * 10): its rules on a fake clock (quiet long enough, not while busy, again only after RSS grew),
- * the real collection and malloc_trim giving memory back in this process, the real event-loop
+ * the real collection and malloc_trim giving memory back in this process, the flushing collection
+ * dropping bytecode of functions that are not running (and those running again), the real event-loop
  * meter holding it off while the loop is busy, and a `dmsnet up` daemon running it (status and
  * /metrics), with the setting that turns it off as the control.
  */
@@ -10,6 +11,8 @@ import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { getHeapCodeStatistics } from 'node:v8'
+import { runInThisContext } from 'node:vm'
 import { createMemoryReclaimer, eventLoopUtilizationMeter, residentOutsideYoung } from '../../src/daemon/memory-reclaim.js'
 import { fullCollector, mallocTrim } from '../../src/daemon/memory-native.js'
 import { runCli, startDaemon } from '../cli/helpers.js'
@@ -115,6 +118,37 @@ test('the real collection and malloc_trim give back memory this process freed', 
   assert.ok(r.trimmed && r.trimmedBytes > 20 * MB, `malloc_trim gave back ${(r.trimmedBytes / MB).toFixed(1)} MB`)
 })
 
+test('fullCollector({ flushCode }) drops the bytecode of functions not running, and they still run after; the plain collection keeps it', () => {
+  const bytecode = (): number => getHeapCodeStatistics().bytecode_and_metadata_size
+  const plain = fullCollector()
+  const flushing = fullCollector({ flushCode: true })
+  // code this process ran before (earlier tests) ages with every plain collection and goes after a
+  // few: let that happen first, so that what the two collections below drop is these functions
+  for (let i = 0; i < 4; i++) plain()
+  // 3000 small functions compiled and run: ~0.6 MB of bytecode and metadata that nothing runs afterwards
+  const N = 3000
+  let src = ''
+  for (let i = 0; i < N; i++) src += `function flushMe${i} (a) { let s = 0; for (let j = 0; j < a; j++) s += (j * ${i}) % 7; return s + ${i} }\n`
+  const fns = runInThisContext(`${src}[${Array.from({ length: N }, (_, i) => `flushMe${i}`).join(',')}]`) as Array<(a: number) => number>
+  const expected = fns.map(f => f(5))
+  // control: a plain collection keeps the bytecode of functions that ran moments ago (V8 flushes
+  // only bytecode that has aged over several full collections: ~3 plain reclaims)
+  const compiled = bytecode()
+  plain()
+  const kept = bytecode()
+  flushing()
+  const flushed = bytecode()
+  assert.ok(kept - flushed > 0.3 * MB, `the flushing collection dropped ${((kept - flushed) / MB).toFixed(2)} MB of bytecode (${(kept / MB).toFixed(2)} -> ${(flushed / MB).toFixed(2)})`)
+  // (the plain one may drop some: the script's top-level code, which ran once, and older code of this process)
+  assert.ok(compiled - kept < (kept - flushed) / 3, `a plain collection dropped ${((compiled - kept) / MB).toFixed(2)} MB of bytecode, the flushing one ${((kept - flushed) / MB).toFixed(2)} MB`)
+  // the flag is set for that collection only: the next plain one keeps what runs again
+  assert.deepEqual(fns.map(f => f(5)), expected, 'flushed functions compile again and compute the same')
+  const recompiled = bytecode()
+  assert.ok(recompiled - flushed > 0.3 * MB, 'they were compiled again')
+  plain()
+  assert.ok(recompiled - bytecode() < 0.15 * MB, `after the flushing collection, a plain one keeps bytecode again (dropped ${((recompiled - bytecode()) / MB).toFixed(2)} MB)`)
+})
+
 test('the real loop meter: no reclaim while the loop spins, one once it is quiet', async () => {
   let collects = 0
   const r = createMemoryReclaimer({ quietMs: 300, minIntervalMs: 1, checkIntervalMs: 100, maxEventLoopUtilization: 0.5, collect: () => { collects++ }, utilization: eventLoopUtilizationMeter() })
@@ -140,7 +174,7 @@ test('dmsnet up runs the reclaim (status, /metrics), with filePages=dontneed its
   t.after(async () => { await rm(dir, { recursive: true, force: true }) })
   const base = { DMSNET_UI_ENABLED: 'false', DMSNET_MEMORY_RECLAIM_QUIET_MS: '1000', DMSNET_MEMORY_RECLAIM_MIN_INTERVAL_MS: '1000' }
   const args = (d: string): string[] => ['--data-dir', d, '--listen', '/ip4/127.0.0.1/tcp/0', '--metrics-port', '0']
-  const status = async (d: string): Promise<{ modules: Record<string, { reclaims?: number, mallocTrim?: boolean, filePages?: string, fileReleasedMb?: number } | undefined> }> => {
+  const status = async (d: string): Promise<{ modules: Record<string, { reclaims?: number, mallocTrim?: boolean, filePages?: string, fileReleasedMb?: number, flushCodeIntervalMs?: number, codeFlushes?: number, codeFlushedMb?: number } | undefined> }> => {
     const r = await runCli(['--data-dir', d, 'status', '--json'])
     assert.equal(r.code, 0, r.stderr)
     return JSON.parse(r.stdout)
@@ -155,6 +189,10 @@ test('dmsnet up runs the reclaim (status, /metrics), with filePages=dontneed its
     // answering (this status and the scrape below run on code that came back from the page cache)
     assert.equal(s.filePages, 'dontneed')
     assert.ok((s.fileReleasedMb ?? 0) > 10, `file pages released: ${s.fileReleasedMb} MB`)
+    // and the bytecode of what it did not run: what answers here was compiled again
+    // (the default: the first reclaim flushes, the next ones within 5 minutes do not)
+    assert.equal(s.codeFlushes, 1)
+    assert.ok((s.codeFlushedMb ?? 0) > 0.2, `bytecode flushed: ${s.codeFlushedMb} MB`)
     const url = /^metrics:\s+(\S+)/m.exec(on.stdout())![1]!
     const text = await (await fetch(url)).text()
     assert.match(text, /^dmsnet_memory_reclaims_total [1-9]/m)
