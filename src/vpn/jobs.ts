@@ -15,6 +15,7 @@ import { createVeth, type Veth } from '../netdev/veth.js'
 import { InvalidArgumentError } from '../errors.js'
 import { formatIPv4, parseCidr, type Cidr4 } from './ip.js'
 import { createSysctlGuard } from './sysctl.js'
+import { suggestCongestionControl } from './tun-device.js'
 import type { AbortOptions } from '@libp2p/interface'
 
 export interface JobAttachment {
@@ -108,7 +109,7 @@ export function createJobNetwork (options: JobNetworkOptions): JobNetwork {
         // the job's TCP to members starts with the VPN's algorithm (docs/vpn.md, "Inner TCP"); never
         // on a default route (that would be all the job's traffic); a kernel without it: plain route
         const cc = cidr != null ? options.congestionControl ?? '' : ''
-        if (cc === '' || !await ip([...route, 'congctl', cc], netns, abort).then(() => true, (err: unknown) => { if (abort?.signal?.aborted === true) throw err; return false })) {
+        if (cc === '' || !await suggestCongestionControl(route, cc, netns, abort?.signal)) {
           await ip(route, netns, abort)
         }
       } catch (err) {

@@ -39,7 +39,7 @@ interface KernelRoute { dst: string, prefsrc?: string, scope?: string, metric?: 
  * application may still switch it afterwards (TCP_CONGESTION). Why: docs/vpn.md, "Inner TCP".
  * Returns false when the kernel refused (no such algorithm): the route then stays as it was.
  */
-async function suggestCongestionControl (args: string[], cc: string, netns: string | undefined, signal: AbortSignal | undefined): Promise<boolean> {
+export async function suggestCongestionControl (args: string[], cc: string, netns: string | undefined, signal: AbortSignal | undefined): Promise<boolean> {
   try {
     await ip([...args, 'congctl', cc], netns, { signal })
     return true
