@@ -18,8 +18,8 @@ import { pause } from '../helpers/wait.js'
 const WARMUP_MS = Number(process.env.DMSNET_IDLE_WARMUP_MS ?? 20_000)
 const WINDOW_MS = Number(process.env.DMSNET_IDLE_WINDOW_MS ?? 45_000)
 /**
- * "A few per minute". One round of the paced walk costs each node ~4 RPCs (its own lookup and the
- * peer's, each a FIND_NODE; src/network/addressed-walk.ts spares the findPeer libp2p would add); the
+ * "A few per minute". One round of the paced walk costs each node ~2 RPCs (its own FIND_NODE and
+ * the peer's; src/network/addressed-walk.ts spares the findPeer libp2p would add per result); the
  * backoff (pauses 10, 20, 40, 80 s... from the start) fits at most two rounds in a 45 s window
  * after 20 s, about 11 per minute, falling to ~1 per minute once the pause reaches 5 minutes.
  * The upstream bug this guards against made ~10,000 per minute.
