@@ -1,13 +1,17 @@
 /**
  * The VPN's TUN factory on top of src/netdev: opens the device (offloads, MTU, txqueuelen,
  * gso_max_size are netdev's job), puts the member's addresses on it (IPv6 without duplicate
- * address detection, so the DNS responder can bind at once) and routes extra prefixes into it.
- * The open's AbortSignal bounds the open only; the device lives until the VPN closes it.
+ * address detection, so the DNS responder can bind at once) and routes extra prefixes into it,
+ * with `vpn.congestionControl` as `congctl` on those routes; puts all of it back when the link is
+ * set down and up again (../netdev/link-watch.ts). The open's AbortSignal bounds the open only;
+ * the device lives until the VPN closes it.
  */
 import { readFile, writeFile } from 'node:fs/promises'
 import { addAddress, addRoute, deleteRoute } from '../netdev/link.js'
 import { ip, ipJson, runIn } from '../netdev/exec.js'
 import { createTun } from '../netdev/tun.js'
+import { watchLinkUp } from '../netdev/link-watch.js'
+import { createSerialQueue } from '../util/serial.js'
 import { InvalidArgumentError } from '../errors.js'
 import type { TunFactory, TunOpenOptions, VpnTun } from './types.js'
 import type { AbortOptions } from '@libp2p/interface'
@@ -107,7 +111,6 @@ export function netdevTunFactory (factoryOptions: NetdevTunFactoryOptions = {}):
   const { netns, log } = factoryOptions
   return async (options: TunOpenOptions, abort?: AbortOptions): Promise<VpnTun> => {
     const dev = await createTun({ name: options.name, mtu: options.mtu, offload: options.offload, netns, signal: abort?.signal, batchBytes: tunBatchBytes() })
-    const where = { netns, signal: abort?.signal }
     const cc = options.congestionControl ?? ''
     /** The device's prefixes, and the extra routes, that carry `congctl cc`, and that the kernel refused it on. */
     let congctlPrefixes = { applied: 0, refused: 0 }
@@ -127,21 +130,45 @@ export function netdevTunFactory (factoryOptions: NetdevTunFactoryOptions = {}):
       if (await suggestCongestionControl([dst.includes(':') ? '-6' : '-4', 'route', 'replace', dst, 'dev', dev.name], cc, netns, signal)) congctlExtra.add(dst)
       else refusedExtra.add(dst)
     }
-    try {
-      // (in a namespace, `nodad` below is enough: /proc/sys here is the host's)
-      if (netns == null) await writeFile(`/proc/sys/net/ipv6/conf/${dev.name}/accept_dad`, '0').catch(() => {})
+    let routes = [...options.routes]
+    /** Addresses, then `cc` on their prefixes' routes, then the extra routes: at open, and again after a link down/up. */
+    const configure = async (signal?: AbortSignal): Promise<void> => {
       for (const a of options.addresses) {
-        if (a.includes(':')) await ip(['-6', 'addr', 'replace', a, 'dev', dev.name, 'nodad'], netns, where)
-        else await addAddress(dev.name, a, where)
+        if (a.includes(':')) await ip(['-6', 'addr', 'replace', a, 'dev', dev.name, 'nodad'], netns, { signal })
+        else await addAddress(dev.name, a, { netns, signal })
       }
-      if (cc !== '') congctlPrefixes = await congestionControlOnPrefixes(dev.name, cc, netns, abort?.signal)
-      for (const r of options.routes) await routeInto(r, abort?.signal)
+      if (cc !== '') congctlPrefixes = await congestionControlOnPrefixes(dev.name, cc, netns, signal)
+      for (const r of routes) await routeInto(r, signal)
       await warnOnce()
+    }
+    // A link down drops the device's routes and IPv6 addresses; the up brings back bare IPv4 prefix
+    // routes only (docs/vpn.md, "Link down and up"). Route changes and these restores never interleave.
+    const changes = createSerialQueue()
+    let linkRestores = 0
+    let linkRestoreFailures = 0
+    const linkWatch = watchLinkUp(dev.name, {
+      netns,
+      alias: 'dmsnet vpn',
+      onUp: () => {
+        changes.run(async () => { await configure(); linkRestores++ }).catch((err: unknown) => {
+          linkRestoreFailures++
+          log?.warn({ err, device: dev.name }, 'could not put back the VPN device\'s addresses and routes after its link came up')
+        })
+      },
+      onExit: (reason) => { log?.warn({ device: dev.name, reason }, 'the VPN device\'s link watch ended: a link down/up will not be repaired') }
+    })
+    try {
+      // (in a namespace, `nodad` is enough: /proc/sys here is the host's)
+      if (netns == null) await writeFile(`/proc/sys/net/ipv6/conf/${dev.name}/accept_dad`, '0').catch(() => {})
+      // listening before configuring: a down/up from here on is repaired
+      if (!await linkWatch.ready) log?.warn({ device: dev.name }, 'the VPN device\'s link watch did not start: a link down/up will not be repaired')
+      abort?.signal?.throwIfAborted()
+      await changes.run(async () => { await configure(abort?.signal) })
     } catch (err) {
+      linkWatch.close()
       await dev.close().catch(() => {})
       throw err
     }
-    let routes = [...options.routes]
     let unsubscribe: (() => void) | undefined
     let reader: ((batch: Uint8Array) => void) | undefined
     let onError: ((evt: CustomEvent<Error>) => void) | undefined
@@ -178,24 +205,30 @@ export function netdevTunFactory (factoryOptions: NetdevTunFactoryOptions = {}):
           readPauses: pauses,
           readPausedMs: Math.round(pausedMs),
           congctlRoutes: congctlPrefixes.applied + congctlExtra.size,
-          congctlRefused: congctlPrefixes.refused + refusedExtra.size
+          congctlRefused: congctlPrefixes.refused + refusedExtra.size,
+          // linkRestores: times the addresses and routes were put back after the link came up again
+          linkRestores,
+          linkRestoreFailures
         }
       },
       write (batch) {
         dev.writeBatch(batch)
       },
       async setRoutes (next: string[]) {
-        for (const r of routes) {
-          if (next.includes(r)) continue
-          await deleteRoute({ dst: r, dev: dev.name }, { netns }).catch(() => {})
-          congctlExtra.delete(r)
-          refusedExtra.delete(r)
-        }
-        for (const r of next) if (!routes.includes(r)) await routeInto(r)
-        routes = [...next]
-        await warnOnce()
+        await changes.run(async () => {
+          for (const r of routes) {
+            if (next.includes(r)) continue
+            await deleteRoute({ dst: r, dev: dev.name }, { netns }).catch(() => {})
+            congctlExtra.delete(r)
+            refusedExtra.delete(r)
+          }
+          for (const r of next) if (!routes.includes(r)) await routeInto(r)
+          routes = [...next]
+          await warnOnce()
+        })
       },
       async close () {
+        linkWatch.close()
         reader = undefined
         unsubscribe?.()
         if (onError != null) dev.removeEventListener('tun:error', onError)

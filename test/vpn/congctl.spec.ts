@@ -10,12 +10,13 @@
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { availableCongestionControl, netdevTunFactory } from '../../src/vpn/tun-device.js'
 import type { Logger } from '../../src/logging.js'
 import { loadConfig } from '../../src/config/load.js'
 import { netnsFixture, type NetnsFixture } from '../helpers/netns.js'
 import { requireRoot } from '../helpers/root.js'
+import { waitFor } from '../helpers/wait.js'
 import type { VpnTun } from '../../src/vpn/types.js'
 
 /**
@@ -39,6 +40,17 @@ print(' '.join(out))
 
 async function congestionOf (net: NetnsFixture, ns: string, addrs: string[]): Promise<string[]> {
   return (await net.exec(ns, 'python3', ['-c', PROBE, ...addrs])).trim().split(' ')
+}
+
+/** How many `ip ... monitor link dev NAME` processes run (the device's link watch). */
+function monitorsOf (name: string): number {
+  let n = 0
+  for (const pid of readdirSync('/proc').filter(p => /^\d+$/.test(p))) {
+    let argv: string[]
+    try { argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(a => a !== '') } catch { continue }
+    if (argv.includes('monitor') && argv.at(-2) === 'dev' && argv.at(-1) === name) n++
+  }
+  return n
 }
 
 interface Warning { obj: Record<string, unknown>, msg: string }
@@ -137,4 +149,50 @@ test('vpn.congestionControl: cubic by default; a malformed name is a ConfigError
   assert.equal(loadConfig({ base: { vpn: { congestionControl: '' } } }).vpn.congestionControl, '')
   assert.throws(() => loadConfig({ env: { DMSNET_VPN_CONGESTION_CONTROL: 'BBR; rm' } }),
     (e: Error & { issues?: Array<{ key: string }> }) => e.name === 'ConfigError' && e.issues?.[0]?.key === 'vpn.congestionControl')
+})
+
+test('link down and up: the VPN device gets its IPv6 address, its extra routes and congctl back (the kernel restores only a bare IPv4 prefix route)', async t => {
+  if (!requireRoot(t)) return
+  const net = netnsFixture(t)
+  const ns = await net.namespace('cl')
+  await net.exec(ns, 'sysctl', ['-qw', 'net.ipv4.tcp_congestion_control=reno'])
+  const { log, warnings } = warningLog()
+  const name = net.ifname('cl')
+  const vpn = await netdevTunFactory({ netns: ns, log })({ name, mtu: 1420, offload: true, addresses: ['10.94.0.1/24', 'fd94::1/64'], routes: ['10.95.0.0/24'], congestionControl: 'cubic' })
+  t.after(async () => { await vpn.close().catch(() => {}) })
+  const routes = async (): Promise<string> => await net.exec(ns, 'ip', ['route', 'show', 'dev', name]) + await net.exec(ns, 'ip', ['-6', 'route', 'show', 'dev', name])
+  const configured = async (): Promise<void> => {
+    const r = await routes()
+    assert.match(r, /^10\.94\.0\.0\/24 proto kernel scope link src 10\.94\.0\.1 .*congctl cubic/m, r)
+    assert.match(r, /^10\.95\.0\.0\/24 .*congctl cubic/m, r)
+    assert.match(r, /^fd94::\/64 proto kernel .*congctl cubic/m, r)
+    assert.match(await net.exec(ns, 'ip', ['-6', 'addr', 'show', 'dev', name]), /inet6 fd94::1\/64/)
+    assert.deepEqual(await congestionOf(net, ns, ['10.94.0.2', 'fd94::2', '10.95.0.9']), ['cubic', 'cubic', 'cubic'])
+  }
+  await configured()
+  assert.equal(vpn.stats?.().linkRestores, 0)
+
+  for (const round of [1, 2]) {
+    await net.exec(ns, 'ip', ['link', 'set', 'dev', name, 'down'])
+    // what the kernel leaves: no extra route, no IPv6 prefix (the address went with the down)
+    assert.doesNotMatch(await routes(), /10\.95\.0\.0|fd94::/)
+    await net.exec(ns, 'ip', ['link', 'set', 'dev', name, 'up'])
+    await waitFor(() => vpn.stats?.().linkRestores === round, 10_000, `restore ${round}`)
+    await configured()
+  }
+  assert.equal(vpn.stats?.().linkRestoreFailures, 0)
+  assert.deepEqual(warnings, [])
+
+  // routes set after a restore are kept by the next one
+  await vpn.setRoutes?.(['10.95.0.0/24', '10.97.0.0/24'])
+  await net.exec(ns, 'ip', ['link', 'set', 'dev', name, 'down'])
+  await net.exec(ns, 'ip', ['link', 'set', 'dev', name, 'up'])
+  await waitFor(() => vpn.stats?.().linkRestores === 3, 10_000, 'restore 3')
+  assert.match(await routes(), /^10\.97\.0\.0\/24 .*congctl cubic/m)
+  assert.equal(vpn.stats?.().congctlRoutes, 4)
+
+  // closing the device ends its watcher (the `ip monitor` child)
+  assert.equal(monitorsOf(name), 1)
+  await vpn.close()
+  await waitFor(() => monitorsOf(name) === 0, 10_000, 'the link watch to exit')
 })
