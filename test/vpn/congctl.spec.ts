@@ -5,11 +5,12 @@
  * is not locked (an application may still switch a connection with TCP_CONGESTION); a name the kernel does not
  * have leaves the routes as they were, is counted (`congctlRefused`) and logged once with the
  * algorithms the kernel has; tcp_allowed_congestion_control (what an unprivileged setsockopt may
- * pick) does not limit a route's congctl. Real TUN devices in a namespace; the algorithm each socket
+ * pick) does not limit a route's congctl; a link down/up, which makes the kernel drop the routes and
+ * the IPv6 address, is repaired (src/netdev/link-watch.ts). Real TUN devices in a namespace; the algorithm each socket
  * got is read back with getsockopt(TCP_CONGESTION) by a python3 process in that namespace.
  */
 import assert from 'node:assert/strict'
-import { test } from 'node:test'
+import { test, type TestContext } from 'node:test'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { availableCongestionControl, netdevTunFactory } from '../../src/vpn/tun-device.js'
 import type { Logger } from '../../src/logging.js'
@@ -53,6 +54,14 @@ function monitorsOf (name: string): number {
   return n
 }
 
+/** A namespace whose default is reno, so both what the routes change and what they leave alone show. */
+async function renoNamespace (t: TestContext, label: string): Promise<{ net: NetnsFixture, ns: string }> {
+  const net = netnsFixture(t)
+  const ns = await net.namespace(label)
+  await net.exec(ns, 'sysctl', ['-qw', 'net.ipv4.tcp_congestion_control=reno'])
+  return { net, ns }
+}
+
 interface Warning { obj: Record<string, unknown>, msg: string }
 
 /** A logger that keeps its warnings (the only level tun-device.ts uses). */
@@ -68,10 +77,7 @@ async function open (net: NetnsFixture, ns: string, stem: string, v4: string, v6
 
 test('vpn.congestionControl: the device\'s prefixes and extra routes suggest it; other routes keep the default, and an application may still switch', async t => {
   if (!requireRoot(t)) return
-  const net = netnsFixture(t)
-  const ns = await net.namespace('cc')
-  // the namespace's default is reno, so both what the routes change and what they leave alone show
-  await net.exec(ns, 'sysctl', ['-qw', 'net.ipv4.tcp_congestion_control=reno'])
+  const { net, ns } = await renoNamespace(t, 'cc')
   const { log, warnings } = warningLog()
   const vpn = await open(net, ns, 'cv', '10.86.0.1/24', 'fd86::1/64', ['10.87.0.0/24'], 'cubic', log)
   t.after(async () => { await vpn.close() })
@@ -96,9 +102,7 @@ test('vpn.congestionControl: the device\'s prefixes and extra routes suggest it;
 
 test('vpn.congestionControl: a name the kernel does not have leaves the routes as they were, counts them and warns once with what the kernel has', async t => {
   if (!requireRoot(t)) return
-  const net = netnsFixture(t)
-  const ns = await net.namespace('cx')
-  await net.exec(ns, 'sysctl', ['-qw', 'net.ipv4.tcp_congestion_control=reno'])
+  const { net, ns } = await renoNamespace(t, 'cx')
   const { log, warnings } = warningLog()
   const vpn = await open(net, ns, 'cn', '10.90.0.1/24', 'fd90::1/64', ['10.91.0.0/24'], 'nosuchcc', log)
   t.after(async () => { await vpn.close() })
@@ -153,9 +157,7 @@ test('vpn.congestionControl: cubic by default; a malformed name is a ConfigError
 
 test('link down and up: the VPN device gets its IPv6 address, its extra routes and congctl back (the kernel restores only a bare IPv4 prefix route)', async t => {
   if (!requireRoot(t)) return
-  const net = netnsFixture(t)
-  const ns = await net.namespace('cl')
-  await net.exec(ns, 'sysctl', ['-qw', 'net.ipv4.tcp_congestion_control=reno'])
+  const { net, ns } = await renoNamespace(t, 'cl')
   const { log, warnings } = warningLog()
   const name = net.ifname('cl')
   const vpn = await netdevTunFactory({ netns: ns, log })({ name, mtu: 1420, offload: true, addresses: ['10.94.0.1/24', 'fd94::1/64'], routes: ['10.95.0.0/24'], congestionControl: 'cubic' })
