@@ -10,6 +10,8 @@ import { serviceCapabilities, transportSymbol } from '@libp2p/interface'
 import type { Connection, CreateListenerOptions, DialTransportOptions, Listener, ListenerEvents, MultiaddrFilter, Transport } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { TypedEventEmitter } from 'main-event'
+import { NotStartedError } from '../errors.js'
+import { onceRetry, type OnceRetry } from '../util/once-retry.js'
 
 export interface LazyTransportInit<C> {
   /** The real transport's `Symbol.toStringTag` (libp2p's logs and errors name transports by it). */
@@ -29,47 +31,41 @@ const EVENTS = ['listening', 'error', 'close'] as const
 
 /** A listener that makes the real one on its first `listen` and passes its events on. */
 class LazyListener extends TypedEventEmitter<ListenerEvents> implements Listener {
-  private real: Listener | undefined
-  private making: Promise<Listener> | undefined
-  private closed = false
+  /** Stopped by `close`: a listen after it loads nothing. */
+  private readonly real: OnceRetry<Listener, []>
 
-  constructor (private readonly transport: () => Promise<Transport>, private readonly options: CreateListenerOptions) {
+  constructor (transport: () => Promise<Transport>, options: CreateListenerOptions) {
     super()
-  }
-
-  private async make (): Promise<Listener> {
-    this.making ??= this.transport().then(t => {
-      const real = t.createListener(this.options)
+    this.real = onceRetry(async () => {
+      const real = (await transport()).createListener(options)
       for (const name of EVENTS) {
         real.addEventListener(name, (e) => { this.safeDispatchEvent(name, { detail: (e as CustomEvent).detail }) })
       }
-      this.real = real
       return real
-    }).catch((err: unknown) => {
-      this.making = undefined
-      throw err
-    })
-    return await this.making
+    }, () => new NotStartedError('the listener is closed'))
   }
 
   async listen (ma: Multiaddr): Promise<void> {
-    const real = await this.make()
-    // closed while the module loaded: the real listener was never started, nothing to undo
-    if (this.closed) return
+    // closed before or while the module loaded: nothing was started, nothing to undo (libp2p gets no error, as it never did)
+    if (this.real.stopped) return
+    const real = await this.real.get()
+    if (this.real.stopped) return
     await real.listen(ma)
   }
 
   getAddrs (): Multiaddr[] {
-    return this.real?.getAddrs() ?? []
+    return this.real.value?.getAddrs() ?? []
   }
 
   updateAnnounceAddrs (addrs: Multiaddr[]): void {
-    this.real?.updateAnnounceAddrs(addrs)
+    this.real.value?.updateAnnounceAddrs(addrs)
   }
 
   async close (): Promise<void> {
-    this.closed = true
-    if (this.real != null) { await this.real.close(); return }
+    const real = this.real.value
+    // not awaited: a load under way must not hold up the close (its listener is never started)
+    void this.real.stop()
+    if (real != null) { await real.close(); return }
     this.safeDispatchEvent('close')
   }
 }
@@ -78,36 +74,26 @@ class LazyTransportImpl<C> implements LazyTransport {
   readonly [transportSymbol] = true as const
   readonly [serviceCapabilities]: string[] = ['@libp2p/transport']
   readonly [Symbol.toStringTag]: string = ''
-  private real: Transport | undefined
-  private loading: Promise<Transport> | undefined
+  /** Never stopped: a transport lives as long as its host, which makes a new one when it is replaced. */
+  private readonly real: OnceRetry<Transport, []>
 
-  constructor (private readonly components: C, private readonly init: LazyTransportInit<C>) {
+  constructor (components: C, private readonly init: LazyTransportInit<C>) {
     this[Symbol.toStringTag] = init.tag
+    this.real = onceRetry(async () => (await init.load())(components), () => new NotStartedError(`${init.tag}: stopped`))
   }
 
   get loaded (): boolean {
-    return this.real != null
-  }
-
-  private async load (): Promise<Transport> {
-    this.loading ??= this.init.load().then(factory => {
-      this.real = factory(this.components)
-      return this.real
-    }).catch((err: unknown) => {
-      this.loading = undefined
-      throw err
-    })
-    return await this.loading
+    return this.real.value != null
   }
 
   async dial (ma: Multiaddr, options: DialTransportOptions): Promise<Connection> {
-    const real = await this.load()
+    const real = await this.real.get()
     options.signal?.throwIfAborted()
     return await real.dial(ma, options)
   }
 
   createListener (options: CreateListenerOptions): Listener {
-    return new LazyListener(async () => await this.load(), options)
+    return new LazyListener(this.real.get, options)
   }
 
   listenFilter (multiaddrs: Multiaddr[]): Multiaddr[] {

@@ -3,7 +3,8 @@
  * only has the transport but not its code; dialling a peer's /ws address loads it and connects over
  * WebSockets; listening on /ws at run time works; a node configured with a /ws listen address loads
  * it at start. And the listener's hand-over in isolation: events pass on, a close before the load
- * finished leaves nothing listening.
+ * finished leaves nothing listening; a failed load is tried again by the next use (src/util/once-retry.ts),
+ * and a listener closed first never loads the transport.
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -86,4 +87,33 @@ test('lazy listener: events pass on; closed while loading, it never listens', as
   await p
   assert.deepEqual(made[1]?.listened ?? [], [], 'the closed listener never listened')
   assert.deepEqual(l2.getAddrs(), [])
+})
+
+test('lazy transport: a failed load is tried again by the next use; a listener closed before listening loads nothing', async () => {
+  let loads = 0
+  const factory = lazyTransport<unknown>({
+    tag: 'flaky',
+    filter: (addrs) => addrs,
+    load: async () => {
+      if (++loads === 1) throw new Error('chunk missing')
+      return () => ({ createListener: (_o: CreateListenerOptions) => new FakeListener() }) as unknown as Transport
+    }
+  })
+  const transport = factory({})
+  const opts = {} as unknown as CreateListenerOptions
+  await assert.rejects(transport.createListener(opts).listen(multiaddr('/ip4/127.0.0.1/tcp/3')), /chunk missing/)
+  assert.equal(transport.loaded, false)
+
+  const closed = transport.createListener(opts)
+  await closed.close()
+  await closed.listen(multiaddr('/ip4/127.0.0.1/tcp/4'))
+  assert.equal(loads, 1, 'a closed listener does not load the transport')
+  assert.deepEqual(closed.getAddrs(), [])
+
+  const l = transport.createListener(opts)
+  await l.listen(multiaddr('/ip4/127.0.0.1/tcp/5'))
+  assert.equal(loads, 2)
+  assert.equal(transport.loaded, true)
+  assert.deepEqual(l.getAddrs().map(String), ['/ip4/127.0.0.1/tcp/5'])
+  await l.close()
 })

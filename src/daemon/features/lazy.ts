@@ -10,6 +10,7 @@
 import type { AbortOptions, Connection, Stream, StreamHandler, StreamHandlerOptions } from '@libp2p/interface'
 import { NotStartedError } from '../../errors.js'
 import type { Network } from '../../network/types.js'
+import { onceRetry } from '../../util/once-retry.js'
 
 export interface ProtocolStandIns {
   /** The network to create the feature on (everything else passes through unchanged). */
@@ -108,24 +109,10 @@ export interface FeatureLoader<T> {
 
 /** One load of a feature's code, refused once the module stopped (a stream may slip in while the node stops). */
 export function featureLoader<T> (name: string, make: (options?: AbortOptions) => Promise<T>): FeatureLoader<T> {
-  let loaded: T | undefined
-  let loading: Promise<T> | undefined
-  let stopped = false
+  const once = onceRetry<T, [options?: AbortOptions]>(make, () => new NotStartedError(`the ${name} module has stopped`))
   return {
-    get loaded () { return loaded },
-    async load (options) {
-      if (stopped && loading == null) throw new NotStartedError(`the ${name} module has stopped`)
-      loading ??= make(options).then(v => { loaded = v; return v })
-      try {
-        return await loading
-      } catch (err) {
-        loading = undefined
-        throw err
-      }
-    },
-    async stop () {
-      stopped = true
-      return await loading?.catch(() => undefined)
-    }
+    get loaded () { return once.value },
+    load: once.get,
+    stop: once.stop
   }
 }

@@ -57,7 +57,7 @@ export async function createNodeVpn (components: NodeComponents, network: Networ
   return await createVpn({
     network,
     config: { ...config.vpn, dataDir: config.dataDir },
-    tun: netdevTunFactory(),
+    tun: netdevTunFactory({ log: components.logger('vpn') }),
     logger: components.logger('vpn'),
     metrics: components.metrics,
     // the name this node gives itself when it starts a VPN (members get theirs from the authority)
