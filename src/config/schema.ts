@@ -10,6 +10,7 @@ import { isIP } from 'node:net'
 import { isAbsolute, join, resolve } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
+import './zod-prime.js' // before any schema: see there
 import { z } from 'zod'
 import { isPrivatePrefix, parseCidr } from '../util/ip.js'
 

@@ -11,6 +11,7 @@
  * methods it is called with; the result schemas only the docs, tests and the CLI read).
  */
 import type { AbortOptions } from '@libp2p/interface'
+import '../config/zod-prime.js' // before any schema: see there
 import { z } from 'zod'
 
 export type MethodKind = 'unary' | 'stream'
