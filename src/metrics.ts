@@ -77,11 +77,23 @@ export function createMetricsRegistry (options: MetricsRegistryOptions = {}): Re
     // perf_hooks.monitorEventLoopDelay, during this call only: it gets the small one instead
     // (same nodejs_eventloop_lag_* metrics; prom-client offers no other way to size it).
     const native = perfHooks.monitorEventLoopDelay
-    perfHooks.monitorEventLoopDelay = (o) => smallLoopDelayHistogram(o?.resolution ?? EVENT_LOOP_MONITORING_PRECISION_MS)
+    const made: LoopDelayHistogram[] = []
+    perfHooks.monitorEventLoopDelay = (o) => {
+      const h = smallLoopDelayHistogram(o?.resolution ?? EVENT_LOOP_MONITORING_PRECISION_MS)
+      made.push(h)
+      return h
+    }
     try {
       collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_MONITORING_PRECISION_MS })
     } finally {
       perfHooks.monitorEventLoopDelay = native
+    }
+    // a stopped node clears its registry: its sampling timer stops with it (several nodes in one
+    // process, tests, the demo)
+    const clear = registry.clear.bind(registry)
+    registry.clear = () => {
+      for (const h of made) h.disable()
+      clear()
     }
   }
   return registry
