@@ -8,6 +8,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createRequire } from 'node:module'
 import { createMetricsRegistry, smallLoopDelayHistogram } from '../../src/metrics.js'
+import { pause, waitFor } from '../helpers/wait.js'
 
 const perfHooks = createRequire(import.meta.url)('node:perf_hooks') as { monitorEventLoopDelay: unknown }
 
@@ -27,7 +28,7 @@ test('the lag metrics keep their names and measure the loop; perf_hooks is untou
   try {
     // a few ticks of the 100 ms sampler, the loop otherwise idle (a scrape resets the histogram,
     // so one scrape, after the ticks): every sample is the time between two ticks, >= ~100 ms
-    await new Promise(resolve => setTimeout(resolve, 450))
+    await pause(450) // a few ticks to record: no event to wait for, a scrape would reset the histogram
     const text = await registry.metrics()
     assert.ok(value(text, 'nodejs_eventloop_lag_max_seconds') > 0, 'the sampler recorded ticks')
     for (const name of NAMES) assert.ok(Number.isFinite(value(text, name)), name)
@@ -42,13 +43,14 @@ test('a blocked loop shows in the samples; disable stops the sampling', async ()
   const h = smallLoopDelayHistogram(20)
   assert.equal(h.enable(), true)
   assert.equal(h.enable(), false, 'enabled once')
-  await new Promise(resolve => setTimeout(resolve, 50))
+  await waitFor(() => h.count >= 1, 10_000, 'a first sample')
+  const before = h.count
   const end = Date.now() + 300
   while (Date.now() < end) { /* block the loop for 300 ms */ }
-  await new Promise(resolve => setTimeout(resolve, 50))
+  await waitFor(() => h.count > before, 10_000, 'the sample after the block')
   assert.ok(h.max >= 300e6, `max ${h.max} ns covers the 300 ms block`)
   assert.equal(h.disable(), true)
   const count = h.count
-  await new Promise(resolve => setTimeout(resolve, 100))
+  await pause(100) // a period in which no sample may arrive (five ticks of 20 ms; samples did arrive while enabled)
   assert.equal(h.count, count, 'no samples after disable')
 })
