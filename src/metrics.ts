@@ -9,7 +9,9 @@
  */
 import { createServer, type Server } from 'node:http'
 import { once } from 'node:events'
+import { createRequire } from 'node:module'
 import { isIP } from 'node:net'
+import { createHistogram, type RecordableHistogram } from 'node:perf_hooks'
 import { Registry, collectDefaultMetrics } from 'prom-client'
 import type { AbortOptions } from '@libp2p/interface'
 import { ConfigError } from './errors.js'
@@ -26,13 +28,74 @@ export interface MetricsRegistryOptions {
 /** Resolution of the event-loop delay histogram (`nodejs_eventloop_lag_*`), ms. */
 export const EVENT_LOOP_MONITORING_PRECISION_MS = 100
 
+/**
+ * Longest event-loop delay the lag histogram records (1 h, in ns), and its precision (2
+ * significant digits: 1 %). Node's own `monitorEventLoopDelay` histogram spans any int64 at 3
+ * digits: ~440 KB of counters, all made resident by the reset after every scrape; this one is
+ * ~36 KB (issue 10).
+ */
+const LAG_HIGHEST_NS = 3_600e9
+const LAG_FIGURES = 2
+
+/** The part of Node's IntervalHistogram that prom-client's lag collector uses. */
+type LoopDelayHistogram = RecordableHistogram & { enable: () => boolean, disable: () => boolean }
+
+/**
+ * Samples the event-loop delay like `monitorEventLoopDelay` (the time between the ticks of a
+ * `resolutionMs` timer, which grows when the loop is late) into a small histogram.
+ */
+export function smallLoopDelayHistogram (resolutionMs: number): LoopDelayHistogram {
+  const h = createHistogram({ lowest: 1, highest: LAG_HIGHEST_NS, figures: LAG_FIGURES })
+  let timer: NodeJS.Timeout | undefined
+  return Object.assign(h, {
+    enable (): boolean {
+      if (timer != null) return false
+      h.recordDelta() // the first call only sets the start
+      timer = setInterval(() => { h.recordDelta() }, resolutionMs)
+      timer.unref()
+      return true
+    },
+    disable (): boolean {
+      if (timer == null) return false
+      clearInterval(timer)
+      timer = undefined
+      return true
+    }
+  })
+}
+
+// the object prom-client's collectors get from require('perf_hooks') (the same for ESM and CJS)
+const perfHooks = createRequire(import.meta.url)('node:perf_hooks') as { monitorEventLoopDelay: (o?: { resolution?: number }) => unknown }
+
 export function createMetricsRegistry (options: MetricsRegistryOptions = {}): Registry {
   const registry = new Registry()
   if (options.labels != null) registry.setDefaultLabels(options.labels)
-  // prom-client samples event-loop delay with a 10 ms libuv timer by default: 100 wake-ups a
-  // second cost an idle daemon ~0.6% of a core on their own (issue 10). 100 ms keeps the lag
-  // histogram useful at a tenth of the cost.
-  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_MONITORING_PRECISION_MS })
+  if (options.defaultMetrics !== false) {
+    // prom-client samples event-loop delay with a 10 ms libuv timer by default: 100 wake-ups a
+    // second cost an idle daemon ~0.6% of a core on their own (issue 10). 100 ms keeps the lag
+    // histogram useful at a tenth of the cost. Its lag collector builds its histogram with
+    // perf_hooks.monitorEventLoopDelay, during this call only: it gets the small one instead
+    // (same nodejs_eventloop_lag_* metrics; prom-client offers no other way to size it).
+    const native = perfHooks.monitorEventLoopDelay
+    const made: LoopDelayHistogram[] = []
+    perfHooks.monitorEventLoopDelay = (o) => {
+      const h = smallLoopDelayHistogram(o?.resolution ?? EVENT_LOOP_MONITORING_PRECISION_MS)
+      made.push(h)
+      return h
+    }
+    try {
+      collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_MONITORING_PRECISION_MS })
+    } finally {
+      perfHooks.monitorEventLoopDelay = native
+    }
+    // a stopped node clears its registry: its sampling timer stops with it (several nodes in one
+    // process, tests, the demo)
+    const clear = registry.clear.bind(registry)
+    registry.clear = () => {
+      for (const h of made) h.disable()
+      clear()
+    }
+  }
   return registry
 }
 

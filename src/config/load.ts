@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs'
 import { extname } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { ConfigError, type ConfigIssue } from '../errors.js'
-import { ConfigSchema, RawConfigSchema, type Config } from './schema.js'
+import { configSchema, rawConfigSchema, type Config } from './schema.js'
 import type { z } from 'zod'
 
 export interface LoadConfigOptions {
@@ -46,7 +46,7 @@ function leafKinds (): Map<string, Leaf> {
     const kind: Leaf = def.type === 'number' ? 'number' : def.type === 'boolean' ? 'boolean' : def.type === 'array' ? 'array' : 'string'
     out.set(path.join('.'), kind)
   }
-  walk(RawConfigSchema, [])
+  walk(rawConfigSchema(), [])
   return out
 }
 
@@ -208,7 +208,7 @@ export function formatIssues (issues: ConfigIssue[]): string {
 
 /** Validates an already merged object (nested sections); throws ConfigError listing every bad key. */
 export function parseConfig (input: unknown, extraIssues: ConfigIssue[] = []): Config {
-  const res = ConfigSchema.safeParse(input)
+  const res = configSchema().safeParse(input)
   const issues = [...extraIssues]
   if (!res.success) {
     for (const iss of res.error.issues) {

@@ -3,7 +3,7 @@
  */
 export { createMethodRegistry } from './registry.js'
 export type { MethodRegistry, MethodContext, MethodInfo, RegisteredMethod, UnaryHandler, StreamHandler, HandlerFor } from './registry.js'
-export { unary, stream, typed, catalogue } from './spec.js'
+export { unary, stream, typed, catalogue, lazy, builtSchemaCount } from './spec.js'
 export type { MethodSpec, MethodKind, Catalogue, ErrorClass, ParamsIn, ParamsOut, ResultOf, HandlerResult, UnaryName, StreamName, CallArgs } from './spec.js'
 export { controlApi, errorCatalogue, NamespaceNotAttachedError, NamespaceNotFoundError, PortInUseError, PortMappingNotFoundError } from './catalogue/index.js'
 export type { DmsnetApi, DmsnetMethod, NodeEvent, NodeStatus, UiLogin, ErrorEntry } from './catalogue/index.js'

@@ -5,8 +5,13 @@
  * checked at compile time), the client's `call(name, params)` takes its types from it (client.ts),
  * and scripts/gen-api.ts writes docs/control-api.json from it. The dmsnet methods are listed in
  * catalogue/; see docs/control.md ("Adding a method").
+ *
+ * A declaration gives its schemas as functions, built on first use (issue 10: the whole
+ * catalogue's zod objects cost every daemon ~1 MB, and a daemon parses the params of only the
+ * methods it is called with; the result schemas only the docs, tests and the CLI read).
  */
 import type { AbortOptions } from '@libp2p/interface'
+import '../config/zod-prime.js' // before any schema: see there
 import { z } from 'zod'
 
 export type MethodKind = 'unary' | 'stream'
@@ -31,13 +36,51 @@ export type NoParams = z.ZodObject<Record<never, never>>
 
 interface Definition<P extends z.ZodType, R extends z.ZodType> {
   description: string
-  params?: P
-  result: R
+  /** The params schema, or (the catalogue's way) a function building it on first use; none: no params. */
+  params?: P | (() => P)
+  /** The result schema, or a function building it on first use. */
+  result: R | (() => R)
   errors?: readonly ErrorClass[]
 }
 
+let built = 0
+
+/** How many params and result schemas the catalogue has built so far in this process (tests: what a daemon builds). */
+export function builtSchemaCount (): number {
+  return built
+}
+
+/** A value built on the first call and kept: a schema shared by several declarations. */
+export function lazy<T> (build: () => T): () => T {
+  let value: T | undefined
+  let done = false
+  return () => {
+    if (!done) {
+      value = build()
+      done = true
+    }
+    return value as T
+  }
+}
+
 function define<N extends string, P extends z.ZodType, R extends z.ZodType, K extends MethodKind> (kind: K, name: N, d: Definition<P, R>): MethodSpec<N, P, R, K> {
-  return Object.freeze({ name, kind, description: d.description, params: (d.params ?? z.object({})) as P, result: d.result, errors: Object.freeze([...(d.errors ?? [])]) })
+  const params = lazy(() => {
+    built++
+    const p = typeof d.params === 'function' ? d.params() : d.params
+    return (p ?? z.object({})) as P
+  })
+  const result = lazy(() => {
+    built++
+    return typeof d.result === 'function' ? d.result() : d.result
+  })
+  return Object.freeze({
+    name,
+    kind,
+    description: d.description,
+    get params () { return params() },
+    get result () { return result() },
+    errors: Object.freeze([...(d.errors ?? [])])
+  })
 }
 
 /** A request/response method. */

@@ -18,7 +18,7 @@ import * as vpn from '../../vpn/errors.js'
 import * as netdev from '../../netdev/errors.js'
 import * as network from '../../network/errors.js'
 import { UnsafePathError } from '../../safe-file.js'
-import type { ErrorClass } from '../spec.js'
+import { lazy, type ErrorClass } from '../spec.js'
 import { NamespaceNotAttachedError, NamespaceNotFoundError, PortInUseError, PortMappingNotFoundError } from './vpn-errors.js'
 
 export type ErrorFields = z.ZodObject
@@ -29,11 +29,12 @@ export interface ErrorEntry {
   readonly fields: ErrorFields | undefined
 }
 
-const configIssues = z.object({ issues: z.array(z.object({ key: z.string(), value: z.unknown(), expected: z.string() })) })
-const reason = z.object({ reason: z.string() })
+// fields are built on first use (a daemon sends few errors, and most have no fields; issue 10)
+const configIssues = (): ErrorFields => z.object({ issues: z.array(z.object({ key: z.string(), value: z.unknown(), expected: z.string() })) })
+const reason = (): ErrorFields => z.object({ reason: z.string() })
 
-/** [class, its own fields]. Parents before children. */
-const LIST: Array<[ErrorClass, ErrorFields?]> = [
+/** [class, a function building its own fields]. Parents before children. */
+const LIST: Array<[ErrorClass, (() => ErrorFields)?]> = [
   // src/errors.ts: shared by every area
   [base.DmsnetError],
   [base.ConfigError, configIssues],
@@ -67,7 +68,7 @@ const LIST: Array<[ErrorClass, ErrorFields?]> = [
   [messaging.ExpiredError],
   [messaging.RecordLifetimeError],
   // swarm
-  [swarm.InvalidSwarmKeyError, z.object({ reason: z.enum(['header', 'encoding', 'length']) })],
+  [swarm.InvalidSwarmKeyError, () => z.object({ reason: z.enum(['header', 'encoding', 'length']) })],
   [swarm.SwarmKeyHeaderError],
   [swarm.SwarmKeyEncodingError],
   [swarm.SwarmKeyLengthError],
@@ -99,9 +100,9 @@ const LIST: Array<[ErrorClass, ErrorFields?]> = [
   [netdev.InvalidPortError],
   [netdev.InvalidBatchError],
   [netdev.InvalidRuleError],
-  [netdev.CommandFailedError, z.object({ command: z.string(), args: z.array(z.string()), exitCode: z.number().int().nullable(), stderr: z.string() })],
+  [netdev.CommandFailedError, () => z.object({ command: z.string(), args: z.array(z.string()), exitCode: z.number().int().nullable(), stderr: z.string() })],
   [netdev.NativeBindingError],
-  [netdev.TunOpenError, z.object({ errno: z.number().int().optional() })],
+  [netdev.TunOpenError, () => z.object({ errno: z.number().int().optional() })],
   [netdev.DeviceClosedError],
   [netdev.NotFoundError]
 ]
@@ -110,11 +111,16 @@ function build (): ReadonlyMap<string, ErrorEntry> {
   const out = new Map<string, ErrorEntry>()
   for (const [cls, own] of LIST) {
     if (out.has(cls.name)) throw new Error(`error class ${cls.name} listed twice`)
-    let fields = own
-    for (const parent of out.values()) {
-      if (parent.fields != null && cls.prototype instanceof parent.cls) fields = fields == null ? parent.fields : parent.fields.extend(fields.shape)
-    }
-    out.set(cls.name, Object.freeze({ cls, fields }))
+    const parents = [...out.values()].filter(parent => cls.prototype instanceof parent.cls)
+    const fields = lazy(() => {
+      let f = own?.()
+      for (const parent of parents) {
+        const pf = parent.fields
+        if (pf != null) f = f == null ? pf : pf.extend(f.shape)
+      }
+      return f
+    })
+    out.set(cls.name, Object.freeze({ cls, get fields () { return fields() } }))
   }
   return out
 }

@@ -5,9 +5,9 @@
  */
 import { z } from 'zod'
 import { DialError, PeerNotFoundError, TimeoutError } from '../../errors.js'
-import { stream, unary } from '../spec.js'
+import { lazy, stream, unary } from '../spec.js'
 
-const peerConnection = z.object({
+const peerConnection = lazy(() => z.object({
   peerId: z.string(),
   direction: z.enum(['inbound', 'outbound']),
   remoteAddr: z.string(),
@@ -15,96 +15,96 @@ const peerConnection = z.object({
   limited: z.boolean(),
   latencyMs: z.number().optional(),
   openedAt: z.number()
-})
+}))
 
 export const methods = unary('control.methods', {
   description: 'list the control methods this daemon offers',
-  result: z.array(z.object({ name: z.string(), kind: z.enum(['unary', 'stream']), description: z.string() }))
+  result: () => z.array(z.object({ name: z.string(), kind: z.enum(['unary', 'stream']), description: z.string() }))
 })
 
 export const id = unary('node.id', {
   description: 'peer id and addresses',
-  result: z.object({ peerId: z.string(), listenAddrs: z.array(z.string()), addresses: z.array(z.string()) })
+  result: () => z.object({ peerId: z.string(), listenAddrs: z.array(z.string()), addresses: z.array(z.string()) })
 })
 
-const natType = z.enum(['unknown', 'endpoint-independent', 'endpoint-dependent'])
+const natType = lazy(() => z.enum(['unknown', 'endpoint-independent', 'endpoint-dependent']))
 
 /** `node.status`: the network's status (src/network/types.ts NetworkStatus) plus the daemon's own figures. */
-const nodeStatus = z.object({
+const nodeStatus = lazy(() => z.object({
   peerId: z.string(),
   profile: z.string(),
   started: z.boolean(),
   listenAddrs: z.array(z.string()),
   announceAddrs: z.array(z.string()),
   reachability: z.enum(['unknown', 'public', 'private']),
-  natType: z.object({ tcp: natType, udp: natType }),
-  connections: z.array(peerConnection),
+  natType: z.object({ tcp: natType(), udp: natType() }),
+  connections: z.array(peerConnection()),
   denied: z.object({ dial: z.number().int(), inbound: z.number().int(), outbound: z.number().int() }).optional(),
   version: z.string(),
   dataDir: z.string(),
   uptimeMs: z.number(),
   metricsUrl: z.string().nullable(),
   modules: z.record(z.string(), z.unknown()).meta({ description: 'each module\'s status() summary, by module name' })
-})
-export type NodeStatus = z.output<typeof nodeStatus>
+}))
+export type NodeStatus = z.output<ReturnType<typeof nodeStatus>>
 
 export const status = unary('node.status', {
   description: 'network status, uptime and module summaries',
-  result: nodeStatus
+  result: () => nodeStatus()
 })
 
 export const peers = unary('node.peers', {
   description: 'open connections',
-  result: z.array(peerConnection)
+  result: () => z.array(peerConnection())
 })
 
 export const connect = unary('node.connect', {
   description: 'dial a multiaddr or a peer id',
-  params: z.object({ target: z.string().min(1) }),
-  result: z.object({ peerId: z.string(), remoteAddr: z.string() }),
+  params: () => z.object({ target: z.string().min(1) }),
+  result: () => z.object({ peerId: z.string(), remoteAddr: z.string() }),
   errors: [DialError, PeerNotFoundError]
 })
 
 export const disconnect = unary('node.disconnect', {
   description: 'close every connection to a peer',
-  params: z.object({ peer: z.string().min(1) }),
-  result: z.object({})
+  params: () => z.object({ peer: z.string().min(1) }),
+  result: () => z.object({})
 })
 
 export const ping = unary('node.ping', {
   description: 'libp2p ping round trips to a peer',
-  params: z.object({ peer: z.string().min(1), count: z.number().int().min(1).max(100).default(1), intervalMs: z.number().int().min(0).max(10_000).default(200) }),
-  result: z.object({ peerId: z.string(), rtts: z.array(z.number()) }),
+  params: () => z.object({ peer: z.string().min(1), count: z.number().int().min(1).max(100).default(1), intervalMs: z.number().int().min(0).max(10_000).default(200) }),
+  result: () => z.object({ peerId: z.string(), rtts: z.array(z.number()) }),
   errors: [DialError, PeerNotFoundError, TimeoutError]
 })
 
 /** One item of `node.events`. */
-const nodeEvent = z.object({
+const nodeEvent = lazy(() => z.object({
   type: z.string().meta({ description: 'a network event name (src/network/types.ts NetworkEvents: peer:connectedness, peer:identified, local-addresses:updated, reachability:changed, nat:type-changed, host:changed), or events:attached' }),
   at: z.number(),
   detail: z.unknown().meta({ description: 'the event\'s own payload; {peerId} for events:attached, {profile} for host:changed' })
-})
-export type NodeEvent = z.output<typeof nodeEvent>
+}))
+export type NodeEvent = z.output<ReturnType<typeof nodeEvent>>
 
 export const events = stream('node.events', {
   description: 'network events as they happen (peer connected, identified, addresses, ...); the first item, events:attached, says the listeners are in place',
-  result: nodeEvent
+  result: () => nodeEvent()
 })
 
 export const shutdown = unary('node.shutdown', {
   description: 'stop the daemon gracefully',
-  result: z.object({})
+  result: () => z.object({})
 })
 
 export const dhtStatus = unary('node.dht.status', {
   description: 'DHT mode and routing table size',
-  result: z.object({ mode: z.enum(['client', 'server']), routingTableSize: z.number().int() })
+  result: () => z.object({ mode: z.enum(['client', 'server']), routingTableSize: z.number().int() })
 })
 
 export const dhtFindPeer = unary('node.dht.find-peer', {
   description: 'look a peer up in the DHT (network query, not the peer store): found, addresses, time, peers asked',
-  params: z.object({ peer: z.string().min(1), timeoutMs: z.number().int().positive().max(120_000).default(30_000) }),
-  result: z.object({
+  params: () => z.object({ peer: z.string().min(1), timeoutMs: z.number().int().positive().max(120_000).default(30_000) }),
+  result: () => z.object({
     found: z.boolean(),
     ms: z.number(),
     asked: z.number().int(),

@@ -8,7 +8,7 @@ import { unary } from '../spec.js'
 
 export const login = unary('ui.login', {
   description: 'a one-time login link to the status page (valid for 2 minutes)',
-  result: z.object({
+  result: () => z.object({
     /** Open this once: it logs the browser in and leads to the page. */
     url: z.string(),
     /** The page's address (needs a session: open `url` first). */
