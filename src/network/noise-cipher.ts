@@ -23,6 +23,7 @@
  * `DMSNET_NOISE_NATIVE=0` turns both off (for before/after benchmarks).
  */
 import { Uint8ArrayList } from 'uint8arraylist'
+import { InvalidArgumentError } from '../errors.js'
 import { loadAddon } from '../netdev/native-loader.js'
 
 interface AeadAddon {
@@ -57,7 +58,14 @@ export const noiseCipherStats = {
   inPlace: 0
 }
 
-const enabled = process.env.DMSNET_NOISE_NATIVE !== '0'
+/** `DMSNET_NOISE_NATIVE`: unset, 1/on/true -> on; 0/off/false -> off; anything else is a typo, refused. */
+export function noiseNativeWanted (value: string | undefined): boolean {
+  if (value == null || value === '' || ['1', 'on', 'true'].includes(value)) return true
+  if (['0', 'off', 'false'].includes(value)) return false
+  throw new InvalidArgumentError(`DMSNET_NOISE_NATIVE: "${value}" is not one of 0, off, false, 1, on, true`)
+}
+
+const enabled = noiseNativeWanted(process.env.DMSNET_NOISE_NATIVE)
 let addon: AeadAddon | null | undefined
 
 /** The addon's AEAD, or undefined (turned off, no addon, or no OpenSSL in this process). */
