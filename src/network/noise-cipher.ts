@@ -65,14 +65,17 @@ export function noiseNativeWanted (value: string | undefined): boolean {
   throw new InvalidArgumentError(`DMSNET_NOISE_NATIVE: "${value}" is not one of 0, off, false, 1, on, true`)
 }
 
-const enabled = noiseNativeWanted(process.env.DMSNET_NOISE_NATIVE)
 let addon: AeadAddon | null | undefined
 
-/** The addon's AEAD, or undefined (turned off, no addon, or no OpenSSL in this process). */
+/**
+ * The addon's AEAD, or undefined (turned off, no addon, or no OpenSSL in this process). A typo in
+ * DMSNET_NOISE_NATIVE is an InvalidArgumentError here, at the first Noise built.
+ */
 export function nativeAead (): AeadAddon | undefined {
   if (addon === undefined) {
+    const wanted = noiseNativeWanted(process.env.DMSNET_NOISE_NATIVE)
     addon = null
-    if (enabled) {
+    if (wanted) {
       try {
         const a = loadAddon<Partial<AeadAddon>>()
         if (typeof a.aeadAvailable === 'function' && typeof a.aeadSeal === 'function' && typeof a.aeadOpen === 'function' && a.aeadAvailable()) addon = a as AeadAddon

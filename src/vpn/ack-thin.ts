@@ -24,7 +24,6 @@ export function ackThinWanted (value: string | undefined): boolean {
   throw new InvalidArgumentError(`DMSNET_VPN_ACK_THIN: "${value}" is not one of 0, off, false, 1, on, true`)
 }
 
-export const ackThinEnabled = ackThinWanted(process.env.DMSNET_VPN_ACK_THIN)
 
 const TCP = 6
 const FLAG_ACK = 0x10

@@ -13,7 +13,7 @@
  * never written to the TUN.
  */
 import { RECORD_HEADER, readRecordLength, VNET_HDR_LEN } from '../netdev/records.js'
-import { ackThinEnabled, supersededAck } from './ack-thin.js'
+import { ackThinWanted, supersededAck } from './ack-thin.js'
 import { PeerLink } from './link.js'
 import { createRouteTable, VERDICT_MALFORMED, VERDICT_NOT_FOR_US, VERDICT_OK, VERDICT_SPOOFED, type RouteTable } from './routes.js'
 import { vnetHeaderOk } from './vnet-hdr.js'
@@ -51,6 +51,8 @@ export class DataPath {
   ackThinned = 0
   private readonly opts: DataPathOptions
   private readonly hdr: number
+  /** DMSNET_VPN_ACK_THIN (a typo is refused when the data path is built) */
+  private readonly ackThin = ackThinWanted(process.env.DMSNET_VPN_ACK_THIN)
   private tunPaused = false
   private pauseTimer: ReturnType<typeof setTimeout> | undefined
   /** Links that sent nothing during a whole pause, with their txBytes then: no more pauses for them until they send. */
@@ -151,7 +153,7 @@ export class DataPath {
     let runPackets = 0
     let runLink: PeerLink | undefined
     let runPeer: string | undefined
-    const thin = ackThinEnabled
+    const thin = this.ackThin
     while (n - off >= RECORD_HEADER) {
       const len = readRecordLength(batch, off)
       if (len <= hdr || off + RECORD_HEADER + len > n) break
