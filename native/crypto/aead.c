@@ -15,7 +15,7 @@
  * N-API:
  *   aeadAvailable() -> bool
  *   aeadSeal(key32, nonce12, ad, src, out): out[0 .. n+16) = ciphertext || tag of src
- *     (a Uint8Array or an array of them, n bytes in all); out must not overlap src.
+ *     (a Uint8Array or an array of any number of them, n bytes in all); out must not overlap src.
  *   aeadOpen(key32, nonce12, ad, src, dst) -> bool: src is ciphertext || tag (one Uint8Array or
  *     pieces); the n-16 plaintext bytes go to dst, or over src's own first n-16 bytes when dst is
  *     null/undefined. false: the tag did not verify (whatever was written must not be used).
@@ -26,13 +26,14 @@
 #include <node_api.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* OpenSSL's stable EVP ABI (evp.h): the AEAD controls and the functions this file needs */
 #define AEAD_GET_TAG 0x10
 #define AEAD_SET_TAG 0x11
 #define TAG_LEN 16
-#define MAX_PIECES 64
+#define MAX_PIECES 64 /* on the stack; more go to the heap */
 
 typedef void evp_ctx;
 typedef const void evp_cipher;
@@ -96,24 +97,41 @@ static bool bytes_of(napi_env env, napi_value v, unsigned char **p, size_t *n) {
   return true;
 }
 
-/* src: one Uint8Array or an array of at most MAX_PIECES; returns the piece count, -1 on a bad value */
-static int pieces_of(napi_env env, napi_value v, piece *out, size_t *total) {
+/*
+ * src: one Uint8Array or an array of them (a message that spans many small socket reads has many
+ * pieces). Fills `local` (MAX_PIECES) or, beyond that, a malloc'd array left in *heap for the
+ * caller to free. Returns the piece count, -1 on a bad value, -2 out of memory.
+ */
+static int pieces_of(napi_env env, napi_value v, piece *local, piece **out, piece **heap, size_t *total) {
   *total = 0;
+  *heap = NULL;
+  *out = local;
   bool arr = false;
   napi_is_array(env, v, &arr);
   if (!arr) {
-    if (!bytes_of(env, v, &out[0].p, &out[0].n)) return -1;
-    *total = out[0].n;
+    if (!bytes_of(env, v, &local[0].p, &local[0].n)) return -1;
+    *total = local[0].n;
     return 1;
   }
   uint32_t len = 0;
-  if (napi_get_array_length(env, v, &len) != napi_ok || len > MAX_PIECES) return -1;
+  if (napi_get_array_length(env, v, &len) != napi_ok || len > INT_MAX / 2) return -1;
+  if (len > MAX_PIECES) {
+    *heap = malloc(sizeof(piece) * len);
+    if (*heap == NULL) return -2;
+    *out = *heap;
+  }
   for (uint32_t i = 0; i < len; i++) {
     napi_value e;
-    if (napi_get_element(env, v, i, &e) != napi_ok || !bytes_of(env, e, &out[i].p, &out[i].n)) return -1;
-    *total += out[i].n;
+    if (napi_get_element(env, v, i, &e) != napi_ok || !bytes_of(env, e, &(*out)[i].p, &(*out)[i].n)) return -1;
+    *total += (*out)[i].n;
   }
   return (int)len;
+}
+
+static napi_value bad_pieces(napi_env env, int np) {
+  if (np == -2) napi_throw_error(env, NULL, "out of memory");
+  else napi_throw_type_error(env, NULL, "src must be a Uint8Array or an array of them");
+  return NULL;
 }
 
 /* key, nonce and ad of a call; false after throwing */
@@ -138,12 +156,13 @@ static napi_value aead_seal(napi_env env, napi_callback_info info) {
   if (!ossl_load()) { napi_throw_error(env, NULL, "OpenSSL's ChaCha20-Poly1305 is not available in this process"); return NULL; }
   unsigned char *key, *nonce, *ad, *out;
   size_t adn, outn, total;
-  piece src[MAX_PIECES];
+  piece local[MAX_PIECES], *src, *heap;
   if (!common_args(env, argv, &key, &nonce, &ad, &adn)) return NULL;
-  int np = pieces_of(env, argv[3], src, &total);
-  if (np < 0) return throw_type(env, "src must be a Uint8Array or an array of at most 64");
-  if (!bytes_of(env, argv[4], &out, &outn)) return throw_type(env, "out must be a Uint8Array");
+  int np = pieces_of(env, argv[3], local, &src, &heap, &total);
+  if (np < 0) { free(heap); return bad_pieces(env, np); }
+  if (!bytes_of(env, argv[4], &out, &outn)) { free(heap); return throw_type(env, "out must be a Uint8Array"); }
   if (total > (size_t)INT_MAX - TAG_LEN || outn < total + TAG_LEN) {
+    free(heap);
     napi_throw_range_error(env, NULL, "out must hold src's length + 16");
     return NULL;
   }
@@ -160,6 +179,7 @@ static napi_value aead_seal(napi_env env, napi_callback_info info) {
   if (ok) ok = ossl.final(c, out + at, &l) == 1;
   if (ok) at += (size_t)l;
   if (ok) ok = at == total && ossl.ctrl(c, AEAD_GET_TAG, TAG_LEN, out + total) == 1;
+  free(heap);
   if (!ok) napi_throw_error(env, NULL, "ChaCha20-Poly1305 seal failed");
   return NULL;
 }
@@ -171,11 +191,12 @@ static napi_value aead_open(napi_env env, napi_callback_info info) {
   if (!ossl_load()) { napi_throw_error(env, NULL, "OpenSSL's ChaCha20-Poly1305 is not available in this process"); return NULL; }
   unsigned char *key, *nonce, *ad, *dst = NULL;
   size_t adn, dstn = 0, total;
-  piece src[MAX_PIECES];
+  piece local[MAX_PIECES], *src, *heap;
   if (!common_args(env, argv, &key, &nonce, &ad, &adn)) return NULL;
-  int np = pieces_of(env, argv[3], src, &total);
-  if (np < 0) return throw_type(env, "src must be a Uint8Array or an array of at most 64");
+  int np = pieces_of(env, argv[3], local, &src, &heap, &total);
+  if (np < 0) { free(heap); return bad_pieces(env, np); }
   if (total < TAG_LEN || total > (size_t)INT_MAX) {
+    free(heap);
     napi_throw_range_error(env, NULL, "src must hold at least the 16-byte tag");
     return NULL;
   }
@@ -183,8 +204,9 @@ static napi_value aead_open(napi_env env, napi_callback_info info) {
   napi_valuetype dt = napi_undefined;
   if (argc >= 5) napi_typeof(env, argv[4], &dt);
   if (dt != napi_undefined && dt != napi_null) {
-    if (!bytes_of(env, argv[4], &dst, &dstn)) return throw_type(env, "dst must be a Uint8Array");
+    if (!bytes_of(env, argv[4], &dst, &dstn)) { free(heap); return throw_type(env, "dst must be a Uint8Array"); }
     if (dstn < n) {
+      free(heap);
       napi_throw_range_error(env, NULL, "dst must hold src's length - 16");
       return NULL;
     }
@@ -218,6 +240,7 @@ static napi_value aead_open(napi_env env, napi_callback_info info) {
     at += (size_t)l;
     left -= take;
   }
+  free(heap);
   if (!ok) {
     napi_throw_error(env, NULL, "ChaCha20-Poly1305 open failed");
     return NULL;

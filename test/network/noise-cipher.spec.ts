@@ -88,7 +88,21 @@ describe('noise cipher', () => {
     assert.throws(() => a.aeadSeal(k, nonce, ad, new Uint16Array(4) as unknown as Uint8Array, new Uint8Array(40)), TypeError)
     assert.throws(() => a.aeadOpen(k, nonce, ad, new Uint8Array(15)), RangeError)
     assert.throws(() => a.aeadOpen(k, nonce, ad, new Uint8Array(40), new Uint8Array(23)), RangeError)
-    assert.throws(() => a.aeadOpen(k, nonce, ad, Array.from({ length: 65 }, () => new Uint8Array(1))), TypeError)
+    assert.throws(() => a.aeadOpen(k, nonce, ad, [new Uint8Array(20), null as unknown as Uint8Array]), TypeError)
+  })
+
+  it('a message in hundreds of pieces (many small socket reads) seals and opens like one', () => {
+    assert.ok(a != null)
+    const k = randomBytes(32)
+    const nonce = randomBytes(12)
+    const ad = new Uint8Array(0)
+    const pt = new Uint8Array(randomBytes(65519))
+    const cut = (b: Uint8Array, size: number): Uint8Array[] => Array.from({ length: Math.ceil(b.byteLength / size) }, (_, i) => b.subarray(i * size, (i + 1) * size))
+    const out = new Uint8Array(pt.byteLength + 16)
+    a.aeadSeal(k, nonce, ad, cut(pt, 100), out)
+    assert.deepEqual(Buffer.from(out), nodeSeal(pt, nonce, ad, k))
+    assert.equal(a.aeadOpen(k, nonce, ad, cut(out, 97), null), true, '676 pieces, the tag across two of them')
+    assert.deepEqual(Buffer.from(out.subarray(0, pt.byteLength)), Buffer.from(pt))
   })
 
   it("Noise's crypto on the addon: a handshake's ciphertext stays as it was; a bad message is an Error", () => {
