@@ -3,10 +3,12 @@
  * AEAD gives Node's bytes for every size and split, opens in place or into `dst`, refuses a
  * tampered message and bad arguments; a handshake's ciphertext is never written over; two real
  * nodes over TCP, and a node and a stock js-libp2p Noise peer, carry bulk and small messages
- * intact with messages framed as one buffer and opened in place.
+ * intact with messages framed as one buffer and opened in place; a bit flipped on the wire ends
+ * that connection and nothing else.
  */
 import assert from 'node:assert/strict'
 import { createCipheriv, randomBytes } from 'node:crypto'
+import { createServer, connect, type Socket } from 'node:net'
 import { describe, it } from 'node:test'
 import { noise } from '@libp2p/noise'
 import { tcp } from '@libp2p/tcp'
@@ -14,6 +16,7 @@ import { yamux } from '@libp2p/yamux'
 import { createLibp2p } from 'libp2p'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { nativeAead, noiseCipherStats, useNativeAead } from '../../src/network/noise-cipher.js'
+import { multiaddr } from '@multiformats/multiaddr'
 import { ECHO, echo, startNode } from './helpers.js'
 import type { Stream } from '@libp2p/interface'
 
@@ -146,6 +149,47 @@ describe('noise cipher', () => {
       assert.ok(noiseCipherStats.framed - framed >= 2 * 96, `framed ${noiseCipherStats.framed - framed}`)
       assert.ok(noiseCipherStats.inPlace - inPlace >= 2 * 96, `in place ${noiseCipherStats.inPlace - inPlace}`)
     } finally {
+      await Promise.all([x.stop(), y.stop()])
+    }
+  })
+
+  it('a bit flipped on the wire after the handshake ends that connection; the node carries on', async () => {
+    const x = await startNode()
+    const y = await startNode()
+    // a TCP relay between x and y that flips one bit of what y receives, 200 kB in (well past
+    // the handshake): y's in-place open must refuse that message
+    const yAddr = y.net.host.getMultiaddrs()[0]!.toString().split('/p2p/')[0]!
+    const yPort = Number(yAddr.split('/tcp/')[1]!.split('/')[0])
+    let flipAt = 200_000
+    const sockets = new Set<Socket>()
+    const relay = createServer(inbound => {
+      const out = connect(yPort, '127.0.0.1')
+      sockets.add(inbound).add(out)
+      inbound.on('data', (d: Buffer) => {
+        if (flipAt >= 0 && flipAt < d.byteLength) d[flipAt]! ^= 0x01
+        flipAt -= d.byteLength
+        out.write(d)
+      })
+      out.on('data', (d: Buffer) => inbound.write(d))
+      const end = (): void => { inbound.destroy(); out.destroy() }
+      inbound.on('error', end).on('close', end)
+      out.on('error', end).on('close', end)
+    })
+    await new Promise<void>(resolve => relay.listen(0, '127.0.0.1', resolve))
+    try {
+      await y.net.handle(ECHO, echo)
+      const relayPort = (relay.address() as { port: number }).port
+      const viaRelay = multiaddr(`/ip4/127.0.0.1/tcp/${relayPort}/p2p/${y.net.peerId.toString()}`)
+      const data = new Uint8Array(randomBytes(1024 * 1024))
+      const broken = await echoBytes(await x.net.dialProtocol(viaRelay, ECHO), data, 16_384).then(() => 'completed', (err: Error) => err.name)
+      assert.notEqual(broken, 'completed', 'the corrupted transfer does not complete')
+      assert.ok(flipAt < 0, 'the bit was flipped')
+      // positive control: the same two nodes, directly, carry the same bytes
+      const back = await echoBytes(await x.net.dialProtocol(multiaddr(`${yAddr}/p2p/${y.net.peerId.toString()}`), ECHO), data, 16_384)
+      assert.equal(Buffer.compare(back, data), 0, 'a clean connection works')
+    } finally {
+      for (const s of sockets) s.destroy()
+      relay.close()
       await Promise.all([x.stop(), y.stop()])
     }
   })
