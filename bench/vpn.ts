@@ -47,6 +47,8 @@
  *   pins anything on the iperf3 side. vpn_tcp_congestion: what the inner TCP got (routes' name or the default).
  * Usage: npm run bench -- vpn [--runs 3] [--secs 5] [--warmup 3] [--no-offload] [--udp-rate 5G] [--udp-len 1392] [--profile DIR] [--no-rcvbuf-probe] [--loss-only] [--udp-only] [--idle-before SECS] [--congestion-control NAME|host]
  * DMSNET_TUN_UDP_COALESCE=0 in the environment turns the TUN's UDP coalescing off (the "before").
+ * DMSNET_NOISE_NATIVE=0 (Noise on Node's crypto) and DMSNET_VPN_ACK_THIN=0 (every inner ACK carried) are the
+ * befores of stop 27; the JSON echoes both (`noise_native`, `ack_thin`) and gives `ack_thinned` per node.
  * Progress on stderr; the last stdout line is one JSON object. Needs root (namespaces, TUN).
  */
 import { mkdirSync } from 'node:fs'
@@ -409,7 +411,11 @@ async function main (): Promise<Record<string, unknown>> {
       drops: peer == null ? null : { queueFull: peer.dropQueueFull, spoofed: peer.dropSpoofed, noRoute: s.dropNoRoute },
       // what the TUNs saw over all runs: bytes per packet read shows whether TSO/USO super-packets
       // reach the data path, packets per read batch how much each wakeup carries
-      tun: { a: tunSummary(s.tun), b: tunSummary(sb.tun) }
+      tun: { a: tunSummary(s.tun), b: tunSummary(sb.tun) },
+      // pure TCP ACKs each node read from its TUN and left out (superseded in the same batch; src/vpn/ack-thin.ts)
+      ack_thinned: { a: s.ackThinned ?? null, b: sb.ackThinned ?? null },
+      noise_native: process.env.DMSNET_NOISE_NATIVE ?? 'default',
+      ack_thin: process.env.DMSNET_VPN_ACK_THIN ?? 'default'
     }
     for (const [k, v] of Object.entries(series)) {
       const st2 = stats(v)

@@ -932,6 +932,7 @@ static napi_value tun_close(napi_env env, napi_callback_info info) {
 
 napi_status xsalsa20_register(napi_env env, napi_value exports);
 napi_status mem_register(napi_env env, napi_value exports); /* native/mem/mem.c: malloc_trim for the idle reclaim */
+napi_status aead_register(napi_env env, napi_value exports); /* native/crypto/aead.c: Noise's ChaCha20-Poly1305 */
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor methods[] = {
@@ -951,6 +952,7 @@ static napi_value init(napi_env env, napi_value exports) {
   /* the PSK protector's cipher shares this one addon (native/crypto/xsalsa20.c) */
   CHECK(xsalsa20_register(env, exports));
   CHECK(mem_register(env, exports));
+  CHECK(aead_register(env, exports));
   return exports;
 }
 

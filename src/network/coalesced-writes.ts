@@ -16,8 +16,14 @@
  * internals change so the connection is not recognised, writes simply stay as they were
  * (test/network/coalesced-writes.spec.ts then fails).
  * `DMSNET_COALESCE_WRITES=0` turns it off (for before/after benchmarks).
+ *
+ * The same wrapper gives Noise the addon's ChaCha20-Poly1305 (./noise-cipher.ts: no buffer per
+ * call, one framed buffer per message sent, received messages decrypted in place), so a bulk send
+ * reaches `sendData` as one buffer per 64 KiB message and a small one as a single buffer (no copy
+ * here). `DMSNET_NOISE_NATIVE=0` turns that part off.
  */
 import { Uint8ArrayList } from 'uint8arraylist'
+import { streamlineNoiseStream, useNativeAead } from './noise-cipher.js'
 import { isTcpConnection } from './tcp-conn.js'
 import type { ConnectionEncrypter, MessageStream, SecureConnectionOptions } from '@libp2p/interface'
 
@@ -77,19 +83,27 @@ export function coalesceWrites (conn: MessageStream): boolean {
 
 type EncrypterFactory = (components: any) => ConnectionEncrypter // eslint-disable-line @typescript-eslint/no-explicit-any
 
-/** Wraps a connection encrypter factory (Noise) so the TCP connections it secures write coalesced. */
+/**
+ * Wraps a connection encrypter factory (Noise) so the TCP connections it secures write coalesced,
+ * and so that Noise encrypts and decrypts with the addon's AEAD where it can (./noise-cipher.ts).
+ */
 export function withCoalescedWrites (factory: EncrypterFactory): EncrypterFactory {
   return (components) => {
     const inner = factory(components)
+    const streamline = useNativeAead(inner)
+    const secured = <T extends { connection: unknown }>(result: T): T => {
+      if (streamline) streamlineNoiseStream(result.connection)
+      return result
+    }
     return {
       protocol: inner.protocol,
       secureInbound: async (connection: MessageStream, options?: SecureConnectionOptions) => {
         coalesceWrites(connection)
-        return await inner.secureInbound(connection, options)
+        return secured(await inner.secureInbound(connection, options))
       },
       secureOutbound: async (connection: MessageStream, options?: SecureConnectionOptions) => {
         coalesceWrites(connection)
-        return await inner.secureOutbound(connection, options)
+        return secured(await inner.secureOutbound(connection, options))
       }
     }
   }

@@ -1,7 +1,8 @@
 /**
  * The data path: TUN <-> member links, never waiting for control.
  *
- *   TUN read batch -> `table.lookup` per record (destination -> member) -> runs of records for the
+ *   TUN read batch -> (pure TCP ACKs superseded by the next record left out: ./ack-thin.ts) ->
+ *   `table.lookup` per record (destination -> member) -> runs of records for the
  *   same member -> that member's `PeerLink` (one stream, one ordered writer, bounded queue) ->
  *   peer -> `RecordReassembler` -> `table.checkInbound` (the inner source is the sender's, the
  *   destination ours) -> virtio_net_hdr check -> TUN write.
@@ -12,6 +13,7 @@
  * never written to the TUN.
  */
 import { RECORD_HEADER, readRecordLength, VNET_HDR_LEN } from '../netdev/records.js'
+import { ackThinWanted, supersededAck } from './ack-thin.js'
 import { PeerLink } from './link.js'
 import { createRouteTable, VERDICT_MALFORMED, VERDICT_NOT_FOR_US, VERDICT_OK, VERDICT_SPOOFED, type RouteTable } from './routes.js'
 import { vnetHeaderOk } from './vnet-hdr.js'
@@ -45,8 +47,12 @@ export class DataPath {
   tun: VpnTun | undefined
   dropNoRoute = 0
   dropNotMember = 0
+  /** Pure TCP ACKs not sent because the next one in the same TUN batch superseded them (./ack-thin.ts). */
+  ackThinned = 0
   private readonly opts: DataPathOptions
   private readonly hdr: number
+  /** DMSNET_VPN_ACK_THIN (a typo is refused when the data path is built) */
+  private readonly ackThin = ackThinWanted(process.env.DMSNET_VPN_ACK_THIN)
   private tunPaused = false
   private pauseTimer: ReturnType<typeof setTimeout> | undefined
   /** Links that sent nothing during a whole pause, with their txBytes then: no more pauses for them until they send. */
@@ -147,12 +153,25 @@ export class DataPath {
     let runPackets = 0
     let runLink: PeerLink | undefined
     let runPeer: string | undefined
+    const thin = this.ackThin
     while (n - off >= RECORD_HEADER) {
       const len = readRecordLength(batch, off)
       if (len <= hdr || off + RECORD_HEADER + len > n) break
+      if (thin && supersededAck(batch, off, hdr)) {
+        // the next record says all this one does (./ack-thin.ts): the run so far goes, this is skipped
+        if (runPackets > 0) {
+          if (runLink != null) runLink.send(batch.subarray(runStart, off), runPackets)
+          else this.dropNoRoute += runPackets
+          runPackets = 0
+        }
+        this.ackThinned++
+        off += RECORD_HEADER + len
+        runStart = off
+        continue
+      }
       const entry = table.lookup(batch, off + RECORD_HEADER + hdr, len - hdr)
       const peer = entry?.peerId
-      if (peer !== runPeer || off === 0) {
+      if (peer !== runPeer || runPackets === 0) {
         if (runPackets > 0) {
           if (runLink != null) runLink.send(batch.subarray(runStart, off), runPackets)
           else this.dropNoRoute += runPackets

@@ -15,6 +15,7 @@ export interface StatusParts {
   dns?: VpnDnsStats
   dropNoRoute: number
   dropNotMember: number
+  ackThinned?: number
   policy: VpnStatus['policy']
   jobs: VpnStatus['jobs']
   portMappings: VpnStatus['portMappings']
@@ -53,6 +54,7 @@ export function buildStatus (p: StatusParts): VpnStatus {
     peers,
     dropNoRoute: p.dropNoRoute,
     dropNotMember: p.dropNotMember,
+    ...(p.ackThinned != null ? { ackThinned: p.ackThinned } : {}),
     policy: p.policy,
     tun: p.tun?.stats?.(),
     ...(p.dns != null ? { dns: p.dns } : {}),

@@ -106,6 +106,8 @@ export interface VpnStatus {
   dropNoRoute: number
   /** Inbound packets (and refused tunnel streams) from a peer that is not (or no longer) a member. */
   dropNotMember: number
+  /** Pure TCP ACKs read from the TUN and not sent, superseded by the next one of the same batch (src/vpn/ack-thin.ts). */
+  ackThinned?: number
   /** Memberships refused by this node's policy or trust rules, and VPN switches it accepted. */
   policy: {
     refused: number

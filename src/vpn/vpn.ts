@@ -251,6 +251,7 @@ class DmsnetVpn extends TypedEventEmitter<VpnEvents> implements Vpn {
       ...(this.device.dnsStats != null ? { dns: this.device.dnsStats } : {}),
       dropNoRoute: this.data.dropNoRoute,
       dropNotMember: this.data.dropNotMember,
+      ackThinned: this.data.ackThinned,
       policy: { ...this.counts, refusedRepeats: this.refresher.stats.refusedRepeats },
       jobs: this.jobs.attachments(),
       portMappings: this.jobs.mappings()

@@ -12,6 +12,7 @@ import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p } from 'libp2p'
 import { coalescedWriteStats, coalesceWrites } from '../../src/network/coalesced-writes.js'
+import { nativeAead, noiseCipherStats } from '../../src/network/noise-cipher.js'
 import { ECHO, echo, startNode } from './helpers.js'
 import type { MessageStream, Stream } from '@libp2p/interface'
 
@@ -58,6 +59,7 @@ describe('coalesced writes', () => {
       const data = new Uint8Array(randomBytes(4 * 1024 * 1024))
       const mergedBefore = coalescedWriteStats.merged
       const corkedBefore = coalescedWriteStats.corked
+      const framedBefore = noiseCipherStats.framed
       const back = await echoBytes(stream, data, 64 * 1024)
       Object.assign(proto, original)
 
@@ -67,7 +69,13 @@ describe('coalesced writes', () => {
       assert.ok(writes >= 1 && writes <= messages + 16, `${writes} socket writes for ${messages} Noise messages`)
       const corked = coalescedWriteStats.corked - corkedBefore
       assert.ok(corked > 0, 'bulk lists went out corked')
-      assert.ok(coalescedWriteStats.merged - mergedBefore > corked, 'small lists were merged by copy')
+      if (nativeAead() != null) {
+        // Noise on the addon (src/network/noise-cipher.ts) hands a small send over as one framed
+        // buffer: nothing left to merge
+        assert.ok(noiseCipherStats.framed - framedBefore > messages, 'small sends arrived as one buffer')
+      } else {
+        assert.ok(coalescedWriteStats.merged - mergedBefore > corked, 'small lists were merged by copy')
+      }
     } finally {
       Object.assign(proto, original)
       await Promise.all([a.stop(), b.stop()])

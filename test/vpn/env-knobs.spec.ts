@@ -1,11 +1,13 @@
 /**
- * The before/after switches of stop 25 take only their documented values: a typo is refused with
+ * The before/after switches of stops 25 and 27 take only their documented values: a typo is refused with
  * InvalidArgumentError instead of silently measuring the default.
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { tunBatchBytes } from '../../src/vpn/tun-device.js'
 import { lpDecoderGuardWanted } from '../../src/network/lp-decoder.js'
+import { noiseNativeWanted } from '../../src/network/noise-cipher.js'
+import { ackThinWanted } from '../../src/vpn/ack-thin.js'
 
 test('DMSNET_VPN_TUN_BATCH_BYTES: default, a valid size, and typos refused', () => {
   assert.equal(tunBatchBytes(undefined), 1024 * 1024)
@@ -18,4 +20,13 @@ test('DMSNET_LP_DECODER_GUARD: on by default, off by 0/off/false, typos refused'
   assert.equal(lpDecoderGuardWanted('on'), true)
   for (const off of ['0', 'off', 'false']) assert.equal(lpDecoderGuardWanted(off), false)
   assert.throws(() => lpDecoderGuardWanted('of'), { name: 'InvalidArgumentError' })
+})
+
+test('DMSNET_NOISE_NATIVE and DMSNET_VPN_ACK_THIN: on by default, off by 0/off/false, typos refused', () => {
+  for (const wanted of [noiseNativeWanted, ackThinWanted]) {
+    assert.equal(wanted(undefined), true)
+    assert.equal(wanted('1'), true)
+    for (const off of ['0', 'off', 'false']) assert.equal(wanted(off), false)
+    assert.throws(() => wanted('no'), { name: 'InvalidArgumentError' })
+  }
 })
