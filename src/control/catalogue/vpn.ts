@@ -61,6 +61,7 @@ const vpnStatus = lazy(() => z.object({
   peers: z.array(peerStatus()),
   dropNoRoute: count().meta({ description: 'outbound packets with no member behind their destination' }),
   dropNotMember: count().meta({ description: 'inbound packets (and refused tunnel streams) from a peer that is not a member' }),
+  ackThinned: count().optional().meta({ description: 'pure TCP ACKs left out because the next packet of the same TUN batch acknowledged more (src/vpn/ack-thin.ts)' }),
   policy: z.object({ refused: count(), invitationsRefused: count(), switches: count(), routesStripped: count(), refusedRepeats: count().meta({ description: 'a refused membership fetched again unchanged: counted, not judged or logged again (the fetch backs off)' }) }),
   tun: z.record(z.string(), z.number()).optional().meta({ description: 'the TUN device\'s own counters' }),
   dns: z.object({
