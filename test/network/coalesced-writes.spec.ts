@@ -7,29 +7,14 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { Socket } from 'node:net'
 import { describe, it } from 'node:test'
-import { noise } from '@libp2p/noise'
-import { tcp } from '@libp2p/tcp'
-import { yamux } from '@libp2p/yamux'
-import { createLibp2p } from 'libp2p'
 import { coalescedWriteStats, coalesceWrites } from '../../src/network/coalesced-writes.js'
 import { nativeAead, noiseCipherStats } from '../../src/network/noise-cipher.js'
-import { ECHO, echo, startNode } from './helpers.js'
-import type { MessageStream, Stream } from '@libp2p/interface'
+import { ECHO, echo, echoBytes, startNode, startStockPeer } from './helpers.js'
+import type { MessageStream } from '@libp2p/interface'
 
-/**
- * Sends `data` on an echo stream in `chunk`-byte writes and returns what came back. All of it is
- * queued at once (4 MiB, bounded), so that yamux fills every Noise message to its maximum: the
- * write count below is held against full-size messages. A writer that waits for each drain sends
- * smaller, more numerous messages (one write each all the same).
- */
-async function echoBytes (stream: Stream, data: Uint8Array, chunk: number): Promise<Uint8Array> {
-  const back: Uint8Array[] = []
-  const reading = (async () => { for await (const c of stream) back.push(c.subarray()) })()
-  for (let off = 0; off < data.byteLength; off += chunk) stream.send(data.subarray(off, off + chunk))
-  await stream.close({ signal: AbortSignal.timeout(10_000) })
-  await reading
-  return Buffer.concat(back)
-}
+// echoBytes (./helpers.ts) queues all of its data at once (4 MiB, bounded), so that yamux fills
+// every Noise message to its maximum: the write count below is held against full-size messages. A
+// writer that waits for each drain sends smaller, more numerous messages (one write each all the same).
 
 describe('coalesced writes', () => {
   it('Noise messages cost one socket write each or less, not two; the bytes arrive intact', async () => {
@@ -84,14 +69,8 @@ describe('coalesced writes', () => {
 
   it('a stock js-libp2p peer exchanges data with a coalescing node', async () => {
     const d = await startNode()
-    const plain = await createLibp2p({
-      addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-      transports: [tcp()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()]
-    })
+    const plain = await startStockPeer()
     try {
-      await plain.handle(ECHO, echo)
       await d.net.handle(ECHO, echo)
       const data = new Uint8Array(randomBytes(1024 * 1024 + 7))
       const there = await echoBytes(await d.net.dialProtocol(plain.getMultiaddrs()[0]!, ECHO), data, 10_000)

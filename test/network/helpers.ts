@@ -10,6 +10,10 @@ import { createNetwork, type CreateNetworkOptions } from '../../src/network/netw
 import type { Network } from '../../src/network/types.js'
 import { bound } from '../helpers/wait.js'
 import type { Stream } from '@libp2p/interface'
+import { noise } from '@libp2p/noise'
+import { tcp } from '@libp2p/tcp'
+import { yamux } from '@libp2p/yamux'
+import { createLibp2p, type Libp2p } from 'libp2p'
 import { drained } from '../../src/network/stream-drain.js'
 
 /** Temp dirs made by this test process and not cleaned up yet: removed when it exits. */
@@ -110,4 +114,29 @@ export async function roundTrip (stream: Stream, text: string): Promise<string> 
   let out = ''
   for await (const chunk of stream) out += new TextDecoder().decode(chunk.subarray())
   return out
+}
+
+/**
+ * Sends `data` in `chunk`-byte writes (no wait for drains, so the writer's messages are as large as
+ * the stream makes them), half-closes, and returns what came back.
+ */
+export async function echoBytes (stream: Stream, data: Uint8Array, chunk: number): Promise<Uint8Array> {
+  const back: Uint8Array[] = []
+  const reading = (async () => { for await (const c of stream) back.push(c.subarray()) })()
+  for (let off = 0; off < data.byteLength; off += chunk) stream.send(data.subarray(off, off + chunk))
+  await stream.close({ signal: AbortSignal.timeout(10_000) })
+  await reading
+  return Buffer.concat(back)
+}
+
+/** A stock js-libp2p node (TCP, Noise, yamux; none of dmsnet's wrappers) on loopback, answering ECHO. */
+export async function startStockPeer (): Promise<Libp2p> {
+  const plain = await createLibp2p({
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()]
+  })
+  await plain.handle(ECHO, echo)
+  return plain
 }

@@ -10,15 +10,10 @@ import assert from 'node:assert/strict'
 import { createCipheriv, randomBytes } from 'node:crypto'
 import { createServer, connect, type Socket } from 'node:net'
 import { describe, it } from 'node:test'
-import { noise } from '@libp2p/noise'
-import { tcp } from '@libp2p/tcp'
-import { yamux } from '@libp2p/yamux'
-import { createLibp2p } from 'libp2p'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { nativeAead, noiseCipherStats, useNativeAead } from '../../src/network/noise-cipher.js'
 import { multiaddr } from '@multiformats/multiaddr'
-import { ECHO, echo, startNode } from './helpers.js'
-import type { Stream } from '@libp2p/interface'
+import { ECHO, echo, echoBytes, startNode, startStockPeer } from './helpers.js'
 
 function nodeSeal (pt: Uint8Array, nonce: Uint8Array, ad: Uint8Array, k: Uint8Array): Buffer {
   const c = createCipheriv('chacha20-poly1305', k, nonce, { authTagLength: 16 })
@@ -31,15 +26,6 @@ function split (b: Uint8Array, t: number): Uint8Array[] {
   const x = (t * 7919) % (b.byteLength + 1)
   const y = x + ((t * 104729) % (b.byteLength - x + 1))
   return [b.subarray(0, x), b.subarray(x, y), b.subarray(y)]
-}
-
-async function echoBytes (stream: Stream, data: Uint8Array, chunk: number): Promise<Uint8Array> {
-  const back: Uint8Array[] = []
-  const reading = (async () => { for await (const c of stream) back.push(c.subarray()) })()
-  for (let off = 0; off < data.byteLength; off += chunk) stream.send(data.subarray(off, off + chunk))
-  await stream.close({ signal: AbortSignal.timeout(10_000) })
-  await reading
-  return Buffer.concat(back)
 }
 
 describe('noise cipher', () => {
@@ -196,14 +182,8 @@ describe('noise cipher', () => {
 
   it('a stock js-libp2p Noise peer and a node on the addon exchange data both ways', async () => {
     const d = await startNode()
-    const plain = await createLibp2p({
-      addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-      transports: [tcp()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()]
-    })
+    const plain = await startStockPeer()
     try {
-      await plain.handle(ECHO, echo)
       await d.net.handle(ECHO, echo)
       const inPlace = noiseCipherStats.inPlace
       for (const [size, chunk] of [[2 * 1024 * 1024 + 5, 70_000], [5000, 100]] as const) {
