@@ -263,6 +263,8 @@ async function main (): Promise<void> {
     log(`plots and tables written to ${outDir}/`)
     if (failures.length > 0) {
       for (const f of failures) log(`FAILED ${f}`)
+      // what was measured, with the failure named (the exit status still says the run failed)
+      writeJsonLine({ ...summary, error: failures.join('; ') })
       throw new Error(failures.join('; '))
     }
     writeJsonLine(summary)
