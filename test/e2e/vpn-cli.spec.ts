@@ -79,6 +79,8 @@ test('dmsnet vpn up/status/ping/remove/down through two daemons', { timeout: 240
   const human = await runCli(['--data-dir', a.dataDir, 'vpn', 'status'])
   assert.equal(human.code, 0)
   assert.match(human.stdout, /direct/)
+  // the device's own counters: the pings went through it, and nothing was refused or dropped
+  assert.match(human.stdout, /^tun: +rx [\d.]+ \w*B\/[1-9]\d*p, tx [\d.]+ \w*B\/[1-9]\d*p;.*no errors or drops$/m)
   const st = await cli<VpnStatus>(a, ['vpn', 'status'])
   const peer = st.peers.find(p => p.peerId === idB)!
   assert.equal(peer.path, 'direct')

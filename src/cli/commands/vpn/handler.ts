@@ -20,6 +20,23 @@ export function formatDns (d: NonNullable<VpnStatus['dns']>): string {
   return `dns:       queries ${d.queries}, answered ${d.answered}, nxdomain ${d.nxdomain}, malformed ${d.malformed}${fwd}`
 }
 
+/**
+ * The TUN device's line of `vpn status`: traffic, then only the trouble counters that are not zero
+ * (an operator reads this line for "is anything being dropped or refused", not for every counter;
+ * `--json` has them all).
+ */
+export function formatTun (t: Record<string, number>, ackThinned?: number): string {
+  const n = (k: string): number => t[k] ?? 0
+  const trouble = ['rxErrors', 'txErrors', 'txDrops', 'txRoomGaveUp', 'congctlRefused', 'linkRestores', 'linkRestoreFailures', 'readPauses']
+    .filter(k => n(k) > 0).map(k => `${k} ${n(k)}`)
+  const cc = n('congctlRoutes') > 0 ? [`congctl on ${n('congctlRoutes')} routes`] : []
+  const thin = ackThinned != null && ackThinned > 0 ? [`acks thinned ${ackThinned}`] : []
+  return [
+    `tun:       rx ${bytes(n('rxBytes'))}/${n('rxPackets')}p, tx ${bytes(n('txBytes'))}/${n('txPackets')}p`,
+    ...cc, ...thin, ...(trouble.length > 0 ? trouble : ['no errors or drops'])
+  ].join('; ')
+}
+
 export function formatStatus (s: VpnStatus): string {
   if (s.state === 'idle') return 'VPN: not configured (dmsnet vpn up <peer...> to start one, or wait for an invitation)'
   const lines = [
@@ -27,6 +44,7 @@ export function formatStatus (s: VpnStatus): string {
     `interface: ${s.interface ?? '-'} mtu ${s.mtu ?? '-'}  range ${s.cidr ?? '-'} ${s.ipv6Prefix ?? ''}  domain ${s.domain ?? '-'}`,
     `address:   ${s.ipv4 ?? '-'} ${s.ipv6 ?? ''}`,
     `drops:     no-route ${s.dropNoRoute}, not-member ${s.dropNotMember}`,
+    ...(s.tun != null ? [formatTun(s.tun, s.ackThinned)] : []),
     ...(s.dns != null ? [formatDns(s.dns)] : []),
     '',
     'NAME             IPV4             PATH      TX              RX              DROPS (queue/spoof/not-for-us/malformed)'

@@ -1,0 +1,24 @@
+/**
+ * `dmsnet vpn status` as text: the TUN device's line shows traffic and names every trouble counter
+ * that is not zero (drops, refused congctl, link restores), so an operator sees them without --json.
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { formatStatus, formatTun } from '../../src/cli/commands/vpn/handler.js'
+import type { VpnStatus } from '../../src/vpn/types.js'
+
+test('the tun line: traffic, then only the non-zero trouble counters', () => {
+  const quiet = formatTun({ rxPackets: 3, rxBytes: 252, txPackets: 4, txBytes: 2048, txDrops: 0, congctlRoutes: 2, congctlRefused: 0 })
+  assert.equal(quiet, 'tun:       rx 252 B/3p, tx 2.0 KiB/4p; congctl on 2 routes; no errors or drops')
+  const troubled = formatTun({ rxPackets: 1, rxBytes: 84, txPackets: 0, txBytes: 0, txDrops: 7, congctlRefused: 3, linkRestores: 1, linkRestoreFailures: 1 }, 12)
+  assert.equal(troubled, 'tun:       rx 84 B/1p, tx 0 B/0p; acks thinned 12; txDrops 7; congctlRefused 3; linkRestores 1; linkRestoreFailures 1')
+})
+
+test('formatStatus prints the tun line when the device reports counters, and none without', () => {
+  const base: VpnStatus = {
+    state: 'running', isAuthority: true, version: 1, interface: 'dmsnet0', mtu: 1400, cidr: '10.9.0.0/24', ipv4: '10.9.0.1', peers: [],
+    dropNoRoute: 0, dropNotMember: 0, policy: { refused: 0, invitationsRefused: 0, switches: 0, routesStripped: 0, refusedRepeats: 0 }, jobs: [], portMappings: []
+  }
+  assert.doesNotMatch(formatStatus(base), /^tun:/m)
+  assert.match(formatStatus({ ...base, tun: { rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, rxErrors: 2 } }), /^tun: +rx 0 B\/0p, tx 0 B\/0p; rxErrors 2$/m)
+})
