@@ -134,12 +134,32 @@ static napi_value bad_pieces(napi_env env, int np) {
   return NULL;
 }
 
-/* key, nonce and ad of a call; false after throwing */
-static bool common_args(napi_env env, napi_value *argv, unsigned char **key, unsigned char **nonce, unsigned char **ad, size_t *adn) {
+/* What seal and open share: the call's arguments, key, nonce, ad and the src pieces. */
+typedef struct {
+  size_t argc;
+  napi_value argv[5];
+  unsigned char *key, *nonce, *ad;
+  size_t adn, total;
+  piece local[MAX_PIECES], *src, *heap;
+  int np;
+} call_args;
+
+/*
+ * Reads (key, nonce, ad, src, ...) into *a; false after throwing, with nothing left to free. On
+ * true the caller owns a->heap (free(NULL) is fine). *a is not to be copied: a->src may point
+ * into a->local.
+ */
+static bool read_call(napi_env env, napi_callback_info info, size_t min_argc, const char *usage, call_args *a) {
   size_t kn, nn;
-  if (!bytes_of(env, argv[0], key, &kn) || kn != 32) { throw_type(env, "key must be a 32-byte Uint8Array"); return false; }
-  if (!bytes_of(env, argv[1], nonce, &nn) || nn != 12) { throw_type(env, "nonce must be a 12-byte Uint8Array"); return false; }
-  if (!bytes_of(env, argv[2], ad, adn) || *adn > INT_MAX) { throw_type(env, "ad must be a Uint8Array"); return false; }
+  a->argc = 5;
+  a->heap = NULL;
+  if (napi_get_cb_info(env, info, &a->argc, a->argv, NULL, NULL) != napi_ok || a->argc < min_argc) { throw_type(env, usage); return false; }
+  if (!ossl_load()) { napi_throw_error(env, NULL, "OpenSSL's ChaCha20-Poly1305 is not available in this process"); return false; }
+  if (!bytes_of(env, a->argv[0], &a->key, &kn) || kn != 32) { throw_type(env, "key must be a 32-byte Uint8Array"); return false; }
+  if (!bytes_of(env, a->argv[1], &a->nonce, &nn) || nn != 12) { throw_type(env, "nonce must be a 12-byte Uint8Array"); return false; }
+  if (!bytes_of(env, a->argv[2], &a->ad, &a->adn) || a->adn > INT_MAX) { throw_type(env, "ad must be a Uint8Array"); return false; }
+  a->np = pieces_of(env, a->argv[3], a->local, &a->src, &a->heap, &a->total);
+  if (a->np < 0) { free(a->heap); a->heap = NULL; bad_pieces(env, a->np); return false; }
   return true;
 }
 
@@ -150,17 +170,13 @@ static napi_value aead_available(napi_env env, napi_callback_info info) {
 }
 
 static napi_value aead_seal(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5) return throw_type(env, "aeadSeal(key, nonce, ad, src, out)");
-  if (!ossl_load()) { napi_throw_error(env, NULL, "OpenSSL's ChaCha20-Poly1305 is not available in this process"); return NULL; }
-  unsigned char *key, *nonce, *ad, *out;
-  size_t adn, outn, total;
-  piece local[MAX_PIECES], *src, *heap;
-  if (!common_args(env, argv, &key, &nonce, &ad, &adn)) return NULL;
-  int np = pieces_of(env, argv[3], local, &src, &heap, &total);
-  if (np < 0) { free(heap); return bad_pieces(env, np); }
-  if (!bytes_of(env, argv[4], &out, &outn)) { free(heap); return throw_type(env, "out must be a Uint8Array"); }
+  call_args a;
+  if (!read_call(env, info, 5, "aeadSeal(key, nonce, ad, src, out)", &a)) return NULL;
+  unsigned char *key = a.key, *nonce = a.nonce, *ad = a.ad, *out;
+  size_t adn = a.adn, outn, total = a.total;
+  piece *src = a.src, *heap = a.heap;
+  int np = a.np;
+  if (!bytes_of(env, a.argv[4], &out, &outn)) { free(heap); return throw_type(env, "out must be a Uint8Array"); }
   if (total > (size_t)INT_MAX - TAG_LEN || outn < total + TAG_LEN) {
     free(heap);
     napi_throw_range_error(env, NULL, "out must hold src's length + 16");
@@ -185,16 +201,14 @@ static napi_value aead_seal(napi_env env, napi_callback_info info) {
 }
 
 static napi_value aead_open(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4) return throw_type(env, "aeadOpen(key, nonce, ad, src[, dst])");
-  if (!ossl_load()) { napi_throw_error(env, NULL, "OpenSSL's ChaCha20-Poly1305 is not available in this process"); return NULL; }
-  unsigned char *key, *nonce, *ad, *dst = NULL;
-  size_t adn, dstn = 0, total;
-  piece local[MAX_PIECES], *src, *heap;
-  if (!common_args(env, argv, &key, &nonce, &ad, &adn)) return NULL;
-  int np = pieces_of(env, argv[3], local, &src, &heap, &total);
-  if (np < 0) { free(heap); return bad_pieces(env, np); }
+  call_args a;
+  if (!read_call(env, info, 4, "aeadOpen(key, nonce, ad, src[, dst])", &a)) return NULL;
+  unsigned char *key = a.key, *nonce = a.nonce, *ad = a.ad, *dst = NULL;
+  size_t adn = a.adn, dstn = 0, total = a.total;
+  piece *src = a.src, *heap = a.heap;
+  int np = a.np;
+  size_t argc = a.argc;
+  napi_value *argv = a.argv;
   if (total < TAG_LEN || total > (size_t)INT_MAX) {
     free(heap);
     napi_throw_range_error(env, NULL, "src must hold at least the 16-byte tag");
