@@ -50,12 +50,16 @@ export interface PusherStats {
 }
 
 export interface MembershipPusher {
-  /** Pushes `m` to every other member; resolves after the first attempt at each (retries go on in the background). */
+  /**
+   * Pushes `m` to every other member; resolves after the first attempt at each (retries go on in
+   * the background). Pushes of the snapshot before still on the wire are waited for first.
+   */
   push: (m: VpnMembership, options?: AbortOptions) => Promise<void>
   /** Members still waiting for the current snapshot. */
   pendingPeers: () => string[]
   readonly stats: Readonly<PusherStats>
-  stop: () => void
+  /** No more pushes; resolves once none is on the wire (a later message must not be overtaken by an older snapshot). */
+  stop: () => Promise<void>
 }
 
 interface Pending {
@@ -72,6 +76,8 @@ export function createMembershipPusher (opts: PusherOptions): MembershipPusher {
   const pending = new Map<string, Pending>()
   const stats: PusherStats = { retries: 0, pending: 0, recovered: 0 }
   let unlisten: (() => void) | undefined
+  /** Pushes on the wire: a removed member told it is out must not then receive an older snapshot naming it. */
+  const onWire = new Set<Promise<unknown>>()
 
   const forget = (peerId: string): void => {
     const p = pending.get(peerId)
@@ -94,9 +100,12 @@ export function createMembershipPusher (opts: PusherOptions): MembershipPusher {
     if (p.attempts > 0) stats.retries++
     p.attempts++
     let reply: ControlReply | undefined
+    const sent = opts.send(peerId, m, options)
+    onWire.add(sent)
     try {
-      reply = await opts.send(peerId, m, options)
+      reply = await sent
     } finally {
+      onWire.delete(sent)
       p.inFlight = false
     }
     if (current !== m || pending.get(peerId) !== p) return
@@ -136,7 +145,9 @@ export function createMembershipPusher (opts: PusherOptions): MembershipPusher {
     pendingPeers: () => [...pending.keys()],
     async push (m, options) {
       // a newer snapshot replaces the one still being pushed: its retries stop here
+      current = undefined
       clear()
+      await Promise.allSettled([...onWire])
       current = m
       const others = m.members.filter(x => x.peerId !== opts.selfPeerId).map(x => x.peerId)
       for (const peerId of others) pending.set(peerId, { attempts: 0, inFlight: false, warned: false })
@@ -147,11 +158,12 @@ export function createMembershipPusher (opts: PusherOptions): MembershipPusher {
       })
       await Promise.all(others.map(async peerId => { await attempt(peerId, m, options) }))
     },
-    stop () {
+    async stop () {
       current = undefined
       clear()
       unlisten?.()
       unlisten = undefined
+      await Promise.allSettled([...onWire])
     }
   }
 }

@@ -224,6 +224,8 @@ class DmsnetVpn extends TypedEventEmitter<VpnEvents> implements Vpn {
 
   async stop (options?: AbortOptions & { forget?: boolean }): Promise<void> {
     await this.serial(async () => {
+      // no push of ours may reach a member after our goodbye (or the dissolution)
+      await this.pusher.stop()
       const cur = this.current
       if (cur != null) {
         const others = cur.members.filter(m => m.peerId !== this.peerId)
@@ -441,7 +443,7 @@ class DmsnetVpn extends TypedEventEmitter<VpnEvents> implements Vpn {
     this.running = false
     this.applyFailed = false
     this.refresher.stop()
-    this.pusher.stop()
+    void this.pusher.stop()
     await this.jobs.close().catch((err: unknown) => { this.log?.warn({ err }, 'job network cleanup failed') })
     this.data.closeLinks()
     await this.closeDevice()
