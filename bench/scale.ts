@@ -178,7 +178,7 @@ async function main (): Promise<void> {
     // a part that fails is reported with the figures already measured, then the bench fails
     const failures: string[] = []
     if (vpnSize > 0) {
-      try { vpn = await vpnAllPairs(all.slice(all.length - vpnSize), log) } catch (err) { failures.push(`VPN: ${(err as Error).message}`) }
+      try { vpn = await vpnAllPairs(all.slice(all.length - vpnSize), log, { outDir }) } catch (err) { failures.push(`VPN: ${(err as Error).message}`) }
     }
     checkAlive()
     if (swarmSize > 0) {

@@ -19,6 +19,8 @@
  *   `rcvbuf` (the receiving socket's buffer was full: Udp RcvbufErrors in B), `tunTx` (A's TUN
  *   queue overflowed before the node read it), `linkQueue` (A's per-peer queue was full),
  *   `tunWrite` (B's TUN write queue was full); vpn_udp_500m_w2m_lost_at: the same for the -w 2M runs.
+ * - udp_rcvbuf_per_run: per run, every UDP phase's drops at B's receiving socket (Udp RcvbufErrors),
+ *   veth and VPN side by side: { rcvbuf, sent (iperf3's datagrams), pct }; udp_rcvbuf_pct_median: their medians.
  * - vpn_rtt_ms / veth_rtt_ms: median ping RTT (40 pings, 50 ms apart).
  * - vpn_tcp_cpu_s_per_gb / vpn_udp_cpu_s_per_gb / stream_cpu_s_per_gb: CPU seconds of both node processes per GB.
  * - vpn_udp_cpu_s_per_gb_carried: the same per GB the VPN carried (read from A's TUN) in the `--udp-rate` runs;
@@ -84,7 +86,7 @@ function stats (xs: number[]): { min: number, median: number, max: number } | un
   return { min: s[0]!, median: s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2, max: s[s.length - 1]! }
 }
 
-interface IperfResult { end?: { sum_received?: { bits_per_second: number }, sum?: { bits_per_second: number, lost_percent?: number }, sum_sent?: { bits_per_second: number } }, error?: string }
+interface IperfResult { end?: { sum_received?: { bits_per_second: number }, sum?: { bits_per_second: number, lost_percent?: number, packets?: number }, sum_sent?: { bits_per_second: number } }, error?: string }
 
 /** A measurement that did not happen: fails the whole benchmark (never a zero, never left out of a median). */
 class BenchRunError extends Error {
@@ -93,7 +95,7 @@ class BenchRunError extends Error {
 }
 
 /** One iperf3 run; throws BenchRunError when iperf3 fails or its result is unreadable. */
-async function iperf (world: VpnWorld, client: VpnNodeProc, server: VpnNodeProc, addr: string, secs: number, udp: false | string, window?: string): Promise<{ gbps: number, lossPct?: number }> {
+async function iperf (world: VpnWorld, client: VpnNodeProc, server: VpnNodeProc, addr: string, secs: number, udp: false | string, window?: string): Promise<{ gbps: number, lossPct?: number, packets?: number }> {
   const what = `iperf3 ${udp === false ? 'TCP' : `UDP at ${udp}`}${window != null ? ` -w ${window}` : ''} to ${addr}`
   const srv = world.net.status(server.ns, 'iperf3', ['-s', '-1', '-B', addr], { timeoutMs: (secs + 20) * 1000 })
   await new Promise(resolve => setTimeout(resolve, 400))
@@ -114,7 +116,7 @@ async function iperf (world: VpnWorld, client: VpnNodeProc, server: VpnNodeProc,
     const lossPct = sum?.lost_percent
     const rx = j.end?.sum_received?.bits_per_second ?? (sum == null || lossPct == null ? undefined : sum.bits_per_second * (1 - lossPct / 100))
     if (rx == null || lossPct == null) throw new BenchRunError(`${what}: no received rate or loss in the result`)
-    return { gbps: rx / 1e9, lossPct }
+    return { gbps: rx / 1e9, lossPct, ...(sum?.packets != null ? { packets: sum.packets } : {}) }
   }
   const rx = j.end?.sum_received?.bits_per_second
   if (rx == null) throw new BenchRunError(`${what}: no received rate in the result`)
@@ -145,12 +147,25 @@ async function nodesCpuS (nodes: VpnNodeProc[]): Promise<number> {
 }
 
 /** `iperf` with the CPU seconds both VPN nodes spent per GB received (less sensitive to a busy machine than Gbit/s). */
-async function iperfVpn (world: VpnWorld, a: VpnNodeProc, b: VpnNodeProc, addr: string, secs: number, udp: false | string): Promise<{ gbps: number, lossPct?: number, cpuSPerGb: number }> {
+async function iperfVpn (world: VpnWorld, a: VpnNodeProc, b: VpnNodeProc, addr: string, secs: number, udp: false | string): Promise<{ gbps: number, lossPct?: number, packets?: number, cpuSPerGb: number }> {
   const c0 = await nodesCpuS([a, b])
   const r = await iperf(world, a, b, addr, secs, udp)
   const cpu = await nodesCpuS([a, b]) - c0
   return { ...r, cpuSPerGb: cpu / (r.gbps * secs / 8) }
 }
+
+/** Udp RcvbufErrors in B's namespace: datagrams its kernel dropped because a receiving socket's buffer was full (veth and VPN runs alike). */
+async function rcvbufErrors (world: VpnWorld, b: VpnNodeProc): Promise<number> {
+  const snmp = (await world.net.status(b.ns, 'cat', ['/proc/net/snmp'])).stdout.split('\n').filter(l => l.startsWith('Udp:'))
+  const v = Number(snmp[1]?.split(' ')[snmp[0]?.split(' ').indexOf('RcvbufErrors') ?? -1])
+  if (!Number.isFinite(v)) throw new BenchRunError('cannot read Udp RcvbufErrors (/proc/net/snmp)')
+  return v
+}
+
+/** One UDP iperf3 run's drops at the receiving socket, side by side for veth and VPN: count, datagrams iperf3 sent, and their share. */
+interface RcvbufDrops { rcvbuf: number, sent: number | null, pct: number | null }
+const rcvbufDrops = (rcvbuf: number, sent: number | undefined): RcvbufDrops =>
+  ({ rcvbuf, sent: sent ?? null, pct: sent == null || sent === 0 ? null : round(100 * rcvbuf / sent, 2) })
 
 /** Counters that say where UDP datagrams were lost: B's Udp RcvbufErrors, A's TUN tx drops, A's link queue drops. */
 async function lossCounters (world: VpnWorld, a: VpnNodeProc, b: VpnNodeProc): Promise<LossCounts> {
@@ -170,12 +185,19 @@ interface LossCounts { rcvbuf: number, tunTx: number, linkQueue: number, tunWrit
 const LOSS_KEYS = ['rcvbuf', 'tunTx', 'linkQueue', 'tunWrite'] as const
 
 /** One VPN 500 Mbit/s run (iperf3 -w `window` when given): its loss, and the counters' growth added to `lostAt`. */
-async function vpnLossRun (world: VpnWorld, a: VpnNodeProc, b: VpnNodeProc, addr: string, secs: number, lostAt: LossCounts, window?: string): Promise<number> {
+async function vpnLossRun (world: VpnWorld, a: VpnNodeProc, b: VpnNodeProc, addr: string, secs: number, lostAt: LossCounts, window?: string): Promise<{ lossPct: number, drops: RcvbufDrops }> {
   const k0 = await lossCounters(world, a, b)
   const r = await iperf(world, a, b, addr, secs, '500M', window)
   const k1 = await lossCounters(world, a, b)
   for (const k of LOSS_KEYS) lostAt[k] += k1[k] - k0[k]
-  return r.lossPct!
+  return { lossPct: r.lossPct!, drops: rcvbufDrops(k1.rcvbuf - k0.rcvbuf, r.packets) }
+}
+
+/** One veth UDP run at `rate` with its drops at B's receiving socket (the same counter as the VPN runs'). */
+async function vethUdpRun (world: VpnWorld, a: VpnNodeProc, b: VpnNodeProc, secs: number, rate: string, window?: string): Promise<{ gbps: number, lossPct: number, drops: RcvbufDrops }> {
+  const r0 = await rcvbufErrors(world, b)
+  const r = await iperf(world, a, b, b.underlayIp, secs, rate, window)
+  return { gbps: r.gbps, lossPct: r.lossPct!, drops: rcvbufDrops(await rcvbufErrors(world, b) - r0, r.packets) }
 }
 
 /** Median ICMP RTT of 40 pings 50 ms apart; throws unless at least 30 came back. */
@@ -270,6 +292,9 @@ async function main (): Promise<Record<string, unknown>> {
     const lostAt: LossCounts = { rcvbuf: 0, tunTx: 0, linkQueue: 0, tunWrite: 0 }
     const lostAtW2m: LossCounts = { rcvbuf: 0, tunTx: 0, linkQueue: 0, tunWrite: 0 }
     const lostAtRate: LossCounts = { rcvbuf: 0, tunTx: 0, linkQueue: 0, tunWrite: 0 }
+    /** Per run, each UDP phase's drops at B's receiving socket (Udp RcvbufErrors), veth and VPN side by side. */
+    const rcvbufPerRun: Array<Record<string, RcvbufDrops>> = []
+    let drops: Record<string, RcvbufDrops> = {}
     const nodes = [a, b]
     const phases = newPhaseLog()
     const run = async <T>(name: string, fn: () => Promise<T>): Promise<T> => await phase(phases, nodes, name, fn)
@@ -306,7 +331,9 @@ async function main (): Promise<Record<string, unknown>> {
       push('tcp_vs_stream_same_run', tcp.gbps / series.stream!.at(-1)!)
     }
     const udpRuns = async (i: number): Promise<void> => {
-      push('veth_udp', (await run('veth_udp', async () => await iperf(world, a, b, b.underlayIp, secs, udpRate))).gbps)
+      const veth = await run('veth_udp', async () => await vethUdpRun(world, a, b, secs, udpRate))
+      drops.veth_udp = veth.drops
+      push('veth_udp', veth.gbps)
       const udp = await run('vpn_udp', async () => {
         // what the VPN carried (datagrams A read from its TUN) against what died at the receiving
         // socket: work done for datagrams the application never got (docs/vpn.md, "Where the CPU goes")
@@ -319,8 +346,9 @@ async function main (): Promise<Record<string, unknown>> {
         const carried = (t1?.rxPackets ?? NaN) - (t0?.rxPackets ?? NaN)
         const carriedGb = ((t1?.rxBytes ?? NaN) - (t0?.rxBytes ?? NaN)) / 1e9
         if (!(carried > 0) || !(carriedGb > 0)) throw new BenchRunError('VPN UDP: no datagrams read from the sending TUN')
-        return { ...r, rcvbufPct: 100 * (k1.rcvbuf - k0.rcvbuf) / carried, cpuSPerGbCarried: r.cpuSPerGb * (r.gbps * secs / 8) / carriedGb }
+        return { ...r, rcvbuf: k1.rcvbuf - k0.rcvbuf, rcvbufPct: 100 * (k1.rcvbuf - k0.rcvbuf) / carried, cpuSPerGbCarried: r.cpuSPerGb * (r.gbps * secs / 8) / carriedGb }
       })
+      drops.vpn_udp = rcvbufDrops(udp.rcvbuf, udp.packets)
       push('vpn_udp', udp.gbps)
       push('vpn_udp_cpu', udp.cpuSPerGb)
       push('vpn_udp_rcvbuf_pct', udp.rcvbufPct)
@@ -328,16 +356,26 @@ async function main (): Promise<Record<string, unknown>> {
       push('udp_vs_veth_same_run', udp.gbps / series.veth_udp!.at(-1)!)
     }
     for (let i = 0; i < runs; i++) {
+      drops = {}
+      rcvbufPerRun.push(drops)
       if (!lossOnly) await rateRuns(i)
       if (udpOnly) {
         log(`run ${i + 1}/${runs} (load ${phases.load.at(-1)}): veth_udp=${round(series.veth_udp!.at(-1))} vpn_udp=${round(series.vpn_udp!.at(-1))} rcvbuf_pct=${round(series.vpn_udp_rcvbuf_pct!.at(-1), 1)}`)
         continue
       }
-      push('veth_udp_loss_500m', (await run('veth_500m', async () => await iperf(world, a, b, b.underlayIp, secs, '500M'))).lossPct!)
-      push('vpn_udp_loss_500m', await run('vpn_500m', async () => await vpnLossRun(world, a, b, vpnB, secs, lostAt)))
+      const veth500 = await run('veth_500m', async () => await vethUdpRun(world, a, b, secs, '500M'))
+      drops.veth_500m = veth500.drops
+      push('veth_udp_loss_500m', veth500.lossPct)
+      const vpn500 = await run('vpn_500m', async () => await vpnLossRun(world, a, b, vpnB, secs, lostAt))
+      drops.vpn_500m = vpn500.drops
+      push('vpn_udp_loss_500m', vpn500.lossPct)
       if (rcvbufProbe) {
-        push('veth_udp_loss_500m_w2m', (await run('veth_500m_w2m', async () => await iperf(world, a, b, b.underlayIp, secs, '500M', '2M'))).lossPct!)
-        push('vpn_udp_loss_500m_w2m', await run('vpn_500m_w2m', async () => await vpnLossRun(world, a, b, vpnB, secs, lostAtW2m, '2M')))
+        const vethW = await run('veth_500m_w2m', async () => await vethUdpRun(world, a, b, secs, '500M', '2M'))
+        drops.veth_500m_w2m = vethW.drops
+        push('veth_udp_loss_500m_w2m', vethW.lossPct)
+        const vpnW = await run('vpn_500m_w2m', async () => await vpnLossRun(world, a, b, vpnB, secs, lostAtW2m, '2M'))
+        drops.vpn_500m_w2m = vpnW.drops
+        push('vpn_udp_loss_500m_w2m', vpnW.lossPct)
       }
       if (!lossOnly) {
         await run('rtt', async () => {
@@ -348,6 +386,7 @@ async function main (): Promise<Record<string, unknown>> {
         push('rtt_vs_stream_same_run', series.vpn_rtt!.at(-1)! / series.stream_rtt!.at(-1)!)
       }
       log(`run ${i + 1}/${runs} (load ${phases.load.at(-1)}): ${Object.entries(series).map(([k, v]) => `${k}=${round(v.at(-1))}`).join(' ')}`)
+      log(`run ${i + 1}/${runs}: drops at B's receiving socket (Udp RcvbufErrors, % of datagrams sent): ${Object.entries(drops).map(([k, d]) => `${k} ${d.rcvbuf} (${d.pct ?? '?'}%)`).join(', ')}`)
     }
     const s = await a.call<VpnStatus>('status')
     const sb = await b.call<VpnStatus>('status')
@@ -370,6 +409,11 @@ async function main (): Promise<Record<string, unknown>> {
       vpn_udp_500m_w2m_lost_at: rcvbufProbe ? lostAtW2m : null,
       // the same for the `--udp-rate` runs (what the VPN carried but the application never got, and where)
       vpn_udp_rate_lost_at: lostAtRate,
+      // per run, each UDP phase's drops at B's receiving socket (Udp RcvbufErrors), veth and VPN side by
+      // side: count, datagrams iperf3 sent, and their share in % (the loss the receiving application caused)
+      udp_rcvbuf_per_run: rcvbufPerRun,
+      udp_rcvbuf_pct_median: Object.fromEntries([...new Set(rcvbufPerRun.flatMap(r => Object.keys(r)))].map(k =>
+        [k, round(stats(rcvbufPerRun.flatMap(r => r[k]?.pct != null ? [r[k].pct] : []))?.median, 2)])),
       // CPU seconds of both VPN node processes per GB received (medians)
       vpn_tcp_cpu_s_per_gb: round(stats(series.vpn_tcp_cpu!)?.median, 2),
       vpn_udp_cpu_s_per_gb: round(stats(series.vpn_udp_cpu!)?.median, 2),

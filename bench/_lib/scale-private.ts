@@ -3,7 +3,13 @@
  * creator, its members join through the key service, then one key rotation while acknowledged
  * messages flow between members: time until every member is on the new epoch, and acknowledged
  * messages that never arrived), and a VPN whose members ping every other member over `dmsnet0`.
+ * What explains a VPN that does not come up is kept (`vpn-members.json` in the run's out dir: when
+ * each member first ran; for members that never did, their `vpn.status`, their connections to the
+ * authority, whether they saved a membership, and their daemon's last log lines).
  */
+import { existsSync } from 'node:fs'
+import { mkdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { round } from './stats.js'
 import { drain, pollUntil, pool, tail, type Tail } from './scale-util.js'
 import type { ScaleNode } from './scale-world.js'
@@ -137,7 +143,7 @@ export async function swarmRotation (members: ScaleNode[], senderPairs: number, 
   }
 }
 
-interface VpnStatus { state: string, ipv4?: string, peers: Array<{ peerId: string, path: string }> }
+interface VpnStatus { state: string, version?: number, networkId?: string, ipv4?: string, peers: Array<{ peerId: string, path: string }> }
 
 export interface VpnResult {
   members: number
@@ -168,18 +174,75 @@ const PING_RETRY_PAUSE_MS = 1000
 
 const pathAt = (s: VpnStatus | undefined, peer: string): string => s?.peers.find(p => p.peerId === peer)?.path ?? 'absent'
 
-export async function vpnAllPairs (members: ScaleNode[], log: Log): Promise<VpnResult> {
+/** A member is up once it runs with an address and knows every member. */
+const memberUp = (s: VpnStatus | undefined, n: number): boolean => s?.state === 'running' && s.ipv4 != null && s.peers.length === n
+
+/** What a member that did not come up looked like when the wait ended. */
+interface MemberDiagnosis {
+  node: number
+  state: string
+  version: number | null
+  peersKnown: number
+  /** its connections to the authority (direction and age), none: not connected */
+  toAuthority: string
+  /** whether it had saved a membership (`<dataDir>/vpn/state.json`): the push arrived and was accepted */
+  savedMembership: boolean
+  /** its daemon's last stderr lines (logs at warn) */
+  lastLog: string
+}
+
+async function diagnose (m: ScaleNode, s: VpnStatus | undefined, auth: ScaleNode): Promise<MemberDiagnosis> {
+  const conns = await m.client.call('node.peers').catch(() => undefined)
+  const toAuth = conns?.filter(c => c.peerId === auth.peerId).map(c => `${c.direction} ${Math.round((Date.now() - c.openedAt) / 1000)} s`)
+  return {
+    node: m.index,
+    state: s?.state ?? 'no answer',
+    version: s?.version ?? null,
+    peersKnown: s?.peers.length ?? 0,
+    toAuthority: conns == null ? 'unknown' : toAuth!.length > 0 ? toAuth!.join(', ') : 'none',
+    savedMembership: existsSync(join(m.dataDir, 'vpn', 'state.json')),
+    lastLog: m.stderrTail()
+  }
+}
+
+export async function vpnAllPairs (members: ScaleNode[], log: Log, opts: { outDir?: string } = {}): Promise<VpnResult> {
   const [auth, ...rest] = members
   await pool(rest, 4, async m => { await auth!.client.call('node.connect', { target: m.addr }) })
   const u0 = Date.now()
   await auth!.client.call('vpn.up', { peers: rest.map(m => ({ peerId: m.peerId, name: `n${m.index}`, addrs: [m.addr] })) })
-  let st: VpnStatus[] = []
+  const vpnUpCallMs = Date.now() - u0
+  let st: Array<VpnStatus | undefined> = []
+  // when each member was first seen up (ms after the vpn.up call began)
+  const upMs = new Array<number | undefined>(members.length)
   const up = await pollUntil(async () => {
-    st = await pool(members, 16, async m => await m.client.call('vpn.status'))
-    return st.every(s => s.state === 'running' && s.ipv4 != null && s.peers.length === members.length)
+    // stamped as each answer arrives: under load one round of 20 calls takes seconds
+    st = await pool(members, 16, async (m, i) => {
+      const s = await m.client.call('vpn.status').catch(() => undefined)
+      if (memberUp(s, members.length)) upMs[i] ??= Date.now() - u0
+      return s
+    })
+    return st.every(s => memberUp(s, members.length))
   }, 120_000, 1000)
   const upAllMs = Date.now() - u0
-  if (!up) throw new Error(`VPN: only ${st.filter(s => s.state === 'running').length}/${members.length} members running after 120 s`)
+  const missing = up ? [] : await Promise.all(members.flatMap((m, i) => memberUp(st[i], members.length) ? [] : [diagnose(m, st[i], auth!)]))
+  if (opts.outDir != null) {
+    const report = {
+      members: members.map((m, i) => ({ node: m.index, upMs: upMs[i] ?? null })),
+      vpnUpCallMs,
+      notUp: missing,
+      // the authority's last log lines say which pushes failed and were made again
+      authorityLog: auth!.stderrTail()
+    }
+    await mkdir(opts.outDir, { recursive: true })
+    await writeFile(join(opts.outDir, 'vpn-members.json'), JSON.stringify(report, null, 1) + '\n').catch((err: Error) => { log(`vpn: could not write vpn-members.json: ${err.message}`) })
+  }
+  const upSorted = upMs.filter((x): x is number => x != null).sort((a, b) => a - b)
+  log(`vpn: vpn.up call ${vpnUpCallMs} ms; members up after (ms) min ${upSorted[0] ?? '-'} median ${upSorted[Math.floor(upSorted.length / 2)] ?? '-'} max ${upSorted[upSorted.length - 1] ?? '-'}`)
+  if (!up) {
+    for (const d of missing) log(`vpn: n${d.node} not up: ${JSON.stringify(d)}`)
+    const named = missing.map(d => `n${d.node} (${d.state}, version ${d.version ?? '?'}, ${d.savedMembership ? 'membership saved' : 'no membership saved'}, to the authority: ${d.toAuthority}; last log: ${d.lastLog.slice(-300) || '-'})`)
+    throw new Error(`VPN: only ${members.length - missing.length}/${members.length} members up after 120 s; not up: ${named.join('; ')}`)
+  }
   log(`vpn: ${members.length} members up after ${upAllMs} ms`)
   const down = members.flatMap((a, i) => members.filter(b => b !== a && pathAt(st[i], b.peerId) === 'none').map(b => `n${a.index}->n${b.index}`))
   const linksDownAtStart = down.length

@@ -9,7 +9,9 @@
  * forgotten watcher cannot keep the process alive (an orphan exits at its next event, its pipe closed).
  * `ip monitor` says nothing when it starts listening, so `ready` sets the device's ifalias (a link
  * event that changes nothing the data path uses) until the monitor reports it: a down/up after
- * `ready` is never missed.
+ * `ready` is never missed. The waits between those `ip` calls double (100 ms up to 1 s): on a
+ * starved machine the monitor itself takes long to start, and twenty members opening their
+ * devices at once with a fresh `ip` child every 100 ms each made that worse (stop 28, docs/vpn.md).
  */
 import { spawn } from 'node:child_process'
 import { createInterface } from 'node:readline'
@@ -18,11 +20,16 @@ import { ip } from './exec.js'
 import { checkInterfaceName } from './validate.js'
 
 export interface LinkWatch {
-  /** Resolves true once the monitor listens (false: it did not within ~2 s, or ended). */
+  /** Resolves true once the monitor listens (false: it did not within READY_TRIES tries, ~7.5 s, or ended). */
   ready: Promise<boolean>
   /** Stops watching (kills the monitor). */
   close: () => void
 }
+
+/** Alias sets at most while waiting for the monitor, the first wait after one, and the longest. */
+const READY_TRIES = 10
+const READY_FIRST_WAIT_MS = 100
+const READY_MAX_WAIT_MS = 1000
 
 export interface LinkWatchOptions {
   netns?: string
@@ -71,10 +78,11 @@ export function watchLinkUp (dev: string, options: LinkWatchOptions): LinkWatch 
   // a ChildProcess's pipes hold the event loop on their own
   for (const s of [child.stdout, child.stderr]) (s as unknown as { unref?: () => void }).unref?.()
   const ready = (async () => {
-    for (let i = 0; i < 20 && !closed; i++) {
+    for (let i = 0; i < READY_TRIES && !closed; i++) {
       // a failure (device gone) is the caller's to see in its own next step
       await ip(['link', 'set', 'dev', dev, 'alias', options.alias], options.netns).catch(() => {})
-      const got = await Promise.race([firstLine.then(() => true), sleep(100).then(() => false)])
+      const wait = Math.min(READY_MAX_WAIT_MS, READY_FIRST_WAIT_MS * 2 ** i)
+      const got = await Promise.race([firstLine.then(() => true), sleep(wait).then(() => false)])
       if (got) return !closed
     }
     return false

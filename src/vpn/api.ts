@@ -63,6 +63,13 @@ export interface CreateVpnOptions {
   maxRedialDelayMs?: number
   /** How often a member fetches the membership from its authority (a missed push is caught then); default 30000 ms. */
   membershipRefreshMs?: number
+  /**
+   * The authority's push of a membership a member did not take is made again after this long,
+   * doubling up to `pushRetryMaxMs` (push.ts); defaults 1000 and 60000 ms; 0: never again (how it
+   * was before stop 28; `DMSNET_VPN_PUSH_RETRY=0` for before/after runs).
+   */
+  pushRetryMs?: number
+  pushRetryMaxMs?: number
   /** Bridge subnet for attached job namespaces; default 10.250.0.0/24. */
   jobSubnet?: string
 }

@@ -34,6 +34,7 @@ import { createStateStore, type StateStore } from './state-store.js'
 import type { CreateVpnOptions, Vpn, VpnEvents } from './api.js'
 import type { VpnMember, VpnMembership } from './membership.js'
 import { createMembershipRefresher, type MembershipRefresher } from './refresh.js'
+import { createMembershipPusher, DEFAULT_PUSH_RETRY_MS, type MembershipPusher } from './push.js'
 import { buildStatus } from './status.js'
 import type { VpnPeerSpec, VpnStatus } from './types.js'
 import type { Logger } from '../logging.js'
@@ -63,11 +64,14 @@ class DmsnetVpn extends TypedEventEmitter<VpnEvents> implements Vpn {
   private plan: AddressPlan | undefined
   private readonly device: LocalDevice
   private running = false
+  /** The membership we hold could not be applied (its device did not open): a push or refresh of it tries again. */
+  private applyFailed = false
   private handlersUp = false
   private readonly queue = createSerialQueue()
   private readonly counts = { refused: 0, invitationsRefused: 0, switches: 0, routesStripped: 0 }
   private readonly jobs: JobNetwork
   private readonly refresher: MembershipRefresher
+  private readonly pusher: MembershipPusher
 
   constructor (opts: CreateVpnOptions) {
     super()
@@ -111,7 +115,15 @@ class DmsnetVpn extends TypedEventEmitter<VpnEvents> implements Vpn {
       current: () => this.current,
       fetch: async (authority, networkId) => await this.tell(authority, { type: 'fetch', networkId }),
       // a fetch still in flight when the VPN stops must not bring the device back
-      accept: async (from, m) => { await this.serial(async () => { if (this.running) await this.accept(from, m) }) }
+      accept: async (from, m) => { await this.serial(async () => { if (this.running || this.applyFailed) await this.accept(from, m) }) }
+    })
+    this.pusher = createMembershipPusher({
+      network: this.network,
+      selfPeerId: this.peerId,
+      log: this.log,
+      send: async (peerId, m, options) => await this.tell(peerId, { type: 'membership', membership: m }, options),
+      firstRetryMs: opts.pushRetryMs ?? (process.env.DMSNET_VPN_PUSH_RETRY === '0' ? 0 : DEFAULT_PUSH_RETRY_MS),
+      ...(opts.pushRetryMaxMs != null ? { maxRetryMs: opts.pushRetryMaxMs } : {})
     })
     this.device = new LocalDevice({
       tun: opts.tun,
@@ -212,6 +224,8 @@ class DmsnetVpn extends TypedEventEmitter<VpnEvents> implements Vpn {
 
   async stop (options?: AbortOptions & { forget?: boolean }): Promise<void> {
     await this.serial(async () => {
+      // no push of ours may reach a member after our goodbye (or the dissolution)
+      await this.pusher.stop()
       const cur = this.current
       if (cur != null) {
         const others = cur.members.filter(m => m.peerId !== this.peerId)
@@ -290,10 +304,9 @@ class DmsnetVpn extends TypedEventEmitter<VpnEvents> implements Vpn {
     await this.pushAll(next, options)
   }
 
+  /** Pushes `m` to every other member; those that do not take it are pushed again in the background (push.ts). */
   private async pushAll (m: VpnMembership, options?: AbortOptions): Promise<void> {
-    await Promise.all(m.members.filter(x => x.peerId !== this.peerId).map(async x => {
-      await this.tell(x.peerId, { type: 'membership', membership: m }, options)
-    }))
+    await this.pusher.push(m, options)
   }
 
   private async tell (peerId: string, req: ControlRequest, options?: AbortOptions): Promise<ControlReply | undefined> {
@@ -341,7 +354,12 @@ class DmsnetVpn extends TypedEventEmitter<VpnEvents> implements Vpn {
       this.safeDispatchEvent('membership:refused', { detail: { from, networkId: m.networkId, reason: (err as Error).message, error: (err as Error).name } })
       throw err
     }
-    if (decision.action === 'ignore') return
+    if (decision.action === 'ignore') {
+      // the version we hold, but its device never opened here (apply threw: a TUN or `ip` failure):
+      // the authority's push again, or our refresh, is the next try
+      if (this.notApplied(m)) await this.apply(m, this.policy.check(m).effective)
+      return
+    }
     if (decision.action === 'leave') {
       this.log?.info({ networkId: m.networkId }, 'removed from the VPN')
       await this.teardown('removed')
@@ -365,6 +383,12 @@ class DmsnetVpn extends TypedEventEmitter<VpnEvents> implements Vpn {
     await this.apply(m, verdict.effective)
   }
 
+  /** `m` is the membership we hold, names us, and its apply failed. */
+  private notApplied (m: VpnMembership): boolean {
+    const cur = this.current
+    return this.applyFailed && cur != null && cur.networkId === m.networkId && cur.version === m.version && cur.authority === m.authority && m.members.some(x => x.peerId === this.peerId)
+  }
+
   /** Makes the device, route table and links match `effective` (`m` as the policy lets it apply here). */
   private async apply (m: VpnMembership, effective: VpnMembership, options?: AbortOptions): Promise<void> {
     const self = effective.members.find(x => x.peerId === this.peerId)
@@ -379,15 +403,23 @@ class DmsnetVpn extends TypedEventEmitter<VpnEvents> implements Vpn {
     this.applied = effective
     const links = this.data.applyMembership(effective)
 
-    if (needNewTun) {
-      this.dialler.reset()
-      await this.device.open(effective, self, routes, options)
-      this.dialler.reset()
-    } else {
-      await this.device.setRoutes(routes)
-    }
-    this.running = true
+    // refreshing before the device opens: if it does not, a periodic fetch tries the apply again
     this.refresher.start(m.authority)
+    try {
+      if (needNewTun) {
+        this.dialler.reset()
+        await this.device.open(effective, self, routes, options)
+        this.dialler.reset()
+      } else {
+        await this.device.setRoutes(routes)
+      }
+    } catch (err) {
+      this.applyFailed = true
+      this.log?.warn({ err, networkId: m.networkId, version: m.version }, 'could not apply the VPN membership (tried again at the next push or refresh)')
+      throw err
+    }
+    this.applyFailed = false
+    this.running = true
 
     for (const link of links) {
       const x = effective.members.find(y => y.peerId === link.peerId)
@@ -409,7 +441,9 @@ class DmsnetVpn extends TypedEventEmitter<VpnEvents> implements Vpn {
 
   private async teardown (reason: string): Promise<void> {
     this.running = false
+    this.applyFailed = false
     this.refresher.stop()
+    void this.pusher.stop()
     await this.jobs.close().catch((err: unknown) => { this.log?.warn({ err }, 'job network cleanup failed') })
     this.data.closeLinks()
     await this.closeDevice()
