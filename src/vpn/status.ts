@@ -17,6 +17,8 @@ export interface StatusParts {
   dropNotMember: number
   ackThinned?: number
   policy: VpnStatus['policy']
+  pushes?: VpnStatus['pushes']
+  applyError?: string
   jobs: VpnStatus['jobs']
   portMappings: VpnStatus['portMappings']
 }
@@ -56,6 +58,8 @@ export function buildStatus (p: StatusParts): VpnStatus {
     dropNotMember: p.dropNotMember,
     ...(p.ackThinned != null ? { ackThinned: p.ackThinned } : {}),
     policy: p.policy,
+    ...(p.pushes != null ? { pushes: p.pushes } : {}),
+    ...(p.applyError != null ? { applyError: p.applyError } : {}),
     tun: p.tun?.stats?.(),
     ...(p.dns != null ? { dns: p.dns } : {}),
     jobs: p.jobs,

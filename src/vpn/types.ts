@@ -119,6 +119,13 @@ export interface VpnStatus {
   }
   /** The TUN device's own counters. */
   tun?: Record<string, number>
+  /**
+   * Authority only: members that have not yet taken the current membership (pushed again with
+   * backoff until they do, src/vpn/push.ts), pushes made again, members that took it only then.
+   */
+  pushes?: { pending: string[], retries: number, recovered: number }
+  /** Why this node could not apply the membership it holds (state `stopped`); tried again at the next push or refresh. */
+  applyError?: string
   /** The VPN DNS responder's counters (and its forwarder's), since the device opened; absent without a responder. */
   dns?: VpnDnsStats
   /** Job namespaces attached to the VPN through this node. */

@@ -66,6 +66,8 @@ class DmsnetVpn extends TypedEventEmitter<VpnEvents> implements Vpn {
   private running = false
   /** The membership we hold could not be applied (its device did not open): a push or refresh of it tries again. */
   private applyFailed = false
+  /** The message of the error that left `applyFailed` set, for status(). */
+  private applyError: string | undefined
   private handlersUp = false
   private readonly queue = createSerialQueue()
   private readonly counts = { refused: 0, invitationsRefused: 0, switches: 0, routesStripped: 0 }
@@ -267,6 +269,10 @@ class DmsnetVpn extends TypedEventEmitter<VpnEvents> implements Vpn {
       dropNotMember: this.data.dropNotMember,
       ackThinned: this.data.ackThinned,
       policy: { ...this.counts, refusedRepeats: this.refresher.stats.refusedRepeats },
+      ...(this.applied != null && this.applied.authority === this.peerId
+        ? { pushes: { pending: this.pusher.pendingPeers(), retries: this.pusher.stats.retries, recovered: this.pusher.stats.recovered } }
+        : {}),
+      ...(this.applyFailed && this.applyError != null ? { applyError: this.applyError } : {}),
       jobs: this.jobs.attachments(),
       portMappings: this.jobs.mappings()
     })
@@ -415,10 +421,12 @@ class DmsnetVpn extends TypedEventEmitter<VpnEvents> implements Vpn {
       }
     } catch (err) {
       this.applyFailed = true
+      this.applyError = err instanceof Error ? `${err.name}: ${err.message}` : String(err)
       this.log?.warn({ err, networkId: m.networkId, version: m.version }, 'could not apply the VPN membership (tried again at the next push or refresh)')
       throw err
     }
     this.applyFailed = false
+    this.applyError = undefined
     this.running = true
 
     for (const link of links) {

@@ -22,3 +22,15 @@ test('formatStatus prints the tun line when the device reports counters, and non
   assert.doesNotMatch(formatStatus(base), /^tun:/m)
   assert.match(formatStatus({ ...base, tun: { rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, rxErrors: 2 } }), /^tun: +rx 0 B\/0p, tx 0 B\/0p; rxErrors 2$/m)
 })
+
+test('formatStatus names the members a membership has not reached yet, and why this node could not apply one', () => {
+  const base: VpnStatus = {
+    state: 'running', isAuthority: true, version: 4, peers: [], dropNoRoute: 0, dropNotMember: 0,
+    policy: { refused: 0, invitationsRefused: 0, switches: 0, routesStripped: 0, refusedRepeats: 0 }, jobs: [], portMappings: []
+  }
+  assert.doesNotMatch(formatStatus({ ...base, pushes: { pending: [], retries: 0, recovered: 0 } }), /^pushes:/m, 'nothing to say')
+  assert.match(formatStatus({ ...base, pushes: { pending: ['12D3KooWAAAAbbbbCCCC'], retries: 3, recovered: 1 } }),
+    /^pushes: +1 member\(s\) not yet on version 4 \(bbbbCCCC\); pushed again 3, taken after a retry 1$/m)
+  assert.match(formatStatus({ ...base, state: 'stopped', isAuthority: false, applyError: 'CommandFailedError: ip link set ... failed' }),
+    /^apply: +could not apply version 4: CommandFailedError: ip link set \.\.\. failed \(tried again at the next push or refresh\)$/m)
+})

@@ -59,9 +59,16 @@ test('an invitation that found no VPN handler on the member is pushed again unti
   const vb = await vpnOn(b, 'beta', { membershipRefreshMs: 3_600_000 })
   t.after(async () => { await vb.stop() })
   assert.equal(vb.status().state, 'idle', 'b has not heard of the VPN yet')
+  // the operator sees who is left out, on the authority
+  assert.deepEqual(va.status().pushes?.pending, [b.net.peerId.toString()])
   await waitFor(() => vb.status().state === 'running', 20_000, 'b to be pushed the membership again and join')
   assert.equal(vb.membership()!.version, version, 'the same snapshot, not a new version')
   assert.equal(va.membership()!.version, version)
+  const pushes = va.status().pushes!
+  assert.deepEqual(pushes.pending, [])
+  assert.ok(pushes.retries >= 1, `pushed again (${pushes.retries})`)
+  assert.equal(pushes.recovered, 1)
+  assert.equal(vb.status().pushes, undefined, 'a member has no pushes of its own')
 })
 
 test('a member the authority could not reach is pushed to as soon as a connection to it comes up', { timeout: 60_000 }, async (t) => {
@@ -89,8 +96,10 @@ test('a member whose device did not open tries the same membership again when it
   const version = va.membership()!.version
   assert.equal(opens.count, 1, 'b tried to open its device once')
   assert.equal(vb.status().state, 'stopped', 'b holds the membership but is not running')
+  assert.match(vb.status().applyError ?? '', /\w+: /, 'b says why it is not running')
   await waitFor(() => vb.status().state === 'running', 20_000, 'b to open its device at the next push')
   assert.equal(opens.count, 2)
+  assert.equal(vb.status().applyError, undefined, 'the reason goes once the membership is applied')
   assert.equal(vb.membership()!.version, version, 'the same snapshot')
 })
 

@@ -63,6 +63,12 @@ const vpnStatus = lazy(() => z.object({
   dropNotMember: count().meta({ description: 'inbound packets (and refused tunnel streams) from a peer that is not a member' }),
   ackThinned: count().optional().meta({ description: 'pure TCP ACKs left out because the next packet of the same TUN batch acknowledged more (src/vpn/ack-thin.ts)' }),
   policy: z.object({ refused: count(), invitationsRefused: count(), switches: count(), routesStripped: count(), refusedRepeats: count().meta({ description: 'a refused membership fetched again unchanged: counted, not judged or logged again (the fetch backs off)' }) }),
+  pushes: z.object({
+    pending: z.array(z.string()).meta({ description: 'members (peer ids) that have not taken the current membership yet: pushed again with backoff until they do' }),
+    retries: count().meta({ description: 'pushes made again after a failed one' }),
+    recovered: count().meta({ description: 'members that took a membership only after a push was made again' })
+  }).optional().meta({ description: 'authority only: the membership pushes (src/vpn/push.ts)' }),
+  applyError: z.string().optional().meta({ description: 'why the membership held could not be applied (state stopped); tried again at the next push or refresh' }),
   tun: z.record(z.string(), z.number()).optional().meta({ description: 'the TUN device\'s own counters' }),
   dns: z.object({
     queries: count(),

@@ -45,6 +45,10 @@ export function formatStatus (s: VpnStatus): string {
     `address:   ${s.ipv4 ?? '-'} ${s.ipv6 ?? ''}`,
     `drops:     no-route ${s.dropNoRoute}, not-member ${s.dropNotMember}`,
     ...(s.tun != null ? [formatTun(s.tun, s.ackThinned)] : []),
+    ...(s.pushes != null && (s.pushes.pending.length > 0 || s.pushes.retries > 0)
+      ? [`pushes:    ${s.pushes.pending.length} member(s) not yet on version ${s.version}${s.pushes.pending.length > 0 ? ` (${s.pushes.pending.map(p => p.slice(-8)).join(', ')})` : ''}; pushed again ${s.pushes.retries}, taken after a retry ${s.pushes.recovered}`]
+      : []),
+    ...(s.applyError != null ? [`apply:     could not apply version ${s.version}: ${s.applyError} (tried again at the next push or refresh)`] : []),
     ...(s.dns != null ? [formatDns(s.dns)] : []),
     '',
     'NAME             IPV4             PATH      TX              RX              DROPS (queue/spoof/not-for-us/malformed)'
