@@ -19,6 +19,7 @@ import { createLibp2p, type Libp2pOptions } from 'libp2p'
 import { WebSockets, WebSocketsSecure } from '@multiformats/multiaddr-matcher'
 import { lazyTransport } from './lazy-transport.js'
 import { addressRandomWalk } from './addressed-walk.js'
+import { fixWalkListeners } from './walk-listeners.js'
 import { paceRandomWalk } from './paced-walk.js'
 import { gateRandomWalk } from './walk-gate.js'
 import { windowedYamux } from './yamux-window.js'
@@ -226,6 +227,8 @@ export async function createHost (options: CreateHostOptions & { gater?: Connect
   // issue 10: no RangeError with a stack at the end of every socket read (./lp-decoder.ts)
   guardLengthDecoders()
   const host = await createLibp2p<DmsnetServices>(init)
+  // issue 10: no abort listener (holding a peer) left behind per peer the random walk hands out (./walk-listeners.ts)
+  fixWalkListeners(host as unknown as Parameters<typeof fixWalkListeners>[0])
   // issue 10: each walk lookup without a second DHT lookup per result (./addressed-walk.ts)
   addressRandomWalk(host as unknown as Parameters<typeof addressRandomWalk>[0])
   // the root cause of the idle CPU burn (issue 10): libp2p's random walk has no pause between
