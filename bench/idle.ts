@@ -33,7 +33,7 @@
  *
  * Usage: npm run bench -- idle [--nodes 3] [--duration 180] [--warmup 60] [--sample 5]
  *        [--rss-bucket 30] [--profile public,lan,swarm,vpn] [--cpu-prof <dir>]
- *        [--connect mesh|bootstrap] [--ab-flags "<node flags for the odd daemons>"]
+ *        [--connect mesh|bootstrap] [--mesh-parallel 1] [--ab-flags "<node flags for the odd daemons>"]
  *        [--ab-env "KEY=value ... (env, e.g. DMSNET_* config, for the odd daemons)"] [--heap-sample 10]
  *        [--ab-cli <another build's dist/src/cli/main.js or bundle, for the odd daemons>]
  *        [--samples-out <file: every node's RSS samples, warm-up included, a JSON line per profile>]
@@ -115,13 +115,24 @@ async function metricsOf (d: BenchDaemon): Promise<string> {
 
 const peersOf = async (d: BenchDaemon): Promise<number> => metricSum(await metricsOf(d), 'dmsnet_peers_connected')
 
+/**
+ * `--mesh-parallel N` (1): the full mesh's `dmsnet connect` calls run N at a time. One at a time, a
+ * 40-node mesh (780 pairs, a CLI process each) takes ~10 minutes to set up on the 2-core machine.
+ */
+const MESH_PARALLEL = numArg('mesh-parallel', 1)
+
 /** Every daemon connected to every other (dials the missing pairs by address when given). */
 async function fullMesh (nodes: BenchDaemon[], addrOf: (d: BenchDaemon) => string | undefined): Promise<void> {
-  for (const [i, a] of nodes.entries()) {
-    for (const b of nodes.slice(i + 1)) {
+  const pairs: Array<[BenchDaemon, BenchDaemon]> = []
+  for (const [i, a] of nodes.entries()) for (const b of nodes.slice(i + 1)) pairs.push([a, b])
+  let next = 0
+  const worker = async (): Promise<void> => {
+    while (next < pairs.length) {
+      const [a, b] = pairs[next++]!
       await b.cli(['connect', addrOf(a) ?? a.peerId]).catch((err: Error) => { log(`connect ${b.name} -> ${a.name}: ${err.message}`) })
     }
   }
+  await Promise.all(Array.from({ length: Math.max(1, MESH_PARALLEL) }, worker))
   await waitUntil('a full mesh of connections', async () => (await Promise.all(nodes.map(peersOf))).every(n => n >= nodes.length - 1))
 }
 

@@ -360,6 +360,12 @@ export function rawConfigSchema () {
     }).prefault({}),
     // --- memory: the daemon's idle reclaim (src/daemon/memory-reclaim.ts; docs/network.md "Memory and idle cost") ---
     memory: z.strictObject({
+      /**
+       * `dmsnet up` only: Node's Buffer pool slab size (`Buffer.poolSize`; node's default 8192). A
+       * small Buffer that lives on (a peer id's digest, a multiaddr's bytes) keeps its whole slab;
+       * 1024 bounds that to 1 KiB per slab (docs/network.md "Memory and idle cost", stop 28). 0 = no pool.
+       */
+      bufferPoolBytes: nonNegInt().max(65_536, { error: 'at most 65536' }).default(1024),
       reclaim: z.strictObject({
         /** A full compacting GC + malloc_trim when `dmsnet up` has been quiet (not the demo's or tests' in-process nodes). */
         enabled: bool().default(true),

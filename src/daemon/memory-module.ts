@@ -4,7 +4,8 @@
  * in-process nodes do not run it). Settings: `memory.reclaim.*` (docs/config.md); why and figures:
  * docs/network.md, "Memory and idle cost". Its counters: `dmsnet_memory_reclaims_total`,
  * `dmsnet_memory_reclaimed_bytes_total`, `dmsnet_memory_reclaim_seconds_total`, and
- * `modules.memory` in `dmsnet status`.
+ * `modules.memory` in `dmsnet status`. It also sets the Buffer pool's slab size with the reclaim on
+ * or off (`memory.bufferPoolBytes`, memory-buffer-pool.ts).
  */
 import { Counter } from 'prom-client'
 import type { Vpn } from '../vpn/vpn.js'
@@ -12,6 +13,7 @@ import type { ModuleFactory, NodeComponents, NodeModule } from './module.js'
 import { readFileSync } from 'node:fs'
 import { getHeapCodeStatistics } from 'node:v8'
 import { adviseRange, fullCollector, mallocTrim } from './memory-native.js'
+import { bufferSlabBytes, NODE_DEFAULT_POOL_BYTES, setBufferPool } from './memory-buffer-pool.js'
 import { filePageReleaser } from './memory-filepages.js'
 import { createMemoryReclaimer, type MemoryReclaimer } from './memory-reclaim.js'
 
@@ -37,6 +39,9 @@ export interface MemoryModule extends NodeModule {
 }
 
 export const memoryModule: ModuleFactory = (components) => {
+  // before anything else: the pool is process-wide and one node runs per `dmsnet up` (memory-buffer-pool.ts)
+  const poolBytes = components.config.memory.bufferPoolBytes
+  if (poolBytes !== NODE_DEFAULT_POOL_BYTES) setBufferPool(poolBytes)
   const settings = components.config.memory.reclaim
   if (!settings.enabled) return undefined
   const log = components.logger('memory')
@@ -106,7 +111,8 @@ export const memoryModule: ModuleFactory = (components) => {
         codeFlushedMb: mb(codeFlushed),
         lastAt: s.last != null ? new Date(s.last.at).toISOString() : null,
         lastRssMb: s.last != null ? mb(s.last.rssAfter) : null,
-        mallocTrim: trim != null
+        mallocTrim: trim != null,
+        bufferSlabBytes: bufferSlabBytes()
       }
     }
   }

@@ -18,8 +18,17 @@
  * write, returns the remembered record without writing. (A signed peer record consumed by identify
  * replaces the addresses through `patch`, so it refreshes the memory too.) Every other write goes through and
  * refreshes the memory, and a delete forgets the peer, so a protocol removed by identify (a patch)
- * is written again by the next stream of it. `refreshMs` (5 min) keeps the record's `updated`
+ * is written again by the next stream of it. `refreshMs` (60 s) keeps the record's `updated`
  * time fresh for libp2p's expiry (6 h without a write) and bounds how stale a returned record is.
+ *
+ * Memory (stop 28): each remembered record is a whole decoded `Peer` (its id and key, addresses,
+ * every protocol string, metadata, the signed peer record), ~3.5-4.5 kB a peer in a heap snapshot,
+ * and it used to stay until `maxPeers` (4096) pushed it out, long after `refreshMs` made it useless:
+ * at 100 nodes that was every peer the node had ever merged. Records older than `refreshMs` are now
+ * dropped (from the oldest, at every write and every merge), and `refreshMs` is 60 s instead of
+ * 5 min: at idle a peer's protocols are merged again about once a minute per connection, so the
+ * shorter memory costs ~one more write (0.1-0.4 ms) per connection per minute at most, and a burst
+ * (a DHT lookup merging the same peers over and over) is still answered from memory.
  */
 import type { AbortOptions, Peer, PeerData, PeerId } from '@libp2p/interface'
 
@@ -28,6 +37,8 @@ export interface PeerStoreWritesStats {
   skipped: number
   /** Writes passed to the peer store. */
   written: number
+  /** Records held in memory now (older than `refreshMs` are dropped). */
+  remembered: number
 }
 
 interface WritablePeerStore {
@@ -44,7 +55,7 @@ export interface PeerStoreWritesInit {
   maxPeers?: number
 }
 
-const DEFAULT_REFRESH_MS = 5 * 60_000
+const DEFAULT_REFRESH_MS = 60_000
 const DEFAULT_MAX_PEERS = 4096
 
 /**
@@ -72,22 +83,38 @@ export function peerStoreWritesStats (peerStore: object): PeerStoreWritesStats |
 export function skipRedundantPeerWrites (peerStore: WritablePeerStore, init: PeerStoreWritesInit = {}): PeerStoreWritesStats {
   const refreshMs = init.refreshMs ?? DEFAULT_REFRESH_MS
   const maxPeers = init.maxPeers ?? DEFAULT_MAX_PEERS
-  const stats: PeerStoreWritesStats = { skipped: 0, written: 0 }
+  const stats: PeerStoreWritesStats = { skipped: 0, written: 0, remembered: 0 }
   statsOf.set(peerStore, stats)
   const known = new Map<string, { peer: Peer, at: number }>()
+  /** Drops the records a merge may no longer be answered from (Map order is write order). */
+  const sweep = (now: number): void => {
+    for (const [key, k] of known) {
+      if (now - k.at < refreshMs) break
+      known.delete(key)
+    }
+    stats.remembered = known.size
+  }
   const remember = (key: string, peer: Peer): Peer => {
+    const now = Date.now()
     known.delete(key) // re-insert: Map order is the eviction order
-    known.set(key, { peer, at: Date.now() })
+    known.set(key, { peer, at: now })
     if (known.size > maxPeers) known.delete(known.keys().next().value!)
+    sweep(now)
     return peer
+  }
+  const forget = (key: string): void => {
+    known.delete(key)
+    stats.remembered = known.size
   }
   const write = (method: 'merge' | 'patch' | 'save'): void => {
     const inner = peerStore[method].bind(peerStore)
     peerStore[method] = async (id, data, options) => {
       const key = id.toString()
       if (method === 'merge') {
+        const now = Date.now()
+        sweep(now)
         const k = known.get(key)
-        if (k != null && Date.now() - k.at < refreshMs && alreadyRecorded(data, k.peer)) {
+        if (k != null && now - k.at < refreshMs && alreadyRecorded(data, k.peer)) {
           stats.skipped++
           return k.peer
         }
@@ -96,7 +123,7 @@ export function skipRedundantPeerWrites (peerStore: WritablePeerStore, init: Pee
       try {
         return remember(key, await inner(id, data, options))
       } catch (err) {
-        known.delete(key) // what the store holds now is unknown
+        forget(key) // what the store holds now is unknown
         throw err
       }
     }
@@ -106,7 +133,7 @@ export function skipRedundantPeerWrites (peerStore: WritablePeerStore, init: Pee
   write('save')
   const del = peerStore.delete.bind(peerStore)
   peerStore.delete = async (id, options) => {
-    known.delete(id.toString())
+    forget(id.toString())
     await del(id, options)
   }
   return stats
