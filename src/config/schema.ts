@@ -152,7 +152,19 @@ export function rawConfigSchema () {
     /** Gossip queued for one slow peer before its stream is cut (gossipsub's default: unlimited). */
     maxOutboundBufferSize: posInt().default(8 * 1024 * 1024),
     /** Inbound gossip RPCs whose data is larger are not decoded. */
-    maxInboundDataLength: posInt().default(4 * 1024 * 1024)
+    maxInboundDataLength: posInt().default(4 * 1024 * 1024),
+    /**
+     * gossipsub's mesh degree D and its bounds (gossipsub's own: 6, 4-12), and the peers gossip
+     * (IHAVE) goes to each heartbeat: at least `gossipDegree`, or `gossipFactor` of the non-mesh
+     * peers (its own: 6, 0.25). Every copy is a write and a read at each end (docs/network.md).
+     */
+    meshDegree: posInt().default(4),
+    meshDegreeLow: posInt().default(3),
+    meshDegreeHigh: posInt().default(6),
+    gossipDegree: nonNegInt().default(3),
+    gossipFactor: z.number({ error: 'a number from 0 to 1' }).min(0, { error: 'a number from 0 to 1' }).max(1, { error: 'a number from 0 to 1' }).default(0)
+  }).refine(c => c.meshDegreeLow <= c.meshDegree && c.meshDegree <= c.meshDegreeHigh, {
+    error: 'meshDegreeLow <= meshDegree <= meshDegreeHigh', path: ['meshDegree']
   }).prefault({})
 
   const MdnsSchema = z.strictObject({

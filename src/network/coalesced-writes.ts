@@ -20,11 +20,13 @@
  * The same wrapper gives Noise the addon's ChaCha20-Poly1305 (./noise-cipher.ts: no buffer per
  * call, one framed buffer per message sent, received messages decrypted in place), so a bulk send
  * reaches `sendData` as one buffer per 64 KiB message and a small one as a single buffer (no copy
- * here). `DMSNET_NOISE_NATIVE=0` turns that part off.
+ * here). `DMSNET_NOISE_NATIVE=0` turns that part off. And the secured connection writes what the
+ * muxer sends it once per event-loop turn (./turn-batching.ts; `DMSNET_BATCH_SENDS=0`: off).
  */
 import { Uint8ArrayList } from 'uint8arraylist'
 import { streamlineNoiseStream, useNativeAead } from './noise-cipher.js'
 import { isTcpConnection } from './tcp-conn.js'
+import { batchSendsPerTurn } from './turn-batching.js'
 import type { ConnectionEncrypter, MessageStream, SecureConnectionOptions } from '@libp2p/interface'
 
 /** Writes coalesced per connection so far, for tests. */
@@ -91,19 +93,21 @@ export function withCoalescedWrites (factory: EncrypterFactory): EncrypterFactor
   return (components) => {
     const inner = factory(components)
     const streamline = useNativeAead(inner)
-    const secured = <T extends { connection: unknown }>(result: T): T => {
+    const secured = <T extends { connection: unknown }>(result: T, raw: MessageStream): T => {
       if (streamline) streamlineNoiseStream(result.connection)
+      // and one Noise message per event-loop turn (./turn-batching.ts)
+      batchSendsPerTurn(result.connection, raw)
       return result
     }
     return {
       protocol: inner.protocol,
       secureInbound: async (connection: MessageStream, options?: SecureConnectionOptions) => {
         coalesceWrites(connection)
-        return secured(await inner.secureInbound(connection, options))
+        return secured(await inner.secureInbound(connection, options), connection)
       },
       secureOutbound: async (connection: MessageStream, options?: SecureConnectionOptions) => {
         coalesceWrites(connection)
-        return secured(await inner.secureOutbound(connection, options))
+        return secured(await inner.secureOutbound(connection, options), connection)
       }
     }
   }

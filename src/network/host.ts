@@ -23,6 +23,7 @@ import { fixWalkListeners } from './walk-listeners.js'
 import { paceRandomWalk } from './paced-walk.js'
 import { gateRandomWalk } from './walk-gate.js'
 import { windowedYamux } from './yamux-window.js'
+import { lazySelect } from './lazy-select.js'
 import { withCoalescedWrites } from './coalesced-writes.js'
 import { connectionPings } from './connection-pings.js'
 import { fastMessageId } from './gossip-ids.js'
@@ -34,11 +35,18 @@ import { paceTableRefresh } from './dht-refresh.js'
 import { paceSelfQuery } from './dht-self-query.js'
 import { skipKnownTableUpdates } from './dht-table-updates.js'
 import { guardLengthDecoders } from './lp-decoder.js'
+import { askTargetFirst } from './dht-direct.js'
 import type { NetworkConfig } from '../config/schema.js'
 import type { DhtRecordOptions, DmsnetHost, DmsnetServices, HostProfile } from './types.js'
 import type { ConnectionGater, PeerId, PrivateKey } from '@libp2p/interface'
 
 export const AGENT_VERSION = 'dmsnet/0.1.0'
+
+/**
+ * A lookup that asked the target itself first (./dht-direct.ts) starts kad-dht's full lookup beside
+ * it after this long without an answer: a slow or stale target costs a lookup at most this much more.
+ */
+const DIRECT_LOOKUP_FALLBACK_MS = 2000
 
 export interface CreateHostOptions {
   privateKey: PrivateKey
@@ -94,6 +102,7 @@ export async function createHost (options: CreateHostOptions & { gater?: Connect
   // `auto` and `server` serve from the start (an explicit clientMode: false); kad-dht's own
   // automatic switch would wait for a public address that loopback and LAN clusters never get
   const dhtClientOnly = config.dht.mode === 'client'
+  const dhtProtocol = `${profile.dhtProtocolPrefix}/kad/1.0.0`
   const mapper = config.dht.addressFilter === 'public'
     ? removePrivateAddressesMapper
     : config.dht.addressFilter === 'private' ? removePublicAddressesMapper : passthroughMapper
@@ -124,7 +133,7 @@ export async function createHost (options: CreateHostOptions & { gater?: Connect
     // monitor's own pings: back-to-back user pings failed with "Too many outbound protocol streams"
     ping: ping({ maxOutboundStreams: 4, maxInboundStreams: 8 }),
     dht: kadDHT({
-      protocol: `${profile.dhtProtocolPrefix}/kad/1.0.0`,
+      protocol: dhtProtocol,
       // keep records of one profile apart from another's in a shared datastore
       datastorePrefix: `/dht${profile.dhtProtocolPrefix}`,
       clientMode: dhtClientOnly,
@@ -159,7 +168,17 @@ export async function createHost (options: CreateHostOptions & { gater?: Connect
       maxInboundStreams: config.pubsub.maxInboundStreams,
       maxOutboundStreams: config.pubsub.maxOutboundStreams,
       maxOutboundBufferSize: config.pubsub.maxOutboundBufferSize,
-      maxInboundDataLength: config.pubsub.maxInboundDataLength
+      maxInboundDataLength: config.pubsub.maxInboundDataLength,
+      // issue 10: fewer copies of each message (the mesh) and of each IHAVE (gossip): at N=100 on
+      // 2 cores the gossip tail is the CPU of ~100 daemons per message (docs/network.md)
+      D: config.pubsub.meshDegree,
+      Dlo: config.pubsub.meshDegreeLow,
+      Dhi: config.pubsub.meshDegreeHigh,
+      // gossipsub wants Dout < Dlo and Dout <= D / 2, and keeps Dscore best-scored peers when pruning
+      Dout: Math.max(0, Math.min(2, config.pubsub.meshDegreeLow - 1, Math.floor(config.pubsub.meshDegree / 2))),
+      Dscore: Math.min(4, config.pubsub.meshDegree),
+      Dlazy: config.pubsub.gossipDegree,
+      gossipFactor: config.pubsub.gossipFactor
     }),
     // issue 10: liveness by one yamux ping frame per connection instead of a ping stream (and
     // yamux's own keep-alive, off by default): see ./connection-pings.ts
@@ -192,7 +211,8 @@ export async function createHost (options: CreateHostOptions & { gater?: Connect
     transports,
     // one socket write per Noise send (src/network/coalesced-writes.ts)
     connectionEncrypters: [withCoalescedWrites(noise())],
-    streamMuxers: [windowedYamux({
+    // issue 10: DHT request streams do not wait for multistream-select's answer (./lazy-select.ts)
+    streamMuxers: [lazySelect(windowedYamux({
       receiveWindow: config.yamux.initialStreamWindowSize,
       maxStreamWindowSize: config.yamux.maxStreamWindowSize,
       keepAliveInterval: config.yamux.keepAliveIntervalMs,
@@ -202,7 +222,7 @@ export async function createHost (options: CreateHostOptions & { gater?: Connect
       maxInboundStreams: config.yamux.maxInboundStreams,
       // unread bytes count against the window, so a buffer of one full window never overflows
       maxReadBufferLength: Math.max(config.yamux.maxStreamWindowSize, config.yamux.initialStreamWindowSize) + 1024 * 1024
-    })],
+    }), (protocol) => protocol === dhtProtocol)],
     peerDiscovery,
     connectionManager: {
       maxConnections: config.connectionManager.maxConnections,
@@ -250,5 +270,7 @@ export async function createHost (options: CreateHostOptions & { gater?: Connect
   if (config.dht.refreshIntervalMs > 0) paceTableRefresh(host.services.dht, host.peerId, { intervalMs: config.dht.refreshIntervalMs, maxIntervalMs: upkeepMax })
   paceSelfQuery(host.services.dht, host.peerId, { intervalMs: config.dht.querySelfIntervalMs, maxIntervalMs: upkeepMax })
   skipKnownTableUpdates(host.services.dht, host.peerId)
+  // issue 10: a lookup of a peer the routing table holds asks that peer first, alone (./dht-direct.ts)
+  askTargetFirst(host.services.dht, { fallbackMs: DIRECT_LOOKUP_FALLBACK_MS })
   return host
 }
