@@ -86,3 +86,32 @@ export async function tell (network: Network, peerId: string, req: ControlReques
     return undefined
   }
 }
+
+/** What answering a control request needs from the VPN it reaches (vpn.ts). */
+export interface ControlContext {
+  selfPeerId: string
+  /** the membership as received and persisted here */
+  current: VpnMembership | undefined
+  /** `peer` said goodbye: its tunnel stream goes */
+  bye: (peer: string) => void
+  /** a membership pushed by `peer`, judged and applied (in the VPN's serial queue) */
+  accept: (peer: string, m: VpnMembership) => Promise<void>
+}
+
+/** The answer to one control request from `from`. */
+export async function answer (from: string, req: ControlRequest, ctx: ControlContext): Promise<ControlReply> {
+  const cur = ctx.current
+  switch (req.type) {
+    case 'fetch':
+      if (cur == null || cur.networkId !== req.networkId || cur.authority !== ctx.selfPeerId) return { ok: false, error: 'not the authority of that VPN' }
+      // a peer that is not a member learns only that it is not one
+      if (!cur.members.some(m => m.peerId === from)) return { ok: true, membership: { ...cur, members: [] } }
+      return { ok: true, membership: cur }
+    case 'bye':
+      if (cur?.networkId === req.networkId) ctx.bye(from)
+      return { ok: true }
+    case 'membership':
+      await ctx.accept(from, req.membership)
+      return { ok: true }
+  }
+}

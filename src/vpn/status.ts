@@ -17,8 +17,9 @@ export interface StatusParts {
   dropNotMember: number
   ackThinned?: number
   policy: VpnStatus['policy']
-  pushes?: VpnStatus['pushes']
-  applyError?: string
+  /** the authority's membership pushes (push.ts); reported only while this node is the authority */
+  pusher?: { pendingPeers: () => string[], stats: { retries: number, recovered: number } }
+  applyError?: string | undefined
   jobs: VpnStatus['jobs']
   portMappings: VpnStatus['portMappings']
 }
@@ -58,7 +59,9 @@ export function buildStatus (p: StatusParts): VpnStatus {
     dropNotMember: p.dropNotMember,
     ...(p.ackThinned != null ? { ackThinned: p.ackThinned } : {}),
     policy: p.policy,
-    ...(p.pushes != null ? { pushes: p.pushes } : {}),
+    ...(p.pusher != null && cur != null && cur.authority === p.selfPeerId
+      ? { pushes: { pending: p.pusher.pendingPeers(), retries: p.pusher.stats.retries, recovered: p.pusher.stats.recovered } }
+      : {}),
     ...(p.applyError != null ? { applyError: p.applyError } : {}),
     tun: p.tun?.stats?.(),
     ...(p.dns != null ? { dns: p.dns } : {}),

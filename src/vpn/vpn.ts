@@ -19,7 +19,7 @@ import { TypedEventEmitter } from 'main-event'
 import { InvalidArgumentError } from '../errors.js'
 import { createAddressPlan, type AddressPlan } from './address-plan.js'
 import { memberFor, startMembership } from './authority.js'
-import { CONTROL_PROTOCOL, serve, tell, type ControlReply, type ControlRequest } from './control.js'
+import { answer, CONTROL_PROTOCOL, serve, tell, type ControlReply, type ControlRequest } from './control.js'
 import { DataPath } from './datapath.js'
 import { createDialler, type Dialler } from './dialler.js'
 import { sleep } from '../util/sleep.js'
@@ -66,8 +66,7 @@ class DmsnetVpn extends TypedEventEmitter<VpnEvents> implements Vpn {
   private running = false
   /** The membership we hold could not be applied (its device did not open): a push or refresh of it tries again. */
   private applyFailed = false
-  /** The message of the error that left `applyFailed` set, for status(). */
-  private applyError: string | undefined
+  private applyError: string | undefined // what left applyFailed set, for status()
   private handlersUp = false
   private readonly queue = createSerialQueue()
   private readonly counts = { refused: 0, invitationsRefused: 0, switches: 0, routesStripped: 0 }
@@ -186,7 +185,7 @@ class DmsnetVpn extends TypedEventEmitter<VpnEvents> implements Vpn {
           // the state file is checked like any membership: it may have been written by an older version, or edited
           await this.apply(m, this.policy.check(m, ours).effective, options)
           if (!ours) void this.refresher.pull()
-          else void this.pushAll(m)
+          else void this.pusher.push(m)
         }
         return this.status()
       }
@@ -269,10 +268,8 @@ class DmsnetVpn extends TypedEventEmitter<VpnEvents> implements Vpn {
       dropNotMember: this.data.dropNotMember,
       ackThinned: this.data.ackThinned,
       policy: { ...this.counts, refusedRepeats: this.refresher.stats.refusedRepeats },
-      ...(this.applied != null && this.applied.authority === this.peerId
-        ? { pushes: { pending: this.pusher.pendingPeers(), retries: this.pusher.stats.retries, recovered: this.pusher.stats.recovered } }
-        : {}),
-      ...(this.applyFailed && this.applyError != null ? { applyError: this.applyError } : {}),
+      pusher: this.pusher,
+      applyError: this.applyFailed ? this.applyError : undefined,
       jobs: this.jobs.attachments(),
       portMappings: this.jobs.mappings()
     })
@@ -307,12 +304,8 @@ class DmsnetVpn extends TypedEventEmitter<VpnEvents> implements Vpn {
     const { effective } = this.policy.check(next, true)
     await this.store.save({ membership: next, plan: this.plan?.toJSON() })
     await this.apply(next, effective, options)
-    await this.pushAll(next, options)
-  }
-
-  /** Pushes `m` to every other member; those that do not take it are pushed again in the background (push.ts). */
-  private async pushAll (m: VpnMembership, options?: AbortOptions): Promise<void> {
-    await this.pusher.push(m, options)
+    // members that do not take it are pushed it again in the background (push.ts)
+    await this.pusher.push(next, options)
   }
 
   private async tell (peerId: string, req: ControlRequest, options?: AbortOptions): Promise<ControlReply | undefined> {
@@ -323,27 +316,14 @@ class DmsnetVpn extends TypedEventEmitter<VpnEvents> implements Vpn {
     const from = conn.remotePeer.toString()
     const signal = AbortSignal.timeout(10_000)
     try {
-      await serve(stream, async (req) => await this.handleControl(from, req), { signal })
+      await serve(stream, async (req) => await answer(from, req, {
+        selfPeerId: this.peerId,
+        current: this.current,
+        bye: (peer) => { this.data.links.get(peer)?.stream?.abort(new Error('peer stopped')) },
+        accept: async (peer, m) => { await this.serial(async () => { await this.accept(peer, m) }) }
+      }), { signal })
     } catch (err) {
       stream.abort(err as Error)
-    }
-  }
-
-  private async handleControl (from: string, req: ControlRequest): Promise<ControlReply> {
-    const cur = this.current
-    switch (req.type) {
-      case 'fetch':
-        if (cur == null || cur.networkId !== req.networkId || cur.authority !== this.peerId) return { ok: false, error: 'not the authority of that VPN' }
-        if (!cur.members.some(m => m.peerId === from)) return { ok: true, membership: { ...cur, members: [] } }
-        return { ok: true, membership: cur }
-      case 'bye':
-        if (cur?.networkId === req.networkId) this.data.links.get(from)?.stream?.abort(new Error('peer stopped'))
-        return { ok: true }
-      case 'membership':
-        return await this.serial(async () => {
-          await this.accept(from, req.membership)
-          return { ok: true }
-        })
     }
   }
 

@@ -58,7 +58,7 @@ async function peersKept (rw: Walk, walkFn: RandomWalkInternals['walk'], count: 
   collectGarbage()
   const kept = refs.filter(r => r.deref() != null).length
   ac.abort()
-  await assert.rejects(pending, 'an abort ends the consumer')
+  await assert.rejects(pending, { name: 'AbortError' }, 'an abort ends the consumer')
   return kept
 }
 
