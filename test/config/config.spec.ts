@@ -134,6 +134,19 @@ describe('config errors', () => {
     assert.equal(loadConfig({ env: { DMSNET_NETWORK_CONNECTION_MANAGER_HIGH_WATER: '0', DMSNET_NETWORK_CONNECTION_MANAGER_LOW_WATER: '50' } }).network.connectionManager.highWater, 0)
   })
 
+  it('gossip mesh degrees out of order, a gossip factor over 1 and a huge Buffer pool are refused, naming the key', () => {
+    const order = configError(() => loadConfig({ env: { DMSNET_NETWORK_PUBSUB_MESH_DEGREE_LOW: '5', DMSNET_NETWORK_PUBSUB_MESH_DEGREE: '4' } }))
+    assert.match(order.message, /network\.pubsub\.meshDegree/)
+    assert.match(order.message, /meshDegreeLow <= meshDegree <= meshDegreeHigh/)
+    const factor = configError(() => loadConfig({ env: { DMSNET_NETWORK_PUBSUB_GOSSIP_FACTOR: '1.5' } }))
+    assert.deepEqual(factor.issues.map(i => i.key), ['network.pubsub.gossipFactor'])
+    const pool = configError(() => loadConfig({ env: { DMSNET_MEMORY_BUFFER_POOL_BYTES: '1000000' } }))
+    assert.match(pool.message, /memory\.bufferPoolBytes.*at most 65536/)
+    // the positive control: gossipsub's own degrees, and no pool at all, are accepted
+    const own = loadConfig({ env: { DMSNET_NETWORK_PUBSUB_MESH_DEGREE: '6', DMSNET_NETWORK_PUBSUB_MESH_DEGREE_LOW: '4', DMSNET_NETWORK_PUBSUB_MESH_DEGREE_HIGH: '12', DMSNET_NETWORK_PUBSUB_GOSSIP_FACTOR: '0.25', DMSNET_MEMORY_BUFFER_POOL_BYTES: '0' } })
+    assert.deepEqual([own.network.pubsub.meshDegreeLow, own.network.pubsub.meshDegree, own.network.pubsub.meshDegreeHigh, own.network.pubsub.gossipFactor, own.memory.bufferPoolBytes], [4, 6, 12, 0.25, 0])
+  })
+
   it('vpn.acceptInvitesFrom takes peer ids or *, and names a bad entry', () => {
     const id = '12D3KooWAa34VXqiR2kZBrPQpk6wNejAZEQqBWnxWztafHEvnBpB'
     assert.deepEqual(loadConfig({ env: { DMSNET_VPN_ACCEPT_INVITES_FROM: `${id},*` } }).vpn.acceptInvitesFrom, [id, '*'])
