@@ -25,22 +25,17 @@ import { loadConfig } from '../src/config/index.js'
 import { createNetwork } from '../src/network/network.js'
 import type { Network } from '../src/network/types.js'
 import { tempDir, testConfig } from '../test/network/helpers.js'
-import { numArg, progress, strArg, writeJsonLine } from './_lib/process.js'
+import { progress, strArg, writeJsonLine } from './_lib/process.js'
 import { median, minMedianMax, round } from './_lib/stats.js'
+import { opsArgs, sleep } from './_lib/ops-args.js'
 
 const log = progress('ops-local')
-const NODES = numArg('nodes', 8)
-const ROUNDS = numArg('rounds', 3)
-const LOOKUPS = numArg('lookups', 30)
-const DIALS = numArg('dials', 10)
-const GOSSIP = numArg('gossip', 30)
-const INTERVAL_MS = numArg('interval', 100)
-const IDLE_S = numArg('idle', 3)
+const { nodes: NODES, rounds: ROUNDS, lookups: LOOKUPS, dials: DIALS, gossip: GOSSIP, intervalMs: INTERVAL_MS, idleS: IDLE_S } =
+  opsArgs({ nodes: 8, rounds: 3, lookups: 30, dials: 10, gossip: 30, intervalMs: 100, idleS: 3 })
 const LABEL = strArg('label') ?? ''
 /** `--only lookup,redial,gossip`: run only these batches */
 const ONLY = (strArg('only') ?? 'lookup,reconnect,gossip').split(',')
 const TOPIC = '/dmsnet-bench/ops-local'
-const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
 let writes = 0
 type Internal = (this: Socket, ...args: unknown[]) => unknown

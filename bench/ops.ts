@@ -33,23 +33,18 @@ import { createControlClient, type ControlClient } from '../src/control/index.js
 import { BenchDaemon } from './_lib/daemons.js'
 import { envArg, numArg, progress, strArg, writeJsonLine } from './_lib/process.js'
 import { median, minMedianMax, round } from './_lib/stats.js'
+import { opsArgs, sleep } from './_lib/ops-args.js'
 import { cpuTicks, drain, pollUntil } from './_lib/scale-util.js'
 
 const log = progress('ops')
-const NODES = numArg('nodes', 12)
-const ROUNDS = numArg('rounds', 3)
-const LOOKUPS = numArg('lookups', 20)
-const DIALS = numArg('dials', 8)
-const GOSSIP = numArg('gossip', 20)
-const INTERVAL_MS = numArg('interval', 300)
-const IDLE_S = numArg('idle', 8)
+const { nodes: NODES, rounds: ROUNDS, lookups: LOOKUPS, dials: DIALS, gossip: GOSSIP, intervalMs: INTERVAL_MS, idleS: IDLE_S } =
+  opsArgs({ nodes: 12, rounds: 3, lookups: 20, dials: 8, gossip: 20, intervalMs: 300, idleS: 8 })
 const WARMUP_S = numArg('warmup', 30, true)
 const AB_CLI = strArg('ab-cli')
 /** environment for this build's daemons, and for the other build's */
 const ENV = envArg('env')
 const AB_ENV = envArg('ab-env')
 const TOPIC = '/dmsnet-bench/ops'
-const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
 if (NODES < 4) { process.stderr.write('[ops] --nodes must be >= 4\n'); process.exit(2) }
 

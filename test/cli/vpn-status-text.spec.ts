@@ -31,6 +31,10 @@ test('formatStatus names the members a membership has not reached yet, and why t
   assert.doesNotMatch(formatStatus({ ...base, pushes: { pending: [], retries: 0, recovered: 0 } }), /^pushes:/m, 'nothing to say')
   assert.match(formatStatus({ ...base, pushes: { pending: ['12D3KooWAAAAbbbbCCCC'], retries: 3, recovered: 1 } }),
     /^pushes: +1 member\(s\) not yet on version 4 \(bbbbCCCC\); pushed again 3, taken after a retry 1$/m)
+  const member = { peerId: '12D3KooWDDDDeeeeFFFF', name: 'gpu-07', ipv4: '10.9.0.7', ipv6: '', routes: [], self: false, path: 'none' as const, queuedBytes: 0 }
+  const named = formatStatus({ ...base, peers: [member as unknown as VpnStatus['peers'][number]], pushes: { pending: ['12D3KooWDDDDeeeeFFFF', '12D3KooWAAAAbbbbCCCC'], retries: 1, recovered: 0 } })
+  assert.match(named, /^pushes: +2 member\(s\) not yet on version 4 \(gpu-07 eeeeFFFF, bbbbCCCC\); pushed again 1, taken after a retry 0$/m,
+    'a member the table names is named, one it does not is shown by its ID alone')
   assert.match(formatStatus({ ...base, state: 'stopped', isAuthority: false, applyError: 'CommandFailedError: ip link set ... failed' }),
     /^apply: +could not apply version 4: CommandFailedError: ip link set \.\.\. failed \(tried again at the next push or refresh\)$/m)
 })

@@ -37,6 +37,20 @@ export function formatTun (t: Record<string, number>, ackThinned?: number): stri
   ].join('; ')
 }
 
+/**
+ * The authority's line for members that have not taken the current membership yet. A member is
+ * named as the table below names it (its name and the end of its peer ID), so that an operator can
+ * find it in the table and in `dmsnet peers`; the IDs alone are in `--json`.
+ */
+function formatPushes (s: VpnStatus, pushes: NonNullable<VpnStatus['pushes']>): string {
+  const names = new Map(s.peers.map(p => [p.peerId, p.name]))
+  const who = pushes.pending.map(id => {
+    const name = names.get(id)
+    return name != null && name !== '' ? `${name} ${id.slice(-8)}` : id.slice(-8)
+  })
+  return `pushes:    ${pushes.pending.length} member(s) not yet on version ${s.version}${who.length > 0 ? ` (${who.join(', ')})` : ''}; pushed again ${pushes.retries}, taken after a retry ${pushes.recovered}`
+}
+
 export function formatStatus (s: VpnStatus): string {
   if (s.state === 'idle') return 'VPN: not configured (dmsnet vpn up <peer...> to start one, or wait for an invitation)'
   const lines = [
@@ -45,9 +59,7 @@ export function formatStatus (s: VpnStatus): string {
     `address:   ${s.ipv4 ?? '-'} ${s.ipv6 ?? ''}`,
     `drops:     no-route ${s.dropNoRoute}, not-member ${s.dropNotMember}`,
     ...(s.tun != null ? [formatTun(s.tun, s.ackThinned)] : []),
-    ...(s.pushes != null && (s.pushes.pending.length > 0 || s.pushes.retries > 0)
-      ? [`pushes:    ${s.pushes.pending.length} member(s) not yet on version ${s.version}${s.pushes.pending.length > 0 ? ` (${s.pushes.pending.map(p => p.slice(-8)).join(', ')})` : ''}; pushed again ${s.pushes.retries}, taken after a retry ${s.pushes.recovered}`]
-      : []),
+    ...(s.pushes != null && (s.pushes.pending.length > 0 || s.pushes.retries > 0) ? [formatPushes(s, s.pushes)] : []),
     ...(s.applyError != null ? [`apply:     could not apply version ${s.version}: ${s.applyError} (tried again at the next push or refresh)`] : []),
     ...(s.dns != null ? [formatDns(s.dns)] : []),
     '',
