@@ -15,7 +15,7 @@
  * --lean (AutoNAT, DCUtR and relay client off; default: as a fresh `dmsnet up`)
  * --low-water L --high-water H (the daemons' connection trim marks; default: the daemon's own, 32/64):
  * low marks make a small network behave like a large one, where most nodes are not connected to each other
- * --dht-ab R (R rounds of a DHT A/B after the far requests, `--dht-ab-lookups` 30 each, ways `--dht-ab-ways`
+ * --dht-ab R (R rounds of a DHT A/B after the idle window, `--dht-ab-lookups` 30 each, ways `--dht-ab-ways`
  * auto,target: see bench/_lib/scale-dht-ab.ts; 0 = none)
  */
 import { mkdir } from 'node:fs/promises'
@@ -169,15 +169,16 @@ async function main (): Promise<void> {
       const req = await phase('requests', phases, stats, async () => await farRequests(nodes, rtt, requests, random), pids)
       log(`N=${n}: far requests ${req.ok}/${req.n} answered, p50 ${req.latency.p50} p95 ${req.latency.p95} ms`)
       checkAlive()
-      // the A/B at the last size only, before the idle window's calm-down
+      // let the activity above die down, then watch the daemons doing nothing
+      await new Promise(resolve => setTimeout(resolve, 15_000))
+      const [usage, linkCpu] = await phase('idle', phases, stats, async () => await Promise.all([idleUsage(nodes, idleS * 1000), cpuPercent([world.linkdPid], idleS * 1000)]), pids)
+      // the A/B at the last size only, after the idle window: the dials of its `target` and `kad`
+      // lookups would otherwise change the connections (and memory) the idle window measures
       if (abRounds > 0 && n === sizes[sizes.length - 1]) {
         // a failure here is logged and leaves the run's other figures standing
         ab = await dhtAb(world, nodes, phases, { rounds: abRounds, lookups: abLookups, ways: abWays, random, log })
           .catch((err: Error) => { log(`DHT A/B failed: ${err.stack ?? err.message}`); return undefined })
       }
-      // let the activity above die down, then watch the daemons doing nothing
-      await new Promise(resolve => setTimeout(resolve, 15_000))
-      const [usage, linkCpu] = await phase('idle', phases, stats, async () => await Promise.all([idleUsage(nodes, idleS * 1000), cpuPercent([world.linkdPid], idleS * 1000)]), pids)
       for (const p of phases) log(`N=${n}: phase ${describePhase(p)}`)
       for (const nd of nodes.filter(x => x.controlRetries.length > 0)) log(`N=${n}: node ${nd.index}: ${nd.controlRetries.length} control call(s) made again after a socket failure, first: ${nd.controlRetries[0]}`)
       log(`N=${n}: machine load average ${loadavg()[0]!.toFixed(1)} (2 cores, shared)`)
