@@ -22,6 +22,8 @@ import { createLibp2p, type Libp2p } from 'libp2p'
 import { sha256 } from 'multiformats/hashes/sha2'
 import type { PeerId, PrivateKey, Stream } from '@libp2p/interface'
 import { directLookupStats, type DirectLookupStats, type LookupVia } from '../../src/network/dht-direct.js'
+import { createMethodRegistry } from '../../src/control/registry.js'
+import { registerDhtControl } from '../../src/daemon/dht-control.js'
 import { startNode, waitFor, type TestNode } from './helpers.js'
 import { holdsPeer, NO_KEEPER, releaseLookups, routingTable, stopSelfQuery } from './dht-helpers.js'
 
@@ -152,9 +154,19 @@ describe('DHT lookups of a peer we are not connected to ask connected neighbours
     const s1 = statsOf(a!)
     assert.deepEqual({ n: s1.neighbours, answered: s1.neighbourAnswered, fellBack: s1.fellBack, direct: s1.direct },
       { n: s0.neighbours + 1, answered: s0.neighbourAnswered + 1, fellBack: s0.fellBack, direct: s0.direct })
+    // the operator's view: node.dht.status shows the counters, node.dht.find-peer takes `via`
+    const registry = createMethodRegistry()
+    registerDhtControl(registry, a!.net)
+    const call = async (name: string, params: unknown): Promise<Record<string, unknown>> => {
+      const m = registry.get(name)
+      return await (m.handler(registry.parseParams(m, params), { signal: AbortSignal.timeout(30_000) }) as Promise<Record<string, unknown>>)
+    }
+    const st = await call('node.dht.status', {}) as { lookups?: Record<string, number> }
+    assert.equal(st.lookups?.neighbourAnswered, s1.neighbourAnswered, `node.dht.status shows the counters: ${JSON.stringify(st)}`)
     // the positive control: kad-dht's own lookup goes on to the target it is told about, and dials it
-    const k = await lookup(a!, t!.net.peerId, 'kad')
-    assert.ok(k.found, `kad-dht found it too (${k.error ?? ''})`)
+    const k = await call('node.dht.find-peer', { peer: t!.net.peerId.toString(), via: 'kad' })
+    assert.equal(k.found, true, `kad-dht found it too: ${JSON.stringify(k)}`)
+    assert.equal(statsOf(a!).neighbours, s1.neighbours, 'via kad: no first questions')
     await waitFor(() => opensA() > 0, 10_000, 'kad-dht\'s lookup to open a connection')
   })
 })
