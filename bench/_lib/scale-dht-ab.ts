@@ -4,7 +4,7 @@
  * neighbours first, `target` = stop 28's held target first, dialled if needed, `kad` = kad-dht
  * alone), R rounds with the order turned each round, and per way: latency, CPU of all daemons per
  * lookup (less their idle rate, measured first), link packets per lookup and TCP connections opened
- * per lookup (each daemon has its own network namespace, so its namespace's `ActiveOpens` in
+ * per lookup, less their idle rate too (each daemon has its own network namespace, so its namespace's `ActiveOpens` in
  * /proc/<pid>/net/snmp counts exactly its dials). No ping after each lookup here: the ping to a
  * target the lookup did not connect to would dial it and count against the lookup.
  */
@@ -41,13 +41,16 @@ export interface AbRound {
   p95: number | null
   cpuMsPerLookup: number
   packetsPerLookup: number
+  /** TCP connections opened by all daemons per lookup, less their idle rate; and all of them in the batch */
   dialsPerLookup: number
+  rawDials: number
   paths: Record<string, number>
   load1m: number
 }
 
 export interface AbResult {
   idleCpuPct: number
+  idleDialsPerS: number
   rounds: AbRound[]
   /** per way: min / median / max over rounds of each per-lookup figure, and latency of all lookups together */
   summary: Record<string, { cpuMsPerLookup: number[], packetsPerLookup: number[], dialsPerLookup: number[], p50: number[], p95: number[], success: number[] }>
@@ -63,9 +66,13 @@ export async function dhtAb (world: ScaleWorld, nodes: ScaleNode[], phases: Phas
   const stats = async (reset: boolean): Promise<Awaited<ReturnType<typeof world.linkStats>>> => await world.linkStats(reset)
   // the daemons' idle rate, taken off each batch
   const i0 = cpuS(pids)
+  const o0 = tcpActiveOpens(pids)
   const t0 = performance.now()
   await new Promise(resolve => setTimeout(resolve, 10_000))
-  const idleCpuPct = (cpuS(pids) - i0) / ((performance.now() - t0) / 1000) * 100
+  const idleSecs = (performance.now() - t0) / 1000
+  const idleCpuPct = (cpuS(pids) - i0) / idleSecs * 100
+  // the daemons dial without any lookup too (AutoNAT dial-backs, the keeper, re-dials of keep-alive peers)
+  const idleDialsPerS = (tcpActiveOpens(pids) - o0) / idleSecs
   const rounds: AbRound[] = []
   for (let r = 0; r < opts.rounds; r++) {
     const order = r % 2 === 0 ? opts.ways : [...opts.ways].reverse()
@@ -86,12 +93,13 @@ export async function dhtAb (world: ScaleWorld, nodes: ScaleNode[], phases: Phas
         p95: res.latency.p95,
         cpuMsPerLookup: round(cpuMs / res.n, 1),
         packetsPerLookup: round(rec.link.packets / res.n, 1),
-        dialsPerLookup: round((tcpActiveOpens(pids) - d0) / res.n, 2),
+        dialsPerLookup: round((tcpActiveOpens(pids) - d0 - idleDialsPerS * secs) / res.n, 2),
+        rawDials: tcpActiveOpens(pids) - d0,
         paths: res.paths,
         load1m: round(loadavg()[0]!, 1)
       }
       rounds.push(row)
-      opts.log(`DHT A/B round ${row.round} via ${via}: ${row.n} lookups, ${row.success * 100}% found, p50 ${row.p50} p95 ${row.p95} ms; per lookup ${row.cpuMsPerLookup} ms CPU (all daemons, idle ${round(idleCpuPct, 1)}% taken off), ${row.packetsPerLookup} packets, ${row.dialsPerLookup} dials; paths ${JSON.stringify(row.paths)}; load ${row.load1m}`)
+      opts.log(`DHT A/B round ${row.round} via ${via}: ${row.n} lookups, ${row.success * 100}% found, p50 ${row.p50} p95 ${row.p95} ms; per lookup ${row.cpuMsPerLookup} ms CPU (all daemons, idle ${round(idleCpuPct, 1)}% taken off), ${row.packetsPerLookup} packets, ${row.dialsPerLookup} dials (${row.rawDials} in the batch, idle ${round(idleDialsPerS, 1)}/s taken off); paths ${JSON.stringify(row.paths)}; load ${row.load1m}`)
     }
   }
   const summary: AbResult['summary'] = {}
@@ -107,5 +115,5 @@ export async function dhtAb (world: ScaleWorld, nodes: ScaleNode[], phases: Phas
     }
     opts.log(`DHT A/B via ${via} (min/median/max over ${rs.length} rounds): CPU ms per lookup ${summary[via].cpuMsPerLookup.join('/')}, dials ${summary[via].dialsPerLookup.join('/')}, packets ${summary[via].packetsPerLookup.join('/')}, p50 ${summary[via].p50.join('/')}, p95 ${summary[via].p95.join('/')}`)
   }
-  return { idleCpuPct: round(idleCpuPct, 2), rounds, summary }
+  return { idleCpuPct: round(idleCpuPct, 2), idleDialsPerS: round(idleDialsPerS, 2), rounds, summary }
 }
