@@ -271,8 +271,8 @@ export async function createHost (options: CreateHostOptions & { gater?: Connect
   if (config.dht.refreshIntervalMs > 0) paceTableRefresh(host.services.dht, host.peerId, { intervalMs: config.dht.refreshIntervalMs, maxIntervalMs: upkeepMax })
   paceSelfQuery(host.services.dht, host.peerId, { intervalMs: config.dht.querySelfIntervalMs, maxIntervalMs: upkeepMax })
   skipKnownTableUpdates(host.services.dht, host.peerId)
-  // issue 10: a lookup of a peer the routing table holds asks that peer first, alone (./dht-direct.ts)
-  // (or, not connected to it, the connected peers closest to it: no new connection)
+  // issue 10: a network lookup asks first whoever answers without a new connection: the connected
+  // target, else the connected peers closest to it (./dht-direct.ts)
   askTargetFirst(host.services.dht, {
     fallbackMs: DIRECT_LOOKUP_FALLBACK_MS,
     connected: (peer) => host.getConnections(peer).some(c => c.status === 'open' && c.limits == null)
