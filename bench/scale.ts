@@ -15,6 +15,8 @@
  * --lean (AutoNAT, DCUtR and relay client off; default: as a fresh `dmsnet up`)
  * --low-water L --high-water H (the daemons' connection trim marks; default: the daemon's own, 32/64):
  * low marks make a small network behave like a large one, where most nodes are not connected to each other
+ * --dht-ab R (R rounds of a DHT A/B after the idle window, `--dht-ab-lookups` 30 each, ways `--dht-ab-ways`
+ * auto,target: see bench/_lib/scale-dht-ab.ts; 0 = none)
  */
 import { mkdir } from 'node:fs/promises'
 import { loadavg } from 'node:os'
@@ -28,6 +30,7 @@ import { describePhase, phase, waitSettled, type PhaseRecord } from './_lib/scal
 import { writeReport, type SizeResult } from './_lib/scale-report.js'
 import { swarmRotation, vpnAllPairs, type SwarmResult, type VpnResult } from './_lib/scale-private.js'
 import { cpuPercent } from './_lib/scale-util.js'
+import { dhtAb, type AbResult, type Via } from './_lib/scale-dht-ab.js'
 import { createScaleWorld, sweepScaleLeftovers } from './_lib/scale-world.js'
 
 const log = progress('scale')
@@ -69,6 +72,10 @@ const requests = numArg('requests', 40)
 const idleS = numArg('idle-s', 180)
 const outDir = strArg('out', join('docs', 'scale'))
 const lean = process.argv.includes('--lean')
+const abRounds = numArg('dht-ab', 0, true)
+const abLookups = numArg('dht-ab-lookups', 30)
+const abWays = strArg('dht-ab-ways', 'auto,target').split(',') as Via[]
+if (abWays.some(w => !['auto', 'target', 'kad'].includes(w))) fail('--dht-ab-ways: a list of auto, target, kad')
 const lowWater = numArg('low-water', 0, true)
 const highWater = numArg('high-water', 0, true)
 const water = lowWater > 0 || highWater > 0 ? { lowWater, highWater } : undefined
@@ -119,6 +126,7 @@ async function main (): Promise<void> {
 
   try {
     const results: SizeResult[] = []
+    let ab: AbResult | undefined
     let pings: Awaited<ReturnType<typeof pingCheck>> | undefined
     const bootstrap: string[] = []
     for (const n of sizes) {
@@ -151,7 +159,7 @@ async function main (): Promise<void> {
       const settle = settleS > 0 ? await phase('settle', phases, stats, async () => await waitSettled(pids, settlePct, settleS * 1000, log, settleWindows), pids) : null
       if (settle != null) log(`N=${n}: ${settle.ms != null ? `settled after ${settle.ms} ms` : `NOT settled within ${settleS} s`} (daemons <= ${settlePct}% of a core each)`)
       const dht = await phase('dht', phases, stats, async () => await dhtLookups(nodes, lookups, random), pids)
-      log(`N=${n}: DHT lookups ${dht.success * 100}% found, p50 ${dht.latency.p50} p95 ${dht.latency.p95} p99 ${dht.latency.p99} ms, ${dht.askedMedian} peers asked (median)`)
+      log(`N=${n}: DHT lookups ${dht.success * 100}% found, p50 ${dht.latency.p50} p95 ${dht.latency.p95} p99 ${dht.latency.p99} ms, ${dht.askedMedian} peers asked (median); paths ${JSON.stringify(dht.paths)}`)
       for (const f of dht.failures) log(`N=${n}: DHT lookup failed: ${f}`)
       const b = dht.breakdown
       log(`N=${n}: DHT lookup breakdown p50/p95 ms: first query sent ${b.firstQueryMs.p50}/${b.firstQueryMs.p95}, first answer ${b.firstResponseMs.p50}/${b.firstResponseMs.p95}, control call ${b.callMs.p50}/${b.callMs.p95}, a libp2p ping to the same peer ${b.pingMs.p50}/${b.pingMs.p95}; queries ${b.queriesMedian}, failed ${b.queryErrorsMedian} (medians)`)
@@ -164,6 +172,13 @@ async function main (): Promise<void> {
       // let the activity above die down, then watch the daemons doing nothing
       await new Promise(resolve => setTimeout(resolve, 15_000))
       const [usage, linkCpu] = await phase('idle', phases, stats, async () => await Promise.all([idleUsage(nodes, idleS * 1000), cpuPercent([world.linkdPid], idleS * 1000)]), pids)
+      // the A/B at the last size only, after the idle window: the dials of its `target` and `kad`
+      // lookups would otherwise change the connections (and memory) the idle window measures
+      if (abRounds > 0 && n === sizes[sizes.length - 1]) {
+        // a failure here is logged and leaves the run's other figures standing
+        ab = await dhtAb(world, nodes, phases, { rounds: abRounds, lookups: abLookups, ways: abWays, random, log })
+          .catch((err: Error) => { log(`DHT A/B failed: ${err.stack ?? err.message}`); return undefined })
+      }
       for (const p of phases) log(`N=${n}: phase ${describePhase(p)}`)
       for (const nd of nodes.filter(x => x.controlRetries.length > 0)) log(`N=${n}: node ${nd.index}: ${nd.controlRetries.length} control call(s) made again after a socket failure, first: ${nd.controlRetries[0]}`)
       log(`N=${n}: machine load average ${loadavg()[0]!.toFixed(1)} (2 cores, shared)`)
@@ -215,6 +230,10 @@ async function main (): Promise<void> {
       dht_first_answer_p95_ms: last.dht.breakdown.firstResponseMs.p95,
       dht_ping_p50_ms: last.dht.breakdown.pingMs.p50,
       dht_ping_p95_ms: last.dht.breakdown.pingMs.p95,
+      dht_first_query_p50_ms: last.dht.breakdown.firstQueryMs.p50,
+      dht_first_query_p95_ms: last.dht.breakdown.firstQueryMs.p95,
+      dht_paths: last.dht.paths,
+      dht_ab: ab ?? null,
       gossip_all_p50_ms: last.gossip.allMs.p50,
       gossip_all_p95_ms: last.gossip.allMs.p95,
       gossip_all_max_ms: last.gossip.allMs.max,

@@ -63,6 +63,13 @@ export interface Lookups {
   /** why each lookup that found nothing ended */
   failures: string[]
   /**
+   * How the lookups started and ended, summed over the askers (src/network/dht-direct.ts): asked
+   * the target first (`direct`, `answered`, `dialled`), connected neighbours first (`neighbours`,
+   * `neighbourAnswered`), kad-dht's full lookup beside them (`fellBack`, `fellBackEarly`) or alone
+   * (`full`). Other lookups the daemons ran meanwhile are in it too (few: self-queries are not lookups of a peer).
+   */
+  paths: Record<string, number>
+  /**
    * Where a lookup's time went (found lookups): until the first FIND_NODE was sent (waits inside
    * kad-dht before the query), until the first answer (stream open + one request round trip),
    * the control call as this process saw it, a libp2p ping from the same node to the same target
@@ -71,19 +78,39 @@ export interface Lookups {
   breakdown: { firstQueryMs: Tail, firstResponseMs: Tail, callMs: Tail, pingMs: Tail, queriesMedian: number, queryErrorsMedian: number }
 }
 
+/** Every node's lookup counters (`node.dht.status` `lookups`, src/network/dht-direct.ts) summed. */
+export async function lookupCounters (nodes: ScaleNode[]): Promise<Record<string, number>> {
+  const sum: Record<string, number> = {}
+  await pool(nodes, 16, async n => {
+    const st = await n.client.call('node.dht.status', {}).catch(() => undefined)
+    for (const [k, v] of Object.entries(st?.lookups ?? {})) sum[k] = (sum[k] ?? 0) + v
+  })
+  return sum
+}
+
+export interface LookupOptions {
+  /** how each lookup starts (`node.dht.find-peer` `via`); the daemons' own when absent */
+  via?: 'auto' | 'target' | 'kad'
+  /** a libp2p ping to the target after each lookup (the breakdown's floor; default on) */
+  ping?: boolean
+}
+
 /** DHT lookups (network query, no cache) of random peers from random nodes. */
-export async function dhtLookups (nodes: ScaleNode[], count: number, random: () => number): Promise<Lookups> {
+export async function dhtLookups (nodes: ScaleNode[], count: number, random: () => number, opts: LookupOptions = {}): Promise<Lookups> {
   const pairs = Array.from({ length: count }, () => sample(nodes, 2, random) as [ScaleNode, ScaleNode])
+  const c0 = await lookupCounters(nodes)
   const res = await pool(pairs, 4, async ([from, to]) => {
     const t0 = performance.now()
-    const r = await from.client.call('node.dht.find-peer', { peer: to.peerId, timeoutMs: 20_000 })
+    const r = await from.client.call('node.dht.find-peer', { peer: to.peerId, timeoutMs: 20_000, ...(opts.via != null ? { via: opts.via } : {}) })
       .catch((err: Error) => ({ found: false, ms: 0, asked: 0, error: `control call: ${err.name}`, firstQueryMs: undefined, firstResponseMs: undefined, queries: undefined, queryErrors: undefined }))
     const callMs = performance.now() - t0
     // the floor for comparison: one libp2p ping to the same peer (a stream open + one round trip
     // on the open connection, the shape of one DHT request), in the same moment
-    const pingMs = await from.client.call('node.ping', { peer: to.peerId, count: 1 }).then(p => p.rtts[0], () => undefined)
+    const pingMs = opts.ping === false ? undefined : await from.client.call('node.ping', { peer: to.peerId, count: 1 }).then(p => p.rtts[0], () => undefined)
     return { ...r, callMs, pingMs }
   })
+  const c1 = await lookupCounters(nodes)
+  const paths = Object.fromEntries(Object.entries(c1).map(([k, v]) => [k, v - (c0[k] ?? 0)]))
   const ok = res.filter(r => r.found)
   const med = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[s.length >> 1] ?? 0 }
   const defined = (xs: Array<number | undefined>): number[] => xs.filter((x): x is number => x != null)
@@ -92,6 +119,7 @@ export async function dhtLookups (nodes: ScaleNode[], count: number, random: () 
     success: round(ok.length / res.length, 4),
     n: res.length,
     askedMedian: med(res.map(r => r.asked)),
+    paths,
     failures: res.filter(r => !r.found).map(r => `${r.error ?? 'not found'} after ${Math.round(r.ms)} ms, ${r.asked} answers, ${r.queries ?? '?'} queries (${r.queryErrors ?? '?'} failed)`),
     breakdown: {
       firstQueryMs: tail(defined(ok.map(r => r.firstQueryMs))),

@@ -43,10 +43,11 @@ import type { ConnectionGater, PeerId, PrivateKey } from '@libp2p/interface'
 export const AGENT_VERSION = 'dmsnet/0.1.0'
 
 /**
- * A lookup that asked the target itself first (./dht-direct.ts) starts kad-dht's full lookup beside
- * it after this long without an answer: a slow or stale target costs a lookup at most this much more.
+ * A lookup that asked the target itself or connected neighbours first (./dht-direct.ts) starts
+ * kad-dht's full lookup beside them after this long without an answer naming the target (at once
+ * when all of them answered without it or failed): a stalled first question costs at most this much.
  */
-const DIRECT_LOOKUP_FALLBACK_MS = 2000
+const DIRECT_LOOKUP_FALLBACK_MS = 1500
 
 export interface CreateHostOptions {
   privateKey: PrivateKey
@@ -270,7 +271,11 @@ export async function createHost (options: CreateHostOptions & { gater?: Connect
   if (config.dht.refreshIntervalMs > 0) paceTableRefresh(host.services.dht, host.peerId, { intervalMs: config.dht.refreshIntervalMs, maxIntervalMs: upkeepMax })
   paceSelfQuery(host.services.dht, host.peerId, { intervalMs: config.dht.querySelfIntervalMs, maxIntervalMs: upkeepMax })
   skipKnownTableUpdates(host.services.dht, host.peerId)
-  // issue 10: a lookup of a peer the routing table holds asks that peer first, alone (./dht-direct.ts)
-  askTargetFirst(host.services.dht, { fallbackMs: DIRECT_LOOKUP_FALLBACK_MS })
+  // issue 10: a network lookup asks first whoever answers without a new connection: the connected
+  // target, else the connected peers closest to it (./dht-direct.ts)
+  askTargetFirst(host.services.dht, {
+    fallbackMs: DIRECT_LOOKUP_FALLBACK_MS,
+    connected: (peer) => host.getConnections(peer).some(c => c.status === 'open' && c.limits == null)
+  })
   return host
 }

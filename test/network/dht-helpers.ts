@@ -23,6 +23,14 @@ export const holdsPeer = async (n: TestNode, p: TestNode): Promise<boolean> => (
 export const stopSelfQuery = (n: TestNode): void => { (n.net.dht as unknown as { querySelf: { stop(): void } }).querySelf.stop() }
 
 /**
+ * kad-dht holds every lookup until the first self-query has run; a node whose self-query is stopped
+ * before it ran (so that it asks nobody around and dials nobody) may still look up after this.
+ */
+export const releaseLookups = (n: TestNode): void => {
+  (n.net.dht as unknown as { queryManager: { initialQuerySelfHasRun?: { resolve(): void } } }).queryManager.initialQuerySelfHasRun?.resolve()
+}
+
+/**
  * The positive control of the upkeep specs: a new node E that only `b` knows (E's self-query is
  * stopped, so it tells nobody else), checked not yet in `a`'s table. E is pushed onto `others` so
  * that the spec's `after` stops it.

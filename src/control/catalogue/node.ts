@@ -97,13 +97,21 @@ export const shutdown = unary('node.shutdown', {
 })
 
 export const dhtStatus = unary('node.dht.status', {
-  description: 'DHT mode and routing table size',
-  result: () => z.object({ mode: z.enum(['client', 'server']), routingTableSize: z.number().int() })
+  description: 'DHT mode, routing table size, and how network lookups went (src/network/dht-direct.ts)',
+  result: () => z.object({
+    mode: z.enum(['client', 'server']),
+    routingTableSize: z.number().int(),
+    lookups: z.record(z.string(), z.number().int()).optional().meta({ description: 'counters of network peer lookups: asked the target first (direct, answered, dialled), connected neighbours first (neighbours, neighbourAnswered), kad-dht\'s full lookup beside them (fellBack, fellBackEarly) or alone (full)' })
+  })
 })
 
 export const dhtFindPeer = unary('node.dht.find-peer', {
   description: 'look a peer up in the DHT (network query, not the peer store): found, addresses, time, peers asked',
-  params: () => z.object({ peer: z.string().min(1), timeoutMs: z.number().int().positive().max(120_000).default(30_000) }),
+  params: () => z.object({
+    peer: z.string().min(1),
+    timeoutMs: z.number().int().positive().max(120_000).default(30_000),
+    via: z.enum(['auto', 'target', 'kad']).optional().meta({ description: 'how the lookup starts (default: the daemon\'s, DMSNET_DHT_DIRECT): connected target or neighbours first; the held target first, dialled; kad-dht alone' })
+  }),
   result: () => z.object({
     found: z.boolean(),
     ms: z.number(),
