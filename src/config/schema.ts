@@ -378,6 +378,13 @@ export function rawConfigSchema () {
        * 1024 bounds that to 1 KiB per slab (docs/network.md "Memory and idle cost", stop 28). 0 = no pool.
        */
       bufferPoolBytes: nonNegInt().max(65_536, { error: 'at most 65536' }).default(1024),
+      /**
+       * `dmsnet up` only: the daemon starts without V8's optimising compiler (TurboFan: node flag
+       * `--max-opt=2`) and turns it on for good once its process used this % of a core over 5 s, or
+       * its VPN loaded (src/daemon/memory-jit.ts). An idle daemon then never maps TurboFan's ~6 MB
+       * of code pages. 0 = on from the start.
+       */
+      turbofanCpuPct: nonNegInt().max(100, { error: 'at most 100' }).default(25),
       reclaim: z.strictObject({
         /** A full compacting GC + malloc_trim when `dmsnet up` has been quiet (not the demo's or tests' in-process nodes). */
         enabled: bool().default(true),
