@@ -1,22 +1,26 @@
 /**
- * V8's optimising compiler (TurboFan) on demand (issue 10, stop 29): `dmsnet up` starts with
- * `--max-opt=2` (src/cli/commands/up/node-flags.ts), so JavaScript runs in the interpreter and
- * Sparkplug's baseline code, and this gate turns TurboFan on, for good, once the daemon carries
- * real work: its process used at least `memory.turbofanCpuPct` % of a core over one check (5 s),
- * or the VPN's data path is loaded. `memory.turbofanCpuPct: 0` turns it on at start. The first
- * check after start (start-up: the bundle compiled, libp2p started) is not judged.
+ * V8's optimising compiler (TurboFan) on demand (issue 10, stop 29), opt-in: a daemon started with
+ * `--max-opt=2` (added by the operator to `DMSNET_NODE_FLAGS`; not in the default list) runs its
+ * JavaScript in the interpreter and Sparkplug's baseline code, and this gate turns TurboFan on, for
+ * good, once the daemon carries real work: its process used at least `memory.turbofanCpuPct` % of a
+ * core over one check (5 s), or the VPN's data path is loaded. `memory.turbofanCpuPct: 0` turns it
+ * on at start. The first check after start (start-up: the bundle compiled, libp2p started) is not
+ * judged. Without the flag the gate does nothing (status `turbofanReason: 'flags'`).
  *
- * Why: an idle daemon runs nothing hot, but TurboFan compiles its timers' and metrics' paths
- * anyway, and every process that ran TurboFan once keeps its code pages of the node binary
- * resident (~6 MB of `.text`, shared between node processes but counted in each one's RSS; on a
- * host of its own they are never read from disk). bench idle at 15 peers: RSS 68.6 against 75.0 MB
- * median, file-backed 44.7 against 50.5 (docs/network.md "Memory and idle cost"). The price is
- * speed of hot JavaScript while the gate is closed: a tight loop runs ~15x slower in Sparkplug;
- * a daemon moving bulk data crosses the threshold within one check and gets TurboFan from then on.
+ * What it buys: a process that ran TurboFan once keeps its code pages of the node binary resident
+ * (~6 MB of `.text`, shared between node processes but counted in each one's RSS; on a host of its
+ * own they are never read from disk). bench idle, 40 daemons (39 peers), same-run A/B against
+ * main: RSS 70.8 against 77.45 MB median, file-backed 44.8 against 50.6, PSS 27.2 against 28.3.
+ * What it costs, and why it is not the default: idle CPU 0.70 against 0.46 % of a core in that run
+ * (every flagged daemon above every plain one): what an idle daemon runs (gossip heartbeats, the
+ * metrics scrape, yamux/Noise framing) is slower in Sparkplug, and it never gets near 25 % to open
+ * the gate. A tight loop runs ~15x slower; a daemon moving bulk data crosses 25 % within one check.
  *
- * Raising works at run time: `v8.setFlagsFromString('--max-opt=999 --turbofan')` (both: V8 turns
- * `--turbofan` off by implication under `--max-opt` < 3); functions already running tier up at
- * their next budget check (test/daemon/memory-jit.spec.ts checks it on a real V8).
+ * Raising works at run time: `v8.setFlagsFromString('--max-opt=999')` and `'--turbofan'` (both: V8
+ * turns `--turbofan` off by implication under `--max-opt` < 3); functions already running tier up
+ * at their next budget check (test/daemon/memory-jit.spec.ts checks it on a real V8). It must be a
+ * start flag: `--trace-opt` shows TurboFan compiling node's own path helpers before the daemon's
+ * code runs.
  */
 import { setFlagsFromString } from 'node:v8'
 

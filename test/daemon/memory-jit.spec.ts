@@ -6,8 +6,9 @@
  *   process started without the limit never calls the raise;
  * - on a real V8: a hot function in a `node --max-opt=2` process is not TurboFan-optimised, and is
  *   once `raiseOptimizationTier()` ran (the positive control of the flag being in force: before);
- * - `dmsnet up` applies it: the daemon runs with `--max-opt=2` and reports the gate closed at
- *   idle; `DMSNET_MEMORY_TURBOFAN_CPU_PCT=0` opens it at start.
+ * - `dmsnet up` applies it: by default (no `--max-opt`) TurboFan is on ('flags'); with `--max-opt=2`
+ *   in `DMSNET_NODE_FLAGS` the daemon runs with the flag and reports the gate closed at idle, and
+ *   `DMSNET_MEMORY_TURBOFAN_CPU_PCT=0` opens it at start.
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -92,7 +93,7 @@ test('on a real V8, --max-opt=2 keeps TurboFan off and raiseOptimizationTier() t
   assert.ok(after >= 0, 'not TurboFan-optimised after the raise')
 })
 
-test('dmsnet up starts with --max-opt=2 and the gate closed; DMSNET_MEMORY_TURBOFAN_CPU_PCT=0 opens it at start', async (t) => {
+test('dmsnet up: TurboFan on by default; with --max-opt=2 in DMSNET_NODE_FLAGS the gate is closed at idle, and 0 opens it at start', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'dmsnet-jit-'))
   t.after(async () => { await rm(dir, { recursive: true, force: true }) })
   const args = (d: string): string[] => ['--data-dir', d, '--listen', '/ip4/127.0.0.1/tcp/0', '--metrics-port', '0']
@@ -101,12 +102,18 @@ test('dmsnet up starts with --max-opt=2 and the gate closed; DMSNET_MEMORY_TURBO
     assert.equal(r.code, 0, r.stderr)
     return (JSON.parse(r.stdout) as { modules: { memory?: { turbofan?: string, turbofanReason?: string | null } } }).modules.memory ?? {}
   }
-  for (const [name, env, want] of [['default', {}, ['on demand', null]], ['zero', { DMSNET_MEMORY_TURBOFAN_CPU_PCT: '0' }, ['on', 'start']]] as const) {
+  const limited = '--v8-pool-size=1 --initial-old-space-size=64 --no-incremental-marking-task --max-opt=2'
+  const cases = [
+    ['default', {}, ['on', 'flags'], false],
+    ['limited', { DMSNET_NODE_FLAGS: limited }, ['on demand', null], true],
+    ['zero', { DMSNET_NODE_FLAGS: limited, DMSNET_MEMORY_TURBOFAN_CPU_PCT: '0' }, ['on', 'start'], true]
+  ] as const
+  for (const [name, env, want, flagged] of cases) {
     const d = await startDaemon(args(join(dir, name)), { env: { DMSNET_UI_ENABLED: 'false', ...env } })
     try {
       // the re-exec keeps the pid: its command line is the daemon's
       const argv = readFileSync(`/proc/${d.child.pid}/cmdline`, 'utf8').split('\0')
-      assert.ok(argv.includes('--max-opt=2'), `daemon argv: ${argv.join(' ')}`)
+      assert.equal(argv.includes('--max-opt=2'), flagged, `daemon argv: ${argv.join(' ')}`)
       const s = await status(join(dir, name))
       assert.deepEqual([s.turbofan, s.turbofanReason], want, name)
     } finally {
