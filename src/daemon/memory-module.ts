@@ -4,8 +4,9 @@
  * in-process nodes do not run it). Settings: `memory.reclaim.*` (docs/config.md); why and figures:
  * docs/network.md, "Memory and idle cost". Its counters: `dmsnet_memory_reclaims_total`,
  * `dmsnet_memory_reclaimed_bytes_total`, `dmsnet_memory_reclaim_seconds_total`, and
- * `modules.memory` in `dmsnet status`. It also sets the Buffer pool's slab size with the reclaim on
- * or off (`memory.bufferPoolBytes`, memory-buffer-pool.ts).
+ * `modules.memory` in `dmsnet status`. With the reclaim on or off it also sets the Buffer pool's slab
+ * size (`memory.bufferPoolBytes`, memory-buffer-pool.ts) and runs the gate that turns V8's
+ * optimising compiler on when the daemon gets busy (`memory.turbofanCpuPct`, memory-jit.ts).
  */
 import { Counter } from 'prom-client'
 import type { Vpn } from '../vpn/vpn.js'
@@ -16,6 +17,7 @@ import { adviseRange, fullCollector, mallocTrim } from './memory-native.js'
 import { bufferSlabBytes, NODE_DEFAULT_POOL_BYTES, setBufferPool } from './memory-buffer-pool.js'
 import { filePageReleaser } from './memory-filepages.js'
 import { createMemoryReclaimer, type MemoryReclaimer } from './memory-reclaim.js'
+import { createJitGate, type JitGate } from './memory-jit.js'
 
 /** VPN packets (both ways) per check above which the node counts as carrying traffic. */
 const VPN_BUSY_PACKETS = 50
@@ -35,15 +37,29 @@ function vpnBusy (components: NodeComponents): () => boolean {
 }
 
 export interface MemoryModule extends NodeModule {
-  readonly reclaimer: MemoryReclaimer
+  readonly reclaimer?: MemoryReclaimer
+  readonly jit: JitGate
 }
+
+/** The VPN's data path is loaded (features/vpn.ts: `vpn` is undefined until first use). */
+const vpnLoaded = (components: NodeComponents) => (): boolean =>
+  components.getModule<NodeModule & { vpn?: Vpn }>('vpn')?.vpn != null
 
 export const memoryModule: ModuleFactory = (components) => {
   // before anything else: the pool is process-wide and one node runs per `dmsnet up` (memory-buffer-pool.ts)
   const poolBytes = components.config.memory.bufferPoolBytes
   if (poolBytes !== NODE_DEFAULT_POOL_BYTES) setBufferPool(poolBytes)
+  const jit = createJitGate({ cpuPct: components.config.memory.turbofanCpuPct, wanted: vpnLoaded(components) })
   const settings = components.config.memory.reclaim
-  if (!settings.enabled) return undefined
+  if (!settings.enabled) {
+    return {
+      name: 'memory',
+      jit,
+      start: async () => { jit.start() },
+      stop: async () => { jit.stop() },
+      status: () => ({ reclaims: 0, bufferSlabBytes: bufferSlabBytes(), ...jit.status() })
+    } satisfies MemoryModule
+  }
   const log = components.logger('memory')
   const trim = mallocTrim()
   const advise = settings.filePages !== 'off' ? adviseRange() : undefined
@@ -96,8 +112,9 @@ export const memoryModule: ModuleFactory = (components) => {
   const mod: MemoryModule = {
     name: 'memory',
     reclaimer,
-    start: async () => { reclaimer.start() },
-    stop: async () => { reclaimer.stop() },
+    jit,
+    start: async () => { reclaimer.start(); jit.start() },
+    stop: async () => { reclaimer.stop(); jit.stop() },
     status: () => {
       const s = reclaimer.stats()
       return {
@@ -112,7 +129,8 @@ export const memoryModule: ModuleFactory = (components) => {
         lastAt: s.last != null ? new Date(s.last.at).toISOString() : null,
         lastRssMb: s.last != null ? mb(s.last.rssAfter) : null,
         mallocTrim: trim != null,
-        bufferSlabBytes: bufferSlabBytes()
+        bufferSlabBytes: bufferSlabBytes(),
+        ...jit.status()
       }
     }
   }

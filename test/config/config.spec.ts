@@ -147,6 +147,15 @@ describe('config errors', () => {
     assert.deepEqual([own.network.pubsub.meshDegreeLow, own.network.pubsub.meshDegree, own.network.pubsub.meshDegreeHigh, own.network.pubsub.gossipFactor, own.memory.bufferPoolBytes], [4, 6, 12, 0.25, 0])
   })
 
+  it('memory.turbofanCpuPct: 25 by default, 0 accepted, over 100 or negative refused naming the key', () => {
+    assert.equal(loadConfig({ env: {} }).memory.turbofanCpuPct, 25)
+    assert.equal(loadConfig({ env: { DMSNET_MEMORY_TURBOFAN_CPU_PCT: '0' } }).memory.turbofanCpuPct, 0)
+    const over = configError(() => loadConfig({ env: { DMSNET_MEMORY_TURBOFAN_CPU_PCT: '101' } }))
+    assert.match(over.message, /memory\.turbofanCpuPct.*at most 100/)
+    const neg = configError(() => loadConfig({ env: { DMSNET_MEMORY_TURBOFAN_CPU_PCT: '-1' } }))
+    assert.deepEqual(neg.issues.map(i => i.key), ['memory.turbofanCpuPct'])
+  })
+
   it('vpn.acceptInvitesFrom takes peer ids or *, and names a bad entry', () => {
     const id = '12D3KooWAa34VXqiR2kZBrPQpk6wNejAZEQqBWnxWztafHEvnBpB'
     assert.deepEqual(loadConfig({ env: { DMSNET_VPN_ACCEPT_INVITES_FROM: `${id},*` } }).vpn.acceptInvitesFrom, [id, '*'])
