@@ -27,7 +27,7 @@ export interface LinkOptions {
 }
 
 export function emptyStats (): LinkStats {
-  return { txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0, dropQueueFull: 0, dropSpoofed: 0, dropNotForUs: 0, dropMalformed: 0, dropBadOffload: 0, streamsOpened: 0 }
+  return { txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0, dropQueueFull: 0, dropSpoofed: 0, dropNotForUs: 0, dropMalformed: 0, dropBadOffload: 0, streamsOpened: 0, sendStalls: 0, sendStalledMs: 0 }
 }
 
 export class PeerLink {
@@ -140,7 +140,11 @@ export class PeerLink {
 
   private waitDrain (stream: Stream): void {
     this.blocked = true
+    this.stats.sendStalls = (this.stats.sendStalls ?? 0) + 1
+    const t0 = performance.now()
     stream.addEventListener('drain', () => {
+      // time the stream refused more (its buffer past yamux's window or the socket's): bench vpn per phase
+      this.stats.sendStalledMs = (this.stats.sendStalledMs ?? 0) + performance.now() - t0
       if (this.stream !== stream) return
       this.blocked = false
       this.flush()
