@@ -62,7 +62,7 @@ typedef struct {
   int udp_coalesce;    /* merge UDP datagrams into GSO_UDP_L4 records on read (needs USO) */
   int write_merge;     /* also merge single datagrams before a write (GRO) */
   unsigned write_segs; /* cut written GSO_UDP_L4 records to at most this many segments (0: never) */
-  int write_yield;     /* sched_yield() after each GSO_UDP_L4 record written: 0 no, 1 while local receivers drop, 2 always; 3 never, but wait for room as 1 does */
+  int write_yield;     /* sched_yield() after each GSO_UDP_L4 record written: 0 no, 1 while local receivers drop, 2 always */
   udp_drops_t drops;   /* the namespace's UDP receive-buffer drop counters (udp_drops.h) */
   uint64_t drops_check_at; /* CLOCK_MONOTONIC ns: next look at them */
   uint64_t yield_until;    /* CLOCK_MONOTONIC ns: yields (mode 1) until then */
@@ -276,7 +276,7 @@ static uint64_t now_ns(void) {
 #define YIELD_HOLD_NS 50000000ull
 static void maybe_yield(tun_t *t) {
   uint64_t t0 = now_ns();
-  if (t->write_yield == 1 || t->write_yield == 3) {
+  if (t->write_yield == 1) {
     if (t0 >= t->drops_check_at) {
       t->drops_check_at = t0 + DROPS_CHECK_NS;
       if (udp_drops_rose(&t->drops)) {
@@ -285,7 +285,7 @@ static void maybe_yield(tun_t *t) {
         t->tx_reader_drops++;
       }
     }
-    if (t0 >= t->yield_until || t->write_yield == 3) return;
+    if (t0 >= t->yield_until) return;
   }
   sched_yield();
   t->tx_yields++;
@@ -332,7 +332,7 @@ static void wait_for_room(tun_t *t, const uint8_t *rec, size_t n) {
   uint8_t key[37];
   if (!udp_flow_key(ip, iplen, key, &l4)) return;
   uint64_t now = now_ns();
-  if ((t->write_yield == 1 || t->write_yield == 3) && now >= t->room_until) return;
+  if (t->write_yield == 1 && now >= t->room_until) return;
   if (now < t->stuck_until && memcmp(key, t->stuck_key, sizeof key) == 0) return;
   size_t payload = iplen - l4 - 8;
   unsigned segs = 1;
@@ -691,9 +691,7 @@ static napi_value tun_new(napi_env env, napi_callback_info info) {
   /* without USO the kernel refuses GSO_UDP_L4 records: always cut them to datagrams */
   t->write_segs = (vnet && !((offload_flags & TUN_F_USO4) && (offload_flags & TUN_F_USO6))) ? 1 : (unsigned)write_segs;
   t->env = env;
-  t->write_yield = vnet && get_bool(env, opts, "udpWriteYield", 0)
-    ? (get_bool(env, opts, "udpWriteYieldAlways", 0) ? 2 : get_bool(env, opts, "udpWriteRoomOnly", 0) ? 3 : 1)
-    : 0;
+  t->write_yield = vnet && get_bool(env, opts, "udpWriteYield", 0) ? (get_bool(env, opts, "udpWriteYieldAlways", 0) ? 2 : 1) : 0;
   memcpy(t->name, ifr.ifr_name, IFNAMSIZ);
   t->name[IFNAMSIZ - 1] = 0;
   t->max_packets = DEFAULT_MAX_PACKETS;
