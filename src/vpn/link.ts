@@ -45,6 +45,8 @@ export class PeerLink {
   private readonly options: LinkOptions
   private reassembler: RecordReassembler
   private closed = false
+  /** sendStalledMs before rounding (the stats hold whole ms, like every other counter) */
+  private stalledMs = 0
   /** Hands a reassembled run to the owner (bound once: it is called per run). */
   private readonly deliver = (run: Uint8Array): void => { this.options.onRecords(this, run) }
 
@@ -144,7 +146,8 @@ export class PeerLink {
     const t0 = performance.now()
     stream.addEventListener('drain', () => {
       // time the stream refused more (its buffer past yamux's window or the socket's): bench vpn per phase
-      this.stats.sendStalledMs = (this.stats.sendStalledMs ?? 0) + performance.now() - t0
+      this.stalledMs += performance.now() - t0
+      this.stats.sendStalledMs = Math.round(this.stalledMs)
       if (this.stream !== stream) return
       this.blocked = false
       this.flush()
