@@ -28,6 +28,8 @@
  *   iperf3's full socket buffer (Udp RcvbufErrors): the nodes' work that the application never got.
  * - tun: per node, bytes per packet and packets per batch the TUN saw, coalescing counters, the
  *   receiver's yields and its waits for room in the receiving socket (txRoomWaits, txRoomWaitUs, txRoomGaveUp).
+ * - per_run: per run and phase, the growth of each node's counters (GC pause, CPU and runnable ms, TUN read pauses, yields,
+ *   room waits, tunnel-stream send stalls, link-queue drops; B's Udp RcvbufErrors, A's TUN kernel drops): bench/_lib/vpn-phase.ts.
  * - stream_rtt_ms: median round trip of 64 bytes on one open bare libp2p stream (40, 50 ms apart).
  * Any measurement that fails (iperf3 error, unreadable result, lost pings, a failed stream run)
  * fails the benchmark: exit 1 with the reason on stderr and in the JSON line's `error`.
@@ -55,7 +57,7 @@
  */
 import { mkdirSync } from 'node:fs'
 import { daemonNodeFlags } from '../src/cli/commands/up/node-flags.js'
-import { newPhaseLog, phase, withSched, type SchedShares } from './_lib/vpn-phase.js'
+import { newPhaseLog, phase, startRun, withSched, type SchedShares } from './_lib/vpn-phase.js'
 import { createVpnWorld, specOf, type VpnNodeProc, type VpnWorld } from '../test/e2e/vpn-harness.js'
 import type { VpnStatus } from '../src/vpn/types.js'
 
@@ -283,6 +285,11 @@ async function main (): Promise<Record<string, unknown>> {
       vpn_tcp: [], veth_tcp: [], vpn_udp: [], veth_udp: [], vpn_udp_loss_500m: [], veth_udp_loss_500m: [], vpn_udp_loss_500m_w2m: [], veth_udp_loss_500m_w2m: [], vpn_udp_rcvbuf_pct: [], vpn_udp_cpu_carried: [], stream: [], vpn_rtt: [], veth_rtt: [], stream_rtt: [], vpn_tcp_cpu: [], vpn_tcp_acks_per_mb: [], vpn_udp_cpu: [], stream_cpu: [], tcp_vs_stream_same_run: [], udp_vs_veth_same_run: [], rtt_vs_stream_same_run: []
     }
     const push = (k: string, v: number): void => { series[k]!.push(v) }
+    /** Puts a run's figure next to its phase's counters in `per_run`. */
+    const note = (ph: string, k: string, v: number | undefined): void => {
+      const rec = phases.perRun.at(-1)?.[ph]
+      if (rec != null && v != null) rec[k] = round(v) ?? NaN
+    }
     /** Scheduling shares per TCP phase (see withSched): whether the nodes wanted more CPU than they got. */
     const schedSeries: Record<string, SchedShares[]> = { vpn_tcp: [], stream: [] }
     const pushSched = (k: string, v: SchedShares): void => { schedSeries[k]!.push(v) }
@@ -297,6 +304,11 @@ async function main (): Promise<Record<string, unknown>> {
     let drops: Record<string, RcvbufDrops> = {}
     const nodes = [a, b]
     const phases = newPhaseLog()
+    // per phase: B's receiving-socket drops and A's TUN queue drops (the kernel's, before A read them)
+    phases.probe = async () => {
+      const k = await lossCounters(world, a, b)
+      return { b_rcvbufErrors: k.rcvbuf, a_tunKernelTxDrops: k.tunTx }
+    }
     const run = async <T>(name: string, fn: () => Promise<T>): Promise<T> => await phase(phases, nodes, name, fn)
     const streamRun = async (): Promise<void> => {
       try {
@@ -329,6 +341,8 @@ async function main (): Promise<Record<string, unknown>> {
       push('vpn_tcp_cpu', tcp.cpuSPerGb)
       if (i % 2 === 0) await run('stream', streamRun)
       push('tcp_vs_stream_same_run', tcp.gbps / series.stream!.at(-1)!)
+      note('vpn_tcp', 'gbps', tcp.gbps)
+      note('vpn_tcp', 'vsStream', tcp.gbps / series.stream!.at(-1)!)
     }
     const udpRuns = async (i: number): Promise<void> => {
       const veth = await run('veth_udp', async () => await vethUdpRun(world, a, b, secs, udpRate))
@@ -354,13 +368,18 @@ async function main (): Promise<Record<string, unknown>> {
       push('vpn_udp_rcvbuf_pct', udp.rcvbufPct)
       push('vpn_udp_cpu_carried', udp.cpuSPerGbCarried)
       push('udp_vs_veth_same_run', udp.gbps / series.veth_udp!.at(-1)!)
+      note('veth_udp', 'gbps', veth.gbps)
+      note('vpn_udp', 'gbps', udp.gbps)
+      note('vpn_udp', 'vsVeth', udp.gbps / veth.gbps)
     }
     for (let i = 0; i < runs; i++) {
       drops = {}
       rcvbufPerRun.push(drops)
+      startRun(phases)
       if (!lossOnly) await rateRuns(i)
       if (udpOnly) {
         log(`run ${i + 1}/${runs} (load ${phases.load.at(-1)}): veth_udp=${round(series.veth_udp!.at(-1))} vpn_udp=${round(series.vpn_udp!.at(-1))} rcvbuf_pct=${round(series.vpn_udp_rcvbuf_pct!.at(-1), 1)}`)
+        log(`run ${i + 1}/${runs} vpn_udp counters: ${JSON.stringify(phases.perRun.at(-1)?.vpn_udp)}`)
         continue
       }
       const veth500 = await run('veth_500m', async () => await vethUdpRun(world, a, b, secs, '500M'))
@@ -369,6 +388,8 @@ async function main (): Promise<Record<string, unknown>> {
       const vpn500 = await run('vpn_500m', async () => await vpnLossRun(world, a, b, vpnB, secs, lostAt))
       drops.vpn_500m = vpn500.drops
       push('vpn_udp_loss_500m', vpn500.lossPct)
+      note('veth_500m', 'lossPct', veth500.lossPct)
+      note('vpn_500m', 'lossPct', vpn500.lossPct)
       if (rcvbufProbe) {
         const vethW = await run('veth_500m_w2m', async () => await vethUdpRun(world, a, b, secs, '500M', '2M'))
         drops.veth_500m_w2m = vethW.drops
@@ -386,6 +407,7 @@ async function main (): Promise<Record<string, unknown>> {
         push('rtt_vs_stream_same_run', series.vpn_rtt!.at(-1)! / series.stream_rtt!.at(-1)!)
       }
       log(`run ${i + 1}/${runs} (load ${phases.load.at(-1)}): ${Object.entries(series).map(([k, v]) => `${k}=${round(v.at(-1))}`).join(' ')}`)
+      log(`run ${i + 1}/${runs} vpn_udp counters: ${JSON.stringify(phases.perRun.at(-1)?.vpn_udp)}`)
       log(`run ${i + 1}/${runs}: drops at B's receiving socket (Udp RcvbufErrors, % of datagrams sent): ${Object.entries(drops).map(([k, d]) => `${k} ${d.rcvbuf} (${d.pct ?? '?'}%)`).join(', ')}`)
     }
     const s = await a.call<VpnStatus>('status')
@@ -441,7 +463,10 @@ async function main (): Promise<Record<string, unknown>> {
       // the receiver's socket buffer as the only change (iperf3 -w 2M at both ends; null with --no-rcvbuf-probe)
       vpn_udp_loss_pct_500m_w2m: round(stats(series.vpn_udp_loss_500m_w2m!)?.median, 2),
       veth_udp_loss_pct_500m_w2m: round(stats(series.veth_udp_loss_500m_w2m!)?.median, 2),
-      phases: { ...phases, load: undefined, load_min: Math.min(...phases.load), load_max: Math.max(...phases.load) },
+      phases: { ...phases, load: undefined, perRun: undefined, probe: undefined, load_min: Math.min(...phases.load), load_max: Math.max(...phases.load) },
+      // per run, per phase: each counter's growth during the phase (bench/_lib/vpn-phase.ts phaseCounters;
+      // a_/b_ = sender/receiver node), with the phase's load and length: what a low run waited for
+      per_run: phases.perRun,
       // the warm-up on the fresh tunnel (null with --warmup 0)
       vpn_tcp_cold_gbps: round(coldTcp?.gbps),
       vpn_tcp_cold_cpu_s_per_gb: round(coldTcp?.cpuSPerGb, 2),

@@ -37,10 +37,48 @@ export interface PhaseLog {
   /** largest V8 heap in use / ArrayBuffer bytes of either node at the end of each phase, MB */
   heapUsedMb: Record<string, number>
   arrayBuffersMb: Record<string, number>
+  /**
+   * Per run (`startRun`), per phase: what each node did and waited for during it (see
+   * phaseCounters), so that a low run names its cause; the phase's load too.
+   */
+  perRun: Array<Record<string, Record<string, number>>>
+  /** Extra counters read before and after every phase (e.g. B's Udp RcvbufErrors); their growth goes in perRun. */
+  probe?: () => Promise<Record<string, number>>
 }
 
 export function newPhaseLog (): PhaseLog {
-  return { unsettled: 0, settleMs: {}, gcMajor: {}, gcPauseMs: {}, load: [], heapUsedMb: {}, arrayBuffersMb: {} }
+  return { unsettled: 0, settleMs: {}, gcMajor: {}, gcPauseMs: {}, load: [], heapUsedMb: {}, arrayBuffersMb: {}, perRun: [] }
+}
+
+/** Starts a new run's record in `log.perRun`. */
+export function startRun (log: PhaseLog): void {
+  log.perRun.push({})
+}
+
+/**
+ * The counters a phase's growth is taken of, per node (prefix a_ / b_): GC pause ms and major GCs,
+ * main thread on a CPU / runnable-waiting (ms), TUN reads and read pauses (the sender's
+ * backpressure), the receiver's yields and waits for room in the receiving socket, the tunnel
+ * stream's send stalls (yamux refused more: its window or the socket), link-queue drops.
+ */
+const TUN_KEYS = ['rxPackets', 'rxBatches', 'txPackets', 'txDrops', 'readPauses', 'readPausedMs', 'txYields', 'txYieldUs', 'txReaderDrops', 'txRoomWaits', 'txRoomWaitUs', 'txRoomGaveUp'] as const
+
+async function phaseCounters (log: PhaseLog, nodes: VpnNodeProc[]): Promise<Record<string, number>> {
+  const out: Record<string, number> = {}
+  await Promise.all(nodes.map(async n => {
+    const [g, st, sch] = await Promise.all([n.call<GcCounts>('gc'), n.call<VpnStatus>('status'), n.call<{ runNs: number, waitNs: number }>('sched')])
+    const p = `${n.label}_`
+    out[`${p}gcPauseMs`] = g.pauseMs
+    out[`${p}gcMajor`] = g.major
+    out[`${p}cpuMs`] = sch.runNs / 1e6
+    out[`${p}runnableMs`] = sch.waitNs / 1e6
+    for (const k of TUN_KEYS) out[`${p}${k}`] = st.tun?.[k] ?? 0
+    out[`${p}sendStalls`] = st.peers.reduce((s, x) => s + (x.sendStalls ?? 0), 0)
+    out[`${p}sendStalledMs`] = st.peers.reduce((s, x) => s + (x.sendStalledMs ?? 0), 0)
+    out[`${p}linkQueueDrops`] = st.peers.reduce((s, x) => s + x.dropQueueFull, 0)
+  }))
+  if (log.probe != null) Object.assign(out, await log.probe())
+  return out
 }
 
 async function cpuUs (n: VpnNodeProc): Promise<number> {
@@ -79,9 +117,19 @@ export async function phase<T> (log: PhaseLog, nodes: VpnNodeProc[], name: strin
   if (!s.settled) log.unsettled++
   log.settleMs[name] = (log.settleMs[name] ?? 0) + s.ms
   log.load.push(Math.round(loadavg()[0]! * 100) / 100)
+  const k0 = await phaseCounters(log, nodes)
+  const t0 = performance.now()
   const g0 = await Promise.all(nodes.map(async n => await n.call<GcCounts>('gc')))
   const r = await fn()
   const g1 = await Promise.all(nodes.map(async n => await n.call<GcCounts>('gc')))
+  const ms = performance.now() - t0
+  const k1 = await phaseCounters(log, nodes)
+  const run = log.perRun.at(-1)
+  if (run != null) {
+    const d: Record<string, number> = { load: log.load.at(-1)!, ms: Math.round(ms) }
+    for (const k of Object.keys(k1)) d[k] = Math.round((k1[k]! - (k0[k] ?? 0)) * 10) / 10
+    run[name] = d
+  }
   log.gcMajor[name] = (log.gcMajor[name] ?? 0) + g1.reduce((s, g, i) => s + g.major - g0[i]!.major, 0)
   log.gcPauseMs[name] = Math.round((log.gcPauseMs[name] ?? 0) + g1.reduce((s, g, i) => s + g.pauseMs - g0[i]!.pauseMs, 0))
   log.heapUsedMb[name] = Math.round(Math.max(log.heapUsedMb[name] ?? 0, ...g1.map(g => g.heapUsedMb)))

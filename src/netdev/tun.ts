@@ -36,7 +36,7 @@ interface NativeTun {
 }
 
 interface NativeModule {
-  Tun: new (options: { name?: string, tap?: boolean, multiQueue?: boolean, offload?: boolean, vnetHdr?: boolean, uso?: boolean, persist?: boolean, udpWriteYield?: boolean, udpWriteYieldAlways?: boolean }) => NativeTun
+  Tun: new (options: { name?: string, tap?: boolean, multiQueue?: boolean, offload?: boolean, vnetHdr?: boolean, uso?: boolean, persist?: boolean, udpWriteYield?: boolean, udpWriteYieldAlways?: boolean, udpWriteNap?: boolean }) => NativeTun
   VNET_HDR_LEN: number
 }
 
@@ -135,9 +135,11 @@ export interface TunOptions extends AbortOptions {
    * record fits, so that a reader that is briefly late loses nothing; a reader that makes no
    * progress for 1 ms, or needs more than 5 ms of waiting in 20 ms (overloaded), is not waited
    * for during the next 200 ms (native/tun/udp_room.h, tun.c wait_for_room).
-   * Default true. Env: DMSNET_TUN_UDP_WRITE_YIELD (0/off/false, 1/on/true, always; anything else is an InvalidArgumentError).
+   * `'nap'` (an experiment): as true, with a 50 us sleep instead of each `sched_yield`, which under
+   * EEVDF waits out a whole slice of a CPU hog (docs/vpn.md, "Low UDP runs"); txYields counts the naps.
+   * Default true. Env: DMSNET_TUN_UDP_WRITE_YIELD (0/off/false, 1/on/true, always, nap; anything else is an InvalidArgumentError).
    */
-  udpWriteYield?: boolean | 'always'
+  udpWriteYield?: boolean | 'always' | 'nap'
   /** move the device into this namespace after opening (the fd keeps working) */
   netns?: string
   /** addresses to put on the device (CIDR) */
@@ -333,14 +335,14 @@ function writeSegments (n: number | undefined): number {
   return v
 }
 
-function writeYield (opt: boolean | 'always' | undefined): { udpWriteYield: boolean, udpWriteYieldAlways: boolean } {
+function writeYield (opt: boolean | 'always' | 'nap' | undefined): { udpWriteYield: boolean, udpWriteYieldAlways: boolean, udpWriteNap: boolean } {
   const env = (process.env.DMSNET_TUN_UDP_WRITE_YIELD ?? '').trim().toLowerCase()
   // a typo such as "of" must not silently mean "on": only the documented words are taken
-  const fromEnv: Record<string, boolean | 'always'> = { '': true, 1: true, true: true, on: true, 0: false, false: false, off: false, always: 'always' }
-  if (opt == null && !(env in fromEnv)) throw new InvalidArgumentError(`DMSNET_TUN_UDP_WRITE_YIELD must be 0, 1, on, off, true, false or always, not ${JSON.stringify(process.env.DMSNET_TUN_UDP_WRITE_YIELD)}`)
+  const fromEnv: Record<string, boolean | 'always' | 'nap'> = { '': true, 1: true, true: true, on: true, 0: false, false: false, off: false, always: 'always', nap: 'nap' }
+  if (opt == null && !(env in fromEnv)) throw new InvalidArgumentError(`DMSNET_TUN_UDP_WRITE_YIELD must be 0, 1, on, off, true, false, always or nap, not ${JSON.stringify(process.env.DMSNET_TUN_UDP_WRITE_YIELD)}`)
   const v = opt ?? fromEnv[env]
-  if (v !== true && v !== false && v !== 'always') throw new InvalidArgumentError('udpWriteYield must be true, false or "always"')
-  return { udpWriteYield: v !== false, udpWriteYieldAlways: v === 'always' }
+  if (v !== true && v !== false && v !== 'always' && v !== 'nap') throw new InvalidArgumentError('udpWriteYield must be true, false, "always" or "nap"')
+  return { udpWriteYield: v !== false, udpWriteYieldAlways: v === 'always', udpWriteNap: v === 'nap' }
 }
 
 /** Opens (or attaches to) a TUN/TAP device and configures its link. */

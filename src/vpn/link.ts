@@ -27,7 +27,7 @@ export interface LinkOptions {
 }
 
 export function emptyStats (): LinkStats {
-  return { txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0, dropQueueFull: 0, dropSpoofed: 0, dropNotForUs: 0, dropMalformed: 0, dropBadOffload: 0, streamsOpened: 0 }
+  return { txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0, dropQueueFull: 0, dropSpoofed: 0, dropNotForUs: 0, dropMalformed: 0, dropBadOffload: 0, streamsOpened: 0, sendStalls: 0, sendStalledMs: 0 }
 }
 
 export class PeerLink {
@@ -45,6 +45,8 @@ export class PeerLink {
   private readonly options: LinkOptions
   private reassembler: RecordReassembler
   private closed = false
+  /** sendStalledMs before rounding (the stats hold whole ms, like every other counter) */
+  private stalledMs = 0
   /** Hands a reassembled run to the owner (bound once: it is called per run). */
   private readonly deliver = (run: Uint8Array): void => { this.options.onRecords(this, run) }
 
@@ -140,7 +142,12 @@ export class PeerLink {
 
   private waitDrain (stream: Stream): void {
     this.blocked = true
+    this.stats.sendStalls = (this.stats.sendStalls ?? 0) + 1
+    const t0 = performance.now()
     stream.addEventListener('drain', () => {
+      // time the stream refused more (its buffer past yamux's window or the socket's): bench vpn per phase
+      this.stalledMs += performance.now() - t0
+      this.stats.sendStalledMs = Math.round(this.stalledMs)
       if (this.stream !== stream) return
       this.blocked = false
       this.flush()

@@ -19,7 +19,7 @@ export interface VpnCounters {
 export function registerVpnMetrics (registry: Registry, c: VpnCounters): void {
   const sum = (k: keyof LinkStats): number => {
     let s = 0
-    for (const l of c.links()) s += l.stats[k]
+    for (const l of c.links()) s += l.stats[k] ?? 0
     return s
   }
   if (registry.getSingleMetric('dmsnet_vpn_packets') != null) return

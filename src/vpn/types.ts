@@ -74,6 +74,9 @@ export interface LinkStats {
   dropBadOffload: number
   /** Streams (re)opened to this peer. */
   streamsOpened: number
+  /** Times the tunnel stream refused more (`send` returned false) and the link waited for its drain, and ms waited. */
+  sendStalls?: number
+  sendStalledMs?: number
 }
 
 export interface VpnPeerStatus extends LinkStats {

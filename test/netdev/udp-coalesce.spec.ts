@@ -66,7 +66,7 @@ interface World { a: string, b: string, ta: TunDevice, tb: TunDevice, tc: TunDev
  * offload TUN 10.79.0.2 / fd79::2 and a plain TUN towards 10.79.1.2 / fd79:1::2, forwarding on. Batches read from A's TUN are written to B's as they
  * are (as the VPN does); what the plain TUN reads is checked packet by packet.
  */
-async function world (t: TestContext, net: NetnsFixture, bOptions: { udpWriteSegments?: number, udpWriteCoalesce?: boolean, udpWriteYield?: boolean | 'always' } = {}): Promise<World> {
+async function world (t: TestContext, net: NetnsFixture, bOptions: { udpWriteSegments?: number, udpWriteCoalesce?: boolean, udpWriteYield?: boolean | 'always' | 'nap' } = {}): Promise<World> {
   const a = await net.namespace('ga')
   const b = await net.namespace('gb')
   const ta = await createTun({ name: net.ifname('ga'), netns: a, offload: true, mtu: 1500, addresses: ['10.79.0.1/24'] })
@@ -228,9 +228,9 @@ async function causeRcvbufDrops (t: TestContext): Promise<void> {
   rx.kill()
 }
 
-test('udp write yield: after a GSO_UDP_L4 record the writer gives up the CPU while local receivers drop datagrams (always with "always", never when off, never after other records); the datagrams arrive intact', async t => {
+test('udp write yield: after a GSO_UDP_L4 record the writer gives up the CPU while local receivers drop datagrams (always with "always", never when off, never after other records; "nap" as on, napping instead); the datagrams arrive intact', async t => {
   if (!requireRoot(t)) return
-  for (const mode of [true, 'always', false] as const) {
+  for (const mode of [true, 'always', false, 'nap'] as const) {
     const net = netnsFixture(t)
     const w = await world(t, net, { udpWriteCoalesce: true, udpWriteYield: mode })
     // two flows' worth of datagrams merged into two GSO records (the id jumps between them)
@@ -248,7 +248,7 @@ test('udp write yield: after a GSO_UDP_L4 record the writer gives up the CPU whi
     assert.equal(w.tb.writeBatch(buildBatch([partialRecord(0, 7000)])), 1)
     await until(() => w.seen.length >= 1, 'the single datagram')
     assert.equal(w.tb.stats.txYields, yields, 'no yield after a record that is not GSO_UDP_L4')
-    if (mode === true) {
+    if (mode === true || mode === 'nap') {
       // the positive control: local receivers drop datagrams, and the next GSO records are followed by yields
       await causeRcvbufDrops(t)
       await pause(10) // the gate looks at the drop counters at most every 5 ms

@@ -1,5 +1,6 @@
 // PeerLink on in-memory stream pairs: ordered delivery through the reassembler, the tie-break
-// between a designated-dialer stream and a fallback one, and drop-tail while no stream is open.
+// between a designated-dialer stream and a fallback one, drop-tail while no stream is open, and
+// the send stalls (a stream that refused more) it counts.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { streamPair } from '@libp2p/utils'
@@ -56,4 +57,21 @@ test('without a stream the queue is bounded: drop-tail, counted', () => {
   for (let i = 0; i < 50; i++) l.send(buildBatch([payload(i)]), 1)
   assert.ok(l.queuedBytes <= 1000)
   assert.equal(l.stats.dropQueueFull, 50 - Math.floor(1000 / 44))
+})
+
+test('a stream that refuses more (send() false) is waited for: the stall is counted and timed, and every record still arrives in order', async () => {
+  const got: Uint8Array[] = []
+  const tx = link([], 64 << 20)
+  const rx = link(got)
+  const [out, inb] = await streamPair()
+  rx.attach(inb, false)
+  tx.attach(out, false)
+  // 64 records of 16 KiB in one go: more than the stream buffers before it asks for a drain
+  const big = (n: number): Uint8Array => new Uint8Array(16 * 1024).fill(n)
+  for (let i = 0; i < 64; i++) tx.send(buildBatch([big(i)]), 1)
+  assert.ok((tx.stats.sendStalls ?? 0) >= 1, `the stream refused more at least once (stalls ${tx.stats.sendStalls})`)
+  await waitFor(() => got.length >= 64, 15_000, '64 records delivered')
+  assert.deepEqual(got.map(p => p[0]), Array.from({ length: 64 }, (_, i) => i))
+  assert.ok(Number.isInteger(tx.stats.sendStalledMs) && tx.stats.sendStalledMs! >= 0, 'the wait for the drain was timed, in whole ms')
+  assert.equal(tx.queuedBytes, 0)
 })

@@ -64,6 +64,8 @@ test('an invitation that found no VPN handler on the member is pushed again unti
   await waitFor(() => vb.status().state === 'running', 20_000, 'b to be pushed the membership again and join')
   assert.equal(vb.membership()!.version, version, 'the same snapshot, not a new version')
   assert.equal(va.membership()!.version, version)
+  // b applies the snapshot before its "ok" reaches the authority: wait for that answer, not for b
+  await waitFor(() => va.status().pushes?.pending.length === 0, 20_000, 'the authority to get b\'s answer')
   const pushes = va.status().pushes!
   assert.deepEqual(pushes.pending, [])
   assert.ok(pushes.retries >= 1, `pushed again (${pushes.retries})`)
