@@ -214,7 +214,7 @@ async function rtt (world: VpnWorld, from: VpnNodeProc, addr: string): Promise<n
 function tunSummary (t: Record<string, number> | undefined): Record<string, number | null> | null {
   if (t == null) return null
   const per = (x: number | undefined, y: number | undefined): number | null => x == null || y == null || y === 0 ? null : round(x / y, 1)
-  return { rxBytesPerPacket: per(t.rxBytes, t.rxPackets), rxPacketsPerBatch: per(t.rxPackets, t.rxBatches), txBytesPerPacket: per(t.txBytes, t.txPackets), txQueued: t.txQueued ?? null, txDrops: t.txDrops ?? null, rxCoalesced: t.rxCoalesced ?? null, txCoalesced: t.txCoalesced ?? null, txSplit: t.txSplit ?? null, txYields: t.txYields ?? null, txReaderDrops: t.txReaderDrops ?? null, txYieldUs: t.txYieldUs ?? null, txRoomWaits: t.txRoomWaits ?? null, txRoomWaitUs: t.txRoomWaitUs ?? null, txRoomGaveUp: t.txRoomGaveUp ?? null, readPauses: t.readPauses ?? null, readPausedMs: t.readPausedMs ?? null }
+  return { rxBytesPerPacket: per(t.rxBytes, t.rxPackets), rxPacketsPerBatch: per(t.rxPackets, t.rxBatches), txBytesPerPacket: per(t.txBytes, t.txPackets), txQueued: t.txQueued ?? null, txDrops: t.txDrops ?? null, rxCoalesced: t.rxCoalesced ?? null, txCoalesced: t.txCoalesced ?? null, txSplit: t.txSplit ?? null, txYields: t.txYields ?? null, txReaderDrops: t.txReaderDrops ?? null, txYieldUs: t.txYieldUs ?? null, txYieldsLong: t.txYieldsLong ?? null, txNaps: t.txNaps ?? null, txNapUs: t.txNapUs ?? null, txRoomWaits: t.txRoomWaits ?? null, txRoomWaitUs: t.txRoomWaitUs ?? null, txRoomGaveUp: t.txRoomGaveUp ?? null, readPauses: t.readPauses ?? null, readPausedMs: t.readPausedMs ?? null }
 }
 
 /** min/median/max of per-run values, rounded. */
@@ -484,6 +484,7 @@ async function main (): Promise<Record<string, unknown>> {
       // pure TCP ACKs each node read from its TUN and left out (superseded in the same batch; src/vpn/ack-thin.ts)
       ack_thinned: { a: s.ackThinned ?? null, b: sb.ackThinned ?? null },
       noise_native: process.env.DMSNET_NOISE_NATIVE ?? 'default',
+      udp_write_yield: process.env.DMSNET_TUN_UDP_WRITE_YIELD ?? 'default',
       ack_thin: process.env.DMSNET_VPN_ACK_THIN ?? 'default'
     }
     for (const [k, v] of Object.entries(series)) {
