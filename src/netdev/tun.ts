@@ -145,7 +145,7 @@ export interface TunOptions extends AbortOptions {
    * EEVDF waits out a whole slice of a CPU hog (docs/vpn.md, "Low UDP runs"); txYields counts the naps.
    * `'adaptive'`: as true, each yield timed; after two in a row of at least `udpYieldLongUs`, the
    * next 32 give-aways are naps, then a yield probes again (txYieldsLong, txNaps count them).
-   * Default true. Env: DMSNET_TUN_UDP_WRITE_YIELD (0/off/false, 1/on/true, always, nap, adaptive; anything else is an InvalidArgumentError).
+   * Default true. Env: DMSNET_TUN_UDP_WRITE_YIELD (0/off/false, 1/on/true/yield, always, nap, adaptive; anything else is an InvalidArgumentError).
    */
   udpWriteYield?: boolean | 'always' | 'nap' | 'adaptive'
   /**
@@ -353,8 +353,8 @@ type WriteYield = boolean | 'always' | 'nap' | 'adaptive'
 function writeYield (opt: WriteYield | undefined, longUs: number | undefined): { udpWriteYield: boolean, udpWriteYieldAlways: boolean, udpWriteNap: boolean, udpWriteAdaptive: boolean, udpYieldLongUs: number } {
   const env = (process.env.DMSNET_TUN_UDP_WRITE_YIELD ?? '').trim().toLowerCase()
   // a typo such as "of" must not silently mean "on": only the documented words are taken
-  const fromEnv: Record<string, WriteYield> = { '': true, 1: true, true: true, on: true, 0: false, false: false, off: false, always: 'always', nap: 'nap', adaptive: 'adaptive' }
-  if (opt == null && !(env in fromEnv)) throw new InvalidArgumentError(`DMSNET_TUN_UDP_WRITE_YIELD must be 0, 1, on, off, true, false, always, nap or adaptive, not ${JSON.stringify(process.env.DMSNET_TUN_UDP_WRITE_YIELD)}`)
+  const fromEnv: Record<string, WriteYield> = { '': true, 1: true, true: true, on: true, yield: true, 0: false, false: false, off: false, always: 'always', nap: 'nap', adaptive: 'adaptive' }
+  if (opt == null && !(env in fromEnv)) throw new InvalidArgumentError(`DMSNET_TUN_UDP_WRITE_YIELD must be 0, 1, on, off, true, false, yield, always, nap or adaptive, not ${JSON.stringify(process.env.DMSNET_TUN_UDP_WRITE_YIELD)}`)
   const v = opt ?? fromEnv[env]
   if (v !== true && v !== false && v !== 'always' && v !== 'nap' && v !== 'adaptive') throw new InvalidArgumentError('udpWriteYield must be true, false, "always", "nap" or "adaptive"')
   const envLong = process.env.DMSNET_TUN_UDP_YIELD_LONG_US
