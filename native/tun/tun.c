@@ -325,6 +325,8 @@ static void maybe_yield(tun_t *t) {
     if (t0 >= t->yield_until) return;
   }
   int napping = t->write_yield == 3 || (t->write_yield == 4 && t->naps_left > 0);
+  /* timed from here: the look at the drop counters (~30 us) is not part of the give-away */
+  t0 = now_ns();
   if (napping) {
     nap();
     if (t->naps_left > 0) t->naps_left--;
