@@ -51,6 +51,8 @@
  *   pins anything on the iperf3 side. vpn_tcp_congestion: what the inner TCP got (routes' name or the default).
  * Usage: npm run bench -- vpn [--runs 3] [--secs 5] [--warmup 3] [--no-offload] [--udp-rate 5G] [--udp-len 1392] [--profile DIR] [--no-rcvbuf-probe] [--loss-only] [--udp-only] [--idle-before SECS] [--congestion-control NAME|host]
  * DMSNET_TUN_UDP_COALESCE=0 in the environment turns the TUN's UDP coalescing off (the "before").
+ * DMSNET_TUN_UDP_WRITE_YIELD (yield, nap, adaptive, 0, ...) picks the receiver's give-away after each UDP record
+ * (src/netdev/tun.ts); the JSON echoes it (`udp_write_yield`, `udp_yield_long_us`).
  * DMSNET_NOISE_NATIVE=0 (Noise on Node's crypto) and DMSNET_VPN_ACK_THIN=0 (every inner ACK carried) are the
  * befores of stop 27; the JSON echoes both (`noise_native`, `ack_thin`) and gives `ack_thinned` per node.
  * Progress on stderr; the last stdout line is one JSON object. Needs root (namespaces, TUN).
@@ -214,7 +216,7 @@ async function rtt (world: VpnWorld, from: VpnNodeProc, addr: string): Promise<n
 function tunSummary (t: Record<string, number> | undefined): Record<string, number | null> | null {
   if (t == null) return null
   const per = (x: number | undefined, y: number | undefined): number | null => x == null || y == null || y === 0 ? null : round(x / y, 1)
-  return { rxBytesPerPacket: per(t.rxBytes, t.rxPackets), rxPacketsPerBatch: per(t.rxPackets, t.rxBatches), txBytesPerPacket: per(t.txBytes, t.txPackets), txQueued: t.txQueued ?? null, txDrops: t.txDrops ?? null, rxCoalesced: t.rxCoalesced ?? null, txCoalesced: t.txCoalesced ?? null, txSplit: t.txSplit ?? null, txYields: t.txYields ?? null, txReaderDrops: t.txReaderDrops ?? null, txYieldUs: t.txYieldUs ?? null, txRoomWaits: t.txRoomWaits ?? null, txRoomWaitUs: t.txRoomWaitUs ?? null, txRoomGaveUp: t.txRoomGaveUp ?? null, readPauses: t.readPauses ?? null, readPausedMs: t.readPausedMs ?? null }
+  return { rxBytesPerPacket: per(t.rxBytes, t.rxPackets), rxPacketsPerBatch: per(t.rxPackets, t.rxBatches), txBytesPerPacket: per(t.txBytes, t.txPackets), txQueued: t.txQueued ?? null, txDrops: t.txDrops ?? null, rxCoalesced: t.rxCoalesced ?? null, txCoalesced: t.txCoalesced ?? null, txSplit: t.txSplit ?? null, txYields: t.txYields ?? null, txReaderDrops: t.txReaderDrops ?? null, txYieldUs: t.txYieldUs ?? null, txYieldsLong: t.txYieldsLong ?? null, txNaps: t.txNaps ?? null, txNapUs: t.txNapUs ?? null, txRoomWaits: t.txRoomWaits ?? null, txRoomWaitUs: t.txRoomWaitUs ?? null, txRoomGaveUp: t.txRoomGaveUp ?? null, readPauses: t.readPauses ?? null, readPausedMs: t.readPausedMs ?? null }
 }
 
 /** min/median/max of per-run values, rounded. */
@@ -484,6 +486,8 @@ async function main (): Promise<Record<string, unknown>> {
       // pure TCP ACKs each node read from its TUN and left out (superseded in the same batch; src/vpn/ack-thin.ts)
       ack_thinned: { a: s.ackThinned ?? null, b: sb.ackThinned ?? null },
       noise_native: process.env.DMSNET_NOISE_NATIVE ?? 'default',
+      udp_write_yield: process.env.DMSNET_TUN_UDP_WRITE_YIELD ?? 'default',
+      udp_yield_long_us: process.env.DMSNET_TUN_UDP_YIELD_LONG_US ?? 'default',
       ack_thin: process.env.DMSNET_VPN_ACK_THIN ?? 'default'
     }
     for (const [k, v] of Object.entries(series)) {

@@ -63,7 +63,10 @@ typedef struct {
   int udp_coalesce;    /* merge UDP datagrams into GSO_UDP_L4 records on read (needs USO) */
   int write_merge;     /* also merge single datagrams before a write (GRO) */
   unsigned write_segs; /* cut written GSO_UDP_L4 records to at most this many segments (0: never) */
-  int write_yield;     /* sched_yield() after each GSO_UDP_L4 record written: 0 no, 1 while local receivers drop, 2 always, 3 as 1 with a nap instead of sched_yield */
+  int write_yield;     /* sched_yield() after each GSO_UDP_L4 record written: 0 no, 1 while local receivers drop, 2 always, 3 as 1 with a nap instead of sched_yield, 4 as 1 with naps after long yields */
+  uint64_t yield_long_ns;  /* mode 4: a yield that took at least this long counts as long */
+  unsigned long_streak;    /* mode 4: consecutive long yields */
+  unsigned naps_left;      /* mode 4: give-aways still to be naps before the next yield */
   udp_drops_t drops;   /* the namespace's UDP receive-buffer drop counters (udp_drops.h) */
   uint64_t drops_check_at; /* CLOCK_MONOTONIC ns: next look at them */
   uint64_t yield_until;    /* CLOCK_MONOTONIC ns: yields (mode 1) until then */
@@ -105,6 +108,9 @@ typedef struct {
   uint64_t tx_yields;  /* sched_yield() calls after GSO_UDP_L4 writes */
   uint64_t tx_reader_drops; /* checks that found the local receivers' drop counters risen (mode 1) */
   uint64_t tx_yield_ns; /* time spent in those yields (off the CPU, mostly) */
+  uint64_t tx_yields_long; /* sched_yield() calls that took at least yield_long_ns (mode 4) */
+  uint64_t tx_naps;    /* naps instead of a sched_yield (modes 3, 4; counted in tx_yields too) */
+  uint64_t tx_nap_ns;  /* time spent in them (counted in tx_yield_ns too) */
   uint64_t tx_room_waits;   /* UDP records written only after waiting for room in their socket */
   uint64_t tx_room_wait_ns; /* time spent in those waits (asleep) */
   uint64_t tx_room_gave_up; /* waits ended without room: the reader made no progress, or the bound */
@@ -285,9 +291,29 @@ static uint64_t now_ns(void) {
  */
 #define YIELD_NAP_NS 50000ull
 #define YIELD_NAP_SLACK_NS 5000ul
+/*
+ * Mode 4 (DMSNET_TUN_UDP_WRITE_YIELD=adaptive): yields as mode 1, each one timed; after
+ * ADAPT_LONG_RUN yields in a row that took at least yield_long_ns (default 250 us: a good yield is
+ * ~0.1 ms, one to a hog 0.3-1.1 ms), the next ADAPT_NAPS give-aways are naps (~0.26 ms each, ~25 ms
+ * at 5 Gbit/s offered), then one yield probes again: a long one naps again at once (the streak
+ * goes on), a short one ends the streak. Two in a row, so that the odd long yield of a quiet run
+ * does not cost it a stretch of naps; a count rather than a time, so that the rule does not depend
+ * on how fast records come.
+ */
+#define ADAPT_LONG_RUN 2u
+#define ADAPT_NAPS 32u
+static void nap(void) {
+  int slack = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
+  if (slack > (int)YIELD_NAP_SLACK_NS) prctl(PR_SET_TIMERSLACK, YIELD_NAP_SLACK_NS, 0, 0, 0);
+  struct timespec ts = { 0, (long)YIELD_NAP_NS };
+  nanosleep(&ts, NULL);
+  /* the event loop's own timers keep their slack */
+  if (slack > (int)YIELD_NAP_SLACK_NS) prctl(PR_SET_TIMERSLACK, (unsigned long)slack, 0, 0, 0);
+}
+
 static void maybe_yield(tun_t *t) {
   uint64_t t0 = now_ns();
-  if (t->write_yield == 1 || t->write_yield == 3) {
+  if (t->write_yield != 2) {
     if (t0 >= t->drops_check_at) {
       t->drops_check_at = t0 + DROPS_CHECK_NS;
       if (udp_drops_rose(&t->drops)) {
@@ -298,18 +324,29 @@ static void maybe_yield(tun_t *t) {
     }
     if (t0 >= t->yield_until) return;
   }
-  if (t->write_yield == 3) {
-    int slack = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
-    if (slack > (int)YIELD_NAP_SLACK_NS) prctl(PR_SET_TIMERSLACK, YIELD_NAP_SLACK_NS, 0, 0, 0);
-    struct timespec ts = { 0, (long)YIELD_NAP_NS };
-    nanosleep(&ts, NULL);
-    /* the event loop's own timers keep their slack */
-    if (slack > (int)YIELD_NAP_SLACK_NS) prctl(PR_SET_TIMERSLACK, (unsigned long)slack, 0, 0, 0);
+  int napping = t->write_yield == 3 || (t->write_yield == 4 && t->naps_left > 0);
+  /* timed from here: the look at the drop counters (~30 us) is not part of the give-away */
+  t0 = now_ns();
+  if (napping) {
+    nap();
+    if (t->naps_left > 0) t->naps_left--;
   } else {
     sched_yield();
   }
+  uint64_t d = now_ns() - t0;
   t->tx_yields++;
-  t->tx_yield_ns += now_ns() - t0;
+  t->tx_yield_ns += d;
+  if (napping) {
+    t->tx_naps++;
+    t->tx_nap_ns += d;
+  } else if (t->write_yield == 4) {
+    if (d >= t->yield_long_ns) {
+      t->tx_yields_long++;
+      if (++t->long_streak >= ADAPT_LONG_RUN) t->naps_left = ADAPT_NAPS;
+    } else {
+      t->long_streak = 0;
+    }
+  }
 }
 
 /*
@@ -352,7 +389,7 @@ static void wait_for_room(tun_t *t, const uint8_t *rec, size_t n) {
   uint8_t key[37];
   if (!udp_flow_key(ip, iplen, key, &l4)) return;
   uint64_t now = now_ns();
-  if ((t->write_yield == 1 || t->write_yield == 3) && now >= t->room_until) return;
+  if (t->write_yield != 2 && now >= t->room_until) return;
   if (now < t->stuck_until && memcmp(key, t->stuck_key, sizeof key) == 0) return;
   size_t payload = iplen - l4 - 8;
   unsigned segs = 1;
@@ -658,6 +695,14 @@ static napi_value tun_new(napi_env env, napi_callback_info info) {
       return NULL;
     }
   }
+  int64_t yield_long_us = 250;
+  if (napi_has_named_property(env, opts, "udpYieldLongUs", &has) == napi_ok && has) {
+    CHECK(napi_get_named_property(env, opts, "udpYieldLongUs", &v));
+    if (napi_get_value_int64(env, v, &yield_long_us) != napi_ok || yield_long_us < 0 || yield_long_us > 1000000) {
+      napi_throw_range_error(env, "ERR_TUN_ARG", "udpYieldLongUs must be 0-1000000");
+      return NULL;
+    }
+  }
   int persist = get_bool(env, opts, "persist", 0);
 
   int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
@@ -712,8 +757,9 @@ static napi_value tun_new(napi_env env, napi_callback_info info) {
   t->write_segs = (vnet && !((offload_flags & TUN_F_USO4) && (offload_flags & TUN_F_USO6))) ? 1 : (unsigned)write_segs;
   t->env = env;
   t->write_yield = vnet && get_bool(env, opts, "udpWriteYield", 0)
-    ? (get_bool(env, opts, "udpWriteYieldAlways", 0) ? 2 : get_bool(env, opts, "udpWriteNap", 0) ? 3 : 1)
+    ? (get_bool(env, opts, "udpWriteYieldAlways", 0) ? 2 : get_bool(env, opts, "udpWriteNap", 0) ? 3 : get_bool(env, opts, "udpWriteAdaptive", 0) ? 4 : 1)
     : 0;
+  t->yield_long_ns = (uint64_t)yield_long_us * 1000u;
   memcpy(t->name, ifr.ifr_name, IFNAMSIZ);
   t->name[IFNAMSIZ - 1] = 0;
   t->max_packets = DEFAULT_MAX_PACKETS;
@@ -912,6 +958,9 @@ static napi_value tun_stats(napi_env env, napi_callback_info info) {
   PUT("txYields", t->tx_yields);
   PUT("txReaderDrops", t->tx_reader_drops);
   PUT("txYieldUs", t->tx_yield_ns / 1000u);
+  PUT("txYieldsLong", t->tx_yields_long);
+  PUT("txNaps", t->tx_naps);
+  PUT("txNapUs", t->tx_nap_ns / 1000u);
   PUT("txRoomWaits", t->tx_room_waits);
   PUT("txRoomWaitUs", t->tx_room_wait_ns / 1000u);
   PUT("txRoomGaveUp", t->tx_room_gave_up);

@@ -36,7 +36,7 @@ interface NativeTun {
 }
 
 interface NativeModule {
-  Tun: new (options: { name?: string, tap?: boolean, multiQueue?: boolean, offload?: boolean, vnetHdr?: boolean, uso?: boolean, persist?: boolean, udpWriteYield?: boolean, udpWriteYieldAlways?: boolean, udpWriteNap?: boolean }) => NativeTun
+  Tun: new (options: { name?: string, tap?: boolean, multiQueue?: boolean, offload?: boolean, vnetHdr?: boolean, uso?: boolean, persist?: boolean, udpWriteYield?: boolean, udpWriteYieldAlways?: boolean, udpWriteNap?: boolean, udpWriteAdaptive?: boolean, udpYieldLongUs?: number }) => NativeTun
   VNET_HDR_LEN: number
 }
 
@@ -75,6 +75,12 @@ export interface TunStats {
   txReaderDrops?: number
   /** microseconds spent in those yields (mostly off the CPU while others ran) */
   txYieldUs?: number
+  /** yields that took at least udpYieldLongUs ('adaptive'): given to a CPU hog rather than to the reader */
+  txYieldsLong?: number
+  /** naps taken instead of a yield ('nap', 'adaptive'; counted in txYields too) */
+  txNaps?: number
+  /** microseconds spent in those naps (counted in txYieldUs too) */
+  txNapUs?: number
   /** UDP records written only after waiting for room in the receiving socket's buffer (see udpWriteYield) */
   txRoomWaits?: number
   /** microseconds spent (asleep) in those waits */
@@ -137,9 +143,16 @@ export interface TunOptions extends AbortOptions {
    * for during the next 200 ms (native/tun/udp_room.h, tun.c wait_for_room).
    * `'nap'` (an experiment): as true, with a 50 us sleep instead of each `sched_yield`, which under
    * EEVDF waits out a whole slice of a CPU hog (docs/vpn.md, "Low UDP runs"); txYields counts the naps.
-   * Default true. Env: DMSNET_TUN_UDP_WRITE_YIELD (0/off/false, 1/on/true, always, nap; anything else is an InvalidArgumentError).
+   * `'adaptive'`: as true, each yield timed; after two in a row of at least `udpYieldLongUs`, the
+   * next 32 give-aways are naps, then a yield probes again (txYieldsLong, txNaps count them).
+   * Default true. Env: DMSNET_TUN_UDP_WRITE_YIELD (0/off/false, 1/on/true/yield, always, nap, adaptive; anything else is an InvalidArgumentError).
    */
-  udpWriteYield?: boolean | 'always' | 'nap'
+  udpWriteYield?: boolean | 'always' | 'nap' | 'adaptive'
+  /**
+   * `'adaptive'` only: a yield that took at least this many microseconds is long (0-1000000,
+   * default 250; a yield to the reader takes ~100). Env: DMSNET_TUN_UDP_YIELD_LONG_US.
+   */
+  udpYieldLongUs?: number
   /** move the device into this namespace after opening (the fd keeps working) */
   netns?: string
   /** addresses to put on the device (CIDR) */
@@ -335,14 +348,19 @@ function writeSegments (n: number | undefined): number {
   return v
 }
 
-function writeYield (opt: boolean | 'always' | 'nap' | undefined): { udpWriteYield: boolean, udpWriteYieldAlways: boolean, udpWriteNap: boolean } {
+type WriteYield = boolean | 'always' | 'nap' | 'adaptive'
+
+function writeYield (opt: WriteYield | undefined, longUs: number | undefined): { udpWriteYield: boolean, udpWriteYieldAlways: boolean, udpWriteNap: boolean, udpWriteAdaptive: boolean, udpYieldLongUs: number } {
   const env = (process.env.DMSNET_TUN_UDP_WRITE_YIELD ?? '').trim().toLowerCase()
   // a typo such as "of" must not silently mean "on": only the documented words are taken
-  const fromEnv: Record<string, boolean | 'always' | 'nap'> = { '': true, 1: true, true: true, on: true, 0: false, false: false, off: false, always: 'always', nap: 'nap' }
-  if (opt == null && !(env in fromEnv)) throw new InvalidArgumentError(`DMSNET_TUN_UDP_WRITE_YIELD must be 0, 1, on, off, true, false, always or nap, not ${JSON.stringify(process.env.DMSNET_TUN_UDP_WRITE_YIELD)}`)
+  const fromEnv: Record<string, WriteYield> = { '': true, 1: true, true: true, on: true, yield: true, 0: false, false: false, off: false, always: 'always', nap: 'nap', adaptive: 'adaptive' }
+  if (opt == null && !(env in fromEnv)) throw new InvalidArgumentError(`DMSNET_TUN_UDP_WRITE_YIELD must be 0, 1, on, off, true, false, yield, always, nap or adaptive, not ${JSON.stringify(process.env.DMSNET_TUN_UDP_WRITE_YIELD)}`)
   const v = opt ?? fromEnv[env]
-  if (v !== true && v !== false && v !== 'always' && v !== 'nap') throw new InvalidArgumentError('udpWriteYield must be true, false, "always" or "nap"')
-  return { udpWriteYield: v !== false, udpWriteYieldAlways: v === 'always', udpWriteNap: v === 'nap' }
+  if (v !== true && v !== false && v !== 'always' && v !== 'nap' && v !== 'adaptive') throw new InvalidArgumentError('udpWriteYield must be true, false, "always", "nap" or "adaptive"')
+  const envLong = process.env.DMSNET_TUN_UDP_YIELD_LONG_US
+  const l = longUs ?? (envLong != null && envLong.trim() !== '' ? Number(envLong) : 250)
+  if (!Number.isInteger(l) || l < 0 || l > 1_000_000) throw new InvalidArgumentError(`udpYieldLongUs (DMSNET_TUN_UDP_YIELD_LONG_US) must be an integer 0-1000000, not ${JSON.stringify(longUs ?? envLong)}`)
+  return { udpWriteYield: v !== false, udpWriteYieldAlways: v === 'always', udpWriteNap: v === 'nap', udpWriteAdaptive: v === 'adaptive', udpYieldLongUs: l }
 }
 
 /** Opens (or attaches to) a TUN/TAP device and configures its link. */
@@ -361,7 +379,7 @@ export async function createTun (options: TunOptions = {}): Promise<TunDevice> {
   const offload = options.offload === true
 
   // checked before the open, so that a bad option is an InvalidArgumentError, not a TunOpenError
-  const nativeOptions = { name, tap: mode === 'tap', multiQueue: options.multiQueue === true, offload, persist: options.persist === true, udpCoalesce: options.udpCoalesce ?? process.env.DMSNET_TUN_UDP_COALESCE !== '0', udpWriteSegments: writeSegments(options.udpWriteSegments), udpWriteCoalesce: options.udpWriteCoalesce === true, ...writeYield(options.udpWriteYield) }
+  const nativeOptions = { name, tap: mode === 'tap', multiQueue: options.multiQueue === true, offload, persist: options.persist === true, udpCoalesce: options.udpCoalesce ?? process.env.DMSNET_TUN_UDP_COALESCE !== '0', udpWriteSegments: writeSegments(options.udpWriteSegments), udpWriteCoalesce: options.udpWriteCoalesce === true, ...writeYield(options.udpWriteYield, options.udpYieldLongUs) }
   const { Tun: NativeTunClass } = loadNative()
   let handle: NativeTun
   try {

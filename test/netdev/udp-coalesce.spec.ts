@@ -66,7 +66,7 @@ interface World { a: string, b: string, ta: TunDevice, tb: TunDevice, tc: TunDev
  * offload TUN 10.79.0.2 / fd79::2 and a plain TUN towards 10.79.1.2 / fd79:1::2, forwarding on. Batches read from A's TUN are written to B's as they
  * are (as the VPN does); what the plain TUN reads is checked packet by packet.
  */
-async function world (t: TestContext, net: NetnsFixture, bOptions: { udpWriteSegments?: number, udpWriteCoalesce?: boolean, udpWriteYield?: boolean | 'always' | 'nap' } = {}): Promise<World> {
+async function world (t: TestContext, net: NetnsFixture, bOptions: { udpWriteSegments?: number, udpWriteCoalesce?: boolean, udpWriteYield?: boolean | 'always' | 'nap' | 'adaptive', udpYieldLongUs?: number } = {}): Promise<World> {
   const a = await net.namespace('ga')
   const b = await net.namespace('gb')
   const ta = await createTun({ name: net.ifname('ga'), netns: a, offload: true, mtu: 1500, addresses: ['10.79.0.1/24'] })
@@ -271,5 +271,66 @@ test('udp write yield: after a GSO_UDP_L4 record the writer gives up the CPU whi
   } finally {
     if (saved == null) delete process.env.DMSNET_TUN_UDP_WRITE_YIELD
     else process.env.DMSNET_TUN_UDP_WRITE_YIELD = saved
+  }
+})
+
+/** What the adaptive rule (native/tun/tun.c, mode 4) does with `k` give-aways when every yield is long: yields and naps. */
+function adaptiveAllLong (k: number): { yields: number, naps: number } {
+  let streak = 0; let left = 0; let yields = 0; let naps = 0
+  for (let i = 0; i < k; i++) {
+    if (left > 0) { naps++; left--; continue }
+    yields++
+    if (++streak >= 2) left = 32
+  }
+  return { yields, naps }
+}
+
+test('udp write yield "adaptive": yields as on while local receivers drop; after two long yields in a row the next 32 give-aways are naps, then a yield probes again (a 0 us threshold: every yield long); with a 1 s threshold it never naps; every datagram arrives intact and in order', async t => {
+  if (!requireRoot(t)) return
+  for (const longUs of [0, 1_000_000]) {
+    const net = netnsFixture(t)
+    const w = await world(t, net, { udpWriteCoalesce: true, udpWriteYield: 'adaptive', udpYieldLongUs: longUs })
+    // `groups` GSO records of 3 datagrams each: the id jumps between groups, so none merge across
+    const batch = (base: number, groups: number): Uint8Array => buildBatch(Array.from({ length: groups * 3 }, (_, i) => partialRecord(i, base + Math.floor(i / 3) * 1000 + i)))
+    // the first look at the drop counters only takes their value: the gate stays shut for this batch
+    assert.equal(w.tb.writeBatch(batch(3000, 2)), 6)
+    await until(() => w.seen.length >= 6, 'the first 6 datagrams')
+    assertAllIntact(w.seen, 6)
+    const base = { yields: w.tb.stats.txYields ?? -1, naps: w.tb.stats.txNaps ?? -1, long: w.tb.stats.txYieldsLong ?? -1 }
+    assert.deepEqual(base, { yields: 0, naps: 0, long: 0 }, 'no give-away before any drop was seen')
+    await causeRcvbufDrops(t)
+    await pause(10) // the gate looks at the drop counters at most every 5 ms
+    w.seen.length = 0
+    assert.equal(w.tb.writeBatch(batch(9000, 40)), 120)
+    await until(() => w.seen.length >= 120, `the 120 datagrams after the drops (threshold ${longUs} us)`)
+    assertAllIntact(w.seen, 120)
+    const s = w.tb.stats
+    assert.equal(s.txPackets, 42, 'written as 2 + 40 GSO records')
+    assert.ok((s.txReaderDrops ?? 0) >= 1, 'the gate saw the drops')
+    // the gate holds 50 ms after the drops were seen: a slow machine may end it before the 40th record
+    const k = s.txYields ?? 0
+    t.diagnostic(`threshold ${longUs} us: ${k} give-aways, ${s.txYieldsLong} long yields, ${s.txNaps} naps (${s.txNapUs} us), ${s.txYieldUs} us in all`)
+    assert.ok(k >= 3 && k <= 40, `a give-away after each GSO record while the gate is open: ${JSON.stringify(s)}`)
+    if (longUs === 0) {
+      const want = adaptiveAllLong(k)
+      assert.equal(s.txYieldsLong, want.yields, 'every yield is long at a 0 us threshold')
+      assert.equal(s.txNaps, want.naps, `naps after two long yields, a probe after 32 of them (${k} give-aways)`)
+      assert.ok((s.txNaps ?? 0) >= 1)
+      assert.ok((s.txNapUs ?? -1) >= 0 && (s.txNapUs ?? 0) <= (s.txYieldUs ?? 0), 'nap time is part of the give-aways\' time')
+    } else {
+      assert.equal(s.txYieldsLong, 0, 'no yield takes 1 s')
+      assert.equal(s.txNaps, 0, 'never a nap without long yields')
+    }
+    assert.equal(s.txErrors, 0)
+    await net.cleanup()
+  }
+  await assert.rejects(createTun({ offload: true, udpWriteYield: 'adaptive', udpYieldLongUs: -1 }), { name: 'InvalidArgumentError' })
+  const saved = process.env.DMSNET_TUN_UDP_YIELD_LONG_US
+  process.env.DMSNET_TUN_UDP_YIELD_LONG_US = '250us'
+  try {
+    await assert.rejects(createTun({ offload: true, udpWriteYield: 'adaptive' }), { name: 'InvalidArgumentError', message: /DMSNET_TUN_UDP_YIELD_LONG_US/ })
+  } finally {
+    if (saved == null) delete process.env.DMSNET_TUN_UDP_YIELD_LONG_US
+    else process.env.DMSNET_TUN_UDP_YIELD_LONG_US = saved
   }
 })
