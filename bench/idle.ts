@@ -26,12 +26,13 @@
  * costs the daemon a little CPU, inside the CPU figure).
  * Warm-up (`warmup` in the JSON says it in words): the first `--warmup` seconds after every node is
  * connected and the profile set up. The daemon's idle reclaim (src/daemon/memory-reclaim.ts) runs
- * its first collection + malloc_trim once a node has been quiet 15 s, inside the default 60-s
- * warm-up; `reclaims` per node (and `reclaims_min/max`) say how many ran by the end, and
+ * its first collection + malloc_trim once a node has been quiet 15 s, early in the warm-up, then
+ * a plain major collection (a tidy) every minute while quiet; `reclaims` and `tidies` per node
+ * (and `reclaims_min/max`, `tidies_max`) say how many ran by the end, and
  * `--ab-env "DMSNET_MEMORY_RECLAIM_ENABLED=false"` is the A/B without it.
  * `DMSNET_BENCH_CLI=<path to dist/src/cli/main.js>` runs another build (a before/after).
  *
- * Usage: npm run bench -- idle [--nodes 3] [--duration 180] [--warmup 60] [--sample 5]
+ * Usage: npm run bench -- idle [--nodes 3] [--duration 180] [--warmup 600] [--sample 5] [--sequential]
  *        [--rss-bucket 30] [--profile public,lan,swarm,vpn] [--cpu-prof <dir>]
  *        [--connect mesh|bootstrap] [--mesh-parallel 1] [--ab-flags "<node flags for the odd daemons>"]
  *        [--ab-env "KEY=value ... (env, e.g. DMSNET_* config, for the odd daemons)"] [--heap-sample 10]
@@ -55,7 +56,14 @@ import { netnsFixture, type NetnsFixture } from '../test/helpers/netns.js'
 const log = progress('idle')
 const NODES = numArg('nodes', 3)
 const DURATION_S = numArg('duration', 180)
-const WARMUP_S = numArg('warmup', 60, true)
+/**
+ * Why 600 s (stop 30): after the first idle reclaim (~20 s after start: start-up's garbage, code
+ * and file pages given back), a daemon takes back what its timers use, and V8 tiers their code up
+ * (JIT code pages and V8 pages in /proc/PID/smaps): RSS rose 0.6, 0.35, 0.13, 0.07 MB in successive
+ * 2-minute spans from minute 2, so a window starting at 1 minute read that as 12-25 MB/h of growth
+ * and one starting at 10 minutes reads what stays (docs/network.md "Idle cost (bench/idle.ts)").
+ */
+const WARMUP_S = numArg('warmup', 600, true)
 const SAMPLE_S = numArg('sample', 5)
 const ALL_PROFILES = ['public', 'lan', 'swarm', 'vpn'] as const
 type Profile = typeof ALL_PROFILES[number]
@@ -180,6 +188,8 @@ const abCli = (i: number): { cli?: string, execPath?: string } => ({ ...(i % 2 =
  * it every daemon (and every other node process here) shares one copy's pages.
  */
 const PRIVATE_NODE = process.argv.includes('--private-node')
+/** `--sequential`: one profile after another; by default they run side by side (12 idle daemons are light; 4 x 13 minutes is not). */
+const SEQUENTIAL = process.argv.includes('--sequential')
 const privateDir = PRIVATE_NODE ? mkdtempSync(join(tmpdir(), 'dmsnet-idle-node-')) : undefined
 if (privateDir != null) process.on('exit', () => { rmSync(privateDir, { recursive: true, force: true }) })
 function privateNode (i: number): { execPath?: string } {
@@ -322,6 +332,8 @@ interface NodeResult {
   file_released_mb: number
   /** wall time those reclaims held the event loop, ms */
   reclaim_ms: number
+  /** plain major collections between reclaims (memory.reclaim.tidyIntervalMs), before and in the window */
+  tidies: number
 }
 
 /** Seconds per bucket whose lowest RSS enters the growth slope. */
@@ -378,6 +390,28 @@ function abSummary (results: NodeResult[]): Record<string, unknown> {
   return { flags: AB_FLAGS.join(' '), env: AB_ENV, cli: AB_CLI, plain: half(false), flagged: half(true) }
 }
 
+/**
+ * RSS from /proc every `--sample` s and the heap from /metrics every `--heap-sample` s, until
+ * `until`. The scrape runs in the warm-up too (stop 30): its first ones, at the window's start,
+ * grew every daemon's RSS by 0.4-0.5 MB (prom-client's text, the HTTP path and their JIT code),
+ * which the window read as 9-19 MB/h; an operator's Prometheus scrapes all the time.
+ */
+async function sampleUntil (nodes: BenchDaemon[], until: number, proc: ProcSample[][], heap: HeapSample[][]): Promise<void> {
+  let nextHeap = Date.now() + HEAP_SAMPLE_S * 1000
+  while (Date.now() < until) {
+    await sleep(Math.min(SAMPLE_S * 1000, Math.max(0, until - Date.now())))
+    for (const [i, d] of nodes.entries()) proc[i]!.push(d.sample())
+    if (Date.now() >= nextHeap) {
+      nextHeap += HEAP_SAMPLE_S * 1000
+      await Promise.all(nodes.map(async (d, i) => {
+        // a missed scrape is a missing point, not a failure of the run
+        const t = await metricsOf(d).catch(() => undefined)
+        if (t != null) heap[i]!.push({ at: Date.now(), heapMb: heapUsedMb(t), newMb: spaceMb(t, 'new'), oldMb: spaceMb(t, 'old') })
+      }))
+    }
+  }
+}
+
 async function measure (profile: Profile): Promise<Record<string, unknown>> {
   log(`${profile}: starting ${NODES} daemons`)
   const world = await setUp(profile)
@@ -387,29 +421,13 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
     log(`${profile}: connected; warm-up ${WARMUP_S} s`)
     // sampled too, for --samples-out only (the figures start after it)
     const warm: ProcSample[][] = nodes.map(d => [d.sample()])
-    const warmEnd = Date.now() + WARMUP_S * 1000
-    while (Date.now() < warmEnd) {
-      await sleep(Math.min(SAMPLE_S * 1000, Math.max(0, warmEnd - Date.now())))
-      for (const [i, d] of nodes.entries()) warm[i]!.push(d.sample())
-    }
+    const warmHeap: HeapSample[][] = nodes.map(() => [])
+    await sampleUntil(nodes, Date.now() + WARMUP_S * 1000, warm, warmHeap)
     const m0 = await Promise.all(nodes.map(async d => await metricsOf(d)))
     const samples: ProcSample[][] = nodes.map(d => [d.sample()])
     const heap: HeapSample[][] = m0.map(t => [{ at: Date.now(), heapMb: heapUsedMb(t) }])
     log(`${profile}: measuring ${DURATION_S} s`)
-    const end = Date.now() + DURATION_S * 1000
-    let nextHeap = Date.now() + HEAP_SAMPLE_S * 1000
-    while (Date.now() < end) {
-      await sleep(Math.min(SAMPLE_S * 1000, Math.max(0, end - Date.now())))
-      for (const [i, d] of nodes.entries()) samples[i]!.push(d.sample())
-      if (Date.now() >= nextHeap) {
-        nextHeap += HEAP_SAMPLE_S * 1000
-        await Promise.all(nodes.map(async (d, i) => {
-          // a missed scrape is a missing point, not a failure of the run
-          const t = await metricsOf(d).catch(() => undefined)
-          if (t != null) heap[i]!.push({ at: Date.now(), heapMb: heapUsedMb(t), newMb: spaceMb(t, 'new'), oldMb: spaceMb(t, 'old') })
-        }))
-      }
-    }
+    await sampleUntil(nodes, Date.now() + DURATION_S * 1000, samples, heap)
     const m1 = await Promise.all(nodes.map(async d => await metricsOf(d)))
     // what an idle node's load does to latency: libp2p ping between two of them, after the window
     const ping = JSON.parse(await nodes[1]!.cli(['ping', nodes[0]!.peerId, '-c', '20', '-i', '100', '--json'])) as { rtts: number[] }
@@ -445,13 +463,14 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
         reclaims: metricSum(m1[i]!, 'dmsnet_memory_reclaims_total'),
         reclaimed_mb: round(metricSum(m1[i]!, 'dmsnet_memory_reclaimed_bytes_total') / 1024 / 1024),
         reclaim_ms: round(metricSum(m1[i]!, 'dmsnet_memory_reclaim_seconds_total') * 1000),
+        tidies: metricSum(m1[i]!, 'dmsnet_memory_tidies_total'),
         file_released_mb: round(metricSum(m1[i]!, 'dmsnet_memory_file_pages_released_bytes_total') / 1024 / 1024)
       }
     })
     for (const r of results) log(`${profile} ${r.name}: ${JSON.stringify(r)}`)
     if (SAMPLES_OUT != null) {
       const t0 = warm[0]![0]!.at
-      const trace = nodes.map((d, i) => ({ name: d.name, reclaims: results[i]!.reclaims, samples: [...warm[i]!, ...samples[i]!].map(x => [round((x.at - t0) / 1000, 1), round(x.rssMb, 1), round(x.anonMb, 1), round(x.fileMb, 1)]), heap: heap[i]!.map(x => [round((x.at - t0) / 1000, 1), round(x.heapMb, 1), round(x.newMb ?? NaN, 1), round(x.oldMb ?? NaN, 1)]) }))
+      const trace = nodes.map((d, i) => ({ name: d.name, reclaims: results[i]!.reclaims, samples: [...warm[i]!, ...samples[i]!].map(x => [round((x.at - t0) / 1000, 1), round(x.rssMb, 1), round(x.anonMb, 1), round(x.fileMb, 1)]), heap: [...warmHeap[i]!, ...heap[i]!].map(x => [round((x.at - t0) / 1000, 1), round(x.heapMb, 1), round(x.newMb ?? NaN, 1), round(x.oldMb ?? NaN, 1)]) }))
       appendFileSync(SAMPLES_OUT, JSON.stringify({ profile, warmup_s: WARMUP_S, columns: ['s since connected', 'rss MB', 'anon MB', 'file MB'], heap_columns: ['s', 'heap used MB', 'new space committed MB', 'old space committed MB'], nodes: trace }) + '\n')
     }
     const lost = results.filter(r => r.peers < 1)
@@ -491,6 +510,7 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
       heap_used_mb_max: max('heap_used_mb'),
       reclaims_min: Math.min(...results.map(r => r.reclaims)),
       reclaims_max: max('reclaims'),
+      tidies_max: max('tidies'),
       connect: CONNECT,
       private_node: PRIVATE_NODE,
       peers_min: Math.min(...results.map(r => r.peers)),
@@ -509,9 +529,19 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
 async function main (): Promise<void> {
   if (profiles.length === 0) throw new Error('no profile to run')
   const out: Record<string, Record<string, unknown>> = {}
-  for (const p of profiles) {
-    out[p] = await measure(p)
-    writeJsonLine(out[p])
+  if (SEQUENTIAL) {
+    for (const p of profiles) {
+      out[p] = await measure(p)
+      writeJsonLine(out[p])
+    }
+  } else {
+    // every profile's failure is reported, not only the first one's
+    const settled = await Promise.allSettled(profiles.map(async p => {
+      out[p] = await measure(p)
+      writeJsonLine(out[p])
+    }))
+    const failed = settled.flatMap((r, i) => r.status === 'rejected' ? [`${profiles[i]}: ${(r.reason as Error).message}`] : [])
+    if (failed.length > 0) throw new Error(`profiles failed: ${failed.join('; ')}`)
   }
   if (profiles.length > 1) {
     const all = Object.values(out)

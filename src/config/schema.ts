@@ -394,6 +394,8 @@ export function rawConfigSchema () {
         minGrowthBytes: posInt().default(4 * 1024 * 1024),
         /** Never two reclaims closer than this. */
         minIntervalMs: posInt().default(60_000),
+        /** While quiet, a plain major collection this often between reclaims, so promoted garbage does not creep RSS up (0: never; docs/network.md "Memory and idle cost"). */
+        tidyIntervalMs: nonNegInt().default(60_000),
         /** Last step of a reclaim: advise the kernel about read-only file pages (node binary): off, cold, pageout, dontneed. */
         filePages: z.enum(['off', 'cold', 'pageout', 'dontneed'], { error: 'one of off, cold, pageout, dontneed' }).default('pageout'),
         /** A reclaim also drops the bytecode (and compiled code) of every function not running, at most once per this many ms (0: never). */

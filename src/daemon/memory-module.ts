@@ -13,7 +13,7 @@ import type { Vpn } from '../vpn/vpn.js'
 import type { ModuleFactory, NodeComponents, NodeModule } from './module.js'
 import { readFileSync } from 'node:fs'
 import { getHeapCodeStatistics } from 'node:v8'
-import { adviseRange, fullCollector, mallocTrim } from './memory-native.js'
+import { adviseRange, fullCollector, majorCollector, mallocTrim } from './memory-native.js'
 import { bufferSlabBytes, NODE_DEFAULT_POOL_BYTES, setBufferPool } from './memory-buffer-pool.js'
 import { filePageReleaser } from './memory-filepages.js'
 import { createMemoryReclaimer, type MemoryReclaimer } from './memory-reclaim.js'
@@ -93,6 +93,7 @@ export const memoryModule: ModuleFactory = (components) => {
     minGrowthBytes: settings.minGrowthBytes,
     minIntervalMs: settings.minIntervalMs,
     collect,
+    ...(settings.tidyIntervalMs > 0 ? { tidy: majorCollector(), tidyIntervalMs: settings.tidyIntervalMs } : {}),
     ...(trim != null ? { trim } : {}),
     ...(release != null ? { release } : {}),
     busy: vpnBusy(components)
@@ -102,6 +103,8 @@ export const memoryModule: ModuleFactory = (components) => {
   const bytes = new Counter({ name: 'dmsnet_memory_reclaimed_bytes_total', help: 'resident memory the idle reclaims gave back (RSS before - after)', registers })
   const fileBytes = new Counter({ name: 'dmsnet_memory_file_pages_released_bytes_total', help: 'file-backed resident memory the idle reclaims released (memory.reclaim.filePages: RssFile before - after)', registers })
   const seconds = new Counter({ name: 'dmsnet_memory_reclaim_seconds_total', help: 'wall time the idle reclaims held the event loop', registers })
+  // read at scrape time: the tidy is a counter of the reclaimer, not an event
+  new Counter({ name: 'dmsnet_memory_tidies_total', help: 'plain major collections run between idle reclaims (memory.reclaim.tidyIntervalMs)', registers, collect () { this.reset(); this.inc(reclaimer.stats().tidies) } })
   reclaimer.addEventListener('reclaim', ({ detail: r }) => {
     runs.inc()
     if (r.returnedBytes > 0) bytes.inc(r.returnedBytes)
@@ -119,6 +122,8 @@ export const memoryModule: ModuleFactory = (components) => {
       const s = reclaimer.stats()
       return {
         reclaims: s.reclaims,
+        tidies: s.tidies,
+        tidyMs: Math.round(s.tidyMs),
         returnedMb: mb(s.returnedBytes),
         trimmedMb: mb(s.trimmedBytes),
         filePages: release != null ? settings.filePages : 'off',

@@ -61,6 +61,10 @@ export interface MemoryReclaimStats {
   fileReleasedBytes: number
   /** ms of wall time spent in reclaims */
   durationMs: number
+  /** tidies run (a plain major collection between reclaims, `tidy`) */
+  tidies: number
+  /** ms of wall time spent in tidies */
+  tidyMs: number
   /** checks that found the node busy (loop utilisation or a `busy()` veto) */
   busyChecks: number
   last?: ReclaimResult
@@ -91,6 +95,17 @@ export interface MemoryReclaimOptions {
   collect: () => void
   /** malloc_trim(0); true when it released memory. */
   trim?: () => boolean
+  /**
+   * A plain major collection (pages stay pooled: nothing to refault), run when the node has been
+   * quiet and neither a reclaim nor a tidy ran for `tidyIntervalMs`. Why: between reclaims the old
+   * space fills with promoted garbage (the old-space floor postpones V8's own mark-compact), which
+   * V8 backs with fresh pages - an idle daemon's RSS crept 6-11 MB/h for the ~30 minutes until the
+   * 4-MiB rule fired, so a 3-minute window read that creep as growth. A tidy keeps the old space at
+   * its live size for a few ms of one core per interval; the reclaim still gives back what it cannot.
+   */
+  tidy?: () => void
+  /** Period of the tidy while quiet, ms; 0 = never. Default 60 000. */
+  tidyIntervalMs?: number
   /**
    * The last step, after the trim: advise the kernel about read-only file pages (memory-filepages.ts).
    * Runs inside the reclaim's timing; its refaults do not count as growth (see `footprint`).
@@ -164,11 +179,13 @@ class Reclaimer extends TypedEventEmitter<MemoryReclaimEvents> implements Memory
   private readonly minInterval: number
   private readonly maxElu: number
   private readonly checkMs: number
+  private readonly tidyInterval: number
+  private lastCollectAt = -Infinity
   private readonly now: () => number
   private readonly rss: () => number
   private readonly footprint: () => number
   private readonly utilization: () => number
-  private readonly counters: MemoryReclaimStats = { reclaims: 0, returnedBytes: 0, durationMs: 0, busyChecks: 0, trimmedBytes: 0, fileReleasedBytes: 0 }
+  private readonly counters: MemoryReclaimStats = { reclaims: 0, returnedBytes: 0, durationMs: 0, busyChecks: 0, trimmedBytes: 0, fileReleasedBytes: 0, tidies: 0, tidyMs: 0 }
   private quietSince: number | undefined
   private timer: NodeJS.Timeout | undefined
 
@@ -179,6 +196,7 @@ class Reclaimer extends TypedEventEmitter<MemoryReclaimEvents> implements Memory
     this.minInterval = options.minIntervalMs ?? 60_000
     this.maxElu = options.maxEventLoopUtilization ?? 0.05
     this.checkMs = options.checkIntervalMs ?? 5_000
+    this.tidyInterval = options.tidy != null ? (options.tidyIntervalMs ?? 60_000) : 0
     this.now = options.now ?? Date.now
     this.rss = options.rss ?? (() => process.memoryUsage.rss())
     this.footprint = options.footprint ?? (options.rss != null ? options.rss : anonymousOutsideYoung)
@@ -220,8 +238,19 @@ class Reclaimer extends TypedEventEmitter<MemoryReclaimEvents> implements Memory
     // the collection ran on the loop: it must not count as the next window's activity
     this.utilization()
     this.quietSince = this.now()
+    this.lastCollectAt = this.quietSince
     this.safeDispatchEvent('reclaim', { detail: result })
     return result
+  }
+
+  /** A tidy now (a plain major collection); the reclaim's baseline is left alone. */
+  private runTidy (t: number): void {
+    const t0 = performance.now()
+    this.options.tidy?.()
+    this.counters.tidies++
+    this.counters.tidyMs += performance.now() - t0
+    this.lastCollectAt = t
+    this.utilization()
   }
 
   check (): ReclaimResult | undefined {
@@ -236,9 +265,10 @@ class Reclaimer extends TypedEventEmitter<MemoryReclaimEvents> implements Memory
     this.quietSince ??= t - this.checkMs
     if (t - this.quietSince < this.quietMs) return undefined
     const c = this.counters
-    if (c.last != null && t - c.last.at < this.minInterval) return undefined
-    if (c.baselineFootprint != null && this.footprint() - c.baselineFootprint < this.minGrowth) return undefined
-    return this.reclaim('idle')
+    const due = c.last == null || (t - c.last.at >= this.minInterval && (c.baselineFootprint == null || this.footprint() - c.baselineFootprint >= this.minGrowth))
+    if (due) return this.reclaim('idle')
+    if (this.tidyInterval > 0 && t - this.lastCollectAt >= this.tidyInterval) this.runTidy(t)
+    return undefined
   }
 
   stats (): MemoryReclaimStats {

@@ -21,7 +21,7 @@ import { pause, waitFor } from '../helpers/wait.js'
 const MB = 1024 * 1024
 
 /** A reclaimer on a fake clock, loop meter and RSS; `tick(elu)` advances one check. */
-function fake (options: { busy?: () => boolean } = {}) {
+function fake (options: { busy?: () => boolean, tidy?: () => void, tidyIntervalMs?: number } = {}) {
   let t = 1_000_000
   let elu = 0
   let rss = 100 * MB
@@ -73,6 +73,40 @@ test('reclaims once quiet for quietMs, not while the loop is busy, then only aft
   assert.equal(s.reclaims, 3)
   assert.equal(s.returnedBytes, 30 * MB)
   assert.ok(s.busyChecks >= 1)
+})
+
+test('between reclaims a quiet node tidies (plain major collection) every tidyIntervalMs; never while busy, never without a tidy', () => {
+  let tidies = 0
+  const f = fake({ tidy: () => { tidies++ }, tidyIntervalMs: 60_000 })
+  for (let i = 0; i < 5; i++) f.tick()
+  assert.ok(f.tick() != null, 'the first quiet period ends in a reclaim, not a tidy')
+  assert.equal(tidies, 0)
+  // quiet, no growth: a tidy 60 s after the reclaim, then every 60 s
+  for (let i = 0; i < 11; i++) assert.equal(f.tick(), undefined)
+  assert.equal(tidies, 0, 'not within 60 s of the reclaim')
+  f.tick()
+  assert.equal(tidies, 1, '60 s after the reclaim')
+  for (let i = 0; i < 12; i++) f.tick()
+  assert.equal(tidies, 2, 'and 60 s after that tidy')
+  // busy for 2 minutes: no tidy; quiet again: the quiet period first, then one at once (overdue)
+  for (let i = 0; i < 24; i++) f.tick(0.5)
+  assert.equal(tidies, 2, 'no tidy while the loop is busy')
+  for (let i = 0; i < 5; i++) f.tick()
+  assert.equal(tidies, 2, 'not before the quiet period')
+  f.tick()
+  assert.equal(tidies, 3, 'overdue: at the end of the quiet period')
+  // growth past minGrowthBytes: the reclaim wins over the tidy and restarts its interval
+  f.grow(5 * MB)
+  for (let i = 0; i < 12; i++) f.tick()
+  assert.equal(f.collects, 2, 'the grown footprint got a reclaim')
+  const s = f.r.stats()
+  assert.equal(s.tidies, tidies)
+  assert.ok(s.tidyMs >= 0)
+  // no tidy function: the old behaviour exactly (nothing between reclaims)
+  const plain = fake()
+  for (let i = 0; i < 60; i++) plain.tick()
+  assert.equal(plain.r.stats().tidies, 0)
+  assert.equal(plain.collects, 1)
 })
 
 test('a busy() veto (VPN traffic) holds the reclaim off; the same run without the veto reclaims', () => {
@@ -169,12 +203,12 @@ test('the real loop meter: no reclaim while the loop spins, one once it is quiet
   await waitFor(async () => { await pause(100); r.check(); return collects === 1 }, 10_000, 'a reclaim once the loop is quiet')
 })
 
-test('dmsnet up runs the reclaim (status, /metrics), with filePages=dontneed its file pages too; memory.reclaim.enabled=false turns it off', async (t) => {
+test('dmsnet up runs the reclaim (status, /metrics), with filePages=dontneed its file pages too, tidies between reclaims; memory.reclaim.enabled=false turns it off', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'dmsnet-reclaim-'))
   t.after(async () => { await rm(dir, { recursive: true, force: true }) })
   const base = { DMSNET_UI_ENABLED: 'false', DMSNET_MEMORY_RECLAIM_QUIET_MS: '1000', DMSNET_MEMORY_RECLAIM_MIN_INTERVAL_MS: '1000' }
   const args = (d: string): string[] => ['--data-dir', d, '--listen', '/ip4/127.0.0.1/tcp/0', '--metrics-port', '0']
-  const status = async (d: string): Promise<{ modules: Record<string, { reclaims?: number, mallocTrim?: boolean, filePages?: string, fileReleasedMb?: number, flushCodeIntervalMs?: number, codeFlushes?: number, codeFlushedMb?: number } | undefined> }> => {
+  const status = async (d: string): Promise<{ modules: Record<string, { reclaims?: number, tidies?: number, mallocTrim?: boolean, filePages?: string, fileReleasedMb?: number, flushCodeIntervalMs?: number, codeFlushes?: number, codeFlushedMb?: number } | undefined> }> => {
     const r = await runCli(['--data-dir', d, 'status', '--json'])
     assert.equal(r.code, 0, r.stderr)
     return JSON.parse(r.stdout)
@@ -200,6 +234,16 @@ test('dmsnet up runs the reclaim (status, /metrics), with filePages=dontneed its
     assert.match(text, /^dmsnet_memory_file_pages_released_bytes_total [1-9]/m)
   } finally {
     assert.equal(await on.stop(), 0)
+  }
+  // between reclaims (growth below a 1-GiB rule), a quiet daemon tidies: plain major collections
+  const tidy = await startDaemon(args(join(dir, 'tidy')), { env: { ...base, DMSNET_MEMORY_RECLAIM_MIN_GROWTH_BYTES: String(1024 ** 3), DMSNET_MEMORY_RECLAIM_TIDY_INTERVAL_MS: '1000' } })
+  try {
+    await waitFor(async () => ((await status(join(dir, 'tidy'))).modules.memory?.tidies ?? 0) >= 2, 60_000, 'two tidies')
+    assert.equal((await status(join(dir, 'tidy'))).modules.memory?.reclaims, 1, 'one reclaim: the growth rule holds the next one back')
+    const url = /^metrics:\s+(\S+)/m.exec(tidy.stdout())![1]!
+    assert.match(await (await fetch(url)).text(), /^dmsnet_memory_tidies_total [1-9]/m)
+  } finally {
+    assert.equal(await tidy.stop(), 0)
   }
   const off = await startDaemon(args(join(dir, 'off')), { env: { ...base, DMSNET_MEMORY_RECLAIM_ENABLED: 'false' } })
   try {
