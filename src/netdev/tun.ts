@@ -36,7 +36,7 @@ interface NativeTun {
 }
 
 interface NativeModule {
-  Tun: new (options: { name?: string, tap?: boolean, multiQueue?: boolean, offload?: boolean, vnetHdr?: boolean, uso?: boolean, persist?: boolean, udpWriteYield?: boolean, udpWriteYieldAlways?: boolean, udpWriteNap?: boolean, udpWriteAdaptive?: boolean, udpYieldLongUs?: number }) => NativeTun
+  Tun: new (options: { name?: string, tap?: boolean, multiQueue?: boolean, offload?: boolean, vnetHdr?: boolean, uso?: boolean, persist?: boolean, udpWriteYield?: boolean, udpWriteYieldAlways?: boolean, udpWriteNap?: boolean, udpWriteAdaptive?: boolean, udpYieldLongUs?: number, udpRoomAlone?: boolean }) => NativeTun
   VNET_HDR_LEN: number
 }
 
@@ -87,6 +87,8 @@ export interface TunStats {
   txRoomWaitUs?: number
   /** waits that ended without room: the socket's reader made no progress for 1 ms, or a bound was reached */
   txRoomGaveUp?: number
+  /** waits that went past the shared bounds because their flow had the device to itself (see udpRoomAlone) */
+  txRoomAlone?: number
 }
 
 /**
@@ -153,6 +155,14 @@ export interface TunOptions extends AbortOptions {
    * default 250; a yield to the reader takes ~100). Env: DMSNET_TUN_UDP_YIELD_LONG_US.
    */
   udpYieldLongUs?: number
+  /**
+   * While one UDP flow has the device to itself (under 16 KiB of other traffic, either way, in
+   * 20-40 ms), its waits for room ignore the overload bound and wait up to 5 ms per record, 5 ms
+   * without progress: its excess then waits in the sending TUN's queue instead of being carried
+   * and dropped at its socket (docs/vpn.md, "Waiting for an overloaded reader"). Default true.
+   * Env: DMSNET_TUN_UDP_ROOM_ALONE=0 turns it off (the stop-29 bounds always).
+   */
+  udpRoomAlone?: boolean
   /** move the device into this namespace after opening (the fd keeps working) */
   netns?: string
   /** addresses to put on the device (CIDR) */
@@ -363,6 +373,13 @@ function writeYield (opt: WriteYield | undefined, longUs: number | undefined): {
   return { udpWriteYield: v !== false, udpWriteYieldAlways: v === 'always', udpWriteNap: v === 'nap', udpWriteAdaptive: v === 'adaptive', udpYieldLongUs: l }
 }
 
+function roomAloneEnv (): boolean {
+  const v = (process.env.DMSNET_TUN_UDP_ROOM_ALONE ?? '').trim()
+  if (v === '' || v === '1') return true
+  if (v === '0') return false
+  throw new InvalidArgumentError(`DMSNET_TUN_UDP_ROOM_ALONE must be 0 or 1, not ${JSON.stringify(v)}`)
+}
+
 /** Opens (or attaches to) a TUN/TAP device and configures its link. */
 export async function createTun (options: TunOptions = {}): Promise<TunDevice> {
   options.signal?.throwIfAborted()
@@ -379,7 +396,7 @@ export async function createTun (options: TunOptions = {}): Promise<TunDevice> {
   const offload = options.offload === true
 
   // checked before the open, so that a bad option is an InvalidArgumentError, not a TunOpenError
-  const nativeOptions = { name, tap: mode === 'tap', multiQueue: options.multiQueue === true, offload, persist: options.persist === true, udpCoalesce: options.udpCoalesce ?? process.env.DMSNET_TUN_UDP_COALESCE !== '0', udpWriteSegments: writeSegments(options.udpWriteSegments), udpWriteCoalesce: options.udpWriteCoalesce === true, ...writeYield(options.udpWriteYield, options.udpYieldLongUs) }
+  const nativeOptions = { name, tap: mode === 'tap', multiQueue: options.multiQueue === true, offload, persist: options.persist === true, udpCoalesce: options.udpCoalesce ?? process.env.DMSNET_TUN_UDP_COALESCE !== '0', udpWriteSegments: writeSegments(options.udpWriteSegments), udpWriteCoalesce: options.udpWriteCoalesce === true, ...writeYield(options.udpWriteYield, options.udpYieldLongUs), udpRoomAlone: options.udpRoomAlone ?? roomAloneEnv() }
   const { Tun: NativeTunClass } = loadNative()
   let handle: NativeTun
   try {
