@@ -373,8 +373,9 @@ function writeYield (opt: WriteYield | undefined, longUs: number | undefined): {
   return { udpWriteYield: v !== false, udpWriteYieldAlways: v === 'always', udpWriteNap: v === 'nap', udpWriteAdaptive: v === 'adaptive', udpYieldLongUs: l }
 }
 
-function roomAloneEnv (): boolean {
-  const v = (process.env.DMSNET_TUN_UDP_ROOM_ALONE ?? '').trim()
+/** DMSNET_TUN_UDP_ROOM_ALONE: on unless 0 (the before of stop 30); a typo is refused, not measured as the default. */
+export function udpRoomAloneWanted (value = process.env.DMSNET_TUN_UDP_ROOM_ALONE): boolean {
+  const v = (value ?? '').trim()
   if (v === '' || v === '1') return true
   if (v === '0') return false
   throw new InvalidArgumentError(`DMSNET_TUN_UDP_ROOM_ALONE must be 0 or 1, not ${JSON.stringify(v)}`)
@@ -396,7 +397,7 @@ export async function createTun (options: TunOptions = {}): Promise<TunDevice> {
   const offload = options.offload === true
 
   // checked before the open, so that a bad option is an InvalidArgumentError, not a TunOpenError
-  const nativeOptions = { name, tap: mode === 'tap', multiQueue: options.multiQueue === true, offload, persist: options.persist === true, udpCoalesce: options.udpCoalesce ?? process.env.DMSNET_TUN_UDP_COALESCE !== '0', udpWriteSegments: writeSegments(options.udpWriteSegments), udpWriteCoalesce: options.udpWriteCoalesce === true, ...writeYield(options.udpWriteYield, options.udpYieldLongUs), udpRoomAlone: options.udpRoomAlone ?? roomAloneEnv() }
+  const nativeOptions = { name, tap: mode === 'tap', multiQueue: options.multiQueue === true, offload, persist: options.persist === true, udpCoalesce: options.udpCoalesce ?? process.env.DMSNET_TUN_UDP_COALESCE !== '0', udpWriteSegments: writeSegments(options.udpWriteSegments), udpWriteCoalesce: options.udpWriteCoalesce === true, ...writeYield(options.udpWriteYield, options.udpYieldLongUs), udpRoomAlone: options.udpRoomAlone ?? udpRoomAloneWanted() }
   const { Tun: NativeTunClass } = loadNative()
   let handle: NativeTun
   try {
