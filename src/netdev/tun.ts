@@ -142,7 +142,8 @@ export interface TunOptions extends AbortOptions {
    * (sock_diag; counted down locally between asks) and the writer sleeps, up to 2 ms, until the
    * record fits, so that a reader that is briefly late loses nothing; a reader that makes no
    * progress for 1 ms, or needs more than 5 ms of waiting in 20 ms (overloaded), is not waited
-   * for during the next 200 ms (native/tun/udp_room.h, tun.c wait_for_room).
+   * for during the next 200 ms (native/tun/udp_room.h, tun.c wait_for_room), unless its flow is
+   * alone on the device (`udpRoomAlone`).
    * `'nap'` (an experiment): as true, with a 50 us sleep instead of each `sched_yield`, which under
    * EEVDF waits out a whole slice of a CPU hog (docs/vpn.md, "Low UDP runs"); txYields counts the naps.
    * `'adaptive'`: as true, each yield timed; after two in a row of at least `udpYieldLongUs`, the
