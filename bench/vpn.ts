@@ -53,6 +53,7 @@
  * DMSNET_TUN_UDP_COALESCE=0 in the environment turns the TUN's UDP coalescing off (the "before").
  * DMSNET_TUN_UDP_WRITE_YIELD (yield, nap, adaptive, 0, ...) picks the receiver's give-away after each UDP record
  * (src/netdev/tun.ts); the JSON echoes it (`udp_write_yield`, `udp_yield_long_us`).
+ * DMSNET_TUN_UDP_ROOM_ALONE=0 bounds the receiver's waits for room as before stop 30 (`udp_room_alone` echoes it).
  * DMSNET_NOISE_NATIVE=0 (Noise on Node's crypto) and DMSNET_VPN_ACK_THIN=0 (every inner ACK carried) are the
  * befores of stop 27; the JSON echoes both (`noise_native`, `ack_thin`) and gives `ack_thinned` per node.
  * Progress on stderr; the last stdout line is one JSON object. Needs root (namespaces, TUN).
@@ -216,7 +217,7 @@ async function rtt (world: VpnWorld, from: VpnNodeProc, addr: string): Promise<n
 function tunSummary (t: Record<string, number> | undefined): Record<string, number | null> | null {
   if (t == null) return null
   const per = (x: number | undefined, y: number | undefined): number | null => x == null || y == null || y === 0 ? null : round(x / y, 1)
-  return { rxBytesPerPacket: per(t.rxBytes, t.rxPackets), rxPacketsPerBatch: per(t.rxPackets, t.rxBatches), txBytesPerPacket: per(t.txBytes, t.txPackets), txQueued: t.txQueued ?? null, txDrops: t.txDrops ?? null, rxCoalesced: t.rxCoalesced ?? null, txCoalesced: t.txCoalesced ?? null, txSplit: t.txSplit ?? null, txYields: t.txYields ?? null, txReaderDrops: t.txReaderDrops ?? null, txYieldUs: t.txYieldUs ?? null, txYieldsLong: t.txYieldsLong ?? null, txNaps: t.txNaps ?? null, txNapUs: t.txNapUs ?? null, txRoomWaits: t.txRoomWaits ?? null, txRoomWaitUs: t.txRoomWaitUs ?? null, txRoomGaveUp: t.txRoomGaveUp ?? null, readPauses: t.readPauses ?? null, readPausedMs: t.readPausedMs ?? null }
+  return { rxBytesPerPacket: per(t.rxBytes, t.rxPackets), rxPacketsPerBatch: per(t.rxPackets, t.rxBatches), txBytesPerPacket: per(t.txBytes, t.txPackets), txQueued: t.txQueued ?? null, txDrops: t.txDrops ?? null, rxCoalesced: t.rxCoalesced ?? null, txCoalesced: t.txCoalesced ?? null, txSplit: t.txSplit ?? null, txYields: t.txYields ?? null, txReaderDrops: t.txReaderDrops ?? null, txYieldUs: t.txYieldUs ?? null, txYieldsLong: t.txYieldsLong ?? null, txNaps: t.txNaps ?? null, txNapUs: t.txNapUs ?? null, txRoomWaits: t.txRoomWaits ?? null, txRoomWaitUs: t.txRoomWaitUs ?? null, txRoomGaveUp: t.txRoomGaveUp ?? null, txRoomAlone: t.txRoomAlone ?? null, readPauses: t.readPauses ?? null, readPausedMs: t.readPausedMs ?? null }
 }
 
 /** min/median/max of per-run values, rounded. */
@@ -488,6 +489,7 @@ async function main (): Promise<Record<string, unknown>> {
       noise_native: process.env.DMSNET_NOISE_NATIVE ?? 'default',
       udp_write_yield: process.env.DMSNET_TUN_UDP_WRITE_YIELD ?? 'default',
       udp_yield_long_us: process.env.DMSNET_TUN_UDP_YIELD_LONG_US ?? 'default',
+      udp_room_alone: process.env.DMSNET_TUN_UDP_ROOM_ALONE ?? 'default',
       ack_thin: process.env.DMSNET_VPN_ACK_THIN ?? 'default'
     }
     for (const [k, v] of Object.entries(series)) {

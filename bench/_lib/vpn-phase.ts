@@ -61,7 +61,7 @@ export function startRun (log: PhaseLog): void {
  * backpressure), the receiver's yields and waits for room in the receiving socket, the tunnel
  * stream's send stalls (yamux refused more: its window or the socket), link-queue drops.
  */
-const TUN_KEYS = ['rxPackets', 'rxBatches', 'txPackets', 'txDrops', 'readPauses', 'readPausedMs', 'txYields', 'txYieldUs', 'txYieldsLong', 'txNaps', 'txNapUs', 'txReaderDrops', 'txRoomWaits', 'txRoomWaitUs', 'txRoomGaveUp'] as const
+const TUN_KEYS = ['rxPackets', 'rxBatches', 'txPackets', 'txDrops', 'readPauses', 'readPausedMs', 'txYields', 'txYieldUs', 'txYieldsLong', 'txNaps', 'txNapUs', 'txReaderDrops', 'txRoomWaits', 'txRoomWaitUs', 'txRoomGaveUp', 'txRoomAlone'] as const
 
 async function phaseCounters (log: PhaseLog, nodes: VpnNodeProc[]): Promise<Record<string, number>> {
   const out: Record<string, number> = {}

@@ -79,6 +79,10 @@ typedef struct {
   uint8_t room_key[37];    /* the flow whose socket's free space we count down */
   int64_t room_free;       /* bytes that socket can still take, by our count */
   uint64_t room_at;        /* CLOCK_MONOTONIC ns: when the kernel last told us (0: never) */
+  int room_alone_on;       /* wait past the shared bounds while the flow has the device to itself */
+  uint64_t other_at;       /* CLOCK_MONOTONIC ns: start of the current ROOM_WINDOW_NS of other traffic */
+  uint64_t other_bytes;    /* bytes of other traffic (not room_key's flow; either direction) in it */
+  uint64_t other_prev;     /* in the window before it */
   char name[IFNAMSIZ];
   napi_env env;
   uv_poll_t poll;
@@ -114,6 +118,7 @@ typedef struct {
   uint64_t tx_room_waits;   /* UDP records written only after waiting for room in their socket */
   uint64_t tx_room_wait_ns; /* time spent in those waits (asleep) */
   uint64_t tx_room_gave_up; /* waits ended without room: the reader made no progress, or the bound */
+  uint64_t tx_room_alone;   /* waits that went past the shared bounds: their flow had the device to itself */
 } tun_t;
 
 #define CHECK(call)                                                            \
@@ -279,6 +284,20 @@ static uint64_t now_ns(void) {
 #define ROOM_STUCK_NS 200000000ull
 #define ROOM_CACHE_NS 2000000ull
 #define ROOM_SEG_OVERHEAD 1024u
+/*
+ * While one UDP flow has the device to itself (less than ROOM_SHARED_BYTES of anything else,
+ * written or read, in this and the last ROOM_WINDOW_NS), nobody else's packets wait behind its
+ * reader, so the overload bound (ROOM_WINDOW_MAX_NS) does not apply and a record waits up to
+ * ROOM_ALONE_WAIT_MAX_NS, for a reader that makes no progress up to ROOM_ALONE_STALL_NS. Why:
+ * docs/vpn.md, "Waiting for an overloaded reader". What the overload bound saves the others, it
+ * costs a lone flow: its excess is dropped at the socket after both nodes carried it, where a wait
+ * moves it back to the sending TUN's queue (dropped there for free). With a reader on a core next
+ * to a CPU hog, a 1-ms bound on no progress gave up ~20 times in 5 s and 5 ms of waiting per 20
+ * ms as often: ~4 s of the 5 s without waits.
+ */
+#define ROOM_SHARED_BYTES 16384u
+#define ROOM_ALONE_WAIT_MAX_NS 5000000ull
+#define ROOM_ALONE_STALL_NS 5000000ull
 #define DROPS_CHECK_NS 5000000ull
 #define YIELD_HOLD_NS 50000000ull
 /*
@@ -382,13 +401,38 @@ static int udp_flow_key(const uint8_t *ip, size_t len, uint8_t key[37], size_t *
   return 1;
 }
 
+/* counts `bytes` of traffic other than the flow we wait for, in windows of ROOM_WINDOW_NS */
+static void note_other(tun_t *t, uint64_t now, size_t bytes) {
+  if (now - t->other_at >= ROOM_WINDOW_NS) {
+    t->other_prev = now - t->other_at < 2 * ROOM_WINDOW_NS ? t->other_bytes : 0;
+    t->other_bytes = 0;
+    t->other_at = now;
+  }
+  t->other_bytes += bytes;
+}
+
+/* whether the flow being waited for had the device to itself lately (see ROOM_SHARED_BYTES) */
+static int room_alone(tun_t *t, uint64_t now) {
+  if (!t->room_alone_on) return 0;
+  note_other(t, now, 0);
+  return t->other_bytes + t->other_prev < ROOM_SHARED_BYTES;
+}
+
 static void wait_for_room(tun_t *t, const uint8_t *rec, size_t n) {
-  if (n < VNET_HDR_LEN + 28) return;
+  uint64_t now = now_ns();
+  if (n < VNET_HDR_LEN + 28) {
+    note_other(t, now, n);
+    return;
+  }
   const uint8_t *ip = rec + VNET_HDR_LEN;
   size_t iplen = n - VNET_HDR_LEN, l4;
   uint8_t key[37];
-  if (!udp_flow_key(ip, iplen, key, &l4)) return;
-  uint64_t now = now_ns();
+  if (!udp_flow_key(ip, iplen, key, &l4)) {
+    note_other(t, now, n);
+    return;
+  }
+  /* another flow's record (the first of a flow, with nothing recent to compare with, is not) */
+  if (t->room_at != 0 && now - t->room_at < 2 * ROOM_WINDOW_NS && memcmp(key, t->room_key, sizeof key) != 0) note_other(t, now, n);
   if (t->write_yield != 2 && now >= t->room_until) return;
   if (now < t->stuck_until && memcmp(key, t->stuck_key, sizeof key) == 0) return;
   size_t payload = iplen - l4 - 8;
@@ -411,7 +455,7 @@ static void wait_for_room(tun_t *t, const uint8_t *rec, size_t n) {
   }
   uint64_t start = now, progress_at = now;
   uint32_t last = UINT32_MAX;
-  int waited = 0;
+  int waited = 0, past_bound = 0;
   for (;;) {
     uint32_t rmem, rcvbuf;
     if (!udp_room_query(&t->room, ip, iplen, &rmem, &rcvbuf)) break;
@@ -427,13 +471,16 @@ static void wait_for_room(tun_t *t, const uint8_t *rec, size_t n) {
     }
     if (rmem < last) progress_at = now;
     last = rmem;
-    if (now - progress_at >= ROOM_STALL_NS) {
+    int alone = room_alone(t, now);
+    if (now - progress_at >= (alone ? ROOM_ALONE_STALL_NS : ROOM_STALL_NS)) {
       memcpy(t->stuck_key, key, sizeof key);
       t->stuck_until = now + ROOM_STUCK_NS;
       t->tx_room_gave_up++;
       break;
     }
-    if (t->room_waited_ns + (now - start) >= ROOM_WINDOW_MAX_NS) {
+    int over = t->room_waited_ns + (now - start) >= ROOM_WINDOW_MAX_NS || now - start >= ROOM_WAIT_MAX_NS;
+    if (over && alone) past_bound = 1;
+    if (t->room_waited_ns + (now - start) >= ROOM_WINDOW_MAX_NS && !alone) {
       /* a reader this far behind is overloaded, not briefly late: waiting would only slow the
          tunnel down to its pace; its socket drops the excess for a while, as without waits */
       memcpy(t->stuck_key, key, sizeof key);
@@ -441,7 +488,7 @@ static void wait_for_room(tun_t *t, const uint8_t *rec, size_t n) {
       t->tx_room_gave_up++;
       break;
     }
-    if (now - start >= ROOM_WAIT_MAX_NS) {
+    if (now - start >= (alone ? ROOM_ALONE_WAIT_MAX_NS : ROOM_WAIT_MAX_NS)) {
       t->tx_room_gave_up++;
       break;
     }
@@ -454,6 +501,7 @@ static void wait_for_room(tun_t *t, const uint8_t *rec, size_t n) {
   if (waited) {
     uint64_t d = now_ns() - start;
     t->tx_room_waits++;
+    t->tx_room_alone += (uint64_t)past_bound;
     t->tx_room_wait_ns += d;
     t->room_waited_ns += d;
   }
@@ -573,6 +621,7 @@ static void read_batch(tun_t *t) {
   }
   gro_finish(&run, base);
   t->rx_packets += count;
+  if (t->write_yield && off > 0) note_other(t, now_ns(), off);
   if (count > 0) {
     t->rx_batches++;
     napi_value ab, view;
@@ -760,6 +809,7 @@ static napi_value tun_new(napi_env env, napi_callback_info info) {
     ? (get_bool(env, opts, "udpWriteYieldAlways", 0) ? 2 : get_bool(env, opts, "udpWriteNap", 0) ? 3 : get_bool(env, opts, "udpWriteAdaptive", 0) ? 4 : 1)
     : 0;
   t->yield_long_ns = (uint64_t)yield_long_us * 1000u;
+  t->room_alone_on = get_bool(env, opts, "udpRoomAlone", 1);
   memcpy(t->name, ifr.ifr_name, IFNAMSIZ);
   t->name[IFNAMSIZ - 1] = 0;
   t->max_packets = DEFAULT_MAX_PACKETS;
@@ -964,6 +1014,7 @@ static napi_value tun_stats(napi_env env, napi_callback_info info) {
   PUT("txRoomWaits", t->tx_room_waits);
   PUT("txRoomWaitUs", t->tx_room_wait_ns / 1000u);
   PUT("txRoomGaveUp", t->tx_room_gave_up);
+  PUT("txRoomAlone", t->tx_room_alone);
 #undef PUT
   return o;
 }

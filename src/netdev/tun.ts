@@ -36,7 +36,7 @@ interface NativeTun {
 }
 
 interface NativeModule {
-  Tun: new (options: { name?: string, tap?: boolean, multiQueue?: boolean, offload?: boolean, vnetHdr?: boolean, uso?: boolean, persist?: boolean, udpWriteYield?: boolean, udpWriteYieldAlways?: boolean, udpWriteNap?: boolean, udpWriteAdaptive?: boolean, udpYieldLongUs?: number }) => NativeTun
+  Tun: new (options: { name?: string, tap?: boolean, multiQueue?: boolean, offload?: boolean, vnetHdr?: boolean, uso?: boolean, persist?: boolean, udpWriteYield?: boolean, udpWriteYieldAlways?: boolean, udpWriteNap?: boolean, udpWriteAdaptive?: boolean, udpYieldLongUs?: number, udpRoomAlone?: boolean }) => NativeTun
   VNET_HDR_LEN: number
 }
 
@@ -87,6 +87,8 @@ export interface TunStats {
   txRoomWaitUs?: number
   /** waits that ended without room: the socket's reader made no progress for 1 ms, or a bound was reached */
   txRoomGaveUp?: number
+  /** waits that went past the shared bounds because their flow had the device to itself (see udpRoomAlone) */
+  txRoomAlone?: number
 }
 
 /**
@@ -140,7 +142,8 @@ export interface TunOptions extends AbortOptions {
    * (sock_diag; counted down locally between asks) and the writer sleeps, up to 2 ms, until the
    * record fits, so that a reader that is briefly late loses nothing; a reader that makes no
    * progress for 1 ms, or needs more than 5 ms of waiting in 20 ms (overloaded), is not waited
-   * for during the next 200 ms (native/tun/udp_room.h, tun.c wait_for_room).
+   * for during the next 200 ms (native/tun/udp_room.h, tun.c wait_for_room), unless its flow is
+   * alone on the device (`udpRoomAlone`).
    * `'nap'` (an experiment): as true, with a 50 us sleep instead of each `sched_yield`, which under
    * EEVDF waits out a whole slice of a CPU hog (docs/vpn.md, "Low UDP runs"); txYields counts the naps.
    * `'adaptive'`: as true, each yield timed; after two in a row of at least `udpYieldLongUs`, the
@@ -153,6 +156,14 @@ export interface TunOptions extends AbortOptions {
    * default 250; a yield to the reader takes ~100). Env: DMSNET_TUN_UDP_YIELD_LONG_US.
    */
   udpYieldLongUs?: number
+  /**
+   * While one UDP flow has the device to itself (under 16 KiB of other traffic, either way, in
+   * 20-40 ms), its waits for room ignore the overload bound and wait up to 5 ms per record, 5 ms
+   * without progress: its excess then waits in the sending TUN's queue instead of being carried
+   * and dropped at its socket (docs/vpn.md, "Waiting for an overloaded reader"). Default true.
+   * Env: DMSNET_TUN_UDP_ROOM_ALONE=0 turns it off (the stop-29 bounds always).
+   */
+  udpRoomAlone?: boolean
   /** move the device into this namespace after opening (the fd keeps working) */
   netns?: string
   /** addresses to put on the device (CIDR) */
@@ -363,6 +374,14 @@ function writeYield (opt: WriteYield | undefined, longUs: number | undefined): {
   return { udpWriteYield: v !== false, udpWriteYieldAlways: v === 'always', udpWriteNap: v === 'nap', udpWriteAdaptive: v === 'adaptive', udpYieldLongUs: l }
 }
 
+/** DMSNET_TUN_UDP_ROOM_ALONE: on unless 0 (the before of stop 30); a typo is refused, not measured as the default. */
+export function udpRoomAloneWanted (value = process.env.DMSNET_TUN_UDP_ROOM_ALONE): boolean {
+  const v = (value ?? '').trim()
+  if (v === '' || v === '1') return true
+  if (v === '0') return false
+  throw new InvalidArgumentError(`DMSNET_TUN_UDP_ROOM_ALONE must be 0 or 1, not ${JSON.stringify(v)}`)
+}
+
 /** Opens (or attaches to) a TUN/TAP device and configures its link. */
 export async function createTun (options: TunOptions = {}): Promise<TunDevice> {
   options.signal?.throwIfAborted()
@@ -379,7 +398,7 @@ export async function createTun (options: TunOptions = {}): Promise<TunDevice> {
   const offload = options.offload === true
 
   // checked before the open, so that a bad option is an InvalidArgumentError, not a TunOpenError
-  const nativeOptions = { name, tap: mode === 'tap', multiQueue: options.multiQueue === true, offload, persist: options.persist === true, udpCoalesce: options.udpCoalesce ?? process.env.DMSNET_TUN_UDP_COALESCE !== '0', udpWriteSegments: writeSegments(options.udpWriteSegments), udpWriteCoalesce: options.udpWriteCoalesce === true, ...writeYield(options.udpWriteYield, options.udpYieldLongUs) }
+  const nativeOptions = { name, tap: mode === 'tap', multiQueue: options.multiQueue === true, offload, persist: options.persist === true, udpCoalesce: options.udpCoalesce ?? process.env.DMSNET_TUN_UDP_COALESCE !== '0', udpWriteSegments: writeSegments(options.udpWriteSegments), udpWriteCoalesce: options.udpWriteCoalesce === true, ...writeYield(options.udpWriteYield, options.udpYieldLongUs), udpRoomAlone: options.udpRoomAlone ?? udpRoomAloneWanted() }
   const { Tun: NativeTunClass } = loadNative()
   let handle: NativeTun
   try {

@@ -1,5 +1,5 @@
 /**
- * The before/after switches of stops 25 and 27 take only their documented values: a typo is refused with
+ * The before/after switches of stops 25, 27 and 30 take only their documented values: a typo is refused with
  * InvalidArgumentError instead of silently measuring the default.
  */
 import { test } from 'node:test'
@@ -8,6 +8,7 @@ import { tunBatchBytes } from '../../src/vpn/tun-device.js'
 import { lpDecoderGuardWanted } from '../../src/network/lp-decoder.js'
 import { noiseNativeWanted } from '../../src/network/noise-cipher.js'
 import { ackThinWanted } from '../../src/vpn/ack-thin.js'
+import { udpRoomAloneWanted } from '../../src/netdev/tun.js'
 
 test('DMSNET_VPN_TUN_BATCH_BYTES: default, a valid size, and typos refused', () => {
   assert.equal(tunBatchBytes(undefined), 1024 * 1024)
@@ -29,4 +30,11 @@ test('DMSNET_NOISE_NATIVE and DMSNET_VPN_ACK_THIN: on by default, off by 0/off/f
     for (const off of ['0', 'off', 'false']) assert.equal(wanted(off), false)
     assert.throws(() => wanted('no'), { name: 'InvalidArgumentError' })
   }
+})
+
+test('DMSNET_TUN_UDP_ROOM_ALONE: on by default and with 1, off with 0, typos refused', () => {
+  assert.equal(udpRoomAloneWanted(undefined), true)
+  assert.equal(udpRoomAloneWanted('1'), true)
+  assert.equal(udpRoomAloneWanted('0'), false)
+  for (const bad of ['off', 'no', '2', 'x']) assert.throws(() => udpRoomAloneWanted(bad), { name: 'InvalidArgumentError' }, bad)
 })

@@ -41,7 +41,9 @@ const peerStatus = lazy(() => z.object({
   dropNotForUs: count(),
   dropMalformed: count(),
   dropBadOffload: count(),
-  streamsOpened: count()
+  streamsOpened: count(),
+  sendStalls: count().optional().meta({ description: 'times the tunnel stream refused more (its send buffer past the muxer\'s window or the socket\'s) and the link waited for it to drain' }),
+  sendStalledMs: count().optional().meta({ description: 'ms the link waited for those drains (packets meanwhile wait in its bounded queue)' })
 }))
 
 /** src/vpn/types.ts VpnStatus. */

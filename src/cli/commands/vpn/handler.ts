@@ -63,7 +63,7 @@ export function formatStatus (s: VpnStatus): string {
     ...(s.applyError != null ? [`apply:     could not apply version ${s.version}: ${s.applyError} (tried again at the next push or refresh)`] : []),
     ...(s.dns != null ? [formatDns(s.dns)] : []),
     '',
-    'NAME             IPV4             PATH      TX              RX              DROPS (queue/spoof/not-for-us/malformed)'
+    'NAME             IPV4             PATH      TX              RX              DROPS (queue/spoof/not-for-us/malformed)  SEND STALLS'
   ]
   for (const p of s.peers) {
     lines.push([
@@ -72,7 +72,8 @@ export function formatStatus (s: VpnStatus): string {
       (p.self ? 'self' : p.path).padEnd(9),
       `${bytes(p.txBytes)}/${p.txPackets}p`.padEnd(15),
       `${bytes(p.rxBytes)}/${p.rxPackets}p`.padEnd(15),
-      `${p.dropQueueFull}/${p.dropSpoofed}/${p.dropNotForUs}/${p.dropMalformed}`
+      `${p.dropQueueFull}/${p.dropSpoofed}/${p.dropNotForUs}/${p.dropMalformed}`.padEnd(41),
+      `${p.sendStalls ?? 0} (${p.sendStalledMs ?? 0} ms)`
     ].join(' '))
   }
   for (const m of s.portMappings) lines.push(`port ${m.protocol}/${m.port} -> ${m.target} (${m.id})`)
