@@ -156,6 +156,15 @@ describe('config errors', () => {
     assert.deepEqual(neg.issues.map(i => i.key), ['memory.turbofanCpuPct'])
   })
 
+  it('memory.reclaim.tidyIntervalMs: 60000 by default, 0 (never) accepted, negative or not a number refused naming the key', () => {
+    assert.equal(loadConfig({ env: {} }).memory.reclaim.tidyIntervalMs, 60_000)
+    assert.equal(loadConfig({ env: { DMSNET_MEMORY_RECLAIM_TIDY_INTERVAL_MS: '0' } }).memory.reclaim.tidyIntervalMs, 0)
+    for (const bad of ['-1', 'abc', '1.5']) {
+      const e = configError(() => loadConfig({ env: { DMSNET_MEMORY_RECLAIM_TIDY_INTERVAL_MS: bad } }))
+      assert.deepEqual(e.issues.map(i => i.key), ['memory.reclaim.tidyIntervalMs'], bad)
+    }
+  })
+
   it('vpn.acceptInvitesFrom takes peer ids or *, and names a bad entry', () => {
     const id = '12D3KooWAa34VXqiR2kZBrPQpk6wNejAZEQqBWnxWztafHEvnBpB'
     assert.deepEqual(loadConfig({ env: { DMSNET_VPN_ACCEPT_INVITES_FROM: `${id},*` } }).vpn.acceptInvitesFrom, [id, '*'])
