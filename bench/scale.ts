@@ -183,6 +183,7 @@ async function main (): Promise<void> {
       for (const nd of nodes.filter(x => x.controlRetries.length > 0)) log(`N=${n}: node ${nd.index}: ${nd.controlRetries.length} control call(s) made again after a socket failure, first: ${nd.controlRetries[0]}`)
       log(`N=${n}: machine load average ${loadavg()[0]!.toFixed(1)} (2 cores, shared)`)
       log(`N=${n}: idle CPU per daemon median ${usage.cpuPct.median}% max ${usage.cpuPct.max}% of a core over ${idleS} s (busiest ${usage.sliceS ?? idleS}-s slice ${usage.sliceMaxPct ?? '?'}%); RSS median ${usage.rssMb.median} max ${usage.rssMb.max} MB; link process ${linkCpu[0]?.toFixed(1)}%`)
+      if (usage.reclaim != null) log(`N=${n}: idle reclaims at the window's end: ${JSON.stringify(usage.reclaim)}`)
       log(`N=${n}: busiest at idle (node: CPU %, connections): ${(usage.top ?? []).map(t => `${t.node}: ${t.cpuPct}%, ${t.conns ?? '?'}`).join('; ')}; largest (node: RSS MB): ${(usage.topRss ?? []).map(t => `${t.node}: ${t.rssMb}`).join('; ')}`)
       results.push({ nodes: n, loadAvg1m: Math.round(loadavg()[0]! * 10) / 10, phases, convergence: conv, settle, dht, gossip: gs, bids, requests: req, usage, linkCpuPct: linkCpu[0] ?? null, link: await world.linkStats() })
     }
@@ -218,6 +219,7 @@ async function main (): Promise<void> {
       pss_mb_max: last.usage.pssMb?.max,
       anon_mb_per_node: last.usage.anonMb?.median,
       anon_mb_max: last.usage.anonMb?.max,
+      memory_reclaim: last.usage.reclaim ?? null,
       converge_ms: last.convergence.ms,
       settle_ms: last.settle?.ms ?? null,
       cpu_per_daemon_pct_per_phase: Object.fromEntries(last.phases.map(p => [p.phase, p.cpu.perDaemonPct])),

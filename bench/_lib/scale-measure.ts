@@ -373,6 +373,50 @@ export interface Usage {
   /** the busiest node's busiest slice of the window (% of a core), and the slice length (s) */
   sliceMaxPct?: number
   sliceS?: number
+  /** the idle memory reclaim (`modules.memory` of `node.status`) at the window's end, over the daemons that answered */
+  reclaim?: ReclaimSummary
+}
+
+/** What the daemons' idle reclaims (src/daemon/memory-reclaim.ts) had done by the end of the idle window. */
+export interface ReclaimSummary {
+  daemons: number
+  reclaims: { median: number, max: number }
+  /** daemons with a reclaim inside the window, and of all reclaims so far those of the settle rule */
+  reclaimedInWindow: number
+  settleReclaims: number
+  tidies: { median: number, max: number }
+  busyChecks: { median: number, max: number }
+  /** s from the daemon's last reclaim to the window's end */
+  lastReclaimAgeS: { median: number, max: number }
+}
+
+interface MemoryStatus { reclaims?: number, settleReclaims?: number, tidies?: number, busyChecks?: number, lastAt?: string | null }
+
+async function reclaimSummary (nodes: ScaleNode[], windowMs: number): Promise<ReclaimSummary | undefined> {
+  const end = Date.now()
+  const rows = (await pool(nodes, 16, async n => {
+    try {
+      const st = await n.client.call('node.status', {}, { signal: AbortSignal.timeout(10_000) })
+      return (st.modules as Record<string, MemoryStatus | undefined>).memory
+    } catch {
+      return undefined
+    }
+  })).filter((m): m is MemoryStatus => m?.reclaims != null)
+  if (rows.length === 0) return undefined
+  const mm = (xs: number[]): { median: number, max: number } => {
+    const s = [...xs].sort((a, b) => a - b)
+    return { median: round(s[s.length >> 1] ?? 0, 1), max: round(s[s.length - 1] ?? 0, 1) }
+  }
+  const ages = rows.map(m => m.lastAt != null ? (end - Date.parse(m.lastAt)) / 1000 : Infinity).filter(Number.isFinite)
+  return {
+    daemons: rows.length,
+    reclaims: mm(rows.map(m => m.reclaims ?? 0)),
+    reclaimedInWindow: ages.filter(a => a * 1000 <= windowMs).length,
+    settleReclaims: rows.reduce((a, m) => a + (m.settleReclaims ?? 0), 0),
+    tidies: mm(rows.map(m => m.tidies ?? 0)),
+    busyChecks: mm(rows.map(m => m.busyChecks ?? 0)),
+    lastReclaimAgeS: mm(ages)
+  }
 }
 
 /**
@@ -404,7 +448,8 @@ export async function idleUsage (nodes: ScaleNode[], windowMs: number, sliceMs =
     const nodeSlices = slices[nodes.indexOf(n)] ?? []
     return { node: n.index, cpuPct: round(cpu, 2), conns, slicesPct: nodeSlices.map(x => x == null ? null : round(x, 2)) }
   }))
-  return { cpuPct: sum(cpu), rssMb: sum(rss), pssMb: sum(pss), anonMb: sum(anon), top, topRss, sliceMaxPct: round(sliceMaxPct, 2), sliceS: Math.min(sliceMs, windowMs) / 1000 }
+  const reclaim = await reclaimSummary(nodes, windowMs)
+  return { cpuPct: sum(cpu), rssMb: sum(rss), pssMb: sum(pss), anonMb: sum(anon), top, topRss, sliceMaxPct: round(sliceMaxPct, 2), sliceS: Math.min(sliceMs, windowMs) / 1000, ...(reclaim != null ? { reclaim } : {}) }
 }
 
 export interface PingCheck { pairs: Array<{ from: number, to: number, configuredMs: number, measuredMs: number | null }>, ok: boolean }

@@ -92,6 +92,7 @@ export const memoryModule: ModuleFactory = (components) => {
     quietMs: settings.quietMs,
     minGrowthBytes: settings.minGrowthBytes,
     minIntervalMs: settings.minIntervalMs,
+    settleGrowthBytes: settings.settleGrowthBytes,
     collect,
     ...(settings.tidyIntervalMs > 0 ? { tidy: majorCollector(), tidyIntervalMs: settings.tidyIntervalMs } : {}),
     ...(trim != null ? { trim } : {}),
@@ -122,6 +123,8 @@ export const memoryModule: ModuleFactory = (components) => {
       const s = reclaimer.stats()
       return {
         reclaims: s.reclaims,
+        settleReclaims: s.settleReclaims,
+        busyChecks: s.busyChecks,
         tidies: s.tidies,
         tidyMs: Math.round(s.tidyMs),
         returnedMb: mb(s.returnedBytes),

@@ -46,7 +46,8 @@ export interface ReclaimResult {
   trimmed: boolean
   /** of returnedBytes, what malloc_trim gave back after the collection (RSS after the GC - after the trim) */
   trimmedBytes: number
-  reason: 'idle' | 'manual'
+  /** `idle`: the growth rule; `settle`: the first quiet spell after a busy one (`settleGrowthBytes`); `manual` */
+  reason: 'idle' | 'settle' | 'manual'
   /** the optional last step (`release`, memory-filepages.ts): read-only file pages advised */
   fileRelease?: FilePageRelease
 }
@@ -67,6 +68,8 @@ export interface MemoryReclaimStats {
   tidyMs: number
   /** checks that found the node busy (loop utilisation or a `busy()` veto) */
   busyChecks: number
+  /** of `reclaims`, those run by the settle rule (`settleGrowthBytes`) */
+  settleReclaims: number
   last?: ReclaimResult
   /** RSS after the last reclaim */
   baselineRss?: number
@@ -106,6 +109,18 @@ export interface MemoryReclaimOptions {
   tidy?: () => void
   /** Period of the tidy while quiet, ms; 0 = never. Default 60 000. */
   tidyIntervalMs?: number
+  /**
+   * The settle rule: once the node is quiet again after a busy spell (at least `settleBusyChecks`
+   * busy checks since the last reclaim), a reclaim as soon as the footprint is this far above the
+   * last reclaim's, instead of `minGrowthBytes`; 0 = no such rule. Default 1 MiB. Why: the tidy
+   * keeps the old space at its live size, so what a busy spell leaves behind (V8's pooled pages,
+   * malloc's free chunks, a grown young generation: nothing a plain collection gives back) stays
+   * under the 4-MiB rule for good; at N=100 the tidy's daemons held +0.2-0.3 MB more anonymous
+   * memory than without it (docs/scale.md, seventeenth round).
+   */
+  settleGrowthBytes?: number
+  /** Busy checks since the last reclaim that make a busy spell for the settle rule. Default 3 (15 s of activity at the default check period). */
+  settleBusyChecks?: number
   /**
    * The last step, after the trim: advise the kernel about read-only file pages (memory-filepages.ts).
    * Runs inside the reclaim's timing; its refaults do not count as growth (see `footprint`).
@@ -180,12 +195,15 @@ class Reclaimer extends TypedEventEmitter<MemoryReclaimEvents> implements Memory
   private readonly maxElu: number
   private readonly checkMs: number
   private readonly tidyInterval: number
+  private readonly settleGrowth: number
+  private readonly settleBusy: number
+  private busySinceReclaim = 0
   private lastCollectAt = -Infinity
   private readonly now: () => number
   private readonly rss: () => number
   private readonly footprint: () => number
   private readonly utilization: () => number
-  private readonly counters: MemoryReclaimStats = { reclaims: 0, returnedBytes: 0, durationMs: 0, busyChecks: 0, trimmedBytes: 0, fileReleasedBytes: 0, tidies: 0, tidyMs: 0 }
+  private readonly counters: MemoryReclaimStats = { reclaims: 0, returnedBytes: 0, durationMs: 0, busyChecks: 0, settleReclaims: 0, trimmedBytes: 0, fileReleasedBytes: 0, tidies: 0, tidyMs: 0 }
   private quietSince: number | undefined
   private timer: NodeJS.Timeout | undefined
 
@@ -197,6 +215,8 @@ class Reclaimer extends TypedEventEmitter<MemoryReclaimEvents> implements Memory
     this.maxElu = options.maxEventLoopUtilization ?? 0.05
     this.checkMs = options.checkIntervalMs ?? 5_000
     this.tidyInterval = options.tidy != null ? (options.tidyIntervalMs ?? 60_000) : 0
+    this.settleGrowth = options.settleGrowthBytes ?? 1024 * 1024
+    this.settleBusy = options.settleBusyChecks ?? 3
     this.now = options.now ?? Date.now
     this.rss = options.rss ?? (() => process.memoryUsage.rss())
     this.footprint = options.footprint ?? (options.rss != null ? options.rss : anonymousOutsideYoung)
@@ -228,6 +248,8 @@ class Reclaimer extends TypedEventEmitter<MemoryReclaimEvents> implements Memory
     const result: ReclaimResult = { at: this.now(), rssBefore, rssAfter, returnedBytes: rssBefore - rssAfter, durationMs, trimmed, trimmedBytes: rssCollected - rssTrimmed, reason, ...(fileRelease != null ? { fileRelease } : {}) }
     const c = this.counters
     c.reclaims++
+    if (reason === 'settle') c.settleReclaims++
+    this.busySinceReclaim = 0
     c.returnedBytes += Math.max(0, result.returnedBytes)
     c.trimmedBytes += Math.max(0, result.trimmedBytes)
     c.fileReleasedBytes += fileRelease?.droppedBytes ?? 0
@@ -258,6 +280,7 @@ class Reclaimer extends TypedEventEmitter<MemoryReclaimEvents> implements Memory
     const elu = this.utilization()
     if (elu > this.maxElu || this.options.busy?.() === true) {
       this.counters.busyChecks++
+      this.busySinceReclaim++
       this.quietSince = undefined
       return undefined
     }
@@ -265,8 +288,12 @@ class Reclaimer extends TypedEventEmitter<MemoryReclaimEvents> implements Memory
     this.quietSince ??= t - this.checkMs
     if (t - this.quietSince < this.quietMs) return undefined
     const c = this.counters
-    const due = c.last == null || (t - c.last.at >= this.minInterval && (c.baselineFootprint == null || this.footprint() - c.baselineFootprint >= this.minGrowth))
-    if (due) return this.reclaim('idle')
+    if (c.last == null) return this.reclaim('idle')
+    if (t - c.last.at >= this.minInterval) {
+      const grown = c.baselineFootprint == null ? Infinity : this.footprint() - c.baselineFootprint
+      if (grown >= this.minGrowth) return this.reclaim('idle')
+      if (this.settleGrowth > 0 && this.busySinceReclaim >= this.settleBusy && grown >= this.settleGrowth) return this.reclaim('settle')
+    }
     if (this.tidyInterval > 0 && t - this.lastCollectAt >= this.tidyInterval) this.runTidy(t)
     return undefined
   }

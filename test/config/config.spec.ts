@@ -165,6 +165,13 @@ describe('config errors', () => {
     }
   })
 
+  it('memory.reclaim.settleGrowthBytes: 1 MiB by default, 0 (no settle rule) accepted, negative refused naming the key', () => {
+    assert.equal(loadConfig({ env: {} }).memory.reclaim.settleGrowthBytes, 1024 * 1024)
+    assert.equal(loadConfig({ env: { DMSNET_MEMORY_RECLAIM_SETTLE_GROWTH_BYTES: '0' } }).memory.reclaim.settleGrowthBytes, 0)
+    const e = configError(() => loadConfig({ env: { DMSNET_MEMORY_RECLAIM_SETTLE_GROWTH_BYTES: '-1' } }))
+    assert.deepEqual(e.issues.map(i => i.key), ['memory.reclaim.settleGrowthBytes'])
+  })
+
   it('vpn.acceptInvitesFrom takes peer ids or *, and names a bad entry', () => {
     const id = '12D3KooWAa34VXqiR2kZBrPQpk6wNejAZEQqBWnxWztafHEvnBpB'
     assert.deepEqual(loadConfig({ env: { DMSNET_VPN_ACCEPT_INVITES_FROM: `${id},*` } }).vpn.acceptInvitesFrom, [id, '*'])

@@ -21,7 +21,7 @@ import { pause, waitFor } from '../helpers/wait.js'
 const MB = 1024 * 1024
 
 /** A reclaimer on a fake clock, loop meter and RSS; `tick(elu)` advances one check. */
-function fake (options: { busy?: () => boolean, tidy?: () => void, tidyIntervalMs?: number } = {}) {
+function fake (options: { busy?: () => boolean, tidy?: () => void, tidyIntervalMs?: number, settleGrowthBytes?: number } = {}) {
   let t = 1_000_000
   let elu = 0
   let rss = 100 * MB
@@ -107,6 +107,40 @@ test('between reclaims a quiet node tidies (plain major collection) every tidyIn
   for (let i = 0; i < 60; i++) plain.tick()
   assert.equal(plain.r.stats().tidies, 0)
   assert.equal(plain.collects, 1)
+})
+
+test('after a busy spell the first quiet period reclaims once the footprint grew settleGrowthBytes; not after a blip, not without growth, not with the rule off', () => {
+  const f = fake({ tidy: () => {}, tidyIntervalMs: 60_000, settleGrowthBytes: 1 * MB })
+  for (let i = 0; i < 6; i++) f.tick()
+  assert.equal(f.collects, 1, 'the first reclaim')
+  // a blip (2 busy checks) and 2 MB of growth: under the 4-MiB rule, and no busy spell: tidies only
+  f.grow(2 * MB)
+  f.tick(0.5); f.tick(0.5)
+  for (let i = 0; i < 24; i++) assert.equal(f.tick(), undefined, `quiet check ${i + 1} after a blip`)
+  assert.equal(f.collects, 1, 'two busy checks are not a busy spell')
+  // a busy spell (a third busy check since the reclaim, and more): once quiet for quietMs, a settle reclaim
+  for (let i = 0; i < 4; i++) f.tick(0.5)
+  for (let i = 0; i < 5; i++) assert.equal(f.tick(), undefined, 'not before the quiet period')
+  const settled = f.tick()
+  assert.equal(settled?.reason, 'settle')
+  assert.equal(f.r.stats().settleReclaims, 1)
+  // the spell is spent: another 2 MB with no busy check waits for the 4-MiB rule
+  f.grow(2 * MB)
+  for (let i = 0; i < 36; i++) assert.equal(f.tick(), undefined)
+  // a busy spell without growth (the reclaim just gave it back): no reclaim, the tidy goes on
+  const still = fake({ tidy: () => {}, tidyIntervalMs: 60_000, settleGrowthBytes: 1 * MB })
+  for (let i = 0; i < 6; i++) still.tick()
+  for (let i = 0; i < 20; i++) still.tick(0.5)
+  for (let i = 0; i < 24; i++) assert.equal(still.tick(), undefined)
+  assert.equal(still.collects, 1, 'nothing grew: nothing to settle')
+  // the rule off (0): the same spell and growth wait for the 4-MiB rule
+  const off = fake({ settleGrowthBytes: 0 })
+  for (let i = 0; i < 6; i++) off.tick()
+  off.grow(2 * MB)
+  for (let i = 0; i < 20; i++) off.tick(0.5)
+  for (let i = 0; i < 24; i++) assert.equal(off.tick(), undefined)
+  assert.equal(off.collects, 1)
+  assert.equal(off.r.stats().settleReclaims, 0)
 })
 
 test('a busy() veto (VPN traffic) holds the reclaim off; the same run without the veto reclaims', () => {
