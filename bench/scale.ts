@@ -12,6 +12,7 @@
  * --settle-s 240 --settle-pct 1 --settle-windows 2 (after convergence, wait until the daemons' mean CPU is <= 1% of a core in 2 10-s windows in a row; 0 = do not wait)
  * --profile-nodes 5,6 (these daemons write V8 CPU profiles to <out>/prof/, sliced per phase by phases' monoUs)
  * --lookups 50  --gossip 40  --jobs 3  --requests 40  --idle-s 180 (the idle window: long enough to hold the daemons' periodic jobs; its busiest 30-s slice is reported too)  --out docs/scale
+ * --ab-env "KEY=value ..." (the odd daemons get these variables, e.g. DMSNET_* config; idle CPU, RSS, anon per half in `ab`)
  * --lean (AutoNAT, DCUtR and relay client off; default: as a fresh `dmsnet up`)
  * --low-water L --high-water H (the daemons' connection trim marks; default: the daemon's own, 32/64):
  * low marks make a small network behave like a large one, where most nodes are not connected to each other
@@ -64,6 +65,10 @@ const profileNodes = (process.argv.includes('--profile-nodes') ? process.argv[pr
 const profileEnv = (i: number): Record<string, string> => profileNodes.includes(i)
   ? { DMSNET_BUNDLE: '0', DMSNET_NODE_FLAGS: `${DEFAULT_DAEMON_NODE_FLAGS.join(' ')} --cpu-prof --cpu-prof-interval=2000 --cpu-prof-dir=${resolve(outDir, 'prof')} --cpu-prof-name=node-${i}.cpuprofile` }
   : {}
+// a same-run A/B at scale: the odd daemons get these variables (DMSNET_* config), the figures per half in `ab`
+const AB_ENV: Record<string, string> = Object.fromEntries(strArg('ab-env', '').split(' ').filter(f => f.includes('=')).map(f => [f.slice(0, f.indexOf('=')), f.slice(f.indexOf('=') + 1)]))
+const abOn = Object.keys(AB_ENV).length > 0
+const nodeEnv = (i: number): Record<string, string> => ({ ...profileEnv(i), ...(i % 2 === 1 ? AB_ENV : {}) })
 const lookups = numArg('lookups', 50)
 // 40: the p95 of 10 messages is their maximum (one straggler of 990 deliveries decides it)
 const gossipMsgs = numArg('gossip', 40)
@@ -136,11 +141,11 @@ async function main (): Promise<void> {
       // the first three are the bootstrap nodes, one per site, started one after the other
       while (todo.length > 0 && bootstrap.length < 3) {
         const i = todo.shift()!
-        const node = await world.addNode(i, i % sites, [...bootstrap], profileEnv(i))
+        const node = await world.addNode(i, i % sites, [...bootstrap], nodeEnv(i))
         bootstrap.push(node.addr)
       }
       for (let w = 0; w < todo.length; w += wave) {
-        await Promise.all(todo.slice(w, w + wave).map(async i => await world.addNode(i, i % sites, bootstrap, profileEnv(i))))
+        await Promise.all(todo.slice(w, w + wave).map(async i => await world.addNode(i, i % sites, bootstrap, nodeEnv(i))))
         checkAlive()
         log(`${world.nodes.length}/${n} daemons up (${Math.round((Date.now() - t0) / 1000)} s)`)
       }
@@ -171,7 +176,7 @@ async function main (): Promise<void> {
       checkAlive()
       // let the activity above die down, then watch the daemons doing nothing
       await new Promise(resolve => setTimeout(resolve, 15_000))
-      const [usage, linkCpu] = await phase('idle', phases, stats, async () => await Promise.all([idleUsage(nodes, idleS * 1000), cpuPercent([world.linkdPid], idleS * 1000)]), pids)
+      const [usage, linkCpu] = await phase('idle', phases, stats, async () => await Promise.all([idleUsage(nodes, idleS * 1000, 30_000, abOn), cpuPercent([world.linkdPid], idleS * 1000)]), pids)
       // the A/B at the last size only, after the idle window: the dials of its `target` and `kad`
       // lookups would otherwise change the connections (and memory) the idle window measures
       if (abRounds > 0 && n === sizes[sizes.length - 1]) {
@@ -183,6 +188,7 @@ async function main (): Promise<void> {
       for (const nd of nodes.filter(x => x.controlRetries.length > 0)) log(`N=${n}: node ${nd.index}: ${nd.controlRetries.length} control call(s) made again after a socket failure, first: ${nd.controlRetries[0]}`)
       log(`N=${n}: machine load average ${loadavg()[0]!.toFixed(1)} (2 cores, shared)`)
       log(`N=${n}: idle CPU per daemon median ${usage.cpuPct.median}% max ${usage.cpuPct.max}% of a core over ${idleS} s (busiest ${usage.sliceS ?? idleS}-s slice ${usage.sliceMaxPct ?? '?'}%); RSS median ${usage.rssMb.median} max ${usage.rssMb.max} MB; link process ${linkCpu[0]?.toFixed(1)}%`)
+      if (usage.ab != null) log(`N=${n}: A/B at idle (a: even daemons, b: odd with ${JSON.stringify(AB_ENV)}): ${JSON.stringify(usage.ab)}`)
       if (usage.reclaim != null) log(`N=${n}: idle reclaims at the window's end: ${JSON.stringify(usage.reclaim)}`)
       log(`N=${n}: busiest at idle (node: CPU %, connections): ${(usage.top ?? []).map(t => `${t.node}: ${t.cpuPct}%, ${t.conns ?? '?'}`).join('; ')}; largest (node: RSS MB): ${(usage.topRss ?? []).map(t => `${t.node}: ${t.rssMb}`).join('; ')}`)
       results.push({ nodes: n, loadAvg1m: Math.round(loadavg()[0]! * 10) / 10, phases, convergence: conv, settle, dht, gossip: gs, bids, requests: req, usage, linkCpuPct: linkCpu[0] ?? null, link: await world.linkStats() })
@@ -220,6 +226,7 @@ async function main (): Promise<void> {
       anon_mb_per_node: last.usage.anonMb?.median,
       anon_mb_max: last.usage.anonMb?.max,
       memory_reclaim: last.usage.reclaim ?? null,
+      ...(abOn ? { ab_env: AB_ENV, ab: last.usage.ab } : {}),
       converge_ms: last.convergence.ms,
       settle_ms: last.settle?.ms ?? null,
       cpu_per_daemon_pct_per_phase: Object.fromEntries(last.phases.map(p => [p.phase, p.cpu.perDaemonPct])),

@@ -375,6 +375,8 @@ export interface Usage {
   sliceS?: number
   /** the idle memory reclaim (`modules.memory` of `node.status`) at the window's end, over the daemons that answered */
   reclaim?: ReclaimSummary
+  /** with `--ab-env`: medians per half (even daemons: a, odd: b, which got the variables) */
+  ab?: Record<'a' | 'b', { daemons: number, cpuPct: number, rssMb: number, anonMb: number, pssMb: number }>
 }
 
 /** What the daemons' idle reclaims (src/daemon/memory-reclaim.ts) had done by the end of the idle window. */
@@ -388,9 +390,12 @@ export interface ReclaimSummary {
   busyChecks: { median: number, max: number }
   /** s from the daemon's last reclaim to the window's end */
   lastReclaimAgeS: { median: number, max: number }
+  /** MB given back over all reclaims so far (RSS before - after), and of it by malloc_trim, per daemon */
+  returnedMb: { median: number, max: number }
+  trimmedMb: { median: number, max: number }
 }
 
-interface MemoryStatus { reclaims?: number, settleReclaims?: number, tidies?: number, busyChecks?: number, lastAt?: string | null }
+interface MemoryStatus { returnedMb?: number, trimmedMb?: number, reclaims?: number, settleReclaims?: number, tidies?: number, busyChecks?: number, lastAt?: string | null }
 
 async function reclaimSummary (nodes: ScaleNode[], windowMs: number): Promise<ReclaimSummary | undefined> {
   const end = Date.now()
@@ -415,7 +420,9 @@ async function reclaimSummary (nodes: ScaleNode[], windowMs: number): Promise<Re
     settleReclaims: rows.reduce((a, m) => a + (m.settleReclaims ?? 0), 0),
     tidies: mm(rows.map(m => m.tidies ?? 0)),
     busyChecks: mm(rows.map(m => m.busyChecks ?? 0)),
-    lastReclaimAgeS: mm(ages)
+    lastReclaimAgeS: mm(ages),
+    returnedMb: mm(rows.map(m => m.returnedMb ?? 0)),
+    trimmedMb: mm(rows.map(m => m.trimmedMb ?? 0))
   }
 }
 
@@ -424,7 +431,7 @@ async function reclaimSummary (nodes: ScaleNode[], windowMs: number): Promise<Re
  * hold the daemons' periodic jobs (some run every few minutes): a 30-s window reads the same node
  * at 0.3 or 1.3% depending on whether a refresh landed in it. The busiest 30-s slice is reported beside.
  */
-export async function idleUsage (nodes: ScaleNode[], windowMs: number, sliceMs = 30_000): Promise<Usage> {
+export async function idleUsage (nodes: ScaleNode[], windowMs: number, sliceMs = 30_000, halves = false): Promise<Usage> {
   const pids = nodes.map(n => n.pid)
   const { whole: perNode, slices } = await cpuPercentSliced(pids, windowMs, Math.min(sliceMs, windowMs))
   const sliceMaxPct = Math.max(0, ...slices.flat().filter((x): x is number => x != null))
@@ -449,7 +456,16 @@ export async function idleUsage (nodes: ScaleNode[], windowMs: number, sliceMs =
     return { node: n.index, cpuPct: round(cpu, 2), conns, slicesPct: nodeSlices.map(x => x == null ? null : round(x, 2)) }
   }))
   const reclaim = await reclaimSummary(nodes, windowMs)
-  return { cpuPct: sum(cpu), rssMb: sum(rss), pssMb: sum(pss), anonMb: sum(anon), top, topRss, sliceMaxPct: round(sliceMaxPct, 2), sliceS: Math.min(sliceMs, windowMs) / 1000, ...(reclaim != null ? { reclaim } : {}) }
+  const med = (xs: Array<number | null | undefined>): number => {
+    const v = xs.filter((x): x is number => x != null).sort((a, b) => a - b)
+    return round(v[v.length >> 1] ?? NaN, 2)
+  }
+  const half = (odd: number): { daemons: number, cpuPct: number, rssMb: number, anonMb: number, pssMb: number } => {
+    const idx = nodes.map((n, i) => n.index % 2 === odd ? i : -1).filter(i => i >= 0)
+    return { daemons: idx.length, cpuPct: med(idx.map(i => perNode[i])), rssMb: med(idx.map(i => rssPerNode[i])), anonMb: med(idx.map(i => smaps[i]?.Anonymous)), pssMb: med(idx.map(i => smaps[i]?.Pss)) }
+  }
+  const ab = halves ? { a: half(0), b: half(1) } : undefined
+  return { cpuPct: sum(cpu), rssMb: sum(rss), pssMb: sum(pss), anonMb: sum(anon), top, topRss, sliceMaxPct: round(sliceMaxPct, 2), sliceS: Math.min(sliceMs, windowMs) / 1000, ...(reclaim != null ? { reclaim } : {}), ...(ab != null ? { ab } : {}) }
 }
 
 export interface PingCheck { pairs: Array<{ from: number, to: number, configuredMs: number, measuredMs: number | null }>, ok: boolean }

@@ -94,7 +94,7 @@ export const memoryModule: ModuleFactory = (components) => {
     minIntervalMs: settings.minIntervalMs,
     settleGrowthBytes: settings.settleGrowthBytes,
     collect,
-    ...(settings.tidyIntervalMs > 0 ? { tidy: majorCollector(), tidyIntervalMs: settings.tidyIntervalMs } : {}),
+    ...(settings.tidyIntervalMs > 0 ? { tidy: majorCollector(), tidyIntervalMs: settings.tidyIntervalMs, tidyTrim: settings.tidyTrim } : {}),
     ...(trim != null ? { trim } : {}),
     ...(release != null ? { release } : {}),
     busy: vpnBusy(components)

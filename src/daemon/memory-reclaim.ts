@@ -109,6 +109,8 @@ export interface MemoryReclaimOptions {
   tidy?: () => void
   /** Period of the tidy while quiet, ms; 0 = never. Default 60 000. */
   tidyIntervalMs?: number
+  /** The tidy also runs `trim` (malloc_trim(0)): free chunks in malloc's arenas go back to the kernel every tidy. Default false. */
+  tidyTrim?: boolean
   /**
    * The settle rule: once the node is quiet again after a busy spell (at least `settleBusyChecks`
    * busy checks since the last reclaim), a reclaim as soon as the footprint is this far above the
@@ -269,6 +271,7 @@ class Reclaimer extends TypedEventEmitter<MemoryReclaimEvents> implements Memory
   private runTidy (t: number): void {
     const t0 = performance.now()
     this.options.tidy?.()
+    if (this.options.tidyTrim === true) this.options.trim?.()
     this.counters.tidies++
     this.counters.tidyMs += performance.now() - t0
     this.lastCollectAt = t
