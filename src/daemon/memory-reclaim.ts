@@ -109,7 +109,11 @@ export interface MemoryReclaimOptions {
   tidy?: () => void
   /** Period of the tidy while quiet, ms; 0 = never. Default 60 000. */
   tidyIntervalMs?: number
-  /** The tidy also runs `trim` (malloc_trim(0)): free chunks in malloc's arenas go back to the kernel every tidy. Default false. */
+  /**
+   * The tidy also runs `trim` (malloc_trim(0)): free chunks in malloc's arenas go back to the kernel
+   * every tidy, not only at a reclaim. Default false here (the daemon's config: true; at N=100 it
+   * took 0.5 MB of anonymous memory off the daemons that had it, same run, same CPU).
+   */
   tidyTrim?: boolean
   /**
    * The settle rule: once the node is quiet again after a busy spell (at least `settleBusyChecks`
