@@ -172,6 +172,13 @@ describe('config errors', () => {
     assert.deepEqual(e.issues.map(i => i.key), ['memory.reclaim.settleGrowthBytes'])
   })
 
+  it('memory.reclaim.tidyTrim: on by default, false accepted, a non-boolean refused naming the key', () => {
+    assert.equal(loadConfig({ env: {} }).memory.reclaim.tidyTrim, true)
+    assert.equal(loadConfig({ env: { DMSNET_MEMORY_RECLAIM_TIDY_TRIM: 'false' } }).memory.reclaim.tidyTrim, false)
+    const e = configError(() => loadConfig({ env: { DMSNET_MEMORY_RECLAIM_TIDY_TRIM: 'sometimes' } }))
+    assert.deepEqual(e.issues.map(i => i.key), ['memory.reclaim.tidyTrim'])
+  })
+
   it('vpn.acceptInvitesFrom takes peer ids or *, and names a bad entry', () => {
     const id = '12D3KooWAa34VXqiR2kZBrPQpk6wNejAZEQqBWnxWztafHEvnBpB'
     assert.deepEqual(loadConfig({ env: { DMSNET_VPN_ACCEPT_INVITES_FROM: `${id},*` } }).vpn.acceptInvitesFrom, [id, '*'])

@@ -21,7 +21,7 @@ import { pause, waitFor } from '../helpers/wait.js'
 const MB = 1024 * 1024
 
 /** A reclaimer on a fake clock, loop meter and RSS; `tick(elu)` advances one check. */
-function fake (options: { busy?: () => boolean, tidy?: () => void, tidyIntervalMs?: number, settleGrowthBytes?: number } = {}) {
+function fake (options: { busy?: () => boolean, tidy?: () => void, tidyIntervalMs?: number, tidyTrim?: boolean, trim?: () => boolean, settleGrowthBytes?: number } = {}) {
   let t = 1_000_000
   let elu = 0
   let rss = 100 * MB
@@ -141,6 +141,18 @@ test('after a busy spell the first quiet period reclaims once the footprint grew
   for (let i = 0; i < 24; i++) assert.equal(off.tick(), undefined)
   assert.equal(off.collects, 1)
   assert.equal(off.r.stats().settleReclaims, 0)
+})
+
+test('with tidyTrim every tidy also trims malloc; without it only reclaims do', () => {
+  for (const tidyTrim of [true, false]) {
+    let trims = 0
+    let tidies = 0
+    const f = fake({ tidy: () => { tidies++ }, tidyIntervalMs: 60_000, tidyTrim, trim: () => { trims++; return true } })
+    for (let i = 0; i < 6 + 12 * 3; i++) f.tick()
+    assert.equal(f.collects, 1, 'one reclaim')
+    assert.equal(tidies, 3, 'three tidies after it')
+    assert.equal(trims, tidyTrim ? 4 : 1, `tidyTrim ${String(tidyTrim)}: trims = the reclaim's${tidyTrim ? ' + one per tidy' : ''}`)
+  }
 })
 
 test('a busy() veto (VPN traffic) holds the reclaim off; the same run without the veto reclaims', () => {
