@@ -396,8 +396,8 @@ export function rawConfigSchema () {
         minIntervalMs: posInt().default(60_000),
         /** While quiet, a plain major collection this often between reclaims, so promoted garbage does not creep RSS up (0: never; docs/network.md "Memory and idle cost"). */
         tidyIntervalMs: nonNegInt().default(60_000),
-        /** The tidy also runs malloc_trim(0): N=100 same-run A/B, anonymous memory -0.5 MB at the same CPU (docs/network.md "Settle after a busy spell"). */
-        tidyTrim: bool().default(true),
+        /** The tidy also runs malloc_trim(0): lower RSS on average, but a sawtooth every tidy (docs/network.md "Settle after a busy spell"). */
+        tidyTrim: bool().default(false),
         /** After a busy spell (3+ busy checks), a reclaim once quiet if the footprint grew this much since the last (0: no such rule; docs/network.md "Settle after a busy spell"). */
         settleGrowthBytes: nonNegInt().default(1024 * 1024),
         /** Last step of a reclaim: advise the kernel about read-only file pages (node binary): off, cold, pageout, dontneed. */

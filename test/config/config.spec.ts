@@ -172,9 +172,9 @@ describe('config errors', () => {
     assert.deepEqual(e.issues.map(i => i.key), ['memory.reclaim.settleGrowthBytes'])
   })
 
-  it('memory.reclaim.tidyTrim: on by default, false accepted, a non-boolean refused naming the key', () => {
-    assert.equal(loadConfig({ env: {} }).memory.reclaim.tidyTrim, true)
-    assert.equal(loadConfig({ env: { DMSNET_MEMORY_RECLAIM_TIDY_TRIM: 'false' } }).memory.reclaim.tidyTrim, false)
+  it('memory.reclaim.tidyTrim: off by default, true accepted, a non-boolean refused naming the key', () => {
+    assert.equal(loadConfig({ env: {} }).memory.reclaim.tidyTrim, false)
+    assert.equal(loadConfig({ env: { DMSNET_MEMORY_RECLAIM_TIDY_TRIM: 'true' } }).memory.reclaim.tidyTrim, true)
     const e = configError(() => loadConfig({ env: { DMSNET_MEMORY_RECLAIM_TIDY_TRIM: 'sometimes' } }))
     assert.deepEqual(e.issues.map(i => i.key), ['memory.reclaim.tidyTrim'])
   })
