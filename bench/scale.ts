@@ -66,7 +66,8 @@ const profileEnv = (i: number): Record<string, string> => profileNodes.includes(
   ? { DMSNET_BUNDLE: '0', DMSNET_NODE_FLAGS: `${DEFAULT_DAEMON_NODE_FLAGS.join(' ')} --cpu-prof --cpu-prof-interval=2000 --cpu-prof-dir=${resolve(outDir, 'prof')} --cpu-prof-name=node-${i}.cpuprofile` }
   : {}
 // a same-run A/B at scale: the odd daemons get these variables (DMSNET_* config), the figures per half in `ab`
-const AB_ENV: Record<string, string> = Object.fromEntries(strArg('ab-env', '').split(' ').filter(f => f.includes('=')).map(f => [f.slice(0, f.indexOf('=')), f.slice(f.indexOf('=') + 1)]))
+// split before each NAME=, so that a value may hold spaces (DMSNET_NODE_FLAGS=--a --b)
+const AB_ENV: Record<string, string> = Object.fromEntries(strArg('ab-env', '').trim().split(/\s+(?=[A-Za-z_][A-Za-z0-9_]*=)/).filter(f => f.includes('=')).map(f => [f.slice(0, f.indexOf('=')), f.slice(f.indexOf('=') + 1)]))
 const abOn = Object.keys(AB_ENV).length > 0
 const nodeEnv = (i: number): Record<string, string> => ({ ...profileEnv(i), ...(i % 2 === 1 ? AB_ENV : {}) })
 const lookups = numArg('lookups', 50)
