@@ -12,7 +12,8 @@
  * --settle-s 240 --settle-pct 1 --settle-windows 2 (after convergence, wait until the daemons' mean CPU is <= 1% of a core in 2 10-s windows in a row; 0 = do not wait)
  * --profile-nodes 5,6 (these daemons write V8 CPU profiles to <out>/prof/, sliced per phase by phases' monoUs)
  * --lookups 50  --gossip 40  --jobs 3  --requests 40  --idle-s 180 (the idle window: long enough to hold the daemons' periodic jobs; its busiest 30-s slice is reported too)  --out docs/scale
- * --ab-env "KEY=value ..." (the odd daemons get these variables, e.g. DMSNET_* config; idle CPU, RSS, anon per half in `ab`)
+ * --ab-env "KEY=value ..." (the odd daemons get these variables, e.g. DMSNET_* config; idle CPU, RSS, anon per half in `ab`; a value may
+ * hold spaces but not " NAME=", which starts the next variable; DMSNET_NODE_FLAGS here replaces --profile-nodes' profiler flags on odd nodes)
  * --lean (AutoNAT, DCUtR and relay client off; default: as a fresh `dmsnet up`)
  * --low-water L --high-water H (the daemons' connection trim marks; default: the daemon's own, 32/64):
  * low marks make a small network behave like a large one, where most nodes are not connected to each other

@@ -376,7 +376,7 @@ export interface Usage {
   /** the idle memory reclaim (`modules.memory` of `node.status`) at the window's end, over the daemons that answered */
   reclaim?: ReclaimSummary
   /** with `--ab-env`: medians per half (even daemons: a, odd: b, which got the variables) */
-  ab?: Record<'a' | 'b', { daemons: number, cpuPct: number, rssMb: number, anonMb: number, pssMb: number }>
+  ab?: Record<'a' | 'b', { daemons: number, cpuPct: number | null, rssMb: number | null, anonMb: number | null, pssMb: number | null }>
 }
 
 /** What the daemons' idle reclaims (src/daemon/memory-reclaim.ts) had done by the end of the idle window. */
@@ -388,8 +388,8 @@ export interface ReclaimSummary {
   settleReclaims: number
   tidies: { median: number, max: number }
   busyChecks: { median: number, max: number }
-  /** s from the daemon's last reclaim to the window's end */
-  lastReclaimAgeS: { median: number, max: number }
+  /** s from the daemon's last reclaim to the window's end (null: no daemon had reclaimed) */
+  lastReclaimAgeS: { median: number, max: number } | null
   /** MB given back over all reclaims so far (RSS before - after), and of it by malloc_trim, per daemon */
   returnedMb: { median: number, max: number }
   trimmedMb: { median: number, max: number }
@@ -420,7 +420,7 @@ async function reclaimSummary (nodes: ScaleNode[], windowMs: number): Promise<Re
     settleReclaims: rows.reduce((a, m) => a + (m.settleReclaims ?? 0), 0),
     tidies: mm(rows.map(m => m.tidies ?? 0)),
     busyChecks: mm(rows.map(m => m.busyChecks ?? 0)),
-    lastReclaimAgeS: mm(ages),
+    lastReclaimAgeS: ages.length > 0 ? mm(ages) : null,
     returnedMb: mm(rows.map(m => m.returnedMb ?? 0)),
     trimmedMb: mm(rows.map(m => m.trimmedMb ?? 0))
   }
@@ -456,11 +456,12 @@ export async function idleUsage (nodes: ScaleNode[], windowMs: number, sliceMs =
     return { node: n.index, cpuPct: round(cpu, 2), conns, slicesPct: nodeSlices.map(x => x == null ? null : round(x, 2)) }
   }))
   const reclaim = await reclaimSummary(nodes, windowMs)
-  const med = (xs: Array<number | null | undefined>): number => {
-    const v = xs.filter((x): x is number => x != null).sort((a, b) => a - b)
-    return round(v[v.length >> 1] ?? NaN, 2)
+  // null, not NaN (JSON would write NaN as null without a word): no daemon of the half gave the figure
+  const med = (xs: Array<number | null | undefined>): number | null => {
+    const v = xs.filter((x): x is number => x != null && Number.isFinite(x)).sort((a, b) => a - b)
+    return v.length === 0 ? null : round(v[v.length >> 1]!, 2)
   }
-  const half = (odd: number): { daemons: number, cpuPct: number, rssMb: number, anonMb: number, pssMb: number } => {
+  const half = (odd: number): { daemons: number, cpuPct: number | null, rssMb: number | null, anonMb: number | null, pssMb: number | null } => {
     const idx = nodes.map((n, i) => n.index % 2 === odd ? i : -1).filter(i => i >= 0)
     return { daemons: idx.length, cpuPct: med(idx.map(i => perNode[i])), rssMb: med(idx.map(i => rssPerNode[i])), anonMb: med(idx.map(i => smaps[i]?.Anonymous)), pssMb: med(idx.map(i => smaps[i]?.Pss)) }
   }

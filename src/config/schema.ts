@@ -397,7 +397,7 @@ export function rawConfigSchema () {
         tidyIntervalMs: nonNegInt().default(60_000),
         /** The tidy also runs malloc_trim(0): lower RSS on average, but a sawtooth every tidy (docs/network.md "Settle after a busy spell"). */
         tidyTrim: bool().default(false),
-        /** After a busy spell (3+ busy checks), a reclaim once quiet if the footprint grew this much since the last (0: no such rule; docs/network.md "Settle after a busy spell"). */
+        /** After a busy spell (3 busy checks in a row), a reclaim once quiet if the footprint grew this much since the last (0: no such rule; docs/network.md "Settle after a busy spell"). */
         settleGrowthBytes: nonNegInt().default(1024 * 1024),
         /** Last step of a reclaim: advise the kernel about read-only file pages (node binary): off, cold, pageout, dontneed. */
         filePages: z.enum(['off', 'cold', 'pageout', 'dontneed'], { error: 'one of off, cold, pageout, dontneed' }).default('pageout'),

@@ -46,7 +46,7 @@ export interface ReclaimResult {
   trimmed: boolean
   /** of returnedBytes, what malloc_trim gave back after the collection (RSS after the GC - after the trim) */
   trimmedBytes: number
-  /** `idle`: the growth rule; `settle`: the first quiet spell after a busy one (`settleGrowthBytes`); `manual` */
+  /** `idle`: the growth rule; `settle`: the lower bar after a busy spell (`settleGrowthBytes`); `manual` */
   reason: 'idle' | 'settle' | 'manual'
   /** the optional last step (`release`, memory-filepages.ts): read-only file pages advised */
   fileRelease?: FilePageRelease
@@ -117,16 +117,18 @@ export interface MemoryReclaimOptions {
    */
   tidyTrim?: boolean
   /**
-   * The settle rule: once the node is quiet again after a busy spell (at least `settleBusyChecks`
-   * busy checks since the last reclaim), a reclaim as soon as the footprint is this far above the
-   * last reclaim's, instead of `minGrowthBytes`; 0 = no such rule. Default 1 MiB. Why: the tidy
+   * The settle rule: once the node is quiet again after a busy spell (`settleBusyChecks` busy
+   * checks in a row since the last reclaim), a reclaim as soon as the footprint is this far above
+   * the last reclaim's (and `minIntervalMs` has passed), instead of `minGrowthBytes`; 0 = no such
+   * rule. Default 1 MiB. Busy checks must be in a row: an idle node's periodic jobs make a scattered
+   * busy check now and then, and counting those would turn the 4-MiB rule into 1 MiB. Why: the tidy
    * keeps the old space at its live size, so what a busy spell leaves behind (V8's pooled pages,
    * malloc's free chunks, a grown young generation: nothing a plain collection gives back) stays
    * under the 4-MiB rule for good; at N=100 the tidy's daemons held +0.2-0.3 MB more anonymous
    * memory than without it (docs/scale.md, seventeenth round).
    */
   settleGrowthBytes?: number
-  /** Busy checks since the last reclaim that make a busy spell for the settle rule. Default 3 (15 s of activity at the default check period). */
+  /** Busy checks in a row that make a busy spell for the settle rule. Default 3 (15 s of activity at the default check period). */
   settleBusyChecks?: number
   /**
    * The last step, after the trim: advise the kernel about read-only file pages (memory-filepages.ts).
@@ -204,7 +206,9 @@ class Reclaimer extends TypedEventEmitter<MemoryReclaimEvents> implements Memory
   private readonly tidyInterval: number
   private readonly settleGrowth: number
   private readonly settleBusy: number
-  private busySinceReclaim = 0
+  /** busy checks in a row now, and whether a spell of `settleBusy` of them happened since the last reclaim */
+  private busyRun = 0
+  private spell = false
   private lastCollectAt = -Infinity
   private readonly now: () => number
   private readonly rss: () => number
@@ -256,7 +260,7 @@ class Reclaimer extends TypedEventEmitter<MemoryReclaimEvents> implements Memory
     const c = this.counters
     c.reclaims++
     if (reason === 'settle') c.settleReclaims++
-    this.busySinceReclaim = 0
+    this.spell = false
     c.returnedBytes += Math.max(0, result.returnedBytes)
     c.trimmedBytes += Math.max(0, result.trimmedBytes)
     c.fileReleasedBytes += fileRelease?.droppedBytes ?? 0
@@ -288,10 +292,11 @@ class Reclaimer extends TypedEventEmitter<MemoryReclaimEvents> implements Memory
     const elu = this.utilization()
     if (elu > this.maxElu || this.options.busy?.() === true) {
       this.counters.busyChecks++
-      this.busySinceReclaim++
+      if (++this.busyRun >= this.settleBusy) this.spell = true
       this.quietSince = undefined
       return undefined
     }
+    this.busyRun = 0
     // this check covers the interval before it: the quiet period began one interval ago
     this.quietSince ??= t - this.checkMs
     if (t - this.quietSince < this.quietMs) return undefined
@@ -300,7 +305,7 @@ class Reclaimer extends TypedEventEmitter<MemoryReclaimEvents> implements Memory
     if (t - c.last.at >= this.minInterval) {
       const grown = c.baselineFootprint == null ? Infinity : this.footprint() - c.baselineFootprint
       if (grown >= this.minGrowth) return this.reclaim('idle')
-      if (this.settleGrowth > 0 && this.busySinceReclaim >= this.settleBusy && grown >= this.settleGrowth) return this.reclaim('settle')
+      if (this.settleGrowth > 0 && this.spell && grown >= this.settleGrowth) return this.reclaim('settle')
     }
     if (this.tidyInterval > 0 && t - this.lastCollectAt >= this.tidyInterval) this.runTidy(t)
     return undefined
