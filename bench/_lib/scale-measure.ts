@@ -3,7 +3,7 @@
  * sockets: convergence (connections and routing table), DHT lookups, gossip to all, job bids, a
  * direct request to a far node, and idle CPU/RSS per daemon. Every loop is bounded in count and time.
  */
-import { round } from './stats.js'
+import { median, minMedianMax, round } from './stats.js'
 import { smapsRollup } from './daemons.js'
 import { cpuPercentSliced, cpuTicks, drain, pollUntil, pool, rssMb, sample, tail, type Tail } from './scale-util.js'
 import type { ScaleNode, ScaleWorld } from './scale-world.js'
@@ -382,18 +382,20 @@ export interface Usage {
 /** What the daemons' idle reclaims (src/daemon/memory-reclaim.ts) had done by the end of the idle window. */
 export interface ReclaimSummary {
   daemons: number
-  reclaims: { median: number, max: number }
+  reclaims: Spread
   /** daemons with a reclaim inside the window, and of all reclaims so far those of the settle rule */
   reclaimedInWindow: number
   settleReclaims: number
-  tidies: { median: number, max: number }
-  busyChecks: { median: number, max: number }
+  tidies: Spread
+  busyChecks: Spread
   /** s from the daemon's last reclaim to the window's end (null: no daemon had reclaimed) */
-  lastReclaimAgeS: { median: number, max: number } | null
+  lastReclaimAgeS: Spread | null
   /** MB given back over all reclaims so far (RSS before - after), and of it by malloc_trim, per daemon */
-  returnedMb: { median: number, max: number }
-  trimmedMb: { median: number, max: number }
+  returnedMb: Spread
+  trimmedMb: Spread
 }
+
+type Spread = ReturnType<typeof minMedianMax>
 
 interface MemoryStatus { returnedMb?: number, trimmedMb?: number, reclaims?: number, settleReclaims?: number, tidies?: number, busyChecks?: number, lastAt?: string | null }
 
@@ -408,10 +410,7 @@ async function reclaimSummary (nodes: ScaleNode[], windowMs: number): Promise<Re
     }
   })).filter((m): m is MemoryStatus => m?.reclaims != null)
   if (rows.length === 0) return undefined
-  const mm = (xs: number[]): { median: number, max: number } => {
-    const s = [...xs].sort((a, b) => a - b)
-    return { median: round(s[s.length >> 1] ?? 0, 1), max: round(s[s.length - 1] ?? 0, 1) }
-  }
+  const mm = minMedianMax
   const ages = rows.map(m => m.lastAt != null ? (end - Date.parse(m.lastAt)) / 1000 : Infinity).filter(Number.isFinite)
   return {
     daemons: rows.length,
@@ -458,8 +457,8 @@ export async function idleUsage (nodes: ScaleNode[], windowMs: number, sliceMs =
   const reclaim = await reclaimSummary(nodes, windowMs)
   // null, not NaN (JSON would write NaN as null without a word): no daemon of the half gave the figure
   const med = (xs: Array<number | null | undefined>): number | null => {
-    const v = xs.filter((x): x is number => x != null && Number.isFinite(x)).sort((a, b) => a - b)
-    return v.length === 0 ? null : round(v[v.length >> 1]!, 2)
+    const v = xs.filter((x): x is number => x != null && Number.isFinite(x))
+    return v.length === 0 ? null : round(median(v), 2)
   }
   const half = (odd: number): { daemons: number, cpuPct: number | null, rssMb: number | null, anonMb: number | null, pssMb: number | null } => {
     const idx = nodes.map((n, i) => n.index % 2 === odd ? i : -1).filter(i => i >= 0)
