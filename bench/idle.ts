@@ -23,7 +23,9 @@
  * and against an injected leak (bench/_lib/leak-preload.mjs) from `--samples-out` files.
  * RSS and anon are sampled every `--sample` (5) s from /proc, heap in use every
  * `--heap-sample` (10) s from the daemon's /metrics (`nodejs_heap_size_used_bytes`; the scrape
- * costs the daemon a little CPU, inside the CPU figure).
+ * costs the daemon a little CPU, inside the CPU figure), with V8's whole committed heap and its code
+ * spaces (code, trusted): `v8_committed_growth_mb_per_h` and `code_growth_mb_per_h` split the
+ * anonymous growth into V8's and the rest (malloc, V8's page pool, stacks).
  * Warm-up (`warmup` in the JSON says it in words): the first `--warmup` seconds after every node is
  * connected and the profile set up. The daemon's idle reclaim (src/daemon/memory-reclaim.ts) runs
  * its first collection + malloc_trim once a node has been quiet 15 s, early in the warm-up, then
@@ -320,6 +322,10 @@ interface NodeResult {
   pss_end_mb: number
   rss_anon_growth_mb_per_h: number
   heap_growth_mb_per_h: number
+  /** V8's whole committed heap (all spaces): its growth, and of it the code spaces' (code, trusted); anon growth minus this is malloc's and the rest's */
+  v8_committed_growth_mb_per_h: number
+  code_growth_mb_per_h: number
+  v8_committed_end_mb: number
   open_streams: number
   /** V8 heap in use at the end (the rest of RSS is free heap V8 keeps, code, buffers, native). */
   heap_used_mb: number
@@ -359,7 +365,20 @@ const WARMUP_NOTE = `the first ${WARMUP_S} s after every node is connected (and 
 const SAMPLES_OUT = strArg('samples-out')
 
 const HEAP_SAMPLE_S = numArg('heap-sample', 10)
-interface HeapSample { at: number, heapMb: number, newMb?: number, oldMb?: number }
+interface HeapSample { at: number, heapMb: number, newMb?: number, oldMb?: number, v8Mb?: number, codeMb?: number }
+/**
+ * One heap sample from a /metrics text: in use, and committed per space. `v8Mb` is V8's whole
+ * committed heap (so anon - v8Mb is malloc, stacks and the rest); `codeMb` the spaces that grow with
+ * code (machine code, and the trusted space's bytecode and metadata).
+ */
+const heapSample = (t: string): HeapSample => ({
+  at: Date.now(),
+  heapMb: heapUsedMb(t),
+  newMb: spaceMb(t, 'new'),
+  oldMb: spaceMb(t, 'old'),
+  v8Mb: metricSum(t, 'nodejs_heap_size_total_bytes') / 1024 / 1024,
+  codeMb: spaceMb(t, 'code') + spaceMb(t, 'code_large_object') + spaceMb(t, 'trusted') + spaceMb(t, 'trusted_large_object')
+})
 /** Committed size of one V8 heap space (new, old, code...), MB. */
 const spaceMb = (text: string, space: string): number => metricSum(text, 'nodejs_heap_space_size_total_bytes', l => l.includes(`space="${space}"`)) / 1024 / 1024
 const heapUsedMb = (text: string): number => metricSum(text, 'nodejs_heap_size_used_bytes') / 1024 / 1024
@@ -406,7 +425,7 @@ async function sampleUntil (nodes: BenchDaemon[], until: number, proc: ProcSampl
       await Promise.all(nodes.map(async (d, i) => {
         // a missed scrape is a missing point, not a failure of the run
         const t = await metricsOf(d).catch(() => undefined)
-        if (t != null) heap[i]!.push({ at: Date.now(), heapMb: heapUsedMb(t), newMb: spaceMb(t, 'new'), oldMb: spaceMb(t, 'old') })
+        if (t != null) heap[i]!.push(heapSample(t))
       }))
     }
   }
@@ -425,7 +444,7 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
     await sampleUntil(nodes, Date.now() + WARMUP_S * 1000, warm, warmHeap)
     const m0 = await Promise.all(nodes.map(async d => await metricsOf(d)))
     const samples: ProcSample[][] = nodes.map(d => [d.sample()])
-    const heap: HeapSample[][] = m0.map(t => [{ at: Date.now(), heapMb: heapUsedMb(t) }])
+    const heap: HeapSample[][] = m0.map(t => [heapSample(t)])
     log(`${profile}: measuring ${DURATION_S} s`)
     await sampleUntil(nodes, Date.now() + DURATION_S * 1000, samples, heap)
     const m1 = await Promise.all(nodes.map(async d => await metricsOf(d)))
@@ -454,6 +473,9 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
         pss_end_mb: round(last.pssMb),
         rss_anon_growth_mb_per_h: round(growthPerHour(s, x => x.anonMb).slope, 1),
         heap_growth_mb_per_h: round(growthPerHour(heap[i]!, x => x.heapMb).slope, 1),
+        v8_committed_growth_mb_per_h: round(growthPerHour(heap[i]!, x => x.v8Mb ?? NaN).slope, 1),
+        code_growth_mb_per_h: round(growthPerHour(heap[i]!, x => x.codeMb ?? NaN).slope, 1),
+        v8_committed_end_mb: round(heap[i]!.at(-1)?.v8Mb ?? NaN),
         open_streams: metricSum(m1[i]!, 'libp2p_protocol_streams_total'),
         heap_used_mb: round(metricSum(m1[i]!, 'nodejs_heap_size_used_bytes') / 1024 / 1024),
         dht_rpcs_per_s: round((dhtRpcs(m1[i]!) - dhtRpcs(m0[i]!)) / secs, 3),
@@ -470,8 +492,8 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
     for (const r of results) log(`${profile} ${r.name}: ${JSON.stringify(r)}`)
     if (SAMPLES_OUT != null) {
       const t0 = warm[0]![0]!.at
-      const trace = nodes.map((d, i) => ({ name: d.name, reclaims: results[i]!.reclaims, samples: [...warm[i]!, ...samples[i]!].map(x => [round((x.at - t0) / 1000, 1), round(x.rssMb, 1), round(x.anonMb, 1), round(x.fileMb, 1)]), heap: [...warmHeap[i]!, ...heap[i]!].map(x => [round((x.at - t0) / 1000, 1), round(x.heapMb, 1), round(x.newMb ?? NaN, 1), round(x.oldMb ?? NaN, 1)]) }))
-      appendFileSync(SAMPLES_OUT, JSON.stringify({ profile, warmup_s: WARMUP_S, columns: ['s since connected', 'rss MB', 'anon MB', 'file MB'], heap_columns: ['s', 'heap used MB', 'new space committed MB', 'old space committed MB'], nodes: trace }) + '\n')
+      const trace = nodes.map((d, i) => ({ name: d.name, reclaims: results[i]!.reclaims, samples: [...warm[i]!, ...samples[i]!].map(x => [round((x.at - t0) / 1000, 1), round(x.rssMb, 1), round(x.anonMb, 1), round(x.fileMb, 1)]), heap: [...warmHeap[i]!, ...heap[i]!].map(x => [round((x.at - t0) / 1000, 1), round(x.heapMb, 1), round(x.newMb ?? NaN, 1), round(x.oldMb ?? NaN, 1), round(x.v8Mb ?? NaN, 2), round(x.codeMb ?? NaN, 2)]) }))
+      appendFileSync(SAMPLES_OUT, JSON.stringify({ profile, warmup_s: WARMUP_S, columns: ['s since connected', 'rss MB', 'anon MB', 'file MB'], heap_columns: ['s', 'heap used MB', 'new space committed MB', 'old space committed MB', 'V8 committed MB', 'code + trusted committed MB'], nodes: trace }) + '\n')
     }
     const lost = results.filter(r => r.peers < 1)
     if (lost.length > 0) throw new Error(`${profile}: ${lost.map(r => r.name).join(', ')} lost every connection during the run`)
@@ -504,6 +526,8 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
       file_mb_median: round(median(results.map(r => r.rss_file_end_mb))),
       rss_anon_growth_mb_per_h_max: max('rss_anon_growth_mb_per_h'),
       heap_growth_mb_per_h_max: max('heap_growth_mb_per_h'),
+      v8_committed_growth_mb_per_h_max: max('v8_committed_growth_mb_per_h'),
+      code_growth_mb_per_h_max: max('code_growth_mb_per_h'),
       dht_rpcs_per_s_max: max('dht_rpcs_per_s'),
       bytes_per_s_max: max('bytes_per_s'),
       open_streams_max: max('open_streams'),

@@ -14,6 +14,8 @@
  * --lookups 50  --gossip 40  --jobs 3  --requests 40  --idle-s 180 (the idle window: long enough to hold the daemons' periodic jobs; its busiest 30-s slice is reported too)  --out docs/scale
  * --ab-env "KEY=value ..." (the odd daemons get these variables, e.g. DMSNET_* config; idle CPU, RSS, anon per half in `ab`; a value may
  * hold spaces but not " NAME=", which starts the next variable; DMSNET_NODE_FLAGS here replaces --profile-nodes' profiler flags on odd nodes)
+ * `memory_reclaim` in the JSON: every daemon's `modules.memory` at the idle window's end (reclaims, tidies, RSS since the last
+ * reclaim) and where its anonymous memory is (`heapMb`: V8's spaces, ArrayBuffers, malloc's live and free bytes, the rest)
  * --lean (AutoNAT, DCUtR and relay client off; default: as a fresh `dmsnet up`)
  * --low-water L --high-water H (the daemons' connection trim marks; default: the daemon's own, 32/64):
  * low marks make a small network behave like a large one, where most nodes are not connected to each other

@@ -376,10 +376,13 @@ export interface Usage {
   /** the idle memory reclaim (`modules.memory` of `node.status`) at the window's end, over the daemons that answered */
   reclaim?: ReclaimSummary
   /** with `--ab-env`: medians per half (even daemons: a, odd: b, which got the variables) */
-  ab?: Record<'a' | 'b', { daemons: number, cpuPct: number | null, rssMb: number | null, anonMb: number | null, pssMb: number | null }>
+  ab?: Record<'a' | 'b', AbHalf>
 }
 
 /** What the daemons' idle reclaims (src/daemon/memory-reclaim.ts) had done by the end of the idle window. */
+/** One half of a same-run A/B (`--ab-env`): medians over its daemons; `heapMb`: V8's committed heap; `mallocFreeMb`: free chunks malloc keeps */
+export interface AbHalf { daemons: number, cpuPct: number | null, rssMb: number | null, anonMb: number | null, pssMb: number | null, heapMb: number | null, mallocFreeMb: number | null }
+
 export interface ReclaimSummary {
   daemons: number
   reclaims: Spread
@@ -393,26 +396,42 @@ export interface ReclaimSummary {
   /** MB given back over all reclaims so far (RSS before - after), and of it by malloc_trim, per daemon */
   returnedMb: Spread
   trimmedMb: Spread
+  /** RSS at the window's end minus right after the daemon's last reclaim, MB (null: no daemon had reclaimed) */
+  sinceLastReclaimMb: Spread | null
+  /**
+   * V8's committed MB per heap space and in all (`total`), what objects fill (`used`), and the
+   * anonymous RSS outside it (`outside`: malloc, stacks), of which ArrayBuffers' backing stores
+   * (`arrayBuffers`) and V8's own malloc (`v8Malloced`); malloc's own count: live (`mallocInUse`)
+   * and the free chunks it keeps (`mallocFree`)
+   */
+  heapMb: Record<string, Spread>
 }
 
 type Spread = ReturnType<typeof minMedianMax>
 
-interface MemoryStatus { returnedMb?: number, trimmedMb?: number, reclaims?: number, settleReclaims?: number, tidies?: number, busyChecks?: number, lastAt?: string | null }
+interface MemoryStatus { heapMb?: Record<string, number>, lastRssMb?: number | null, returnedMb?: number, trimmedMb?: number, reclaims?: number, settleReclaims?: number, tidies?: number, busyChecks?: number, lastAt?: string | null }
 
-async function reclaimSummary (nodes: ScaleNode[], windowMs: number): Promise<ReclaimSummary | undefined> {
+async function reclaimSummary (nodes: ScaleNode[], windowMs: number, anonMb: Array<number | undefined>, rssMb: Array<number | undefined>): Promise<{ summary?: ReclaimSummary, heapMb: Array<Record<string, number> | undefined> }> {
   const end = Date.now()
-  const rows = (await pool(nodes, 16, async n => {
+  const all = await pool(nodes, 16, async n => {
     try {
       const st = await n.client.call('node.status', {}, { signal: AbortSignal.timeout(10_000) })
       return (st.modules as Record<string, MemoryStatus | undefined>).memory
     } catch {
       return undefined
     }
-  })).filter((m): m is MemoryStatus => m?.reclaims != null)
-  if (rows.length === 0) return undefined
+  })
+  const heapMb = all.map(m => m?.heapMb)
+  const heapTotalMb = heapMb.map(h => h?.total)
+  const rows = all.filter((m): m is MemoryStatus => m?.reclaims != null)
+  if (rows.length === 0) return { heapMb }
+  // RSS now against right after the daemon's last reclaim: what came back since (the working set, or growth)
+  const regrowth = all.map((m, i) => m?.lastRssMb != null && rssMb[i] != null ? rssMb[i] - m.lastRssMb : undefined).filter((x): x is number => x != null)
+  const outside = heapTotalMb.map((h, i) => h != null && anonMb[i] != null ? anonMb[i] - h : undefined)
+    .filter((x): x is number => x != null)
   const mm = minMedianMax
   const ages = rows.map(m => m.lastAt != null ? (end - Date.parse(m.lastAt)) / 1000 : Infinity).filter(Number.isFinite)
-  return {
+  const summary = {
     daemons: rows.length,
     reclaims: mm(rows.map(m => m.reclaims ?? 0)),
     reclaimedInWindow: ages.filter(a => a * 1000 <= windowMs).length,
@@ -421,8 +440,17 @@ async function reclaimSummary (nodes: ScaleNode[], windowMs: number): Promise<Re
     busyChecks: mm(rows.map(m => m.busyChecks ?? 0)),
     lastReclaimAgeS: ages.length > 0 ? mm(ages) : null,
     returnedMb: mm(rows.map(m => m.returnedMb ?? 0)),
-    trimmedMb: mm(rows.map(m => m.trimmedMb ?? 0))
+    trimmedMb: mm(rows.map(m => m.trimmedMb ?? 0)),
+    sinceLastReclaimMb: regrowth.length > 0 ? mm(regrowth) : null,
+    heapMb: { ...heapSpaces(rows), ...(outside.length > 0 ? { outside: mm(outside) } : {}) }
   }
+  return { summary, heapMb }
+}
+
+/** Per V8 heap space (and `total`), the min/median/max over the daemons of its committed MB. */
+function heapSpaces (rows: MemoryStatus[]): Record<string, Spread> {
+  const names = new Set(rows.flatMap(m => Object.keys(m.heapMb ?? {})))
+  return Object.fromEntries([...names].sort().map(k => [k, minMedianMax(rows.map(m => m.heapMb?.[k] ?? 0))]))
 }
 
 /**
@@ -454,15 +482,15 @@ export async function idleUsage (nodes: ScaleNode[], windowMs: number, sliceMs =
     const nodeSlices = slices[nodes.indexOf(n)] ?? []
     return { node: n.index, cpuPct: round(cpu, 2), conns, slicesPct: nodeSlices.map(x => x == null ? null : round(x, 2)) }
   }))
-  const reclaim = await reclaimSummary(nodes, windowMs)
+  const { summary: reclaim, heapMb } = await reclaimSummary(nodes, windowMs, smaps.map(m => m.Anonymous), rssPerNode)
   // null, not NaN (JSON would write NaN as null without a word): no daemon of the half gave the figure
   const med = (xs: Array<number | null | undefined>): number | null => {
     const v = xs.filter((x): x is number => x != null && Number.isFinite(x))
     return v.length === 0 ? null : round(median(v), 2)
   }
-  const half = (odd: number): { daemons: number, cpuPct: number | null, rssMb: number | null, anonMb: number | null, pssMb: number | null } => {
+  const half = (odd: number): AbHalf => {
     const idx = nodes.map((n, i) => n.index % 2 === odd ? i : -1).filter(i => i >= 0)
-    return { daemons: idx.length, cpuPct: med(idx.map(i => perNode[i])), rssMb: med(idx.map(i => rssPerNode[i])), anonMb: med(idx.map(i => smaps[i]?.Anonymous)), pssMb: med(idx.map(i => smaps[i]?.Pss)) }
+    return { daemons: idx.length, cpuPct: med(idx.map(i => perNode[i])), rssMb: med(idx.map(i => rssPerNode[i])), anonMb: med(idx.map(i => smaps[i]?.Anonymous)), pssMb: med(idx.map(i => smaps[i]?.Pss)), heapMb: med(idx.map(i => heapMb[i]?.total)), mallocFreeMb: med(idx.map(i => heapMb[i]?.mallocFree)) }
   }
   const ab = halves ? { a: half(0), b: half(1) } : undefined
   return { cpuPct: sum(cpu), rssMb: sum(rss), pssMb: sum(pss), anonMb: sum(anon), top, topRss, sliceMaxPct: round(sliceMaxPct, 2), sliceS: Math.min(sliceMs, windowMs) / 1000, ...(reclaim != null ? { reclaim } : {}), ...(ab != null ? { ab } : {}) }

@@ -17,6 +17,11 @@
  * here; clean file pages stay in the page cache and come back as minor faults). Returns 0 or the
  * errno (EINVAL for an unknown advice, a misaligned range or a kernel without it). Addresses come
  * in as doubles: user-space addresses on x86-64/arm64 are below 2^48, exact in a double.
+ *
+ * mallocInfo(): glibc's mallinfo2() over every arena, as { inUse, free, mmapped, topFree } bytes:
+ * what of the process's anonymous memory outside V8's heap is malloc's, and how much of that is
+ * free chunks malloc keeps (fragmentation malloc_trim may give back) rather than live allocations.
+ * undefined on a libc without mallinfo2 (glibc < 2.33, musl, macOS).
  */
 #include <node_api.h>
 #include <stdbool.h>
@@ -48,6 +53,27 @@ static napi_value mem_supported(napi_env env, napi_callback_info info) {
 #endif
   napi_value out;
   if (napi_get_boolean(env, ok, &out) != napi_ok) return NULL;
+  return out;
+}
+
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+#define HAVE_MALLINFO2 1
+#endif
+
+static napi_value mem_malloc_info(napi_env env, napi_callback_info info) {
+  napi_value out;
+#if defined(HAVE_MALLINFO2)
+  struct mallinfo2 mi = mallinfo2();
+  const char *names[] = { "inUse", "free", "mmapped", "topFree" };
+  double values[] = { (double)mi.uordblks, (double)mi.fordblks, (double)mi.hblkhd, (double)mi.keepcost };
+  if (napi_create_object(env, &out) != napi_ok) return NULL;
+  for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+    napi_value v;
+    if (napi_create_double(env, values[i], &v) != napi_ok || napi_set_named_property(env, out, names[i], v) != napi_ok) return NULL;
+  }
+#else
+  if (napi_get_undefined(env, &out) != napi_ok) return NULL;
+#endif
   return out;
 }
 
@@ -98,6 +124,7 @@ napi_status mem_register(napi_env env, napi_value exports) {
     { "mallocTrim", NULL, mem_malloc_trim, NULL, NULL, NULL, napi_default_method, NULL },
     { "mallocTrimSupported", NULL, mem_supported, NULL, NULL, NULL, napi_default_method, NULL },
     { "adviseRange", NULL, mem_advise_range, NULL, NULL, NULL, napi_default_method, NULL },
+    { "mallocInfo", NULL, mem_malloc_info, NULL, NULL, NULL, napi_default_method, NULL },
   };
   return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

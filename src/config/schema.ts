@@ -48,7 +48,6 @@ function isPeerId (s: string): boolean {
   }
 }
 
-
 /** Parses `a.b.c.d/n`; returns undefined when malformed. */
 export function parseIPv4Cidr (s: string): { network: number, prefix: number } | undefined {
   const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(s)
@@ -397,6 +396,8 @@ export function rawConfigSchema () {
         tidyIntervalMs: nonNegInt().default(60_000),
         /** The tidy also runs malloc_trim(0): lower RSS on average, but a sawtooth every tidy (docs/network.md "Settle after a busy spell"). */
         tidyTrim: bool().default(false),
+        /** The tidy is a memory-reducing collection (no trim, file pages or flush): V8's pooled pages go back (-1.3 MB at N=100), but a sawtooth (docs/network.md "A tidy that gives V8's pages back"). */
+        tidyReduce: bool().default(false),
         /** After a busy spell (3 busy checks in a row), a reclaim once quiet if the footprint grew this much since the last (0: no such rule; docs/network.md "Settle after a busy spell"). */
         settleGrowthBytes: nonNegInt().default(1024 * 1024),
         /** Last step of a reclaim: advise the kernel about read-only file pages (node binary): off, cold, pageout, dontneed. */
@@ -434,10 +435,7 @@ function finish (raw: RawConfig): RawConfig & { network: { mdns: { enabled: bool
   }
 }
 
-/**
- * Every default, straight from the schema: the one source features read their defaults from
- * (paths that follow `dataDir` stay empty here; `loadConfig` resolves them).
- */
+/** Every default, straight from the schema: the one source features read them from (`dataDir` paths stay empty; `loadConfig` resolves them). */
 export const configDefaults: Readonly<RawConfig> = Object.freeze(rawConfigSchema().parse({}))
 
 /** Builds the schema of the whole node configuration: parse with `configSchema().parse` or, better, `loadConfig`. */

@@ -12,8 +12,8 @@ import { Counter } from 'prom-client'
 import type { Vpn } from '../vpn/vpn.js'
 import type { ModuleFactory, NodeComponents, NodeModule } from './module.js'
 import { readFileSync } from 'node:fs'
-import { getHeapCodeStatistics } from 'node:v8'
-import { adviseRange, fullCollector, majorCollector, mallocTrim } from './memory-native.js'
+import { getHeapCodeStatistics, getHeapSpaceStatistics, getHeapStatistics } from 'node:v8'
+import { adviseRange, fullCollector, majorCollector, mallocInfo, mallocTrim } from './memory-native.js'
 import { bufferSlabBytes, NODE_DEFAULT_POOL_BYTES, setBufferPool } from './memory-buffer-pool.js'
 import { filePageReleaser } from './memory-filepages.js'
 import { createMemoryReclaimer, type MemoryReclaimer } from './memory-reclaim.js'
@@ -57,7 +57,7 @@ export const memoryModule: ModuleFactory = (components) => {
       jit,
       start: async () => { jit.start() },
       stop: async () => { jit.stop() },
-      status: () => ({ reclaims: 0, bufferSlabBytes: bufferSlabBytes(), ...jit.status() })
+      status: () => ({ reclaims: 0, bufferSlabBytes: bufferSlabBytes(), heapMb: heapSpacesMb(), ...jit.status() })
     } satisfies MemoryModule
   }
   const log = components.logger('memory')
@@ -94,7 +94,7 @@ export const memoryModule: ModuleFactory = (components) => {
     minIntervalMs: settings.minIntervalMs,
     settleGrowthBytes: settings.settleGrowthBytes,
     collect,
-    ...(settings.tidyIntervalMs > 0 ? { tidy: majorCollector(), tidyIntervalMs: settings.tidyIntervalMs, tidyTrim: settings.tidyTrim } : {}),
+    ...(settings.tidyIntervalMs > 0 ? { tidy: settings.tidyReduce ? plainCollect : majorCollector(), tidyIntervalMs: settings.tidyIntervalMs, tidyTrim: settings.tidyTrim } : {}),
     ...(trim != null ? { trim } : {}),
     ...(release != null ? { release } : {}),
     busy: vpnBusy(components)
@@ -138,11 +138,44 @@ export const memoryModule: ModuleFactory = (components) => {
         lastRssMb: s.last != null ? mb(s.last.rssAfter) : null,
         mallocTrim: trim != null,
         bufferSlabBytes: bufferSlabBytes(),
+        heapMb: heapSpacesMb(),
         ...jit.status()
       }
     }
   }
   return mod
+}
+
+/**
+ * V8's committed memory per heap space, MB (`new`, `old`, `code`, `trusted`, `large_object`...,
+ * spaces at 0 left out), their `total`, and what objects fill of it (`used`: live or not yet
+ * collected). `total` is the part of the anonymous RSS that is V8's heap, so the rest (malloc,
+ * thread stacks) can be told apart from outside (bench scale's `memory_reclaim.heapMb`); of that
+ * rest, `arrayBuffers` (their backing stores, malloc'd) and `v8Malloced` (V8's own) are named, and
+ * malloc's own count over every arena: `mallocInUse` (live, mmapped blocks included) and
+ * `mallocFree` (free chunks it keeps; resident or not, malloc cannot tell).
+ */
+export function heapSpacesMb (): Record<string, number> {
+  const out: Record<string, number> = {}
+  let total = 0
+  let used = 0
+  for (const s of getHeapSpaceStatistics()) {
+    total += s.physical_space_size
+    used += s.space_used_size
+    if (s.physical_space_size > 0) out[s.space_name.replace(/_space$/, '')] = mb(s.physical_space_size)
+  }
+  out.total = mb(total)
+  out.used = mb(used)
+  // outside the heap but V8's: ArrayBuffer backing stores (malloc'd), and V8's own malloc (compiler zones, GC tables)
+  out.arrayBuffers = mb(process.memoryUsage().arrayBuffers)
+  out.v8Malloced = mb(getHeapStatistics().malloced_memory)
+  // malloc's own view, every arena: live allocations (V8's malloc and the ArrayBuffers above among them) and free chunks it keeps
+  const m = mallocInfo()
+  if (m != null) {
+    out.mallocInUse = mb(m.inUse + m.mmapped)
+    out.mallocFree = mb(m.free)
+  }
+  return out
 }
 
 /** V8's bytecode arrays and their metadata (constant pools, position tables, feedback metadata), bytes. */

@@ -49,9 +49,21 @@ function gcFunction (): GcFunction {
   }
 }
 
+/** Runs `fn` with a V8 boolean flag on, then off again (V8 reads such GC flags when a collection starts). */
+function withV8Flag (flag: string, fn: () => void): void {
+  setFlagsFromString(`--${flag}`)
+  try {
+    fn()
+  } finally {
+    setFlagsFromString(`--no-${flag}`)
+  }
+}
+
 /**
  * A function that runs one plain major collection (mark-compact, freed pages kept pooled), for the
- * reclaim's tidy: ~5-15 ms on an idle daemon's heap, and nothing V8 will want back at once.
+ * reclaim's tidy: ~5-15 ms on an idle daemon's heap, and nothing V8 will want back at once. Not
+ * compacting more (`--compact-on-every-full-gc` around it, tried in a test script, stop 32): evacuated pages go to
+ * V8's pool, which stays resident until a memory-reducing collection; RSS did not fall.
  */
 export function majorCollector (): () => void {
   const run = gcFunction()
@@ -62,20 +74,26 @@ export function majorCollector (): () => void {
 export function fullCollector (options: FullCollectorOptions = {}): () => void {
   const run = gcFunction()
   if (options.flushCode !== true) return () => { run({ type: 'major', execution: 'sync', flavor: 'last-resort' }) }
-  return () => {
-    setFlagsFromString('--stress-flush-code')
-    try {
-      run({ type: 'major', execution: 'sync', flavor: 'last-resort' })
-    } finally {
-      setFlagsFromString('--no-stress-flush-code')
-    }
-  }
+  return () => { withV8Flag('stress-flush-code', () => { run({ type: 'major', execution: 'sync', flavor: 'last-resort' }) }) }
 }
 
 interface MemAddon {
   mallocTrim?: () => boolean
   mallocTrimSupported?: () => boolean
   adviseRange?: (start: number, length: number, advice: string) => number
+  mallocInfo?: () => MallocInfo | undefined
+}
+
+/** glibc's mallinfo2() over every arena, bytes (native/mem/mem.c). */
+export interface MallocInfo {
+  /** live allocations */
+  inUse: number
+  /** free chunks malloc keeps resident or not (what malloc_trim may give back) */
+  free: number
+  /** blocks malloc gave their own mmap (large allocations) */
+  mmapped: number
+  /** of `free`, the top chunk of the main heap (what a plain free() trims) */
+  topFree: number
 }
 
 /** The dmsnet addon, or undefined when it does not load (each function then falls back). */
@@ -101,4 +119,10 @@ export function adviseRange (): ((start: number, length: number, advice: 'cold' 
   if (process.platform !== 'linux') return undefined
   const advise = memAddon()?.adviseRange
   return typeof advise === 'function' ? (start, length, advice) => advise(start, length, advice) : undefined
+}
+
+/** glibc's malloc statistics now, or undefined where they are not available. */
+export function mallocInfo (): MallocInfo | undefined {
+  const info = memAddon()?.mallocInfo
+  return typeof info === 'function' ? info() : undefined
 }

@@ -178,6 +178,12 @@ describe('config errors', () => {
     const e = configError(() => loadConfig({ env: { DMSNET_MEMORY_RECLAIM_TIDY_TRIM: 'sometimes' } }))
     assert.deepEqual(e.issues.map(i => i.key), ['memory.reclaim.tidyTrim'])
   })
+  it('memory.reclaim.tidyReduce: off by default, true accepted, a non-boolean refused naming the key', () => {
+    assert.equal(loadConfig({ env: {} }).memory.reclaim.tidyReduce, false)
+    assert.equal(loadConfig({ env: { DMSNET_MEMORY_RECLAIM_TIDY_REDUCE: 'true' } }).memory.reclaim.tidyReduce, true)
+    const e = configError(() => loadConfig({ env: { DMSNET_MEMORY_RECLAIM_TIDY_REDUCE: 'sometimes' } }))
+    assert.deepEqual(e.issues.map(i => i.key), ['memory.reclaim.tidyReduce'])
+  })
 
   it('vpn.acceptInvitesFrom takes peer ids or *, and names a bad entry', () => {
     const id = '12D3KooWAa34VXqiR2kZBrPQpk6wNejAZEQqBWnxWztafHEvnBpB'

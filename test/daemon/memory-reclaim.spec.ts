@@ -254,12 +254,12 @@ test('the real loop meter: no reclaim while the loop spins, one once it is quiet
   await waitFor(async () => { await pause(100); r.check(); return collects === 1 }, 10_000, 'a reclaim once the loop is quiet')
 })
 
-test('dmsnet up runs the reclaim (status, /metrics), with filePages=dontneed its file pages too, tidies between reclaims; memory.reclaim.enabled=false turns it off', async (t) => {
+test('dmsnet up runs the reclaim (status, /metrics), with filePages=dontneed its file pages too, tidies between reclaims (plain, or memory-reducing with tidyReduce); memory.reclaim.enabled=false turns it off', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'dmsnet-reclaim-'))
   t.after(async () => { await rm(dir, { recursive: true, force: true }) })
   const base = { DMSNET_UI_ENABLED: 'false', DMSNET_MEMORY_RECLAIM_QUIET_MS: '1000', DMSNET_MEMORY_RECLAIM_MIN_INTERVAL_MS: '1000' }
   const args = (d: string): string[] => ['--data-dir', d, '--listen', '/ip4/127.0.0.1/tcp/0', '--metrics-port', '0']
-  const status = async (d: string): Promise<{ modules: Record<string, { reclaims?: number, tidies?: number, mallocTrim?: boolean, filePages?: string, fileReleasedMb?: number, flushCodeIntervalMs?: number, codeFlushes?: number, codeFlushedMb?: number } | undefined> }> => {
+  const status = async (d: string): Promise<{ modules: Record<string, { reclaims?: number, tidies?: number, mallocTrim?: boolean, filePages?: string, fileReleasedMb?: number, flushCodeIntervalMs?: number, codeFlushes?: number, codeFlushedMb?: number, heapMb?: Record<string, number> } | undefined> }> => {
     const r = await runCli(['--data-dir', d, 'status', '--json'])
     assert.equal(r.code, 0, r.stderr)
     return JSON.parse(r.stdout)
@@ -278,6 +278,14 @@ test('dmsnet up runs the reclaim (status, /metrics), with filePages=dontneed its
     // (the default: the first reclaim flushes, the next ones within 5 minutes do not)
     assert.equal(s.codeFlushes, 1)
     assert.ok((s.codeFlushedMb ?? 0) > 0.2, `bytecode flushed: ${s.codeFlushedMb} MB`)
+    // V8's committed heap per space: the old space and the total, which holds every space and what objects fill
+    const h = s.heapMb ?? {}
+    assert.ok((h.old ?? 0) > 1 && (h.total ?? 0) > (h.old ?? 0), `heap spaces: ${JSON.stringify(h)}`)
+    const spaces = Object.entries(h).filter(([k]) => !['total', 'used', 'arrayBuffers', 'v8Malloced', 'mallocInUse', 'mallocFree'].includes(k)).reduce((a, [, v]) => a + v, 0)
+    assert.ok(Math.abs(spaces - h.total!) < 0.5 && h.used! > 1 && h.used! <= h.total! + 0.1, `heap spaces add up: ${JSON.stringify(h)}`)
+    assert.ok(h.arrayBuffers! >= 0 && h.v8Malloced! > 0, `ArrayBuffers and V8's malloc: ${JSON.stringify(h)}`)
+    // glibc (this machine, CI): malloc's live bytes hold at least the ArrayBuffers' backing stores
+    assert.ok(h.mallocInUse! >= h.arrayBuffers! && h.mallocFree! >= 0, `malloc: ${JSON.stringify(h)}`)
     const url = /^metrics:\s+(\S+)/m.exec(on.stdout())![1]!
     const text = await (await fetch(url)).text()
     assert.match(text, /^dmsnet_memory_reclaims_total [1-9]/m)
@@ -286,15 +294,31 @@ test('dmsnet up runs the reclaim (status, /metrics), with filePages=dontneed its
   } finally {
     assert.equal(await on.stop(), 0)
   }
-  // between reclaims (growth below a 1-GiB rule), a quiet daemon tidies: plain major collections
-  const tidy = await startDaemon(args(join(dir, 'tidy')), { env: { ...base, DMSNET_MEMORY_RECLAIM_MIN_GROWTH_BYTES: String(1024 ** 3), DMSNET_MEMORY_RECLAIM_TIDY_INTERVAL_MS: '1000' } })
-  try {
-    await waitFor(async () => ((await status(join(dir, 'tidy'))).modules.memory?.tidies ?? 0) >= 2, 60_000, 'two tidies')
-    assert.equal((await status(join(dir, 'tidy'))).modules.memory?.reclaims, 1, 'one reclaim: the growth rule holds the next one back')
-    const url = /^metrics:\s+(\S+)/m.exec(tidy.stdout())![1]!
-    assert.match(await (await fetch(url)).text(), /^dmsnet_memory_tidies_total [1-9]/m)
-  } finally {
-    assert.equal(await tidy.stop(), 0)
+  // between reclaims (growth below a 1-GiB rule), a quiet daemon tidies: plain major collections,
+  // or with tidyReduce memory-reducing ones. --trace-gc says "testing" of the collections the daemon
+  // asks for (its reclaims and tidies, through V8's gc extension) and "(reduce)" of memory-reducing
+  // ones; a reclaim runs two or more of those
+  const asked = (out: string): string[] => out.split('\n').filter(l => l.includes('Mark-Compact') && l.includes('testing'))
+  const reduceGcs = (out: string): number => asked(out).filter(l => l.includes('Mark-Compact (reduce)')).length
+  const plainGcs = (out: string): number => asked(out).filter(l => /Mark-Compact \d/.test(l)).length
+  const traceGc = { DMSNET_NODE_FLAGS: '--v8-pool-size=1 --initial-old-space-size=64 --no-incremental-marking-task --trace-gc' }
+  for (const reduce of [false, true]) {
+    const d = join(dir, reduce ? 'tidy-reduce' : 'tidy')
+    const tidy = await startDaemon(args(d), { env: { ...base, ...traceGc, DMSNET_MEMORY_RECLAIM_MIN_GROWTH_BYTES: String(1024 ** 3), DMSNET_MEMORY_RECLAIM_TIDY_INTERVAL_MS: '1000', DMSNET_MEMORY_RECLAIM_TIDY_REDUCE: String(reduce) } })
+    try {
+      await waitFor(async () => ((await status(d)).modules.memory?.tidies ?? 0) >= 3, 60_000, 'three tidies')
+      const out = tidy.stdout() // before the status: every collection it shows is counted there
+      const m = (await status(d)).modules.memory!
+      assert.equal(m.reclaims, 1, 'one reclaim: the growth rule holds the next one back')
+      const url = /^metrics:\s+(\S+)/m.exec(tidy.stdout())![1]!
+      assert.match(await (await fetch(url)).text(), /^dmsnet_memory_tidies_total [1-9]/m)
+      const [r, p] = [reduceGcs(out), plainGcs(out)]
+      const why = `${r} reducing and ${p} plain collections asked for, ${m.tidies} tidies, 1 reclaim`
+      if (reduce) assert.ok(p === 0 && r >= 2 * (1 + 3), `tidyReduce: every tidy memory-reducing: ${why}`)
+      else assert.ok(p >= 3 && p <= m.tidies! && r >= 2, `plain tidies: ${why}`)
+    } finally {
+      assert.equal(await tidy.stop(), 0)
+    }
   }
   const off = await startDaemon(args(join(dir, 'off')), { env: { ...base, DMSNET_MEMORY_RECLAIM_ENABLED: 'false' } })
   try {
