@@ -23,9 +23,9 @@
  * and against an injected leak (bench/_lib/leak-preload.mjs) from `--samples-out` files.
  * RSS and anon are sampled every `--sample` (5) s from /proc, heap in use every
  * `--heap-sample` (10) s from the daemon's /metrics (`nodejs_heap_size_used_bytes`; the scrape
- * costs the daemon a little CPU, inside the CPU figure), with V8's whole committed heap and its code
- * spaces (code, trusted): `v8_committed_growth_mb_per_h` and `code_growth_mb_per_h` split the
- * anonymous growth into V8's and the rest (malloc, V8's page pool, stacks).
+ * costs the daemon a little CPU, inside the CPU figure), with V8's committed heap outside the young
+ * generation and its code spaces (code, trusted): `v8_committed_growth_mb_per_h` and
+ * `code_growth_mb_per_h` say how much of the anonymous growth is V8's older generations and code.
  * Warm-up (`warmup` in the JSON says it in words): the first `--warmup` seconds after every node is
  * connected and the profile set up. The daemon's idle reclaim (src/daemon/memory-reclaim.ts) runs
  * its first collection + malloc_trim once a node has been quiet 15 s, early in the warm-up, then
@@ -322,7 +322,7 @@ interface NodeResult {
   pss_end_mb: number
   rss_anon_growth_mb_per_h: number
   heap_growth_mb_per_h: number
-  /** V8's whole committed heap (all spaces): its growth, and of it the code spaces' (code, trusted); anon growth minus this is malloc's and the rest's */
+  /** V8's committed heap outside the young generation: its growth, and of it the code spaces' (code, trusted) */
   v8_committed_growth_mb_per_h: number
   code_growth_mb_per_h: number
   v8_committed_end_mb: number
@@ -367,16 +367,18 @@ const SAMPLES_OUT = strArg('samples-out')
 const HEAP_SAMPLE_S = numArg('heap-sample', 10)
 interface HeapSample { at: number, heapMb: number, newMb?: number, oldMb?: number, v8Mb?: number, codeMb?: number }
 /**
- * One heap sample from a /metrics text: in use, and committed per space. `v8Mb` is V8's whole
- * committed heap (so anon - v8Mb is malloc, stacks and the rest); `codeMb` the spaces that grow with
- * code (machine code, and the trusted space's bytecode and metadata).
+ * One heap sample from a /metrics text: in use, and committed per space. `v8Mb` is V8's heap
+ * outside the young generation (the young generation's committed size is the capacity V8 reserved
+ * for it, up to 16 MB per semi-space and mostly untouched, so it is left out; the other spaces'
+ * pages are committed whole); `codeMb` the spaces that grow with code (machine code, and the
+ * trusted space's bytecode and metadata).
  */
 const heapSample = (t: string): HeapSample => ({
   at: Date.now(),
   heapMb: heapUsedMb(t),
   newMb: spaceMb(t, 'new'),
   oldMb: spaceMb(t, 'old'),
-  v8Mb: metricSum(t, 'nodejs_heap_size_total_bytes') / 1024 / 1024,
+  v8Mb: metricSum(t, 'nodejs_heap_size_total_bytes') / 1024 / 1024 - spaceMb(t, 'new') - spaceMb(t, 'new_large_object'),
   codeMb: spaceMb(t, 'code') + spaceMb(t, 'code_large_object') + spaceMb(t, 'trusted') + spaceMb(t, 'trusted_large_object')
 })
 /** Committed size of one V8 heap space (new, old, code...), MB. */
@@ -493,7 +495,7 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
     if (SAMPLES_OUT != null) {
       const t0 = warm[0]![0]!.at
       const trace = nodes.map((d, i) => ({ name: d.name, reclaims: results[i]!.reclaims, samples: [...warm[i]!, ...samples[i]!].map(x => [round((x.at - t0) / 1000, 1), round(x.rssMb, 1), round(x.anonMb, 1), round(x.fileMb, 1)]), heap: [...warmHeap[i]!, ...heap[i]!].map(x => [round((x.at - t0) / 1000, 1), round(x.heapMb, 1), round(x.newMb ?? NaN, 1), round(x.oldMb ?? NaN, 1), round(x.v8Mb ?? NaN, 2), round(x.codeMb ?? NaN, 2)]) }))
-      appendFileSync(SAMPLES_OUT, JSON.stringify({ profile, warmup_s: WARMUP_S, columns: ['s since connected', 'rss MB', 'anon MB', 'file MB'], heap_columns: ['s', 'heap used MB', 'new space committed MB', 'old space committed MB', 'V8 committed MB', 'code + trusted committed MB'], nodes: trace }) + '\n')
+      appendFileSync(SAMPLES_OUT, JSON.stringify({ profile, warmup_s: WARMUP_S, columns: ['s since connected', 'rss MB', 'anon MB', 'file MB'], heap_columns: ['s', 'heap used MB', 'new space committed MB', 'old space committed MB', 'V8 committed outside the young generation MB', 'code + trusted committed MB'], nodes: trace }) + '\n')
     }
     const lost = results.filter(r => r.peers < 1)
     if (lost.length > 0) throw new Error(`${profile}: ${lost.map(r => r.name).join(', ')} lost every connection during the run`)

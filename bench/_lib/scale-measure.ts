@@ -379,10 +379,10 @@ export interface Usage {
   ab?: Record<'a' | 'b', AbHalf>
 }
 
-/** What the daemons' idle reclaims (src/daemon/memory-reclaim.ts) had done by the end of the idle window. */
 /** One half of a same-run A/B (`--ab-env`): medians over its daemons; `heapMb`: V8's committed heap; `mallocFreeMb`: free chunks malloc keeps */
 export interface AbHalf { daemons: number, cpuPct: number | null, rssMb: number | null, anonMb: number | null, pssMb: number | null, heapMb: number | null, mallocFreeMb: number | null }
 
+/** What the daemons' idle reclaims (src/daemon/memory-reclaim.ts) had done by the end of the idle window. */
 export interface ReclaimSummary {
   daemons: number
   reclaims: Spread
@@ -411,23 +411,23 @@ type Spread = ReturnType<typeof minMedianMax>
 
 interface MemoryStatus { heapMb?: Record<string, number>, lastRssMb?: number | null, returnedMb?: number, trimmedMb?: number, reclaims?: number, settleReclaims?: number, tidies?: number, busyChecks?: number, lastAt?: string | null }
 
-async function reclaimSummary (nodes: ScaleNode[], windowMs: number, anonMb: Array<number | undefined>, rssMb: Array<number | undefined>): Promise<{ summary?: ReclaimSummary, heapMb: Array<Record<string, number> | undefined> }> {
+async function reclaimSummary (nodes: ScaleNode[], windowMs: number): Promise<{ summary?: ReclaimSummary, heapMb: Array<Record<string, number> | undefined> }> {
   const end = Date.now()
+  // RSS and anonymous memory read right after each daemon's answer: a tidy or reclaim between the two reads would skew what is compared
   const all = await pool(nodes, 16, async n => {
     try {
       const st = await n.client.call('node.status', {}, { signal: AbortSignal.timeout(10_000) })
-      return (st.modules as Record<string, MemoryStatus | undefined>).memory
+      return { memory: (st.modules as Record<string, MemoryStatus | undefined>).memory, rssMb: rssMb(n.pid), anonMb: smapsRollup(n.pid).Anonymous }
     } catch {
       return undefined
     }
   })
-  const heapMb = all.map(m => m?.heapMb)
-  const heapTotalMb = heapMb.map(h => h?.total)
-  const rows = all.filter((m): m is MemoryStatus => m?.reclaims != null)
+  const heapMb = all.map(a => a?.memory?.heapMb)
+  const rows = all.map(a => a?.memory).filter((m): m is MemoryStatus => m?.reclaims != null)
   if (rows.length === 0) return { heapMb }
   // RSS now against right after the daemon's last reclaim: what came back since (the working set, or growth)
-  const regrowth = all.map((m, i) => m?.lastRssMb != null && rssMb[i] != null ? rssMb[i] - m.lastRssMb : undefined).filter((x): x is number => x != null)
-  const outside = heapTotalMb.map((h, i) => h != null && anonMb[i] != null ? anonMb[i] - h : undefined)
+  const regrowth = all.map(a => a?.memory?.lastRssMb != null && a.rssMb != null ? a.rssMb - a.memory.lastRssMb : undefined).filter((x): x is number => x != null)
+  const outside = all.map(a => a?.memory?.heapMb?.total != null && a.anonMb != null ? a.anonMb - a.memory.heapMb.total : undefined)
     .filter((x): x is number => x != null)
   const mm = minMedianMax
   const ages = rows.map(m => m.lastAt != null ? (end - Date.parse(m.lastAt)) / 1000 : Infinity).filter(Number.isFinite)
@@ -447,10 +447,17 @@ async function reclaimSummary (nodes: ScaleNode[], windowMs: number, anonMb: Arr
   return { summary, heapMb }
 }
 
-/** Per V8 heap space (and `total`), the min/median/max over the daemons of its committed MB. */
+/** Figures of `heapMb` that are not a heap space: a daemon without them (no glibc, an older addon) is left out, not counted as 0. */
+const NOT_SPACES = new Set(['total', 'used', 'arrayBuffers', 'v8Malloced', 'mallocInUse', 'mallocFree'])
+
+/** Per V8 heap space (a space the daemon left out is at 0) and per other figure, the min/median/max over the daemons that gave `heapMb`. */
 function heapSpaces (rows: MemoryStatus[]): Record<string, Spread> {
-  const names = new Set(rows.flatMap(m => Object.keys(m.heapMb ?? {})))
-  return Object.fromEntries([...names].sort().map(k => [k, minMedianMax(rows.map(m => m.heapMb?.[k] ?? 0))]))
+  const withHeap = rows.map(m => m.heapMb).filter((h): h is Record<string, number> => h != null)
+  const names = new Set(withHeap.flatMap(h => Object.keys(h)))
+  return Object.fromEntries([...names].sort().map(k => {
+    const xs = withHeap.map(h => h[k] ?? (NOT_SPACES.has(k) ? undefined : 0)).filter((x): x is number => x != null)
+    return [k, minMedianMax(xs)]
+  }))
 }
 
 /**
@@ -482,7 +489,7 @@ export async function idleUsage (nodes: ScaleNode[], windowMs: number, sliceMs =
     const nodeSlices = slices[nodes.indexOf(n)] ?? []
     return { node: n.index, cpuPct: round(cpu, 2), conns, slicesPct: nodeSlices.map(x => x == null ? null : round(x, 2)) }
   }))
-  const { summary: reclaim, heapMb } = await reclaimSummary(nodes, windowMs, smaps.map(m => m.Anonymous), rssPerNode)
+  const { summary: reclaim, heapMb } = await reclaimSummary(nodes, windowMs)
   // null, not NaN (JSON would write NaN as null without a word): no daemon of the half gave the figure
   const med = (xs: Array<number | null | undefined>): number | null => {
     const v = xs.filter((x): x is number => x != null && Number.isFinite(x))

@@ -105,7 +105,7 @@ export const memoryModule: ModuleFactory = (components) => {
   const fileBytes = new Counter({ name: 'dmsnet_memory_file_pages_released_bytes_total', help: 'file-backed resident memory the idle reclaims released (memory.reclaim.filePages: RssFile before - after)', registers })
   const seconds = new Counter({ name: 'dmsnet_memory_reclaim_seconds_total', help: 'wall time the idle reclaims held the event loop', registers })
   // read at scrape time: the tidy is a counter of the reclaimer, not an event
-  new Counter({ name: 'dmsnet_memory_tidies_total', help: 'plain major collections run between idle reclaims (memory.reclaim.tidyIntervalMs)', registers, collect () { this.reset(); this.inc(reclaimer.stats().tidies) } })
+  new Counter({ name: 'dmsnet_memory_tidies_total', help: 'major collections run between idle reclaims (memory.reclaim.tidyIntervalMs; memory-reducing ones with memory.reclaim.tidyReduce)', registers, collect () { this.reset(); this.inc(reclaimer.stats().tidies) } })
   reclaimer.addEventListener('reclaim', ({ detail: r }) => {
     runs.inc()
     if (r.returnedBytes > 0) bytes.inc(r.returnedBytes)
