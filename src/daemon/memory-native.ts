@@ -62,8 +62,8 @@ function withV8Flag (flag: string, fn: () => void): void {
 /**
  * A function that runs one plain major collection (mark-compact, freed pages kept pooled), for the
  * reclaim's tidy: ~5-15 ms on an idle daemon's heap, and nothing V8 will want back at once. Not
- * compacting more (`--compact-on-every-full-gc` around it, tried in a test script, stop 32): evacuated pages go to
- * V8's pool, which stays resident until a memory-reducing collection; RSS did not fall.
+ * compacting more (`--compact-on-every-full-gc` around it, tried in a test script, stop 32): the
+ * evacuated pages go to V8's pool, resident until a memory-reducing collection; RSS did not fall.
  */
 export function majorCollector (): () => void {
   const run = gcFunction()
