@@ -7,6 +7,7 @@ import { median, minMedianMax, round } from './stats.js'
 import { smapsRollup } from './daemons.js'
 import { cpuPercentSliced, cpuTicks, drain, pollUntil, pool, rssMb, sample, tail, type Tail } from './scale-util.js'
 import type { ScaleNode, ScaleWorld } from './scale-world.js'
+import type { HeapBreakdownMb } from '../../src/daemon/memory-module.js'
 
 type Log = (msg: string) => void
 
@@ -409,9 +410,9 @@ export interface ReclaimSummary {
 
 type Spread = ReturnType<typeof minMedianMax>
 
-interface MemoryStatus { heapMb?: Record<string, number>, lastRssMb?: number | null, returnedMb?: number, trimmedMb?: number, reclaims?: number, settleReclaims?: number, tidies?: number, busyChecks?: number, lastAt?: string | null }
+interface MemoryStatus { heapMb?: HeapBreakdownMb, lastRssMb?: number | null, returnedMb?: number, trimmedMb?: number, reclaims?: number, settleReclaims?: number, tidies?: number, busyChecks?: number, lastAt?: string | null }
 
-async function reclaimSummary (nodes: ScaleNode[], windowMs: number): Promise<{ summary?: ReclaimSummary, heapMb: Array<Record<string, number> | undefined> }> {
+async function reclaimSummary (nodes: ScaleNode[], windowMs: number): Promise<{ summary?: ReclaimSummary, heapMb: Array<HeapBreakdownMb | undefined> }> {
   const end = Date.now()
   // RSS and anonymous memory read right after each daemon's answer: a tidy or reclaim between the two reads would skew what is compared
   const all = await pool(nodes, 16, async n => {
@@ -447,17 +448,20 @@ async function reclaimSummary (nodes: ScaleNode[], windowMs: number): Promise<{ 
   return { summary, heapMb }
 }
 
-/** Figures of `heapMb` that are not a heap space: a daemon without them (no glibc, an older addon) is left out, not counted as 0. */
-const NOT_SPACES = new Set(['total', 'used', 'arrayBuffers', 'v8Malloced', 'mallocInUse', 'mallocFree'])
-
-/** Per V8 heap space (a space the daemon left out is at 0) and per other figure, the min/median/max over the daemons that gave `heapMb`. */
+/**
+ * Per V8 heap space (a space a daemon left out is at 0) and per other figure, the min/median/max
+ * over the daemons that gave `heapMb`; a daemon without malloc's figures (no glibc) is left out of those.
+ */
 function heapSpaces (rows: MemoryStatus[]): Record<string, Spread> {
-  const withHeap = rows.map(m => m.heapMb).filter((h): h is Record<string, number> => h != null)
-  const names = new Set(withHeap.flatMap(h => Object.keys(h)))
-  return Object.fromEntries([...names].sort().map(k => {
-    const xs = withHeap.map(h => h[k] ?? (NOT_SPACES.has(k) ? undefined : 0)).filter((x): x is number => x != null)
-    return [k, minMedianMax(xs)]
-  }))
+  const withHeap = rows.map(m => m.heapMb).filter((h): h is HeapBreakdownMb => h != null)
+  const names = [...new Set(withHeap.flatMap(h => Object.keys(h.spaces)))].sort()
+  const out: Record<string, Spread> = {}
+  for (const k of names) out[k] = minMedianMax(withHeap.map(h => h.spaces[k] ?? 0))
+  for (const k of ['total', 'used', 'arrayBuffers', 'v8Malloced', 'mallocInUse', 'mallocFree'] as const) {
+    const xs = withHeap.map(h => h[k]).filter((x): x is number => x != null)
+    if (xs.length > 0) out[k] = minMedianMax(xs)
+  }
+  return out
 }
 
 /**

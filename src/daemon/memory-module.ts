@@ -57,7 +57,7 @@ export const memoryModule: ModuleFactory = (components) => {
       jit,
       start: async () => { jit.start() },
       stop: async () => { jit.stop() },
-      status: () => ({ reclaims: 0, bufferSlabBytes: bufferSlabBytes(), heapMb: heapSpacesMb(), ...jit.status() })
+      status: () => ({ reclaims: 0, bufferSlabBytes: bufferSlabBytes(), heapMb: heapBreakdownMb(), ...jit.status() })
     } satisfies MemoryModule
   }
   const log = components.logger('memory')
@@ -138,7 +138,7 @@ export const memoryModule: ModuleFactory = (components) => {
         lastRssMb: s.last != null ? mb(s.last.rssAfter) : null,
         mallocTrim: trim != null,
         bufferSlabBytes: bufferSlabBytes(),
-        heapMb: heapSpacesMb(),
+        heapMb: heapBreakdownMb(),
         ...jit.status()
       }
     }
@@ -146,36 +146,41 @@ export const memoryModule: ModuleFactory = (components) => {
   return mod
 }
 
-/**
- * V8's committed memory per heap space, MB (`new`, `old`, `code`, `trusted`, `large_object`...,
- * spaces at 0 left out), their `total`, and what objects fill of it (`used`: live or not yet
- * collected). `total` is the part of the anonymous RSS that is V8's heap, so the rest (malloc,
- * thread stacks) can be told apart from outside (bench scale's `memory_reclaim.heapMb`); of that
- * rest, `arrayBuffers` (their backing stores, malloc'd) and `v8Malloced` (V8's own) are named, and
- * malloc's own count over every arena: `mallocInUse` (live, mmapped blocks included) and
- * `mallocFree` (free chunks it keeps; resident or not, malloc cannot tell).
- */
-export function heapSpacesMb (): Record<string, number> {
-  const out: Record<string, number> = {}
+/** Where a daemon's anonymous memory is, MB (`modules.memory.heapMb` in `dmsnet status`). */
+export interface HeapBreakdownMb {
+  /** V8's committed memory per heap space (`new`, `old`, `code`, `trusted`, `large_object`...; spaces at 0 left out) */
+  spaces: Record<string, number>
+  /** the spaces together: the part of the anonymous RSS that is V8's heap */
+  total: number
+  /** what objects fill of it (live or not yet collected) */
+  used: number
+  /** outside the heap but V8's: ArrayBuffer backing stores (malloc'd), and V8's own malloc (compiler zones, GC tables) */
+  arrayBuffers: number
+  v8Malloced: number
+  /** glibc's count over every arena (absent elsewhere): live allocations, mmapped blocks included, and free chunks kept (resident or not, malloc cannot tell) */
+  mallocInUse?: number
+  mallocFree?: number
+}
+
+/** The breakdown now; the anonymous RSS minus `total` and malloc's two is V8's page pool, thread stacks and the rest. */
+export function heapBreakdownMb (): HeapBreakdownMb {
+  const spaces: Record<string, number> = {}
   let total = 0
   let used = 0
   for (const s of getHeapSpaceStatistics()) {
     total += s.physical_space_size
     used += s.space_used_size
-    if (s.physical_space_size > 0) out[s.space_name.replace(/_space$/, '')] = mb(s.physical_space_size)
+    if (s.physical_space_size > 0) spaces[s.space_name.replace(/_space$/, '')] = mb(s.physical_space_size)
   }
-  out.total = mb(total)
-  out.used = mb(used)
-  // outside the heap but V8's: ArrayBuffer backing stores (malloc'd), and V8's own malloc (compiler zones, GC tables)
-  out.arrayBuffers = mb(process.memoryUsage().arrayBuffers)
-  out.v8Malloced = mb(getHeapStatistics().malloced_memory)
-  // malloc's own view, every arena: live allocations (V8's malloc and the ArrayBuffers above among them) and free chunks it keeps
   const m = mallocInfo()
-  if (m != null) {
-    out.mallocInUse = mb(m.inUse + m.mmapped)
-    out.mallocFree = mb(m.free)
+  return {
+    spaces,
+    total: mb(total),
+    used: mb(used),
+    arrayBuffers: mb(process.memoryUsage().arrayBuffers),
+    v8Malloced: mb(getHeapStatistics().malloced_memory),
+    ...(m != null ? { mallocInUse: mb(m.inUse + m.mmapped), mallocFree: mb(m.free) } : {})
   }
-  return out
 }
 
 /** V8's bytecode arrays and their metadata (constant pools, position tables, feedback metadata), bytes. */
