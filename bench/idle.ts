@@ -47,9 +47,8 @@
  */
 import { BenchDaemon, metricSum, slope, type ProcSample } from './_lib/daemons.js'
 import { floorGrowth } from './_lib/growth.js'
-import { appendFileSync, copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { coldNodeCopy, type ColdNode } from './_lib/node-binary.js'
+import { appendFileSync } from 'node:fs'
 import { numArg, progress, writeJsonLine } from './_lib/process.js'
 import { median, round } from './_lib/stats.js'
 import { createBridge } from '../src/netdev/bridge.js'
@@ -181,24 +180,29 @@ const AB_ENV: Record<string, string> = Object.fromEntries((strArg('ab-env') ?? '
 const abEnv = (i: number): Record<string, string> => i % 2 === 1 ? AB_ENV : {}
 /** `--ab-cli <path to a CLI entry>`: the odd daemons run this build (e.g. a bundle) instead. */
 const AB_CLI = strArg('ab-cli')
-const abCli = (i: number): { cli?: string, execPath?: string } => ({ ...(i % 2 === 1 && AB_CLI != null ? { cli: AB_CLI } : {}), ...privateNode(i) })
+const abCli = (i: number): { cli?: string, execPath?: string } => ({ ...(i % 2 === 1 && AB_CLI != null ? { cli: AB_CLI } : {}), execPath: nodeBinary(i) })
 
 /**
  * `--private-node`: each daemon runs its own copy of the node binary, so its ~50 MB of the binary's
  * file pages are mapped by no other process, as on a host of its own (the real deployment): RSS,
  * PSS and what `memory.reclaim.filePages=pageout` frees then mean what they would there. Without
- * it every daemon (and every other node process here) shares one copy's pages.
+ * it every daemon shares one copy's pages. Either way the copies start cold in the page cache
+ * (bench/_lib/node-binary.ts: otherwise RSS depends on what read the binary before the run).
  */
 const PRIVATE_NODE = process.argv.includes('--private-node')
 /** `--sequential`: one profile after another; by default they run side by side (12 idle daemons are light; 4 x 13 minutes is not). */
 const SEQUENTIAL = process.argv.includes('--sequential')
-const privateDir = PRIVATE_NODE ? mkdtempSync(join(tmpdir(), 'dmsnet-idle-node-')) : undefined
-if (privateDir != null) process.on('exit', () => { rmSync(privateDir, { recursive: true, force: true }) })
-function privateNode (i: number): { execPath?: string } {
-  if (privateDir == null) return {}
-  const path = join(privateDir, `node-${i}`)
-  if (!existsSync(path)) copyFileSync(process.execPath, path)
-  return { execPath: path }
+const nodeCopies = new Map<string, ColdNode>()
+process.on('exit', () => { for (const c of nodeCopies.values()) c.remove() })
+function nodeBinary (i: number): string {
+  const key = PRIVATE_NODE ? `node-${i}` : 'node'
+  let copy = nodeCopies.get(key)
+  if (copy == null) {
+    copy = coldNodeCopy(key)
+    if (!copy.dropped) log(`${key}: the copy's page cache could not be dropped (dd iflag=nocache): file-page RSS may read high`)
+    nodeCopies.set(key, copy)
+  }
+  return copy.path
 }
 const AB = AB_FLAGS.length > 0 || Object.keys(AB_ENV).length > 0 || AB_CLI != null
 

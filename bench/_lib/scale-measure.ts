@@ -367,6 +367,8 @@ export interface Usage {
   // RSS counts the node binary's shared file pages in every daemon; PSS divides them, anon is each one's own
   pssMb?: { median: number, max: number, mean: number }
   anonMb?: { median: number, max: number, mean: number }
+  /** RSS minus anon (smaps_rollup): file pages, ~all of them the node binary's; they depend on its page cache (bench/_lib/node-binary.ts) */
+  fileMb?: { median: number, max: number, mean: number }
   /** the busiest daemons of the window, with their connection count: is the max a bootstrap, or a node's periodic job? */
   top?: Array<{ node: number, cpuPct: number, conns: number | null, slicesPct?: Array<number | null> }>
   /** the largest daemons by RSS (node: MB) */
@@ -485,6 +487,7 @@ export async function idleUsage (nodes: ScaleNode[], windowMs: number, sliceMs =
   const smaps = pids.map(smapsRollup)
   const pss = smaps.map(m => m.Pss).filter((x): x is number => x != null)
   const anon = smaps.map(m => m.Anonymous).filter((x): x is number => x != null)
+  const file = smaps.map(m => m.Rss != null && m.Anonymous != null ? m.Rss - m.Anonymous : undefined).filter((x): x is number => x != null)
   const busiest = nodes.map((n, i) => ({ n, cpu: perNode[i] })).filter((x): x is { n: ScaleNode, cpu: number } => x.cpu != null)
     .sort((a, b) => b.cpu - a.cpu).slice(0, 5)
   const top = await Promise.all(busiest.map(async ({ n, cpu }) => {
@@ -504,7 +507,7 @@ export async function idleUsage (nodes: ScaleNode[], windowMs: number, sliceMs =
     return { daemons: idx.length, cpuPct: med(idx.map(i => perNode[i])), rssMb: med(idx.map(i => rssPerNode[i])), anonMb: med(idx.map(i => smaps[i]?.Anonymous)), pssMb: med(idx.map(i => smaps[i]?.Pss)), heapMb: med(idx.map(i => heapMb[i]?.total)), mallocFreeMb: med(idx.map(i => heapMb[i]?.mallocFree)) }
   }
   const ab = halves ? { a: half(0), b: half(1) } : undefined
-  return { cpuPct: sum(cpu), rssMb: sum(rss), pssMb: sum(pss), anonMb: sum(anon), top, topRss, sliceMaxPct: round(sliceMaxPct, 2), sliceS: Math.min(sliceMs, windowMs) / 1000, ...(reclaim != null ? { reclaim } : {}), ...(ab != null ? { ab } : {}) }
+  return { cpuPct: sum(cpu), rssMb: sum(rss), pssMb: sum(pss), anonMb: sum(anon), fileMb: sum(file), top, topRss, sliceMaxPct: round(sliceMaxPct, 2), sliceS: Math.min(sliceMs, windowMs) / 1000, ...(reclaim != null ? { reclaim } : {}), ...(ab != null ? { ab } : {}) }
 }
 
 export interface PingCheck { pairs: Array<{ from: number, to: number, configuredMs: number, measuredMs: number | null }>, ok: boolean }

@@ -73,6 +73,8 @@ export interface WorldOptions {
   lean?: boolean
   /** the daemons' connection trim marks (network.connectionManager.lowWater/highWater) */
   connectionWater?: { lowWater: number, highWater: number }
+  /** the node binary the daemons run (bench/_lib/node-binary.ts: a cold copy); default: this process's */
+  execPath?: string
   /** called when a daemon exits before close() */
   onExit?: (node: ScaleNode, code: number | null) => void
 }
@@ -224,7 +226,7 @@ export async function createScaleWorld (o: WorldOptions): Promise<ScaleWorld> {
       }
       const cfgFile = join(dataDir, 'config.json')
       await writeFile(cfgFile, JSON.stringify(config))
-      const child = spawn('ip', ['netns', 'exec', ns, ...deathSignal(), process.execPath, CLI, '--config', cfgFile, 'up', '--no-metrics'], {
+      const child = spawn('ip', ['netns', 'exec', ns, ...deathSignal(), o.execPath ?? process.execPath, CLI, '--config', cfgFile, 'up', '--no-metrics'], {
         env: { ...process.env, ...env },
         stdio: ['ignore', 'pipe', 'pipe']
       })

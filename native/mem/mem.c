@@ -14,7 +14,9 @@
  * /proc/self/smaps and is the one caller; it never passes anything writable or anonymous).
  * `advice` is "cold" (MADV_COLD: to the inactive list, nothing unmapped), "pageout" (MADV_PAGEOUT:
  * reclaimed now, but only pages no other process maps) or "dontneed" (MADV_DONTNEED: unmapped
- * here; clean file pages stay in the page cache and come back as minor faults). Returns 0 or the
+ * here; clean file pages stay in the page cache and come back as minor faults) or "random"
+ * (MADV_RANDOM: no read-ahead or fault-around in that range, so a fault reads and maps one page;
+ * memory-filepages.ts `processReadahead`). Returns 0 or the
  * errno (EINVAL for an unknown advice, a misaligned range or a kernel without it). Addresses come
  * in as doubles: user-space addresses on x86-64/arm64 are below 2^48, exact in a double.
  *
@@ -85,6 +87,7 @@ static int advice_of(const char *name) {
   if (strcmp(name, "pageout") == 0) return MADV_PAGEOUT;
 #endif
   if (strcmp(name, "dontneed") == 0) return MADV_DONTNEED;
+  if (strcmp(name, "random") == 0) return MADV_RANDOM;
   return -1;
 }
 

@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs'
 import { getHeapCodeStatistics, getHeapSpaceStatistics, getHeapStatistics } from 'node:v8'
 import { adviseRange, fullCollector, majorCollector, mallocInfo, mallocTrim } from './memory-native.js'
 import { bufferSlabBytes, NODE_DEFAULT_POOL_BYTES, setBufferPool } from './memory-buffer-pool.js'
-import { filePageReleaser } from './memory-filepages.js'
+import { filePageReleaser, processReadahead } from './memory-filepages.js'
 import { createMemoryReclaimer, type MemoryReclaimer } from './memory-reclaim.js'
 import { createJitGate, type JitGate } from './memory-jit.js'
 
@@ -45,7 +45,11 @@ export interface MemoryModule extends NodeModule {
 const vpnLoaded = (components: NodeComponents) => (): boolean =>
   components.getModule<NodeModule & { vpn?: Vpn }>('vpn')?.vpn != null
 
+/** The node binary's read-ahead (memory-filepages.ts): one per process, like the pool and the collector. */
+let readaheadOfProcess: ReturnType<typeof processReadahead> | undefined
+
 export const memoryModule: ModuleFactory = (components) => {
+  const readahead = readaheadOfProcess ??= processReadahead(adviseRange())
   // before anything else: the pool is process-wide and one node runs per `dmsnet up` (memory-buffer-pool.ts)
   const poolBytes = components.config.memory.bufferPoolBytes
   if (poolBytes !== NODE_DEFAULT_POOL_BYTES) setBufferPool(poolBytes)
@@ -55,9 +59,9 @@ export const memoryModule: ModuleFactory = (components) => {
     return {
       name: 'memory',
       jit,
-      start: async () => { jit.start() },
+      start: async () => { if (settings.fileReadahead === 'random') readahead.random(); jit.start() },
       stop: async () => { jit.stop() },
-      status: () => ({ reclaims: 0, bufferSlabBytes: bufferSlabBytes(), heapMb: heapBreakdownMb(), ...jit.status() })
+      status: () => ({ reclaims: 0, bufferSlabBytes: bufferSlabBytes(), heapMb: heapBreakdownMb(), binaryReadahead: readahead.status(), ...jit.status() })
     } satisfies MemoryModule
   }
   const log = components.logger('memory')
@@ -117,7 +121,7 @@ export const memoryModule: ModuleFactory = (components) => {
     name: 'memory',
     reclaimer,
     jit,
-    start: async () => { reclaimer.start(); jit.start() },
+    start: async () => { if (settings.fileReadahead === 'random') readahead.random(); reclaimer.start(); jit.start() },
     stop: async () => { reclaimer.stop(); jit.stop() },
     status: () => {
       const s = reclaimer.stats()
@@ -131,6 +135,7 @@ export const memoryModule: ModuleFactory = (components) => {
         trimmedMb: mb(s.trimmedBytes),
         filePages: release != null ? settings.filePages : 'off',
         fileReleasedMb: mb(s.fileReleasedBytes),
+        binaryReadahead: readahead.status(),
         flushCodeIntervalMs: flushInterval,
         codeFlushes,
         codeFlushedMb: mb(codeFlushed),

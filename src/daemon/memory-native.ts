@@ -115,7 +115,7 @@ export function mallocTrim (): (() => boolean) | undefined {
 }
 
 /** madvise(2) on one page-aligned range (0 or the errno), or undefined where it is not available. */
-export function adviseRange (): ((start: number, length: number, advice: 'cold' | 'pageout' | 'dontneed') => number) | undefined {
+export function adviseRange (): ((start: number, length: number, advice: 'cold' | 'pageout' | 'dontneed' | 'random') => number) | undefined {
   if (process.platform !== 'linux') return undefined
   const advise = memAddon()?.adviseRange
   return typeof advise === 'function' ? (start, length, advice) => advise(start, length, advice) : undefined
