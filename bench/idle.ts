@@ -8,7 +8,7 @@
  *             all others (root only)
  * Per node: CPU % of one core over the window, RSS at start / after warm-up / at the end, the
  * anonymous (private) part of RSS at the end (RSS also counts ~50 MB of the node binary's file
- * pages, shared by every node process on the host) and the PSS (those shared pages divided among
+ * pages, shared by the profile's daemons: one copy of the binary, below) and the PSS (those shared pages divided among
  * the processes that map them; /proc/PID/smaps_rollup), open streams, DHT RPCs per second (sent +
  * answered), libp2p bytes per second (sent + received); and per profile the libp2p ping RTT
  * between two idle nodes after the window (20 pings).
@@ -180,22 +180,23 @@ const AB_ENV: Record<string, string> = Object.fromEntries((strArg('ab-env') ?? '
 const abEnv = (i: number): Record<string, string> => i % 2 === 1 ? AB_ENV : {}
 /** `--ab-cli <path to a CLI entry>`: the odd daemons run this build (e.g. a bundle) instead. */
 const AB_CLI = strArg('ab-cli')
-const abCli = (i: number): { cli?: string, execPath?: string } => ({ ...(i % 2 === 1 && AB_CLI != null ? { cli: AB_CLI } : {}), execPath: nodeBinary(i) })
+const abCli = (i: number, profile: Profile): { cli?: string, execPath?: string } => ({ ...(i % 2 === 1 && AB_CLI != null ? { cli: AB_CLI } : {}), execPath: nodeBinary(i, profile) })
 
 /**
  * `--private-node`: each daemon runs its own copy of the node binary, so its ~50 MB of the binary's
  * file pages are mapped by no other process, as on a host of its own (the real deployment): RSS,
  * PSS and what `memory.reclaim.filePages=pageout` frees then mean what they would there. Without
- * it every daemon shares one copy's pages. Either way the copies start cold in the page cache
- * (bench/_lib/node-binary.ts: otherwise RSS depends on what read the binary before the run).
+ * it the daemons of a profile share one copy's pages. Either way each profile's copies start cold
+ * in the page cache (bench/_lib/node-binary.ts: otherwise RSS depends on what read the binary
+ * before, an earlier profile of a `--sequential` run included).
  */
 const PRIVATE_NODE = process.argv.includes('--private-node')
 /** `--sequential`: one profile after another; by default they run side by side (12 idle daemons are light; 4 x 13 minutes is not). */
 const SEQUENTIAL = process.argv.includes('--sequential')
 const nodeCopies = new Map<string, ColdNode>()
 process.on('exit', () => { for (const c of nodeCopies.values()) c.remove() })
-function nodeBinary (i: number): string {
-  const key = PRIVATE_NODE ? `node-${i}` : 'node'
+function nodeBinary (i: number, profile: Profile): string {
+  const key = PRIVATE_NODE ? `node-${profile}-${i}` : `node-${profile}`
   let copy = nodeCopies.get(key)
   if (copy == null) {
     copy = coldNodeCopy(key)
@@ -236,7 +237,7 @@ async function setUp (profile: Profile): Promise<World> {
   try {
     const names = Array.from({ length: NODES }, (_, i) => `n${i}`)
     if (profile === 'public' || profile === 'swarm') {
-      await startAll(names.map((name, i) => ({ name, args: ['--listen', '/ip4/127.0.0.1/tcp/0'], nodeArgs: daemonArgs(i), env: abEnv(i), ...abCli(i) })), nodes)
+      await startAll(names.map((name, i) => ({ name, args: ['--listen', '/ip4/127.0.0.1/tcp/0'], nodeArgs: daemonArgs(i), env: abEnv(i), ...abCli(i, profile) })), nodes)
       if (CONNECT === 'mesh' || profile === 'swarm') await fullMesh(nodes, d => d.listen)
       else await softWaitConnected(nodes)
     }
@@ -247,7 +248,7 @@ async function setUp (profile: Profile): Promise<World> {
       await net.exec(ns, 'ip', ['link', 'set', 'lo', 'multicast', 'on'])
       await net.exec(ns, 'ip', ['route', 'add', '224.0.0.0/4', 'dev', 'lo'])
       for (const [i, name] of names.entries()) {
-        const d = new BenchDaemon({ name, netns: ns, args: ['--profile', 'lan', '--listen', '/ip4/127.0.0.1/tcp/0'], nodeArgs: daemonArgs(i), env: abEnv(i), ...abCli(i) })
+        const d = new BenchDaemon({ name, netns: ns, args: ['--profile', 'lan', '--listen', '/ip4/127.0.0.1/tcp/0'], nodeArgs: daemonArgs(i), env: abEnv(i), ...abCli(i, profile) })
         nodes.push(d)
         await d.start()
       }
@@ -284,7 +285,7 @@ async function setUp (profile: Profile): Promise<World> {
         const { b } = await net.link(ns, `${ip}/24`, hub, undefined)
         await net.exec(hub, 'ip', ['link', 'set', b, 'master', br])
         // the namespaces are the run's own: any authority may invite (only the first will)
-        specs.push({ name, netns: ns, args: ['--listen', `/ip4/${ip}/tcp/4001`], env: { DMSNET_VPN_ACCEPT_INVITES_FROM: '*', ...abEnv(i) }, nodeArgs: daemonArgs(i), ...abCli(i) })
+        specs.push({ name, netns: ns, args: ['--listen', `/ip4/${ip}/tcp/4001`], env: { DMSNET_VPN_ACCEPT_INVITES_FROM: '*', ...abEnv(i) }, nodeArgs: daemonArgs(i), ...abCli(i, profile) })
       }
       await startAll(specs, nodes)
       await fullMesh(nodes, d => d.listen)

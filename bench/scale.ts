@@ -36,7 +36,7 @@ import { swarmRotation, vpnAllPairs, type SwarmResult, type VpnResult } from './
 import { cpuPercent } from './_lib/scale-util.js'
 import { dhtAb, type AbResult, type Via } from './_lib/scale-dht-ab.js'
 import { createScaleWorld, sweepScaleLeftovers } from './_lib/scale-world.js'
-import { coldNodeCopy } from './_lib/node-binary.js'
+import { coldNodeCopy, fileHugePagesMb } from './_lib/node-binary.js'
 
 const log = progress('scale')
 
@@ -109,12 +109,13 @@ let profiledPhases: PhaseRecord[] = []
 
 // every daemon runs one copy of this node, cold in the page cache at the start (node-binary.ts: RSS
 // would otherwise depend on what read the binary before the run)
+const hugeMb = fileHugePagesMb()
 const nodeCopy = coldNodeCopy()
 process.on('exit', () => { nodeCopy.remove() })
 const nodeBinaryNote = {
-  path: 'a copy of the bench\'s node binary, shared by every daemon',
+  binary: 'a copy of the bench\'s node binary made for the run, shared by every daemon',
   pageCacheDropped: nodeCopy.dropped,
-  hostFileHugePagesMb: nodeCopy.fileHugePagesMb
+  hostFileHugePagesMbBefore: hugeMb
 }
 
 async function main (): Promise<void> {
@@ -122,7 +123,7 @@ async function main (): Promise<void> {
   if (swept.length > 0) log(`removed leftovers of an earlier run: ${swept.join(', ')}`)
   log(`${lean ? 'lean nodes (AutoNAT, DCUtR, relay client off)' : 'nodes as a default dmsnet up (AutoNAT, DCUtR, relay client on)'}, DHT server mode`)
   if (water != null) log(`connection trim marks ${water.lowWater}/${water.highWater} (low/high)`)
-  log(`daemons run a copy of this node binary${nodeCopy.dropped ? ', dropped from the page cache before the first start' : ' (its page cache could NOT be dropped: file-page RSS may read high)'}; host file pages in 2-MB folios: ${nodeCopy.fileHugePagesMb ?? '?'} MB`)
+  log(`daemons run a copy of this node binary${nodeCopy.dropped ? ', dropped from the page cache before the first start' : ' (its page cache could NOT be dropped: file-page RSS may read high)'}; host file pages in 2-MB folios before the copy: ${hugeMb ?? '?'} MB`)
   log(`sites ${sites}, RTT ${rttMin}-${rttMax} ms between sites (${intraRtt} ms inside), loss ${loss * 100}% per direction, uplink ${rateMbit} Mbit/s per node, queue ${queueMs} ms`)
   const world = await createScaleWorld({
     execPath: nodeCopy.path,

@@ -11,12 +11,12 @@
  *
  * adviseRange(start, length, advice): madvise(2) on one page-aligned range of this process, for the
  * reclaim's release of read-only file pages (src/daemon/memory-filepages.ts picks the ranges from
- * /proc/self/smaps and is the one caller; it never passes anything writable or anonymous).
+ * /proc/self/smaps, as does its `processReadahead`; neither passes anything writable or anonymous).
  * `advice` is "cold" (MADV_COLD: to the inactive list, nothing unmapped), "pageout" (MADV_PAGEOUT:
  * reclaimed now, but only pages no other process maps) or "dontneed" (MADV_DONTNEED: unmapped
  * here; clean file pages stay in the page cache and come back as minor faults) or "random"
- * (MADV_RANDOM: no read-ahead or fault-around in that range, so a fault reads and maps one page;
- * memory-filepages.ts `processReadahead`). Returns 0 or the
+ * (MADV_RANDOM: no read-ahead in that range, so a fault on a page not in the page cache reads that
+ * page alone; memory-filepages.ts `processReadahead`). Returns 0 or the
  * errno (EINVAL for an unknown advice, a misaligned range or a kernel without it). Addresses come
  * in as doubles: user-space addresses on x86-64/arm64 are below 2^48, exact in a double.
  *

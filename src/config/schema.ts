@@ -402,7 +402,7 @@ export function rawConfigSchema () {
         settleGrowthBytes: nonNegInt().default(1024 * 1024),
         /** Last step of a reclaim: advise the kernel about read-only file pages (node binary): off, cold, pageout, dontneed. */
         filePages: z.enum(['off', 'cold', 'pageout', 'dontneed'], { error: 'one of off, cold, pageout, dontneed' }).default('pageout'),
-        /** Read-only file mappings (node binary) without read-ahead (MADV_RANDOM): a page used again after a release comes back alone (docs/network.md "The node binary's pages and the page cache"). */
+        /** With filePages=pageout: read-only file mappings (node binary) without read-ahead (MADV_RANDOM), so a page used after a release is read alone (docs/network.md "The node binary's pages and the page cache"). */
         fileReadahead: z.enum(['random', 'kernel'], { error: 'one of random, kernel' }).default('random'),
         /** A reclaim also drops the bytecode (and compiled code) of every function not running, at most once per this many ms (0: never). */
         flushCodeIntervalMs: nonNegInt().default(300_000)

@@ -135,7 +135,7 @@ export function filePageReleaser (options: FilePageReleaseOptions): () => FilePa
 
 export type BinaryReadahead = 'random' | 'kernel' | 'mixed' | 'unknown'
 
-const readOnlyFile = (v: Vma): boolean => v.path.startsWith('/') && !v.path.startsWith('/dev/') && !v.path.endsWith('(deleted)') && v.perms[1] === '-' && v.perms[3] === 'p'
+const readOnlyFile = (v: Vma): boolean => v.path.startsWith('/') && !v.path.startsWith('/dev/') && !v.path.endsWith('(deleted)') && v.perms[0] === 'r' && v.perms[1] === '-' && v.perms[3] === 'p'
 
 /**
  * Whether the node binary's read-only mappings read ahead: `random` when every one carries
@@ -154,12 +154,13 @@ export function binaryReadahead (vmas: Vma[], execPath: string): BinaryReadahead
  * V8's copy of its builtins mapped from it, libc, libstdc++, the addons); returns how many.
  *
  * Why (`memory.reclaim.fileReadahead`, docs/network.md "The node binary's pages and the page
- * cache"): without it a fault on such a page reads ahead (up to 128 kB, into large page-cache
- * folios) and maps the whole folio plus the kernel's fault-around of cached neighbours, so after the
- * reclaim's release (`pageout`) an idle daemon took back ~4 MB of its binary that it did not touch
- * (bench idle, own copy of the binary: 28.4 against 24.4 MB of file pages). The advice changes no
- * content and no protection, only how much one fault brings in; its price is more, smaller reads
- * the first time a code path runs after a release (on a slow disk, a slower first VPN packet).
+ * cache"): a fault on a page that is not in the page cache reads ahead (up to 128 kB, as large
+ * folios), and later faults map those cached neighbours too (fault-around, whole folios). After the
+ * reclaim's `pageout` release the pages are out of the cache, and what an idle daemon touches again
+ * came back with ~4 MB of its neighbours (bench idle, own copy of the binary: 28.4 against 24.6 MB
+ * of file pages). With the advice such a fault reads the one page. It changes no content and no
+ * protection; fault-around of pages still cached and large folios already cached are as before.
+ * Its price: more, smaller reads the first time a code path runs after a release.
  */
 export function adviseRandomReadahead (vmas: Vma[], advise: (start: number, length: number) => number): number {
   let n = 0
@@ -171,33 +172,34 @@ export function adviseRandomReadahead (vmas: Vma[], advise: (start: number, leng
 
 /**
  * This process's file read-ahead, once per process (several in-process nodes share one):
- * `random()` runs adviseRandomReadahead the first time (the addon's `adviseRange`), `status()`
- * reads binaryReadahead (cached once advised: the mappings keep their advice). Off Linux or
- * without the addon `random()` does nothing.
+ * `random()` runs adviseRandomReadahead the first time (the addon's `adviseRange`) and returns how
+ * many mappings it advised; `status()` is binaryReadahead, read once (the binary's mappings keep
+ * their advice; `unknown`, an unreadable smaps, is read again next time). Off Linux or without
+ * the addon `random()` does nothing. `smaps` and `execPath` are injectable for tests.
  */
-export function processReadahead (advise: ((start: number, length: number, advice: 'random') => number) | undefined): { random: () => void, status: () => BinaryReadahead } {
+export function processReadahead (advise: ((start: number, length: number, advice: 'random') => number) | undefined, smaps = (): string => readFileSync('/proc/self/smaps', 'utf8'), execPath = (): string => realpathSync(process.execPath)): { random: () => number, status: () => BinaryReadahead } {
   let seen: BinaryReadahead | undefined
   let advised = false
-  const vmas = (): Vma[] => parseSmaps(readFileSync('/proc/self/smaps', 'utf8'))
   return {
     random () {
-      if (advised || advise == null) return
+      if (advised || advise == null) return 0
       advised = true
       seen = undefined
       try {
-        adviseRandomReadahead(vmas(), (start, length) => advise(start, length, 'random'))
-      } catch { /* no /proc: nothing to advise */ }
+        return adviseRandomReadahead(parseSmaps(smaps()), (start, length) => advise(start, length, 'random'))
+      } catch {
+        return 0 // no /proc: nothing to advise
+      }
     },
     status () {
       if (seen != null) return seen
       let now: BinaryReadahead
       try {
-        now = binaryReadahead(vmas(), realpathSync(process.execPath))
+        now = binaryReadahead(parseSmaps(smaps()), execPath())
       } catch {
         now = 'unknown'
       }
-      // later mappings (an addon loaded on first use) may change it until the advice ran
-      if (advised) seen = now
+      if (now !== 'unknown') seen = now
       return now
     }
   }

@@ -59,7 +59,7 @@ export const memoryModule: ModuleFactory = (components) => {
     return {
       name: 'memory',
       jit,
-      start: async () => { if (settings.fileReadahead === 'random') readahead.random(); jit.start() },
+      start: async () => { jit.start() },
       stop: async () => { jit.stop() },
       status: () => ({ reclaims: 0, bufferSlabBytes: bufferSlabBytes(), heapMb: heapBreakdownMb(), binaryReadahead: readahead.status(), ...jit.status() })
     } satisfies MemoryModule
@@ -121,7 +121,12 @@ export const memoryModule: ModuleFactory = (components) => {
     name: 'memory',
     reclaimer,
     jit,
-    start: async () => { if (settings.fileReadahead === 'random') readahead.random(); reclaimer.start(); jit.start() },
+    start: async () => {
+      // what it saves is what comes back after a `pageout` release (memory-filepages.ts)
+      if (settings.fileReadahead === 'random' && settings.filePages === 'pageout') log.debug({ mappings: readahead.random() }, 'read-only file mappings without read-ahead')
+      reclaimer.start()
+      jit.start()
+    },
     stop: async () => { reclaimer.stop(); jit.stop() },
     status: () => {
       const s = reclaimer.stats()

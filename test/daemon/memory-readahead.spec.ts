@@ -40,6 +40,30 @@ test('binaryReadahead and adviseRandomReadahead: private read-only file mappings
   assert.equal(binaryReadahead(vmas, '/usr/local/bin/node'), 'unknown')
 })
 
+test('processReadahead: advises once, reads the status once (not an unreadable smaps), does nothing without the addon', () => {
+  let text = vma('00400000-00e37000', 'r--p', '/usr/bin/node', 'rd mr mw me sd')
+  let reads = 0
+  const smaps = (): string => { reads++; if (text === '') throw new Error('EMFILE'); return text }
+  const advised: number[] = []
+  const ra = processReadahead((start, _length, advice) => { assert.equal(advice, 'random'); advised.push(start); return 0 }, smaps, () => '/usr/bin/node')
+  assert.equal(ra.status(), 'kernel')
+  assert.equal(ra.random(), 1)
+  assert.deepEqual(advised, [0x400000])
+  assert.equal(ra.random(), 0, 'once per process')
+  text = vma('00400000-00e37000', 'r--p', '/usr/bin/node', 'rd mr mw me rr sd')
+  assert.equal(ra.status(), 'random', 'read again after the advice')
+  const before = reads
+  assert.equal(ra.status(), 'random')
+  assert.equal(reads, before, 'and then kept')
+
+  text = ''
+  const flaky = processReadahead(undefined, smaps, () => '/usr/bin/node')
+  assert.equal(flaky.random(), 0, 'no addon: nothing advised')
+  assert.equal(flaky.status(), 'unknown')
+  text = vma('00400000-00e37000', 'r--p', '/usr/bin/node', 'rd mr mw me sd')
+  assert.equal(flaky.status(), 'kernel', 'unknown is not kept')
+})
+
 test('processReadahead: the addon\'s MADV_RANDOM on this process: every read-only mapping of the binary carries rr', { skip: process.platform !== 'linux' && 'Linux only (/proc, madvise)' }, () => {
   const advise = adviseRange()
   assert.ok(advise != null, 'the addon loads here')
@@ -68,6 +92,7 @@ test('a real `dmsnet up`: its binary without read-ahead by default, with the ker
       // and the kernel agrees: the daemon's own smaps
       const exe = realpathSync(`/proc/${daemon.child.pid!}/exe`)
       const own = parseSmaps(readFileSync(`/proc/${daemon.child.pid!}/smaps`, 'utf8')).filter(v => v.path === exe && v.perms[1] === '-')
+      assert.ok(own.length >= 2, 'the binary is mapped')
       assert.equal(own.every(v => v.flags.includes('rr')), want === 'random', own.map(v => v.flags.join(' ')).join(' | '))
     } finally {
       await daemon.stop()
