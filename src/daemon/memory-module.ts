@@ -59,7 +59,7 @@ export const memoryModule: ModuleFactory = (components) => {
     return {
       name: 'memory',
       jit,
-      start: async () => { jit.start() },
+      start: async () => { readahead.status(); jit.start() },
       stop: async () => { jit.stop() },
       status: () => ({ reclaims: 0, bufferSlabBytes: bufferSlabBytes(), heapMb: heapBreakdownMb(), binaryReadahead: readahead.status(), ...jit.status() })
     } satisfies MemoryModule
@@ -124,6 +124,8 @@ export const memoryModule: ModuleFactory = (components) => {
     start: async () => {
       // what it saves is what comes back after a `pageout` release (memory-filepages.ts)
       if (settings.fileReadahead === 'random' && settings.filePages === 'pageout') log.debug({ mappings: readahead.random() }, 'read-only file mappings without read-ahead')
+      // read smaps (~1 MB of text) now, not in a status call: a status must not make the garbage it reports
+      readahead.status()
       reclaimer.start()
       jit.start()
     },
