@@ -174,7 +174,7 @@ export function adviseRandomReadahead (vmas: Vma[], advise: (start: number, leng
  * This process's file read-ahead, once per process (several in-process nodes share one):
  * `random()` runs adviseRandomReadahead the first time (the addon's `adviseRange`) and returns how
  * many mappings it advised; `status()` is binaryReadahead, read once (the binary's mappings keep
- * their advice; `unknown`, an unreadable smaps, is read again next time). Off Linux or without
+ * their advice; only an unreadable smaps is read again next time). Off Linux or without
  * the addon `random()` does nothing. `smaps` and `execPath` are injectable for tests.
  */
 export function processReadahead (advise: ((start: number, length: number, advice: 'random') => number) | undefined, smaps = (): string => readFileSync('/proc/self/smaps', 'utf8'), execPath = (): string => realpathSync(process.execPath)): { random: () => number, status: () => BinaryReadahead } {
@@ -193,14 +193,14 @@ export function processReadahead (advise: ((start: number, length: number, advic
     },
     status () {
       if (seen != null) return seen
-      let now: BinaryReadahead
       try {
-        now = binaryReadahead(parseSmaps(smaps()), execPath())
+        // kept even when `unknown` (the binary replaced on disk under a running daemon: its path
+        // ends in "(deleted)"): a status call must not parse ~1 MB of smaps every time
+        seen = binaryReadahead(parseSmaps(smaps()), execPath())
+        return seen
       } catch {
-        now = 'unknown'
+        return 'unknown' // smaps unreadable (no /proc, out of fds): tried again next time
       }
-      if (now !== 'unknown') seen = now
-      return now
     }
   }
 }

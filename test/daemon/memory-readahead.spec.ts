@@ -61,7 +61,15 @@ test('processReadahead: advises once, reads the status once (not an unreadable s
   assert.equal(flaky.random(), 0, 'no addon: nothing advised')
   assert.equal(flaky.status(), 'unknown')
   text = vma('00400000-00e37000', 'r--p', '/usr/bin/node', 'rd mr mw me sd')
-  assert.equal(flaky.status(), 'kernel', 'unknown is not kept')
+  assert.equal(flaky.status(), 'kernel', 'an unreadable smaps is read again')
+
+  // the binary replaced on disk under the running process: no mapping of execPath, and that is kept
+  text = vma('00400000-00e37000', 'r--p', '/usr/bin/node (deleted)', 'rd mr mw me sd')
+  const replaced = processReadahead(undefined, smaps, () => '/usr/bin/node')
+  assert.equal(replaced.status(), 'unknown')
+  const n = reads
+  assert.equal(replaced.status(), 'unknown')
+  assert.equal(reads, n, 'not parsed again at every status call')
 })
 
 test('processReadahead: the addon\'s MADV_RANDOM on this process: every read-only mapping of the binary carries rr', { skip: process.platform !== 'linux' && 'Linux only (/proc, madvise)' }, () => {
