@@ -21,7 +21,10 @@
  * low marks make a small network behave like a large one, where most nodes are not connected to each other
  * --dht-ab R (R rounds of a DHT A/B after the idle window, `--dht-ab-lookups` 30 each, ways `--dht-ab-ways`
  * auto,target: see bench/_lib/scale-dht-ab.ts; 0 = none)
+ * --node-binary private|shared (default private: each daemon runs its own cold copy of the node binary, as on a host of its
+ * own; shared: one copy for all, so RSS counts pages other daemons map too; docs/scale.md, twenty-first round)
  */
+import { spawnSync } from 'node:child_process'
 import { mkdir } from 'node:fs/promises'
 import { loadavg } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -36,7 +39,7 @@ import { swarmRotation, vpnAllPairs, type SwarmResult, type VpnResult } from './
 import { cpuPercent } from './_lib/scale-util.js'
 import { dhtAb, type AbResult, type Via } from './_lib/scale-dht-ab.js'
 import { createScaleWorld, sweepScaleLeftovers } from './_lib/scale-world.js'
-import { coldNodeCopy, fileHugePagesMb } from './_lib/node-binary.js'
+import { coldNodeCopy, fileHugePagesMb, type ColdNode } from './_lib/node-binary.js'
 
 const log = progress('scale')
 
@@ -100,6 +103,9 @@ if (sizes.some(n => !Number.isInteger(n) || n < 3) || sizes.some((n, i) => i > 0
 const maxN = sizes[sizes.length - 1]!
 if (swarmSize + vpnSize > maxN) fail(`--swarm ${swarmSize} + --vpn ${vpnSize} need at least that many nodes (largest size ${maxN})`)
 if (typeof process.getuid !== 'function' || process.getuid() !== 0) fail('needs root (network namespaces, TUN devices)')
+// the links are checked with ping before anything is measured: without it that check would read
+// "no reply" after minutes of bring-up, and blame the links
+if (spawnSync('ping', ['-V'], { stdio: 'ignore' }).error != null) fail('needs ping (Debian: apt-get install iputils-ping; .ci/run installs it)')
 
 const rtt = siteRttMatrix({ sites, minMs: rttMin, maxMs: rttMax, intraMs: intraRtt, seed })
 const random = seededRandom(seed * 7919)
@@ -107,26 +113,43 @@ const deaths: string[] = []
 
 let profiledPhases: PhaseRecord[] = []
 
-// every daemon runs one copy of this node, cold in the page cache at the start (node-binary.ts: RSS
-// would otherwise depend on what read the binary before the run)
+// `--node-binary private` (default): every daemon runs a copy of this node of its own, as it would on
+// a host of its own (the sites stand for hosts across the internet), so the pages of the binary it
+// maps are mapped by no other process: its RSS is then the memory it costs, and the idle reclaim's
+// MADV_PAGEOUT can free its start-up pages (it cannot free a page another process maps).
+// `shared`: one copy for all, as 100 daemons on one host would run; RSS then counts the pages the
+// others keep mapped too (compare `pss_mb`). Either way every copy starts cold in the page cache
+// (node-binary.ts: RSS would otherwise depend on what read the binary before the run).
+const binaryMode = strArg('node-binary', 'private')
+if (binaryMode !== 'private' && binaryMode !== 'shared') fail('--node-binary: private or shared')
 const hugeMb = fileHugePagesMb()
-const nodeCopy = coldNodeCopy()
-process.on('exit', () => { nodeCopy.remove() })
-const nodeBinaryNote = {
-  binary: 'a copy of the bench\'s node binary made for the run, shared by every daemon',
-  pageCacheDropped: nodeCopy.dropped,
-  hostFileHugePagesMbBefore: hugeMb
+const nodeCopies: ColdNode[] = []
+process.on('exit', () => { for (const c of nodeCopies) c.remove() })
+/** the copies, made before the first daemon starts (100 take ~20 s and ~12 GB of /var/tmp), so that no copy is written during a measured phase */
+function prepareCopies (): void {
+  const want = binaryMode === 'private' ? maxN : 1
+  while (nodeCopies.length < want) nodeCopies.push(coldNodeCopy(`node-${nodeCopies.length}`))
 }
+const execPathFor = (i: number): string => nodeCopies[binaryMode === 'private' ? i : 0]!.path
+const nodeBinaryNote = (): Record<string, unknown> => ({
+  mode: binaryMode,
+  binary: binaryMode === 'private' ? 'a copy of the bench\'s node binary per daemon, made for the run' : 'a copy of the bench\'s node binary made for the run, shared by every daemon',
+  copies: nodeCopies.length,
+  pageCacheDropped: nodeCopies.every(c => c.dropped),
+  hostFileHugePagesMbBefore: hugeMb
+})
 
 async function main (): Promise<void> {
   const swept = await sweepScaleLeftovers()
   if (swept.length > 0) log(`removed leftovers of an earlier run: ${swept.join(', ')}`)
   log(`${lean ? 'lean nodes (AutoNAT, DCUtR, relay client off)' : 'nodes as a default dmsnet up (AutoNAT, DCUtR, relay client on)'}, DHT server mode`)
   if (water != null) log(`connection trim marks ${water.lowWater}/${water.highWater} (low/high)`)
-  log(`daemons run a copy of this node binary${nodeCopy.dropped ? ', dropped from the page cache before the first start' : ' (its page cache could NOT be dropped: file-page RSS may read high)'}; host file pages in 2-MB folios before the copy: ${hugeMb ?? '?'} MB`)
+  prepareCopies()
+  const cold = nodeCopies.every(c => c.dropped)
+  log(`daemons run ${binaryMode === 'private' ? `a copy each (${nodeCopies.length})` : 'one shared copy'} of this node binary${cold ? ', dropped from the page cache before the first start' : ' (a page cache could NOT be dropped: file-page RSS may read high)'}; host file pages in 2-MB folios before the copies: ${hugeMb ?? '?'} MB`)
   log(`sites ${sites}, RTT ${rttMin}-${rttMax} ms between sites (${intraRtt} ms inside), loss ${loss * 100}% per direction, uplink ${rateMbit} Mbit/s per node, queue ${queueMs} ms`)
   const world = await createScaleWorld({
-    execPath: nodeCopy.path,
+    execPath: execPathFor,
     rtt,
     loss,
     rateBitsPerSec: rateMbit * 1e6,
@@ -244,7 +267,7 @@ async function main (): Promise<void> {
       anon_mb_per_node: last.usage.anonMb?.median,
       anon_mb_max: last.usage.anonMb?.max,
       file_mb_per_node: last.usage.fileMb?.median,
-      node_binary: nodeBinaryNote,
+      node_binary: nodeBinaryNote(),
       memory_reclaim: last.usage.reclaim ?? null,
       ...(abOn ? { ab_env: AB_ENV, ab: last.usage.ab } : {}),
       converge_ms: last.convergence.ms,

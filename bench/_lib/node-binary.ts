@@ -10,8 +10,9 @@
  * alone had 48 MB of `RssFile` with such a cache and 37 MB after the cache was dropped, and a
  * 100-daemon `bench scale` 90.1 against 79.8 MB of RSS per daemon with the same anonymous memory.
  * A figure must not depend on what some other tool read before the run, so every run starts from
- * the same, cold state. The daemons of a run share their copy (one host, one binary) unless asked
- * otherwise (bench idle `--private-node`).
+ * the same, cold state. Whether the daemons of a run share a copy (one host, one binary) or each
+ * has its own (a host each) is the bench's choice: bench idle `--private-node`, bench scale
+ * `--node-binary` (private by default there: its sites stand for hosts of their own).
  *
  * Not /tmp: where it is a tmpfs the copy would live in memory (shmem: nothing to drop) and where it
  * is mounted noexec the daemons could not run it. A copy left by a killed bench (its pid, in the

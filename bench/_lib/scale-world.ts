@@ -73,14 +73,18 @@ export interface WorldOptions {
   lean?: boolean
   /** the daemons' connection trim marks (network.connectionManager.lowWater/highWater) */
   connectionWater?: { lowWater: number, highWater: number }
-  /** the node binary the daemons run (bench/_lib/node-binary.ts: a cold copy); default: this process's */
-  execPath?: string
+  /** the node binary the daemons run (bench/_lib/node-binary.ts: a cold copy), one for all or one per daemon index; default: this process's */
+  execPath?: string | ((index: number) => string)
   /** called when a daemon exits before close() */
   onExit?: (node: ScaleNode, code: number | null) => void
 }
 
 const PORT = 4001
 const IFNAME = 'sim0'
+
+function execPathOf (o: WorldOptions, i: number): string {
+  return typeof o.execPath === 'function' ? o.execPath(i) : o.execPath ?? process.execPath
+}
 
 /** `10.99.x.y` for node i (the /16 is routed into each namespace's TUN). */
 export function nodeIp (i: number): string {
@@ -226,7 +230,7 @@ export async function createScaleWorld (o: WorldOptions): Promise<ScaleWorld> {
       }
       const cfgFile = join(dataDir, 'config.json')
       await writeFile(cfgFile, JSON.stringify(config))
-      const child = spawn('ip', ['netns', 'exec', ns, ...deathSignal(), o.execPath ?? process.execPath, CLI, '--config', cfgFile, 'up', '--no-metrics'], {
+      const child = spawn('ip', ['netns', 'exec', ns, ...deathSignal(), execPathOf(o, i), CLI, '--config', cfgFile, 'up', '--no-metrics'], {
         env: { ...process.env, ...env },
         stdio: ['ignore', 'pipe', 'pipe']
       })
