@@ -499,7 +499,7 @@ async function measure (profile: Profile): Promise<Record<string, unknown>> {
     for (const r of results) log(`${profile} ${r.name}: ${JSON.stringify(r)}`)
     if (SAMPLES_OUT != null) {
       const t0 = warm[0]![0]!.at
-      const trace = nodes.map((d, i) => ({ name: d.name, reclaims: results[i]!.reclaims, samples: [...warm[i]!, ...samples[i]!].map(x => [round((x.at - t0) / 1000, 1), round(x.rssMb, 1), round(x.anonMb, 1), round(x.fileMb, 1)]), heap: [...warmHeap[i]!, ...heap[i]!].map(x => [round((x.at - t0) / 1000, 1), round(x.heapMb, 1), round(x.newMb ?? NaN, 1), round(x.oldMb ?? NaN, 1), round(x.v8Mb ?? NaN, 2), round(x.codeMb ?? NaN, 2)]) }))
+      const trace = nodes.map((d, i) => ({ name: d.name, reclaims: results[i]!.reclaims, samples: [...warm[i]!, ...samples[i]!].map(x => [round((x.at - t0) / 1000, 1), round(x.rssMb, 2), round(x.anonMb, 2), round(x.fileMb, 2)]), heap: [...warmHeap[i]!, ...heap[i]!].map(x => [round((x.at - t0) / 1000, 1), round(x.heapMb, 1), round(x.newMb ?? NaN, 1), round(x.oldMb ?? NaN, 1), round(x.v8Mb ?? NaN, 2), round(x.codeMb ?? NaN, 2)]) }))
       appendFileSync(SAMPLES_OUT, JSON.stringify({ profile, warmup_s: WARMUP_S, columns: ['s since connected', 'rss MB', 'anon MB', 'file MB'], heap_columns: ['s', 'heap used MB', 'new space committed MB', 'old space committed MB', 'V8 committed outside the young generation MB', 'code + trusted committed MB'], nodes: trace }) + '\n')
     }
     const lost = results.filter(r => r.peers < 1)

@@ -378,7 +378,7 @@ export function rawConfigSchema () {
        */
       bufferPoolBytes: nonNegInt().max(65_536, { error: 'at most 65536' }).default(1024),
       /**
-       * `dmsnet up` started with `--max-opt=2` in `DMSNET_NODE_FLAGS` (opt-in): TurboFan goes on for good once the
+       * `dmsnet up` started with `--max-opt=2` (in the default `DMSNET_NODE_FLAGS` since stop 37): TurboFan goes on for good once the
        * process used this % of a core over 5 s, or its VPN loaded (src/daemon/memory-jit.ts); until then an idle daemon
        * never maps TurboFan's ~6 MB of code pages (idle CPU is higher). 0 = on from the start. Without the flag: no effect.
        */
@@ -400,6 +400,8 @@ export function rawConfigSchema () {
         tidyReduce: bool().default(false),
         /** After a busy spell (3 busy checks in a row), a reclaim once quiet if the footprint grew this much since the last (0: no such rule; docs/network.md "Settle after a busy spell"). */
         settleGrowthBytes: nonNegInt().default(1024 * 1024),
+        /** For this long after a reclaim, while quiet, its baseline follows the footprint up: the trough refilling is not growth (0: the reclaim's result; docs/network.md "A baseline after the refill", stop 37). */
+        refillMs: nonNegInt().default(300_000),
         /** Last step of a reclaim: advise the kernel about read-only file pages (node binary): off, cold, pageout, dontneed. */
         filePages: z.enum(['off', 'cold', 'pageout', 'dontneed'], { error: 'one of off, cold, pageout, dontneed' }).default('pageout'),
         /** With filePages=pageout: read-only file mappings (node binary) without read-ahead (MADV_RANDOM), so a page used after a release is read alone (docs/network.md "The node binary's pages and the page cache"). */

@@ -1,7 +1,8 @@
 /**
- * V8's optimising compiler (TurboFan) on demand (issue 10, stop 29), opt-in: a daemon started with
- * `--max-opt=2` (added by the operator to `DMSNET_NODE_FLAGS`; not in the default list) runs its
- * JavaScript in the interpreter and Sparkplug's baseline code, and this gate turns TurboFan on, for
+ * V8's optimising compiler (TurboFan) on demand (issue 10; stop 29 opt-in, stop 37 the default): a
+ * daemon started with `--max-opt=2` (in the default `DMSNET_NODE_FLAGS` since stop 37; an operator's
+ * own list without it turns the gate off) runs its JavaScript in the interpreter, Sparkplug and
+ * Maglev, and this gate turns TurboFan on, for
  * good, once the daemon carries real work: its process used at least `memory.turbofanCpuPct` % of a
  * core over one check (5 s), or the VPN's data path is loaded. `memory.turbofanCpuPct: 0` turns it
  * on at start. The first check after start (start-up: the bundle compiled, libp2p started) is not
@@ -11,10 +12,14 @@
  * (~6 MB of `.text`, shared between node processes but counted in each one's RSS; on a host of its
  * own they are never read from disk). bench idle, 40 daemons (39 peers), same-run A/B against
  * main: RSS 70.8 against 77.45 MB median, file-backed 44.8 against 50.6, PSS 27.2 against 28.3.
- * What it costs, and why it is not the default: idle CPU 0.70 against 0.46 % of a core in that run
- * (every flagged daemon above every plain one): what an idle daemon runs (gossip heartbeats, the
- * metrics scrape, yamux/Noise framing) is slower in Sparkplug, and it never gets near 25 % to open
- * the gate. A tight loop runs ~15x slower; a daemon moving bulk data crosses 25 % within one check.
+ * What it costs: idle CPU 0.70 against 0.46 % of a core in that run (every flagged daemon above
+ * every plain one): what an idle daemon runs (gossip heartbeats, the metrics scrape, yamux/Noise
+ * framing) is slower without TurboFan, and it never gets near 25 % to open the gate. A tight loop
+ * runs ~15x slower; a daemon moving bulk data crosses 25 % within one check. Why it became the
+ * default anyway (stop 37, docs/network.md "TurboFan on demand by default"): without it an idle
+ * daemon's memory never settled within the hour, functions tiering up one at a time as their call
+ * counts crossed V8's thresholds; with it the same daemons were flat after warm-up, and the CPU
+ * price stayed well under issue 10's 1 % of a core.
  *
  * Raising works at run time: `v8.setFlagsFromString('--max-opt=999')` and `'--turbofan'` (both: V8
  * turns `--turbofan` off by implication under `--max-opt` < 3); functions already running tier up

@@ -97,6 +97,7 @@ export const memoryModule: ModuleFactory = (components) => {
     minGrowthBytes: settings.minGrowthBytes,
     minIntervalMs: settings.minIntervalMs,
     settleGrowthBytes: settings.settleGrowthBytes,
+    refillMs: settings.refillMs,
     collect,
     ...(settings.tidyIntervalMs > 0 ? { tidy: settings.tidyReduce ? plainCollect : majorCollector(), tidyIntervalMs: settings.tidyIntervalMs, tidyTrim: settings.tidyTrim } : {}),
     ...(trim != null ? { trim } : {}),

@@ -16,7 +16,8 @@
  * below `maxEventLoopUtilization` over every check of the last `quietMs`, and no caller-supplied
  * `busy()` veto (the VPN moved packets). Traffic of any kind (VPN, bulk streams, DHT queries) raises
  * the loop's utilisation or trips the veto, so a reclaim never pauses a node that is carrying it.
- * The last reclaim's result is the baseline (RSS outside the young generation, which V8 grows and
+ * The last reclaim's result, raised by what comes back in the quiet minutes right after it
+ * (`refillMs`), is the baseline (RSS outside the young generation, which V8 grows and
  * shrinks on its own): a reclaim that could not bring it down (what grew was compiled code, live
  * data) raises the baseline, so it is not repeated uselessly.
  *
@@ -73,8 +74,10 @@ export interface MemoryReclaimStats {
   last?: ReclaimResult
   /** RSS after the last reclaim */
   baselineRss?: number
-  /** `footprint()` after the last reclaim: the next one waits until it is `minGrowthBytes` above */
+  /** `footprint()` after the last reclaim, raised by its refill (`refillMs`): the next one waits until it is `minGrowthBytes` above */
   baselineFootprint?: number
+  /** how far the refill after the last reclaim raised `baselineFootprint`, bytes */
+  baselineRaisedBytes?: number
 }
 
 export interface MemoryReclaimEvents {
@@ -130,6 +133,17 @@ export interface MemoryReclaimOptions {
   settleGrowthBytes?: number
   /** Busy checks in a row that make a busy spell for the settle rule. Default 3 (15 s of activity at the default check period). */
   settleBusyChecks?: number
+  /**
+   * For this long after a reclaim, while every check is quiet, the baseline follows the footprint
+   * up, ms; 0 = the baseline is the reclaim's result. Default 300 000. Why (stop 37, bench idle):
+   * what comes back in the minutes after a reclaim is the trough it dug refilling (V8's pooled
+   * pages, malloc's working set, code the idle timers compile again), 2-4 MB, not growth. Measured
+   * from the trough, that refill alone crossed the 4-MiB rule ~10 minutes after start in 1 daemon
+   * in 4: a second reclaim that gave back the same things, which came back again (a sawtooth that a
+   * 3-minute window read as 10-15 MB/h). A busy spell (`settleBusyChecks` in a row) ends the
+   * refill: what it leaves behind stays growth for the settle rule.
+   */
+  refillMs?: number
   /**
    * The last step, after the trim: advise the kernel about read-only file pages (memory-filepages.ts).
    * Runs inside the reclaim's timing; its refaults do not count as growth (see `footprint`).
@@ -206,6 +220,9 @@ class Reclaimer extends TypedEventEmitter<MemoryReclaimEvents> implements Memory
   private readonly tidyInterval: number
   private readonly settleGrowth: number
   private readonly settleBusy: number
+  private readonly refillMs: number
+  /** until when, after the last reclaim, the baseline follows the footprint up (while quiet) */
+  private refillUntil = -Infinity
   /** busy checks in a row now, and whether a spell of `settleBusy` of them happened since the last reclaim */
   private busyRun = 0
   private spell = false
@@ -228,6 +245,7 @@ class Reclaimer extends TypedEventEmitter<MemoryReclaimEvents> implements Memory
     this.tidyInterval = options.tidy != null ? (options.tidyIntervalMs ?? 60_000) : 0
     this.settleGrowth = options.settleGrowthBytes ?? 1024 * 1024
     this.settleBusy = options.settleBusyChecks ?? 3
+    this.refillMs = options.refillMs ?? 300_000
     this.now = options.now ?? Date.now
     this.rss = options.rss ?? (() => process.memoryUsage.rss())
     this.footprint = options.footprint ?? (options.rss != null ? options.rss : anonymousOutsideYoung)
@@ -268,6 +286,8 @@ class Reclaimer extends TypedEventEmitter<MemoryReclaimEvents> implements Memory
     c.last = result
     c.baselineRss = rssAfter
     c.baselineFootprint = this.footprint()
+    c.baselineRaisedBytes = 0
+    this.refillUntil = this.now() + this.refillMs
     // the collection ran on the loop: it must not count as the next window's activity
     this.utilization()
     this.quietSince = this.now()
@@ -292,7 +312,10 @@ class Reclaimer extends TypedEventEmitter<MemoryReclaimEvents> implements Memory
     const elu = this.utilization()
     if (elu > this.maxElu || this.options.busy?.() === true) {
       this.counters.busyChecks++
-      if (++this.busyRun >= this.settleBusy) this.spell = true
+      if (++this.busyRun >= this.settleBusy) {
+        this.spell = true
+        this.refillUntil = -Infinity
+      }
       this.quietSince = undefined
       return undefined
     }
@@ -302,6 +325,13 @@ class Reclaimer extends TypedEventEmitter<MemoryReclaimEvents> implements Memory
     if (t - this.quietSince < this.quietMs) return undefined
     const c = this.counters
     if (c.last == null) return this.reclaim('idle')
+    if (t <= this.refillUntil && c.baselineFootprint != null) {
+      const now = this.footprint()
+      if (now > c.baselineFootprint) {
+        c.baselineRaisedBytes = (c.baselineRaisedBytes ?? 0) + now - c.baselineFootprint
+        c.baselineFootprint = now
+      }
+    }
     if (t - c.last.at >= this.minInterval) {
       const grown = c.baselineFootprint == null ? Infinity : this.footprint() - c.baselineFootprint
       if (grown >= this.minGrowth) return this.reclaim('idle')

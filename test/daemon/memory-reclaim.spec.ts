@@ -22,7 +22,7 @@ import { pause, waitFor } from '../helpers/wait.js'
 const MB = 1024 * 1024
 
 /** A reclaimer on a fake clock, loop meter and RSS; `tick(elu)` advances one check. */
-function fake (options: { busy?: () => boolean, tidy?: () => void, tidyIntervalMs?: number, tidyTrim?: boolean, trim?: () => boolean, settleGrowthBytes?: number } = {}) {
+function fake (options: { busy?: () => boolean, tidy?: () => void, tidyIntervalMs?: number, tidyTrim?: boolean, trim?: () => boolean, settleGrowthBytes?: number, refillMs?: number } = {}) {
   let t = 1_000_000
   let elu = 0
   let rss = 100 * MB
@@ -38,6 +38,8 @@ function fake (options: { busy?: () => boolean, tidy?: () => void, tidyIntervalM
     rss: () => rss,
     utilization: () => elu,
     now: () => t,
+    // the baseline is the reclaim's result unless a test is about the refill
+    refillMs: 0,
     ...options
   })
   return {
@@ -147,6 +149,46 @@ test('after a busy spell (3 busy checks in a row) a quiet node reclaims once the
   for (let i = 0; i < 24; i++) assert.equal(off.tick(), undefined)
   assert.equal(off.collects, 1)
   assert.equal(off.r.stats().settleReclaims, 0)
+})
+
+test('the baseline follows the refill of a quiet node for refillMs after a reclaim, so only growth past it counts; a busy spell ends the refill', () => {
+  const f = fake({ refillMs: 300_000, settleGrowthBytes: 0 })
+  for (let i = 0; i < 6; i++) f.tick()
+  assert.equal(f.collects, 1, 'the first reclaim (RSS 90 MB)')
+  // what comes back in the next 4 minutes (pooled pages, malloc's working set): 3.5 MB, in steps
+  for (let k = 0; k < 7; k++) {
+    f.grow(MB / 2)
+    for (let i = 0; i < 6; i++) assert.equal(f.tick(), undefined, `refill step ${k + 1}`)
+  }
+  assert.equal(f.r.stats().baselineRaisedBytes, 3.5 * MB)
+  assert.equal(f.r.stats().baselineFootprint, 93.5 * MB)
+  // past the refill window the baseline stays: 3.9 MB more is under the rule (the trough-based rule
+  // would have reclaimed at 0.5 MB of it), 4 MB above the raised baseline reclaims
+  for (let i = 0; i < 24; i++) f.tick()
+  f.grow(3.9 * MB)
+  for (let i = 0; i < 24; i++) assert.equal(f.tick(), undefined, 'still under 4 MiB above the refilled baseline')
+  assert.equal(f.r.stats().baselineFootprint, 93.5 * MB, 'frozen after refillMs')
+  f.grow(0.1 * MB)
+  assert.ok(f.tick() != null, '4 MiB above the refilled baseline')
+  assert.equal(f.collects, 2)
+  // a busy spell inside the refill window ends it: what the spell left stays growth (settle rule)
+  const s = fake({ refillMs: 300_000, settleGrowthBytes: MB })
+  for (let i = 0; i < 6; i++) s.tick()
+  s.grow(MB / 2)
+  for (let i = 0; i < 6; i++) s.tick()
+  assert.equal(s.r.stats().baselineFootprint, 90.5 * MB, 'refilled while quiet')
+  s.tick(0.5); s.tick(0.5); s.tick(0.5)
+  s.grow(1.5 * MB)
+  for (let i = 0; i < 5; i++) assert.equal(s.tick(), undefined, 'the quiet period after the spell')
+  const settled = s.tick()
+  assert.equal(settled?.reason, 'settle', 'the spell\'s 1.5 MB was not absorbed into the baseline')
+  assert.equal(s.r.stats().baselineRaisedBytes, 0, 'a new reclaim starts a new refill')
+  // control: refillMs 0 keeps the reclaim's result as the baseline (0.5 + 3.5 MB reclaims)
+  const off = fake({ refillMs: 0, settleGrowthBytes: 0 })
+  for (let i = 0; i < 6; i++) off.tick()
+  off.grow(4 * MB)
+  for (let i = 0; i < 12; i++) off.tick()
+  assert.equal(off.collects, 2, 'trough-based: 4 MB of refill is growth')
 })
 
 test('with tidyTrim every tidy also trims malloc; without it only reclaims do', () => {
