@@ -378,8 +378,8 @@ export function rawConfigSchema () {
        */
       bufferPoolBytes: nonNegInt().max(65_536, { error: 'at most 65536' }).default(1024),
       /**
-       * `dmsnet up` started with `--max-opt=2` (in the default `DMSNET_NODE_FLAGS` since stop 37): TurboFan goes on for good once the
-       * process used this % of a core over 5 s, or its VPN loaded (src/daemon/memory-jit.ts); until then an idle daemon
+       * `dmsnet up` started with `--max-opt=2` in `DMSNET_NODE_FLAGS` (opt-in): TurboFan goes on for good once the
+       * process used this % of a core over 5 s, its event loop was busy for 15 s, or its VPN loaded (src/daemon/memory-jit.ts); until then an idle daemon
        * never maps TurboFan's ~6 MB of code pages (idle CPU is higher). 0 = on from the start. Without the flag: no effect.
        */
       turbofanCpuPct: nonNegInt().max(100, { error: 'at most 100' }).default(25),

@@ -1,10 +1,10 @@
 /**
- * V8's optimising compiler (TurboFan) on demand (issue 10; stop 29 opt-in, stop 37 the default): a
- * daemon started with `--max-opt=2` (in the default `DMSNET_NODE_FLAGS` since stop 37; an operator's
- * own list without it turns the gate off) runs its JavaScript in the interpreter, Sparkplug and
- * Maglev, and this gate turns TurboFan on, for
+ * V8's optimising compiler (TurboFan) on demand (issue 10, stop 29), opt-in: a daemon started with
+ * `--max-opt=2` (added by the operator to `DMSNET_NODE_FLAGS`; not in the default list) runs its
+ * JavaScript in the interpreter, Sparkplug and Maglev, and this gate turns TurboFan on, for
  * good, once the daemon carries real work: its process used at least `memory.turbofanCpuPct` % of a
- * core over one check (5 s), or the VPN's data path is loaded. `memory.turbofanCpuPct: 0` turns it
+ * core over one check (5 s), its event loop was busy >= 5 % of the time for 3 checks in a row
+ * (`BUSY_CHECKS`, below), or the VPN's data path is loaded. `memory.turbofanCpuPct: 0` turns it
  * on at start. The first check after start (start-up: the bundle compiled, libp2p started) is not
  * judged. Without the flag the gate does nothing (status `turbofanReason: 'flags'`).
  *
@@ -15,11 +15,10 @@
  * What it costs: idle CPU 0.70 against 0.46 % of a core in that run (every flagged daemon above
  * every plain one): what an idle daemon runs (gossip heartbeats, the metrics scrape, yamux/Noise
  * framing) is slower without TurboFan, and it never gets near 25 % to open the gate. A tight loop
- * runs ~15x slower; a daemon moving bulk data crosses 25 % within one check. Why it became the
- * default anyway (stop 37, docs/network.md "TurboFan on demand by default"): without it an idle
- * daemon's memory never settled within the hour, functions tiering up one at a time as their call
- * counts crossed V8's thresholds; with it the same daemons were flat after warm-up, and the CPU
- * price stayed well under issue 10's 1 % of a core.
+ * runs ~15x slower; a daemon moving bulk data crosses 25 % within one check. Tried as the
+ * default in stop 37 (docs/network.md "TurboFan on demand, tried as the default"): idle daemons'
+ * memory was flatter (no function tiering up one at a time for an hour), but 100 daemons on two
+ * cores ran their phases without TurboFan and missed issue 10's gossip and DHT latency targets.
  *
  * Raising works at run time: `v8.setFlagsFromString('--max-opt=999')` and `'--turbofan'` (both: V8
  * turns `--turbofan` off by implication under `--max-opt` < 3); functions already running tier up
@@ -27,6 +26,7 @@
  * start flag: `--trace-opt` shows TurboFan compiling node's own path helpers before the daemon's
  * code runs.
  */
+import { performance } from 'node:perf_hooks'
 import { setFlagsFromString } from 'node:v8'
 
 /** How the gate reads the process's CPU time and the clock; injectable for tests. */
@@ -39,6 +39,8 @@ export interface JitGateOptions {
   limited?: boolean
   /** also on when this says so (the VPN's data path is loaded) */
   wanted?: () => boolean
+  /** event-loop utilisation (0-1) since the previous call; default node's meter */
+  utilization?: () => number
   /** CPU time used by the process, µs (process.cpuUsage user + system) */
   cpuMicros?: () => number
   now?: () => number
@@ -57,8 +59,8 @@ export interface JitGate {
 export interface JitStatus {
   /** 'on': TurboFan allowed; 'on demand': not yet (this process started with --max-opt < 3) */
   turbofan: 'on' | 'on demand'
-  /** why it went on: 'start' (cpuPct 0), 'cpu', 'vpn', 'flags' (the process was not limited) */
-  turbofanReason: 'start' | 'cpu' | 'vpn' | 'flags' | null
+  /** why it went on: 'start' (cpuPct 0), 'cpu', 'busy' (a busy event loop), 'vpn', 'flags' (the process was not limited) */
+  turbofanReason: 'start' | 'cpu' | 'busy' | 'vpn' | 'flags' | null
   turbofanAt: string | null
 }
 
@@ -79,11 +81,33 @@ export function turbofanLimited (execArgv: readonly string[] = process.execArgv)
   return limited
 }
 
+/**
+ * The gate also opens after this many checks in a row with the event loop busy at least
+ * `BUSY_ELU` of the wall time (the reclaim's "busy spell", memory-reclaim.ts). Why (stop 37):
+ * CPU share alone misses a daemon with work on a host short of CPU: at N=100 on two cores
+ * (bench scale) no daemon can reach 25 % of a core. An idle daemon's loop is busy ~0.5 % of the
+ * time. It did not save that run's latency targets (the default stayed TurboFan from the start).
+ */
+const BUSY_ELU = 0.05
+const BUSY_CHECKS = 3
+
+function loopMeter (): () => number {
+  let prev = performance.eventLoopUtilization()
+  return () => {
+    const now = performance.eventLoopUtilization()
+    const u = performance.eventLoopUtilization(now, prev).utilization
+    prev = now
+    return u
+  }
+}
+
 export function createJitGate (opts: JitGateOptions): JitGate {
   const interval = opts.intervalMs ?? 5000
   const cpuMicros = opts.cpuMicros ?? (() => { const u = process.cpuUsage(); return u.user + u.system })
   const now = opts.now ?? Date.now
   const raise = opts.raise ?? raiseOptimizationTier
+  const utilization = opts.utilization ?? loopMeter()
+  let busyRun = 0
   const limited = opts.limited ?? turbofanLimited()
   let on = !limited
   let reason: JitStatus['turbofanReason'] = limited ? null : 'flags'
@@ -114,6 +138,7 @@ export function createJitGate (opts: JitGateOptions): JitGate {
     const t = now()
     const wall = t - lastAt
     const used = cpu - lastCpu
+    const elu = utilization()
     lastCpu = cpu
     lastAt = t
     if (!judged) {
@@ -121,7 +146,12 @@ export function createJitGate (opts: JitGateOptions): JitGate {
       return
     }
     // µs of CPU per ms of wall time / 10 = % of one core
-    if (wall > 0 && used / wall / 10 >= opts.cpuPct) turnOn('cpu')
+    if (wall > 0 && used / wall / 10 >= opts.cpuPct) {
+      turnOn('cpu')
+      return
+    }
+    busyRun = elu >= BUSY_ELU ? busyRun + 1 : 0
+    if (busyRun >= BUSY_CHECKS) turnOn('busy')
   }
 
   return {
@@ -133,6 +163,7 @@ export function createJitGate (opts: JitGateOptions): JitGate {
       }
       lastCpu = cpuMicros()
       lastAt = now()
+      utilization()
       timer = setInterval(check, interval)
       timer.unref()
     },

@@ -38,12 +38,12 @@
  * against 144/140 MB, heap in use 28.7/28.5 against 27.9/27.9 MB, the memory reducer's full GCs
  * ran alike): `bench idle` has not been run with it.
  *
- * `--max-opt=2` (stop 37; src/daemon/memory-jit.ts opens TurboFan when the daemon carries work):
- * an idle daemon's code kept tiering up to TurboFan for the first hour, one function at a time as
- * its timers' call counts crossed V8's thresholds, and that code and its metadata were the creep a
- * 3-minute growth window read as 3-6 MB/h (swarm profile). Same-run A/B, bench idle --nodes 4: 0 to
- * 2.2 MB/h with it against up to 5.2 (15.4 with a second reclaim in the window) without, RSS -6 to
- * -7 MB (TurboFan's part of the node binary never paged in), CPU +0.1-0.15 points of a core.
+ * Not taken, stop 37: `--max-opt=2` (TurboFan on demand, src/daemon/memory-jit.ts). An idle
+ * daemon's code tiers up to TurboFan one function at a time for the first hour, and without it the
+ * 3-minute growth of bench idle read 0-2.2 MB/h against up to 5.2 (same-run A/B), RSS -6 to -7 MB;
+ * but 100 daemons on two cores (bench scale) never opened the gate in time: gossip to all p95
+ * 2266 and 2445 ms, DHT lookup p95 up to 1329 ms, against 654-1674 and 454-731 with TurboFan
+ * (docs/network.md "TurboFan on demand, tried as the default").
  *
  * The same re-exec runs the minified bundle and sets malloc's environment (daemon-entry.ts).
  * `DMSNET_NODE_FLAGS` replaces the list (empty: no flags), e.g. to add an operator's memory
@@ -71,7 +71,7 @@ export class NodeFlagsError extends CliError {
 /** Flags that make node do something else than run the daemon. */
 const NOT_RUNTIME = new Set(['--eval', '--print', '--check', '--version', '--help', '--interactive', '--test', '--run', '--watch', '--watch-path', '--v8-options', '--completion-bash', '--input-type', '--entry-url'])
 
-export const DEFAULT_DAEMON_NODE_FLAGS: readonly string[] = ['--v8-pool-size=1', '--initial-old-space-size=64', '--no-incremental-marking-task', '--max-opt=2']
+export const DEFAULT_DAEMON_NODE_FLAGS: readonly string[] = ['--v8-pool-size=1', '--initial-old-space-size=64', '--no-incremental-marking-task']
 
 /** Set in the re-executed daemon's environment so that it never re-executes again. */
 const GUARD = 'DMSNET_NODE_FLAGS_APPLIED'
