@@ -371,11 +371,8 @@ export function rawConfigSchema () {
     }).prefault({}),
     // --- memory: the daemon's idle reclaim (src/daemon/memory-reclaim.ts; docs/network.md "Memory and idle cost") ---
     memory: z.strictObject({
-      /**
-       * `dmsnet up` only: Node's Buffer pool slab size (`Buffer.poolSize`; node's default 8192). A
-       * small Buffer that lives on (a peer id's digest, a multiaddr's bytes) keeps its whole slab;
-       * 1024 bounds that to 1 KiB per slab (docs/network.md "Memory and idle cost", stop 28). 0 = no pool.
-       */
+      /** `dmsnet up` only: Node's Buffer pool slab size (`Buffer.poolSize`; node's 8192). A small Buffer that lives on (a peer id's
+       * digest) keeps its whole slab; 1024 bounds that to 1 KiB (docs/network.md "Memory and idle cost", stop 28). 0 = no pool. */
       bufferPoolBytes: nonNegInt().max(65_536, { error: 'at most 65536' }).default(1024),
       /**
        * `dmsnet up` started with `--max-opt=2` in `DMSNET_NODE_FLAGS` (opt-in): TurboFan goes on for good once the
