@@ -138,8 +138,8 @@ export interface MemoryReclaimOptions {
    * up, ms; 0 = the baseline is the reclaim's result. Default 300 000. Why (stop 37, bench idle):
    * what comes back in the minutes after a reclaim is the trough it dug refilling (V8's pooled
    * pages, malloc's working set, code the idle timers compile again), 2-4 MB, not growth. Measured
-   * from the trough, that refill alone crossed the 4-MiB rule ~10 minutes after start in 1 daemon
-   * in 4: a second reclaim that gave back the same things, which came back again (a sawtooth that a
+   * from the trough, that refill alone crossed the 4-MiB rule ~10 minutes after start in 7 of
+   * 48 daemons: a second reclaim that gave back the same things, which came back again (a sawtooth that a
    * 3-minute window read as 10-15 MB/h). A busy spell (`settleBusyChecks` in a row) ends the
    * refill: what it leaves behind stays growth for the settle rule.
    */
