@@ -16,9 +16,10 @@
  * every plain one): what an idle daemon runs (gossip heartbeats, the metrics scrape, yamux/Noise
  * framing) is slower without TurboFan, and it never gets near 25 % to open the gate. A tight loop
  * runs ~15x slower; a daemon moving bulk data crosses 25 % within one check. Tried as the
- * default in stop 37 (docs/network.md "TurboFan on demand, tried as the default"): idle daemons'
- * memory was flatter (no function tiering up one at a time for an hour), but 100 daemons on two
- * cores ran their phases without TurboFan and missed issue 10's gossip and DHT latency targets.
+ * default in stop 37 (docs/network.md, "A baseline after the refill, and TurboFan on demand tried
+ * as the default"): idle daemons' memory was flatter (no function tiering up one at a time for an
+ * hour), but 100 daemons on two cores ran their phases without TurboFan and missed issue 10's
+ * gossip and DHT latency targets.
  *
  * Raising works at run time: `v8.setFlagsFromString('--max-opt=999')` and `'--turbofan'` (both: V8
  * turns `--turbofan` off by implication under `--max-opt` < 3); functions already running tier up

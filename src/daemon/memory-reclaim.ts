@@ -134,8 +134,8 @@ export interface MemoryReclaimOptions {
   /** Busy checks in a row that make a busy spell for the settle rule. Default 3 (15 s of activity at the default check period). */
   settleBusyChecks?: number
   /**
-   * For this long after a reclaim, while every check is quiet, the baseline follows the footprint
-   * up, ms; 0 = the baseline is the reclaim's result. Default 300 000. Why (stop 37, bench idle):
+   * For this long after a reclaim, while the node is quiet (no busy spell), the baseline follows
+   * the footprint up, ms; 0 = the baseline is the reclaim's result. Default 300 000. Why (stop 37, bench idle):
    * what comes back in the minutes after a reclaim is the trough it dug refilling (V8's pooled
    * pages, malloc's working set, code the idle timers compile again), 2-4 MB, not growth. Measured
    * from the trough, that refill alone crossed the 4-MiB rule ~10 minutes after start in 7 of

@@ -43,7 +43,7 @@
  * 3-minute growth of bench idle read 0-2.2 MB/h against up to 5.2 (same-run A/B), RSS -6 to -7 MB;
  * but 100 daemons on two cores (bench scale) never opened the gate in time: gossip to all p95
  * 2266 and 2445 ms, DHT lookup p95 up to 1329 ms, against 654-1674 and 454-731 with TurboFan
- * (docs/network.md "TurboFan on demand, tried as the default").
+ * (docs/network.md, stop 37: "A baseline after the refill, and TurboFan on demand tried as the default").
  *
  * The same re-exec runs the minified bundle and sets malloc's environment (daemon-entry.ts).
  * `DMSNET_NODE_FLAGS` replaces the list (empty: no flags), e.g. to add an operator's memory
