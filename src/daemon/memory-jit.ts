@@ -27,8 +27,8 @@
  * start flag: `--trace-opt` shows TurboFan compiling node's own path helpers before the daemon's
  * code runs.
  */
-import { performance } from 'node:perf_hooks'
 import { setFlagsFromString } from 'node:v8'
+import { eventLoopUtilizationMeter } from './memory-reclaim.js'
 
 /** How the gate reads the process's CPU time and the clock; injectable for tests. */
 export interface JitGateOptions {
@@ -92,22 +92,12 @@ export function turbofanLimited (execArgv: readonly string[] = process.execArgv)
 const BUSY_ELU = 0.05
 const BUSY_CHECKS = 3
 
-function loopMeter (): () => number {
-  let prev = performance.eventLoopUtilization()
-  return () => {
-    const now = performance.eventLoopUtilization()
-    const u = performance.eventLoopUtilization(now, prev).utilization
-    prev = now
-    return u
-  }
-}
-
 export function createJitGate (opts: JitGateOptions): JitGate {
   const interval = opts.intervalMs ?? 5000
   const cpuMicros = opts.cpuMicros ?? (() => { const u = process.cpuUsage(); return u.user + u.system })
   const now = opts.now ?? Date.now
   const raise = opts.raise ?? raiseOptimizationTier
-  const utilization = opts.utilization ?? loopMeter()
+  const utilization = opts.utilization ?? eventLoopUtilizationMeter()
   let busyRun = 0
   const limited = opts.limited ?? turbofanLimited()
   let on = !limited

@@ -165,6 +165,13 @@ describe('config errors', () => {
     }
   })
 
+  it('memory.reclaim.refillMs: 5 minutes by default, 0 (the reclaim\'s result) accepted, negative refused naming the key', () => {
+    assert.equal(loadConfig({ env: {} }).memory.reclaim.refillMs, 300_000)
+    assert.equal(loadConfig({ env: { DMSNET_MEMORY_RECLAIM_REFILL_MS: '0' } }).memory.reclaim.refillMs, 0)
+    const e = configError(() => loadConfig({ env: { DMSNET_MEMORY_RECLAIM_REFILL_MS: '-1' } }))
+    assert.deepEqual(e.issues.map(i => i.key), ['memory.reclaim.refillMs'])
+  })
+
   it('memory.reclaim.settleGrowthBytes: 1 MiB by default, 0 (no settle rule) accepted, negative refused naming the key', () => {
     assert.equal(loadConfig({ env: {} }).memory.reclaim.settleGrowthBytes, 1024 * 1024)
     assert.equal(loadConfig({ env: { DMSNET_MEMORY_RECLAIM_SETTLE_GROWTH_BYTES: '0' } }).memory.reclaim.settleGrowthBytes, 0)
