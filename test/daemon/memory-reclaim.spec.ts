@@ -308,7 +308,8 @@ test('dmsnet up runs the reclaim (status, /metrics), with filePages=dontneed its
     return JSON.parse(r.stdout)
   }
   // any growth at all allows another reclaim: the daemon must run on after a release and reclaim again
-  const on = await startDaemon(args(join(dir, 'on')), { env: { ...base, DMSNET_MEMORY_RECLAIM_FILE_PAGES: 'dontneed', DMSNET_MEMORY_RECLAIM_MIN_GROWTH_BYTES: '1' } })
+  // (without the refill, which by default lets the baseline follow the first 5 minutes' regrowth up)
+  const on = await startDaemon(args(join(dir, 'on')), { env: { ...base, DMSNET_MEMORY_RECLAIM_FILE_PAGES: 'dontneed', DMSNET_MEMORY_RECLAIM_MIN_GROWTH_BYTES: '1', DMSNET_MEMORY_RECLAIM_REFILL_MS: '0' } })
   try {
     await waitFor(async () => ((await status(join(dir, 'on'))).modules.memory?.reclaims ?? 0) >= 2, 60_000, 'two idle reclaims')
     const s = (await status(join(dir, 'on'))).modules.memory!
